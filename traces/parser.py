@@ -1,0 +1,329 @@
+"""Streaming reader of ftrace logs: text in, typed records (traces.events) out.
+
+The grammar, traces/ftrace.lark, defines every accepted line. Lark's LALR
+parser with its contextual lexer runs it over a block of whole lines at a
+time with the transformer below applied during parsing, so no tree is built
+and memory stays bounded by one block however long the log is. A block that
+does not parse is parsed again line by line to name each bad line.
+"""
+
+import gzip
+import io
+import sys
+from collections.abc import Iterable, Iterator
+from importlib import resources
+from typing import IO
+
+from lark import Lark, Token, Transformer, UnexpectedInput
+
+from traces.events import (
+    BufferEntries,
+    Columns,
+    Format,
+    FunctionCall,
+    LostEvents,
+    OtherEvent,
+    ParseError,
+    PercpuAlloc,
+    PercpuAllocFail,
+    PercpuCreateChunk,
+    PercpuDestroyChunk,
+    PercpuFree,
+    ProbeHit,
+    Record,
+)
+
+# Lines per Lark call: large enough that the call's own cost vanishes, small
+# enough that a bad block is cheap to parse again line by line.
+BLOCK_LINES = 256
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+# What each terminal stands for, to tell a reader what a bad line lacks.
+EXPECTED = {
+    "FTRACE_HEAD": "an event line 'TASK-PID [CPU] FLAGS TIMESTAMP: event: fields'",
+    "PERF_HEAD": "a perf script line 'comm pid [cpu] time: system:event: fields'",
+    "LOST_EVENTS": "'CPU:N [LOST M EVENTS]'",
+    "TRACER_LINE": "'# tracer: NAME'",
+    "ENTRIES_LINE": "'# entries-in-buffer/entries-written: A/B   #P:N'",
+    "COLUMNS_LINE": "the column legend '#  TASK-PID  CPU#  ||||  TIMESTAMP  FUNCTION'",
+    "COMMENT_LINE": "a '#' header line",
+    "VERSION_LINE": "'version = N'",
+    "CPUS_LINE": "'cpus=N'",
+    "CPU_EMPTY_LINE": "'CPU N is empty'",
+    "BLANK_LINE": "an empty line",
+    "ALLOC_V519": "percpu_alloc_percpu with the v5.19+ fields 'call_site= reserved= is_atomic= "
+    "size= align= base_addr= off= ptr= bytes_alloc= gfp_flags='",
+    "ALLOC_V413": "percpu_alloc_percpu with the v4.13 fields 'reserved= is_atomic= size= align= "
+    "base_addr= off= ptr='",
+    "ALLOC_FAIL": "percpu_alloc_percpu_fail 'reserved= is_atomic= size= align='",
+    "FREE": "percpu_free_percpu 'base_addr= off= ptr='",
+    "CREATE_CHUNK": "percpu_create_chunk 'base_addr='",
+    "DESTROY_CHUNK": "percpu_destroy_chunk 'base_addr='",
+    "FUNCTION": "a function-tracer call 'func <-parent'",
+    "PROBE": "a probe hit 'name: (site) arg=value ...'",
+    "OTHER_EVENT": "another event 'name: fields'",
+}
+
+# Terminals that may follow the prefix, by the event name a bad line starts
+# with: a malformed percpu line is reported against its own formats only.
+PERCPU_TERMINALS = {
+    "percpu_alloc_percpu:": ("ALLOC_V519", "ALLOC_V413"),
+    "percpu_alloc_percpu_fail:": ("ALLOC_FAIL",),
+    "percpu_free_percpu:": ("FREE",),
+    "percpu_create_chunk:": ("CREATE_CHUNK",),
+    "percpu_destroy_chunk:": ("DESTROY_CHUNK",),
+}
+
+
+def _pointer(text: str) -> int | None:
+    return None if text.startswith("(") else int(text, 16)
+
+
+def _values(fields: str) -> list[str]:
+    """The values of "key=value key=value ...", in order."""
+    return [kv.partition("=")[2] for kv in fields.split()]
+
+
+def _nanoseconds(timestamp: str) -> int:
+    seconds, _, fraction = timestamp.partition(".")
+    if not fraction:
+        return int(seconds)
+    return int(seconds) * 1_000_000_000 + int(fraction) * 10 ** (9 - len(fraction))
+
+
+class _Prefix:
+    """The common prefix of an event line, decoded from its one token."""
+
+    __slots__ = ("comm", "pid", "tgid", "cpu", "flags", "timestamp")
+
+    def __init__(self, head: Token) -> None:
+        # The CPU is the last bracket: comm may hold anything, the flags and
+        # the timestamp hold no "[".
+        task, _, right = head.rpartition("[")
+        cpu, _, rest = right.partition("]")
+        after = rest.split()
+        self.cpu = int(cpu)
+        self.timestamp = after[-1][:-1]
+        self.tgid: int | None = None
+        task = task.rstrip()
+        if head.type == "PERF_HEAD":
+            self.flags = None
+            comm, _, pid = task.rpartition(" ")
+            tgid, _, tid = pid.rpartition("/")
+            self.pid = int(tid)
+            if tgid:
+                self.tgid = int(tgid)
+        else:
+            self.flags = after[0] if len(after) == 2 else None
+            if task.endswith(")"):
+                task, _, tgid = task[:-1].rpartition("(")
+                tgid = tgid.strip()
+                self.tgid = int(tgid) if tgid.isdigit() else None
+                task = task.rstrip()
+            comm, _, pid = task.rpartition("-")
+            self.pid = int(pid)
+        self.comm = comm.strip()
+
+    def common(self, line: int, text: str) -> tuple:
+        return (line, self.comm, self.pid, self.tgid, self.cpu, self.flags,
+                self.timestamp, _nanoseconds(self.timestamp), text)
+
+
+def _alloc_v519(common: tuple, body: str) -> PercpuAlloc:
+    # call_site may end in " [module]": cut it off at the next field.
+    call_site, _, rest = body.partition("call_site=")[2].partition(" reserved=")
+    reserved, *fields = rest.split()
+    is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = (
+        kv.partition("=")[2] for kv in fields)
+    return PercpuAlloc(*common, call_site, reserved == "1", is_atomic == "1", int(size),
+                       int(align), _pointer(base), int(off), _pointer(ptr),
+                       int(bytes_alloc), gfp)
+
+
+def _alloc_v413(common: tuple, body: str) -> PercpuAlloc:
+    reserved, is_atomic, size, align, base, off, ptr = _values(body)[-7:]
+    return PercpuAlloc(*common, None, reserved == "1", is_atomic == "1", int(size),
+                       int(align), _pointer(base), int(off), _pointer(ptr), None, None)
+
+
+def _alloc_fail(common: tuple, body: str) -> PercpuAllocFail:
+    reserved, is_atomic, size, align = _values(body)[-4:]
+    return PercpuAllocFail(*common, reserved == "1", is_atomic == "1", int(size), int(align))
+
+
+def _free(common: tuple, body: str) -> PercpuFree:
+    base, off, ptr = _values(body)[-3:]
+    return PercpuFree(*common, _pointer(base), int(off), _pointer(ptr))
+
+
+def _create_chunk(common: tuple, body: str) -> PercpuCreateChunk:
+    return PercpuCreateChunk(*common, _pointer(body.rpartition("=")[2].rstrip()))
+
+
+def _destroy_chunk(common: tuple, body: str) -> PercpuDestroyChunk:
+    return PercpuDestroyChunk(*common, _pointer(body.rpartition("=")[2].rstrip()))
+
+
+def _function(common: tuple, body: str) -> FunctionCall:
+    words = body.split()
+    if words[0] == "function:":  # trace-cmd: "function: func <-- parent"
+        return FunctionCall(*common, words[1], words[3])
+    return FunctionCall(*common, words[0], words[1][2:])
+
+
+def _probe(common: tuple, body: str) -> ProbeHit:
+    name, _, rest = body.strip().partition(": (")
+    site, _, args = rest.rpartition(")")
+    return ProbeHit(*common, name, site,
+                    tuple(tuple(kv.partition("=")[::2]) for kv in args.split()))
+
+
+def _other(common: tuple, body: str) -> OtherEvent:
+    return OtherEvent(*common, body.split(None, 1)[0][:-1])
+
+
+EVENT_DECODERS = {
+    "ALLOC_V519": _alloc_v519,
+    "ALLOC_V413": _alloc_v413,
+    "ALLOC_FAIL": _alloc_fail,
+    "FREE": _free,
+    "CREATE_CHUNK": _create_chunk,
+    "DESTROY_CHUNK": _destroy_chunk,
+    "FUNCTION": _function,
+    "PROBE": _probe,
+    "OTHER_EVENT": _other,
+}
+
+
+class _ToRecords(Transformer):
+    """One record (or None, for lines that carry nothing) per line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_line = 1  # line number of the block's first line
+        self.format: Format | None = None  # as far as the lines tell
+
+    def _line(self, token: Token) -> int:
+        return self.first_line + token.line - 1
+
+    def start(self, records: list) -> list:
+        return records
+
+    def event_line(self, children: list[Token]) -> Record:
+        head, body = children
+        if self.format is None:
+            self.format = Format.PERF if head.type == "PERF_HEAD" else Format.TRACE_PIPE
+        line = self._line(head)
+        common = _Prefix(head).common(line, head + body[:-1])
+        return EVENT_DECODERS[body.type](common, body)
+
+    def lost_line(self, children: list[Token]) -> LostEvents:
+        (token,) = children
+        cpu = token.partition(":")[2].split()[0]
+        counts = [word for word in token.split("[")[1].split() if word.isdigit()]
+        return LostEvents(self._line(token), int(cpu), int(counts[0]) if counts else None)
+
+    def tracer_line(self, children: list[Token]) -> None:
+        self.format = Format.TRACE
+
+    def entries_line(self, children: list[Token]) -> BufferEntries:
+        (token,) = children
+        counts, _, cpus = token.partition(":")[2].partition("#P:")
+        in_buffer, written = counts.split("/")
+        return BufferEntries(self._line(token), int(in_buffer), int(written), int(cpus))
+
+    def columns_line(self, children: list[Token]) -> Columns:
+        (token,) = children
+        words = token.split()
+        irq_info = next((len(word) for word in words if set(word) == {"|"}), 0)
+        return Columns(self._line(token), irq_info, "TGID" in words)
+
+    def _trace_cmd(self, children: list[Token]) -> None:
+        if self.format is None:
+            self.format = Format.TRACE_CMD
+
+    cpus_line = version_line = cpu_empty_line = _trace_cmd
+
+    def comment_line(self, children: list[Token]) -> None:
+        return None
+
+    blank_line = comment_line
+
+
+def _grammar() -> str:
+    return resources.files("traces").joinpath("ftrace.lark").read_text()
+
+
+def _describe(error: UnexpectedInput, text: str) -> str:
+    """What the line lacks, in the grammar's own terms."""
+    column = getattr(error, "column", len(text) + 1)
+    expected = getattr(error, "allowed", None) or getattr(error, "expected", None) or set()
+    rest = text[column - 1:].lstrip()
+    rest = rest.partition(":")[2].lstrip() if rest.startswith("percpu:") else rest
+    for name, terminals in PERCPU_TERMINALS.items():
+        if rest.startswith(name) and rest[len(name):len(name) + 1] in ("", " "):
+            expected = set(terminals)
+            break
+    if "FTRACE_HEAD" in expected:  # at the start of a line: say it briefly
+        expected = {"FTRACE_HEAD", "PERF_HEAD", "LOST_EVENTS", "COMMENT_LINE"}
+    wanted = sorted({EXPECTED[name] for name in expected if name in EXPECTED})
+    if not wanted:
+        return f"column {column}: unexpected text"
+    return f"column {column}: expected " + ", or ".join(wanted)
+
+
+class LogParser:
+    """Parses one log; `format` tells, after reading, which program wrote it."""
+
+    def __init__(self) -> None:
+        self._records = _ToRecords()
+        self._lark = Lark(_grammar(), parser="lalr", lexer="contextual",
+                          transformer=self._records, cache=True)
+
+    @property
+    def format(self) -> Format:
+        return self._records.format or Format.TRACE_PIPE
+
+    def records(self, lines: Iterable[str]) -> Iterator[Record]:
+        """Every record of `lines` (each ending in a newline, or the last
+        one without), in order; bad lines become ParseError records."""
+        block: list[str] = []
+        first_line = 1
+        for line in lines:
+            block.append(line)
+            if len(block) == BLOCK_LINES:
+                yield from self._block(block, first_line)
+                first_line += len(block)
+                block = []
+        if block:
+            if not block[-1].endswith("\n"):
+                block[-1] += "\n"
+            yield from self._block(block, first_line)
+
+    def _block(self, block: list[str], first_line: int) -> Iterator[Record]:
+        self._records.first_line = first_line
+        try:
+            records = self._lark.parse("".join(block))
+        except UnexpectedInput:
+            records = list(self._each_line(block, first_line))
+        return (record for record in records if record is not None)
+
+    def _each_line(self, block: list[str], first_line: int) -> Iterator[Record | None]:
+        for number, text in enumerate(block, first_line):
+            self._records.first_line = number
+            try:
+                yield from self._lark.parse(text)
+            except UnexpectedInput as error:
+                text = text.rstrip("\n")
+                yield ParseError(number, _describe(error, text), text)
+
+
+def open_log(path: str) -> IO[str]:
+    """A text stream of the log at `path` ("-" is standard input), plain or
+    gzip-compressed; undecodable bytes become U+FFFD rather than errors."""
+    raw = sys.stdin.buffer if path == "-" else open(path, "rb")
+    buffered = io.BufferedReader(raw) if not isinstance(raw, io.BufferedReader) else raw
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+    return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
