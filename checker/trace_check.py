@@ -294,10 +294,13 @@ class TraceChecker:
         chunk = self._chunks.get(base)
         match event:
             case PercpuAlloc(off=off, size=size):
-                return chunk is not None and (chunk.destroyed is not None
-                                              or bool(chunk.overlapping(off, off + size)))
+                # A chunk seen first here may be a create of another CPU's.
+                return chunk is None or chunk.destroyed is not None or bool(
+                    chunk.overlapping(off, off + size))
             case PercpuFree(off=off):
-                return self._free_violation(base, off) is not None
+                # Freeing an area not known to be live may be another CPU's
+                # allocation of it, taken too late.
+                return chunk is None or off not in chunk.areas
             case PercpuDestroyChunk():
                 return chunk is not None and bool(chunk.areas)
             case PercpuCreateChunk():
