@@ -82,60 +82,50 @@ def _pointer(text: str) -> int | None:
 
 def _values(fields: str) -> list[str]:
     """The values of "key=value key=value ...", in order."""
-    return [kv.partition("=")[2] for kv in fields.split()]
+    return [kv[kv.find("=") + 1:] for kv in fields.split()]
 
 
-def _nanoseconds(timestamp: str) -> int:
+# 10 ** (9 - digits): nanoseconds per unit of a fraction with that many digits.
+_FRACTION_SCALE = [10 ** (9 - digits) for digits in range(10)]
+
+
+def _common(head: Token, body: Token, line: int) -> tuple:
+    """The Event fields of a line, from its prefix token `head`."""
+    # The CPU is the last bracket: comm may hold anything, the flags and the
+    # timestamp hold no "[".
+    task, _, right = head.rpartition("[")
+    cpu, _, rest = right.partition("]")
+    after = rest.split()
+    timestamp = after[-1][:-1]
     seconds, _, fraction = timestamp.partition(".")
-    if not fraction:
-        return int(seconds)
-    return int(seconds) * 1_000_000_000 + int(fraction) * 10 ** (9 - len(fraction))
-
-
-class _Prefix:
-    """The common prefix of an event line, decoded from its one token."""
-
-    __slots__ = ("comm", "pid", "tgid", "cpu", "flags", "timestamp")
-
-    def __init__(self, head: Token) -> None:
-        # The CPU is the last bracket: comm may hold anything, the flags and
-        # the timestamp hold no "[".
-        task, _, right = head.rpartition("[")
-        cpu, _, rest = right.partition("]")
-        after = rest.split()
-        self.cpu = int(cpu)
-        self.timestamp = after[-1][:-1]
-        self.tgid: int | None = None
-        task = task.rstrip()
-        if head.type == "PERF_HEAD":
-            self.flags = None
-            comm, _, pid = task.rpartition(" ")
-            tgid, _, tid = pid.rpartition("/")
-            self.pid = int(tid)
-            if tgid:
-                self.tgid = int(tgid)
-        else:
-            self.flags = after[0] if len(after) == 2 else None
-            if task.endswith(")"):
-                task, _, tgid = task[:-1].rpartition("(")
-                tgid = tgid.strip()
-                self.tgid = int(tgid) if tgid.isdigit() else None
-                task = task.rstrip()
-            comm, _, pid = task.rpartition("-")
-            self.pid = int(pid)
-        self.comm = comm.strip()
-
-    def common(self, line: int, text: str) -> tuple:
-        return (line, self.comm, self.pid, self.tgid, self.cpu, self.flags,
-                self.timestamp, _nanoseconds(self.timestamp), text)
+    ns = (int(seconds) * 1_000_000_000 + int(fraction) * _FRACTION_SCALE[len(fraction)]
+          if fraction else int(seconds))
+    tgid: int | None = None
+    task = task.rstrip()
+    if head.type == "PERF_HEAD":
+        flags = None
+        comm, _, pid = task.rpartition(" ")
+        tgid_text, _, pid = pid.rpartition("/")
+        if tgid_text:
+            tgid = int(tgid_text)
+    else:
+        flags = after[0] if len(after) == 2 else None
+        if task[-1] == ")":
+            task, _, tgid_text = task[:-1].rpartition("(")
+            tgid_text = tgid_text.strip()
+            tgid = int(tgid_text) if tgid_text.isdigit() else None
+            task = task.rstrip()
+        comm, _, pid = task.rpartition("-")
+    return (line, comm.lstrip(), int(pid), tgid, int(cpu), flags, timestamp, ns,
+            head + body[:-1])
 
 
 def _alloc_v519(common: tuple, body: str) -> PercpuAlloc:
     # call_site may end in " [module]": cut it off at the next field.
     call_site, _, rest = body.partition("call_site=")[2].partition(" reserved=")
     reserved, *fields = rest.split()
-    is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = (
-        kv.partition("=")[2] for kv in fields)
+    is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = [
+        kv[kv.index("=") + 1:] for kv in fields]
     return PercpuAlloc(*common, call_site, reserved == "1", is_atomic == "1", int(size),
                        int(align), _pointer(base), int(off), _pointer(ptr),
                        int(bytes_alloc), gfp)
@@ -214,9 +204,7 @@ class _ToRecords(Transformer):
         head, body = children
         if self.format is None:
             self.format = Format.PERF if head.type == "PERF_HEAD" else Format.TRACE_PIPE
-        line = self._line(head)
-        common = _Prefix(head).common(line, head + body[:-1])
-        return EVENT_DECODERS[body.type](common, body)
+        return EVENT_DECODERS[body.type](_common(head, body, self._line(head)), body)
 
     def lost_line(self, children: list[Token]) -> LostEvents:
         (token,) = children
