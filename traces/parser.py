@@ -116,7 +116,7 @@ def _common(head: Token, body: Token, line: int) -> tuple:
             tgid = int(tgid_text) if tgid_text.isdigit() else None
             task = task.rstrip()
         comm, _, pid = task.rpartition("-")
-    return (line, comm.lstrip(), int(pid), tgid, int(cpu), flags, timestamp, ns,
+    return (line, comm.strip(), int(pid), tgid, int(cpu), flags, timestamp, ns,
             head + body[:-1])
 
 
