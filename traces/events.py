@@ -146,5 +146,4 @@ class ParseError:
     text: str
 
 
-PercpuEvent = PercpuAlloc | PercpuAllocFail | PercpuFree | PercpuCreateChunk | PercpuDestroyChunk
 Record = Event | LostEvents | BufferEntries | Columns | ParseError
