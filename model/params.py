@@ -1,0 +1,122 @@
+"""Spec parameters: the scaled geometry and the kernel variant's switches.
+
+Everything a spec TOML file can set lives here, with the kernel name it
+scales down or the commit that changed the behaviour.  Parameters are
+substituted into the model, never edited into it (like a TLC model config).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+# Kernel constants the scaled model keeps at their real values: with at most
+# a few dozen map entries per chunk they decide exactly what they decide in
+# the kernel (a fresh chunk's 16-entry map always needs one extension).
+PCPU_DFL_MAP_ALLOC = 16
+PCPU_ATOMIC_MAP_MARGIN_LOW = 32
+PCPU_ATOMIC_MAP_MARGIN_HIGH = 64
+PCPU_ATOMIC_MAP_MARGIN = 3  # pcpu_need_to_extend(): margin for atomic callers
+
+
+@dataclass(frozen=True)
+class Switches:
+    """Which kernel code each step behaves like, named for what the code does."""
+
+    # pre-async: pcpu_balance_workfn only destroys free chunks; 1a4d76076cda
+    # adds phase 2 (retry_pop) to populate chunks.
+    balance_work: Literal["free-only", "free-and-populate"] = "free-and-populate"
+    # 1a4d76076cda: pcpu_async_enabled gates pcpu_schedule_balance_work() and
+    # map_extend_work; before it, schedule_work() was called directly.
+    async_gate: bool = True
+    # 1a4d76076cda: a failed atomic alloc sets pcpu_atomic_alloc_failed and
+    # schedules the balance work; pcpu_alloc schedules it below LOW.
+    atomic_fail_schedules: bool = True
+    low_check_schedules: bool = True
+    # 23cb8981ed92: the chunk-creation failure path of pcpu_alloc unlocks
+    # pcpu_alloc_mutex (1a4d76076cda returns with it held).
+    create_fail_unlocks_mutex: bool = False
+    # 4f996e234dad: per-chunk map_extend_work ("work-item") replaced by the
+    # pcpu_map_extend_chunks list serviced by the balance work ("balance-list").
+    map_extension: Literal["work-item", "balance-list"] = "work-item"
+    # 6710e594f71c: non-atomic pcpu_alloc holds pcpu_alloc_mutex for the whole
+    # call ("whole-call") instead of only around chunk creation and population.
+    alloc_mutex: Literal["populate-only", "whole-call"] = "populate-only"
+    # Tahsin Erdogan, 2017: pcpu_nr_empty_pop_pages -= occ_pages under pcpu_lock
+    # ("locked") instead of an unlocked read-modify-write ("unlocked").
+    counter_update: Literal["unlocked", "locked"] = "unlocked"
+
+
+@dataclass(frozen=True)
+class Params:
+    """Scaled geometry.  Offsets and sizes are in cells: one cell is the
+    allocator's smallest granule (sizeof(int) in the area map), so the 2-byte
+    head/tail cases of pcpu_alloc_area are outside the model."""
+
+    unit_pages: int = 2           # pcpu_unit_pages
+    cells_per_page: int = 2       # PAGE_SIZE / cell
+    nr_chunks: int = 3            # chunk structs: first chunk, reserved (if any), dynamic ones
+    first_chunk_static_cells: int = 2  # static (+reserved) prefix of pcpu_first_chunk, in use
+    reserved_cells: int = 0       # size of pcpu_reserved_chunk's area; 0: no reserved chunk
+    empty_pop_pages_low: int = 1  # PCPU_EMPTY_POP_PAGES_LOW (kernel: 2)
+    empty_pop_pages_high: int = 2  # PCPU_EMPTY_POP_PAGES_HIGH (kernel: 4)
+    nr_contexts: int = 2          # concurrent allocating contexts (tasks or irq paths)
+    live_per_context: int = 1     # live allocations one context may hold
+    sizes: tuple[int, ...] = (1, 2)   # request sizes, cells
+    aligns: tuple[int, ...] = (1,)    # request alignments, cells (powers of two)
+    switches: Switches = field(default_factory=Switches)
+
+    @property
+    def unit_cells(self) -> int:
+        return self.unit_pages * self.cells_per_page
+
+    @property
+    def has_reserved(self) -> bool:
+        return self.reserved_cells > 0
+
+    @property
+    def first_dynamic(self) -> int:
+        """Index of the first chunk struct that pcpu_create_chunk() may use."""
+        return 2 if self.has_reserved else 1
+
+    @property
+    def reserved_index(self) -> int:
+        return 1
+
+    @property
+    def width(self) -> int:
+        """Bit-width of every integer of the symbolic interpretation.  Signed
+        values (the counter) and cell bitmaps must fit with a sign bit to spare."""
+        need = max(self.unit_cells, PCPU_ATOMIC_MAP_MARGIN_HIGH * 2 + 1, 16).bit_length() + 2
+        return max(16, need)
+
+    def validate(self) -> list[str]:
+        """Reasons these parameters cannot be modelled (empty when fine)."""
+        errors: list[str] = []
+        pos = ("unit_pages", "cells_per_page", "nr_contexts", "live_per_context")
+        for name in pos:
+            if getattr(self, name) < 1:
+                errors.append(f"{name} must be at least 1")
+        if self.unit_cells > 24:
+            errors.append("unit_pages * cells_per_page must be at most 24 for the checker")
+        if self.nr_chunks < self.first_dynamic:
+            errors.append(f"nr_chunks must be at least {self.first_dynamic}")
+        if not 0 < self.first_chunk_static_cells < self.unit_cells:
+            errors.append("first_chunk_static_cells must leave a dynamic area and be positive")
+        if not 0 <= self.reserved_cells <= self.unit_cells:
+            errors.append("reserved_cells must be between 0 and the unit size")
+        if not 0 <= self.empty_pop_pages_low <= self.empty_pop_pages_high:
+            errors.append("need 0 <= empty_pop_pages_low <= empty_pop_pages_high")
+        if not self.sizes or any(not 1 <= s <= self.unit_cells for s in self.sizes):
+            errors.append("sizes must be non-empty, each between 1 and the unit size")
+        if not self.aligns or any(a < 1 or a & (a - 1) or a > self.cells_per_page
+                                  for a in self.aligns):
+            errors.append("aligns must be powers of two of at most one page")
+        return errors
+
+
+def param_names() -> list[str]:
+    return [f.name for f in fields(Params) if f.name != "switches"]
+
+
+def switch_names() -> list[str]:
+    return [f.name for f in fields(Switches)]
