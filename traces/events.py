@@ -20,7 +20,7 @@ class Format(Enum):
     PERF = "perf"  # `perf script`
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Event:
     """The common prefix of an event line."""
 
@@ -35,7 +35,7 @@ class Event:
     text: str  # the line itself, for reports
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PercpuAlloc(Event):
     """percpu_alloc_percpu: pcpu_alloc() returned `ptr`, after all locks
     were dropped and any population was done."""
@@ -52,7 +52,7 @@ class PercpuAlloc(Event):
     gfp_flags: str | None  # v5.19+ only
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PercpuAllocFail(Event):
     """percpu_alloc_percpu_fail: pcpu_alloc() failed, for any reason."""
 
@@ -62,7 +62,7 @@ class PercpuAllocFail(Event):
     align: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PercpuFree(Event):
     """percpu_free_percpu: free_percpu() released the area, under pcpu_lock."""
 
@@ -71,21 +71,21 @@ class PercpuFree(Event):
     ptr: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PercpuCreateChunk(Event):
     """percpu_create_chunk: a new chunk's vm areas exist, before it is linked."""
 
     base_addr: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PercpuDestroyChunk(Event):
     """percpu_destroy_chunk: a fully free, depopulated chunk is being freed."""
 
     base_addr: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class FunctionCall(Event):
     """A function-tracer line: `function` was called from `parent`."""
 
@@ -93,7 +93,7 @@ class FunctionCall(Event):
     parent: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ProbeHit(Event):
     """A kprobe, kretprobe or uprobe event: "name: (site) arg=value ..."."""
 
@@ -102,14 +102,14 @@ class ProbeHit(Event):
     args: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OtherEvent(Event):
     """Any other event; counted, not checked."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class LostEvents:
     """The ring buffer of `cpu` dropped events just before this line."""
 
@@ -118,7 +118,7 @@ class LostEvents:
     count: int | None  # None when the producer did not know how many
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class BufferEntries:
     """The header's "entries-in-buffer/entries-written: A/B   #P:N"."""
 
@@ -128,7 +128,7 @@ class BufferEntries:
     cpus: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Columns:
     """The header's column legend: which prefix columns the lines carry."""
 
@@ -137,7 +137,7 @@ class Columns:
     tgid: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ParseError:
     """A line that fits no format."""
 

@@ -1,14 +1,18 @@
 """Streaming reader of ftrace logs: text in, typed records (traces.events) out.
 
-The grammar, traces/ftrace.lark, defines every accepted line. Lark's LALR
-parser with its contextual lexer runs it over a block of whole lines at a
-time with the transformer below applied during parsing, so no tree is built
-and memory stays bounded by one block however long the log is. A block that
-does not parse is parsed again line by line to name each bad line.
+The grammar, traces/ftrace.lark, defines every accepted line; Lark compiles
+it (LALR, contextual lexer) with the transformer below applied during
+parsing, so no tree is built and memory stays bounded by one line however
+long the log is. A line is read by the scanner of traces/scanner.py, which
+is Lark's contextual lexer compiled from the grammar's own terminals into
+one match per token, and whose tokens go to the same transformer; a line the
+scanner does not match whole is parsed by Lark's parser, which names what a
+bad line lacks.
 """
 
 import gzip
 import io
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from importlib import resources
@@ -32,10 +36,11 @@ from traces.events import (
     ProbeHit,
     Record,
 )
+from traces.scanner import LineScanner
 
-# Lines per Lark call: large enough that the call's own cost vanishes, small
-# enough that a bad block is cheap to parse again line by line.
-BLOCK_LINES = 256
+# Distinct line prefixes (task, pid, cpu, flags) remembered: a log repeats a
+# few dozen; the bound keeps memory flat on a log that does not.
+PREFIX_CACHE = 4096
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -80,55 +85,56 @@ def _pointer(text: str) -> int | None:
     return None if text.startswith("(") else int(text, 16)
 
 
-def _values(fields: str) -> list[str]:
-    """The values of "key=value key=value ...", in order."""
-    return [kv[kv.find("=") + 1:] for kv in fields.split()]
-
+# The values of "key=value key=value ...", in order (each word of a percpu
+# event's fields holds an "=", the grammar says so).
+_values = re.compile(r"=(\S*)").findall
 
 # 10 ** (9 - digits): nanoseconds per unit of a fraction with that many digits.
 _FRACTION_SCALE = [10 ** (9 - digits) for digits in range(10)]
 
 
-def _common(head: Token, body: Token, line: int) -> tuple:
-    """The Event fields of a line, from its prefix token `head`."""
-    # The CPU is the last bracket: comm may hold anything, the flags and the
-    # timestamp hold no "[".
-    task, _, right = head.rpartition("[")
-    cpu, _, rest = right.partition("]")
-    after = rest.split()
-    timestamp = after[-1][:-1]
-    seconds, _, fraction = timestamp.partition(".")
-    ns = (int(seconds) * 1_000_000_000 + int(fraction) * _FRACTION_SCALE[len(fraction)]
-          if fraction else int(seconds))
+def _nanoseconds(timestamp: str) -> int:
+    """A TIMESTAMP in nanoseconds, or in ticks for counter clocks."""
+    dot = timestamp.find(".")
+    if dot < 0:
+        return int(timestamp)
+    digits = len(timestamp) - dot - 1
+    units = int(timestamp[:dot] + timestamp[dot + 1:])
+    if digits < len(_FRACTION_SCALE):
+        return units * _FRACTION_SCALE[digits]
+    return units // 10 ** (digits - 9)
+
+
+def _prefix(head_type: str, prefix: str) -> tuple:
+    """The Event fields comm, pid, tgid, cpu and flags of a line, from its
+    prefix token up to the space before the timestamp."""
+    # The CPU is the last bracket: comm may hold anything, the flags hold no "[".
+    task, _, right = prefix.rpartition("[")
+    cpu, _, flags = right.partition("]")
     tgid: int | None = None
     task = task.rstrip()
-    if head.type == "PERF_HEAD":
-        flags = None
+    if head_type == "PERF_HEAD":
         comm, _, pid = task.rpartition(" ")
         tgid_text, _, pid = pid.rpartition("/")
         if tgid_text:
             tgid = int(tgid_text)
-    else:
-        flags = after[0] if len(after) == 2 else None
-        if task[-1] == ")":
-            task, _, tgid_text = task[:-1].rpartition("(")
-            tgid_text = tgid_text.strip()
-            tgid = int(tgid_text) if tgid_text.isdigit() else None
-            task = task.rstrip()
-        comm, _, pid = task.rpartition("-")
-    return (line, comm.strip(), int(pid), tgid, int(cpu), flags, timestamp, ns,
-            head + body[:-1])
+        return head_type, comm.strip(), int(pid), tgid, int(cpu), None
+    if task[-1] == ")":
+        task, _, tgid_text = task[:-1].rpartition("(")
+        tgid_text = tgid_text.strip()
+        tgid = int(tgid_text) if tgid_text.isdigit() else None
+        task = task.rstrip()
+    comm, _, pid = task.rpartition("-")
+    return head_type, comm.strip(), int(pid), tgid, int(cpu), flags.strip() or None
 
 
 def _alloc_v519(common: tuple, body: str) -> PercpuAlloc:
     # call_site may end in " [module]": cut it off at the next field.
     call_site, _, rest = body.partition("call_site=")[2].partition(" reserved=")
-    reserved, *fields = rest.split()
-    is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = [
-        kv[kv.index("=") + 1:] for kv in fields]
+    reserved, is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = _values("=" + rest)
     return PercpuAlloc(*common, call_site, reserved == "1", is_atomic == "1", int(size),
-                       int(align), _pointer(base), int(off), _pointer(ptr),
-                       int(bytes_alloc), gfp)
+                       int(align), None if base[0] == "(" else int(base, 16), int(off),
+                       None if ptr[0] == "(" else int(ptr, 16), int(bytes_alloc), gfp)
 
 
 def _alloc_v413(common: tuple, body: str) -> PercpuAlloc:
@@ -144,7 +150,8 @@ def _alloc_fail(common: tuple, body: str) -> PercpuAllocFail:
 
 def _free(common: tuple, body: str) -> PercpuFree:
     base, off, ptr = _values(body)[-3:]
-    return PercpuFree(*common, _pointer(base), int(off), _pointer(ptr))
+    return PercpuFree(*common, None if base[0] == "(" else int(base, 16), int(off),
+                      None if ptr[0] == "(" else int(ptr, 16))
 
 
 def _create_chunk(common: tuple, body: str) -> PercpuCreateChunk:
@@ -191,8 +198,10 @@ class _ToRecords(Transformer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.first_line = 1  # line number of the block's first line
+        self.first_line = 1  # line number of the text's first line
         self.format: Format | None = None  # as far as the lines tell
+        # prefix text -> (head type, comm, pid, tgid, cpu, flags)
+        self._prefixes: dict[str, tuple] = {}
 
     def _line(self, token: Token) -> int:
         return self.first_line + token.line - 1
@@ -202,9 +211,25 @@ class _ToRecords(Transformer):
 
     def event_line(self, children: list[Token]) -> Record:
         head, body = children
+        return self.event(head.type, head, body.type, body, self._line(head),
+                          head + body[:-1])
+
+    def event(self, head_type: str, head: str, body_type: str, body: str, line: int,
+              text: str) -> Record:
+        """The record of an event line: its prefix token `head` and its
+        event token `body`; `text` is the line without its newline."""
         if self.format is None:
-            self.format = Format.PERF if head.type == "PERF_HEAD" else Format.TRACE_PIPE
-        return EVENT_DECODERS[body.type](_common(head, body, self._line(head)), body)
+            self.format = Format.PERF if head_type == "PERF_HEAD" else Format.TRACE_PIPE
+        prefix, _, timestamp = head.rpartition(" ")
+        known = self._prefixes.get(prefix)
+        if known is None or known[0] != head_type:
+            if len(self._prefixes) >= PREFIX_CACHE:
+                self._prefixes.clear()
+            known = self._prefixes[prefix] = _prefix(head_type, prefix)
+        _, comm, pid, tgid, cpu, flags = known
+        timestamp = timestamp[:-1]
+        return EVENT_DECODERS[body_type](
+            (line, comm, pid, tgid, cpu, flags, timestamp, _nanoseconds(timestamp), text), body)
 
     def lost_line(self, children: list[Token]) -> LostEvents:
         (token,) = children
@@ -268,6 +293,11 @@ class LogParser:
         self._records = _ToRecords()
         self._lark = Lark(_grammar(), parser="lalr", lexer="contextual",
                           transformer=self._records, cache=True)
+        self._scanner = LineScanner(self._lark)
+        self._one_token = {terminal: getattr(self._records, rule)
+                           for terminal, rule in self._scanner.rule.items()}
+        if self._scanner.pair_rule != "event_line":
+            raise ValueError("the grammar's two-token lines are not event lines")
 
     @property
     def format(self) -> Format:
@@ -276,35 +306,38 @@ class LogParser:
     def records(self, lines: Iterable[str]) -> Iterator[Record]:
         """Every record of `lines` (each ending in a newline, or the last
         one without), in order; bad lines become ParseError records."""
-        block: list[str] = []
-        first_line = 1
-        for line in lines:
-            block.append(line)
-            if len(block) == BLOCK_LINES:
-                yield from self._block(block, first_line)
-                first_line += len(block)
-                block = []
-        if block:
-            if not block[-1].endswith("\n"):
-                block[-1] += "\n"
-            yield from self._block(block, first_line)
+        first, after, one_token = self._scanner.first, self._scanner.after, self._one_token
+        event = self._records.event
+        for number, line in enumerate(lines, 1):
+            if line[-1:] != "\n":
+                line += "\n"
+            if (head := first(line)) is not None:
+                kind = head.lastgroup
+                end = head.end()
+                if (second := after.get(kind)) is not None:  # type: ignore[arg-type]
+                    body = second(line, end)
+                    if body is not None and body.end() == len(line):
+                        yield event(kind, line[:end], body.lastgroup, line[end:], number,
+                                    line[:-1])
+                        continue
+                elif end == len(line):
+                    self._records.first_line = number
+                    record = one_token[kind](  # type: ignore[index]
+                        [Token(kind, line, 0, 1, 1)])  # type: ignore[arg-type]
+                    if record is not None:
+                        yield record
+                    continue
+            yield from self._parse(line, number)
 
-    def _block(self, block: list[str], first_line: int) -> Iterator[Record]:
-        self._records.first_line = first_line
+    def _parse(self, text: str, number: int) -> Iterator[Record]:
+        """Lark's own parse of one line the scanner did not read."""
+        self._records.first_line = number
         try:
-            records = self._lark.parse("".join(block))
-        except UnexpectedInput:
-            records = list(self._each_line(block, first_line))
+            records = self._lark.parse(text)
+        except UnexpectedInput as error:
+            text = text.rstrip("\n")
+            records = [ParseError(number, _describe(error, text), text)]
         return (record for record in records if record is not None)
-
-    def _each_line(self, block: list[str], first_line: int) -> Iterator[Record | None]:
-        for number, text in enumerate(block, first_line):
-            self._records.first_line = number
-            try:
-                yield from self._lark.parse(text)
-            except UnexpectedInput as error:
-                text = text.rstrip("\n")
-                yield ParseError(number, _describe(error, text), text)
 
 
 def open_log(path: str) -> IO[str]:
