@@ -135,6 +135,14 @@ class Chunk:
             i += 1
         return found
 
+    def overlaps(self, off: int, end: int) -> bool:
+        """bool(self.overlapping(off, end)), without building the list."""
+        starts = self.starts
+        i = bisect.bisect_right(starts, off)
+        if i and (before := self.areas[starts[i - 1]]).off + before.size > off:
+            i -= 1
+        return i < len(starts) and starts[i] < end
+
     def add(self, area: Area) -> None:
         bisect.insort(self.starts, area.off)
         self.areas[area.off] = area
@@ -180,21 +188,45 @@ class TraceChecker:
 
     def feed(self, record: Record) -> None:
         report = self.report
-        report.lines = max(report.lines, record.line)
-        if isinstance(record, Event):
+        if record.line > report.lines:
+            report.lines = record.line
+        name = PERCPU_NAMES.get(type(record))
+        if name is not None:
+            report.events[name] += 1
+        elif isinstance(record, Event):
             self._count(record)
-            new_cpu = record.cpu not in self._last_time
-            self._check_time(record)
-            if self._cpus_to_wait is not None and new_cpu:
-                self._cpu_appears(record)
-            if self._cpus_to_wait is None and isinstance(record, STATEFUL):
-                self._admit(record)
-        elif isinstance(record, LostEvents):
+        else:
+            self._feed_header(record)
+            return
+        event: Event = record  # type: ignore[assignment]
+        cpu = event.cpu
+        last = self._last_time.get(cpu)
+        if last is not None and event.ts_ns < last.ts_ns:
+            self._violate(event, "time-goes-back",
+                          f"CPU {cpu} stamped {event.timestamp} after {last.timestamp} "
+                          f"at line {last.line}: one CPU's ring buffer is written in time order")
+        self._last_time[cpu] = event
+        if self._cpus_to_wait is not None:
+            if last is None:
+                self._cpu_appears(event)
+            if self._cpus_to_wait is not None:
+                return
+        if type(event) in SETTLE_CLEAN or isinstance(event, STATEFUL):
+            # The skew window: settle what is older than it.
+            pending = self._pending
+            pending.append(event)
+            horizon = event.ts_ns - self.window_ns
+            while pending[0].ts_ns < horizon:
+                self._settle()
+
+    def _feed_header(self, record: Record) -> None:
+        """Records other than events."""
+        if isinstance(record, LostEvents):
             self._feature("lost events")
             self._flush()
             self._forget()
         elif isinstance(record, ParseError):
-            report.parse_errors.append(record)
+            self.report.parse_errors.append(record)
         elif isinstance(record, BufferEntries):
             if record.in_buffer < record.written:
                 self._feature("ring buffer overwritten")
@@ -217,24 +249,16 @@ class TraceChecker:
         self._features[name] = None
 
     def _count(self, event: Event) -> None:
-        name = PERCPU_NAMES.get(type(event))
-        if name is None:
-            if isinstance(event, OtherEvent):
-                name = event.name
-                self.report.skipped += 1
-            elif isinstance(event, ProbeHit):
-                name = event.name
-            elif isinstance(event, FunctionCall):
-                name = "function"
+        """Count an event of no percpu type."""
+        name = None
+        if isinstance(event, OtherEvent):
+            name = event.name
+            self.report.skipped += 1
+        elif isinstance(event, ProbeHit):
+            name = event.name
+        elif isinstance(event, FunctionCall):
+            name = "function"
         self.report.events[name] += 1
-
-    def _check_time(self, event: Event) -> None:
-        last = self._last_time.get(event.cpu)
-        if last is not None and event.ts_ns < last.ts_ns:
-            self._violate(event, "time-goes-back",
-                          f"CPU {event.cpu} stamped {event.timestamp} after {last.timestamp} "
-                          f"at line {last.line}: one CPU's ring buffer is written in time order")
-        self._last_time[event.cpu] = event
 
     def _cpu_appears(self, event: Event) -> None:
         """Overwritten buffer: a CPU's first line. Its earlier events are
@@ -246,13 +270,6 @@ class TraceChecker:
             self._cpus_to_wait = None
             self._forget()
             self._feature(f"allocation state checked from line {event.line}")
-
-    def _admit(self, event: Event) -> None:
-        pending = self._pending
-        pending.append(event)
-        horizon = event.ts_ns - self.window_ns
-        while pending[0].ts_ns < horizon:
-            self._settle()
 
     def _flush(self) -> None:
         while self._pending:
@@ -271,6 +288,11 @@ class TraceChecker:
         its CPU's lines before it) first. Each line moves at most once."""
         pending = self._pending
         event = pending.popleft()
+        clean = SETTLE_CLEAN.get(type(event))
+        if clean is not None and clean(self, event):
+            if self._moved:
+                self._moved.discard(id(event))
+            return
         if self._conflicts(event):
             for i, later in enumerate(pending):
                 if later.ts_ns - event.ts_ns > self.window_ns:
@@ -329,6 +351,25 @@ class TraceChecker:
 
     # -- the checks ----------------------------------------------------------
 
+    def _alloc_if_clean(self, event: PercpuAlloc) -> bool:
+        """Apply `event` if it does not conflict (see _conflicts)."""
+        chunk = self._chunks.get(event.base_addr)  # type: ignore[arg-type]
+        if chunk is None or chunk.destroyed is not None or chunk.overlaps(
+                event.off, event.off + event.size):
+            return False
+        self._alloc(event, chunk)
+        return True
+
+    def _free_if_clean(self, event: PercpuFree) -> bool:
+        """Apply `event` if it does not conflict (see _conflicts)."""
+        chunk = self._chunks.get(event.base_addr)  # type: ignore[arg-type]
+        if chunk is None or (area := chunk.areas.get(event.off)) is None:
+            return False
+        self._check_ptr(event, area)
+        chunk.remove(area)
+        chunk.freed[event.off] = event.line
+        return True
+
     def _violate(self, event: Event, kind: str, message: str) -> None:
         self.report.violations.append(Violation(event.line, kind, message, event.text))
 
@@ -343,10 +384,13 @@ class TraceChecker:
             case PercpuDestroyChunk():
                 self._destroy(event)
 
-    def _alloc(self, event: PercpuAlloc) -> None:
+    def _alloc(self, event: PercpuAlloc, clean: Chunk | None = None) -> None:
+        """`clean`: the event's chunk, live and free at the event's area."""
         base, off, size, align = event.base_addr, event.off, event.size, event.align
-        self._feature("v5.19+ field set" if event.call_site is not None else "v4.13 field set")
-        self._check_bytes_alloc(event)
+        self._features["v5.19+ field set" if event.call_site is not None
+                       else "v4.13 field set"] = None
+        if event.bytes_alloc is not None and size != 0:
+            self._check_bytes_alloc(event)
         if size == 0 or align & (align - 1) or align <= 0:
             self._violate(event, "invalid-request",
                           f"size={size} align={align}: pcpu_alloc() refuses a zero size or an "
@@ -358,6 +402,11 @@ class TraceChecker:
         if base is None:
             return
         self._check_ptr(event, None)
+        if clean is not None:
+            if event.reserved or clean.created is None and self._complete:
+                self._check_chunk_identity(event, clean)
+            clean.add(Area(off, size, event.ptr, event.line))
+            return
         chunk = self._chunks.get(base)
         if chunk is None:
             chunk = self._chunks[base] = Chunk(base)
@@ -409,11 +458,13 @@ class TraceChecker:
         if base is None or ptr is None:
             return
         if base >= KERNEL_HALF:
-            self._feature("raw pointers")
+            self._features["raw pointers"] = None
             delta = (base + event.off - ptr) & ADDRESS_MASK
+            if delta == self._ptr_delta:
+                return
             if self._ptr_delta is None:
                 self._ptr_delta = delta
-            elif delta != self._ptr_delta:
+            else:
                 self._violate(event, "ptr-mismatch",
                               f"ptr={ptr:#x} is not base_addr + off - {self._ptr_delta:#x}, the "
                               "offset every earlier event of this boot showed "
@@ -430,8 +481,6 @@ class TraceChecker:
         """bytes_alloc = pcpu_obj_full_size(size): size times the possible
         CPUs, plus the memcg pointers when kmem accounting is on — a fixed
         multiple of size within one boot."""
-        if event.bytes_alloc is None or event.size == 0:
-            return
         first = self._bytes_ratio
         if first is None:
             self._bytes_ratio = event
@@ -520,6 +569,13 @@ class TraceChecker:
                           f"chunk {base:#x} was never created in this log, which claims to be "
                           "complete, and the first and reserved chunks are never destroyed")
         self._chunks[base] = Chunk(base, destroyed=event.line)
+
+
+# The events _settle applies at once when they conflict with nothing.
+SETTLE_CLEAN = {
+    PercpuAlloc: TraceChecker._alloc_if_clean,
+    PercpuFree: TraceChecker._free_if_clean,
+}
 
 
 def check_log(records: Iterable[Record], strict: bool = False,
