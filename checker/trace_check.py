@@ -352,22 +352,53 @@ class TraceChecker:
     # -- the checks ----------------------------------------------------------
 
     def _alloc_if_clean(self, event: PercpuAlloc) -> bool:
-        """Apply `event` if it does not conflict (see _conflicts)."""
+        """Apply `event` if it does not conflict (see _conflicts). The usual
+        allocation, which every check passes, is applied here in full."""
         chunk = self._chunks.get(event.base_addr)  # type: ignore[arg-type]
-        if chunk is None or chunk.destroyed is not None or chunk.overlaps(
-                event.off, event.off + event.size):
+        if chunk is None or chunk.destroyed is not None:
             return False
-        self._alloc(event, chunk)
+        base, off, size, align, ptr = event.base_addr, event.off, event.size, event.align, event.ptr
+        starts = chunk.starts
+        i = bisect.bisect_right(starts, off)
+        if i and (before := chunk.areas[starts[i - 1]]).off + before.size > off:
+            i -= 1
+        if i < len(starts) and starts[i] < off + size:  # chunk.overlaps(off, off + size)
+            return False
+        bytes_alloc = event.bytes_alloc
+        if (size == 0 or align <= 0 or align & (align - 1) or off % align or off < 0
+                or event.reserved
+                or bytes_alloc is not None and ((first := self._bytes_ratio) is None
+                                                or bytes_alloc * first.size
+                                                != first.bytes_alloc * size)
+                or ptr is None or base < KERNEL_HALF  # type: ignore[operator]
+                or (base + off - ptr) & ADDRESS_MASK != self._ptr_delta  # type: ignore[operator]
+                or chunk.created is None and self._complete):
+            self._alloc(event, chunk)
+            return True
+        # An allocation with raw pointers that _alloc would find sound.
+        self._features["v5.19+ field set" if event.call_site is not None
+                       else "v4.13 field set"] = None
+        self._features["raw pointers"] = None
+        bisect.insort(starts, off)
+        chunk.areas[off] = Area(off, size, ptr, event.line)
+        chunk.freed.pop(off, None)
         return True
 
     def _free_if_clean(self, event: PercpuFree) -> bool:
         """Apply `event` if it does not conflict (see _conflicts)."""
         chunk = self._chunks.get(event.base_addr)  # type: ignore[arg-type]
-        if chunk is None or (area := chunk.areas.get(event.off)) is None:
+        off = event.off
+        if chunk is None or (area := chunk.areas.get(off)) is None:
             return False
-        self._check_ptr(event, area)
-        chunk.remove(area)
-        chunk.freed[event.off] = event.line
+        base, ptr = event.base_addr, event.ptr
+        if (ptr is None or base < KERNEL_HALF  # type: ignore[operator]
+                or (base + off - ptr) & ADDRESS_MASK != self._ptr_delta):  # type: ignore[operator]
+            self._check_ptr(event, area)
+        else:
+            self._features["raw pointers"] = None
+        del chunk.areas[off]
+        del chunk.starts[bisect.bisect_left(chunk.starts, off)]
+        chunk.freed[off] = event.line
         return True
 
     def _violate(self, event: Event, kind: str, message: str) -> None:
@@ -389,7 +420,9 @@ class TraceChecker:
         base, off, size, align = event.base_addr, event.off, event.size, event.align
         self._features["v5.19+ field set" if event.call_site is not None
                        else "v4.13 field set"] = None
-        if event.bytes_alloc is not None and size != 0:
+        if (bytes_alloc := event.bytes_alloc) is not None and size != 0 and (
+                (first := self._bytes_ratio) is None
+                or bytes_alloc * first.size != first.bytes_alloc * size):
             self._check_bytes_alloc(event)
         if size == 0 or align & (align - 1) or align <= 0:
             self._violate(event, "invalid-request",

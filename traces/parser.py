@@ -12,7 +12,6 @@ bad line lacks.
 
 import gzip
 import io
-import re
 import sys
 from collections.abc import Iterable, Iterator
 from importlib import resources
@@ -85,9 +84,14 @@ def _pointer(text: str) -> int | None:
     return None if text.startswith("(") else int(text, 16)
 
 
-# The values of "key=value key=value ...", in order (each word of a percpu
-# event's fields holds an "=", the grammar says so).
-_values = re.compile(r"=(\S*)").findall
+def _values(fields: str, count: int) -> list[str]:
+    """The last `count` values of "name: key=value key=value ...", in
+    order. No key or value holds a space or an "=", and only the last value
+    (gfp_flags) may be empty: the grammar says so."""
+    words = fields.replace("=", " ").split()
+    if fields.endswith("=\n"):
+        words.append("")
+    return words[1 - 2 * count::2]
 
 # 10 ** (9 - digits): nanoseconds per unit of a fraction with that many digits.
 _FRACTION_SCALE = [10 ** (9 - digits) for digits in range(10)]
@@ -131,25 +135,26 @@ def _prefix(head_type: str, prefix: str) -> tuple:
 def _alloc_v519(common: tuple, body: str) -> PercpuAlloc:
     # call_site may end in " [module]": cut it off at the next field.
     call_site, _, rest = body.partition("call_site=")[2].partition(" reserved=")
-    reserved, is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = _values("=" + rest)
+    reserved, is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = _values(
+        "reserved=" + rest, 9)
     return PercpuAlloc(*common, call_site, reserved == "1", is_atomic == "1", int(size),
                        int(align), None if base[0] == "(" else int(base, 16), int(off),
                        None if ptr[0] == "(" else int(ptr, 16), int(bytes_alloc), gfp)
 
 
 def _alloc_v413(common: tuple, body: str) -> PercpuAlloc:
-    reserved, is_atomic, size, align, base, off, ptr = _values(body)[-7:]
+    reserved, is_atomic, size, align, base, off, ptr = _values(body, 7)
     return PercpuAlloc(*common, None, reserved == "1", is_atomic == "1", int(size),
                        int(align), _pointer(base), int(off), _pointer(ptr), None, None)
 
 
 def _alloc_fail(common: tuple, body: str) -> PercpuAllocFail:
-    reserved, is_atomic, size, align = _values(body)[-4:]
+    reserved, is_atomic, size, align = _values(body, 4)
     return PercpuAllocFail(*common, reserved == "1", is_atomic == "1", int(size), int(align))
 
 
 def _free(common: tuple, body: str) -> PercpuFree:
-    base, off, ptr = _values(body)[-3:]
+    base, off, ptr = _values(body, 3)
     return PercpuFree(*common, None if base[0] == "(" else int(base, 16), int(off),
                       None if ptr[0] == "(" else int(ptr, 16))
 
@@ -228,8 +233,14 @@ class _ToRecords(Transformer):
             known = self._prefixes[prefix] = _prefix(head_type, prefix)
         _, comm, pid, tgid, cpu, flags = known
         timestamp = timestamp[:-1]
+        dot = timestamp.find(".")
+        digits = len(timestamp) - dot - 1
+        if dot > 0 and digits < len(_FRACTION_SCALE):
+            ns = int(timestamp.replace(".", "")) * _FRACTION_SCALE[digits]
+        else:
+            ns = _nanoseconds(timestamp)
         return EVENT_DECODERS[body_type](
-            (line, comm, pid, tgid, cpu, flags, timestamp, _nanoseconds(timestamp), text), body)
+            (line, comm, pid, tgid, cpu, flags, timestamp, ns, text), body)
 
     def lost_line(self, children: list[Token]) -> LostEvents:
         (token,) = children
@@ -306,27 +317,21 @@ class LogParser:
     def records(self, lines: Iterable[str]) -> Iterator[Record]:
         """Every record of `lines` (each ending in a newline, or the last
         one without), in order; bad lines become ParseError records."""
-        first, after, one_token = self._scanner.first, self._scanner.after, self._one_token
+        match, pairs, one_token = self._scanner.match, self._scanner.pairs, self._one_token
         event = self._records.event
         for number, line in enumerate(lines, 1):
             if line[-1:] != "\n":
                 line += "\n"
-            if (head := first(line)) is not None:
-                kind = head.lastgroup
-                end = head.end()
-                if (second := after.get(kind)) is not None:  # type: ignore[arg-type]
-                    body = second(line, end)
-                    if body is not None and body.end() == len(line):
-                        yield event(kind, line[:end], body.lastgroup, line[end:], number,
-                                    line[:-1])
-                        continue
-                elif end == len(line):
-                    self._records.first_line = number
-                    record = one_token[kind](  # type: ignore[index]
-                        [Token(kind, line, 0, 1, 1)])  # type: ignore[arg-type]
-                    if record is not None:
-                        yield record
+            if (tokens := match(line)) is not None and tokens.end() == len(line):
+                kind: str = tokens.lastgroup  # type: ignore[assignment]
+                if (pair := pairs.get(kind)) is not None:
+                    end = tokens.start(kind)
+                    yield event(pair[0], line[:end], pair[1], line[end:], number, line[:-1])
                     continue
+                self._records.first_line = number
+                if (record := one_token[kind]([Token(kind, line, 0, 1, 1)])) is not None:
+                    yield record
+                continue
             yield from self._parse(line, number)
 
     def _parse(self, text: str, number: int) -> Iterator[Record]:
