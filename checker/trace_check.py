@@ -216,8 +216,14 @@ class TraceChecker:
             pending = self._pending
             pending.append(event)
             horizon = event.ts_ns - self.window_ns
-            while pending[0].ts_ns < horizon:
-                self._settle()
+            while (oldest := pending[0]).ts_ns < horizon:
+                clean = SETTLE_CLEAN.get(type(oldest))
+                if clean is None or not clean(self, oldest):
+                    self._settle()  # finds it in conflict again, and settles that
+                    continue
+                pending.popleft()
+                if self._moved:
+                    self._moved.discard(id(oldest))
 
     def _feed_header(self, record: Record) -> None:
         """Records other than events."""
@@ -615,6 +621,7 @@ def check_log(records: Iterable[Record], strict: bool = False,
               window_ns: int = DEFAULT_WINDOW_NS) -> Report:
     """Check a whole log, given as its records in order."""
     checker = TraceChecker(strict, window_ns)
+    feed = checker.feed
     for record in records:
-        checker.feed(record)
+        feed(record)
     return checker.finish()

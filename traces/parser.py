@@ -13,7 +13,7 @@ bad line lacks.
 import gzip
 import io
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from typing import IO
 
@@ -135,8 +135,10 @@ def _prefix(head_type: str, prefix: str) -> tuple:
 def _alloc_v519(common: tuple, body: str) -> PercpuAlloc:
     # call_site may end in " [module]": cut it off at the next field.
     call_site, _, rest = body.partition("call_site=")[2].partition(" reserved=")
-    reserved, is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = _values(
-        "reserved=" + rest, 9)
+    words = rest.replace("=", " ").split()  # as in _values
+    if rest.endswith("=\n"):
+        words.append("")
+    reserved, is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = words[::2]
     return PercpuAlloc(*common, call_site, reserved == "1", is_atomic == "1", int(size),
                        int(align), None if base[0] == "(" else int(base, 16), int(off),
                        None if ptr[0] == "(" else int(ptr, 16), int(bytes_alloc), gfp)
@@ -185,7 +187,9 @@ def _other(common: tuple, body: str) -> OtherEvent:
     return OtherEvent(*common, body.split(None, 1)[0][:-1])
 
 
-EVENT_DECODERS = {
+Decoder = Callable[[tuple, str], Record]
+
+EVENT_DECODERS: dict[str, Decoder] = {
     "ALLOC_V519": _alloc_v519,
     "ALLOC_V413": _alloc_v413,
     "ALLOC_FAIL": _alloc_fail,
@@ -216,31 +220,32 @@ class _ToRecords(Transformer):
 
     def event_line(self, children: list[Token]) -> Record:
         head, body = children
-        return self.event(head.type, head, body.type, body, self._line(head),
-                          head + body[:-1])
+        return self.event(head.type, EVENT_DECODERS[body.type], head + body, len(head),
+                          self._line(head))
 
-    def event(self, head_type: str, head: str, body_type: str, body: str, line: int,
-              text: str) -> Record:
-        """The record of an event line: its prefix token `head` and its
-        event token `body`; `text` is the line without its newline."""
+    def event(self, head_type: str, decode: Decoder, text: str, end: int, line: int) -> Record:
+        """The record of an event line `text`, newline included, which is a
+        token of type `head_type` up to `end`, then an event token that
+        `decode` (of EVENT_DECODERS) reads."""
         if self.format is None:
             self.format = Format.PERF if head_type == "PERF_HEAD" else Format.TRACE_PIPE
-        prefix, _, timestamp = head.rpartition(" ")
+        space = text.rfind(" ", 0, end)  # the prefix ends before the timestamp
+        prefix = text[:space]
         known = self._prefixes.get(prefix)
         if known is None or known[0] != head_type:
             if len(self._prefixes) >= PREFIX_CACHE:
                 self._prefixes.clear()
             known = self._prefixes[prefix] = _prefix(head_type, prefix)
         _, comm, pid, tgid, cpu, flags = known
-        timestamp = timestamp[:-1]
+        timestamp = text[space + 1:end - 1]
         dot = timestamp.find(".")
         digits = len(timestamp) - dot - 1
         if dot > 0 and digits < len(_FRACTION_SCALE):
             ns = int(timestamp.replace(".", "")) * _FRACTION_SCALE[digits]
         else:
             ns = _nanoseconds(timestamp)
-        return EVENT_DECODERS[body_type](
-            (line, comm, pid, tgid, cpu, flags, timestamp, ns, text), body)
+        return decode(
+            (line, comm, pid, tgid, cpu, flags, timestamp, ns, text[:-1]), text[end:])
 
     def lost_line(self, children: list[Token]) -> LostEvents:
         (token,) = children
@@ -317,22 +322,25 @@ class LogParser:
     def records(self, lines: Iterable[str]) -> Iterator[Record]:
         """Every record of `lines` (each ending in a newline, or the last
         one without), in order; bad lines become ParseError records."""
-        match, pairs, one_token = self._scanner.match, self._scanner.pairs, self._one_token
+        match, one_token = self._scanner.match, self._one_token
+        pairs = {group: (head, EVENT_DECODERS[body])
+                 for group, (head, body) in self._scanner.pairs.items()}
         event = self._records.event
         for number, line in enumerate(lines, 1):
-            if line[-1:] != "\n":
-                line += "\n"
-            if (tokens := match(line)) is not None and tokens.end() == len(line):
-                kind: str = tokens.lastgroup  # type: ignore[assignment]
-                if (pair := pairs.get(kind)) is not None:
-                    end = tokens.start(kind)
-                    yield event(pair[0], line[:end], pair[1], line[end:], number, line[:-1])
+            if (tokens := match(line)) is None or tokens.end() != len(line):
+                if not line.endswith("\n"):  # the last line; every line rule ends in one
+                    line += "\n"
+                    tokens = match(line)
+                if tokens is None or tokens.end() != len(line):
+                    yield from self._parse(line, number)
                     continue
+            kind: str = tokens.lastgroup  # type: ignore[assignment]
+            if (pair := pairs.get(kind)) is not None:
+                yield event(pair[0], pair[1], line, tokens.start(kind), number)
+            else:
                 self._records.first_line = number
                 if (record := one_token[kind]([Token(kind, line, 0, 1, 1)])) is not None:
                     yield record
-                continue
-            yield from self._parse(line, number)
 
     def _parse(self, text: str, number: int) -> Iterator[Record]:
         """Lark's own parse of one line the scanner did not read."""
