@@ -211,8 +211,37 @@ class Kernel:
         if atomic:
             s2 = self.schedule_map_extend(x, s2, c, x.not_(x.eq(c, self.reserved_or_none())))
             return self.set_pc(x, s2, i, int(AllocPc.COUNTER))
-        nxt = AllocPc.POP_MUTEX if self.sw.alloc_mutex == "populate-only" else AllocPc.POPULATE
-        return self.set_pc(x, s2, i, int(nxt))
+        if self.sw.alloc_mutex == "populate-only":
+            return self.set_pc(x, s2, i, int(AllocPc.POP_MUTEX))
+        return self.populate_or_unlock(x, s2, i)
+
+    def unpopulated(self, x: Ops, s: State, i: int) -> Val:
+        """The first unpopulated region of context i's area (pcpu_for_each_unpop_region)."""
+        g = self.g
+        want = area_pages(x, g, s.off[i], s.req_size[i])
+        return first_run(x, g, want & x.bnot(select(x, s.populated, s.chunk[i]), g.pages))
+
+    def populate_or_unlock(self, x: Ops, s: State, i: int) -> State:
+        """Holding the mutex: populate what is left, or mutex_unlock() when
+        every page of the area is populated."""
+        done = self.set_pc(x, self.release_mutex(s), i, int(AllocPc.COUNTER))
+        return ite_state(x, x.eq(self.unpopulated(x, s, i), 0), done,
+                         self.set_pc(x, s, i, int(AllocPc.POPULATE)))
+
+    def populate_region(self, x: Ops, s: State, i: int, fail: Any) -> State:
+        """pcpu_populate_chunk(chunk, rs, re) (pcpu_alloc_mutex), then pcpu_lock:
+        pcpu_chunk_populated(); on failure pcpu_free_area(), mutex_unlock, fail."""
+        g = self.g
+        region = self.unpopulated(x, s, i)
+        c = s.chunk[i]
+        ok = upd(s, populated=store(x, s.populated, c, select(x, s.populated, c) | region),
+                 nr_empty_pop_pages=s.nr_empty_pop_pages + x.popcount(region, g.pages))
+        area = area_mask(x, g, s.off[i], s.req_size[i])
+        start = x.from_bits([x.eq(s.off[i], k) for k in range(g.cells)])
+        freed = upd(s, alloc_map=store(x, s.alloc_map, c, select(x, s.alloc_map, c) & x.bnot(area, g.cells)),
+                    bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)))
+        return ite_state(x, fail, self.fail(x, self.release_mutex(freed), i, False),
+                         self.populate_or_unlock(x, ok, i))
 
     def reserved_or_none(self) -> int:
         return self.p.reserved_index if self.p.has_reserved else -1
@@ -281,21 +310,21 @@ class Kernel:
             return x.and_(x.eq(s.pc[i], int(AllocPc.IDLE)),
                           x.or_(*[x.not_(s.live_valid[k]) for k in mine]))
 
+        def idle_with_room_locked(x: Ops, s: State) -> Any:
+            # 6710e594f71c: a non-atomic call starts with mutex_lock()
+            return x.and_(idle_with_room(x, s), x.eq(s.alloc_mutex, MUTEX_FREE))
+
         def enter(atomic: bool) -> Callable[[Ops, State, Choices], Step]:
             def fn(x: Ops, s: State, ch: Choices) -> Step:
-                # pcpu_alloc(): the scan under pcpu_lock, or the entry mutex_lock
+                # pcpu_alloc(): (whole-call: mutex_lock;) pcpu_lock: the scan
                 s = upd(s, req_size=store(x, s.req_size, i, ch["size"]),
                         req_align=store(x, s.req_align, i, ch["align"]),
                         req_atomic=store(x, s.req_atomic, i, atomic),
                         req_reserved=store(x, s.req_reserved, i, x.eq(ch["reserved"], 1)))
                 if whole and not atomic:
-                    return x.eq(ch["chunk"], 0), self.set_pc(x, s, i, int(AllocPc.ENTRY_MUTEX)), step
+                    s = self.take_mutex(s, me)
                 return self.search(x, s, i, ch["chunk"], atomic)
             return fn
-
-        def entry_mutex(x: Ops, s: State, ch: Choices) -> Step:
-            # 6710e594f71c: mutex_lock(&pcpu_alloc_mutex) at entry, then the scan
-            return self.search(x, self.take_mutex(s, me), i, ch["chunk"], False)
 
         def extend(x: Ops, s: State, ch: Choices) -> Step:
             # pcpu_extend_area_map(): GFP_KERNEL map, then swap under pcpu_lock.
@@ -310,14 +339,11 @@ class Kernel:
             # spin_lock_irqsave(&pcpu_lock); goto restart
             return self.search(x, s, i, ch["chunk"], False)
 
-        def take(nxt: AllocPc) -> Callable[[Ops, State, Choices], Step]:
-            def fn(x: Ops, s: State, ch: Choices) -> Step:
-                return True, self.set_pc(x, self.take_mutex(s, me), i, int(nxt)), step
-            return fn
-
         def create(x: Ops, s: State, ch: Choices) -> Step:
-            # if (list_empty(&pcpu_slot[pcpu_nr_slots - 1])) pcpu_create_chunk();
-            # then pcpu_lock: relocate, (mutex_unlock,) goto restart
+            # (populate-only: mutex_lock;) if (list_empty(&pcpu_slot[pcpu_nr_slots - 1]))
+            # pcpu_create_chunk(); pcpu_lock: relocate, (mutex_unlock,) goto restart
+            if not whole:
+                s = self.take_mutex(s, me)
             need = self.free_slot_empty(x, s)
             ok, made, _ = self.new_chunk(x, s, ch["fail"])
             go = ite_state(x, need, made, s)
@@ -334,31 +360,20 @@ class Kernel:
             return guard, ite_state(x, went_on, searched, failed), \
                 replace(ev, env_fail=x.and_(need, x.not_(ok)))
 
-        def unpop_region(x: Ops, s: State) -> Val:
-            want = area_pages(x, g, s.off[i], s.req_size[i])
-            return first_run(x, g, want & x.bnot(select(x, s.populated, s.chunk[i]), g.pages))
+        def pop_mutex(x: Ops, s: State, ch: Choices) -> Step:
+            # area_found: mutex_lock(&pcpu_alloc_mutex), then the first region
+            s = self.take_mutex(s, me)
+            region = self.unpopulated(x, s, i)
+            fail = x.and_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 1))
+            post = ite_state(x, x.eq(region, 0), self.populate_or_unlock(x, s, i),
+                             self.populate_region(x, s, i, fail))
+            return x.or_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 0)), post, \
+                Events(alloc_step=True, env_fail=fail)
 
         def populate(x: Ops, s: State, ch: Choices) -> Step:
-            # pcpu_populate_chunk(chunk, rs, re) (pcpu_alloc_mutex), then pcpu_lock:
-            # pcpu_chunk_populated(), or on failure pcpu_free_area() and fail
-            region = unpop_region(x, s)
-            c = s.chunk[i]
-            ok = upd(s, populated=store(x, s.populated, c, select(x, s.populated, c) | region),
-                     nr_empty_pop_pages=s.nr_empty_pop_pages + x.popcount(region, g.pages))
-            area = area_mask(x, g, s.off[i], s.req_size[i])
-            start = x.from_bits([x.eq(s.off[i], k) for k in range(g.cells)])
-            freed = upd(s, alloc_map=store(x, s.alloc_map, c,
-                                           select(x, s.alloc_map, c) & x.bnot(area, g.cells)),
-                        bound_map=store(x, s.bound_map, c,
-                                        select(x, s.bound_map, c) & x.bnot(start, g.cells)))
+            # the next unpopulated region of the area
             fail = x.eq(ch["fail"], 1)
-            post = ite_state(x, fail, self.fail(x, self.release_mutex(freed), i, False), ok)
-            return x.not_(x.eq(region, 0)), post, Events(alloc_step=True, env_fail=fail)
-
-        def populated_all(x: Ops, s: State, ch: Choices) -> Step:
-            # every page of the area is populated: mutex_unlock(&pcpu_alloc_mutex)
-            return x.eq(unpop_region(x, s), 0), \
-                self.set_pc(x, self.release_mutex(s), i, int(AllocPc.COUNTER)), step
+            return True, self.populate_region(x, s, i, fail), Events(alloc_step=True, env_fail=fail)
 
         def counter(x: Ops, s: State, ch: Choices) -> Step:
             counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
@@ -403,36 +418,36 @@ class Kernel:
 
         kind = {True: "atomic", False: "non-atomic"}
         acts = [Action(f"pcpu_alloc ({kind[a]})", ctx,
-                       "pcpu_alloc(): enter; " + ("mutex_lock(&pcpu_alloc_mutex)" if whole and not a
-                                                  else "pcpu_lock: scan pcpu_slot[], pcpu_alloc_area()"),
-                       ("size", "align", "reserved", "chunk"), idle_with_room, enter(a), i)
+                       "pcpu_alloc(): " + ("mutex_lock(&pcpu_alloc_mutex); " if whole and not a else "")
+                       + "pcpu_lock: scan pcpu_slot[], pcpu_alloc_area()",
+                       ("size", "align", "reserved", "chunk"),
+                       idle_with_room_locked if whole and not a else idle_with_room, enter(a), i)
                 for a in (True, False)]
-        if whole:
-            acts.append(Action("pcpu_alloc: scan", ctx,
-                               "pcpu_alloc(): mutex_lock done; pcpu_lock: scan, pcpu_alloc_area()",
-                               ("chunk",), at(AllocPc.ENTRY_MUTEX, mutex=True), entry_mutex, i))
-        else:
-            acts += [
-                Action("pcpu_alloc: mutex_lock (create)", ctx,
-                       "pcpu_alloc(): no area; mutex_lock(&pcpu_alloc_mutex)",
-                       (), at(AllocPc.CHUNK_MUTEX, mutex=True), take(AllocPc.CREATE), i),
-                Action("pcpu_alloc: mutex_lock (populate)", ctx,
-                       "pcpu_alloc(): area_found; mutex_lock(&pcpu_alloc_mutex)",
-                       (), at(AllocPc.POP_MUTEX, mutex=True), take(AllocPc.POPULATE), i)]
         acts += [
             Action("pcpu_extend_area_map", ctx, "pcpu_alloc() -> pcpu_extend_area_map(): " +
                    ("pcpu_alloc_mutex held" if whole else "no lock held"),
                    ("fail",), at(AllocPc.EXTEND), extend, i),
             Action("pcpu_alloc: restart", ctx, "pcpu_alloc(): pcpu_lock; goto restart: scan",
-                   ("chunk",), at(AllocPc.RESTART), restart, i),
-            Action("pcpu_create_chunk", ctx,
-                   "pcpu_alloc() -> pcpu_create_chunk() (pcpu_alloc_mutex); pcpu_lock: relocate, restart",
-                   ("fail", "chunk"), at(AllocPc.CREATE), create, i),
-            Action("pcpu_populate_chunk", ctx, "pcpu_alloc() -> pcpu_populate_chunk() "
-                   "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
-                   ("fail",), at(AllocPc.POPULATE), populate, i),
-            Action("pcpu_alloc: mutex_unlock", ctx, "pcpu_alloc(): populated; mutex_unlock(&pcpu_alloc_mutex)",
-                   (), at(AllocPc.POPULATE), populated_all, i)]
+                   ("chunk",), at(AllocPc.RESTART), restart, i)]
+        if whole:
+            acts += [
+                Action("pcpu_create_chunk", ctx, "pcpu_alloc() -> pcpu_create_chunk() "
+                       "(pcpu_alloc_mutex); pcpu_lock: relocate, goto restart",
+                       ("fail", "chunk"), at(AllocPc.CREATE), create, i),
+                Action("pcpu_populate_chunk", ctx, "pcpu_alloc() -> pcpu_populate_chunk() "
+                       "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
+                       ("fail",), at(AllocPc.POPULATE), populate, i)]
+        else:
+            acts += [
+                Action("pcpu_create_chunk", ctx, "pcpu_alloc(): mutex_lock(&pcpu_alloc_mutex), "
+                       "pcpu_create_chunk(); pcpu_lock: relocate, mutex_unlock, goto restart",
+                       ("fail", "chunk"), at(AllocPc.CHUNK_MUTEX, mutex=True), create, i),
+                Action("pcpu_populate_chunk", ctx, "pcpu_alloc(): area_found, mutex_lock(&pcpu_alloc_mutex),"
+                       " pcpu_populate_chunk(); pcpu_lock: pcpu_chunk_populated()",
+                       ("fail",), at(AllocPc.POP_MUTEX, mutex=True), pop_mutex, i),
+                Action("pcpu_populate_chunk", ctx, "pcpu_alloc() -> pcpu_populate_chunk() "
+                       "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
+                       ("fail",), at(AllocPc.POPULATE), populate, i)]
         if sw.counter_update == "locked":
             acts.append(Action("pcpu_alloc: counter", ctx,
                                "pcpu_alloc(): pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages",

@@ -16,6 +16,9 @@ PCPU_DFL_MAP_ALLOC = 16
 PCPU_ATOMIC_MAP_MARGIN_LOW = 32
 PCPU_ATOMIC_MAP_MARGIN_HIGH = 64
 PCPU_ATOMIC_MAP_MARGIN = 3  # pcpu_need_to_extend(): margin for atomic callers
+# The largest map a scaled chunk can ask for: map_used <= cells + 1, plus the
+# non-atomic margin, rounded up to a power-of-two multiple of 16.
+MAX_MAP_ALLOC = 128
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,8 @@ class Params:
     def width(self) -> int:
         """Bit-width of every integer of the symbolic interpretation.  Signed
         values (the counter) and cell bitmaps must fit with a sign bit to spare."""
-        need = max(self.unit_cells, PCPU_ATOMIC_MAP_MARGIN_HIGH * 2 + 1, 16).bit_length() + 2
-        return max(16, need)
+        biggest = max(1 << self.unit_cells, MAX_MAP_ALLOC, self.nr_chunks * self.unit_pages)
+        return biggest.bit_length() + 1
 
     def validate(self) -> list[str]:
         """Reasons these parameters cannot be modelled (empty when fine)."""
@@ -98,6 +101,9 @@ class Params:
                 errors.append(f"{name} must be at least 1")
         if self.unit_cells > 24:
             errors.append("unit_pages * cells_per_page must be at most 24 for the checker")
+        if self.unit_cells + 1 + PCPU_ATOMIC_MAP_MARGIN_HIGH > MAX_MAP_ALLOC:
+            errors.append(f"a chunk of more than {MAX_MAP_ALLOC - 1 - PCPU_ATOMIC_MAP_MARGIN_HIGH} "
+                          "cells needs a larger MAX_MAP_ALLOC")
         if self.nr_chunks < self.first_dynamic:
             errors.append(f"nr_chunks must be at least {self.first_dynamic}")
         if not 0 < self.first_chunk_static_cells < self.unit_cells:

@@ -8,6 +8,11 @@ model and the spinlock is never held across two actions, so its owner is not
 part of the state: atomicity of the action is the lock.  The mutex is held
 across actions (population sleeps) and is state: `alloc_mutex`.
 
+Lock acquisitions are merged with the step that follows them, and lock
+releases with the step before (Lipton's reduction: an acquire moves right
+and a release moves left past every step of another context), so one action
+holds at most one step that other contexts can observe.
+
 A chunk's area map is kept the way the bitmap allocator of v4.14 keeps it:
 `alloc_map` (cell in use) and `bound_map` (cell starts an in-use area).  The
 3.18 map[] entries are these areas plus the maximal free runs between them
@@ -26,22 +31,21 @@ from enum import IntEnum
 from typing import Any
 
 from model.ops import Ops, Val, match, select
-from model.params import (PCPU_ATOMIC_MAP_MARGIN, PCPU_ATOMIC_MAP_MARGIN_HIGH,
-                          PCPU_DFL_MAP_ALLOC, Params)
+from model.params import (MAX_MAP_ALLOC, PCPU_ATOMIC_MAP_MARGIN,
+                          PCPU_ATOMIC_MAP_MARGIN_HIGH, PCPU_DFL_MAP_ALLOC, Params)
 
 
 class AllocPc(IntEnum):
     """Where an allocating context is in pcpu_alloc() / free_percpu()."""
     IDLE = 0           # outside the allocator
-    ENTRY_MUTEX = 1    # whole-call mutex: waiting in mutex_lock(&pcpu_alloc_mutex) at entry
-    EXTEND = 2         # about to pcpu_extend_area_map(chunk, new_alloc)
-    RESTART = 3        # extension done: spin_lock, goto restart
-    CHUNK_MUTEX = 4    # no area: waiting in mutex_lock() before pcpu_create_chunk()
-    CREATE = 5         # holding the mutex: pcpu_create_chunk() if the free slot is empty
-    POP_MUTEX = 6      # area_found: waiting in mutex_lock() before populating
-    POPULATE = 7       # holding the mutex: pcpu_populate_chunk() per unpopulated region
-    COUNTER = 8        # about to update pcpu_nr_empty_pop_pages
-    COUNTER_STORE = 9  # unlocked update: loaded the counter, about to store
+    EXTEND = 1         # about to pcpu_extend_area_map(chunk, new_alloc)
+    RESTART = 2        # extension done: spin_lock, goto restart
+    CHUNK_MUTEX = 3    # no area, pcpu_lock dropped: mutex_lock() to create a chunk is next
+    CREATE = 4         # holding the mutex (whole-call): pcpu_create_chunk() if the free slot is empty
+    POP_MUTEX = 5      # area_found, pcpu_lock dropped: mutex_lock() to populate is next
+    POPULATE = 6       # holding the mutex: pcpu_populate_chunk() per unpopulated region
+    COUNTER = 7        # about to update pcpu_nr_empty_pop_pages
+    COUNTER_STORE = 8  # unlocked update: loaded the counter, about to store
 
 
 class BalancePc(IntEnum):
@@ -61,7 +65,7 @@ class BalancePc(IntEnum):
 # lock discipline the kernel code follows; no-deadlock compares the owner
 # against it).  Per alloc_mutex switch for allocating contexts.
 ALLOC_MUTEX_PCS = {
-    "populate-only": frozenset({AllocPc.CREATE, AllocPc.POPULATE}),
+    "populate-only": frozenset({AllocPc.POPULATE}),
     "whole-call": frozenset({AllocPc.EXTEND, AllocPc.RESTART, AllocPc.CREATE,
                              AllocPc.POPULATE}),
 }
@@ -292,8 +296,8 @@ def need_to_extend(x: Ops, g: Geometry, s: State, c: Val, atomic: Any) -> Val:
     multiple of PCPU_DFL_MAP_ALLOC covering map_used + margin)."""
     used = map_used(x, g, select(x, s.alloc_map, c), select(x, s.bound_map, c))
     want = used + x.ite(atomic, PCPU_ATOMIC_MAP_MARGIN, PCPU_ATOMIC_MAP_MARGIN_HIGH)
-    new: Val = PCPU_DFL_MAP_ALLOC << 6
-    for k in range(5, -1, -1):
+    new: Val = MAX_MAP_ALLOC
+    for k in range((MAX_MAP_ALLOC // PCPU_DFL_MAP_ALLOC).bit_length() - 2, -1, -1):
         new = x.ite(x.le(want, PCPU_DFL_MAP_ALLOC << k), PCPU_DFL_MAP_ALLOC << k, new)
     return x.ite(x.le(want, select(x, s.map_alloc, c)), 0, new)
 

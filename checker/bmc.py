@@ -1,0 +1,150 @@
+"""Bounded model checking on Z3: the transition relation unrolled step by step.
+
+One incremental solver holds init(s0) and T(s0, s1), ..., T(sk-1, sk); at
+each depth k every property not yet violated is checked under an assumption
+literal for "violated in sk".  The first depth with a model is the length of
+a shortest counterexample.  The transition relation is built once, on
+template variables, and instantiated per step by substitution (priming is
+substitution).  Limits: a verdict `holds` covers runs of at most `depth`
+steps, and the whole state is bit-blasted at `Params.width` bits.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import z3
+
+from checker.explicit import choice_combos
+from checker.result import Result, RunStats, Trace, TraceStep
+from checker.symbolic import Z3Ops, decode, equal, flat, state_vars
+from model.machine import Model
+from model.ops import Concrete
+from model.properties import Property
+from model.state import State
+
+Progress = Callable[[int, float], None]  # (depth, seconds so far)
+
+
+def bv_solver() -> z3.Solver:
+    """Plain incremental solver: the formulas are quantifier-free bit-vectors,
+    and assumption literals keep learned clauses across depths."""
+    return z3.SolverFor("QF_BV")
+
+
+class TransitionRelation:
+    """T(s, s') over template variables; `at(k)` instantiates it for step k."""
+
+    def __init__(self, model: Model, x: Z3Ops):
+        self.model, self.x = model, x
+        p = model.p
+        self.s0, self.s1 = state_vars(p, "t0"), state_vars(p, "t1")
+        self.act0 = z3.BitVec("act@t0", p.width)
+        self.formula = self.build()
+
+    def build(self) -> Any:
+        """One disjunct per action and choice combination: with the choices
+        constant, chunk and size lookups fold away instead of becoming
+        if-then-else chains over every chunk."""
+        x, s = self.x, self.s0
+        guards = []
+        updates: dict[int, list[tuple[int, Any]]] = {}
+        base = flat(s)
+        self.instances: list[tuple[int, dict[str, int]]] = []
+        for ai, a in enumerate(self.model.actions):
+            for ch in choice_combos(self.model, a):
+                n = len(self.instances)
+                self.instances.append((ai, ch))
+                g, post = self.model.step(x, s, a, {c: ch.get(c, 0) for c in self.model.domains})
+                if g is False:
+                    continue
+                guards.append(x.and_(x.eq(self.act0, n), g))
+                for j, ((_, old), (_, new)) in enumerate(zip(base, flat(post))):
+                    if new is not old:
+                        updates.setdefault(j, []).append((n, new))
+        parts = [x.or_(*guards)]
+        for j, ((_, old), (_, nxt)) in enumerate(zip(base, flat(self.s1))):
+            val = old
+            for ai, new in updates.get(j, []):
+                val = x.ite(x.eq(self.act0, ai), new, val)
+            parts.append(x.eq(nxt, val))
+        return z3.And(*[x.boolean(v) for v in parts])
+
+    def template_vars(self) -> list[Any]:
+        return ([v for _, v in flat(self.s0)] + [v for _, v in flat(self.s1)]
+                + [self.act0])
+
+    def at(self, sk: State, sk1: State, act: Any) -> Any:
+        pairs = list(zip([v for _, v in flat(self.s0)], [v for _, v in flat(sk)]))
+        pairs += list(zip([v for _, v in flat(self.s1)], [v for _, v in flat(sk1)]))
+        pairs += [(self.act0, act)]
+        return z3.substitute(self.formula, *pairs)
+
+
+class BMCEngine:
+    def __init__(self, model: Model, props: list[Property]):
+        self.model = model
+        self.props = props
+        self.x = Z3Ops(model.p.width)
+
+    def run(self, depth: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
+        start = time.monotonic()
+        stats = RunStats()
+        model, x, p = self.model, self.x, self.model.p
+        trans = TransitionRelation(model, x)
+        solver = bv_solver()
+        states = [state_vars(p, "0")]
+        acts: list[Any] = []
+        solver.add(equal(x, states[0], model.init()))
+        found: dict[str, Result] = {}
+        held = {pr.name: z3.Bool(f"held:{pr.name}") for pr in self.props}
+        for k in range(depth + 1):
+            if k > 0:
+                states.append(state_vars(p, str(k)))
+                acts.append(z3.BitVec(f"act@{k - 1}", p.width))
+                solver.add(trans.at(states[k - 1], states[k], acts[-1]))
+            # A property is asked at depth k assuming it held at every earlier
+            # depth (proved there): the first violation is the shortest, and
+            # the earlier instances are lemmas that make the deeper query easy.
+            for pr in self.props:
+                if pr.name in found:
+                    continue
+                ok = x.boolean(pr.holds(x, model.kernel, states[k]))
+                bad = z3.Bool(f"bad:{pr.name}@{k}")
+                solver.add(z3.Implies(bad, z3.Not(ok)))
+                r = solver.check(bad, held[pr.name])
+                if r == z3.unsat:
+                    solver.add(z3.Implies(held[pr.name], ok))
+                elif r == z3.sat:
+                    trace = self.extract(solver.model(), trans, states[:k + 1], acts)
+                    found[pr.name] = Result(pr.name, "violated", k, trace,
+                                            seconds=time.monotonic() - start)
+                else:
+                    found[pr.name] = Result(pr.name, "unknown", k, reason=solver.reason_unknown(),
+                                            seconds=time.monotonic() - start)
+            stats.per_depth.append((k, time.monotonic() - start))
+            if progress:
+                progress(k, time.monotonic() - start)
+            if len(found) == len(self.props):
+                break
+        stats.seconds = time.monotonic() - start
+        return [found.get(pr.name) or Result(pr.name, "holds", depth, seconds=stats.seconds)
+                for pr in self.props], stats
+
+    def extract(self, m: z3.ModelRef, trans: TransitionRelation, states: list[State],
+                acts: list[Any]) -> Trace:
+        """Decode the model and replay it on the concrete interpretation; the
+        two must agree step by step, or the encoding is wrong."""
+        model, conc = self.model, Concrete()
+        s = model.init()
+        steps = []
+        for k, act in enumerate(acts):
+            ai, ch = trans.instances[m.eval(act, model_completion=True).as_long()]
+            a = model.actions[ai]
+            enabled, t = model.step(conc, s, a, {c: ch.get(c, 0) for c in model.domains})
+            if not enabled or t != decode(m, states[k + 1]):
+                raise AssertionError(f"BMC step {k + 1} ({a.context}: {a.name}) does not replay "
+                                     "concretely: the symbolic encoding disagrees with the model")
+            steps.append(TraceStep(ai, ch, t))
+            s = t
+        return Trace(model.init(), tuple(steps))

@@ -1,0 +1,126 @@
+"""check-model: check a spec's properties with BMC or explicit-state search."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+
+from checker import report, specs
+from checker.bmc import BMCEngine
+from checker.explicit import ExplicitEngine
+from checker.result import Result, RunStats
+from model.machine import Model
+from model.properties import PROPERTIES
+
+
+class Usage(Exception):
+    """Bad input: one message, exit status 2."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="check-model",
+        description="Check the percpu allocator model of a kernel variant (a spec) for "
+                    "violations of its properties, up to a depth.")
+    ap.add_argument("--spec", default="seed",
+                    help=f"spec name ({', '.join(specs.available())}) or path to a .toml file "
+                         "(default: seed)")
+    ap.add_argument("--depth", type=int, default=None,
+                    help="maximum number of steps (default: the spec's expect.depth)")
+    ap.add_argument("--property", action="append", dest="properties", metavar="NAME",
+                    help=f"check only this property (repeatable): {', '.join(PROPERTIES)}")
+    ap.add_argument("--engine", choices=("bmc", "explicit"), default="bmc",
+                    help="bmc: bounded model checking on Z3 (default); explicit: breadth-first search")
+    ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    return ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Result], Model]:
+    try:
+        spec = specs.load(args.spec)
+    except specs.SpecError as e:
+        raise Usage(str(e)) from None
+    depth = spec.depth if args.depth is None else args.depth
+    if depth < 1:
+        raise Usage(f"--depth must be at least 1, not {depth}")
+    names = args.properties or list(PROPERTIES)
+    for n in names:
+        if n not in PROPERTIES:
+            raise Usage(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
+    model = Model(spec.params)
+    props = [PROPERTIES[n] for n in dict.fromkeys(names)]
+    engine = BMCEngine(model, props) if args.engine == "bmc" else ExplicitEngine(model, props)
+    start = time.monotonic()
+    shown = [False]
+
+    def progress(d: int, n: float) -> None:
+        # progress only for runs longer than a few seconds
+        if time.monotonic() - start > 3 or shown[0]:
+            shown[0] = True
+            what = f"{int(n)} states" if args.engine == "explicit" else f"{n:.1f}s"
+            err.print(f"[dim]{spec.name}: depth {d}/{depth} done ({what})[/dim]", highlight=False)
+
+    results, stats = engine.run(depth, progress)
+    doc = document(spec, args.engine, depth, results, stats, model)
+    return doc, results, model
+
+
+def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], stats: RunStats,
+             model: Model) -> dict[str, Any]:
+    out = []
+    for r in results:
+        item: dict[str, Any] = {"property": r.prop, "verdict": r.verdict, "depth": r.depth,
+                                "counterexample": report.steps(model, r.trace) if r.trace else [],
+                                "seconds": round(r.seconds, 3),
+                                "expected": ("violated" if r.prop in spec.violated else
+                                             "holds" if r.prop in spec.holds else None)}
+        if r.exhaustive:
+            item["exhaustive"] = True
+        if r.reason:
+            item["reason"] = r.reason
+        out.append(item)
+    return {"spec": spec.name, "engine": engine, "depth": depth, "results": out,
+            "seconds": round(stats.seconds, 3), "states": stats.states or None}
+
+
+def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console) -> None:
+    out.print(f"spec {doc['spec']}, engine {doc['engine']}, depth {doc['depth']} "
+              f"({doc['seconds']:.1f}s)", highlight=False)
+    for item, r in zip(doc["results"], results):
+        if r.verdict == "violated":
+            line = f"violated at depth {r.depth}"
+        elif r.verdict == "holds":
+            line = ("holds (every reachable state checked)" if r.exhaustive
+                    else f"holds up to depth {r.depth}")
+        else:
+            line = f"unknown at depth {r.depth}: {r.reason}"
+        exp = item["expected"]
+        mark = "" if exp is None else ("  (as expected)" if exp == r.verdict else f"  (expected: {exp})")
+        out.print(f"{r.prop:<20} {line}{mark}", highlight=False)
+        if r.trace:
+            for ln in report.render_steps(model, r.trace):
+                out.print(ln, highlight=False, markup=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    err = Console(stderr=True)
+    try:
+        doc, results, model = run(args, err)
+    except Usage as e:
+        print(f"check-model: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        human(doc, results, model, Console(width=100, soft_wrap=True))
+    return 1 if any(r.verdict == "violated" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
