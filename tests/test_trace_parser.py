@@ -6,6 +6,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from traces.events import (
     BufferEntries,
@@ -236,3 +238,90 @@ def test_gzip_and_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr("sys.stdin", open(packed, "r"))
     with open_log("-") as lines:
         assert list(lines) == [text]
+
+
+# -- the scanner reads every line as Lark's parser does -------------------------
+
+def lark_and_scanner(lines: list[str]) -> tuple[tuple[list, Format], tuple[list, Format]]:
+    results = []
+    for scanner in (False, True):
+        parser = LogParser(scanner=scanner)
+        results.append((list(parser.records(lines)), parser.format))
+    return results[0], results[1]
+
+
+SAMPLE_LINES = [
+    "# tracer: nop\n", "#\n", "# entries-in-buffer/entries-written: 159836/64690869   #P:4\n",
+    "#           TASK-PID    TGID     CPU#  ||||    TIMESTAMP  FUNCTION\n",
+    "#           TASK-PID     CPU#     TIMESTAMP  FUNCTION\n",
+    "version = 7\n", "cpus=4\n", "CPU 2 is empty\n", "CPU:1 [LOST 118 EVENTS]\n",
+    "CPU:0 [LOST EVENTS]\n", "CPU:1 [12 EVENTS DROPPED]\n", "\n", "   \t\n",
+    "          <idle>-0       [000] d..1.     0.343039: percpu_alloc_percpu: "
+    "call_site=alloc_desc+0x50/0x250 reserved=0 is_atomic=0 size=4 align=4 "
+    "base_addr=000000009126c0db off=2208 ptr=000000005077dc68 bytes_alloc=16 "
+    "gfp_flags=GFP_KERNEL\n",
+    "        modprobe-178     [001] .....     6.155535: percpu_alloc_percpu: "
+    "call_site=dummy_dev_init+0x1e/0x77 [dummy] reserved=1 is_atomic=1 size=8 align=8 "
+    "base_addr=ffff8cabfdc35000 off=0 ptr=0000000000035000 bytes_alloc=32 gfp_flags=\n",
+    "         systemd-1     [000] ....     0.568931: percpu_alloc_percpu: reserved=0 "
+    "is_atomic=0 size=48 align=8 base_addr=00000000fa92a086 off=32672 ptr=000000008da0b73d\n",
+    "            bash-1977  ( 1977) [000] .... 17284.993652: percpu_free_percpu: "
+    "base_addr=ffff8cabfdc37000 off=8 ptr=0000000000037008\n",
+    "           <...>-12    (-------) [001] d... 17284.993700: percpu_destroy_chunk: "
+    "base_addr=ffffef47bfa00000\n",
+    "     kworker/0:1-17      [000]    29.279928: percpu_create_chunk: base_addr=(____ptrval____)\n",
+    "  Web Content-3012    [000] d..1.     2.000001: percpu_alloc_percpu_fail: "
+    "reserved=0 is_atomic=1 size=64 align=8\n",
+    "          <idle>-0     [000]  9387.130064: function:             pcpu_balance_workfn "
+    "<-- process_one_work\n",
+    "        modprobe   131 [001]     4.915162: percpu:percpu_alloc_percpu: "
+    "call_site=load_module+0xf48 reserved=1 is_atomic=0 size=24 align=16 "
+    "base_addr=0xffff8cabfdc35000 off=0 ptr=0x35000 bytes_alloc=96 gfp_flags=GFP_KERNEL\n",
+    "     kworker/0:1  17/17 [000]    29.279928: percpu:percpu_free_percpu: "
+    "base_addr=0xffffef47bfa00000 off=64 ptr=0x629bc2000040\n",
+    "            perf  4242 [001]    30.000000: sched:sched_switch: prev_comm=perf "
+    "prev_pid=4242 ==> next_comm=swapper/1 next_pid=0\n",
+    "     kworker/0:1-23      [000] ....   123.456789: pcpu_balance_workfn <-process_one_work\n",
+    "            bash-1977    [001] d... 17284.993652: p_pcpu_alloc_0: "
+    "(pcpu_alloc+0x0/0x9c0) size=0x8 align=0x8\n",
+    "            bash-1977    [001] d... 17284.993700: r_pcpu_alloc_0: "
+    "(__alloc_percpu+0x15/0x20 <- pcpu_alloc) arg1=0x35000\n",
+    "          <idle>-0       [000] d.h2.    12.000000: tracing_mark_write:\n",
+    "          <idle>-0       [000] d..1.  123456789: percpu_free_percpu: "
+    "base_addr=(____ptrval____) off=8 ptr=(____ptrval____)\n",
+    "          <idle>-0       [000] d..1.  1.0123456789: percpu_free_percpu: "
+    "base_addr=ab off=8 ptr=cd\n",
+    "  a-1 [000] .... 1.0: percpu_free_percpu: base_addr=ab off=8\n",
+    "  a-1 [000] .... 1.0: percpu:percpu_create_chunk:\n",
+    "hello world\n",
+]
+
+
+@pytest.mark.parametrize("name", ["boot.trace", "mix.trace.gz"])
+def test_scanner_reads_the_captures_as_lark_does(name: str) -> None:
+    with open_log(str(SAMPLES / name)) as lines:
+        text = list(lines)[:3000]
+    assert lark_and_scanner(text)[1] == lark_and_scanner(text)[0]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(SAMPLE_LINES), min_size=1, max_size=4),
+       st.lists(st.tuples(st.integers(0, 400), st.sampled_from(
+           [" ", "", "-", "[", "]", ":", "=", "(", "x", "0", "\t", "percpu:", ".", "|", "é"])),
+           max_size=3),
+       st.booleans())
+def test_scanner_reads_any_line_as_lark_does(lines: list[str], edits: list[tuple[int, str]],
+                                             cut_last: bool) -> None:
+    """Whatever the line, well-formed or damaged, the scanner gives the
+    record Lark's parser gives, bad lines included, and the same format."""
+    lines = list(lines)
+    for at, text in edits:  # replace one character of one line, or insert one
+        i = at % len(lines)
+        j = at % len(lines[i])
+        lines[i] = lines[i][:j] + text + lines[i][j + (at % 2):]
+        if not lines[i].endswith("\n"):
+            lines[i] += "\n"
+    if cut_last:
+        lines[-1] = lines[-1].rstrip("\n")
+    lark, scanner = lark_and_scanner(lines)
+    assert scanner == lark
