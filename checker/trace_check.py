@@ -381,10 +381,10 @@ class TraceChecker:
                 or chunk.created is None and self._complete):
             self._alloc(event, chunk)
             return True
-        # An allocation with raw pointers that _alloc would find sound.
+        # An allocation with raw pointers that _alloc would find sound
+        # ("raw pointers" is a feature since _ptr_delta was set).
         self._features["v5.19+ field set" if event.call_site is not None
                        else "v4.13 field set"] = None
-        self._features["raw pointers"] = None
         bisect.insort(starts, off)
         chunk.areas[off] = Area(off, size, ptr, event.line)
         chunk.freed.pop(off, None)
@@ -400,8 +400,6 @@ class TraceChecker:
         if (ptr is None or base < KERNEL_HALF  # type: ignore[operator]
                 or (base + off - ptr) & ADDRESS_MASK != self._ptr_delta):  # type: ignore[operator]
             self._check_ptr(event, area)
-        else:
-            self._features["raw pointers"] = None
         del chunk.areas[off]
         del chunk.starts[bisect.bisect_left(chunk.starts, off)]
         chunk.freed[off] = event.line

@@ -156,7 +156,7 @@ def _alloc_fail(common: tuple, body: str) -> PercpuAllocFail:
 
 
 def _free(common: tuple, body: str) -> PercpuFree:
-    base, off, ptr = _values(body, 3)
+    base, off, ptr = body.replace("=", " ").split()[-5::2]  # _values(body, 3), inline
     return PercpuFree(*common, None if base[0] == "(" else int(base, 16), int(off),
                       None if ptr[0] == "(" else int(ptr, 16))
 
