@@ -125,7 +125,10 @@ class Chunk:
 
     def overlapping(self, off: int, end: int) -> list[Area]:
         """Live areas that intersect [off, end); live areas never intersect
-        each other, so only the one before `off` can reach into it."""
+        each other, so only the one before `off` can reach into it. An empty
+        range [off, off) intersects nothing, not even an area around `off`."""
+        if end <= off:
+            return []
         i = bisect.bisect_right(self.starts, off)
         if i and (before := self.areas[self.starts[i - 1]]).off + before.size > off:
             i -= 1
@@ -137,6 +140,8 @@ class Chunk:
 
     def overlaps(self, off: int, end: int) -> bool:
         """bool(self.overlapping(off, end)), without building the list."""
+        if end <= off:
+            return False
         starts = self.starts
         i = bisect.bisect_right(starts, off)
         if i and (before := self.areas[starts[i - 1]]).off + before.size > off:
@@ -144,6 +149,8 @@ class Chunk:
         return i < len(starts) and starts[i] < end
 
     def add(self, area: Area) -> None:
+        """Live areas are disjoint and not empty (see _alloc): each start is
+        one area's."""
         bisect.insort(self.starts, area.off)
         self.areas[area.off] = area
         self.freed.pop(area.off, None)
@@ -321,6 +328,8 @@ class TraceChecker:
         base = event.base_addr  # type: ignore[attr-defined]
         chunk = self._chunks.get(base)
         match event:
+            case PercpuAlloc(size=0):
+                return False  # changes no state (see _alloc): no order explains it
             case PercpuAlloc(off=off, size=size):
                 # A chunk seen first here may be a create of another CPU's.
                 return chunk is None or chunk.destroyed is not None or bool(
@@ -348,7 +357,7 @@ class TraceChecker:
                 return (isinstance(later, PercpuCreateChunk) or isinstance(later, PercpuFree)
                         and off - size < later.off < off + size)
             case PercpuFree(off=off):
-                return isinstance(later, PercpuAlloc) and later.off == off
+                return isinstance(later, PercpuAlloc) and later.off == off and later.size != 0
             case PercpuDestroyChunk():
                 return isinstance(later, PercpuFree)
             case PercpuCreateChunk():
@@ -439,6 +448,19 @@ class TraceChecker:
         if base is None:
             return
         self._check_ptr(event, None)
+        if size == 0:
+            # Reported above as invalid-request; it changes no allocator state.
+            # pcpu_alloc() refuses a zero size (WARN, NULL) before searching a
+            # chunk, so the line hands out no area, and an area of no bytes
+            # could not be indexed anyway: it would share its start with the
+            # live area there (areas are keyed by offset), hide it, and leave
+            # `starts` and `areas` disagreeing. Kept out, the live area stays
+            # the one later lines are checked against, so the line is one
+            # finding and not a cascade; a later free of the offset is judged
+            # as if the line were not there (the kernel never returned a
+            # pointer to free). Nor does it revive a destroyed chunk or claim
+            # the first or reserved chunk: it took nothing from any chunk.
+            return
         if clean is not None:
             if event.reserved or clean.created is None and self._complete:
                 self._check_chunk_identity(event, clean)

@@ -4,13 +4,16 @@ allocator check clean in every format, while each kind of damage to them
 (dropped, duplicated, reordered, truncated lines) gets the verdict it
 deserves."""
 
-from dataclasses import dataclass
+import subprocess
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checker.cli_trace import main
 from checker.trace_check import KINDS, Report, check_log
 from traces.parser import LogParser, open_log
 
@@ -135,6 +138,22 @@ def test_cross_cpu_skew_inside_the_window_is_tolerated() -> None:
     assert kinds(check(log, window_ns=5_000)) == [("overlap", 2)]
     same_cpu = log.replace("[001]", "[000]").replace("kworker/1", "kworker/0")
     assert kinds(check(same_cpu)) == [("overlap", 2)]
+
+
+def test_zero_size_alloc_at_a_live_area_is_one_finding(tmp_path: Path) -> None:
+    """A size-0 allocation at a live area's start used to shadow that area in
+    the chunk's index, and the next touch of the offset raised KeyError. It
+    hands out nothing: the live area is still the one its free releases."""
+    log = alloc(0, size=16) + alloc(0, size=0) + free(0) + free(0) + alloc(8)
+    assert kinds(check(log)) == [("invalid-request", 2), ("double-free", 4)]
+    inside = alloc(0, size=16) + alloc(8, size=0) + free(0) + create(C) + destroy(C)
+    assert kinds(check(inside, strict=True)) == [("invalid-request", 2)]
+    path = tmp_path / "zero.trace"
+    path.write_text(log)
+    done = subprocess.run([sys.executable, "-m", "checker.cli_trace", str(path)],
+                          capture_output=True, text=True, check=False)
+    assert "Traceback" not in done.stdout + done.stderr and done.stderr == ""
+    assert done.returncode == 1 and "line 2: invalid-request" in done.stdout
 
 
 @pytest.mark.parametrize("name", ["boot.trace", "mix.trace.gz"])
@@ -383,3 +402,73 @@ def test_truncated_last_line(ops: list[Op], style: Style, data: st.DataObject) -
     cut = data.draw(st.integers(indent + 1, last.rindex("=") - 1))
     report = check("".join(lines[:-1]) + last[:cut])
     assert [error.line for error in report.parse_errors] == [len("".join(lines).splitlines())]
+
+
+# -- degenerate requests ------------------------------------------------------
+
+# Values no correct run prints, each of which the parser still accepts.
+SIZES = [0, 0, 1, 4, CHUNK_BYTES * 2, 1 << 64, 10 ** 30]
+ALIGNS = [0, 1, 3, 8, 12, 1 << 70]
+OFFSETS = [-8, -1, 1, 3, CHUNK_BYTES, 1 << 64]
+
+
+def invalid(op: Op) -> bool:
+    return op.size == 0 or op.align <= 0 or bool(op.align & (op.align - 1))
+
+
+@st.composite
+def degenerate_alloc(draw: st.DrawFn, ops: list[Op], at: int) -> Op:
+    """An allocation to insert before ops[at]: often at the start or inside
+    of an area of the run, with a degenerate size, alignment or offset."""
+    near = ops[at - 1] if at else (ops[0] if ops else Op("alloc", 0, 1_000_000, FIRST_CHUNK))
+    bases = sorted({FIRST_CHUNK, *(op.base for op in ops)})
+    base = draw(st.sampled_from(bases))
+    offs = sorted({op.off + d for op in ops if op.base == base for d in (0, 4)} | {0})
+    off = draw(st.sampled_from(offs) | st.sampled_from(OFFSETS))
+    return Op("alloc", near.cpu, near.ts_us, base, off,
+              draw(st.sampled_from(SIZES)), draw(st.sampled_from(ALIGNS)))
+
+
+@SETTINGS
+@given(runs(), styles, st.data())
+def test_zero_size_alloc_is_one_finding(ops: list[Op], style: Style,
+                                        data: st.DataObject) -> None:
+    """pcpu_alloc() refuses a zero size before taking anything: anywhere in a
+    correct run, even at a live area's start, such a line is one finding,
+    also in a log that claims to be complete."""
+    at = data.draw(st.integers(0, len(ops)))
+    bad = replace(data.draw(degenerate_alloc(ops, at)), size=0)
+    lines = style.render(ops[:at] + [bad] + ops[at:])
+    report = check("".join(lines), strict=True)
+    assert report.parse_errors == []
+    assert kinds(report) == [("invalid-request", header_lines(style) + at + 1)]
+
+
+@SETTINGS
+@given(runs(), styles, st.data())
+def test_degenerate_requests_never_crash(tmp_path_factory: pytest.TempPathFactory,
+                                         ops: list[Op], style: Style,
+                                         data: st.DataObject) -> None:
+    """Zero or huge sizes, zero or odd alignments, negative offsets, inserted
+    into a correct run: each invalid request is found where it is, and the
+    command answers with an exit status, never a traceback."""
+    inserted: list[int] = []  # indexes into the new run
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(ops)))
+        ops = ops[:at] + [data.draw(degenerate_alloc(ops, at))] + ops[at:]
+        inserted = [i + (i >= at) for i in inserted] + [at]
+    text = "".join(style.render(ops))
+    for strict in (False, True):
+        report = check(text, strict=strict)
+        assert report.parse_errors == []
+        found = set(kinds(report))
+        for i in inserted:
+            op, line = ops[i], header_lines(style) + i + 1
+            if invalid(op):
+                assert ("invalid-request", line) in found
+            elif op.off < 0 or op.off % op.align:
+                assert ("misaligned", line) in found
+    log = tmp_path_factory.mktemp("degenerate") / "log"
+    log.write_text(text)
+    expected = 1 if check(text).violations else 0
+    assert main(["--json", str(log)]) == expected
