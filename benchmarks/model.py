@@ -1,0 +1,90 @@
+"""Benchmark of check-model: per spec and engine, the time to reach each depth,
+the time to each property's first counterexample, and peak memory.
+
+    python benchmarks/model.py [--depth N] [--spec NAME]... [--engine bmc|explicit]...
+                               [--property NAME]... [--timeout SECONDS]
+
+Each (spec, engine) run is a subprocess of its own, so its peak resident
+memory (ru_maxrss, Z3 included) is its own; a run that exceeds the timeout is
+reported with the depths it reached.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def one(spec: str, engine: str, depth: int, props: list[str]) -> None:
+    """Run one check, streaming a JSON line per depth reached, then the results."""
+    from checker import specs
+    from checker.bmc import BMCEngine
+    from checker.explicit import ExplicitEngine
+    from model.machine import Model
+    from model.properties import PROPERTIES
+
+    sp = specs.load(spec)
+    model = Model(sp.params)
+    chosen = [PROPERTIES[n] for n in (props or PROPERTIES)]
+    eng = BMCEngine(model, chosen) if engine == "bmc" else ExplicitEngine(model, chosen)
+    start = time.monotonic()
+
+    def progress(d: int, _: float) -> None:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"depth": d, "seconds": round(time.monotonic() - start, 2),
+                          "peak_mb": round(rss, 1)}), flush=True)
+
+    results, stats = eng.run(depth, progress)
+    print(json.dumps({"results": [{"property": r.prop, "verdict": r.verdict, "depth": r.depth,
+                                   "seconds": round(r.seconds, 2)} for r in results],
+                      "states": stats.states}), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--depth", type=int, default=12)
+    ap.add_argument("--spec", action="append", dest="specs")
+    ap.add_argument("--engine", action="append", dest="engines", choices=("bmc", "explicit"))
+    ap.add_argument("--property", action="append", dest="props", default=[])
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--one", nargs=3, metavar=("SPEC", "ENGINE", "DEPTH"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        one(args.one[0], args.one[1], int(args.one[2]), args.props)
+        return
+    for spec in args.specs or ["pre-async", "seed", "v3.18", "v4.7", "v4.13"]:
+        for engine in args.engines or ["bmc", "explicit"]:
+            cmd = [sys.executable, __file__, "--one", spec, engine, str(args.depth)]
+            cmd += [f"--property={p}" for p in args.props]
+            lines: list[str] = []
+            try:
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+                lines = out.stdout.splitlines()
+                done = True
+            except subprocess.TimeoutExpired as e:
+                lines = (e.stdout or b"").decode().splitlines() if isinstance(e.stdout, bytes) \
+                    else (e.stdout or "").splitlines()
+                done = False
+            docs = [json.loads(ln) for ln in lines if ln.startswith("{")]
+            depths = [d for d in docs if "depth" in d and "results" not in d]
+            print(f"\n{spec} / {engine}" + ("" if done else f"  (timeout {args.timeout:.0f}s)"))
+            if depths:
+                print("  depth: " + "  ".join(f"{d['depth']}:{d['seconds']:.1f}s" for d in depths))
+                print(f"  peak memory {max(d['peak_mb'] for d in depths):.0f} MB")
+            for d in docs:
+                for r in d.get("results", []):
+                    when = f"first counterexample {r['seconds']:.1f}s" if r["verdict"] == "violated" \
+                        else f"{r['seconds']:.1f}s"
+                    print(f"  {r['property']:<20} {r['verdict']:<9} depth {r['depth']:<3} {when}")
+                if d.get("states"):
+                    print(f"  {d['states']} states")
+
+
+if __name__ == "__main__":
+    main()

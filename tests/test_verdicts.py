@@ -1,0 +1,110 @@
+"""The known bugs of this code's history, found with their shortest
+counterexamples, and the fixed variants holding: every spec is held to the
+verdicts it states (specs/*.toml, [expect]) at the depths CI can afford."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checker import specs
+from checker.bmc import BMCEngine
+from checker.explicit import ExplicitEngine
+from checker.result import Result
+from model.actions import Kernel
+from model.machine import Model
+from model.ops import Concrete, Ops, select
+from model.properties import PROPERTIES, Property
+from model.state import AllocPc, State
+
+AGREE_DEPTH = 7  # both engines, every property, every spec
+CVE_DEPTH = 12   # BMC: the shortest CVE-2016-4794 run of the default geometry
+
+
+def run(engine: type, spec: specs.Spec, props: list[Property], depth: int) -> dict[str, Result]:
+    results, _ = engine(Model(spec.params), props).run(depth)
+    return {r.prop: r for r in results}
+
+
+@pytest.mark.parametrize("name", ["pre-async", "seed", "v3.18", "v4.7", "v4.13"])
+def test_engines_agree(name: str) -> None:
+    """BMC and breadth-first search give the same verdict and the same
+    shortest counterexample length for every property; and every spec's
+    expectations hold as far as this depth reaches."""
+    spec = specs.load(name)
+    props = list(PROPERTIES.values())
+    bmc = run(BMCEngine, spec, props, AGREE_DEPTH)
+    exp = run(ExplicitEngine, spec, props, AGREE_DEPTH)
+    for p in PROPERTIES:
+        assert (bmc[p].verdict, bmc[p].depth) == (exp[p].verdict, exp[p].depth), p
+        if p in spec.holds:
+            assert bmc[p].verdict == "holds", p
+        if bmc[p].verdict == "violated":
+            assert p in spec.violated, f"{name}: unexpected violation of {p}"
+            trace = bmc[p].trace
+            assert trace is not None and len(trace.steps) == bmc[p].depth
+            m = Model(spec.params)
+            assert not PROPERTIES[p].holds(Concrete(), m.kernel, trace.steps[-1].state)
+
+
+@pytest.mark.parametrize("name,prop,depth", [
+    ("seed", "no-deadlock", 2),          # 1a4d76076cda: create failure keeps the mutex
+    ("seed", "counter-exact", 6),        # unlocked pcpu_nr_empty_pop_pages update
+    ("v3.18", "counter-exact", 6),
+    ("v4.7", "counter-exact", 6),
+    ("pre-async", "no-deadlock", 2),
+    ("pre-async", "counter-exact", 6),
+])
+def test_known_bug_shortest(name: str, prop: str, depth: int) -> None:
+    """Each known bug is found by BMC at exactly its shortest length, and
+    explicit search finds nothing shorter."""
+    spec = specs.load(name)
+    assert prop in spec.violated
+    r = run(BMCEngine, spec, [PROPERTIES[prop]], depth)[prop]
+    assert (r.verdict, r.depth) == ("violated", depth)
+    shorter = run(ExplicitEngine, spec, [PROPERTIES[prop]], depth - 1)[prop] if depth > 1 else None
+    assert shorter is None or shorter.verdict == "holds"
+
+
+def work_item_on_destroyed_chunk(x: Ops, k: Kernel, s: State) -> Any:
+    """CVE-2016-4794, first half (4f996e234dad): a map_extend_work queued or
+    running on a chunk pcpu_balance_workfn destroyed."""
+    return x.and_(*[x.or_(s.live[c], x.not_(x.or_(s.map_extend_pending[c], s.ext_running[c])))
+                    for c in range(k.p.nr_chunks)])
+
+
+def extension_on_destroyed_chunk(x: Ops, k: Kernel, s: State) -> Any:
+    """CVE-2016-4794, second half (6710e594f71c): pcpu_alloc() about to extend
+    (or rescan after extending) the map of a chunk destroyed meanwhile."""
+    pcs = (AllocPc.EXTEND, AllocPc.RESTART)
+    return x.and_(*[x.or_(x.not_(x.or_(*[x.eq(pc, int(q)) for q in pcs])),
+                          select(x, s.live, s.chunk[i])) for i, pc in enumerate(s.pc)])
+
+
+HALF_A = Property("cve-2016-4794-a", "4f996e234dad", work_item_on_destroyed_chunk)
+HALF_B = Property("cve-2016-4794-b", "6710e594f71c", extension_on_destroyed_chunk)
+
+
+@pytest.mark.parametrize("half,fix", [
+    (HALF_A, {"map_extension": "balance-list"}),
+    (HALF_B, {"alloc_mutex": "whole-call"}),
+])
+def test_cve_2016_4794_halves(half: Property, fix: dict[str, str]) -> None:
+    """Both halves of CVE-2016-4794 are reachable in seed, each a violation of
+    no-use-after-free, and each fix closes its own half (up to the depth)."""
+    seed = specs.load("seed")
+    r = run(BMCEngine, seed, [half, PROPERTIES["no-use-after-free"]], CVE_DEPTH)
+    assert r[half.name].verdict == "violated"
+    assert r["no-use-after-free"].verdict == "violated"
+    assert r["no-use-after-free"].depth <= r[half.name].depth
+    fixed = run(BMCEngine, specs.with_switches(seed, **fix), [half], CVE_DEPTH)[half.name]
+    assert fixed.verdict == "holds"
+
+
+def test_cve_2016_4794_second_half_alone() -> None:
+    """With the first half fixed (4f996e234dad), seed still destroys a chunk
+    under a pcpu_extend_area_map() that holds no lock: the second half is
+    independent of the first."""
+    seed = specs.with_switches(specs.load("seed"), map_extension="balance-list")
+    r = run(BMCEngine, seed, [HALF_B], CVE_DEPTH)[HALF_B.name]
+    assert (r.verdict, r.depth) == ("violated", CVE_DEPTH)
