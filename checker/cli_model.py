@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from typing import Any
 
@@ -103,6 +104,10 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
         out.print(f"{r.prop:<20} {line}{mark}", highlight=False)
         if r.trace:
             for ln in report.render_steps(model, r.trace):
+                out.print(ln, highlight=False, markup=False)
+            promise = PROPERTIES[r.prop].promise
+            for ln in textwrap.wrap(f"the state after step {r.depth} breaks {r.prop}: {promise}", 96,
+                                    initial_indent="    ", subsequent_indent="      "):
                 out.print(ln, highlight=False, markup=False)
 
 

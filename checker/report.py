@@ -2,6 +2,7 @@
 state it changes (chunk maps, populated pages, counter, locks, work items)."""
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from checker.result import Trace
@@ -153,10 +154,11 @@ def steps(model: Model, trace: Trace) -> list[dict[str, Any]]:
 
 
 def render_steps(model: Model, trace: Trace, width: int = 100) -> list[str]:
+    """The counterexample as numbered steps, wrapped to `width` columns."""
     lines = []
     for d in steps(model, trace):
         lines.append(f"  {d['step']:>3}. {d['context']}: {d['action']}")
-        lines.append(f"       {d['kernel']}"[:width])
+        lines += textwrap.wrap(d["kernel"], width, initial_indent=" " * 7, subsequent_indent=" " * 9)
         for c in d["changes"]:
-            lines.append(f"         {c}"[:width])
+            lines += textwrap.wrap(c, width, initial_indent=" " * 9, subsequent_indent=" " * 11)
     return lines
