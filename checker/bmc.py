@@ -55,7 +55,7 @@ class TransitionRelation:
             for ch in choice_combos(self.model, a):
                 n = len(self.instances)
                 self.instances.append((ai, ch))
-                g, post = self.model.step(x, s, a, {c: ch.get(c, 0) for c in self.model.domains})
+                g, post = self.model.step(x, s, a, ch)
                 if g is False:
                     continue
                 guards.append(x.and_(x.eq(self.act0, n), g))
@@ -69,10 +69,6 @@ class TransitionRelation:
                 val = x.ite(x.eq(self.act0, ai), new, val)
             parts.append(x.eq(nxt, val))
         return z3.And(*[x.boolean(v) for v in parts])
-
-    def template_vars(self) -> list[Any]:
-        return ([v for _, v in flat(self.s0)] + [v for _, v in flat(self.s1)]
-                + [self.act0])
 
     def at(self, sk: State, sk1: State, act: Any) -> Any:
         pairs = list(zip([v for _, v in flat(self.s0)], [v for _, v in flat(sk)]))
@@ -122,7 +118,6 @@ class BMCEngine:
                 else:
                     found[pr.name] = Result(pr.name, "unknown", k, reason=solver.reason_unknown(),
                                             seconds=time.monotonic() - start)
-            stats.per_depth.append((k, time.monotonic() - start))
             if progress:
                 progress(k, time.monotonic() - start)
             if len(found) == len(self.props):
@@ -141,7 +136,7 @@ class BMCEngine:
         for k, act in enumerate(acts):
             ai, ch = trans.instances[m.eval(act, model_completion=True).as_long()]
             a = model.actions[ai]
-            enabled, t = model.step(conc, s, a, {c: ch.get(c, 0) for c in model.domains})
+            enabled, t = model.step(conc, s, a, ch)
             if not enabled or t != decode(m, states[k + 1]):
                 raise AssertionError(f"BMC step {k + 1} ({a.context}: {a.name}) does not replay "
                                      "concretely: the symbolic encoding disagrees with the model")

@@ -22,19 +22,20 @@ from model.state import State
 Progress = Callable[[int, int], None]  # (depth, states)
 
 
+def choice_combos(model: Model, a: Action) -> list[dict[str, int]]:
+    """Every combination of the action's own choices."""
+    return [dict(zip(a.choices, combo))
+            for combo in itertools.product(*(model.domains[c] for c in a.choices))]
+
+
 def successors(model: Model, s: State) -> Iterator[tuple[int, dict[str, int], State]]:
+    """(action index, its choices, successor) for every enabled step."""
     x = Concrete()
     for ai, a in enumerate(model.actions):
-        for combo in itertools.product(*(model.domains[c] for c in a.choices)):
-            ch = dict(zip(a.choices, combo))
+        for ch in choice_combos(model, a):
             enabled, t = model.step(x, s, a, ch)
             if enabled:
                 yield ai, ch, t
-
-
-def choice_combos(model: Model, a: Action) -> list[dict[str, int]]:
-    return [dict(zip(a.choices, combo))
-            for combo in itertools.product(*(model.domains[c] for c in a.choices))]
 
 
 class ExplicitEngine:
@@ -80,7 +81,6 @@ class ExplicitEngine:
                         nxt.append(t)
                         record(t, d)
             frontier = nxt
-            stats.per_depth.append((d, time.monotonic() - start))
             if progress:
                 progress(d, len(parents))
         exhaustive = not frontier

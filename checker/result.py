@@ -1,7 +1,7 @@
 """What an engine returns: a verdict per property, with a certificate or a trace."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from model.state import State
@@ -38,5 +38,3 @@ class Result:
 class RunStats:
     states: int = 0
     seconds: float = 0.0
-    peak_mb: float = 0.0
-    per_depth: list[tuple[int, float]] = field(default_factory=list)  # (depth, seconds so far)
