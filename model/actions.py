@@ -135,11 +135,11 @@ class Kernel:
     def release_mutex(self, s: State) -> State:
         return upd(s, alloc_mutex=MUTEX_FREE)
 
-    def new_chunk(self, x: Ops, s: State, fail: Val) -> tuple[Any, State, Val]:
+    def new_chunk(self, x: Ops, s: State, fail: Val) -> tuple[Any, State]:
         """pcpu_create_chunk() + pcpu_chunk_relocate(chunk, -1): (created,
-        state, index).  A fresh chunk: empty map of PCPU_DFL_MAP_ALLOC
+        state); the lowest free struct is used.  A fresh chunk: empty map of PCPU_DFL_MAP_ALLOC
         entries, nothing populated.  With every struct in use it fails."""
-        free_idx: list[int] = [c for c in range(self.p.first_dynamic, self.p.nr_chunks)]
+        free_idx = list(range(self.p.first_dynamic, self.p.nr_chunks))
         idx: Val = 0
         for c in reversed(free_idx):
             idx = x.ite(x.not_(s.live[c]), c, idx)
@@ -156,7 +156,7 @@ class Kernel:
                 populated=store(x, made.populated, c, x.ite(hit, 0, made.populated[c])),
                 map_alloc=store(x, made.map_alloc, c,
                                 x.ite(hit, PCPU_DFL_MAP_ALLOC, made.map_alloc[c])))
-        return ok, made, idx
+        return ok, made
 
     def free_slot_empty(self, x: Ops, s: State) -> Any:
         """list_empty(&pcpu_slot[pcpu_nr_slots - 1])."""
@@ -188,7 +188,7 @@ class Kernel:
             is_r = False
         # found, need to extend first: drop pcpu_lock and extend
         to_extend = upd(self.set_pc(x, s, i, int(AllocPc.EXTEND)),
-                            chunk=store(x, s.chunk, i, c), new_alloc=store(x, s.new_alloc, i, ext))
+                        chunk=store(x, s.chunk, i, c), new_alloc=store(x, s.new_alloc, i, ext))
         area = self.alloc_area(x, s, i, c, atomic)
         none = self.no_area(x, s, i, atomic, is_r)
         post = ite_state(x, found, ite_state(x, x.not_(x.eq(ext, 0)), to_extend, area), none)
@@ -205,9 +205,9 @@ class Kernel:
         new_map = amap | area
         bound = select(x, s.bound_map, c) | x.from_bits([x.eq(off, k) for k in range(g.cells)])
         s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
-                     bound_map=store(x, s.bound_map, c, bound),
-                     chunk=store(x, s.chunk, i, c), off=store(x, s.off, i, off),
-                     occ=store(x, s.occ, i, occupied_pages(x, g, new_map, area)))
+                 bound_map=store(x, s.bound_map, c, bound),
+                 chunk=store(x, s.chunk, i, c), off=store(x, s.off, i, off),
+                 occ=store(x, s.occ, i, occupied_pages(x, g, new_map, area)))
         if atomic:
             s2 = self.schedule_map_extend(x, s2, c, x.not_(x.eq(c, self.reserved_or_none())))
             return self.set_pc(x, s2, i, int(AllocPc.COUNTER))
@@ -345,7 +345,7 @@ class Kernel:
             if not whole:
                 s = self.take_mutex(s, me)
             need = self.free_slot_empty(x, s)
-            ok, made, _ = self.new_chunk(x, s, ch["fail"])
+            ok, made = self.new_chunk(x, s, ch["fail"])
             go = ite_state(x, need, made, s)
             if not whole:
                 go = self.release_mutex(go)
@@ -592,7 +592,7 @@ class Kernel:
         def create(x: Ops, s: State, ch: Choices) -> Step:
             # ran out of chunks to populate: pcpu_create_chunk(); pcpu_lock:
             # relocate; goto retry_pop.  Failure: mutex_unlock and return
-            ok, made, _ = self.new_chunk(x, s, ch["fail"])
+            ok, made = self.new_chunk(x, s, ch["fail"])
             post = ite_state(x, ok, upd(made, balance_pc=int(BalancePc.RETRY_POP)), self.balance_done(x, s))
             return True, post, Events(env_fail=x.not_(ok))
 
