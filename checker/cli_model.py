@@ -84,7 +84,8 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
         if r.reason:
             item["reason"] = r.reason
         out.append(item)
-    return {"spec": spec.name, "engine": engine, "depth": depth, "results": out,
+    return {"spec": spec.name, "engine": engine, "depth": depth, "expected_depth": spec.depth,
+            "results": out,
             "seconds": round(stats.seconds, 3), "states": stats.states or None}
 
 
@@ -100,7 +101,9 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
         else:
             line = f"unknown at depth {r.depth}: {r.reason}"
         exp = item["expected"]
-        mark = "" if exp is None else ("  (as expected)" if exp == r.verdict else f"  (expected: {exp})")
+        mark = "" if exp is None else "  (as expected)" if exp == r.verdict else f"  (expected: {exp}"
+        if exp is not None and exp != r.verdict:
+            mark += f" within {doc['expected_depth']} steps)" if exp == "violated" else ")"
         out.print(f"{r.prop:<20} {line}{mark}", highlight=False)
         if r.trace:
             for ln in report.render_steps(model, r.trace):
