@@ -59,6 +59,14 @@ class Action:
     ctx: int | None = None  # allocating context index
 
 
+def at_pc(where: Callable[[State], Val], pc: int, mutex: bool) -> Callable[[Ops, State], Any]:
+    """An action's `at`: the context is at `pc` (and, if `mutex`, the
+    pcpu_alloc_mutex it is about to take is free)."""
+    if mutex:
+        return lambda x, s: x.and_(x.eq(where(s), int(pc)), x.eq(s.alloc_mutex, MUTEX_FREE))
+    return lambda x, s: x.eq(where(s), int(pc))
+
+
 class Kernel:
     """The actions of one spec: parameters and switches bound."""
 
@@ -301,9 +309,7 @@ class Kernel:
         step = Events(alloc_step=True)
 
         def at(pc: AllocPc, mutex: bool = False) -> Callable[[Ops, State], Any]:
-            if mutex:
-                return lambda x, s: x.and_(x.eq(s.pc[i], int(pc)), x.eq(s.alloc_mutex, MUTEX_FREE))
-            return lambda x, s: x.eq(s.pc[i], int(pc))
+            return at_pc(lambda s: s.pc[i], pc, mutex)
 
         def idle_with_room(x: Ops, s: State) -> Any:
             # outside the allocator, with room to hold one more pointer
@@ -487,9 +493,7 @@ class Kernel:
         none: Events = Events()
 
         def at(pc: BalancePc, mutex: bool = False) -> Callable[[Ops, State], Any]:
-            if mutex:
-                return lambda x, s: x.and_(x.eq(s.balance_pc, int(pc)), x.eq(s.alloc_mutex, MUTEX_FREE))
-            return lambda x, s: x.eq(s.balance_pc, int(pc))
+            return at_pc(lambda s: s.balance_pc, pc, mutex)
 
         def pending(x: Ops, s: State) -> Any:
             return x.and_(s.balance_pending, x.eq(s.balance_pc, int(BalancePc.IDLE)))
