@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import report, specs
+from checker import html_report, report, specs, terminal_map
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine
 from checker.result import Result, RunStats
@@ -37,6 +37,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--engine", choices=("bmc", "explicit"), default="bmc",
                     help="bmc: bounded model checking on Z3 (default); explicit: breadth-first search")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    ap.add_argument("--html", metavar="FILE",
+                    help="also write the counterexamples as one self-contained HTML page")
+    ap.add_argument("--map", action=argparse.BooleanOptionalAction, default=None,
+                    help="draw each counterexample as a per-step chunk map "
+                         "(default: when stdout is a terminal)")
     return ap.parse_args(argv)
 
 
@@ -89,7 +94,8 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
             "seconds": round(stats.seconds, 3), "states": stats.states or None}
 
 
-def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console) -> None:
+def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console,
+          chunk_map: bool = False) -> None:
     out.print(f"spec {doc['spec']}, engine {doc['engine']}, depth {doc['depth']} "
               f"({doc['seconds']:.1f}s)", highlight=False)
     for item, r in zip(doc["results"], results):
@@ -112,6 +118,8 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
             for ln in textwrap.wrap(f"the state after step {r.depth} breaks {r.prop}: {promise}", 96,
                                     initial_indent="    ", subsequent_indent="      "):
                 out.print(ln, highlight=False, markup=False)
+            if chunk_map:
+                terminal_map.print_map(out, model, r.prop, r.trace)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,11 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     except Usage as e:
         print(f"check-model: {e}", file=sys.stderr)
         return 2
+    if args.html:
+        try:
+            html_report.write_model(args.html, doc, results, model)
+        except OSError as e:
+            print(f"check-model: cannot write {args.html}: {e.strerror}", file=sys.stderr)
+            return 2
     if args.json:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        human(doc, results, model, Console(width=100, soft_wrap=True))
+        chunk_map = sys.stdout.isatty() if args.map is None else args.map
+        human(doc, results, model, Console(width=100, soft_wrap=True), chunk_map)
     return 1 if any(r.verdict == "violated" for r in results) else 0
 
 
