@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.markup import escape
 
+from checker import html_report
 from checker.trace_check import DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker
+from checker.trace_summary import LogSummary
+from checker.trace_view import file_view
 from traces.events import Format
 from traces.parser import LogParser, open_log
 
@@ -31,13 +34,16 @@ class FileResult:
         return self.error is not None or bool(self.report.parse_errors)
 
 
-def check_file(path: str, strict: bool, window_ns: int) -> FileResult:
+def check_file(path: str, strict: bool, window_ns: int,
+               summary: LogSummary | None = None) -> FileResult:
     checker = TraceChecker(strict, window_ns)
     parser = LogParser()
     try:
         with open_log(path) as lines:
             for record in parser.records(lines):
                 checker.feed(record)
+                if summary is not None:
+                    summary.feed(record)
     except (OSError, EOFError, zlib.error) as error:
         return FileResult(path, None, checker.finish(), f"cannot read {path}: {error}")
     return FileResult(path, parser.format, checker.finish())
@@ -120,11 +126,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                            metavar="USEC",
                            help="tolerate cross-CPU clock skew up to this many microseconds "
                                 "(default %(default)s)")
+    arguments.add_argument("--html", metavar="FILE",
+                           help="also write a self-contained HTML page: timeline and chunk map")
     options = arguments.parse_args(argv)
     if options.window_us < 0:
         arguments.error("--window-us must not be negative")
-    results = [check_file(path, options.strict, options.window_us * 1000)
-               for path in options.files]
+    if options.html and (why := html_report.unwritable(options.html)):
+        arguments.error(why)
+    summaries = [LogSummary() if options.html else None for _ in options.files]
+    results = [check_file(path, options.strict, options.window_us * 1000, summary)
+               for path, summary in zip(options.files, summaries)]
+    if options.html:
+        try:
+            html_report.write_trace(options.html, verdict(results), [
+                file_view(r.path, r.format.value if r.format else "unreadable", r.report, s,
+                          verdict([r]), r.error) for r, s in zip(results, summaries)])
+        except OSError as error:
+            print(f"check-trace: cannot write {options.html}: {error.strerror}", file=sys.stderr)
+            return 2
     if options.json:
         json.dump(to_json(results), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -11,6 +11,7 @@ import jinja2
 
 from checker.result import Result
 from checker.step_view import counterexample
+from checker.trace_view import PAGE_SIZE, TIMELINE_WIDTH, FileView
 from model.machine import Model
 
 # One colour per holder of an area; allocations still inside pcpu_alloc()
@@ -55,6 +56,18 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
+def unwritable(path: str) -> str | None:
+    """Why a page cannot be written at `path` (checked before a long run)."""
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        return f"cannot write {path}: no directory {parent}"
+    if not os.access(parent, os.W_OK):
+        return f"cannot write {path}: {parent} is not writable"
+    if Path(path).is_dir():
+        return f"cannot write {path}: it is a directory"
+    return None
+
+
 def model_page(doc: dict[str, Any], results: list[Result], model: Model) -> str:
     views = [counterexample(model, r.prop, r.trace) for r in results if r.trace]
     legend = [(f"area held by alloc#{i + 1}", holder_colour(f"alloc#{i + 1}"))
@@ -65,3 +78,12 @@ def model_page(doc: dict[str, Any], results: list[Result], model: Model) -> str:
 
 def write_model(path: str, doc: dict[str, Any], results: list[Result], model: Model) -> None:
     write_atomic(path, model_page(doc, results, model))
+
+
+def trace_page(verdict: str, files: list[FileView]) -> str:
+    return environment().get_template("trace.html.j2").render(
+        verdict=verdict, files=files, timeline_width=TIMELINE_WIDTH, page_size=PAGE_SIZE)
+
+
+def write_trace(path: str, verdict: str, files: list[FileView]) -> None:
+    write_atomic(path, trace_page(verdict, files))
