@@ -121,7 +121,7 @@ class LogSummary:
                     life = self._new_life(base, ts)
                     life.created = (record.line, ts)
                 case PercpuDestroyChunk(base_addr=base) if base is not None:
-                    life = self._life(base, ts)
+                    life = self.current.get(base) or self._new_life(base, ts)
                     life.destroyed = (record.line, ts)
                     life.last_ns = ts
                     del self.current[base]
@@ -143,19 +143,24 @@ class LogSummary:
         self.lives.append(life)
         return life
 
-    def _life(self, base: int, ts: int) -> ChunkLife:
-        life = self.current.get(base)
-        return life if life is not None else self._new_life(base, ts)
+    def _life(self, event: PercpuAlloc | PercpuFree, rate: Histogram) -> ChunkLife | None:
+        """Count the event in `rate`; the life of its chunk, touched now."""
+        ts = event.ts_ns
+        rate.add(ts)
+        if event.base_addr is None:
+            return None
+        life = self.current.get(event.base_addr)
+        if life is None:
+            life = self._new_life(event.base_addr, ts)
+        life.last_ns = ts
+        return life
 
     def _alloc(self, event: PercpuAlloc) -> None:
-        ts = event.ts_ns
-        self.allocs.add(ts)
         if event.is_atomic:
-            self.atomic_allocs.add(ts)
-        if event.base_addr is None:
+            self.atomic_allocs.add(event.ts_ns)
+        life = self._life(event, self.allocs)
+        if life is None:
             return
-        life = self._life(event.base_addr, ts)
-        life.last_ns = ts
         life.allocs += 1
         life.atomic_allocs += event.is_atomic
         life.reserved |= event.reserved
@@ -167,14 +172,10 @@ class LogSummary:
                                   (event.off + max(event.size, 1) - 1) // PAGE_SIZE + 1))
 
     def _free(self, event: PercpuFree) -> None:
-        ts = event.ts_ns
-        self.frees.add(ts)
-        if event.base_addr is None:
-            return
-        life = self._life(event.base_addr, ts)
-        life.last_ns = ts
-        life.frees += 1
-        life.live_bytes -= life.live.pop(event.off, 0)
+        life = self._life(event, self.frees)
+        if life is not None:
+            life.frees += 1
+            life.live_bytes -= life.live.pop(event.off, 0)
 
     def line_ts(self, line: int) -> int:
         """The timestamp of `line`, to within SAMPLE_EVERY events."""
