@@ -57,6 +57,8 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     for n in names:
         if n not in PROPERTIES:
             raise Usage(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
+    if args.html and (why := html_report.unwritable(args.html)):
+        raise Usage(why)
     model = Model(spec.params)
     props = [PROPERTIES[n] for n in dict.fromkeys(names)]
     engine = BMCEngine(model, props) if args.engine == "bmc" else ExplicitEngine(model, props)

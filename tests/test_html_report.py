@@ -1,0 +1,226 @@
+"""--html pages and the terminal chunk map: what Chromium renders of a seed
+counterexample and of the shipped mix capture, self-containment, atomic
+writing, and the bounded log summary behind the page."""
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+
+from checker import cli_model, cli_trace, html_report
+from checker.trace_summary import MAX_BINS, Histogram, LogSummary
+from traces.parser import LogParser
+
+SAMPLES = Path(__file__).parent / "trace_samples"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync")
+
+
+def chromium(tmp: Path, *args: str) -> str:
+    """Headless Debian chromium (the README's test command installs it)."""
+    exe = shutil.which("chromium")
+    assert exe, "chromium is not installed: run the README's test command"
+    profile = tmp / "chromium-profile"
+    done = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout
+
+
+class Elements(HTMLParser):
+    """Every element with its attributes and the attributes of its ancestors."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.stack: list[dict[str, str]] = []
+        self.found: list[tuple[dict[str, str], list[dict[str, str]]]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs} | {"tag": tag}
+        self.found.append((a, list(self.stack)))
+        if tag not in ("meta", "br", "hr", "img", "input", "link"):  # void elements
+            self.stack.append(a)
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack and self.stack.pop()["tag"] != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def inside(self, **want: str) -> list[dict[str, str]]:
+        """Elements with an ancestor whose attributes include `want`
+        (class is matched as one of the classes)."""
+        def match(a: dict[str, str]) -> bool:
+            return all(v in a.get("class", "").split() if k == "class_" else a.get(k) == v
+                       for k, v in want.items())
+        return [a for a, up in self.found if any(match(u) for u in up)]
+
+
+@pytest.fixture(scope="module")
+def seed_run() -> tuple:
+    args = cli_model.parse_args(["--spec", "seed", "--depth", "6", "--property", "no-deadlock",
+                                 "--property", "counter-exact"])
+    return cli_model.run(args, Console(stderr=True, quiet=True))
+
+
+def test_seed_counterexamples_render_in_chromium(seed_run: tuple, tmp_path: Path) -> None:
+    doc, results, model = seed_run
+    page = tmp_path / "seed.html"
+    html_report.write_model(str(page), doc, results, model)
+    dom = Elements(chromium(tmp_path, "--dump-dom", page.as_uri()))
+    assert {r.prop: r.depth for r in results} == {"no-deadlock": 2, "counter-exact": 6}
+    for r in results:
+        # the violating step is the last one, highlighted, and draws every chunk struct
+        violating = [a for a, _ in dom.found if "violating" in a.get("class", "").split()
+                     and a.get("data-step")]
+        steps = {a["data-step"] for a in violating if a["id"].startswith(r.prop)}
+        assert steps == {str(r.depth)}
+        chunks = {a["data-chunk"] for a in dom.inside(id=f"{r.prop}-step-{r.depth}")
+                  if "data-chunk" in a}
+        assert chunks == {str(c) for c in range(model.p.nr_chunks)}
+        every_step = {a["data-step"] for a in dom.inside(id=r.prop) if "data-step" in a}
+        assert every_step == {str(n) for n in range(r.depth + 1)}
+    text = " ".join(" ".join(dom.text).split())
+    assert re.search(r"pcpu_alloc_mutex is owned by alloc#\d, which is at IDLE", text)
+    assert "pcpu_nr_empty_pop_pages is 1, but the chunks hold 0 populated pages" in text
+
+
+def test_seed_terminal_map_fits_100_columns(seed_run: tuple) -> None:
+    doc, results, model = seed_run
+    buf = io.StringIO()
+    cli_model.human(doc, results, model, Console(file=buf, width=100, soft_wrap=True), True)
+    lines = buf.getvalue().splitlines()
+    assert max(len(ln) for ln in lines) <= 100
+    # one row per state of each counterexample, the last with the broken counter
+    rows = [ln for ln in lines if re.match(r"\s*\d+\s{2,}", ln)]
+    assert len(rows) == (2 + 1) + (6 + 1)
+    assert "1!=0" in rows[-1] and "counter store" in rows[-1]
+    assert re.fullmatch(r"alloc#\d", rows[2].split()[-1])  # no-deadlock: the mutex left held
+
+
+def test_map_is_off_when_stdout_is_not_a_terminal(capsys: pytest.CaptureFixture) -> None:
+    assert cli_model.main(["--spec", "seed", "--depth", "2", "--property", "no-deadlock"]) == 1
+    assert "chunk map per step" not in capsys.readouterr().out
+    assert cli_model.main(["--spec", "seed", "--depth", "2", "--property", "no-deadlock",
+                           "--map"]) == 1
+    assert "no-deadlock: chunk map per step" in capsys.readouterr().out
+
+
+def test_mix_capture_renders_in_chromium(tmp_path: Path) -> None:
+    page = tmp_path / "mix.html"
+    mix = SAMPLES / "mix.trace.gz"
+    assert cli_trace.main(["--html", str(page), str(mix)]) == 0
+    dom = Elements(chromium(tmp_path, "--dump-dom", page.as_uri()))
+    with gzip.open(mix, "rt") as f:
+        bases = {f"{int(b, 16):#x}" for b in re.findall(r"base_addr=([0-9a-f]+)", f.read())}
+    assert len(bases) == 5  # first, reserved and three created chunks
+    for cls in ("chunkmap", "timeline"):
+        drawn = {a["data-chunk"] for a in dom.inside(class_=cls) if "data-chunk" in a}
+        assert drawn == bases
+    section = [a for a, _ in dom.found if a.get("class") == "log"]
+    assert [a["data-verdict"] for a in section] == ["clean"]
+    bars = [a for a in dom.inside(class_="rates") if a["tag"] == "rect"]
+    assert len(bars) > 10
+    png = tmp_path / "mix.png"
+    chromium(tmp_path, f"--screenshot={png}", "--window-size=1200,900", page.as_uri())
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(head[16:20], "big") == 1200
+
+
+LOG = (
+    "  a-1 [000] .... 1.000000: percpu_create_chunk: base_addr=ffffef47bfc00000\n"
+    "  a-1 [000] .... 1.000001: percpu_alloc_percpu: reserved=0 is_atomic=1 size=8 "
+    "align=8 base_addr=ffffef47bfc00000 off=4096 ptr=0000000000037000\n"
+    "  a-1 [000] .... 1.500000: percpu_alloc_percpu_fail: reserved=0 is_atomic=1 size=64 "
+    "align=8\n"
+    "  a-1 [000] .... 2.000000: percpu_destroy_chunk: base_addr=ffffef47bfc00000\n"
+    "CPU:0 [LOST 3 EVENTS]\n"
+    "  a-1 [000] .... 3.000000: percpu_alloc_percpu: reserved=0 is_atomic=0 size=16 "
+    "align=8 base_addr=ffff8cabfdc37000 off=0 ptr=ffff9d643e06d000\n")
+
+
+def test_violations_failures_and_gaps_are_drawn(tmp_path: Path) -> None:
+    log = tmp_path / "bad.trace"
+    log.write_text(LOG)
+    page = tmp_path / "bad.html"
+    assert cli_trace.main(["--html", str(page), str(log)]) == 1
+    dom = Elements(page.read_text())
+    kinds = [a for a in dom.inside(class_="violation-marks") if a["tag"] == "path"]
+    assert len(kinds) == 1  # the destroy of a chunk holding the area of line 2
+    assert len([a for a in dom.inside(class_="failures") if a["tag"] == "line"]) == 1
+    assert len([a for a in dom.inside(class_="gaps") if a["tag"] == "rect"]) == 1
+    text = " ".join(" ".join(dom.text).split())
+    assert "destroy-nonempty-chunk" in text and "CPU 0 lost 3 events" in text
+
+
+def test_page_is_self_contained_and_written_atomically(seed_run: tuple, tmp_path: Path) -> None:
+    doc, results, model = seed_run
+    page = tmp_path / "seed.html"
+    page.write_text("an older page")
+    html_report.write_model(str(page), doc, results, model)
+    text = page.read_text()
+    assert not re.search(r"<script|<link|<img|<iframe|\bsrc=|@import|url\(", text)
+    assert set(re.findall(r"https?://[^\s\"']+", text)) <= {"http://www.w3.org/2000/svg"}
+    assert [p.name for p in tmp_path.iterdir()] == ["seed.html"]  # no temporary left
+
+
+def test_unwritable_html_path_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "no" / "such.html"
+    with pytest.raises(SystemExit) as e:
+        cli_trace.main(["--html", str(missing), str(SAMPLES / "boot.trace")])
+    assert e.value.code == 2 and "no directory" in capsys.readouterr().err
+    assert cli_model.main(["--spec", "seed", "--property", "no-deadlock", "--depth", "2",
+                           "--html", str(missing)]) == 2
+    assert "no directory" in capsys.readouterr().err and not missing.parent.exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 10**13), max_size=300), st.integers(1, 40))
+def test_histogram_keeps_every_event(stamps: list[int], bins: int) -> None:
+    h = Histogram()
+    for t in stamps:
+        h.add(t)
+    assert len(h.counts) <= MAX_BINS
+    start, end = (min(stamps), max(stamps)) if stamps else (0, 1)
+    assert sum(h.rebin(start, end, bins)) == len(stamps)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 7), st.sampled_from([8, 16, 64])),
+                max_size=60))
+def test_live_bytes_are_the_sum_of_live_areas(ops: list[tuple[bool, int, int]]) -> None:
+    """An allocation at a fresh offset (slot * 64) or a free of one."""
+    lines = []
+    for n, (alloc, slot, size) in enumerate(ops):
+        ts = f"1.{n:06d}"
+        if alloc:
+            lines.append(f"  a-1 [000] .... {ts}: percpu_alloc_percpu: reserved=0 is_atomic=0 "
+                         f"size={size} align=8 base_addr=ffff8cabfdc37000 off={slot * 64} "
+                         "ptr=0000000000037000\n")
+        else:
+            lines.append(f"  a-1 [000] .... {ts}: percpu_free_percpu: "
+                         f"base_addr=ffff8cabfdc37000 off={slot * 64} ptr=0000000000037000\n")
+    summary = LogSummary()
+    for record in LogParser().records(iter(lines)):
+        summary.feed(record)
+    live: dict[int, int] = {}
+    for alloc, slot, size in ops:
+        if alloc:
+            live[slot * 64] = size
+        else:
+            live.pop(slot * 64, None)
+    for life in summary.lives:
+        assert life.live == live and life.live_bytes == sum(live.values())
+        assert life.peak_bytes >= life.live_bytes
