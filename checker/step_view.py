@@ -59,6 +59,7 @@ class StepView:
     action: str
     kernel: str
     pcpu_lock: bool  # the step's code runs under pcpu_lock (taken and released inside it)
+    choices: tuple[tuple[str, int], ...]  # the step's own choices (request, a failure, ...)
     changes: tuple[str, ...]
     counter: int
     counter_truth: int
@@ -160,13 +161,14 @@ def _contexts(model: Model, s: State, acting: str | None) -> tuple[ContextView, 
 
 
 def _step(model: Model, number: int, pre: State | None, s: State, action: int | None,
-          context: str, changes: list[str]) -> StepView:
+          context: str, changes: list[str], choices: dict[str, int]) -> StepView:
     a = model.actions[action] if action is not None else None
     chunks = _chunks(model, pre, s)
     truth = sum(ch.empty_pop_pages for ch in chunks if ch.live and ch.counted)
     return StepView(
         number, context, a.name if a else "initial state", a.kernel if a else "",
-        a is not None and "pcpu_lock" in a.kernel, tuple(changes), s.nr_empty_pop_pages, truth,
+        a is not None and "pcpu_lock" in a.kernel, tuple(choices.items()), tuple(changes),
+        s.nr_empty_pop_pages, truth,
         all(AllocPc(pc) == AllocPc.IDLE for pc in s.pc),
         report.owner_name(model.p, s.alloc_mutex), chunks,
         _contexts(model, s, a.context if a else None))
@@ -205,11 +207,11 @@ def explain(model: Model, prop: str, last: StepView, s: State) -> tuple[str, ...
 
 
 def counterexample(model: Model, prop: str, trace: Trace) -> CounterexampleView:
-    steps = [_step(model, 0, None, trace.init, None, "", [])]
+    steps = [_step(model, 0, None, trace.init, None, "", [], {})]
     for d, st in zip(report.steps(model, trace), trace.steps):
         pre_state = trace.init if d["step"] == 1 else trace.steps[d["step"] - 2].state
         steps.append(_step(model, d["step"], pre_state, st.state, st.action, d["context"],
-                           d["changes"]))
+                           d["changes"], d["choices"]))
     last = trace.steps[-1].state if trace.steps else trace.init
     return CounterexampleView(prop, PROPERTIES[prop].promise, tuple(steps),
                               explain(model, prop, steps[-1], last),

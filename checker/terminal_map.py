@@ -29,16 +29,18 @@ def chunk_text(ch: ChunkView, cells_per_page: int) -> Text:
         return Text("-", style="dim")
     style_at: dict[int, str] = {}
     for a in ch.areas:
+        # an allocation still inside pcpu_alloc() is underlined
+        style = holder_style(a.holder) + (" underline" if "pcpu_alloc" in a.holder else "")
         for i in range(a.off, a.off + a.size):
-            style_at[i] = holder_style(a.holder) + (" underline" if "pcpu_alloc" in a.holder else "")
+            style_at[i] = style
     out = Text()
     cell = 0
-    for ch_ in ch.cells:
-        if ch_ == "|":
+    for char in ch.cells:
+        if char == "|":
             out.append("|", style="dim")
             continue
-        page_populated = ch.pages[cell // cells_per_page] == "P"
-        out.append(ch_, style=(style_at.get(cell, "") + (" on grey23" if page_populated else "")).strip())
+        populated = " on grey23" if ch.pages[cell // cells_per_page] == "P" else ""
+        out.append(char, style=(style_at.get(cell, "") + populated).strip())
         cell += 1
     out.append(" " + ch.pages, style="green" if "-" not in ch.pages else "yellow")
     return out
