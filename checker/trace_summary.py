@@ -55,6 +55,7 @@ class ChunkLife:
     base: int
     created: tuple[int, int] | None = None    # (line, ts_ns) of percpu_create_chunk
     destroyed: tuple[int, int] | None = None  # (line, ts_ns) of percpu_destroy_chunk
+    gap: int | None = None  # line of the lost-events marker that ended what is known of it
     first_ns: int = 0
     last_ns: int = 0
     allocs: int = 0
@@ -127,9 +128,10 @@ class LogSummary:
                     del self.current[base]
         elif isinstance(record, LostEvents):
             self.nr_gaps += 1
-            # what was live before a gap is no longer known: start new lives
-            for base in list(self.current):
-                self._new_life(base, self.last_ns)
+            # what was live before a gap is no longer known: the lives end here
+            for life in self.current.values():
+                life.last_ns, life.gap = self.last_ns, record.line
+            self.current.clear()
             if len(self.gaps) < MAX_MARKS:
                 count = "an unknown number of" if record.count is None else str(record.count)
                 self.gaps.append(Mark(record.line, self.last_ns,
@@ -137,7 +139,7 @@ class LogSummary:
 
     def _new_life(self, base: int, ts: int) -> ChunkLife:
         old = self.current.get(base)
-        if old is not None:
+        if old is not None:  # created again without a destroy: a violation the checker reports
             old.last_ns = ts
         life = self.current[base] = ChunkLife(base, first_ns=ts, last_ns=ts)
         self.lives.append(life)

@@ -41,7 +41,8 @@ class LifeRow:
     x: float
     width: float
     created: str    # "line 123 at 1.234567 s", or "before the log"
-    destroyed: str  # likewise, or "live at the end"
+    destroyed: str  # likewise, or "live at the end", or where events were lost
+    end: str        # "destroyed", "lost events" or "live"
     allocs: int
     atomic_allocs: int
     frees: int
@@ -124,7 +125,9 @@ def file_view(path: str, fmt: str, report: Report, summary: LogSummary, verdict:
         return round((ts - start) * TIMELINE_WIDTH / span, 1)
 
     def ticks(marks: list) -> tuple[Tick, ...]:
-        return tuple(Tick(x(m.ts_ns), m.line, _seconds(m.ts_ns), m.what) for m in marks)
+        # a gap before the first event is drawn at the start
+        return tuple(Tick(x(t := max(m.ts_ns, start)), m.line, _seconds(t), m.what)
+                     for m in marks)
 
     allocs = summary.allocs.rebin(start, end, RATE_BINS)
     atomic = summary.atomic_allocs.rebin(start, end, RATE_BINS)
@@ -145,7 +148,10 @@ def file_view(path: str, fmt: str, report: Report, summary: LogSummary, verdict:
         last = summary.last_ns if summary.current.get(life.base) is life else life.last_ns
         lives.append(LifeRow(
             f"{life.base:#x}", x(life.first_ns), max(x(last) - x(life.first_ns), 2.0),
-            _when(life.created, "before the log"), _when(life.destroyed, "live at the end"),
+            _when(life.created, "before the log"),
+            _when(life.destroyed, "live at the end" if life.gap is None
+                  else f"unknown: events lost at line {life.gap}"),
+            "destroyed" if life.destroyed else "lost events" if life.gap else "live",
             life.allocs, life.atomic_allocs, life.frees, len(life.live), life.live_bytes,
             life.peak_bytes, pages, per_box, boxes, _role(life)))
 

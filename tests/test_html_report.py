@@ -146,6 +146,8 @@ LOG = (
     "  a-1 [000] .... 1.500000: percpu_alloc_percpu_fail: reserved=0 is_atomic=1 size=64 "
     "align=8\n"
     "  a-1 [000] .... 2.000000: percpu_destroy_chunk: base_addr=ffffef47bfc00000\n"
+    "  a-1 [000] .... 2.500000: percpu_alloc_percpu: reserved=1 is_atomic=0 size=8 "
+    "align=8 base_addr=ffff8cabfdc35000 off=0 ptr=ffff9d643e06b000\n"
     "CPU:0 [LOST 3 EVENTS]\n"
     "  a-1 [000] .... 3.000000: percpu_alloc_percpu: reserved=0 is_atomic=0 size=16 "
     "align=8 base_addr=ffff8cabfdc37000 off=0 ptr=ffff9d643e06d000\n")
@@ -163,6 +165,10 @@ def test_violations_failures_and_gaps_are_drawn(tmp_path: Path) -> None:
     assert len([a for a in dom.inside(class_="gaps") if a["tag"] == "rect"]) == 1
     text = " ".join(" ".join(dom.text).split())
     assert "destroy-nonempty-chunk" in text and "CPU 0 lost 3 events" in text
+    # the chunk lives: destroyed, cut by the gap, live at the end
+    ends = [a["data-end"] for a in dom.inside(class_="timeline") if "data-end" in a]
+    assert ends == ["destroyed", "lost events", "live"]
+    assert "unknown: events lost at line 6" in text
 
 
 def test_page_is_self_contained_and_written_atomically(seed_run: tuple, tmp_path: Path) -> None:
