@@ -72,7 +72,6 @@ class StepView:
 @dataclass(frozen=True)
 class CounterexampleView:
     prop: str
-    promise: str
     steps: tuple[StepView, ...]   # steps[0] is the initial state
     explanation: tuple[str, ...]  # why the last state breaks the property
     cells_per_page: int
@@ -213,6 +212,6 @@ def counterexample(model: Model, prop: str, trace: Trace) -> CounterexampleView:
         steps.append(_step(model, d["step"], pre_state, st.state, st.action, d["context"],
                            d["changes"], d["choices"]))
     last = trace.steps[-1].state if trace.steps else trace.init
-    return CounterexampleView(prop, PROPERTIES[prop].promise, tuple(steps),
+    return CounterexampleView(prop, tuple(steps),
                               explain(model, prop, steps[-1], last),
                               model.p.cells_per_page, model.p.unit_pages)

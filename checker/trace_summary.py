@@ -89,7 +89,6 @@ class LogSummary:
     nr_gaps: int = 0
     lives: list[ChunkLife] = field(default_factory=list)
     current: dict[int, ChunkLife] = field(default_factory=dict)  # base -> its latest life
-    cpus: set[int] = field(default_factory=set)
     nr_events: int = 0
     sample_lines: list[int] = field(default_factory=list)  # to place a line on the time axis
     sample_ns: list[int] = field(default_factory=list)
@@ -101,7 +100,6 @@ class LogSummary:
                 self.first_ns = ts
             if ts > self.last_ns:
                 self.last_ns = ts
-            self.cpus.add(record.cpu)
             if self.nr_events % SAMPLE_EVERY == 0:
                 self.sample_lines.append(record.line)
                 self.sample_ns.append(ts)
