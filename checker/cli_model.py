@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import report, specs
+from checker import report, specs, sweep_cli
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine
 from checker.result import Result, RunStats
@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--engine", choices=("bmc", "explicit"), default="bmc",
                     help="bmc: bounded model checking on Z3 (default); explicit: breadth-first search")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    sweep_cli.add_arguments(ap)
     return ap.parse_args(argv)
 
 
@@ -116,6 +117,8 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.sweep or args.mutants:
+        return sweep_cli.main(args)
     err = Console(stderr=True)
     try:
         doc, results, model = run(args, err)

@@ -48,6 +48,43 @@ class Switches:
     # ("locked") instead of an unlocked read-modify-write ("unlocked").
     counter_update: Literal["unlocked", "locked"] = "unlocked"
 
+    # --- injected bugs (specs/inject-*.toml): one plausible wrong patch each;
+    # the defaults are the kernel's code.
+    # pcpu_alloc(): occ_pages over every page the area makes non-empty
+    # ("every-page"), or only over the pages populated before it
+    # ("populated-before": the population for the allocation still counts its
+    # pages as empty, the 2017 rewrite's slip).
+    occ_pages_counts: Literal["every-page", "populated-before"] = "every-page"
+    # pcpu_count_occupied_pages(): the tail page counts when the free neighbour
+    # ends at or past it, `nend >= round_up(end, PAGE_SIZE)` (">=") or, off by
+    # one, only past it (">").
+    occupied_tail_test: Literal[">=", ">"] = ">="
+    # pcpu_balance_workfn retry_pop: nr_to_pop clamped to [0, HIGH].
+    nr_to_pop_clamped: bool = True
+    # pcpu_alloc() fail: an atomic failure sets pcpu_atomic_alloc_failed.
+    atomic_fail_sets_flag: bool = True
+    # pcpu_balance_workfn phase 1: how many chunks of the free slot it keeps.
+    balance_spares_free: Literal[0, 1, 2] = 1
+    # pcpu_balance_workfn phase 1: list_move() takes each chunk to free off pcpu_slot[].
+    collect_unlinks: bool = True
+    # 4f996e234dad: phase 1 list_del_init()s a chunk to free off pcpu_map_extend_chunks.
+    collect_drops_map_extend: bool = True
+    # pcpu_balance_workfn phase 2: the slot loop starts at
+    # pcpu_size_to_slot(PAGE_SIZE) (0) or that many slots off (+1, -1).
+    populate_slot_offset: Literal[-1, 0, 1] = 0
+    # pcpu_alloc(): an atomic caller fits only in populated pages (pop_only).
+    atomic_fit_pop_only: bool = True
+    # phase 1: pcpu_chunk_depopulated() takes the destroyed chunk's pages off the counter.
+    destroy_uncounts_pages: bool = True
+    # pcpu_alloc() population failure: pcpu_free_area() gives the area back.
+    populate_fail_frees_area: bool = True
+    # pcpu_alloc(): schedule the balance work when the counter is `<` LOW (or `<=`).
+    low_check_test: Literal["<", "<="] = "<"
+    # 6710e594f71c: the map-extension failure path of pcpu_alloc unlocks the mutex.
+    extend_fail_unlocks_mutex: bool = True
+    # free_percpu(): schedule the balance work when a second chunk becomes fully free.
+    free_schedules_balance: bool = True
+
 
 @dataclass(frozen=True)
 class Params:
