@@ -144,9 +144,9 @@ class Kernel:
     def release_mutex(self, s: State) -> State:
         return upd(s, alloc_mutex=MUTEX_FREE)
 
-    def new_chunk(self, x: Ops, s: State, fail: Val) -> tuple[Any, State]:
-        """pcpu_create_chunk() + pcpu_chunk_relocate(chunk, -1): (created,
-        state); the lowest free struct is used.  A fresh chunk: empty map of PCPU_DFL_MAP_ALLOC
+    def new_chunk(self, x: Ops, s: State, fail: Val, relocate: bool = True) -> tuple[Any, State]:
+        """pcpu_create_chunk() + pcpu_chunk_relocate(chunk, -1) (unless not
+        `relocate`): (created, state); the lowest free struct is used.  A fresh chunk: empty map of PCPU_DFL_MAP_ALLOC
         entries, nothing populated.  With every struct in use it fails."""
         free_idx = list(range(self.p.first_dynamic, self.p.nr_chunks))
         idx: Val = 0
@@ -159,7 +159,8 @@ class Kernel:
             made = upd(
                 made,
                 live=store(x, made.live, c, x.or_(made.live[c], hit)),
-                linked=store(x, made.linked, c, x.or_(made.linked[c], hit)),
+                linked=store(x, made.linked, c, x.or_(made.linked[c], hit) if relocate
+                             else made.linked[c]),
                 alloc_map=store(x, made.alloc_map, c, x.ite(hit, 0, made.alloc_map[c])),
                 bound_map=store(x, made.bound_map, c, x.ite(hit, 0, made.bound_map[c])),
                 populated=store(x, made.populated, c, x.ite(hit, 0, made.populated[c])),
@@ -265,14 +266,13 @@ class Kernel:
         g = self.g
         region = self.unpopulated(x, s, i)
         c = s.chunk[i]
+        added = x.popcount(region, g.pages) if self.sw.alloc_population_counted else 0
         ok = upd(s, populated=store(x, s.populated, c, select(x, s.populated, c) | region),
-                 nr_empty_pop_pages=s.nr_empty_pop_pages + x.popcount(region, g.pages))
+                 nr_empty_pop_pages=s.nr_empty_pop_pages + added)
         area = area_mask(x, g, s.off[i], s.req_size[i])
         start = x.from_bits([x.eq(s.off[i], k) for k in range(g.cells)])
         freed = upd(s, alloc_map=store(x, s.alloc_map, c, select(x, s.alloc_map, c) & x.bnot(area, g.cells)),
                     bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)))
-        if not self.sw.populate_fail_frees_area:
-            freed = s
         return ite_state(x, fail, self.fail(x, self.release_mutex(freed), i, False),
                          self.populate_or_unlock(x, ok, i))
 
@@ -381,7 +381,7 @@ class Kernel:
             if not whole:
                 s = self.take_mutex(s, me)
             need = self.free_slot_empty(x, s)
-            ok, made = self.new_chunk(x, s, ch["fail"])
+            ok, made = self.new_chunk(x, s, ch["fail"], relocate=sw.alloc_create_relocates)
             go = ite_state(x, need, made, s)
             if not whole:
                 go = self.release_mutex(go)
@@ -413,15 +413,24 @@ class Kernel:
 
         def counter(x: Ops, s: State, ch: Choices) -> Step:
             counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
-            if sw.counter_update == "locked":
+
+            def locked() -> State:
                 # pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages; then the LOW check
                 s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - x.ite(counted, s.occ[i], 0))
-                return True, self.finish(x, self.low_check(x, s2), i), step
-            # no lock (1a4d76076cda): load the counter; the reserved chunk skips
-            # the update and goes to the LOW check
-            load = upd(self.set_pc(x, s, i, int(AllocPc.COUNTER_STORE)),
-                       counter_reg=store(x, s.counter_reg, i, s.nr_empty_pop_pages - s.occ[i]))
-            return True, ite_state(x, counted, load, self.finish(x, self.low_check(x, s), i)), step
+                return self.finish(x, self.low_check(x, s2), i)
+
+            def unlocked() -> State:
+                # no lock (1a4d76076cda): load the counter; the reserved chunk skips
+                # the update and goes to the LOW check
+                load = upd(self.set_pc(x, s, i, int(AllocPc.COUNTER_STORE)),
+                           counter_reg=store(x, s.counter_reg, i, s.nr_empty_pop_pages - s.occ[i]))
+                return ite_state(x, counted, load, self.finish(x, self.low_check(x, s), i))
+            if sw.counter_update == "locked":
+                return True, locked(), step
+            if sw.counter_update == "unlocked":
+                return True, unlocked(), step
+            # injected: the atomic path's update moved out of pcpu_lock again
+            return True, ite_state(x, s.req_atomic[i], unlocked(), locked()), step
 
         def counter_store(x: Ops, s: State, ch: Choices) -> Step:
             # no lock: store pcpu_nr_empty_pop_pages - occ_pages; the LOW check
@@ -443,7 +452,8 @@ class Kernel:
             counted = x.not_(x.eq(c, self.reserved_or_none()))
             s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
                      bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
-                     nr_empty_pop_pages=s.nr_empty_pop_pages + x.ite(counted, occ, 0),
+                     nr_empty_pop_pages=s.nr_empty_pop_pages + x.ite(
+                         x.and_(counted, sw.free_counts_pages), occ, 0),
                      live_valid=store(x, s.live_valid, mine[0] + k, False) if isinstance(k, int)
                      else tuple(x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
                                 for j, v in enumerate(s.live_valid)))
@@ -490,8 +500,9 @@ class Kernel:
                                "pcpu_alloc(): pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages",
                                (), at(AllocPc.COUNTER), counter, i))
         else:
+            how = "no lock" if sw.counter_update == "unlocked" else "no lock if atomic, else pcpu_lock"
             acts += [
-                Action("pcpu_alloc: counter load", ctx, "pcpu_alloc(): no lock: load pcpu_nr_empty_pop_pages",
+                Action("pcpu_alloc: counter load", ctx, f"pcpu_alloc(): {how}: load pcpu_nr_empty_pop_pages",
                        (), at(AllocPc.COUNTER), counter, i),
                 Action("pcpu_alloc: counter store", ctx,
                        "pcpu_alloc(): no lock: store pcpu_nr_empty_pop_pages - occ_pages",
@@ -545,18 +556,10 @@ class Kernel:
             moved = {c: x.and_(f, x.not_(x.eq(spare, c))) for c, f in free.items()}
             if sw.balance_spares_free == 0:
                 valid, moved = x.eq(spare, 0), free
-            elif sw.balance_spares_free == 2:
-                # the second chunk kept: the lowest other free one (list order is a choice
-                # the model abstracts; any fixed rule keeps two)
-                second = {c: x.and_(f, x.not_(x.eq(spare, c)),
-                                    *[x.or_(x.not_(free[j]), x.eq(spare, j)) for j in free if j < c])
-                          for c, f in free.items()}
-                moved = {c: x.and_(mv, x.not_(second[c])) for c, mv in moved.items()}
             for c, mv in moved.items():
-                s2 = upd(s2, to_free=store(x, s2.to_free, c, mv))
-                if sw.collect_unlinks:
-                    s2 = upd(s2, linked=store(x, s2.linked, c, x.and_(s2.linked[c], x.not_(mv))))
-                if sw.map_extension == "balance-list" and sw.collect_drops_map_extend:
+                s2 = upd(s2, to_free=store(x, s2.to_free, c, mv),
+                         linked=store(x, s2.linked, c, x.and_(s2.linked[c], x.not_(mv))))
+                if sw.map_extension == "balance-list":
                     # 4f996e234dad: list_del_init(&chunk->map_extend_list)
                     s2 = upd(s2, map_extend_pending=store(
                         x, s2.map_extend_pending, c, x.and_(s2.map_extend_pending[c], x.not_(mv))))
@@ -569,8 +572,7 @@ class Kernel:
             # pcpu_chunk_depopulated(); then pcpu_destroy_chunk() (pcpu_alloc_mutex)
             c = ch["chunk"]
             pop = select(x, s.populated, c)
-            gone = x.popcount(pop, g.pages) if sw.destroy_uncounts_pages else 0
-            s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - gone,
+            s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - x.popcount(pop, g.pages),
                      populated=store(x, s.populated, c, 0), live=store(x, s.live, c, False),
                      to_free=store(x, s.to_free, c, False))
             more = x.or_(*[s2.to_free[j] for j in normal])
@@ -601,8 +603,7 @@ class Kernel:
             # "best effort"), else clamp(HIGH - pcpu_nr_empty_pop_pages, 0, HIGH); no lock
             high = p.empty_pop_pages_high
             want = high - s.nr_empty_pop_pages
-            clamped = (x.ite(x.lt(want, 0), 0, x.ite(x.lt(high, want), high, want))
-                       if sw.nr_to_pop_clamped else want)
+            clamped = x.ite(x.lt(want, 0), 0, x.ite(x.lt(high, want), high, want))
             nr = x.ite(s.pcpu_atomic_alloc_failed, high, clamped)
             s2 = upd(s, nr_to_pop=nr, pcpu_atomic_alloc_failed=False,
                      balance_slot=g.page_slot + sw.populate_slot_offset,

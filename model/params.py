@@ -46,7 +46,8 @@ class Switches:
     alloc_mutex: Literal["populate-only", "whole-call"] = "populate-only"
     # Tahsin Erdogan, 2017: pcpu_nr_empty_pop_pages -= occ_pages under pcpu_lock
     # ("locked") instead of an unlocked read-modify-write ("unlocked").
-    counter_update: Literal["unlocked", "locked"] = "unlocked"
+    # Injected ("unlocked-atomic"): the atomic path's update moved out of pcpu_lock again.
+    counter_update: Literal["unlocked", "locked", "unlocked-atomic"] = "unlocked"
 
     # --- injected bugs (specs/inject-*.toml): one plausible wrong patch each;
     # the defaults are the kernel's code.
@@ -59,31 +60,28 @@ class Switches:
     # ends at or past it, `nend >= round_up(end, PAGE_SIZE)` (">=") or, off by
     # one, only past it (">").
     occupied_tail_test: Literal[">=", ">"] = ">="
-    # pcpu_balance_workfn retry_pop: nr_to_pop clamped to [0, HIGH].
-    nr_to_pop_clamped: bool = True
     # pcpu_alloc() fail: an atomic failure sets pcpu_atomic_alloc_failed.
     atomic_fail_sets_flag: bool = True
-    # pcpu_balance_workfn phase 1: how many chunks of the free slot it keeps.
-    balance_spares_free: Literal[0, 1, 2] = 1
-    # pcpu_balance_workfn phase 1: list_move() takes each chunk to free off pcpu_slot[].
-    collect_unlinks: bool = True
-    # 4f996e234dad: phase 1 list_del_init()s a chunk to free off pcpu_map_extend_chunks.
-    collect_drops_map_extend: bool = True
+    # pcpu_balance_workfn phase 1: keeps the first chunk of the free slot (1) or none (0).
+    balance_spares_free: Literal[0, 1] = 1
     # pcpu_balance_workfn phase 2: the slot loop starts at
     # pcpu_size_to_slot(PAGE_SIZE) (0) or that many slots off (+1, -1).
     populate_slot_offset: Literal[-1, 0, 1] = 0
     # pcpu_alloc(): an atomic caller fits only in populated pages (pop_only).
     atomic_fit_pop_only: bool = True
-    # phase 1: pcpu_chunk_depopulated() takes the destroyed chunk's pages off the counter.
-    destroy_uncounts_pages: bool = True
-    # pcpu_alloc() population failure: pcpu_free_area() gives the area back.
-    populate_fail_frees_area: bool = True
     # pcpu_alloc(): schedule the balance work when the counter is `<` LOW (or `<=`).
     low_check_test: Literal["<", "<="] = "<"
     # 6710e594f71c: the map-extension failure path of pcpu_alloc unlocks the mutex.
     extend_fail_unlocks_mutex: bool = True
     # free_percpu(): schedule the balance work when a second chunk becomes fully free.
     free_schedules_balance: bool = True
+    # free_percpu(): pcpu_nr_empty_pop_pages += occ_pages.
+    free_counts_pages: bool = True
+    # pcpu_alloc(): pcpu_chunk_populated() adds the pages populated for the
+    # allocation to the counter (occ_pages then takes them off).
+    alloc_population_counted: bool = True
+    # pcpu_alloc(): pcpu_chunk_relocate(chunk, -1) puts a created chunk on pcpu_slot[].
+    alloc_create_relocates: bool = True
 
 
 @dataclass(frozen=True)
