@@ -206,11 +206,12 @@ def mutant_specs() -> list[specs.Spec]:
 
 def mutant_jobs(engines: Sequence[str], depth: int | None, budget: float | None) -> list[Job]:
     """Per injected bug and engine: one job per property it must break, or,
-    for a bug expected to be harmless, one per property it must keep."""
+    for a bug expected to be harmless, per property its spec argues it keeps
+    (expect.why; every property it holds if it argues none)."""
     jobs = []
     for spec in mutant_specs():
         d = spec.depth if depth is None else depth
-        for prop in spec.violated or spec.holds:
+        for prop in spec.violated or [p for p in spec.holds if p in spec.notes] or spec.holds:
             for engine in engines:
                 jobs.append(Job(spec.name, (), spec.params, prop, d, engine, budget))
     if not jobs:

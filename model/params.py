@@ -101,11 +101,19 @@ class Params:
     live_per_context: int = 1     # live allocations one context may hold
     sizes: tuple[int, ...] = (1, 2)   # request sizes, cells
     aligns: tuple[int, ...] = (1,)    # request alignments, cells (powers of two)
+    # The largest failed atomic request atomic-progress watches, in cells; 0:
+    # one page (what the balance work's population is for).  A question for
+    # sweeps, not a kernel parameter.
+    progress_watch_cells: int = 0
     switches: Switches = field(default_factory=Switches)
 
     @property
     def unit_cells(self) -> int:
         return self.unit_pages * self.cells_per_page
+
+    @property
+    def atomic_progress_cells(self) -> int:
+        return self.progress_watch_cells or self.cells_per_page
 
     @property
     def has_reserved(self) -> bool:
@@ -149,6 +157,8 @@ class Params:
             errors.append("need 0 <= empty_pop_pages_low <= empty_pop_pages_high")
         if not self.sizes or any(not 1 <= s <= self.unit_cells for s in self.sizes):
             errors.append("sizes must be non-empty, each between 1 and the unit size")
+        if not 0 <= self.progress_watch_cells <= self.unit_cells:
+            errors.append("progress_watch_cells must be between 0 (one page) and the unit size")
         if not self.aligns or any(a < 1 or a & (a - 1) or a > self.cells_per_page
                                   for a in self.aligns):
             errors.append("aligns must be powers of two of at most one page")
