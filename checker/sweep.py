@@ -223,7 +223,7 @@ def mutant_jobs(engines: Sequence[str], depth: int | None, budget: float | None)
 class MutantRow:
     spec: str
     expected: str     # the property it must break, or "harmless"
-    caught: dict[str, str]  # engine -> "depth N" / "no" / "over budget" / "harmless: held"
+    caught: dict[str, str]  # engine -> "depth N" / "no" / "over budget" / "held to N"
 
 
 def mutation_score(results: Sequence[JobResult]) -> tuple[list[MutantRow], dict[str, tuple[int, int]]]:
@@ -244,7 +244,7 @@ def mutation_score(results: Sequence[JobResult]) -> tuple[list[MutantRow], dict[
             if harmless:
                 cells[e] = (f"violated {hit[0].job.prop} at {hit[0].depth}!" if hit else
                             "over budget" if any(r.verdict == "over-budget" for r in mine) else
-                            f"all hold to {mine[0].job.depth}")
+                            f"held to {mine[0].job.depth}")
                 continue
             caught, total = score[e]
             if hit:
@@ -253,7 +253,8 @@ def mutation_score(results: Sequence[JobResult]) -> tuple[list[MutantRow], dict[
             else:
                 cells[e] = "over budget" if any(r.verdict == "over-budget" for r in mine) else "no"
             score[e] = (caught, total + 1)
-        rows.append(MutantRow(name, "harmless" if harmless else ", ".join(spec.violated), cells))
+        checked = ", ".join(dict.fromkeys(r.job.prop for r in rs))
+        rows.append(MutantRow(name, f"harmless ({checked} holds)" if harmless else checked, cells))
     return rows, score
 
 
@@ -282,7 +283,7 @@ def mutants_table(rows: Sequence[MutantRow], score: dict[str, tuple[int, int]],
     engines = list(score)
     t = Table(title=f"injected bugs caught ({depth_note})")
     t.add_column("mutant")
-    t.add_column("must break")
+    t.add_column("must break (or keep)")
     for e in engines:
         t.add_column(e)
     for row in rows:
