@@ -146,8 +146,9 @@ class Kernel:
 
     def new_chunk(self, x: Ops, s: State, fail: Val, relocate: bool = True) -> tuple[Any, State]:
         """pcpu_create_chunk() + pcpu_chunk_relocate(chunk, -1) (unless not
-        `relocate`): (created, state); the lowest free struct is used.  A fresh chunk: empty map of PCPU_DFL_MAP_ALLOC
-        entries, nothing populated.  With every struct in use it fails."""
+        `relocate`): (created, state); the lowest free struct is used.  A
+        fresh chunk: empty map of PCPU_DFL_MAP_ALLOC entries, nothing
+        populated.  With every struct in use it fails."""
         free_idx = list(range(self.p.first_dynamic, self.p.nr_chunks))
         idx: Val = 0
         for c in reversed(free_idx):
@@ -452,8 +453,8 @@ class Kernel:
             counted = x.not_(x.eq(c, self.reserved_or_none()))
             s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
                      bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
-                     nr_empty_pop_pages=s.nr_empty_pop_pages + x.ite(
-                         x.and_(counted, sw.free_counts_pages), occ, 0),
+                     nr_empty_pop_pages=s.nr_empty_pop_pages + (
+                         x.ite(counted, occ, 0) if sw.free_counts_pages else 0),
                      live_valid=store(x, s.live_valid, mine[0] + k, False) if isinstance(k, int)
                      else tuple(x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
                                 for j, v in enumerate(s.live_valid)))
