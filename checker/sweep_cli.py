@@ -64,7 +64,13 @@ def main(args: argparse.Namespace) -> int:
     except sweep.SweepError as e:
         print(f"check-model: {e}", file=sys.stderr)
         return 2
-    results = sweep.run(jobs, args.scheduler, args.workers)
+    try:
+        results = sweep.run(jobs, args.scheduler, args.workers)
+    except OSError as e:  # distributed raises OSError when no scheduler answers
+        if not args.scheduler:
+            raise
+        print(f"check-model: --scheduler {args.scheduler}: {e}", file=sys.stderr)
+        return 2
     if args.json:
         doc: dict = {"jobs": [sweep.result_doc(r) for r in results]}
         if args.mutants:

@@ -176,3 +176,14 @@ def test_mutant_jobs_cover_every_injected_spec() -> None:
         want = set(s.violated) if s.violated else set(s.notes) & set(s.holds)
         assert want and want <= set(PROPERTIES)
         assert {j.prop for j in jobs if j.spec == name} == want
+
+
+def test_unreachable_scheduler() -> None:
+    """A --scheduler nobody answers at: one message naming it, exit 2."""
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        rc, out, err = cli("--sweep", "--spec", "v4.13", "--property", "refill", "--depth", "1",
+                           "--scheduler", "tcp://127.0.0.1:1")
+    assert rc == 2 and out == ""
+    assert err.startswith("check-model: --scheduler tcp://127.0.0.1:1: ") and err.count("\n") == 1
