@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import html_report, report, specs, terminal_map
+from checker import html_report, report, specs, sweep_cli, terminal_map
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine
 from checker.result import Result, RunStats
@@ -42,6 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--map", action=argparse.BooleanOptionalAction, default=None,
                     help="draw each counterexample as a per-step chunk map "
                          "(default: when stdout is a terminal)")
+    sweep_cli.add_arguments(ap)
     return ap.parse_args(argv)
 
 
@@ -126,6 +127,8 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.sweep or args.mutants:
+        return sweep_cli.main(args)
     err = Console(stderr=True)
     try:
         doc, results, model = run(args, err)

@@ -120,7 +120,8 @@ class Kernel:
         g = self.g
         amap, pop = s.alloc_map[c], s.populated[c]
         usable = x.and_(s.live[c], s.linked[c], max_run_fits(x, g, amap, size))
-        fits = x.not_(x.eq(fit_offsets(x, g, amap, pop, size, align, atomic), 0))
+        pop_only = atomic and self.sw.atomic_fit_pop_only
+        fits = x.not_(x.eq(fit_offsets(x, g, amap, pop, size, align, pop_only), 0))
         if atomic:
             return x.and_(usable, x.eq(need_to_extend(x, g, s, c, True), 0), fits)
         return x.and_(usable, x.or_(fits, x.not_(x.eq(need_to_extend(x, g, s, c, False), 0))))
@@ -143,10 +144,11 @@ class Kernel:
     def release_mutex(self, s: State) -> State:
         return upd(s, alloc_mutex=MUTEX_FREE)
 
-    def new_chunk(self, x: Ops, s: State, fail: Val) -> tuple[Any, State]:
-        """pcpu_create_chunk() + pcpu_chunk_relocate(chunk, -1): (created,
-        state); the lowest free struct is used.  A fresh chunk: empty map of PCPU_DFL_MAP_ALLOC
-        entries, nothing populated.  With every struct in use it fails."""
+    def new_chunk(self, x: Ops, s: State, fail: Val, relocate: bool = True) -> tuple[Any, State]:
+        """pcpu_create_chunk() + pcpu_chunk_relocate(chunk, -1) (unless not
+        `relocate`): (created, state); the lowest free struct is used.  A
+        fresh chunk: empty map of PCPU_DFL_MAP_ALLOC entries, nothing
+        populated.  With every struct in use it fails."""
         free_idx = list(range(self.p.first_dynamic, self.p.nr_chunks))
         idx: Val = 0
         for c in reversed(free_idx):
@@ -158,13 +160,35 @@ class Kernel:
             made = upd(
                 made,
                 live=store(x, made.live, c, x.or_(made.live[c], hit)),
-                linked=store(x, made.linked, c, x.or_(made.linked[c], hit)),
+                linked=store(x, made.linked, c, x.or_(made.linked[c], hit) if relocate
+                             else made.linked[c]),
                 alloc_map=store(x, made.alloc_map, c, x.ite(hit, 0, made.alloc_map[c])),
                 bound_map=store(x, made.bound_map, c, x.ite(hit, 0, made.bound_map[c])),
                 populated=store(x, made.populated, c, x.ite(hit, 0, made.populated[c])),
                 map_alloc=store(x, made.map_alloc, c,
                                 x.ite(hit, PCPU_DFL_MAP_ALLOC, made.map_alloc[c])))
         return ok, made
+
+    def occupied(self, x: Ops, amap_in_use: Val, area: Val, populated: Val | None = None) -> Val:
+        """pcpu_count_occupied_pages(), as the variant counts it; `populated`
+        (pcpu_alloc) is what was populated before the allocation."""
+        g, sw = self.g, self.sw
+        if sw.occupied_tail_test == ">=" and (populated is None or sw.occ_pages_counts == "every-page"):
+            return occupied_pages(x, g, amap_in_use, area)
+        others = amap_in_use & x.bnot(area, g.cells)
+        out: Val = 0
+        for pg, m in enumerate(g.page_masks):
+            hit = x.and_(x.not_(x.eq(area & m, 0)), x.eq(others & m, 0))
+            if sw.occupied_tail_test == ">":
+                # off by one: a tail page the area ends inside counts only if
+                # the free run goes on past the page (the chunk's end never does)
+                ends_inside = x.not_(x.bit(area, (pg + 1) * g.cpp - 1))
+                past = (x.not_(x.bit(others, (pg + 1) * g.cpp)) if pg + 1 < g.pages else False)
+                hit = x.and_(hit, x.or_(x.not_(ends_inside), past))
+            if populated is not None and sw.occ_pages_counts == "populated-before":
+                hit = x.and_(hit, x.bit(populated, pg))
+            out = out + x.ite(hit, 1, 0)
+        return out
 
     def free_slot_empty(self, x: Ops, s: State) -> Any:
         """list_empty(&pcpu_slot[pcpu_nr_slots - 1])."""
@@ -208,14 +232,15 @@ class Kernel:
         g = self.g
         size, align = s.req_size[i], s.req_align[i]
         amap, pop = select(x, s.alloc_map, c), select(x, s.populated, c)
-        off = x.lowest_set(fit_offsets(x, g, amap, pop, size, align, atomic), g.cells)
+        pop_only = atomic and self.sw.atomic_fit_pop_only
+        off = x.lowest_set(fit_offsets(x, g, amap, pop, size, align, pop_only), g.cells)
         area = area_mask(x, g, off, size)
         new_map = amap | area
         bound = select(x, s.bound_map, c) | x.from_bits([x.eq(off, k) for k in range(g.cells)])
         s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
                  bound_map=store(x, s.bound_map, c, bound),
                  chunk=store(x, s.chunk, i, c), off=store(x, s.off, i, off),
-                 occ=store(x, s.occ, i, occupied_pages(x, g, new_map, area)))
+                 occ=store(x, s.occ, i, self.occupied(x, new_map, area, pop)))
         if atomic:
             s2 = self.schedule_map_extend(x, s2, c, x.not_(x.eq(c, self.reserved_or_none())))
             return self.set_pc(x, s2, i, int(AllocPc.COUNTER))
@@ -242,8 +267,9 @@ class Kernel:
         g = self.g
         region = self.unpopulated(x, s, i)
         c = s.chunk[i]
+        added = x.popcount(region, g.pages) if self.sw.alloc_population_counted else 0
         ok = upd(s, populated=store(x, s.populated, c, select(x, s.populated, c) | region),
-                 nr_empty_pop_pages=s.nr_empty_pop_pages + x.popcount(region, g.pages))
+                 nr_empty_pop_pages=s.nr_empty_pop_pages + added)
         area = area_mask(x, g, s.off[i], s.req_size[i])
         start = x.from_bits([x.eq(s.off[i], k) for k in range(g.cells)])
         freed = upd(s, alloc_map=store(x, s.alloc_map, c, select(x, s.alloc_map, c) & x.bnot(area, g.cells)),
@@ -275,7 +301,8 @@ class Kernel:
             s = upd(s, alloc_mutex=x.ite(x.eq(s.alloc_mutex, alloc_owner(i)),
                                              MUTEX_FREE, s.alloc_mutex))
         if self.sw.atomic_fail_schedules:
-            s = upd(s, pcpu_atomic_alloc_failed=x.or_(s.pcpu_atomic_alloc_failed, atomic))
+            if self.sw.atomic_fail_sets_flag:
+                s = upd(s, pcpu_atomic_alloc_failed=x.or_(s.pcpu_atomic_alloc_failed, atomic))
             s = self.schedule_balance(x, s, atomic)
         return s
 
@@ -298,7 +325,10 @@ class Kernel:
         """if (pcpu_nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW) schedule (1a4d76076cda)."""
         if not self.sw.low_check_schedules:
             return s
-        return self.schedule_balance(x, s, x.lt(s.nr_empty_pop_pages, self.p.empty_pop_pages_low))
+        low = self.p.empty_pop_pages_low
+        below = (x.lt(s.nr_empty_pop_pages, low) if self.sw.low_check_test == "<"
+                 else x.le(s.nr_empty_pop_pages, low))
+        return self.schedule_balance(x, s, below)
 
     def alloc_actions(self, i: int) -> list[Action]:
         p, sw, g = self.p, self.sw, self.g
@@ -339,7 +369,8 @@ class Kernel:
             old = select(x, s.map_alloc, c)
             ok = upd(self.set_pc(x, s, i, int(AllocPc.RESTART)),
                      map_alloc=store(x, s.map_alloc, c, x.ite(x.lt(old, new), new, old)))
-            return True, ite_state(x, x.eq(ch["fail"], 1), self.fail(x, s, i, False), ok), step
+            failed = self.fail(x, s, i, False, keep_mutex=not sw.extend_fail_unlocks_mutex)
+            return True, ite_state(x, x.eq(ch["fail"], 1), failed, ok), step
 
         def restart(x: Ops, s: State, ch: Choices) -> Step:
             # spin_lock_irqsave(&pcpu_lock); goto restart
@@ -351,7 +382,7 @@ class Kernel:
             if not whole:
                 s = self.take_mutex(s, me)
             need = self.free_slot_empty(x, s)
-            ok, made = self.new_chunk(x, s, ch["fail"])
+            ok, made = self.new_chunk(x, s, ch["fail"], relocate=sw.alloc_create_relocates)
             go = ite_state(x, need, made, s)
             if not whole:
                 go = self.release_mutex(go)
@@ -383,15 +414,24 @@ class Kernel:
 
         def counter(x: Ops, s: State, ch: Choices) -> Step:
             counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
-            if sw.counter_update == "locked":
+
+            def locked() -> State:
                 # pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages; then the LOW check
                 s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - x.ite(counted, s.occ[i], 0))
-                return True, self.finish(x, self.low_check(x, s2), i), step
-            # no lock (1a4d76076cda): load the counter; the reserved chunk skips
-            # the update and goes to the LOW check
-            load = upd(self.set_pc(x, s, i, int(AllocPc.COUNTER_STORE)),
-                       counter_reg=store(x, s.counter_reg, i, s.nr_empty_pop_pages - s.occ[i]))
-            return True, ite_state(x, counted, load, self.finish(x, self.low_check(x, s), i)), step
+                return self.finish(x, self.low_check(x, s2), i)
+
+            def unlocked() -> State:
+                # no lock (1a4d76076cda): load the counter; the reserved chunk skips
+                # the update and goes to the LOW check
+                load = upd(self.set_pc(x, s, i, int(AllocPc.COUNTER_STORE)),
+                           counter_reg=store(x, s.counter_reg, i, s.nr_empty_pop_pages - s.occ[i]))
+                return ite_state(x, counted, load, self.finish(x, self.low_check(x, s), i))
+            if sw.counter_update == "locked":
+                return True, locked(), step
+            if sw.counter_update == "unlocked":
+                return True, unlocked(), step
+            # injected: the atomic path's update moved out of pcpu_lock again
+            return True, ite_state(x, s.req_atomic[i], unlocked(), locked()), step
 
         def counter_store(x: Ops, s: State, ch: Choices) -> Step:
             # no lock: store pcpu_nr_empty_pop_pages - occ_pages; the LOW check
@@ -407,19 +447,21 @@ class Kernel:
             off = select(x, [s.live_off[j] for j in mine], k)
             area = area_mask(x, g, off, select(x, [s.live_size[j] for j in mine], k))
             amap = select(x, s.alloc_map, c)
-            occ = occupied_pages(x, g, amap, area)
+            occ = self.occupied(x, amap, area)
             new_map = amap & x.bnot(area, g.cells)
             start = x.from_bits([x.eq(off, b) for b in range(g.cells)])
             counted = x.not_(x.eq(c, self.reserved_or_none()))
             s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
                      bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
-                     nr_empty_pop_pages=s.nr_empty_pop_pages + x.ite(counted, occ, 0),
+                     nr_empty_pop_pages=s.nr_empty_pop_pages + (
+                         x.ite(counted, occ, 0) if sw.free_counts_pages else 0),
                      live_valid=store(x, s.live_valid, mine[0] + k, False) if isinstance(k, int)
                      else tuple(x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
                                 for j, v in enumerate(s.live_valid)))
             other_free = x.or_(*[x.and_(x.not_(x.eq(c, j)), s2.live[j], s2.linked[j],
                                         fully_free(x, s2.alloc_map[j])) for j in self.normal_chunks()])
-            s2 = self.schedule_balance(x, s2, x.and_(counted, fully_free(x, new_map), other_free))
+            if sw.free_schedules_balance:
+                s2 = self.schedule_balance(x, s2, x.and_(counted, fully_free(x, new_map), other_free))
             return valid, s2, Events()
 
         kind = {True: "atomic", False: "non-atomic"}
@@ -459,8 +501,9 @@ class Kernel:
                                "pcpu_alloc(): pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages",
                                (), at(AllocPc.COUNTER), counter, i))
         else:
+            how = "no lock" if sw.counter_update == "unlocked" else "no lock if atomic, else pcpu_lock"
             acts += [
-                Action("pcpu_alloc: counter load", ctx, "pcpu_alloc(): no lock: load pcpu_nr_empty_pop_pages",
+                Action("pcpu_alloc: counter load", ctx, f"pcpu_alloc(): {how}: load pcpu_nr_empty_pop_pages",
                        (), at(AllocPc.COUNTER), counter, i),
                 Action("pcpu_alloc: counter store", ctx,
                        "pcpu_alloc(): no lock: store pcpu_nr_empty_pop_pages - occ_pages",
@@ -512,6 +555,8 @@ class Kernel:
                           x.eq(spare, 0))
             s2 = self.take_mutex(s, self.bal)
             moved = {c: x.and_(f, x.not_(x.eq(spare, c))) for c, f in free.items()}
+            if sw.balance_spares_free == 0:
+                valid, moved = x.eq(spare, 0), free
             for c, mv in moved.items():
                 s2 = upd(s2, to_free=store(x, s2.to_free, c, mv),
                          linked=store(x, s2.linked, c, x.and_(s2.linked[c], x.not_(mv))))
@@ -562,7 +607,8 @@ class Kernel:
             clamped = x.ite(x.lt(want, 0), 0, x.ite(x.lt(high, want), high, want))
             nr = x.ite(s.pcpu_atomic_alloc_failed, high, clamped)
             s2 = upd(s, nr_to_pop=nr, pcpu_atomic_alloc_failed=False,
-                     balance_slot=g.page_slot, balance_pc=int(BalancePc.PICK))
+                     balance_slot=g.page_slot + sw.populate_slot_offset,
+                     balance_pc=int(BalancePc.PICK))
             return True, ite_state(x, x.eq(nr, 0), self.balance_done(x, s2), s2), none
 
         def pick(x: Ops, s: State, ch: Choices) -> Step:

@@ -52,7 +52,7 @@ class Model:
         if ev.alloc_step:
             phase = 0
             i = a.ctx
-            arm = x.and_(ev.atomic_fail, enabled, x.le(post.req_size[i], self.p.cells_per_page))
+            arm = x.and_(ev.atomic_fail, enabled, x.le(post.req_size[i], self.p.atomic_progress_cells))
             phase = x.ite(arm, 1, phase)
             size = x.ite(arm, post.req_size[i], size)
             align = x.ite(arm, post.req_align[i], align)

@@ -46,7 +46,42 @@ class Switches:
     alloc_mutex: Literal["populate-only", "whole-call"] = "populate-only"
     # Tahsin Erdogan, 2017: pcpu_nr_empty_pop_pages -= occ_pages under pcpu_lock
     # ("locked") instead of an unlocked read-modify-write ("unlocked").
-    counter_update: Literal["unlocked", "locked"] = "unlocked"
+    # Injected ("unlocked-atomic"): the atomic path's update moved out of pcpu_lock again.
+    counter_update: Literal["unlocked", "locked", "unlocked-atomic"] = "unlocked"
+
+    # --- injected bugs (specs/inject-*.toml): one plausible wrong patch each;
+    # the defaults are the kernel's code.
+    # pcpu_alloc(): occ_pages over every page the area makes non-empty
+    # ("every-page"), or only over the pages populated before it
+    # ("populated-before": the population for the allocation still counts its
+    # pages as empty, the 2017 rewrite's slip).
+    occ_pages_counts: Literal["every-page", "populated-before"] = "every-page"
+    # pcpu_count_occupied_pages(): the tail page counts when the free neighbour
+    # ends at or past it, `nend >= round_up(end, PAGE_SIZE)` (">=") or, off by
+    # one, only past it (">").
+    occupied_tail_test: Literal[">=", ">"] = ">="
+    # pcpu_alloc() fail: an atomic failure sets pcpu_atomic_alloc_failed.
+    atomic_fail_sets_flag: bool = True
+    # pcpu_balance_workfn phase 1: keeps the first chunk of the free slot (1) or none (0).
+    balance_spares_free: Literal[0, 1] = 1
+    # pcpu_balance_workfn phase 2: the slot loop starts at
+    # pcpu_size_to_slot(PAGE_SIZE) (0) or that many slots off (+1, -1).
+    populate_slot_offset: Literal[-1, 0, 1] = 0
+    # pcpu_alloc(): an atomic caller fits only in populated pages (pop_only).
+    atomic_fit_pop_only: bool = True
+    # pcpu_alloc(): schedule the balance work when the counter is `<` LOW (or `<=`).
+    low_check_test: Literal["<", "<="] = "<"
+    # 6710e594f71c: the map-extension failure path of pcpu_alloc unlocks the mutex.
+    extend_fail_unlocks_mutex: bool = True
+    # free_percpu(): schedule the balance work when a second chunk becomes fully free.
+    free_schedules_balance: bool = True
+    # free_percpu(): pcpu_nr_empty_pop_pages += occ_pages.
+    free_counts_pages: bool = True
+    # pcpu_alloc(): pcpu_chunk_populated() adds the pages populated for the
+    # allocation to the counter (occ_pages then takes them off).
+    alloc_population_counted: bool = True
+    # pcpu_alloc(): pcpu_chunk_relocate(chunk, -1) puts a created chunk on pcpu_slot[].
+    alloc_create_relocates: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,11 +101,19 @@ class Params:
     live_per_context: int = 1     # live allocations one context may hold
     sizes: tuple[int, ...] = (1, 2)   # request sizes, cells
     aligns: tuple[int, ...] = (1,)    # request alignments, cells (powers of two)
+    # The largest failed atomic request atomic-progress watches, in cells; 0:
+    # one page (what the balance work's population is for).  A question for
+    # sweeps, not a kernel parameter.
+    progress_watch_cells: int = 0
     switches: Switches = field(default_factory=Switches)
 
     @property
     def unit_cells(self) -> int:
         return self.unit_pages * self.cells_per_page
+
+    @property
+    def atomic_progress_cells(self) -> int:
+        return self.progress_watch_cells or self.cells_per_page
 
     @property
     def has_reserved(self) -> bool:
@@ -114,6 +157,8 @@ class Params:
             errors.append("need 0 <= empty_pop_pages_low <= empty_pop_pages_high")
         if not self.sizes or any(not 1 <= s <= self.unit_cells for s in self.sizes):
             errors.append("sizes must be non-empty, each between 1 and the unit size")
+        if not 0 <= self.progress_watch_cells <= self.unit_cells:
+            errors.append("progress_watch_cells must be between 0 (one page) and the unit size")
         if not self.aligns or any(a < 1 or a & (a - 1) or a > self.cells_per_page
                                   for a in self.aligns):
             errors.append("aligns must be powers of two of at most one page")

@@ -12,7 +12,7 @@ caught too)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -45,6 +45,18 @@ VARIANTS["reserved"] = Params(
     unit_pages=2, cells_per_page=2, nr_chunks=3, first_chunk_static_cells=1,
     reserved_cells=2, nr_contexts=2, live_per_context=2, sizes=(1, 2, 3), aligns=(1, 2),
     switches=Switches(create_fail_unlocks_mutex=True))
+# Every injected-bug switch (specs/inject-*.toml) flipped at once on v4.13, so
+# each of their branches is compared too; `populate_slot_offset` both ways.
+INJECTED = dict(
+    occ_pages_counts="populated-before", occupied_tail_test=">", alloc_population_counted=False,
+    alloc_create_relocates=False, atomic_fail_sets_flag=False, balance_spares_free=0, atomic_fit_pop_only=False,
+    low_check_test="<=", extend_fail_unlocks_mutex=False,
+    free_schedules_balance=False, free_counts_pages=False, counter_update="unlocked-atomic",
+    async_gate=False)
+VARIANTS["injected"] = replace(VARIANTS["v4.13"], switches=replace(
+    VARIANTS["v4.13"].switches, populate_slot_offset=-1, **INJECTED))
+VARIANTS["injected-slot-above"] = replace(VARIANTS["v4.13"], switches=replace(
+    VARIANTS["v4.13"].switches, populate_slot_offset=1, **INJECTED))
 
 WALK_STEPS = 12
 MAP_SIZES = [PCPU_DFL_MAP_ALLOC << k for k in range((MAX_MAP_ALLOC // PCPU_DFL_MAP_ALLOC).bit_length())]

@@ -3,6 +3,7 @@ counterexamples, and the fixed variants holding: every spec is held to the
 verdicts it states (specs/*.toml, [expect]) at the depths CI can afford."""
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from typing import Any
 
 import pytest
@@ -109,3 +110,39 @@ def test_cve_2016_4794_second_half_alone() -> None:
     seed = specs.with_switches(specs.load("seed"), map_extension="balance-list")
     r = run(BMCEngine, seed, [HALF_B], CVE_DEPTH)[HALF_B.name]
     assert (r.verdict, r.depth) == ("violated", CVE_DEPTH)
+
+
+INJECTED = [n for n in specs.available() if n.startswith("inject-")]
+INJECTED_CI_DEPTH = 5  # harmless mutants: every property, explicit search, in CI
+
+
+def test_enough_injected_bugs() -> None:
+    """At least 12 injected bugs ship, each one switch away from v4.13."""
+    assert len(INJECTED) >= 12
+    base = specs.load("v4.13").params
+    for name in INJECTED:
+        p = specs.load(name).params
+        changed = [f.name for f in fields(base.switches)
+                   if getattr(base.switches, f.name) != getattr(p.switches, f.name)]
+        assert len(changed) == 1, (name, changed)
+        assert replace(p, switches=base.switches) == base, name
+
+
+@pytest.mark.parametrize("name", INJECTED)
+def test_injected_bug_as_expected(name: str) -> None:
+    """Each injected bug does what its spec says: the properties it must
+    break are violated within its depth, the rest hold there (explicit
+    search; a harmless one at INJECTED_CI_DEPTH), and the first broken
+    property's shortest counterexample is the same length for BMC."""
+    spec = specs.load(name)
+    depth = spec.depth if spec.violated else min(spec.depth, INJECTED_CI_DEPTH)
+    exp = run(ExplicitEngine, spec, list(PROPERTIES.values()), depth)
+    for p in spec.violated:
+        assert exp[p].verdict == "violated", (name, p)
+    for p in spec.holds:
+        assert exp[p].verdict == "holds", (name, p, exp[p].depth)
+    assert set(spec.violated) | set(spec.holds) == set(PROPERTIES)
+    if spec.violated:
+        first = min(spec.violated, key=lambda p: exp[p].depth)
+        bmc = run(BMCEngine, spec, [PROPERTIES[first]], exp[first].depth)[first]
+        assert (bmc.verdict, bmc.depth) == ("violated", exp[first].depth), name
