@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import report, specs
+from checker import emit_log, report, specs
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine
 from checker.result import Result, RunStats
@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--engine", choices=("bmc", "explicit"), default="bmc",
                     help="bmc: bounded model checking on Z3 (default); explicit: breadth-first search")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    emit_log.add_arguments(ap)
     return ap.parse_args(argv)
 
 
@@ -52,7 +53,13 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     for n in names:
         if n not in PROPERTIES:
             raise Usage(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
+    if (bad := emit_log.usage_error(args)) is not None:
+        raise Usage(bad)
     model = Model(spec.params)
+    if args.simulate is not None:
+        path = emit_log.emit_simulation(args.emit_log, spec.name, model, args.simulate, args.seed)
+        err.print(f"wrote {path}", highlight=False, markup=False)
+        return {"spec": spec.name, "simulated": str(path), "results": []}, [], model
     props = [PROPERTIES[n] for n in dict.fromkeys(names)]
     engine = BMCEngine(model, props) if args.engine == "bmc" else ExplicitEngine(model, props)
     start = time.monotonic()
@@ -67,6 +74,9 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
 
     results, stats = engine.run(depth, progress)
     doc = document(spec, args.engine, depth, results, stats, model)
+    if args.emit_log is not None:
+        doc["logs"] = [str(p) for p in emit_log.emit_counterexamples(args.emit_log, spec.name,
+                                                                       model, results)]
     return doc, results, model
 
 
@@ -122,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     except Usage as e:
         print(f"check-model: {e}", file=sys.stderr)
         return 2
-    if args.json:
+    if args.json or args.simulate is not None:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
