@@ -8,14 +8,16 @@ import argparse
 import json
 import sys
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
 from rich.markup import escape
 
+from checker import specs
+from checker.conformance import conform_file
 from checker.trace_check import DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker
-from traces.events import Format
+from traces.events import Format, Record
 from traces.parser import LogParser, open_log
 
 
@@ -31,16 +33,27 @@ class FileResult:
         return self.error is not None or bool(self.report.parse_errors)
 
 
-def check_file(path: str, strict: bool, window_ns: int) -> FileResult:
+def check_file(path: str, strict: bool, window_ns: int, spec: str | None = None,
+               unit_size: int | None = None) -> FileResult:
     checker = TraceChecker(strict, window_ns)
     parser = LogParser()
     try:
         with open_log(path) as lines:
             for record in parser.records(lines):
                 checker.feed(record)
+        report = checker.finish()
+        if spec is not None and not report.parse_errors:
+            level2 = conform_file(path, spec, strict, unit_size, read_records)
+            report.violations += level2.findings
+            report.features += level2.notes
     except (OSError, EOFError, zlib.error) as error:
         return FileResult(path, None, checker.finish(), f"cannot read {path}: {error}")
-    return FileResult(path, parser.format, checker.finish())
+    return FileResult(path, parser.format, report)
+
+
+def read_records(path: str) -> Iterator[Record]:
+    with open_log(path) as lines:
+        yield from LogParser().records(lines)
 
 
 def verdict(results: Sequence[FileResult]) -> str:
@@ -120,10 +133,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                            metavar="USEC",
                            help="tolerate cross-CPU clock skew up to this many microseconds "
                                 "(default %(default)s)")
+    arguments.add_argument("--spec", metavar="NAME|PATH",
+                           help="also check level-2 conformance: could this spec's model have "
+                                "printed the log? (findings: nonconforming, or a property name)")
+    arguments.add_argument("--unit-size", type=int, metavar="BYTES",
+                           help="with --spec on a real-scale log: the unit size (pcpu_unit_size)")
     options = arguments.parse_args(argv)
     if options.window_us < 0:
         arguments.error("--window-us must not be negative")
-    results = [check_file(path, options.strict, options.window_us * 1000)
+    if options.spec is not None:
+        try:
+            specs.load(options.spec)
+        except specs.SpecError as error:
+            arguments.error(str(error))
+        if "-" in options.files:
+            arguments.error("--spec reads each log twice: give files, not standard input")
+    results = [check_file(path, options.strict, options.window_us * 1000, options.spec,
+                          options.unit_size)
                for path in options.files]
     if options.json:
         json.dump(to_json(results), sys.stdout, indent=2)

@@ -78,6 +78,34 @@ PROBES = {
 }
 
 
+# The action (by name) whose code each probe sits in.
+PROBE_ACTIONS = {
+    "pcpu_alloc_restart": "pcpu_alloc: restart",
+    "pcpu_alloc_chunk_mutex": "pcpu_create_chunk",
+    "pcpu_alloc_pop_mutex": "pcpu_populate_chunk",
+    "pcpu_alloc_counter": "pcpu_alloc: counter",
+    "pcpu_alloc_counter_load": "pcpu_alloc: counter load",
+    "pcpu_alloc_counter_store": "pcpu_alloc: counter store",
+    "pcpu_balance_collect": "pcpu_balance_workfn: collect",
+    "pcpu_balance_map_extend": "pcpu_balance_workfn: map extend pick",
+    "pcpu_balance_retry_pop": "pcpu_balance_workfn: retry_pop",
+    "pcpu_balance_pick": "pcpu_balance_workfn: pick chunk",
+}
+# The actions (by name) that call each traced function.
+FUNCTION_ACTIONS = {
+    "percpu_enable_async": ("percpu_enable_async",),
+    "pcpu_alloc": ("pcpu_alloc (atomic)", "pcpu_alloc (non-atomic)"),
+    "pcpu_depopulate_chunk": ("pcpu_destroy_chunk",),
+}
+
+
+def may_print_marker(action_name: str, kind: str, name: str) -> bool:
+    """Could an action of this name print the marker line `name`?"""
+    if kind == PROBE:
+        return PROBE_ACTIONS.get(name) == action_name
+    return action_name in FUNCTION_ACTIONS.get(name, (name,))
+
+
 def p(name: str) -> Obs:
     return probe(name, PROBES[name])
 
@@ -193,3 +221,21 @@ class Observer:
             out.append(Obs(FAIL, (post.req_size[i], post.req_align[i], bool(post.req_atomic[i]),
                                   bool(post.req_reserved[i]))))
         return out
+
+
+# Every marker a step may print (the writer's claim "every unlogged step
+# traced" stands for all of them).
+ALL_MARKERS = frozenset({
+    ("percpu_enable_async", "do_one_initcall"),
+    ("pcpu_alloc", "__alloc_percpu_gfp"),
+    ("pcpu_extend_area_map", "pcpu_alloc"),
+    ("pcpu_create_chunk", "pcpu_alloc"),
+    ("pcpu_populate_chunk", "pcpu_alloc"),
+    ("pcpu_balance_workfn", "process_one_work"),
+    ("pcpu_depopulate_chunk", "pcpu_balance_workfn"),
+    ("pcpu_extend_area_map", "pcpu_balance_workfn"),
+    ("pcpu_populate_chunk", "pcpu_balance_workfn"),
+    ("pcpu_create_chunk", "pcpu_balance_workfn"),
+    ("pcpu_map_extend_workfn", "process_one_work"),
+    ("pcpu_extend_area_map", "pcpu_map_extend_workfn"),
+}) | frozenset((name, "") for name in PROBES)

@@ -49,7 +49,7 @@ HEADER = """\
 #
 # entries-in-buffer/entries-written: {n}/{n}   #P:{cpus}
 #
-# percpu-mc: {what}; one cell = {cell} bytes (4 KiB pages)
+# percpu-mc: {what}; one cell = {cell} bytes (4 KiB pages){traced}
 #
 #                                _-----=> irqs-off/BH-disabled
 #                               / _----=> need-resched
@@ -61,6 +61,10 @@ HEADER = """\
 #              | |         |   |||||     |         |
 """
 HEADER_LINES = HEADER.count("\n")
+# The header's claim that every unlogged step printed its marker line
+# (function tracer and kprobes on for the whole run): the replay then knows
+# that a marker the log lacks was not printed, rather than not traced.
+EVERY_STEP_TRACED = "; every unlogged step traced"
 
 
 def cell_bytes(p: Params) -> int:
@@ -160,7 +164,8 @@ class LogLines:
             pre = st.state
 
 
-def write_atomically(path: Path, what: str, p: Params, body: Iterable[str]) -> int:
+def write_atomically(path: Path, what: str, p: Params, body: Iterable[str],
+                     traced: bool = False) -> int:
     """Write header + body to `path` through a temporary file in the same
     directory and a rename; returns the number of event lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +179,8 @@ def write_atomically(path: Path, what: str, p: Params, body: Iterable[str]) -> i
         fd2, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
         try:
             with os.fdopen(fd2, "w") as out, open(tmp_body) as src:
-                out.write(HEADER.format(n=n, cpus=NR_CPUS, what=what, cell=cell_bytes(p)))
+                out.write(HEADER.format(n=n, cpus=NR_CPUS, what=what, cell=cell_bytes(p),
+                                        traced=EVERY_STEP_TRACED if traced else ""))
                 copy(src, out)
             os.replace(tmp, path)
         except BaseException:
@@ -194,5 +200,5 @@ def write_trace(path: Path, model: Model, trace: Trace, what: str,
                 markers: bool = True) -> list[int]:
     """Write `trace` as a log at `path`; returns each step's line (see LogLines)."""
     lines = LogLines(model, markers)
-    write_atomically(path, what, model.p, lines.run(trace))
+    write_atomically(path, what, model.p, lines.run(trace), traced=markers)
     return lines.step_line
