@@ -112,10 +112,10 @@ class RealReplay:
 
     def function(self, e: FunctionCall) -> None:
         sw = self.p.switches
-        if e.function in PARTIAL_DEPOPULATION and not getattr(sw, "partial_depopulation", False):
+        if e.function in PARTIAL_DEPOPULATION:
             self.nonconforming(e, f"{e.function}: partial depopulation of isolated chunks "
-                               "(v5.14, f183324133ea) is not in this spec's model")
-        elif e.function in AREA_MAP_EXTENSION and getattr(sw, "area_map", "") == "bitmap":
+                               "(v5.14, f183324133ea) is not in any spec's model yet")
+        elif e.function in AREA_MAP_EXTENSION and sw.area_map == "bitmap":
             self.nonconforming(e, f"{e.function}: the bitmap allocator (v4.14) has no area-map "
                                "extension")
 

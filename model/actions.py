@@ -100,6 +100,8 @@ class Kernel:
     def schedule_map_extend(self, x: Ops, s: State, c: Val, cond: Any) -> State:
         """pcpu_need_to_extend(atomic): ask for the map to grow asynchronously."""
         g = self.g
+        if self.sw.area_map == "bitmap":
+            return s
         low = x.lt(select(x, s.map_alloc, c),
                    map_used(x, g, select(x, s.alloc_map, c), select(x, s.bound_map, c))
                    + PCPU_ATOMIC_MAP_MARGIN_LOW)

@@ -47,6 +47,12 @@ class Switches:
     # Tahsin Erdogan, 2017: pcpu_nr_empty_pop_pages -= occ_pages under pcpu_lock
     # ("locked") instead of an unlocked read-modify-write ("unlocked").
     counter_update: Literal["unlocked", "locked"] = "unlocked"
+    # 40064aeca35c (v4.14, the bitmap allocator): alloc_map/bound_map bitmaps
+    # replace the area map ("bitmap"), so nothing is ever extended.
+    area_map: Literal["extendable", "bitmap"] = "extendable"
+    # v5.2, "percpu: manage chunks based on contig_bits instead of free_bytes":
+    # pcpu_chunk_slot() by the largest free run ("contig-hint").
+    chunk_slot: Literal["free-size", "contig-hint"] = "free-size"
 
 
 @dataclass(frozen=True)

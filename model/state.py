@@ -274,9 +274,22 @@ def size_to_slot(x: Ops, g: Geometry, size: Val) -> Val:
     return out
 
 
+def largest_free_run(x: Ops, g: Geometry, amap: Val) -> Val:
+    """The longest run of free cells (what contig_bits is exact for)."""
+    free = x.bnot(amap, g.cells)
+    out: Val = 0
+    for k in range(1, g.cells + 1):
+        out = out + x.ite(x.eq(runs_of(x, g, free, k), 0), 0, 1)
+    return out
+
+
 def chunk_slot(x: Ops, g: Geometry, amap: Val) -> Val:
-    """pcpu_chunk_slot(): by free_size; the last slot holds fully free chunks."""
-    free = free_cells(x, g, amap)
+    """pcpu_chunk_slot(): by free_size (v5.2: by the largest free run); the
+    last slot holds fully free chunks."""
+    if g.p.switches.chunk_slot == "contig-hint":
+        free = largest_free_run(x, g, amap)
+    else:
+        free = free_cells(x, g, amap)
     return x.ite(x.eq(free, g.cells), g.free_slot, size_to_slot(x, g, free))
 
 
@@ -293,7 +306,10 @@ def map_used(x: Ops, g: Geometry, amap: Val, bmap: Val) -> Val:
 
 def need_to_extend(x: Ops, g: Geometry, s: State, c: Val, atomic: Any) -> Val:
     """pcpu_need_to_extend(): 0, or the new map size (a power-of-two
-    multiple of PCPU_DFL_MAP_ALLOC covering map_used + margin)."""
+    multiple of PCPU_DFL_MAP_ALLOC covering map_used + margin).  The bitmap
+    allocator has nothing to extend."""
+    if g.p.switches.area_map == "bitmap":
+        return 0
     used = map_used(x, g, select(x, s.alloc_map, c), select(x, s.bound_map, c))
     want = used + x.ite(atomic, PCPU_ATOMIC_MAP_MARGIN, PCPU_ATOMIC_MAP_MARGIN_HIGH)
     new: Val = MAX_MAP_ALLOC

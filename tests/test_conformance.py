@@ -226,3 +226,15 @@ def test_check_trace_unknown_spec(capsys) -> None:
     except SystemExit as e:
         assert e.code == 2
     assert "unknown spec 'nosuch'" in capsys.readouterr().err
+
+
+def test_real_captures_conform_to_v514() -> None:
+    """The Debian 6.1 captures, at their real geometry: v5.14 (which has a
+    reserved chunk) accepts them; v4.13's small geometry has no reserved
+    chunk, and the first reserved allocation (module load) says so."""
+    for name in ("boot.trace", "mix.trace.gz"):
+        got = conform(SAMPLES / name, "v5.14", unit=1 << 20)
+        assert got.findings == [], got.findings
+        assert any("real scale" in n for n in got.notes)
+    (v,) = conform(SAMPLES / "mix.trace.gz", "v4.13").findings
+    assert v.line == 412 and "reserved=1" in v.text and "pcpu_reserved_chunk" in v.message
