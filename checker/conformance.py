@@ -109,7 +109,6 @@ class Succ(NamedTuple):
     action: int
     post: State
     lines: tuple          # every line the step prints (markers included)
-    violated: frozenset
 
 
 @dataclass
@@ -162,6 +161,7 @@ class ModelReplay:
         self.reported: set[str] = set()
         self.pruned_at: int | None = None  # first line where explanations were dropped
         self.cache: dict[State, list[Succ]] = {}
+        self.violated_cache: dict[State, frozenset] = {}
         init = model.init()
         self.cands: set[Cand] = {Cand(init, (None,) * self.p.nr_contexts,
                                       (None,) * self.p.nr_chunks, (), None,
@@ -170,9 +170,16 @@ class ModelReplay:
     # -- the model side --------------------------------------------------------
 
     def violations(self, s: State, before: frozenset) -> frozenset:
-        k = self.model.kernel
-        bad = [name for name, prop in PROPERTIES.items() if not prop.holds(self.x, k, s)]
-        return before | frozenset(bad) if bad else before
+        """`before` and the properties `s` violates (computed once per state,
+        and only for states a candidate reaches)."""
+        bad = self.violated_cache.get(s)
+        if bad is None:
+            k = self.model.kernel
+            bad = frozenset(n for n, prop in PROPERTIES.items() if not prop.holds(self.x, k, s))
+            if len(self.violated_cache) >= SUCCESSOR_CACHE:
+                self.violated_cache.clear()
+            self.violated_cache[s] = bad
+        return before | bad if bad else before
 
     def successors(self, s: State) -> list[Succ]:
         got = self.cache.get(s)
@@ -186,8 +193,7 @@ class ModelReplay:
             for ch in self.choices(a):
                 enabled, t = model.step(self.x, s, a, ch)
                 if enabled:
-                    out.append(Succ(ai, t, tuple(self.observer.lines(a, s, t)),
-                                    self.violations(t, frozenset())))
+                    out.append(Succ(ai, t, tuple(self.observer.lines(a, s, t))))
         if len(self.cache) >= SUCCESSOR_CACHE:
             self.cache.clear()
         self.cache[s] = out
@@ -391,7 +397,8 @@ class ModelReplay:
             for sc in self.successors(c.state):
                 lines = self.shown(sc.lines)
                 if not lines:
-                    nxt = Cand(sc.post, c.tasks, c.bases, (), None, c.violated | sc.violated)
+                    nxt = Cand(sc.post, c.tasks, c.bases, (), None,
+                               self.violations(sc.post, c.violated))
                     if nxt not in seen:
                         seen[nxt] = None
                         tie += 1
@@ -402,7 +409,7 @@ class ModelReplay:
                     continue
                 tasks, bases = self.bind(c, a, lines[0], ln, sc.post)
                 new[Cand(sc.post, tasks, bases, lines[1:], ln.pid if len(lines) > 1 else None,
-                         c.violated | sc.violated)] = None
+                         self.violations(sc.post, c.violated))] = None
         return list(seen), True
 
     def check_properties(self, ln: Line) -> None:
