@@ -49,7 +49,7 @@ from model.machine import Model
 from model.ops import Concrete
 from model.params import Params
 from model.properties import PROPERTIES
-from model.state import AllocPc, BalancePc, MUTEX_FREE, State
+from model.state import AllocPc, BalancePc, MUTEX_FREE, State, upd
 from traces.events import (Event, FunctionCall, LostEvents, PercpuAlloc, PercpuAllocFail,
                            PercpuCreateChunk, PercpuDestroyChunk, PercpuFree, ProbeHit, Record)
 from traces.observe import (ALLOC, BALANCE, CREATE, DESTROY, FAIL, FREE, FUNC, INIT, PROBE,
@@ -105,6 +105,33 @@ class Cand(NamedTuple):
     violated: frozenset   # properties this run has violated
 
 
+PER_CONTEXT = ("pc", "req_size", "req_align", "req_atomic", "req_reserved", "chunk", "off",
+               "occ", "new_alloc", "counter_reg")
+PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")
+
+
+def canonical(c: Cand, lp: int) -> Cand:
+    """The allocating contexts are interchangeable (the properties and every
+    other context treat them alike): the candidate with its contexts sorted,
+    their live allocations, the mutex owner and the task bindings moved
+    along, stands for all its permutations."""
+    s = c.state
+    n = len(s.pc)
+    keys = [(tuple(getattr(s, f)[i] for f in PER_CONTEXT),
+             tuple(getattr(s, f)[i * lp:(i + 1) * lp] for f in PER_LIVE),
+             c.tasks[i] or 0) for i in range(n)]
+    order = sorted(range(n), key=keys.__getitem__)
+    if order == list(range(n)):
+        return c
+    changes = {f: tuple(getattr(s, f)[i] for i in order) for f in PER_CONTEXT}
+    for f in PER_LIVE:
+        v = getattr(s, f)
+        changes[f] = tuple(x for i in order for x in v[i * lp:(i + 1) * lp])
+    if 1 <= s.alloc_mutex <= n:  # alloc_owner(ctx) = ctx + 1
+        changes["alloc_mutex"] = order.index(s.alloc_mutex - 1) + 1
+    return c._replace(state=upd(s, **changes), tasks=tuple(c.tasks[i] for i in order))
+
+
 class Succ(NamedTuple):
     action: int
     post: State
@@ -145,6 +172,7 @@ class ModelReplay:
                  max_candidates: int = MAX_CANDIDATES):
         self.model = model
         self.p = model.p
+        self.lp = model.p.live_per_context
         self.x = Concrete()
         self.observer = Observer(model.kernel)
         self.cell = cell_bytes(model.p)
@@ -397,8 +425,8 @@ class ModelReplay:
             for sc in self.successors(c.state):
                 lines = self.shown(sc.lines)
                 if not lines:
-                    nxt = Cand(sc.post, c.tasks, c.bases, (), None,
-                               self.violations(sc.post, c.violated))
+                    nxt = canonical(Cand(sc.post, c.tasks, c.bases, (), None,
+                                         self.violations(sc.post, c.violated)), self.lp)
                     if nxt not in seen:
                         seen[nxt] = None
                         tie += 1
@@ -408,8 +436,9 @@ class ModelReplay:
                 if self.mismatch(c, a, lines[0], ln, sc.post) is not None:
                     continue
                 tasks, bases = self.bind(c, a, lines[0], ln, sc.post)
-                new[Cand(sc.post, tasks, bases, lines[1:], ln.pid if len(lines) > 1 else None,
-                         self.violations(sc.post, c.violated))] = None
+                new[canonical(Cand(sc.post, tasks, bases, lines[1:],
+                                   ln.pid if len(lines) > 1 else None,
+                                   self.violations(sc.post, c.violated)), self.lp)] = None
         return list(seen), True
 
     def check_properties(self, ln: Line) -> None:
