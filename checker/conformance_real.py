@@ -112,9 +112,9 @@ class RealReplay:
 
     def function(self, e: FunctionCall) -> None:
         sw = self.p.switches
-        if e.function in PARTIAL_DEPOPULATION:
+        if e.function in PARTIAL_DEPOPULATION and not sw.partial_depopulation:
             self.nonconforming(e, f"{e.function}: partial depopulation of isolated chunks "
-                               "(v5.14, f183324133ea) is not in any spec's model yet")
+                               "(v5.14, f183324133ea) is not in this spec's model")
         elif e.function in AREA_MAP_EXTENSION and sw.area_map == "bitmap":
             self.nonconforming(e, f"{e.function}: the bitmap allocator (v4.14) has no area-map "
                                "extension")

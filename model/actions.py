@@ -26,11 +26,11 @@ from typing import Any, Callable
 
 from model.ops import Ops, Val, select, store
 from model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
-from model.state import (AllocPc, BalancePc, Geometry, MUTEX_FREE, State,
+from model.state import (AllocPc, BalancePc, Geometry, Isolated, MUTEX_FREE, State,
                          alloc_owner, area_mask, area_pages, balance_owner,
-                         chunk_slot, first_n_bits, first_run, fit_offsets, full,
+                         chunk_slot, empty_pages, first_n_bits, first_run, fit_offsets, full,
                          fully_free, ite_state, map_used, max_run_fits,
-                         need_to_extend, occupied_pages, upd)
+                         need_to_extend, nr_empty_pop, occupied_pages, upd)
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class Kernel:
         (non-atomic) or allocates from it."""
         g = self.g
         amap, pop = s.alloc_map[c], s.populated[c]
-        usable = x.and_(s.live[c], s.linked[c], max_run_fits(x, g, amap, size))
+        usable = x.and_(self.in_slots(x, s, c), max_run_fits(x, g, amap, size))
         fits = x.not_(x.eq(fit_offsets(x, g, amap, pop, size, align, atomic), 0))
         if atomic:
             return x.and_(usable, x.eq(need_to_extend(x, g, s, c, True), 0), fits)
@@ -168,9 +168,14 @@ class Kernel:
                                 x.ite(hit, PCPU_DFL_MAP_ALLOC, made.map_alloc[c])))
         return ok, made
 
+    def in_slots(self, x: Ops, s: State, c: int) -> Any:
+        """On a pcpu_slot[] list pcpu_alloc() and the balance work scan (an
+        isolated chunk sits on a list past pcpu_free_slot)."""
+        return x.and_(s.live[c], s.linked[c], x.eq(s.isolated[c], int(Isolated.NO)))
+
     def free_slot_empty(self, x: Ops, s: State) -> Any:
         """list_empty(&pcpu_slot[pcpu_nr_slots - 1])."""
-        return x.not_(x.or_(*[x.and_(s.live[c], s.linked[c], fully_free(x, s.alloc_map[c]))
+        return x.not_(x.or_(*[x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c]))
                               for c in self.normal_chunks()]))
 
     # --- pcpu_alloc() -------------------------------------------------------
@@ -296,6 +301,23 @@ class Kernel:
                         live_size=store(x, s.live_size, k, x.ite(put, s.req_size[i], s.live_size[k])))
         return self.set_pc(x, s, i, int(AllocPc.IDLE))
 
+    def maybe_isolate(self, x: Ops, s: State, c: Val, cond: Any) -> State:
+        """f183324133ea, free_percpu(): else if (pcpu_should_reclaim_chunk(chunk))
+        pcpu_isolate_chunk(chunk): its empty pages leave the counter, it moves
+        to pcpu_to_depopulate_slot, and the balance work is scheduled."""
+        g, p = self.g, self.p
+        iso = select(x, s.isolated, c)
+        empty = nr_empty_pop(x, g, select(x, s.alloc_map, c), select(x, s.populated, c))
+        immutable = x.or_(x.eq(c, 0), x.eq(c, self.reserved_or_none()))
+        reclaim = x.and_(cond, x.not_(immutable), x.or_(
+            x.and_(x.not_(x.eq(iso, int(Isolated.NO))), x.lt(0, empty)),
+            x.and_(x.lt(p.empty_pop_pages_high + empty, s.nr_empty_pop_pages),
+                   x.le(p.unit_pages // 4, empty))))
+        isolate = upd(s, isolated=store(x, s.isolated, c, int(Isolated.TO_DEPOPULATE)),
+                      nr_empty_pop_pages=s.nr_empty_pop_pages
+                      - x.ite(x.eq(iso, int(Isolated.NO)), empty, 0))
+        return ite_state(x, reclaim, self.schedule_balance(x, isolate, True), s)
+
     def low_check(self, x: Ops, s: State) -> State:
         """if (pcpu_nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW) schedule (1a4d76076cda)."""
         if not self.sw.low_check_schedules:
@@ -412,16 +434,21 @@ class Kernel:
             occ = occupied_pages(x, g, amap, area)
             new_map = amap & x.bnot(area, g.cells)
             start = x.from_bits([x.eq(off, b) for b in range(g.cells)])
-            counted = x.not_(x.eq(c, self.reserved_or_none()))
+            # pcpu_update_empty_pages(): neither the reserved nor an isolated chunk counts
+            counted = x.and_(x.not_(x.eq(c, self.reserved_or_none())),
+                             x.eq(select(x, s.isolated, c), int(Isolated.NO)))
             s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
                      bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
                      nr_empty_pop_pages=s.nr_empty_pop_pages + x.ite(counted, occ, 0),
                      live_valid=store(x, s.live_valid, mine[0] + k, False) if isinstance(k, int)
                      else tuple(x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
                                 for j, v in enumerate(s.live_valid)))
-            other_free = x.or_(*[x.and_(x.not_(x.eq(c, j)), s2.live[j], s2.linked[j],
+            other_free = x.or_(*[x.and_(x.not_(x.eq(c, j)), self.in_slots(x, s2, j),
                                         fully_free(x, s2.alloc_map[j])) for j in self.normal_chunks()])
-            s2 = self.schedule_balance(x, s2, x.and_(counted, fully_free(x, new_map), other_free))
+            freed_chunk = x.and_(counted, fully_free(x, new_map))
+            s2 = self.schedule_balance(x, s2, x.and_(freed_chunk, other_free))
+            if sw.partial_depopulation:
+                s2 = self.maybe_isolate(x, s2, c, x.not_(freed_chunk))
             return valid, s2, Events()
 
         kind = {True: "atomic", False: "non-atomic"}
@@ -484,6 +511,11 @@ class Kernel:
         return self.phase2(x, s)
 
     def phase2(self, x: Ops, s: State) -> State:
+        if self.sw.partial_depopulation:
+            return upd(s, balance_pc=int(BalancePc.RECLAIM))
+        return self.populate_phase(x, s)
+
+    def populate_phase(self, x: Ops, s: State) -> State:
         if self.sw.balance_work == "free-and-populate":
             return upd(s, balance_pc=int(BalancePc.RETRY_POP))
         return self.balance_done(x, s)
@@ -507,7 +539,7 @@ class Kernel:
         def collect(x: Ops, s: State, ch: Choices) -> Step:
             # mutex_lock(&pcpu_alloc_mutex); pcpu_lock: every chunk of the free
             # slot but the list head (the `chunk` choice) goes to to_free
-            free = {c: x.and_(s.live[c], s.linked[c], fully_free(x, s.alloc_map[c])) for c in normal}
+            free = {c: x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c])) for c in normal}
             spare = ch["chunk"]
             any_free = x.or_(*free.values())
             valid = x.ite(any_free, x.or_(*[x.and_(x.eq(spare, c), f) for c, f in free.items()]),
@@ -572,7 +604,7 @@ class Kernel:
             # chunk of the slot with unpopulated pages; none left: create one
             c = ch["chunk"]
             slots = {j: chunk_slot(x, g, s.alloc_map[j]) for j in normal}
-            cands = {j: x.and_(s.live[j], s.linked[j], x.not_(x.eq(s.populated[j], full(g.pages))),
+            cands = {j: x.and_(self.in_slots(x, s, j), x.not_(x.eq(s.populated[j], full(g.pages))),
                                x.le(s.balance_slot, slots[j])) for j in normal}
             found, valid = self.pick(x, cands, slots, c)
             chosen = upd(s, balance_chunk=c, balance_pc=int(BalancePc.POP),
@@ -594,6 +626,28 @@ class Kernel:
             post = ite_state(x, x.eq(s2.nr_to_pop, 0), self.balance_done(x, s2),
                              ite_state(x, more, s2, upd(s2, balance_pc=int(BalancePc.PICK))))
             return True, post, Events(env_fail=fail)
+
+        def reclaim(x: Ops, s: State, ch: Choices) -> Step:
+            # f183324133ea, pcpu_reclaim_populated(), for the next chunk on
+            # pcpu_to_depopulate_slot: below HIGH, reintegrate it at once;
+            # else depopulate its empty populated pages (pcpu_depopulate_chunk,
+            # pcpu_chunk_depopulated: not counted, it is isolated), then
+            # reintegrate it if fully free, else sideline it.  None left: phase 2
+            c = ch["chunk"]
+            listed = x.or_(*[x.eq(s.isolated[j], int(Isolated.TO_DEPOPULATE)) for j in normal])
+            valid = x.ite(listed, x.eq(select(x, s.isolated, c), int(Isolated.TO_DEPOPULATE)),
+                          x.eq(c, 0))
+            amap, pop = select(x, s.alloc_map, c), select(x, s.populated, c)
+            low = x.lt(s.nr_empty_pop_pages, p.empty_pop_pages_high)
+            depop = x.ite(low, 0, empty_pages(x, g, amap) & pop)
+            pop2 = pop & x.bnot(depop, g.pages)
+            back = x.or_(low, fully_free(x, amap))
+            done = upd(s, populated=store(x, s.populated, c, pop2),
+                       isolated=store(x, s.isolated, c,
+                                      x.ite(back, int(Isolated.NO), int(Isolated.SIDELINED))),
+                       nr_empty_pop_pages=s.nr_empty_pop_pages
+                       + x.ite(back, nr_empty_pop(x, g, amap, pop2), 0))
+            return valid, ite_state(x, listed, done, self.populate_phase(x, s)), none
 
         def create(x: Ops, s: State, ch: Choices) -> Step:
             # ran out of chunks to populate: pcpu_create_chunk(); pcpu_lock:
@@ -618,6 +672,11 @@ class Kernel:
                 Action("pcpu_extend_area_map", ctx,
                        "pcpu_balance_workfn() -> pcpu_extend_area_map() (pcpu_alloc_mutex)",
                        ("fail",), at(BalancePc.EXT), ext)]
+        if sw.partial_depopulation:
+            acts.append(Action("pcpu_reclaim_populated", ctx,
+                               "f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot: "
+                               "pcpu_depopulate_chunk() its empty pages, reintegrate or sideline",
+                               ("chunk",), at(BalancePc.RECLAIM), reclaim))
         if sw.balance_work == "free-and-populate":
             acts += [
                 Action("pcpu_balance_workfn: retry_pop", ctx,

@@ -53,6 +53,11 @@ class Switches:
     # v5.2, "percpu: manage chunks based on contig_bits instead of free_bytes":
     # pcpu_chunk_slot() by the largest free run ("contig-hint").
     chunk_slot: Literal["free-size", "contig-hint"] = "free-size"
+    # f183324133ea (v5.14): free_percpu() isolates a chunk with many empty
+    # populated pages (its pages leave pcpu_nr_empty_pop_pages, pcpu_alloc()
+    # no longer scans it); the balance work depopulates them
+    # (pcpu_reclaim_populated) and reintegrates or sidelines the chunk.
+    partial_depopulation: bool = False
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,14 @@ class BalancePc(IntEnum):
     PICK = 6       # phase 2: find a chunk with unpopulated pages from balance_slot up
     POP = 7        # phase 2: pcpu_populate_chunk() on balance_chunk
     CREATE = 8     # phase 2: ran out of chunks, pcpu_create_chunk()
+    RECLAIM = 9    # f183324133ea: pcpu_reclaim_populated(), one isolated chunk a step
+
+
+class Isolated(IntEnum):
+    """f183324133ea: where an isolated chunk sits (chunk->isolated and its list)."""
+    NO = 0            # in the pcpu_slot[] lists
+    TO_DEPOPULATE = 1  # pcpu_to_depopulate_slot
+    SIDELINED = 2      # pcpu_sidelined_slot
 
 
 # Program counters at which the running code holds pcpu_alloc_mutex (the
@@ -99,6 +107,7 @@ class State:
     map_extend_pending: tuple  # map_extend_work queued, or on pcpu_map_extend_chunks
     ext_running: tuple   # pcpu_map_extend_workfn running past its need computation
     ext_new_alloc: tuple  # the new_alloc it computed
+    isolated: tuple      # Isolated (f183324133ea)
     # --- globals ---
     nr_empty_pop_pages: Val     # pcpu_nr_empty_pop_pages
     pcpu_async_enabled: Any     # pcpu_async_enabled
@@ -145,7 +154,7 @@ BOOL_FIELDS = frozenset({
 def schema(p: Params) -> dict[str, tuple[str, int | None]]:
     """Field -> (kind, length): kind 'bool' or 'int', length None for scalars."""
     per_chunk = {"live", "linked", "to_free", "alloc_map", "bound_map", "populated",
-                 "map_alloc", "map_extend_pending", "ext_running", "ext_new_alloc"}
+                 "map_alloc", "map_extend_pending", "ext_running", "ext_new_alloc", "isolated"}
     per_ctx = {"pc", "req_size", "req_align", "req_atomic", "req_reserved", "chunk",
                "off", "occ", "new_alloc", "counter_reg"}
     per_live = {"live_valid", "live_chunk", "live_off", "live_size"}
@@ -200,7 +209,7 @@ def initial_state(p: Params) -> State:
         alloc_map=tuple(alloc_map), bound_map=tuple(bound_map),
         populated=tuple(populated), map_alloc=(PCPU_DFL_MAP_ALLOC,) * k,
         map_extend_pending=(False,) * k, ext_running=(False,) * k,
-        ext_new_alloc=(0,) * k,
+        ext_new_alloc=(0,) * k, isolated=(0,) * k,
         nr_empty_pop_pages=empty, pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False, alloc_mutex=MUTEX_FREE,
         balance_pending=False, balance_pc=int(BalancePc.IDLE), balance_chunk=0,

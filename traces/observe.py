@@ -75,6 +75,7 @@ PROBES = {
     "pcpu_balance_map_extend": "pcpu_balance_workfn+0xd8/0x2a0",
     "pcpu_balance_retry_pop": "pcpu_balance_workfn+0x118/0x2a0",
     "pcpu_balance_pick": "pcpu_balance_workfn+0x16c/0x2a0",
+    "pcpu_balance_reclaim": "pcpu_reclaim_populated+0x2c/0x1e0",
 }
 
 
@@ -90,12 +91,13 @@ PROBE_ACTIONS = {
     "pcpu_balance_map_extend": "pcpu_balance_workfn: map extend pick",
     "pcpu_balance_retry_pop": "pcpu_balance_workfn: retry_pop",
     "pcpu_balance_pick": "pcpu_balance_workfn: pick chunk",
+    "pcpu_balance_reclaim": "pcpu_reclaim_populated",
 }
 # The actions (by name) that call each traced function.
 FUNCTION_ACTIONS = {
     "percpu_enable_async": ("percpu_enable_async",),
     "pcpu_alloc": ("pcpu_alloc (atomic)", "pcpu_alloc (non-atomic)"),
-    "pcpu_depopulate_chunk": ("pcpu_destroy_chunk",),
+    "pcpu_depopulate_chunk": ("pcpu_destroy_chunk", "pcpu_reclaim_populated"),
 }
 
 
@@ -188,6 +190,10 @@ class Observer:
             return func("pcpu_populate_chunk", "pcpu_balance_workfn")
         if name == "pcpu_create_chunk":
             return func("pcpu_create_chunk", "pcpu_balance_workfn")
+        if name == "pcpu_reclaim_populated":
+            if pre.populated != post.populated:
+                return func("pcpu_depopulate_chunk", "pcpu_reclaim_populated")
+            return p("pcpu_balance_reclaim")
         raise ValueError(f"no log line for balance step {name!r}")
 
     def tracepoints(self, a: Action, pre: State, post: State) -> list[Obs]:
@@ -233,6 +239,7 @@ ALL_MARKERS = frozenset({
     ("pcpu_populate_chunk", "pcpu_alloc"),
     ("pcpu_balance_workfn", "process_one_work"),
     ("pcpu_depopulate_chunk", "pcpu_balance_workfn"),
+    ("pcpu_depopulate_chunk", "pcpu_reclaim_populated"),
     ("pcpu_extend_area_map", "pcpu_balance_workfn"),
     ("pcpu_populate_chunk", "pcpu_balance_workfn"),
     ("pcpu_create_chunk", "pcpu_balance_workfn"),
