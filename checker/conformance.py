@@ -89,7 +89,7 @@ def line_of(record: Event) -> Line | None:
         case FunctionCall():
             args, kind = (record.function, record.parent), FUNC
         case ProbeHit():
-            args, kind = (record.name,), PROBE
+            args, kind = (record.name, dict(record.args)), PROBE
         case _:
             return None
     return Line(kind, args, record.pid, record.comm, record)
@@ -110,12 +110,35 @@ PER_CONTEXT = ("pc", "req_size", "req_align", "req_atomic", "req_reserved", "chu
 PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")
 
 
+# Locals no step reads before writing them again, while their context is idle:
+# what a finished call left there does not tell two explanations apart.
+IDLE_LOCALS = ("req_size", "req_align", "req_atomic", "req_reserved", "chunk", "off", "occ",
+               "new_alloc", "counter_reg")
+BALANCE_LOCALS = ("balance_chunk", "nr_to_pop", "balance_slot", "balance_new_alloc")
+
+
+def forget_dead(s: State) -> State:
+    changes: dict[str, tuple | int] = {}
+    idle = [i for i, pc in enumerate(s.pc) if pc == AllocPc.IDLE]
+    for f in IDLE_LOCALS:
+        v = getattr(s, f)
+        if any(v[i] for i in idle):
+            changes[f] = tuple(type(v[i])(0) if i in idle else v[i] for i in range(len(v)))
+    if s.balance_pc == BalancePc.IDLE:
+        changes.update({f: 0 for f in BALANCE_LOCALS if getattr(s, f)})
+    if any(a and not r for a, r in zip(s.ext_new_alloc, s.ext_running)):
+        changes["ext_new_alloc"] = tuple(a if r else 0 for a, r in zip(s.ext_new_alloc, s.ext_running))
+    return upd(s, **changes) if changes else s
+
+
 def canonical(c: Cand, lp: int) -> Cand:
     """The allocating contexts are interchangeable (the properties and every
     other context treat them alike): the candidate with its contexts sorted,
     their live allocations, the mutex owner and the task bindings moved
-    along, stands for all its permutations."""
-    s = c.state
+    along, stands for all its permutations.  Dead locals are cleared first."""
+    s = forget_dead(c.state)
+    if s is not c.state:
+        c = c._replace(state=s)
     n = len(s.pc)
     keys = [(tuple(getattr(s, f)[i] for f in PER_CONTEXT),
              tuple(getattr(s, f)[i * lp:(i + 1) * lp] for f in PER_LIVE),
@@ -280,7 +303,22 @@ class ModelReplay:
             return self.base_mismatch(c, o.args[0], ln.args[0])
         if o.kind == FUNC:
             return None if o.args == ln.args else f"would print {self.show(o, c)}"
-        return None if o.args[0] == ln.args[0] else f"would print {self.show(o, c)}"
+        if o.args[0] != ln.args[0]:
+            return f"would print {self.show(o, c)}"
+        fetched = ln.args[1]
+        for key, kind, v in o.args[2] if len(o.args) > 2 else ():
+            if key not in fetched:
+                continue  # a probe that does not fetch it shows nothing about it
+            try:
+                got = int(fetched[key], 16 if kind == "chunk" else 0)
+            except ValueError:
+                continue
+            if kind == "chunk":
+                if (why := self.base_mismatch(c, v, got)) is not None:
+                    return why
+            elif got != (v * cell if kind == "cells" else v):
+                return f"would print {self.show(o, c)}"
+        return None
 
     def base_mismatch(self, c: Cand, chunk: int, base: int | None) -> str | None:
         bound = c.bases[chunk]
@@ -313,7 +351,10 @@ class ModelReplay:
             return f"percpu_create_chunk (chunk {o.args[0]})"
         if o.kind == FUNC:
             return f"'{o.args[0]} <-{o.args[1]}'"
-        return f"probe {o.args[0]}"
+        args = " ".join(f"{key}={'chunk ' if kind == 'chunk' else ''}"
+                        f"{v * cell if kind == 'cells' else v}"
+                        for key, kind, v in (o.args[2] if len(o.args) > 2 else ()))
+        return f"probe {o.args[0]}" + (f" {args}" if args else "")
 
     def bind(self, c: Cand, a: Action, o: Obs, ln: Line, post: State) -> tuple[tuple, tuple]:
         """The bindings after model line `o` matched `ln`."""

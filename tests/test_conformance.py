@@ -109,15 +109,16 @@ def test_counterexamples_come_back_as_their_property(tmp_path: Path) -> None:
 def test_cve_log_reported_by_seed_rejected_by_v413() -> None:
     """CVE-2016-4794 as seed runs it: the balance work destroys a chunk whose
     map an allocation is about to extend.  v4.13 holds pcpu_alloc_mutex over
-    the whole non-atomic call, so its model cannot print the second task's
-    chunk creation while the first call holds the mutex."""
+    the whole non-atomic call, so its model cannot start the second task's
+    non-atomic call while the first one holds the mutex."""
     seed = conform(CVE_LOG, "seed")
     assert [(v.kind, v.line) for v in seed.findings] == [("no-use-after-free", 30)]
     fixed = conform(CVE_LOG, "v4.13")
     (v,) = fixed.findings
-    assert (v.kind, v.line) == ("nonconforming", 21)
-    assert "pcpu_create_chunk <-pcpu_alloc" in v.text
-    assert "pcpu_alloc_mutex held by" in v.message and "pcpu_create_chunk (alloc#" in v.message
+    assert (v.kind, v.line) == ("nonconforming", 23)
+    assert "pcpu_alloc: (pcpu_alloc+0x0/0x6b0)" in v.text and "gfp=0xcc0" in v.text
+    assert "pcpu_alloc (non-atomic) (alloc#1): not enabled: alloc#1 is at IDLE, " \
+        "pcpu_alloc_mutex held by alloc#2" in v.message
 
 
 def edited(tmp_path: Path, source: Path, line: int, old: str, new: str) -> Path:
@@ -146,9 +147,9 @@ def test_wrong_offset_explained(tmp_path: Path) -> None:
 
 def test_balance_work_in_a_task_explained(tmp_path: Path) -> None:
     """The balance work's lines come from a kworker."""
-    bad = edited(tmp_path, CVE_LOG, 28, "kworker/u4:1-27 ", "    modprobe-211")
+    bad = edited(tmp_path, CVE_LOG, 24, "kworker/u4:1-27 ", "    modprobe-211")
     (v,) = conform(bad, "seed").findings
-    assert (v.kind, v.line) == ("nonconforming", 28)
+    assert (v.kind, v.line) == ("nonconforming", 24)
     assert "balance work runs on a kworker, not in task modprobe" in v.message
 
 
@@ -159,7 +160,7 @@ def test_after_boot_is_not_reported(tmp_path: Path) -> None:
     lines = [t for t in text.splitlines(keepends=True) if "percpu_enable_async" not in t]
     path = tmp_path / "late.trace"
     path.write_text("".join(lines))
-    bad = edited(tmp_path, path, 22, "base_addr=ffffef47bfa00000", "base_addr=ffffef47bfc00000")
+    bad = edited(tmp_path, path, 25, "base_addr=ffffef47bfa00000", "base_addr=ffffef47bfc00000")
     got = conform(bad, "v4.13")
     assert got.findings == [] and any("may start after boot" in n for n in got.notes)
     assert conform(bad, "v4.13", strict=True).findings[0].kind == "nonconforming"

@@ -80,8 +80,10 @@ def test_emit_log_writes_each_counterexample(tmp_path: Path, capsys) -> None:
     assert doc["logs"] == [str(out / "seed-no-deadlock.trace")]
     assert sorted(p.name for p in out.iterdir()) == ["seed-no-deadlock.trace"]
     recs = [r for r in records(out / "seed-no-deadlock.trace") if hasattr(r, "ts_ns")]
-    # a non-atomic pcpu_alloc, pcpu_create_chunk fails, the allocation fails
-    assert [type(r).__name__ for r in recs] == ["FunctionCall", "FunctionCall", "PercpuAllocFail"]
+    # a non-atomic pcpu_alloc (a kprobe fetching its arguments), pcpu_create_chunk
+    # fails, the allocation fails
+    assert [type(r).__name__ for r in recs] == ["ProbeHit", "FunctionCall", "PercpuAllocFail"]
+    assert recs[0].name == "pcpu_alloc" and dict(recs[0].args)["gfp"] == "0xcc0"
     assert recs[1].function == "pcpu_create_chunk" and recs[1].parent == "pcpu_alloc"
     assert recs[0].comm == "modprobe"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from model.actions import Action, Kernel
 from model.ops import Concrete
-from model.state import AllocPc, State
+from model.state import AllocPc, State, first_n_bits, first_run
 
 # Tracepoint kinds, and the markers.
 ALLOC, FAIL, FREE, CREATE, DESTROY = "alloc", "fail", "free", "create", "destroy"
@@ -40,7 +40,9 @@ class Obs:
     free    (chunk, off)
     create / destroy  (chunk,)
     func    (function, parent)
-    probe   (name, site)"""
+    probe   (name, site) or (name, site, fetch): a kprobe with fetch args,
+            each (key, kind, value): kind "chunk" (a chunk struct, printed
+            as its base_addr), "cells" (printed in bytes) or "int"."""
     kind: str
     args: tuple
 
@@ -76,6 +78,8 @@ PROBES = {
     "pcpu_balance_retry_pop": "pcpu_balance_workfn+0x118/0x2a0",
     "pcpu_balance_pick": "pcpu_balance_workfn+0x16c/0x2a0",
     "pcpu_balance_reclaim": "pcpu_reclaim_populated+0x2c/0x1e0",
+    "pcpu_populate_chunk": "pcpu_populate_chunk+0x0/0x1a0",
+    "pcpu_alloc": "pcpu_alloc+0x0/0x6b0",
 }
 
 
@@ -92,11 +96,12 @@ PROBE_ACTIONS = {
     "pcpu_balance_retry_pop": "pcpu_balance_workfn: retry_pop",
     "pcpu_balance_pick": "pcpu_balance_workfn: pick chunk",
     "pcpu_balance_reclaim": "pcpu_reclaim_populated",
+    "pcpu_populate_chunk": "pcpu_populate_chunk",
+    "pcpu_alloc": ("pcpu_alloc (atomic)", "pcpu_alloc (non-atomic)"),
 }
 # The actions (by name) that call each traced function.
 FUNCTION_ACTIONS = {
     "percpu_enable_async": ("percpu_enable_async",),
-    "pcpu_alloc": ("pcpu_alloc (atomic)", "pcpu_alloc (non-atomic)"),
     "pcpu_depopulate_chunk": ("pcpu_destroy_chunk", "pcpu_reclaim_populated"),
 }
 
@@ -104,8 +109,31 @@ FUNCTION_ACTIONS = {
 def may_print_marker(action_name: str, kind: str, name: str) -> bool:
     """Could an action of this name print the marker line `name`?"""
     if kind == PROBE:
-        return PROBE_ACTIONS.get(name) == action_name
+        actions = PROBE_ACTIONS.get(name, ())
+        return action_name in ((actions,) if isinstance(actions, str) else actions)
     return action_name in FUNCTION_ACTIONS.get(name, (name,))
+
+
+# gfp_t values a kprobe fetches (v6.x): GFP_KERNEL, and GFP_ATOMIC for atomic callers
+GFP_KERNEL, GFP_ATOMIC = 0xCC0, 0xA20
+
+
+def populate(chunk: int, region: int) -> Obs:
+    """A kprobe on pcpu_populate_chunk(chunk, page_start, page_end): which
+    chunk and pages are populated is what the replay cannot infer alone."""
+    start = (region & -region).bit_length() - 1
+    return Obs(PROBE, ("pcpu_populate_chunk", PROBES["pcpu_populate_chunk"],
+                       (("chunk", "chunk", chunk), ("page_start", "int", start),
+                        ("page_end", "int", region.bit_length()))))
+
+
+def alloc_entry(size: int, align: int, reserved: bool, atomic: bool) -> Obs:
+    """A kprobe on pcpu_alloc(size, align, reserved, gfp): the request, which
+    the replay would otherwise guess until the call's tracepoint."""
+    return Obs(PROBE, ("pcpu_alloc", PROBES["pcpu_alloc"],
+                       (("size", "cells", size), ("align", "cells", align),
+                        ("reserved", "int", int(reserved)),
+                        ("gfp", "int", GFP_ATOMIC if atomic else GFP_KERNEL))))
 
 
 def p(name: str) -> Obs:
@@ -148,7 +176,8 @@ class Observer:
         i = a.ctx
         assert i is not None
         if name.startswith("pcpu_alloc ("):
-            return func("pcpu_alloc", "__alloc_percpu_gfp")
+            return alloc_entry(post.req_size[i], post.req_align[i], post.req_reserved[i],
+                               post.req_atomic[i])
         if name == "pcpu_extend_area_map":
             return func("pcpu_extend_area_map", "pcpu_alloc")
         if name == "pcpu_alloc: restart":
@@ -157,8 +186,8 @@ class Observer:
             called = self.k.free_slot_empty(self.x, pre)
             return func("pcpu_create_chunk", "pcpu_alloc") if called else p("pcpu_alloc_chunk_mutex")
         if name == "pcpu_populate_chunk":
-            region = pre.pc[i] == AllocPc.POPULATE or self.k.unpopulated(self.x, pre, i) != 0
-            return func("pcpu_populate_chunk", "pcpu_alloc") if region else p("pcpu_alloc_pop_mutex")
+            region = self.k.unpopulated(self.x, pre, i)
+            return populate(pre.chunk[i], region) if region else p("pcpu_alloc_pop_mutex")
         if name == "pcpu_alloc: counter":
             return p("pcpu_alloc_counter")
         if name == "pcpu_alloc: counter load":
@@ -187,7 +216,10 @@ class Observer:
         if name == "pcpu_balance_workfn: pick chunk":
             return p("pcpu_balance_pick")
         if name == "pcpu_populate_chunk":
-            return func("pcpu_populate_chunk", "pcpu_balance_workfn")
+            c = pre.balance_chunk
+            g, x = self.k.g, self.x
+            free = x.bnot(pre.populated[c], g.pages)
+            return populate(c, first_n_bits(x, g, first_run(x, g, free), pre.nr_to_pop))
         if name == "pcpu_create_chunk":
             return func("pcpu_create_chunk", "pcpu_balance_workfn")
         if name == "pcpu_reclaim_populated":
@@ -233,15 +265,12 @@ class Observer:
 # traced" stands for all of them).
 ALL_MARKERS = frozenset({
     ("percpu_enable_async", "do_one_initcall"),
-    ("pcpu_alloc", "__alloc_percpu_gfp"),
     ("pcpu_extend_area_map", "pcpu_alloc"),
     ("pcpu_create_chunk", "pcpu_alloc"),
-    ("pcpu_populate_chunk", "pcpu_alloc"),
     ("pcpu_balance_workfn", "process_one_work"),
     ("pcpu_depopulate_chunk", "pcpu_balance_workfn"),
     ("pcpu_depopulate_chunk", "pcpu_reclaim_populated"),
     ("pcpu_extend_area_map", "pcpu_balance_workfn"),
-    ("pcpu_populate_chunk", "pcpu_balance_workfn"),
     ("pcpu_create_chunk", "pcpu_balance_workfn"),
     ("pcpu_map_extend_workfn", "process_one_work"),
     ("pcpu_extend_area_map", "pcpu_map_extend_workfn"),

@@ -123,7 +123,10 @@ def event_text(o: Obs, p: Params, addr: Addresses) -> str:
         return f"percpu_create_chunk: base_addr={addr.create(o.args[0]):016x}"
     if o.kind == DESTROY:
         return f"percpu_destroy_chunk: base_addr={addr.base[o.args[0]]:016x}"
-    return f"{o.args[0]}: ({o.args[1]})"
+    fetched = "".join(  # a kprobe's fetch args, printed as hex
+        f" {key}={addr.base[v] if kind == 'chunk' else v * cell if kind == 'cells' else v:#x}"
+        for key, kind, v in (o.args[2] if len(o.args) > 2 else ()))
+    return f"{o.args[0]}: ({o.args[1]}){fetched}"
 
 
 def irq_flags(o: Obs) -> str:
