@@ -77,6 +77,8 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     if args.emit_log is not None:
         doc["logs"] = [str(p) for p in emit_log.emit_counterexamples(args.emit_log, spec.name,
                                                                        model, results)]
+        for path in doc["logs"]:
+            err.print(f"wrote {path}", highlight=False, markup=False)
     return doc, results, model
 
 
