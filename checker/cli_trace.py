@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from checker import specs
-from checker.conformance import conform_file
+from checker.conformance import LEVEL2, conform_file
 from checker.trace_check import DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker
 from traces.events import Format, Record
 from traces.parser import LogParser, open_log
@@ -96,8 +96,12 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
                       f"{report.lines} lines")
         if result.error is not None:
             console.print(f"  [red]error[/red]: {escape(result.error)}")
-        if report.features:
-            console.print(f"  kernel features: {escape(', '.join(report.features))}")
+        features = [f for f in report.features if not f.startswith(LEVEL2)]
+        if features:
+            console.print(f"  kernel features: {escape(', '.join(features))}")
+        for note in report.features:
+            if note.startswith(LEVEL2):
+                console.print(f"  {escape(note)}")
         for name, count in sorted(report.events.items()):
             console.print(f"  {count:>9}  {escape(name)}")
         if report.skipped:

@@ -611,6 +611,9 @@ def replay_records(model: Model, records: Iterable[Record], strict: bool = False
     return r.finish()
 
 
+LEVEL2 = "conformance"  # how every note of check-trace --spec begins
+
+
 @dataclass
 class Conformance:
     """What check-trace --spec adds to a file's report."""
@@ -660,18 +663,17 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
         geometry = (f"model scale: one cell = {cell_bytes(p)} bytes, units of {p.unit_pages} "
                     f"pages, {p.nr_chunks} chunk structs, {p.nr_contexts} allocating contexts "
                     "(the spec's geometry: every request is one of its sizes)")
-        notes = [f"conformance to {spec.name}: {geometry}"] + out.notes
-        if not out.findings and not out.notes:
-            notes.append(f"conformance to {spec.name}: every line explained "
-                         f"(at most {out.max_candidates} candidate states)")
-        return Conformance(out.findings, notes)
+        notes = [geometry] + out.notes
+        if not out.findings and not any(n.startswith("conformance not decided") for n in out.notes):
+            notes.append(f"every line explained (at most {out.max_candidates} candidate states)")
+        return Conformance(out.findings, [f"{LEVEL2} ({spec.name}): {n}" for n in notes])
     real = RealReplay(p, unit_size)
     for rec in read(path):
         real.feed(rec)
     real.finish()
     unit = f"unit size {unit_size} bytes (--unit-size)" if unit_size else "unit size unknown"
-    notes = [f"conformance to {spec.name}: real scale, 4 KiB pages, {unit}; offsets, "
-             "population and the balance work's timing are free choices (over-approximated)"]
+    notes = [f"real scale, 4 KiB pages, {unit}; offsets, population and the balance work's "
+             "timing are free choices (over-approximated)"] + real.notes
     if not real.findings:
-        notes.append(f"conformance to {spec.name}: no line contradicts the spec's code paths")
-    return Conformance(real.findings, notes + real.notes)
+        notes.append("no line contradicts the spec's code paths")
+    return Conformance(real.findings, [f"{LEVEL2} ({spec.name}): {n}" for n in notes])

@@ -218,7 +218,7 @@ def test_check_trace_spec_json(tmp_path: Path, capsys) -> None:
     (f,) = doc["files"]
     assert f["violations"] == [{"line": 30, "kind": "no-use-after-free",
                                 "message": f["violations"][0]["message"]}]
-    assert any(x.startswith("conformance to seed: model scale") for x in f["features"])
+    assert any(x.startswith("conformance (seed): model scale") for x in f["features"])
 
 
 def test_check_trace_unknown_spec(capsys) -> None:
