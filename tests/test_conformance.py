@@ -239,3 +239,23 @@ def test_real_captures_conform_to_v514() -> None:
         assert any("real scale" in n for n in got.notes)
     (v,) = conform(SAMPLES / "mix.trace.gz", "v4.13").findings
     assert v.line == 412 and "reserved=1" in v.text and "pcpu_reserved_chunk" in v.message
+
+
+def test_real_area_past_the_unit(tmp_path: Path) -> None:
+    """With the unit size given, an area must lie inside it; without it, the
+    least unit size the log implies is stated instead."""
+    log = real_log(tmp_path, "        modprobe-131     [001] .....     4.9: percpu_alloc_percpu: "
+                             "reserved=0 is_atomic=0 size=64 align=8 base_addr=ffff8cabfdc37000 "
+                             "off=32736 ptr=0000000000037000\n")
+    (v,) = conform(log, "v5.14", unit=32768).findings
+    assert "ends past the unit size 32768" in v.message
+    got = conform(log, "v5.14")
+    assert got.findings == [] and any("at least 32800 bytes" in n for n in got.notes)
+
+
+def test_real_area_map_extension_in_a_bitmap_spec(tmp_path: Path) -> None:
+    log = real_log(tmp_path, "     kworker/0:1-17      [000] .....    29.2: pcpu_extend_area_map "
+                             "<-pcpu_balance_workfn\n")
+    (v,) = conform(log, "v5.14").findings
+    assert "the bitmap allocator (v4.14) has no area-map extension" in v.message
+    assert conform(log, "v4.13").findings == []
