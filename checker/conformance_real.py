@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from checker.trace_check import Violation
 from model.params import Params
-from traces.events import (Event, FunctionCall, PercpuAlloc, PercpuAllocFail, PercpuCreateChunk,
+from traces.events import (BufferEntries, Event, FunctionCall, PercpuAlloc, PercpuAllocFail, PercpuCreateChunk,
                            PercpuDestroyChunk, PercpuFree, Record)
 
 PAGE_SIZE = 4096
@@ -57,20 +57,43 @@ class RealReplay:
     creator: dict[int, PercpuCreateChunk] = field(default_factory=dict)  # pid -> its create
     largest_end: int = 0  # the largest off + size seen
     stopped: bool = False
+    cpus: int | None = None  # the header's #P
+    live_bases: set[int] = field(default_factory=set)  # created and not destroyed
+    stride: int | None = None  # the least distance between two live created chunks
 
     def feed(self, record: Record) -> None:
+        if isinstance(record, BufferEntries):
+            self.cpus = record.cpus
         if self.stopped or not isinstance(record, Event):
             return
         match record:
-            case PercpuDestroyChunk() if not is_kworker(record.comm):
-                self.nonconforming(record, f"task {record.comm} destroys a chunk: only "
-                                   "pcpu_balance_workfn destroys chunks, and it runs on a kworker")
+            case PercpuDestroyChunk():
+                self.chunk_lives(record)
+                if not is_kworker(record.comm):
+                    self.nonconforming(record, f"task {record.comm} destroys a chunk: only "
+                                       "pcpu_balance_workfn destroys chunks, and it runs on a "
+                                       "kworker")
             case PercpuCreateChunk():
+                self.chunk_lives(record)
                 self.created(record)
             case PercpuAlloc() | PercpuAllocFail():
                 self.allocation(record)
             case FunctionCall():
                 self.function(record)
+
+    def chunk_lives(self, e: PercpuCreateChunk | PercpuDestroyChunk) -> None:
+        """Two live chunks' vm areas (one unit per CPU each) do not overlap:
+        the distance of their base addresses bounds nr_units * unit_size."""
+        if e.base_addr is None:
+            return
+        if isinstance(e, PercpuDestroyChunk):
+            self.live_bases.discard(e.base_addr)
+            return
+        for other in self.live_bases:
+            d = abs(other - e.base_addr)
+            if d and (self.stride is None or d < self.stride):
+                self.stride = d
+        self.live_bases.add(e.base_addr)
 
     def created(self, e: PercpuCreateChunk) -> None:
         populates = self.p.switches.balance_work == "free-and-populate"
@@ -124,7 +147,12 @@ class RealReplay:
         self.stopped = True
 
     def finish(self) -> None:
-        if self.unit_size is None and self.largest_end:
-            unit = 1 << (self.largest_end - 1).bit_length()
-            self.notes.append(f"unit size not given: at least {self.largest_end} bytes ("
-                              f"{unit} if a power of two), inferred from the largest area")
+        if self.unit_size is not None or not self.largest_end:
+            return
+        unit = 1 << (self.largest_end - 1).bit_length()
+        note = (f"unit size not given: at least {self.largest_end} bytes ({unit} if a power of "
+                "two), inferred from the largest area")
+        if self.stride is not None and self.cpus:
+            note += (f"; at most {self.stride // self.cpus} bytes, from two live chunks "
+                     f"{self.stride:#x} bytes apart and #P:{self.cpus} units each")
+        self.notes.append(note)

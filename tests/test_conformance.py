@@ -239,6 +239,10 @@ def test_real_captures_conform_to_v514() -> None:
         assert any("real scale" in n for n in got.notes)
     (v,) = conform(SAMPLES / "mix.trace.gz", "v4.13").findings
     assert v.line == 412 and "reserved=1" in v.text and "pcpu_reserved_chunk" in v.message
+    # the geometry the log implies: dmesg said u1048576
+    (unit,) = [n for n in conform(SAMPLES / "mix.trace.gz", "v5.14").notes if "unit size" in n
+               and "at least" in n]
+    assert "at least 1048576 bytes" in unit and "at most 1048576 bytes" in unit
 
 
 def test_real_area_past_the_unit(tmp_path: Path) -> None:
