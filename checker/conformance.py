@@ -38,11 +38,14 @@ with a note rather than guess.
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from checker import specs
+from checker.conformance_real import RealReplay
+from checker.explicit import choice_combos
+from checker.report import cell_map, chunk_role, owner_name, page_map
 from checker.trace_check import Violation
 from model.actions import Action
 from model.machine import Model
@@ -52,8 +55,8 @@ from model.properties import PROPERTIES
 from model.state import AllocPc, BalancePc, MUTEX_FREE, State, upd
 from traces.events import (Event, FunctionCall, LostEvents, PercpuAlloc, PercpuAllocFail,
                            PercpuCreateChunk, PercpuDestroyChunk, PercpuFree, ProbeHit, Record)
-from traces.observe import (ALLOC, BALANCE, CREATE, DESTROY, FAIL, FREE, FUNC, INIT, PROBE,
-                            ALL_MARKERS, Obs, Observer, may_print_marker, runner)
+from traces.observe import (ALL_MARKERS, ALLOC, BALANCE, CREATE, DESTROY, FAIL, FREE, FUNC,
+                            PROBE, Obs, Observer, may_print_marker, runner)
 from traces.parser import open_log
 from traces.writer import EVERY_STEP_TRACED, HEADER_LINES, cell_bytes
 
@@ -171,7 +174,6 @@ class Outcome:
 
 def describe(p: Params, s: State) -> str:
     """A model state in one line of kernel terms."""
-    from checker.report import cell_map, chunk_role, owner_name, page_map
     parts = [f"pcpu_nr_empty_pop_pages={s.nr_empty_pop_pages}",
              f"pcpu_alloc_mutex {owner_name(p, s.alloc_mutex)}"]
     for i, pc in enumerate(s.pc):
@@ -212,6 +214,7 @@ class ModelReplay:
         self.reported: set[str] = set()
         self.pruned_at: int | None = None  # first line where explanations were dropped
         self.cache: dict[State, list[Succ]] = {}
+        self.combos = [choice_combos(model, a) for a in model.actions]
         self.violated_cache: dict[State, frozenset] = {}
         init = model.init()
         self.cands: set[Cand] = {Cand(init, (None,) * self.p.nr_contexts,
@@ -241,7 +244,7 @@ class ModelReplay:
         for ai, a in enumerate(model.actions):
             if a.at(self.x, s) is False:
                 continue
-            for ch in self.choices(a):
+            for ch in self.combos[ai]:
                 enabled, t = model.step(self.x, s, a, ch)
                 if enabled:
                     out.append(Succ(ai, t, tuple(self.observer.lines(a, s, t))))
@@ -249,12 +252,6 @@ class ModelReplay:
             self.cache.clear()
         self.cache[s] = out
         return out
-
-    def choices(self, a: Action) -> list[dict[str, int]]:
-
-        doms = self.model.domains
-        return [dict(zip(a.choices, combo))
-                for combo in itertools.product(*(doms[c] for c in a.choices))]
 
     def shown(self, lines: tuple) -> tuple:
         """The lines of a step the log would show."""
@@ -388,7 +385,6 @@ class ModelReplay:
             self.observed.add(marker_key(record))  # type: ignore[arg-type]
             if ln.args[0] == "percpu_enable_async":
                 self.boot_seen = True
-        actions = self.model.actions
         new: dict[Cand, None] = {}
         settled = [c for c in self.cands if not c.pending]
         for c in self.cands:
@@ -567,7 +563,6 @@ class ModelReplay:
 
     def not_enabled(self, a: Action, s: State) -> str:
         """Why `a` cannot run in `s`, in kernel terms."""
-        from checker.report import owner_name
         who = runner(a)
         mutex = owner_name(self.p, s.alloc_mutex)
         if a.ctx is not None:
@@ -650,8 +645,6 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
                  read: Callable[[str], Iterator[Record]]) -> Conformance:
     """Replay the log at `path` (read with `read`, twice: a first pass finds
     the marker names and the scale) against the spec."""
-    from checker import specs
-    from checker.conformance_real import RealReplay
     spec = specs.load(spec_name)
     p = spec.params
     if model_scale(p, read(path)):  # stops at the first request of another size

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from checker.trace_check import Violation
 from model.params import Params
-from traces.events import (BufferEntries, Event, FunctionCall, PercpuAlloc, PercpuAllocFail, PercpuCreateChunk,
-                           PercpuDestroyChunk, PercpuFree, Record)
+from traces.events import (BufferEntries, Event, FunctionCall, PercpuAlloc, PercpuAllocFail,
+                           PercpuCreateChunk, PercpuDestroyChunk, Record)
 
 PAGE_SIZE = 4096
 
