@@ -504,6 +504,12 @@ class Kernel:
         """mutex_unlock(&pcpu_alloc_mutex); the work function returns."""
         return upd(self.release_mutex(s), balance_pc=int(BalancePc.IDLE))
 
+    def end_of_run(self, x: Ops, s: State) -> State:
+        """After phase 2: f183324133ea adds pcpu_balance_free(true)."""
+        if self.sw.partial_depopulation:
+            return upd(s, balance_pc=int(BalancePc.FINAL_COLLECT))
+        return self.balance_done(x, s)
+
     def after_phase1(self, x: Ops, s: State) -> State:
         """Where the balance work goes once to_free is empty."""
         if self.sw.map_extension == "balance-list":
@@ -557,7 +563,7 @@ class Kernel:
                              upd(s2, balance_pc=int(BalancePc.DESTROY)), self.after_phase1(x, s2))
             return valid, post, none
 
-        def destroy(x: Ops, s: State, ch: Choices) -> Step:
+        def destroy_one(x: Ops, s: State, ch: Choices, then: State) -> Step:
             # pcpu_depopulate_chunk() per populated region, pcpu_lock:
             # pcpu_chunk_depopulated(); then pcpu_destroy_chunk() (pcpu_alloc_mutex)
             c = ch["chunk"]
@@ -566,7 +572,32 @@ class Kernel:
                      populated=store(x, s.populated, c, 0), live=store(x, s.live, c, False),
                      to_free=store(x, s.to_free, c, False))
             more = x.or_(*[s2.to_free[j] for j in normal])
-            return select(x, s.to_free, c), ite_state(x, more, s2, self.after_phase1(x, s2)), none
+            return select(x, s.to_free, c), ite_state(x, more, s2, then(x, s2)), none
+
+        def destroy(x: Ops, s: State, ch: Choices) -> Step:
+            return destroy_one(x, s, ch, self.after_phase1)
+
+        def final_collect(x: Ops, s: State, ch: Choices) -> Step:
+            # f183324133ea, pcpu_balance_free(true): every chunk of the free slot
+            # but the list head (the `chunk` choice) that has no populated page
+            free = {c: x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c])) for c in normal}
+            spare = ch["chunk"]
+            valid = x.ite(x.or_(*free.values()),
+                          x.or_(*[x.and_(x.eq(spare, c), f) for c, f in free.items()]),
+                          x.eq(spare, 0))
+            moved = {c: x.and_(f, x.not_(x.eq(spare, c)), x.eq(s.populated[c], 0))
+                     for c, f in free.items()}
+            s2 = s
+            for c, mv in moved.items():
+                s2 = upd(s2, to_free=store(x, s2.to_free, c, mv),
+                         linked=store(x, s2.linked, c, x.and_(s2.linked[c], x.not_(mv))))
+            post = ite_state(x, x.or_(*moved.values()),
+                             upd(s2, balance_pc=int(BalancePc.FINAL_DESTROY)),
+                             self.balance_done(x, s2))
+            return valid, post, none
+
+        def final_destroy(x: Ops, s: State, ch: Choices) -> Step:
+            return destroy_one(x, s, ch, self.balance_done)
 
         def ext_pick(x: Ops, s: State, ch: Choices) -> Step:
             # 4f996e234dad: pcpu_lock: take a chunk off pcpu_map_extend_chunks,
@@ -597,7 +628,7 @@ class Kernel:
             nr = x.ite(s.pcpu_atomic_alloc_failed, high, clamped)
             s2 = upd(s, nr_to_pop=nr, pcpu_atomic_alloc_failed=False,
                      balance_slot=g.page_slot, balance_pc=int(BalancePc.PICK))
-            return True, ite_state(x, x.eq(nr, 0), self.balance_done(x, s2), s2), none
+            return True, ite_state(x, x.eq(nr, 0), self.end_of_run(x, s2), s2), none
 
         def pick(x: Ops, s: State, ch: Choices) -> Step:
             # for (slot = pcpu_size_to_slot(PAGE_SIZE); ...): pcpu_lock: the first
@@ -623,7 +654,7 @@ class Kernel:
                      nr_empty_pop_pages=s.nr_empty_pop_pages + nr, nr_to_pop=s.nr_to_pop - nr)
             s2 = ite_state(x, fail, upd(s, nr_to_pop=0), ok)
             more = x.not_(x.eq(select(x, s2.populated, c), full(g.pages)))
-            post = ite_state(x, x.eq(s2.nr_to_pop, 0), self.balance_done(x, s2),
+            post = ite_state(x, x.eq(s2.nr_to_pop, 0), self.end_of_run(x, s2),
                              ite_state(x, more, s2, upd(s2, balance_pc=int(BalancePc.PICK))))
             return True, post, Events(env_fail=fail)
 
@@ -653,7 +684,8 @@ class Kernel:
             # ran out of chunks to populate: pcpu_create_chunk(); pcpu_lock:
             # relocate; goto retry_pop.  Failure: mutex_unlock and return
             ok, made = self.new_chunk(x, s, ch["fail"])
-            post = ite_state(x, ok, upd(made, balance_pc=int(BalancePc.RETRY_POP)), self.balance_done(x, s))
+            post = ite_state(x, ok, upd(made, balance_pc=int(BalancePc.RETRY_POP)),
+                             self.end_of_run(x, s))
             return True, post, Events(env_fail=x.not_(ok))
 
         acts = [
@@ -673,6 +705,12 @@ class Kernel:
                        "pcpu_balance_workfn() -> pcpu_extend_area_map() (pcpu_alloc_mutex)",
                        ("fail",), at(BalancePc.EXT), ext)]
         if sw.partial_depopulation:
+            acts += [
+                Action("pcpu_balance_free(true): collect", ctx,
+                       "f183324133ea: pcpu_lock: free chunks with no populated page, but the "
+                       "first, to to_free", ("chunk",), at(BalancePc.FINAL_COLLECT), final_collect),
+                Action("pcpu_destroy_chunk", ctx, "pcpu_balance_free(true): pcpu_destroy_chunk()",
+                       ("chunk",), at(BalancePc.FINAL_DESTROY), final_destroy)]
             acts.append(Action("pcpu_reclaim_populated", ctx,
                                "f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot: "
                                "pcpu_depopulate_chunk() its empty pages, reintegrate or sideline",

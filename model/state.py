@@ -60,6 +60,8 @@ class BalancePc(IntEnum):
     POP = 7        # phase 2: pcpu_populate_chunk() on balance_chunk
     CREATE = 8     # phase 2: ran out of chunks, pcpu_create_chunk()
     RECLAIM = 9    # f183324133ea: pcpu_reclaim_populated(), one isolated chunk a step
+    FINAL_COLLECT = 10  # f183324133ea: pcpu_balance_free(true) after phase 2
+    FINAL_DESTROY = 11  # ... destroying the free chunks with no populated page
 
 
 class Isolated(IntEnum):

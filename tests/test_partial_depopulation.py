@@ -14,7 +14,7 @@ X = Concrete()
 
 
 def step(m: Model, s: State, name: str, ctx: int | None = None, **choices: int) -> State:
-    (a,) = [a for a in m.actions if a.name == name and a.ctx == ctx]
+    (a,) = [a for a in m.actions if a.name == name and a.ctx == ctx and a.at(X, s)]
     ch = {c: choices.get(c, 0) for c in a.choices}
     enabled, t = m.step(X, s, a, ch)
     assert enabled, name
@@ -66,7 +66,9 @@ def test_free_isolates_and_balance_work_depopulates() -> None:
     while s.balance_pc != BalancePc.IDLE:
         s = step(m, s, {BalancePc.PICK: "pcpu_balance_workfn: pick chunk",
                         BalancePc.POP: "pcpu_populate_chunk",
-                        BalancePc.CREATE: "pcpu_create_chunk"}[BalancePc(s.balance_pc)],
+                        BalancePc.CREATE: "pcpu_create_chunk",
+                        BalancePc.FINAL_COLLECT: "pcpu_balance_free(true): collect",
+                        BalancePc.FINAL_DESTROY: "pcpu_destroy_chunk"}[BalancePc(s.balance_pc)],
                  chunk=3)
     s = step(m, s, "pcpu_balance_workfn")
     s = step(m, s, "pcpu_balance_workfn: collect", chunk=3)
@@ -92,3 +94,21 @@ def test_reclaim_below_high_reintegrates() -> None:
     s = step(m, s, "pcpu_reclaim_populated", chunk=2)
     assert s.isolated[2] == Isolated.NO and s.populated[2] == 0b11
     assert s.nr_empty_pop_pages == 2 and holds(m, s, "counter-exact")
+
+
+def test_final_balance_free_destroys_unpopulated_free_chunks() -> None:
+    """f183324133ea's pcpu_balance_free(true) after phase 2: of two fully free
+    chunks, the one without populated pages goes (the other is the list head
+    the run spares)."""
+    m = Model(specs.load("v5.14").params)
+    s = m.init()
+    s = upd(s, live=(True, True, True, True), linked=(True, False, True, True),
+            populated=s.populated[:2] + (0b11, 0), nr_empty_pop_pages=3,
+            balance_pc=int(BalancePc.FINAL_COLLECT), alloc_mutex=m.p.nr_contexts + 1)
+    assert holds(m, s, "counter-exact")
+    s = step(m, s, "pcpu_balance_free(true): collect", chunk=2)
+    assert s.balance_pc == BalancePc.FINAL_DESTROY and s.to_free[3] and not s.to_free[2]
+    s = step(m, s, "pcpu_destroy_chunk", chunk=3)
+    assert not s.live[3] and s.live[2] and s.balance_pc == BalancePc.IDLE
+    assert s.nr_empty_pop_pages == 3 and holds(m, s, "counter-exact") and holds(m, s, "no-deadlock")
+

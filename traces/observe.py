@@ -80,6 +80,7 @@ PROBES = {
     "pcpu_balance_reclaim": "pcpu_reclaim_populated+0x2c/0x1e0",
     "pcpu_populate_chunk": "pcpu_populate_chunk+0x0/0x1a0",
     "pcpu_alloc": "pcpu_alloc+0x0/0x6b0",
+    "pcpu_balance_free_empty": "pcpu_balance_free+0x0/0x1c0",
 }
 
 
@@ -98,6 +99,7 @@ PROBE_ACTIONS = {
     "pcpu_balance_reclaim": "pcpu_reclaim_populated",
     "pcpu_populate_chunk": "pcpu_populate_chunk",
     "pcpu_alloc": ("pcpu_alloc (atomic)", "pcpu_alloc (non-atomic)"),
+    "pcpu_balance_free_empty": "pcpu_balance_free(true): collect",
 }
 # The actions (by name) that call each traced function.
 FUNCTION_ACTIONS = {
@@ -222,6 +224,8 @@ class Observer:
             return populate(c, first_n_bits(x, g, first_run(x, g, free), pre.nr_to_pop))
         if name == "pcpu_create_chunk":
             return func("pcpu_create_chunk", "pcpu_balance_workfn")
+        if name == "pcpu_balance_free(true): collect":
+            return p("pcpu_balance_free_empty")
         if name == "pcpu_reclaim_populated":
             if pre.populated != post.populated:
                 return func("pcpu_depopulate_chunk", "pcpu_reclaim_populated")
