@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import html_report, report, specs, sweep_cli, terminal_map
+from checker import emit_log, html_report, report, specs, sweep_cli, terminal_map
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine
 from checker.result import Result, RunStats
@@ -43,6 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="draw each counterexample as a per-step chunk map "
                          "(default: when stdout is a terminal)")
     sweep_cli.add_arguments(ap)
+    emit_log.add_arguments(ap)
     return ap.parse_args(argv)
 
 
@@ -60,7 +61,13 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
             raise Usage(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
     if args.html and (why := html_report.unwritable(args.html)):
         raise Usage(why)
+    if (bad := emit_log.usage_error(args)) is not None:
+        raise Usage(bad)
     model = Model(spec.params)
+    if args.simulate is not None:
+        path = emit_log.emit_simulation(args.emit_log, spec.name, model, args.simulate, args.seed)
+        err.print(f"wrote {path}", highlight=False, markup=False)
+        return {"spec": spec.name, "simulated": str(path), "results": []}, [], model
     props = [PROPERTIES[n] for n in dict.fromkeys(names)]
     engine = BMCEngine(model, props) if args.engine == "bmc" else ExplicitEngine(model, props)
     start = time.monotonic()
@@ -75,6 +82,11 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
 
     results, stats = engine.run(depth, progress)
     doc = document(spec, args.engine, depth, results, stats, model)
+    if args.emit_log is not None:
+        doc["logs"] = [str(p) for p in emit_log.emit_counterexamples(args.emit_log, spec.name,
+                                                                       model, results)]
+        for path in doc["logs"]:
+            err.print(f"wrote {path}", highlight=False, markup=False)
     return doc, results, model
 
 
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             print(f"check-model: cannot write {args.html}: {e.strerror}", file=sys.stderr)
             return 2
-    if args.json:
+    if args.json or args.simulate is not None:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:

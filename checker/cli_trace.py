@@ -8,17 +8,18 @@ import argparse
 import json
 import sys
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
 from rich.markup import escape
 
-from checker import html_report
+from checker import html_report, specs
+from checker.conformance import LEVEL2, conform_file
 from checker.trace_check import DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker
 from checker.trace_summary import LogSummary
 from checker.trace_view import file_view
-from traces.events import Format
+from traces.events import Format, Record
 from traces.parser import LogParser, open_log
 
 
@@ -34,8 +35,8 @@ class FileResult:
         return self.error is not None or bool(self.report.parse_errors)
 
 
-def check_file(path: str, strict: bool, window_ns: int,
-               summary: LogSummary | None = None) -> FileResult:
+def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | None = None,
+               spec: str | None = None, unit_size: int | None = None) -> FileResult:
     checker = TraceChecker(strict, window_ns)
     parser = LogParser()
     try:
@@ -44,9 +45,19 @@ def check_file(path: str, strict: bool, window_ns: int,
                 checker.feed(record)
                 if summary is not None:
                     summary.feed(record)
+        report = checker.finish()
+        if spec is not None and not report.parse_errors:
+            level2 = conform_file(path, spec, strict, unit_size, read_records)
+            report.violations += level2.findings
+            report.features += level2.notes
     except (OSError, EOFError, zlib.error) as error:
         return FileResult(path, None, checker.finish(), f"cannot read {path}: {error}")
-    return FileResult(path, parser.format, checker.finish())
+    return FileResult(path, parser.format, report)
+
+
+def read_records(path: str) -> Iterator[Record]:
+    with open_log(path) as lines:
+        yield from LogParser().records(lines)
 
 
 def verdict(results: Sequence[FileResult]) -> str:
@@ -89,8 +100,12 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
                       f"{report.lines} lines")
         if result.error is not None:
             console.print(f"  [red]error[/red]: {escape(result.error)}")
-        if report.features:
-            console.print(f"  kernel features: {escape(', '.join(report.features))}")
+        features = [f for f in report.features if not f.startswith(LEVEL2)]
+        if features:
+            console.print(f"  kernel features: {escape(', '.join(features))}")
+        for note in report.features:
+            if note.startswith(LEVEL2):
+                console.print(f"  {escape(note)}")
         for name, count in sorted(report.events.items()):
             console.print(f"  {count:>9}  {escape(name)}")
         if report.skipped:
@@ -128,13 +143,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "(default %(default)s)")
     arguments.add_argument("--html", metavar="FILE",
                            help="also write a self-contained HTML page: timeline and chunk map")
+    arguments.add_argument("--spec", metavar="NAME|PATH",
+                           help="also check level-2 conformance: could this spec's model have "
+                                "printed the log? (findings: nonconforming, or a property name)")
+    arguments.add_argument("--unit-size", type=int, metavar="BYTES",
+                           help="with --spec on a real-scale log: the unit size (pcpu_unit_size)")
     options = arguments.parse_args(argv)
     if options.window_us < 0:
         arguments.error("--window-us must not be negative")
     if options.html and (why := html_report.unwritable(options.html)):
         arguments.error(why)
+    if options.spec is not None:
+        try:
+            specs.load(options.spec)
+        except specs.SpecError as error:
+            arguments.error(str(error))
+        if "-" in options.files:
+            arguments.error("--spec reads each log twice: give files, not standard input")
     summaries = [LogSummary() if options.html else None for _ in options.files]
-    results = [check_file(path, options.strict, options.window_us * 1000, summary)
+    results = [check_file(path, options.strict, options.window_us * 1000, summary,
+                          options.spec, options.unit_size)
                for path, summary in zip(options.files, summaries)]
     if options.html:
         try:

@@ -110,6 +110,9 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
             out.append(f"{role} moved to to_free")
         if pre.map_alloc[c] != post.map_alloc[c]:
             out.append(f"{role} map_alloc {pre.map_alloc[c]} -> {post.map_alloc[c]}")
+        if pre.isolated[c] != post.isolated[c]:
+            out.append(f"{role} " + ("isolated" if post.isolated[c] == 1 else "sidelined"
+                                     if post.isolated[c] == 2 else "reintegrated"))
         if pre.map_extend_pending[c] != post.map_extend_pending[c]:
             out.append(f"{role} map extension {'queued' if post.map_extend_pending[c] else 'taken'}")
     for i in range(p.nr_contexts):

@@ -26,11 +26,11 @@ from typing import Any, Callable
 
 from model.ops import Ops, Val, select, store
 from model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
-from model.state import (AllocPc, BalancePc, Geometry, MUTEX_FREE, State,
+from model.state import (AllocPc, BalancePc, Geometry, Isolated, MUTEX_FREE, State,
                          alloc_owner, area_mask, area_pages, balance_owner,
-                         chunk_slot, first_n_bits, first_run, fit_offsets, full,
+                         chunk_slot, empty_pages, first_n_bits, first_run, fit_offsets, full,
                          fully_free, ite_state, map_used, max_run_fits,
-                         need_to_extend, occupied_pages, upd)
+                         need_to_extend, nr_empty_pop, occupied_pages, upd)
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,8 @@ class Kernel:
     def schedule_map_extend(self, x: Ops, s: State, c: Val, cond: Any) -> State:
         """pcpu_need_to_extend(atomic): ask for the map to grow asynchronously."""
         g = self.g
+        if self.sw.area_map == "bitmap":
+            return s
         low = x.lt(select(x, s.map_alloc, c),
                    map_used(x, g, select(x, s.alloc_map, c), select(x, s.bound_map, c))
                    + PCPU_ATOMIC_MAP_MARGIN_LOW)
@@ -119,7 +121,7 @@ class Kernel:
         (non-atomic) or allocates from it."""
         g = self.g
         amap, pop = s.alloc_map[c], s.populated[c]
-        usable = x.and_(s.live[c], s.linked[c], max_run_fits(x, g, amap, size))
+        usable = x.and_(self.in_slots(x, s, c), max_run_fits(x, g, amap, size))
         pop_only = atomic and self.sw.atomic_fit_pop_only
         fits = x.not_(x.eq(fit_offsets(x, g, amap, pop, size, align, pop_only), 0))
         if atomic:
@@ -190,9 +192,14 @@ class Kernel:
             out = out + x.ite(hit, 1, 0)
         return out
 
+    def in_slots(self, x: Ops, s: State, c: int) -> Any:
+        """On a pcpu_slot[] list pcpu_alloc() and the balance work scan (an
+        isolated chunk sits on a list past pcpu_free_slot)."""
+        return x.and_(s.live[c], s.linked[c], x.eq(s.isolated[c], int(Isolated.NO)))
+
     def free_slot_empty(self, x: Ops, s: State) -> Any:
         """list_empty(&pcpu_slot[pcpu_nr_slots - 1])."""
-        return x.not_(x.or_(*[x.and_(s.live[c], s.linked[c], fully_free(x, s.alloc_map[c]))
+        return x.not_(x.or_(*[x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c]))
                               for c in self.normal_chunks()]))
 
     # --- pcpu_alloc() -------------------------------------------------------
@@ -320,6 +327,23 @@ class Kernel:
                         live_off=store(x, s.live_off, k, x.ite(put, s.off[i], s.live_off[k])),
                         live_size=store(x, s.live_size, k, x.ite(put, s.req_size[i], s.live_size[k])))
         return self.set_pc(x, s, i, int(AllocPc.IDLE))
+
+    def maybe_isolate(self, x: Ops, s: State, c: Val, cond: Any) -> State:
+        """f183324133ea, free_percpu(): else if (pcpu_should_reclaim_chunk(chunk))
+        pcpu_isolate_chunk(chunk): its empty pages leave the counter, it moves
+        to pcpu_to_depopulate_slot, and the balance work is scheduled."""
+        g, p = self.g, self.p
+        iso = select(x, s.isolated, c)
+        empty = nr_empty_pop(x, g, select(x, s.alloc_map, c), select(x, s.populated, c))
+        immutable = x.or_(x.eq(c, 0), x.eq(c, self.reserved_or_none()))
+        reclaim = x.and_(cond, x.not_(immutable), x.or_(
+            x.and_(x.not_(x.eq(iso, int(Isolated.NO))), x.lt(0, empty)),
+            x.and_(x.lt(p.empty_pop_pages_high + empty, s.nr_empty_pop_pages),
+                   x.le(p.unit_pages // 4, empty))))
+        isolate = upd(s, isolated=store(x, s.isolated, c, int(Isolated.TO_DEPOPULATE)),
+                      nr_empty_pop_pages=s.nr_empty_pop_pages
+                      - x.ite(x.eq(iso, int(Isolated.NO)), empty, 0))
+        return ite_state(x, reclaim, self.schedule_balance(x, isolate, True), s)
 
     def low_check(self, x: Ops, s: State) -> State:
         """if (pcpu_nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW) schedule (1a4d76076cda)."""
@@ -450,7 +474,9 @@ class Kernel:
             occ = self.occupied(x, amap, area)
             new_map = amap & x.bnot(area, g.cells)
             start = x.from_bits([x.eq(off, b) for b in range(g.cells)])
-            counted = x.not_(x.eq(c, self.reserved_or_none()))
+            # pcpu_update_empty_pages(): neither the reserved nor an isolated chunk counts
+            counted = x.and_(x.not_(x.eq(c, self.reserved_or_none())),
+                             x.eq(select(x, s.isolated, c), int(Isolated.NO)))
             s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
                      bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
                      nr_empty_pop_pages=s.nr_empty_pop_pages + (
@@ -458,10 +484,13 @@ class Kernel:
                      live_valid=store(x, s.live_valid, mine[0] + k, False) if isinstance(k, int)
                      else tuple(x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
                                 for j, v in enumerate(s.live_valid)))
-            other_free = x.or_(*[x.and_(x.not_(x.eq(c, j)), s2.live[j], s2.linked[j],
+            other_free = x.or_(*[x.and_(x.not_(x.eq(c, j)), self.in_slots(x, s2, j),
                                         fully_free(x, s2.alloc_map[j])) for j in self.normal_chunks()])
+            freed_chunk = x.and_(counted, fully_free(x, new_map))
             if sw.free_schedules_balance:
-                s2 = self.schedule_balance(x, s2, x.and_(counted, fully_free(x, new_map), other_free))
+                s2 = self.schedule_balance(x, s2, x.and_(freed_chunk, other_free))
+            if sw.partial_depopulation:
+                s2 = self.maybe_isolate(x, s2, c, x.not_(freed_chunk))
             return valid, s2, Events()
 
         kind = {True: "atomic", False: "non-atomic"}
@@ -518,6 +547,12 @@ class Kernel:
         """mutex_unlock(&pcpu_alloc_mutex); the work function returns."""
         return upd(self.release_mutex(s), balance_pc=int(BalancePc.IDLE))
 
+    def end_of_run(self, x: Ops, s: State) -> State:
+        """After phase 2: f183324133ea adds pcpu_balance_free(true)."""
+        if self.sw.partial_depopulation:
+            return upd(s, balance_pc=int(BalancePc.FINAL_COLLECT))
+        return self.balance_done(x, s)
+
     def after_phase1(self, x: Ops, s: State) -> State:
         """Where the balance work goes once to_free is empty."""
         if self.sw.map_extension == "balance-list":
@@ -525,6 +560,11 @@ class Kernel:
         return self.phase2(x, s)
 
     def phase2(self, x: Ops, s: State) -> State:
+        if self.sw.partial_depopulation:
+            return upd(s, balance_pc=int(BalancePc.RECLAIM))
+        return self.populate_phase(x, s)
+
+    def populate_phase(self, x: Ops, s: State) -> State:
         if self.sw.balance_work == "free-and-populate":
             return upd(s, balance_pc=int(BalancePc.RETRY_POP))
         return self.balance_done(x, s)
@@ -548,7 +588,7 @@ class Kernel:
         def collect(x: Ops, s: State, ch: Choices) -> Step:
             # mutex_lock(&pcpu_alloc_mutex); pcpu_lock: every chunk of the free
             # slot but the list head (the `chunk` choice) goes to to_free
-            free = {c: x.and_(s.live[c], s.linked[c], fully_free(x, s.alloc_map[c])) for c in normal}
+            free = {c: x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c])) for c in normal}
             spare = ch["chunk"]
             any_free = x.or_(*free.values())
             valid = x.ite(any_free, x.or_(*[x.and_(x.eq(spare, c), f) for c, f in free.items()]),
@@ -568,7 +608,7 @@ class Kernel:
                              upd(s2, balance_pc=int(BalancePc.DESTROY)), self.after_phase1(x, s2))
             return valid, post, none
 
-        def destroy(x: Ops, s: State, ch: Choices) -> Step:
+        def destroy_one(x: Ops, s: State, ch: Choices, then: State) -> Step:
             # pcpu_depopulate_chunk() per populated region, pcpu_lock:
             # pcpu_chunk_depopulated(); then pcpu_destroy_chunk() (pcpu_alloc_mutex)
             c = ch["chunk"]
@@ -577,7 +617,32 @@ class Kernel:
                      populated=store(x, s.populated, c, 0), live=store(x, s.live, c, False),
                      to_free=store(x, s.to_free, c, False))
             more = x.or_(*[s2.to_free[j] for j in normal])
-            return select(x, s.to_free, c), ite_state(x, more, s2, self.after_phase1(x, s2)), none
+            return select(x, s.to_free, c), ite_state(x, more, s2, then(x, s2)), none
+
+        def destroy(x: Ops, s: State, ch: Choices) -> Step:
+            return destroy_one(x, s, ch, self.after_phase1)
+
+        def final_collect(x: Ops, s: State, ch: Choices) -> Step:
+            # f183324133ea, pcpu_balance_free(true): every chunk of the free slot
+            # but the list head (the `chunk` choice) that has no populated page
+            free = {c: x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c])) for c in normal}
+            spare = ch["chunk"]
+            valid = x.ite(x.or_(*free.values()),
+                          x.or_(*[x.and_(x.eq(spare, c), f) for c, f in free.items()]),
+                          x.eq(spare, 0))
+            moved = {c: x.and_(f, x.not_(x.eq(spare, c)), x.eq(s.populated[c], 0))
+                     for c, f in free.items()}
+            s2 = s
+            for c, mv in moved.items():
+                s2 = upd(s2, to_free=store(x, s2.to_free, c, mv),
+                         linked=store(x, s2.linked, c, x.and_(s2.linked[c], x.not_(mv))))
+            post = ite_state(x, x.or_(*moved.values()),
+                             upd(s2, balance_pc=int(BalancePc.FINAL_DESTROY)),
+                             self.balance_done(x, s2))
+            return valid, post, none
+
+        def final_destroy(x: Ops, s: State, ch: Choices) -> Step:
+            return destroy_one(x, s, ch, self.balance_done)
 
         def ext_pick(x: Ops, s: State, ch: Choices) -> Step:
             # 4f996e234dad: pcpu_lock: take a chunk off pcpu_map_extend_chunks,
@@ -609,14 +674,14 @@ class Kernel:
             s2 = upd(s, nr_to_pop=nr, pcpu_atomic_alloc_failed=False,
                      balance_slot=g.page_slot + sw.populate_slot_offset,
                      balance_pc=int(BalancePc.PICK))
-            return True, ite_state(x, x.eq(nr, 0), self.balance_done(x, s2), s2), none
+            return True, ite_state(x, x.eq(nr, 0), self.end_of_run(x, s2), s2), none
 
         def pick(x: Ops, s: State, ch: Choices) -> Step:
             # for (slot = pcpu_size_to_slot(PAGE_SIZE); ...): pcpu_lock: the first
             # chunk of the slot with unpopulated pages; none left: create one
             c = ch["chunk"]
             slots = {j: chunk_slot(x, g, s.alloc_map[j]) for j in normal}
-            cands = {j: x.and_(s.live[j], s.linked[j], x.not_(x.eq(s.populated[j], full(g.pages))),
+            cands = {j: x.and_(self.in_slots(x, s, j), x.not_(x.eq(s.populated[j], full(g.pages))),
                                x.le(s.balance_slot, slots[j])) for j in normal}
             found, valid = self.pick(x, cands, slots, c)
             chosen = upd(s, balance_chunk=c, balance_pc=int(BalancePc.POP),
@@ -635,15 +700,38 @@ class Kernel:
                      nr_empty_pop_pages=s.nr_empty_pop_pages + nr, nr_to_pop=s.nr_to_pop - nr)
             s2 = ite_state(x, fail, upd(s, nr_to_pop=0), ok)
             more = x.not_(x.eq(select(x, s2.populated, c), full(g.pages)))
-            post = ite_state(x, x.eq(s2.nr_to_pop, 0), self.balance_done(x, s2),
+            post = ite_state(x, x.eq(s2.nr_to_pop, 0), self.end_of_run(x, s2),
                              ite_state(x, more, s2, upd(s2, balance_pc=int(BalancePc.PICK))))
             return True, post, Events(env_fail=fail)
+
+        def reclaim(x: Ops, s: State, ch: Choices) -> Step:
+            # f183324133ea, pcpu_reclaim_populated(), for the next chunk on
+            # pcpu_to_depopulate_slot: below HIGH, reintegrate it at once;
+            # else depopulate its empty populated pages (pcpu_depopulate_chunk,
+            # pcpu_chunk_depopulated: not counted, it is isolated), then
+            # reintegrate it if fully free, else sideline it.  None left: phase 2
+            c = ch["chunk"]
+            listed = x.or_(*[x.eq(s.isolated[j], int(Isolated.TO_DEPOPULATE)) for j in normal])
+            valid = x.ite(listed, x.eq(select(x, s.isolated, c), int(Isolated.TO_DEPOPULATE)),
+                          x.eq(c, 0))
+            amap, pop = select(x, s.alloc_map, c), select(x, s.populated, c)
+            low = x.lt(s.nr_empty_pop_pages, p.empty_pop_pages_high)
+            depop = x.ite(low, 0, empty_pages(x, g, amap) & pop)
+            pop2 = pop & x.bnot(depop, g.pages)
+            back = x.or_(low, fully_free(x, amap))
+            done = upd(s, populated=store(x, s.populated, c, pop2),
+                       isolated=store(x, s.isolated, c,
+                                      x.ite(back, int(Isolated.NO), int(Isolated.SIDELINED))),
+                       nr_empty_pop_pages=s.nr_empty_pop_pages
+                       + x.ite(back, nr_empty_pop(x, g, amap, pop2), 0))
+            return valid, ite_state(x, listed, done, self.populate_phase(x, s)), none
 
         def create(x: Ops, s: State, ch: Choices) -> Step:
             # ran out of chunks to populate: pcpu_create_chunk(); pcpu_lock:
             # relocate; goto retry_pop.  Failure: mutex_unlock and return
             ok, made = self.new_chunk(x, s, ch["fail"])
-            post = ite_state(x, ok, upd(made, balance_pc=int(BalancePc.RETRY_POP)), self.balance_done(x, s))
+            post = ite_state(x, ok, upd(made, balance_pc=int(BalancePc.RETRY_POP)),
+                             self.end_of_run(x, s))
             return True, post, Events(env_fail=x.not_(ok))
 
         acts = [
@@ -662,6 +750,17 @@ class Kernel:
                 Action("pcpu_extend_area_map", ctx,
                        "pcpu_balance_workfn() -> pcpu_extend_area_map() (pcpu_alloc_mutex)",
                        ("fail",), at(BalancePc.EXT), ext)]
+        if sw.partial_depopulation:
+            acts += [
+                Action("pcpu_balance_free(true): collect", ctx,
+                       "f183324133ea: pcpu_lock: free chunks with no populated page, but the "
+                       "first, to to_free", ("chunk",), at(BalancePc.FINAL_COLLECT), final_collect),
+                Action("pcpu_destroy_chunk", ctx, "pcpu_balance_free(true): pcpu_destroy_chunk()",
+                       ("chunk",), at(BalancePc.FINAL_DESTROY), final_destroy)]
+            acts.append(Action("pcpu_reclaim_populated", ctx,
+                               "f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot: "
+                               "pcpu_depopulate_chunk() its empty pages, reintegrate or sideline",
+                               ("chunk",), at(BalancePc.RECLAIM), reclaim))
         if sw.balance_work == "free-and-populate":
             acts += [
                 Action("pcpu_balance_workfn: retry_pop", ctx,

@@ -82,6 +82,17 @@ class Switches:
     alloc_population_counted: bool = True
     # pcpu_alloc(): pcpu_chunk_relocate(chunk, -1) puts a created chunk on pcpu_slot[].
     alloc_create_relocates: bool = True
+    # 40064aeca35c (v4.14, the bitmap allocator): alloc_map/bound_map bitmaps
+    # replace the area map ("bitmap"), so nothing is ever extended.
+    area_map: Literal["extendable", "bitmap"] = "extendable"
+    # v5.2, "percpu: manage chunks based on contig_bits instead of free_bytes":
+    # pcpu_chunk_slot() by the largest free run ("contig-hint").
+    chunk_slot: Literal["free-size", "contig-hint"] = "free-size"
+    # f183324133ea (v5.14): free_percpu() isolates a chunk with many empty
+    # populated pages (its pages leave pcpu_nr_empty_pop_pages, pcpu_alloc()
+    # no longer scans it); the balance work depopulates them
+    # (pcpu_reclaim_populated) and reintegrates or sidelines the chunk.
+    partial_depopulation: bool = False
 
 
 @dataclass(frozen=True)

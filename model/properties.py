@@ -35,7 +35,9 @@ def counter_exact(x: Ops, k: Kernel, s: State) -> Any:
     quiet = x.and_(*[x.eq(pc, int(AllocPc.IDLE)) for pc in s.pc])
     truth: Any = 0
     for c in k.normal_chunks():
-        truth = truth + x.ite(s.live[c], nr_empty_pop(x, k.g, s.alloc_map[c], s.populated[c]), 0)
+        # v5.14: "Isolated chunks' empty pages are excluded from the global counter"
+        counted = x.and_(s.live[c], x.eq(s.isolated[c], 0))
+        truth = truth + x.ite(counted, nr_empty_pop(x, k.g, s.alloc_map[c], s.populated[c]), 0)
     return x.or_(x.not_(quiet), x.eq(s.nr_empty_pop_pages, truth))
 
 

@@ -59,6 +59,16 @@ class BalancePc(IntEnum):
     PICK = 6       # phase 2: find a chunk with unpopulated pages from balance_slot up
     POP = 7        # phase 2: pcpu_populate_chunk() on balance_chunk
     CREATE = 8     # phase 2: ran out of chunks, pcpu_create_chunk()
+    RECLAIM = 9    # f183324133ea: pcpu_reclaim_populated(), one isolated chunk a step
+    FINAL_COLLECT = 10  # f183324133ea: pcpu_balance_free(true) after phase 2
+    FINAL_DESTROY = 11  # ... destroying the free chunks with no populated page
+
+
+class Isolated(IntEnum):
+    """f183324133ea: where an isolated chunk sits (chunk->isolated and its list)."""
+    NO = 0            # in the pcpu_slot[] lists
+    TO_DEPOPULATE = 1  # pcpu_to_depopulate_slot
+    SIDELINED = 2      # pcpu_sidelined_slot
 
 
 # Program counters at which the running code holds pcpu_alloc_mutex (the
@@ -99,6 +109,7 @@ class State:
     map_extend_pending: tuple  # map_extend_work queued, or on pcpu_map_extend_chunks
     ext_running: tuple   # pcpu_map_extend_workfn running past its need computation
     ext_new_alloc: tuple  # the new_alloc it computed
+    isolated: tuple      # Isolated (f183324133ea)
     # --- globals ---
     nr_empty_pop_pages: Val     # pcpu_nr_empty_pop_pages
     pcpu_async_enabled: Any     # pcpu_async_enabled
@@ -145,7 +156,7 @@ BOOL_FIELDS = frozenset({
 def schema(p: Params) -> dict[str, tuple[str, int | None]]:
     """Field -> (kind, length): kind 'bool' or 'int', length None for scalars."""
     per_chunk = {"live", "linked", "to_free", "alloc_map", "bound_map", "populated",
-                 "map_alloc", "map_extend_pending", "ext_running", "ext_new_alloc"}
+                 "map_alloc", "map_extend_pending", "ext_running", "ext_new_alloc", "isolated"}
     per_ctx = {"pc", "req_size", "req_align", "req_atomic", "req_reserved", "chunk",
                "off", "occ", "new_alloc", "counter_reg"}
     per_live = {"live_valid", "live_chunk", "live_off", "live_size"}
@@ -200,7 +211,7 @@ def initial_state(p: Params) -> State:
         alloc_map=tuple(alloc_map), bound_map=tuple(bound_map),
         populated=tuple(populated), map_alloc=(PCPU_DFL_MAP_ALLOC,) * k,
         map_extend_pending=(False,) * k, ext_running=(False,) * k,
-        ext_new_alloc=(0,) * k,
+        ext_new_alloc=(0,) * k, isolated=(0,) * k,
         nr_empty_pop_pages=empty, pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False, alloc_mutex=MUTEX_FREE,
         balance_pending=False, balance_pc=int(BalancePc.IDLE), balance_chunk=0,
@@ -274,9 +285,22 @@ def size_to_slot(x: Ops, g: Geometry, size: Val) -> Val:
     return out
 
 
+def largest_free_run(x: Ops, g: Geometry, amap: Val) -> Val:
+    """The longest run of free cells (what contig_bits is exact for)."""
+    free = x.bnot(amap, g.cells)
+    out: Val = 0
+    for k in range(1, g.cells + 1):
+        out = out + x.ite(x.eq(runs_of(x, g, free, k), 0), 0, 1)
+    return out
+
+
 def chunk_slot(x: Ops, g: Geometry, amap: Val) -> Val:
-    """pcpu_chunk_slot(): by free_size; the last slot holds fully free chunks."""
-    free = free_cells(x, g, amap)
+    """pcpu_chunk_slot(): by free_size (v5.2: by the largest free run); the
+    last slot holds fully free chunks."""
+    if g.p.switches.chunk_slot == "contig-hint":
+        free = largest_free_run(x, g, amap)
+    else:
+        free = free_cells(x, g, amap)
     return x.ite(x.eq(free, g.cells), g.free_slot, size_to_slot(x, g, free))
 
 
@@ -293,7 +317,10 @@ def map_used(x: Ops, g: Geometry, amap: Val, bmap: Val) -> Val:
 
 def need_to_extend(x: Ops, g: Geometry, s: State, c: Val, atomic: Any) -> Val:
     """pcpu_need_to_extend(): 0, or the new map size (a power-of-two
-    multiple of PCPU_DFL_MAP_ALLOC covering map_used + margin)."""
+    multiple of PCPU_DFL_MAP_ALLOC covering map_used + margin).  The bitmap
+    allocator has nothing to extend."""
+    if g.p.switches.area_map == "bitmap":
+        return 0
     used = map_used(x, g, select(x, s.alloc_map, c), select(x, s.bound_map, c))
     want = used + x.ite(atomic, PCPU_ATOMIC_MAP_MARGIN, PCPU_ATOMIC_MAP_MARGIN_HIGH)
     new: Val = MAX_MAP_ALLOC
