@@ -1,0 +1,160 @@
+"""Unbounded proofs: k-induction on the BMC encoding, strengthened Houdini-style.
+
+The candidates are the properties asked for and the auxiliary lemmas of
+model/invariants.py.  For k = 0, 1, ...:
+
+* base case: the incremental BMC unrolling from the initial state reaches
+  depth k; a candidate false in a reachable state leaves the pool (a
+  property with its shortest counterexample, replayed concretely);
+* inductive step: on a free path s0 .. sk of the transition relation, assume
+  every candidate of the pool in s0 .. s(k-1) and ask for one false in sk;
+  a candidate a model makes false is dropped from this k's set, and the
+  query is repeated until no candidate of the set fails (Houdini).
+
+The surviving set holds in every state within k steps of the initial one
+(base) and is k-inductive as a whole (step), so each of its members holds
+in every reachable state: a property in it is proved together with the
+lemmas beside it, and no lemma is ever assumed without that proof.  A
+dropped candidate gets another chance at the next k.  A property neither
+proved nor refuted by `max_k` is unknown, with the step that broke it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import z3
+
+from checker.bmc import BMCEngine, TransitionRelation, bv_solver
+from checker.result import Result, RunStats
+from checker.symbolic import Z3Ops, decode, equal, state_vars
+from model.invariants import LEMMAS, Lemma
+from model.machine import Model
+from model.properties import Property
+from model.state import State
+
+Progress = Callable[[int, float], None]  # (k, seconds so far)
+
+
+@dataclass
+class Candidate:
+    name: str
+    holds: Callable[[Any, Any, State], Any]
+    is_property: bool
+
+
+@dataclass
+class Proof:
+    """What the induction established, beside the per-property results."""
+    lemmas: dict[str, list[str]] = field(default_factory=dict)   # property -> lemmas used
+    refuted_lemmas: dict[str, int] = field(default_factory=dict)  # lemma -> depth it fails at
+    cti: dict[str, str] = field(default_factory=dict)  # unproved property -> the step that breaks it
+
+
+class InductionEngine:
+    def __init__(self, model: Model, props: list[Property], lemmas: list[Lemma] | None = None):
+        self.model = model
+        self.props = props
+        self.lemmas = LEMMAS if lemmas is None else lemmas
+        self.x = Z3Ops(model.p.width)
+        self.proof = Proof()
+        # counterexamples to induction: (dropped, pre, post, action), for diagnosis
+        self.ctis: list[tuple[list[str], State, State, int]] = []
+
+    def run(self, max_k: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
+        start = time.monotonic()
+        model, x, p = self.model, self.x, self.model.p
+        trans = TransitionRelation(model, x)
+        cands = [Candidate(pr.name, pr.holds, True) for pr in self.props]
+        cands += [Candidate(f"lemma:{lm.name}", lm.holds, False) for lm in self.lemmas]
+        pool = {c.name: c for c in cands}
+        done: dict[str, Result] = {}
+        # the base case: one incremental BMC unrolling
+        base = bv_solver()
+        bstates = [state_vars(p, "b0")]
+        bacts: list[Any] = []
+        base.add(equal(x, bstates[0], model.init()))
+        bmc = BMCEngine(model, self.props)
+        for k in range(max_k + 1):
+            if k > 0:
+                bstates.append(state_vars(p, f"b{k}"))
+                bacts.append(z3.BitVec(f"bact@{k - 1}", p.width))
+                base.add(trans.at(bstates[k - 1], bstates[k], bacts[-1]))
+            for c in list(pool.values()):
+                ok = x.boolean(c.holds(x, model.kernel, bstates[k]))
+                r = base.check(z3.Not(ok)) if not z3.is_true(z3.simplify(ok)) else z3.unsat
+                if r == z3.sat:
+                    del pool[c.name]
+                    if c.is_property:
+                        trace = bmc.extract(base.model(), trans, bstates, bacts)
+                        done[c.name] = Result(c.name, "violated", k, trace,
+                                              seconds=time.monotonic() - start)
+                    else:
+                        self.proof.refuted_lemmas[c.name.removeprefix("lemma:")] = k
+                elif r == z3.unsat:
+                    base.add(ok)  # proved at depth k: a lemma for the deeper queries
+                else:
+                    del pool[c.name]
+                    if c.is_property:
+                        done[c.name] = Result(c.name, "unknown", k, reason=base.reason_unknown(),
+                                              seconds=time.monotonic() - start)
+            if k > 0:
+                kept = self.houdini(trans, k, list(pool.values()))
+                for c in kept:
+                    if c.is_property and c.name not in done:
+                        done[c.name] = Result(c.name, "proved", k, seconds=time.monotonic() - start)
+                        self.proof.lemmas[c.name] = [o.name.removeprefix("lemma:") for o in kept
+                                                     if not o.is_property]
+                        self.proof.cti.pop(c.name, None)
+            if progress:
+                progress(k, time.monotonic() - start)
+            if all(pr.name in done for pr in self.props):
+                break
+        secs = time.monotonic() - start
+        out = []
+        for pr in self.props:
+            out.append(done.get(pr.name) or Result(
+                pr.name, "unknown", max_k, seconds=secs,
+                reason=f"not k-inductive for k <= {max_k} with the lemmas "
+                       f"({self.proof.cti.get(pr.name, 'no step found')}); "
+                       f"no violation within {max_k} steps"))
+        return out, RunStats(seconds=secs)
+
+    def houdini(self, trans: TransitionRelation, k: int, cands: list[Candidate]) -> list[Candidate]:
+        """The largest subset of `cands` that is k-inductive: assumed in
+        s0 .. s(k-1), each must hold in sk."""
+        model, x, p = self.model, self.x, self.model.p
+        s = bv_solver()
+        states = [state_vars(p, f"i{j}") for j in range(k + 1)]
+        acts = [z3.BitVec(f"iact@{j}", p.width) for j in range(k)]
+        for j in range(k):
+            s.add(trans.at(states[j], states[j + 1], acts[j]))
+        lits, last = {}, {}
+        for c in cands:
+            lits[c.name] = z3.Bool(f"assume:{c.name}")
+            s.add(z3.Implies(lits[c.name],
+                             z3.And(*[x.boolean(c.holds(x, model.kernel, st)) for st in states[:k]])))
+            last[c.name] = x.boolean(c.holds(x, model.kernel, states[k]))
+        live = {c.name: c for c in cands}
+        rnd = 0
+        while live:
+            rnd += 1
+            q = z3.Bool(f"query@{rnd}")
+            s.add(z3.Implies(q, z3.Or(*[z3.Not(last[n]) for n in live])))
+            r = s.check(q, *[lits[n] for n in live])
+            if r == z3.unsat:
+                break
+            if r != z3.sat:
+                for n in live:
+                    self.proof.cti.setdefault(n, f"solver: {s.reason_unknown()}")
+                return []
+            m = s.model()
+            ai = trans.instances[m.eval(acts[-1], model_completion=True).as_long()][0]
+            step = f"{model.actions[ai].context}: {model.actions[ai].name} breaks it at k = {k}"
+            broken = [n for n in live if z3.is_false(m.eval(last[n], model_completion=True))]
+            for n in broken:
+                del live[n]
+                self.proof.cti[n] = step
+            self.ctis.append((broken, decode(m, states[k - 1]), decode(m, states[k]), ai))
+        return list(live.values())
