@@ -47,7 +47,6 @@ class Candidate:
 @dataclass
 class Proof:
     """What the induction established, beside the per-property results."""
-    lemmas: dict[str, list[str]] = field(default_factory=dict)   # property -> lemmas used
     refuted_lemmas: dict[str, int] = field(default_factory=dict)  # lemma -> depth it fails at
     cti: dict[str, str] = field(default_factory=dict)  # unproved property -> the step that breaks it
 
@@ -62,7 +61,10 @@ class InductionEngine:
         # counterexamples to induction: (dropped, pre, post, action), for diagnosis
         self.ctis: list[tuple[list[str], State, State, int]] = []
 
-    def run(self, max_k: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
+    def run(self, max_k: int, depth: int = 0,
+            progress: Progress | None = None) -> tuple[list[Result], RunStats]:
+        """Induction up to `max_k`; a property it leaves open is then looked
+        for by the base case (BMC) up to `depth` steps."""
         start = time.monotonic()
         model, x, p = self.model, self.x, self.model.p
         trans = TransitionRelation(model, x)
@@ -76,7 +78,9 @@ class InductionEngine:
         bacts: list[Any] = []
         base.add(equal(x, bstates[0], model.init()))
         bmc = BMCEngine(model, self.props)
-        for k in range(max_k + 1):
+        for k in range(max(max_k, depth) + 1):
+            if k > max_k:  # past induction: only a counterexample can settle the rest
+                pool = {n: c for n, c in pool.items() if c.is_property and n not in done}
             if k > 0:
                 bstates.append(state_vars(p, f"b{k}"))
                 bacts.append(z3.BitVec(f"bact@{k - 1}", p.width))
@@ -99,17 +103,17 @@ class InductionEngine:
                     if c.is_property:
                         done[c.name] = Result(c.name, "unknown", k, reason=base.reason_unknown(),
                                               seconds=time.monotonic() - start)
-            if k > 0:
+            if 0 < k <= max_k:
                 kept = self.houdini(trans, k, list(pool.values()))
                 for c in kept:
                     if c.is_property and c.name not in done:
-                        done[c.name] = Result(c.name, "proved", k, seconds=time.monotonic() - start)
-                        self.proof.lemmas[c.name] = [o.name.removeprefix("lemma:") for o in kept
-                                                     if not o.is_property]
+                        used = tuple(o.name.removeprefix("lemma:") for o in kept if not o.is_property)
+                        done[c.name] = Result(c.name, "proved", k, invariants=used,
+                                              seconds=time.monotonic() - start)
                         self.proof.cti.pop(c.name, None)
             if progress:
                 progress(k, time.monotonic() - start)
-            if all(pr.name in done for pr in self.props):
+            if all(pr.name in done for pr in self.props) or not pool:
                 break
         secs = time.monotonic() - start
         out = []
@@ -118,7 +122,7 @@ class InductionEngine:
                 pr.name, "unknown", max_k, seconds=secs,
                 reason=f"not k-inductive for k <= {max_k} with the lemmas "
                        f"({self.proof.cti.get(pr.name, 'no step found')}); "
-                       f"no violation within {max_k} steps"))
+                       f"no violation within {max(max_k, depth)} steps"))
         return out, RunStats(seconds=secs)
 
     def houdini(self, trans: TransitionRelation, k: int, cands: list[Candidate]) -> list[Candidate]:
@@ -137,24 +141,28 @@ class InductionEngine:
                              z3.And(*[x.boolean(c.holds(x, model.kernel, st)) for st in states[:k]])))
             last[c.name] = x.boolean(c.holds(x, model.kernel, states[k]))
         live = {c.name: c for c in cands}
-        rnd = 0
-        while live:
-            rnd += 1
-            q = z3.Bool(f"query@{rnd}")
-            s.add(z3.Implies(q, z3.Or(*[z3.Not(last[n]) for n in live])))
-            r = s.check(q, *[lits[n] for n in live])
-            if r == z3.unsat:
-                break
-            if r != z3.sat:
-                for n in live:
-                    self.proof.cti.setdefault(n, f"solver: {s.reason_unknown()}")
-                return []
-            m = s.model()
-            ai = trans.instances[m.eval(acts[-1], model_completion=True).as_long()][0]
-            step = f"{model.actions[ai].context}: {model.actions[ai].name} breaks it at k = {k}"
-            broken = [n for n in live if z3.is_false(m.eval(last[n], model_completion=True))]
-            for n in broken:
-                del live[n]
-                self.proof.cti[n] = step
-            self.ctis.append((broken, decode(m, states[k - 1]), decode(m, states[k]), ai))
+        # one query per candidate (a disjunction of all is several times
+        # slower); a drop weakens the assumptions, so the pass is redone
+        changed = True
+        while changed:
+            changed = False
+            for n in list(live):
+                if n not in live:
+                    continue
+                r = s.check(z3.Not(last[n]), *[lits[o] for o in live])
+                if r == z3.unsat:
+                    continue
+                if r != z3.sat:
+                    for o in live:
+                        self.proof.cti.setdefault(o, f"solver: {s.reason_unknown()}")
+                    return []
+                m = s.model()
+                ai = trans.instances[m.eval(acts[-1], model_completion=True).as_long()][0]
+                step = f"{model.actions[ai].context}: {model.actions[ai].name} breaks it at k = {k}"
+                broken = [o for o in live if z3.is_false(m.eval(last[o], model_completion=True))]
+                for o in broken:
+                    del live[o]
+                    self.proof.cti[o] = step
+                self.ctis.append((broken, decode(m, states[k - 1]), decode(m, states[k]), ai))
+                changed = True
         return list(live.values())
