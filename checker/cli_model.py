@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import report, specs
+from checker import report, specs, starvation
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine
 from checker.induction import InductionEngine
@@ -42,6 +42,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "what it cannot prove is then searched by BMC up to --depth")
     ap.add_argument("--max-k", type=int, default=2, metavar="K",
                     help="--prove: the largest k of the induction (default: 2)")
+    ap.add_argument("--starvation", type=int, metavar="SIZE",
+                    help="search a starvation lasso for atomic requests of SIZE cells instead "
+                         "(checker/lasso.py): bmc up to --depth steps, or explicit: every state")
+    ap.add_argument("--limit", type=int, default=2_000_000,
+                    help="--starvation --engine explicit: give up past this many states")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return ap.parse_args(argv)
 
@@ -138,6 +143,12 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     err = Console(stderr=True)
+    if args.starvation is not None:
+        try:
+            return starvation.main(args)
+        except (specs.SpecError, starvation.BadSize) as e:
+            print(f"check-model: {e}", file=sys.stderr)
+            return 2
     try:
         doc, results, model = run(args, err)
     except Usage as e:

@@ -58,6 +58,7 @@ class InductionEngine:
         self.lemmas = LEMMAS if lemmas is None else lemmas
         self.x = Z3Ops(model.p.width)
         self.proof = Proof()
+        self.log: Callable[[str], None] | None = None  # per-query trace, for diagnosis
         # counterexamples to induction: (dropped, pre, post, action), for diagnosis
         self.ctis: list[tuple[list[str], State, State, int]] = []
 
@@ -149,7 +150,10 @@ class InductionEngine:
             for n in list(live):
                 if n not in live:
                     continue
+                t0 = time.monotonic()
                 r = s.check(z3.Not(last[n]), *[lits[o] for o in live])
+                if self.log:
+                    self.log(f"k={k} {n}: {r} {time.monotonic() - t0:.1f}s")
                 if r == z3.unsat:
                     continue
                 if r != z3.sat:
