@@ -151,7 +151,12 @@ class InductionEngine:
                 if n not in live:
                     continue
                 t0 = time.monotonic()
-                r = s.check(z3.Not(last[n]), *[lits[o] for o in live])
+                # conjunct by conjunct: many small queries beat one large one
+                # (the area map of a larger geometry above all)
+                for part in (last[n].children() if z3.is_and(last[n]) else [last[n]]):
+                    r = s.check(z3.Not(part), *[lits[o] for o in live])
+                    if r != z3.unsat:
+                        break
                 if self.log:
                     self.log(f"k={k} {n}: {r} {time.monotonic() - t0:.1f}s")
                 if r == z3.unsat:
