@@ -142,36 +142,42 @@ class InductionEngine:
                              z3.And(*[x.boolean(c.holds(x, model.kernel, st)) for st in states[:k]])))
             last[c.name] = x.boolean(c.holds(x, model.kernel, states[k]))
         live = {c.name: c for c in cands}
-        # one query per candidate (a disjunction of all is several times
-        # slower); a drop weakens the assumptions, so the pass is redone
-        changed = True
-        while changed:
-            changed = False
-            for n in list(live):
-                if n not in live:
-                    continue
-                t0 = time.monotonic()
-                # conjunct by conjunct: many small queries beat one large one
-                # (the area map of a larger geometry above all)
-                for part in (last[n].children() if z3.is_and(last[n]) else [last[n]]):
-                    r = s.check(z3.Not(part), *[lits[o] for o in live])
-                    if r != z3.unsat:
-                        break
-                if self.log:
-                    self.log(f"k={k} {n}: {r} {time.monotonic() - t0:.1f}s")
-                if r == z3.unsat:
-                    continue
-                if r != z3.sat:
-                    for o in live:
-                        self.proof.cti.setdefault(o, f"solver: {s.reason_unknown()}")
-                    return []
-                m = s.model()
-                ai = trans.instances[m.eval(acts[-1], model_completion=True).as_long()][0]
-                step = f"{model.actions[ai].context}: {model.actions[ai].name} breaks it at k = {k}"
-                broken = [o for o in live if z3.is_false(m.eval(last[o], model_completion=True))]
-                for o in broken:
-                    del live[o]
-                    self.proof.cti[o] = step
-                self.ctis.append((broken, decode(m, states[k - 1]), decode(m, states[k]), ai))
-                changed = True
+        # One query per candidate, conjunct by conjunct (a disjunction of all
+        # is several times slower, and the area map of a larger geometry is
+        # only tractable in pieces).  A drop weakens the assumptions: only a
+        # candidate whose unsat core used a dropped one is asked again.
+        todo = list(live)
+        used: dict[str, set[str]] = {}
+        while todo:
+            n = todo.pop(0)
+            if n not in live:
+                continue
+            t0 = time.monotonic()
+            used[n] = set()
+            r = z3.unsat
+            for j, part in enumerate(last[n].children() if z3.is_and(last[n]) else [last[n]]):
+                goal = z3.Bool(f"goal:{n}:{j}")
+                s.add(z3.Implies(goal, z3.Not(part)))
+                r = s.check(goal, *[lits[o] for o in live])
+                if r != z3.unsat:
+                    break
+                core = {str(c) for c in s.unsat_core()}
+                used[n] |= {o for o in live if str(lits[o]) in core}
+            if self.log:
+                self.log(f"k={k} {n}: {r} {time.monotonic() - t0:.1f}s")
+            if r == z3.unsat:
+                continue
+            if r != z3.sat:
+                for o in live:
+                    self.proof.cti.setdefault(o, f"solver: {s.reason_unknown()}")
+                return []
+            m = s.model()
+            ai = trans.instances[m.eval(acts[-1], model_completion=True).as_long()][0]
+            step = f"{model.actions[ai].context}: {model.actions[ai].name} breaks it at k = {k}"
+            broken = {o for o in live if z3.is_false(m.eval(last[o], model_completion=True))} | {n}
+            for o in broken:
+                del live[o]
+                self.proof.cti[o] = step
+            self.ctis.append((sorted(broken), decode(m, states[k - 1]), decode(m, states[k]), ai))
+            todo += [o for o in live if o not in todo and used.get(o, set()) & broken]
         return list(live.values())
