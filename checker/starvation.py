@@ -19,9 +19,9 @@ def search(model: Model, size: int, engine: str, depth: int, limit: int,
     if engine == "explicit":
         g = explore(model, limit)
         if g is None:
-            return None, f"unknown: more than {limit} reachable states"
+            return None, f"unknown: more than {limit} reachable states (--limit)"
         lasso = fair_lasso(model, g, size)
-        return lasso, f"none: no fair starvation loop among all {len(g.states)} reachable states"
+        return lasso, f"no fair starvation loop among all {len(g.states)} reachable states"
     lasso, _ = LassoEngine(model, size).run(depth, progress)
     return lasso, f"none of at most {depth} steps (prefix + loop)"
 
