@@ -12,6 +12,8 @@ from checker import report
 from checker.lasso import FAIRNESS, Lasso, LassoEngine, explore, fair_lasso
 from model.machine import Model
 
+UNKNOWN = "unknown"  # the search gave up: neither a lasso nor its absence
+
 
 def search(model: Model, size: int, engine: str, depth: int, limit: int,
            progress: Any = None) -> tuple[Lasso | None, str]:
@@ -19,7 +21,7 @@ def search(model: Model, size: int, engine: str, depth: int, limit: int,
     if engine == "explicit":
         g = explore(model, limit)
         if g is None:
-            return None, f"unknown: more than {limit} reachable states (--limit)"
+            return None, f"{UNKNOWN}: more than {limit} reachable states (--limit)"
         lasso = fair_lasso(model, g, size)
         return lasso, f"no fair starvation loop among all {len(g.states)} reachable states"
     lasso, _ = LassoEngine(model, size).run(depth, progress)
@@ -35,7 +37,7 @@ def document(spec_name: str, model: Model, size: int, engine: str, lasso: Lasso 
         "empty_pop_pages_high": p.empty_pop_pages_high, "fairness": FAIRNESS,
         "seconds": round(seconds, 3)}
     if lasso is None:
-        out.update(verdict="none", reason=none)
+        out.update(verdict=UNKNOWN if none.startswith(UNKNOWN) else "none", reason=none)
         return out
     steps = report.steps(model, lasso.trace)
     for st in steps:
@@ -53,7 +55,8 @@ def human(doc: dict[str, Any], model: Model, lasso: Lasso | None, out: Console) 
     for ln in textwrap.wrap("fairness: " + FAIRNESS, 96, subsequent_indent="  "):
         out.print(ln, highlight=False, markup=False)
     if lasso is None:
-        out.print(f"no starvation lasso: {doc['reason']}", highlight=False, markup=False)
+        what = "" if doc["verdict"] == UNKNOWN else "no starvation lasso: "
+        out.print(what + doc["reason"], highlight=False, markup=False)
         return
     n = len(lasso.trace.steps)
     out.print(f"starvation lasso: a prefix of {lasso.loop_start} steps, then a loop of "
