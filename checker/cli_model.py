@@ -10,9 +10,10 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import emit_log, html_report, report, specs, sweep_cli, terminal_map
+from checker import emit_log, html_report, report, specs, starvation, sweep_cli, terminal_map
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine
+from checker.induction import InductionEngine
 from checker.result import Result, RunStats
 from model.machine import Model
 from model.properties import PROPERTIES
@@ -36,6 +37,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help=f"check only this property (repeatable): {', '.join(PROPERTIES)}")
     ap.add_argument("--engine", choices=("bmc", "explicit"), default="bmc",
                     help="bmc: bounded model checking on Z3 (default); explicit: breadth-first search")
+    ap.add_argument("--prove", action="store_true",
+                    help="prove the properties for every run by k-induction (checker/induction.py); "
+                         "what it cannot prove is then searched by BMC up to --depth")
+    ap.add_argument("--max-k", type=int, default=2, metavar="K",
+                    help="--prove: the largest k of the induction (default: 2)")
+    ap.add_argument("--starvation", type=int, metavar="SIZE",
+                    help="search a starvation lasso for atomic requests of SIZE cells instead "
+                         "(checker/lasso.py): bmc up to --depth steps, or explicit: every state")
+    ap.add_argument("--limit", type=int, default=2_000_000,
+                    help="--starvation --engine explicit: give up past this many states")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument("--html", metavar="FILE",
                     help="also write the counterexamples as one self-contained HTML page")
@@ -69,7 +80,10 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
         err.print(f"wrote {path}", highlight=False, markup=False)
         return {"spec": spec.name, "simulated": str(path), "results": []}, [], model
     props = [PROPERTIES[n] for n in dict.fromkeys(names)]
-    engine = BMCEngine(model, props) if args.engine == "bmc" else ExplicitEngine(model, props)
+    if args.prove and args.max_k < 1:
+        raise Usage(f"--max-k must be at least 1, not {args.max_k}")
+    engine: Any = (InductionEngine(model, props) if args.prove else BMCEngine(model, props)
+                   if args.engine == "bmc" else ExplicitEngine(model, props))
     start = time.monotonic()
     shown = [False]
 
@@ -80,8 +94,11 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
             what = f"{int(n)} states" if args.engine == "explicit" else f"{n:.1f}s"
             err.print(f"[dim]{spec.name}: depth {d}/{depth} done ({what})[/dim]", highlight=False)
 
-    results, stats = engine.run(depth, progress)
-    doc = document(spec, args.engine, depth, results, stats, model)
+    if args.prove:
+        results, stats = engine.run(args.max_k, depth, progress)
+    else:
+        results, stats = engine.run(depth, progress)
+    doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
     if args.emit_log is not None:
         doc["logs"] = [str(p) for p in emit_log.emit_counterexamples(args.emit_log, spec.name,
                                                                        model, results)]
@@ -103,6 +120,8 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
             item["exhaustive"] = True
         if r.reason:
             item["reason"] = r.reason
+        if r.verdict == "proved":
+            item["k"], item["invariants"] = r.depth, list(r.invariants)
         out.append(item)
     return {"spec": spec.name, "engine": engine, "depth": depth, "expected_depth": spec.depth,
             "results": out,
@@ -119,13 +138,20 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
         elif r.verdict == "holds":
             line = ("holds (every reachable state checked)" if r.exhaustive
                     else f"holds up to depth {r.depth}")
+        elif r.verdict == "proved":
+            line = f"proved (k = {r.depth})"
         else:
             line = f"unknown at depth {r.depth}: {r.reason}"
         exp = item["expected"]
+        exp = "proved" if exp == "holds" and r.verdict == "proved" else exp
         mark = "" if exp is None else "  (as expected)" if exp == r.verdict else f"  (expected: {exp}"
         if exp is not None and exp != r.verdict:
             mark += f" within {doc['expected_depth']} steps)" if exp == "violated" else ")"
         out.print(f"{r.prop:<20} {line}{mark}", highlight=False)
+        if r.invariants:
+            for ln in textwrap.wrap("with the lemmas " + ", ".join(r.invariants), 96,
+                                    initial_indent="    ", subsequent_indent="      "):
+                out.print(ln, highlight=False, markup=False)
         if r.trace:
             for ln in report.render_steps(model, r.trace):
                 out.print(ln, highlight=False, markup=False)
@@ -142,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep or args.mutants:
         return sweep_cli.main(args)
     err = Console(stderr=True)
+    if args.starvation is not None:
+        try:
+            return starvation.main(args)
+        except (specs.SpecError, starvation.BadSize) as e:
+            print(f"check-model: {e}", file=sys.stderr)
+            return 2
     try:
         doc, results, model = run(args, err)
     except Usage as e:

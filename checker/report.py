@@ -125,9 +125,9 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
     lp = p.live_per_context
     for k in range(p.nr_contexts * lp):
         if pre.live_valid[k] != post.live_valid[k]:
-            verb = "holds" if post.live_valid[k] else "freed"
-            out.append(f"alloc#{k // lp + 1} {verb} chunk {post.live_chunk[k]} off "
-                       f"{post.live_off[k]} size {post.live_size[k]}")
+            verb, of = ("holds", post) if post.live_valid[k] else ("freed", pre)
+            out.append(f"alloc#{k // lp + 1} {verb} chunk {of.live_chunk[k]} off "
+                       f"{of.live_off[k]} size {of.live_size[k]}")
     if pre.balance_pending != post.balance_pending:
         out.append(f"balance work {'queued' if post.balance_pending else 'dequeued'}")
     if pre.balance_pc != post.balance_pc:
@@ -136,11 +136,19 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
     return out
 
 
-def context_label(model: Model, ai: int, post: State) -> str:
+def context_label(model: Model, ai: int, post: State, pre: State | None = None) -> str:
     a = model.actions[ai]
     if a.ctx is None:
         return a.context
-    return f"{a.context} ({'atomic' if post.req_atomic[a.ctx] else 'non-atomic'})"
+    # the request is the post-state's, or the pre-state's once the call has
+    # returned (a lasso's states forget a finished call's locals)
+    if a.name.startswith("pcpu_alloc ("):
+        atomic = a.name == "pcpu_alloc (atomic)"
+    elif pre is not None and post.pc[a.ctx] == AllocPc.IDLE:
+        atomic = pre.req_atomic[a.ctx]
+    else:
+        atomic = post.req_atomic[a.ctx]
+    return f"{a.context} ({'atomic' if atomic else 'non-atomic'})"
 
 
 def steps(model: Model, trace: Trace) -> list[dict[str, Any]]:
@@ -148,7 +156,7 @@ def steps(model: Model, trace: Trace) -> list[dict[str, Any]]:
     pre = trace.init
     for n, st in enumerate(trace.steps, 1):
         a = model.actions[st.action]
-        out.append({"step": n, "context": context_label(model, st.action, st.state),
+        out.append({"step": n, "context": context_label(model, st.action, st.state, pre),
                     "action": a.name, "kernel": a.kernel, "choices": st.choices,
                     "changes": changes(model.p, pre, st.state),
                     "state": state_dict(model.p, st.state)})

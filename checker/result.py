@@ -6,7 +6,7 @@ from typing import Literal
 
 from model.state import State
 
-Verdict = Literal["holds", "violated", "unknown"]
+Verdict = Literal["holds", "violated", "unknown", "proved"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Result:
     trace: Trace | None = None
     exhaustive: bool = False    # explicit engine: every reachable state was seen
     reason: str = ""            # why the verdict is unknown
+    invariants: tuple[str, ...] = ()  # proved: the lemmas proved with it (checker/induction.py)
     seconds: float = 0.0
 
 

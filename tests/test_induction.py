@@ -1,0 +1,102 @@
+"""k-induction (checker/induction.py): a property proved with the lemma that
+makes it inductive, not proved without it, and a violated one refuted by the
+base case with its shortest counterexample."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from checker import specs
+from checker.cli_model import main
+from checker.explicit import successors
+from checker.induction import InductionEngine
+from model.invariants import LEMMAS
+from model.machine import Model
+from model.ops import Concrete
+from model.properties import PROPERTIES
+
+LEMMA = {lm.name: lm for lm in LEMMAS}
+
+
+def prove(spec: str, prop: str, lemmas: list[str], max_k: int = 1, depth: int = 0):
+    eng = InductionEngine(Model(specs.load(spec).params), [PROPERTIES[prop]],
+                          [LEMMA[n] for n in lemmas])
+    [result], _ = eng.run(max_k, depth)
+    return result, eng
+
+
+def test_refill_needs_the_lemmas() -> None:
+    """refill of v4.13 is not 1-inductive alone (a step from an unreachable
+    state breaks it); proved together with the lemmas, it is proved at k = 1
+    and the lemmas its proof rests on are named."""
+    alone, eng = prove("v4.13", "refill", [])
+    assert alone.verdict == "unknown" and "not k-inductive" in alone.reason
+    assert eng.ctis, "a counterexample to induction is kept"
+    proved, _ = prove("v4.13", "refill", list(LEMMA))
+    assert (proved.verdict, proved.depth) == ("proved", 1)
+    assert {"refill-progress", "counter-identity"} <= set(proved.invariants)
+
+
+def test_refuted_with_its_shortest_counterexample() -> None:
+    """counter-exact of the seed: the induction cannot prove it, the base
+    case finds the 6-step lost update, replayed concretely; the lemma
+    mutex-owner, false in the seed (2 steps), is refuted, never assumed."""
+    result, eng = prove("seed", "counter-exact", ["mutex-owner"], max_k=2, depth=6)
+    assert (result.verdict, result.depth) == ("violated", 6)
+    assert eng.proof.refuted_lemmas == {"mutex-owner": 2}
+    assert result.trace is not None and len(result.trace.steps) == 6
+    m = Model(specs.load("seed").params)
+    last = result.trace.steps[-1].state
+    assert not PROPERTIES["counter-exact"].holds(Concrete(), m.kernel, last)
+    assert all(PROPERTIES["counter-exact"].holds(Concrete(), m.kernel, st.state)
+               for st in result.trace.steps[:-1])
+
+
+def test_cli_prove_json(capsys) -> None:
+    """--prove --json on a buggy spec: exit 1, the violation with its
+    counterexample; engine 'induction'."""
+    rc = main(["--spec", "seed", "--prove", "--max-k", "1", "--depth", "3",
+               "--property", "no-deadlock", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1 and doc["engine"] == "induction"
+    [item] = doc["results"]
+    assert (item["verdict"], item["depth"]) == ("violated", 2)
+    assert len(item["counterexample"]) == 2
+
+
+def test_cli_prove_bad_max_k(capsys) -> None:
+    assert main(["--spec", "v4.13", "--prove", "--max-k", "0"]) == 2
+    assert "--max-k" in capsys.readouterr().err
+
+
+def test_v4_13_counter_drift_on_population_failure() -> None:
+    """A finding the induction pointed at (lemma occ-pages is not inductive
+    once an area can straddle a page boundary): v4.13's population failure
+    path, pcpu_free_area(chunk, off, &occ_pages); goto fail_unlock, ignores
+    occ_pages.  If a neighbour in the area's populated first page was freed
+    meanwhile (its free_percpu counted nothing: the page held the area), the
+    page ends up empty, populated and uncounted: counter-exact breaks."""
+    p = dataclasses.replace(specs.load("v4.13").params, first_chunk_static_cells=3,
+                            nr_chunks=2, live_per_context=2, sizes=(1, 2))
+    m = Model(p)
+    plan = [("percpu_enable_async", None, {}),
+            # alloc#2 takes the first chunk's last cell
+            ("pcpu_alloc (non-atomic)", 1, {"size": 1}), ("pcpu_extend_area_map", 1, {"fail": 0}),
+            ("pcpu_alloc: restart", 1, {}), ("pcpu_alloc: counter", 1, {}),
+            # alloc#1 creates chunk 1 and takes its cell 0 (page 0 populated)
+            ("pcpu_alloc (non-atomic)", 0, {"size": 1}), ("pcpu_create_chunk", 0, {"fail": 0}),
+            ("pcpu_extend_area_map", 0, {"fail": 0}), ("pcpu_alloc: restart", 0, {}),
+            ("pcpu_populate_chunk", 0, {"fail": 0}), ("pcpu_alloc: counter", 0, {}),
+            # alloc#2: cells 1-2, across pages 0 and 1 (occ_pages 1: page 1 only)
+            ("pcpu_alloc (non-atomic)", 1, {"size": 2}),
+            # alloc#1 frees cell 0: page 0 still holds alloc#2's cell, counter += 0
+            ("free_percpu", 0, {}),
+            # page 1's population fails: the area is freed, page 0 is empty and uncounted
+            ("pcpu_populate_chunk", 1, {"fail": 1})]
+    s, x = m.init(), Concrete()
+    for name, ctx, want in plan:
+        assert PROPERTIES["counter-exact"].holds(x, m.kernel, s)
+        s = next(t for ai, ch, t in successors(m, s) if m.actions[ai].name == name and
+                 m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items()))
+    assert (s.nr_empty_pop_pages, s.populated[1], s.alloc_map[1]) == (0, 0b01, 0)
+    assert not PROPERTIES["counter-exact"].holds(x, m.kernel, s)

@@ -1,0 +1,63 @@
+"""Starvation lassos (checker/lasso.py): found where the balance work never
+refills (PCPU_EMPTY_POP_PAGES_HIGH = 0), with the loop really closing and
+really starving the request; and the CLI shows the loop."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from checker import specs
+from checker.cli_model import main
+from checker.lasso import LassoEngine, canonical
+from model.machine import Model
+from model.state import AllocPc, BalancePc
+
+NO_REFILL = dataclasses.replace(specs.load("v4.13").params, empty_pop_pages_high=0,
+                                empty_pop_pages_low=0)
+
+
+def test_lasso_when_the_balance_work_populates_nothing() -> None:
+    """Atomic requests of a whole unit (the first chunk, with its static
+    area, can never serve them) starve when the balance work, asked to
+    populate PCPU_EMPTY_POP_PAGES_HIGH = 0 pages, runs without populating:
+    the shortest lasso is enable + a loop of fail, start, collect, map
+    extension pick, retry_pop."""
+    model = Model(NO_REFILL)
+    lasso, _ = LassoEngine(model, 4).run(6)
+    assert lasso is not None
+    steps = lasso.trace.steps
+    assert (lasso.loop_start, len(steps)) == (1, 6)
+    states = [lasso.trace.init] + [st.state for st in steps]
+    # the loop closes on the kernel state
+    assert canonical(states[lasso.loop_start]) == canonical(states[-1])
+    loop = list(range(lasso.loop_start, len(steps)))
+    names = [model.actions[steps[j].action].name for j in loop]
+    # an atomic request of the size fails in it (and none succeeds) ...
+    tries = [j for j in loop if names[j - lasso.loop_start] == "pcpu_alloc (atomic)"]
+    assert tries and all(steps[j].choices["size"] == 4 and
+                         steps[j].state.pc[model.actions[steps[j].action].ctx] == AllocPc.IDLE
+                         for j in tries)
+    # ... and a balance run completes
+    assert any(states[j].balance_pc != BalancePc.IDLE and states[j + 1].balance_pc == BalancePc.IDLE
+               for j in loop)
+
+
+def test_no_lasso_below_its_length() -> None:
+    assert LassoEngine(Model(NO_REFILL), 4).run(5)[0] is None
+
+
+def test_cli_starvation_json(tmp_path, capsys) -> None:
+    """--starvation --json: the lasso's steps, each marked in the loop or not."""
+    text = (specs.resolve("v4.13").read_text()
+            .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
+            .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0"))
+    spec = tmp_path / "no-refill.toml"
+    spec.write_text(text)
+    assert main(["--spec", str(spec), "--starvation", "4", "--depth", "6", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["verdict"], doc["prefix"], doc["loop"], doc["size_pages"]) == ("lasso", 1, 5, 2)
+    assert [s["in_loop"] for s in doc["steps"]] == [False] + [True] * 5
+    assert "fairness" in doc
+    assert main(["--spec", str(spec), "--starvation", "4", "--depth", "6"]) == 1
+    out = capsys.readouterr().out
+    assert "---- loop: steps 2..6 repeat forever ----" in out
