@@ -16,7 +16,7 @@ from model.actions import Kernel
 from model.ops import Ops, select
 from model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC
 from model.state import (ALLOC_CHUNK_PCS, ALLOC_MUTEX_PCS, BALANCE_MUTEX_PCS, AllocPc,
-                         BalancePc, State, area_mask, area_pages, empty_pages, full,
+                         BalancePc, Isolated, State, area_mask, area_pages, empty_pages, full,
                          fully_free, nr_empty_pop, occupied_pages)
 
 
@@ -113,8 +113,11 @@ def domains(x: Ops, k: Kernel, s: State) -> Any:
             ok.append(x.not_(s.ext_running[c]))  # no map_extend_work items
         else:
             ok.append(_implies(x, s.ext_running[c], _in(x, s.ext_new_alloc[c], maps)))
+    # f183324133ea: only partial depopulation ever isolates a chunk
+    isolated = [int(v) for v in Isolated] if k.sw.partial_depopulation else [int(Isolated.NO)]
     for c in chunk:
         ok += [x.eq(s.alloc_map[c] & full(g.cells), s.alloc_map[c]),
+               _in(x, s.isolated[c], isolated),
                x.eq(s.bound_map[c] & s.alloc_map[c], s.bound_map[c]),
                x.eq(s.populated[c] & full(g.pages), s.populated[c]),
                _in(x, s.map_alloc[c], maps)]
