@@ -279,8 +279,13 @@ class Kernel:
                  nr_empty_pop_pages=s.nr_empty_pop_pages + added)
         area = area_mask(x, g, s.off[i], s.req_size[i])
         start = x.from_bits([x.eq(s.off[i], k) for k in range(g.cells)])
-        freed = upd(s, alloc_map=store(x, s.alloc_map, c, select(x, s.alloc_map, c) & x.bnot(area, g.cells)),
+        amap = select(x, s.alloc_map, c)
+        freed = upd(s, alloc_map=store(x, s.alloc_map, c, amap & x.bnot(area, g.cells)),
                     bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)))
+        if self.sw.populate_fail_counter == "as-free":
+            counted = x.not_(x.eq(c, self.reserved_or_none()))
+            delta = self.occupied(x, amap, area) - s.occ[i]
+            freed = upd(freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, delta, 0))
         return ite_state(x, fail, self.fail(x, self.release_mutex(freed), i, False),
                          self.populate_or_unlock(x, ok, i))
 

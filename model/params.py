@@ -93,6 +93,14 @@ class Switches:
     # no longer scans it); the balance work depopulates them
     # (pcpu_reclaim_populated) and reintegrates or sidelines the chunk.
     partial_depopulation: bool = False
+    # The smallest fix for the population-failure drift this checker found in
+    # the area-map kernels (README, "Proofs and starvation lassos"): the
+    # failure path `pcpu_free_area(chunk, off, &occ_pages); goto fail_unlock`
+    # ignores occ_pages ("ignored", the kernel's code); "as-free" accounts the
+    # failed allocation as completed and then freed, as free_percpu() does:
+    # `nr_empty_pop_pages -= occ_pages` before pcpu_free_area() and
+    # `+= occ_pages` of the free after it.
+    populate_fail_counter: Literal["ignored", "as-free"] = "ignored"
 
 
 @dataclass(frozen=True)
