@@ -101,3 +101,14 @@ def test_v4_13_counter_drift_on_population_failure(name: str, counter: int) -> N
                  m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items()))
     assert (s.nr_empty_pop_pages, s.populated[1], s.alloc_map[1]) == (counter, 0b01, 0)
     assert PROPERTIES["counter-exact"].holds(x, m.kernel, s) == (counter == 1)
+
+
+def test_popfail_fix_proves_the_counter() -> None:
+    """The smallest fix for the population-failure drift keeps
+    pcpu_nr_empty_pop_pages exact in every reachable state of the geometry
+    where the drift happens; without it the proof fails (the base case or
+    the step breaks counter-exact)."""
+    fixed, _ = prove("v4.13-popfail-fix", "counter-exact", list(LEMMA))
+    assert fixed.verdict == "proved"
+    drifting, _ = prove("v4.13-straddle", "counter-exact", list(LEMMA))
+    assert drifting.verdict != "proved"
