@@ -10,7 +10,7 @@ import pytest
 
 from checker import specs
 from checker.bmc import BMCEngine
-from checker.explicit import ExplicitEngine
+from checker.explicit import ExplicitEngine, successors
 from checker.result import Result
 from model.actions import Kernel
 from model.machine import Model
@@ -146,3 +146,46 @@ def test_injected_bug_as_expected(name: str) -> None:
         first = min(spec.violated, key=lambda p: exp[p].depth)
         bmc = run(BMCEngine, spec, [PROPERTIES[first]], exp[first].depth)[first]
         assert (bmc.verdict, bmc.depth) == ("violated", exp[first].depth), name
+
+
+def test_pre_async_atomic_starves() -> None:
+    """pre-async's row of the known-bug table, by a schedule worked out from
+    its code (README): with a first chunk of one free cell and two live
+    allocations per context, a failed atomic request still fails after a
+    complete balance run, because the run only destroys chunks and the one
+    fully free chunk left is one whose population failed.  Every chunk
+    choice below is the kernel's list order (the chunk just moved to the
+    free slot's head); the spared chunk is the only free one."""
+    params = replace(specs.load("pre-async").params, first_chunk_static_cells=3, live_per_context=2)
+    m, x = Model(params), Concrete()
+    alloc, extend, restart = "pcpu_alloc (non-atomic)", "pcpu_extend_area_map", "pcpu_alloc: restart"
+    populate, create = "pcpu_populate_chunk", "pcpu_create_chunk"
+    counter = [("pcpu_alloc: counter load", {}), ("pcpu_alloc: counter store", {})]
+    plan: list[tuple[int | None, str, dict[str, int]]] = [
+        # alloc#1 takes the first chunk's one free cell
+        *[(0, a, ch) for a, ch in [(alloc, {"size": 1}), (extend, {"fail": 0}), (restart, {}),
+                                    (populate, {"fail": 0}), *counter]],
+        # alloc#2 creates chunk 1 and takes all of it, populated
+        *[(1, a, ch) for a, ch in [(alloc, {"size": 4}), (create, {"fail": 0, "chunk": 1}),
+                                    (extend, {"fail": 0}), (restart, {"chunk": 1}),
+                                    (populate, {"fail": 0}), *counter]],
+        # alloc#1 creates chunk 2, whose population fails: fully free, unpopulated
+        *[(0, a, ch) for a, ch in [(alloc, {"size": 4}), (create, {"fail": 0, "chunk": 2}),
+                                    (extend, {"fail": 0}), (restart, {"chunk": 2}),
+                                    (populate, {"fail": 1})]],
+        # alloc#2 frees chunk 1: two fully free chunks, the balance work is queued
+        (1, "free_percpu", {"live": 0}),
+        # alloc#2 takes chunk 1 (the head of the free slot) again
+        *[(1, a, ch) for a, ch in [(alloc, {"size": 4, "chunk": 1}), (populate, {"fail": 0}),
+                                    *counter]],
+        # the atomic request fails: the first chunk and chunk 1 full, chunk 2 unpopulated
+        (0, "pcpu_alloc (atomic)", {"size": 1}),
+        (None, "pcpu_balance_workfn", {}),
+        (None, "pcpu_balance_workfn: collect", {"chunk": 2})]
+    s = m.init()
+    for ctx, name, want in plan:
+        assert PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
+        [s] = [t for ai, ch, t in successors(m, s) if m.actions[ai].name == name
+               and m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items())]
+    assert len(plan) == 26 and s.ap_phase == 3
+    assert not PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
