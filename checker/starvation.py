@@ -4,6 +4,7 @@ loop marked.  The search itself is checker/lasso.py."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -11,6 +12,7 @@ from rich.console import Console
 from checker import report
 from checker.lasso import FAIRNESS, Lasso, LassoEngine, explore, fair_lasso
 from model.machine import Model
+from traces.writer import HEADER_LINES, write_trace
 
 UNKNOWN = "unknown"  # the search gave up: neither a lasso nor its absence
 
@@ -76,6 +78,20 @@ class BadSize(Exception):
     """An atomic request size the spec's geometry cannot have."""
 
 
+def emit(out_dir: Path, spec_name: str, model: Model, lasso: Lasso, err: Console) -> dict[str, Any]:
+    """--emit-log: the lasso as DIR/<spec>-starvation-<size>.trace; the header
+    names the loop's steps, and its first and last log lines are reported."""
+    n, first = len(lasso.trace.steps), lasso.loop_start + 1
+    path = out_dir / f"{spec_name}-starvation-{lasso.size}.trace"
+    step_line = write_trace(path, model, lasso.trace,
+                            f"spec {spec_name}, starvation lasso for atomic requests of "
+                            f"{lasso.size} cells: steps {first}..{n} repeat forever")
+    before = step_line[lasso.loop_start - 1] if lasso.loop_start > 0 else HEADER_LINES
+    lines = (before + 1, step_line[n - 1])
+    err.print(f"wrote {path} (the loop: lines {lines[0]}..{lines[1]})", highlight=False, markup=False)
+    return {"path": str(path), "loop_lines": list(lines)}
+
+
 def main(args: Any) -> int:
     """The --starvation run of check-model: exit 1 when a lasso is found."""
     import dataclasses
@@ -104,6 +120,8 @@ def main(args: Any) -> int:
 
     lasso, none = search(model, size, engine, depth, args.limit, progress)
     doc = document(spec.name, model, size, engine, lasso, none, time.monotonic() - start)
+    if lasso is not None and args.emit_log is not None:
+        doc["log"] = emit(args.emit_log, spec.name, model, lasso, err)
     if args.json:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")

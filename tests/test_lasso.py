@@ -61,3 +61,28 @@ def test_cli_starvation_json(tmp_path, capsys) -> None:
     assert main(["--spec", str(spec), "--starvation", "4", "--depth", "6"]) == 1
     out = capsys.readouterr().out
     assert "---- loop: steps 2..6 repeat forever ----" in out
+
+
+def test_cli_starvation_emit_log(tmp_path, capsys) -> None:
+    """--starvation --emit-log: the lasso as a log our parser reads; its
+    header names the loop, and the loop's lines are the 5 steps' lines."""
+    from traces.events import ParseError
+    from traces.parser import LogParser, open_log
+
+    text = (specs.resolve("v4.13").read_text()
+            .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
+            .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0"))
+    spec = tmp_path / "no-refill.toml"
+    spec.write_text(text)
+    assert main(["--spec", str(spec), "--starvation", "4", "--depth", "6", "--json",
+                 "--emit-log", str(tmp_path / "logs")]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    path = tmp_path / "logs" / "v4.13-starvation-4.trace"  # the spec's own name
+    assert doc["log"]["path"] == str(path)
+    assert "steps 2..6 repeat forever" in path.read_text()
+    first, last = doc["log"]["loop_lines"]
+    with open_log(str(path)) as lines:
+        records = list(LogParser().records(lines))
+    assert not [r for r in records if isinstance(r, ParseError)]
+    in_loop = [r for r in records if first <= r.line <= last]
+    assert in_loop and in_loop[0].line == first and in_loop[-1].line == last
