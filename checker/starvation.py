@@ -3,13 +3,17 @@ requests of SIZE cells and show it (JSON document and human output), the
 loop marked.  The search itself is checker/lasso.py."""
 from __future__ import annotations
 
+import dataclasses
+import json
+import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from checker import report
+from checker import report, specs
 from checker.lasso import FAIRNESS, Lasso, LassoEngine, explore, fair_lasso
 from model.machine import Model
 from traces.writer import HEADER_LINES, write_trace
@@ -94,12 +98,6 @@ def emit(out_dir: Path, spec_name: str, model: Model, lasso: Lasso, err: Console
 
 def main(args: Any) -> int:
     """The --starvation run of check-model: exit 1 when a lasso is found."""
-    import dataclasses
-    import json
-    import sys
-    import time
-
-    from checker import specs
     spec = specs.load(args.spec)
     p = spec.params
     size = args.starvation

@@ -11,6 +11,8 @@ from checker.cli_model import main
 from checker.lasso import LassoEngine, canonical
 from model.machine import Model
 from model.state import AllocPc, BalancePc
+from traces.events import ParseError
+from traces.parser import LogParser, open_log
 
 NO_REFILL = dataclasses.replace(specs.load("v4.13").params, empty_pop_pages_high=0,
                                 empty_pop_pages_low=0)
@@ -66,9 +68,6 @@ def test_cli_starvation_json(tmp_path, capsys) -> None:
 def test_cli_starvation_emit_log(tmp_path, capsys) -> None:
     """--starvation --emit-log: the lasso as a log our parser reads; its
     header names the loop, and the loop's lines are the 5 steps' lines."""
-    from traces.events import ParseError
-    from traces.parser import LogParser, open_log
-
     text = (specs.resolve("v4.13").read_text()
             .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
             .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0"))
