@@ -173,9 +173,11 @@ class Kernel:
 
     def occupied(self, x: Ops, amap_in_use: Val, area: Val, populated: Val | None = None) -> Val:
         """pcpu_count_occupied_pages(), as the variant counts it; `populated`
-        (pcpu_alloc) is what was populated before the allocation."""
+        (pcpu_alloc) is what was populated before the allocation (counted
+        alone where the population for the allocation is not counted)."""
         g, sw = self.g, self.sw
-        if sw.occupied_tail_test == ">=" and (populated is None or sw.occ_pages_counts == "every-page"):
+        populated_only = sw.occ_pages_counts == "populated-before" or sw.occ_pages_subtracted == "with-area"
+        if sw.occupied_tail_test == ">=" and (populated is None or not populated_only):
             return occupied_pages(x, g, amap_in_use, area)
         others = amap_in_use & x.bnot(area, g.cells)
         out: Val = 0
@@ -187,7 +189,7 @@ class Kernel:
                 ends_inside = x.not_(x.bit(area, (pg + 1) * g.cpp - 1))
                 past = (x.not_(x.bit(others, (pg + 1) * g.cpp)) if pg + 1 < g.pages else False)
                 hit = x.and_(hit, x.or_(x.not_(ends_inside), past))
-            if populated is not None and sw.occ_pages_counts == "populated-before":
+            if populated is not None and populated_only:
                 hit = x.and_(hit, x.bit(populated, pg))
             out = out + x.ite(hit, 1, 0)
         return out
@@ -244,10 +246,14 @@ class Kernel:
         area = area_mask(x, g, off, size)
         new_map = amap | area
         bound = select(x, s.bound_map, c) | x.from_bits([x.eq(off, k) for k in range(g.cells)])
+        occ = self.occupied(x, new_map, area, pop)
         s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
                  bound_map=store(x, s.bound_map, c, bound),
                  chunk=store(x, s.chunk, i, c), off=store(x, s.off, i, off),
-                 occ=store(x, s.occ, i, self.occupied(x, new_map, area, pop)))
+                 occ=store(x, s.occ, i, occ))
+        if self.sw.occ_pages_subtracted == "with-area":
+            counted = x.not_(x.eq(c, self.reserved_or_none()))
+            s2 = upd(s2, nr_empty_pop_pages=s2.nr_empty_pop_pages - x.ite(counted, occ, 0))
         if atomic:
             s2 = self.schedule_map_extend(x, s2, c, x.not_(x.eq(c, self.reserved_or_none())))
             return self.set_pc(x, s2, i, int(AllocPc.COUNTER))
@@ -274,7 +280,9 @@ class Kernel:
         g = self.g
         region = self.unpopulated(x, s, i)
         c = s.chunk[i]
-        added = x.popcount(region, g.pages) if self.sw.alloc_population_counted else 0
+        with_area = self.sw.occ_pages_subtracted == "with-area"
+        # with the area: pcpu_chunk_populated(..., for_alloc) adds nothing (v4.14)
+        added = x.popcount(region, g.pages) if self.sw.alloc_population_counted and not with_area else 0
         ok = upd(s, populated=store(x, s.populated, c, select(x, s.populated, c) | region),
                  nr_empty_pop_pages=s.nr_empty_pop_pages + added)
         area = area_mask(x, g, s.off[i], s.req_size[i])
@@ -282,8 +290,12 @@ class Kernel:
         amap = select(x, s.alloc_map, c)
         freed = upd(s, alloc_map=store(x, s.alloc_map, c, amap & x.bnot(area, g.cells)),
                     bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)))
-        if self.sw.populate_fail_counter == "as-free":
-            counted = x.not_(x.eq(c, self.reserved_or_none()))
+        counted = x.not_(x.eq(c, self.reserved_or_none()))
+        if with_area:
+            # what free_percpu() would give back: the populated pages it empties
+            back = self.occupied(x, amap, area, select(x, s.populated, c))
+            freed = upd(freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0))
+        elif self.sw.populate_fail_counter == "as-free":
             delta = self.occupied(x, amap, area) - s.occ[i]
             freed = upd(freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, delta, 0))
         return ite_state(x, fail, self.fail(x, self.release_mutex(freed), i, False),
@@ -445,7 +457,10 @@ class Kernel:
             counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
 
             def locked() -> State:
-                # pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages; then the LOW check
+                # pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages (unless taken
+                # with the area already); then the LOW check
+                if sw.occ_pages_subtracted == "with-area":
+                    return self.finish(x, self.low_check(x, s), i)
                 s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - x.ite(counted, s.occ[i], 0))
                 return self.finish(x, self.low_check(x, s2), i)
 
@@ -501,7 +516,8 @@ class Kernel:
         kind = {True: "atomic", False: "non-atomic"}
         acts = [Action(f"pcpu_alloc ({kind[a]})", ctx,
                        "pcpu_alloc(): " + ("mutex_lock(&pcpu_alloc_mutex); " if whole and not a else "")
-                       + "pcpu_lock: scan pcpu_slot[], pcpu_alloc_area()",
+                       + "pcpu_lock: scan pcpu_slot[], pcpu_alloc_area()"
+                       + (", occ_pages off the counter" if sw.occ_pages_subtracted == "with-area" else ""),
                        ("size", "align", "reserved", "chunk"),
                        idle_with_room_locked if whole and not a else idle_with_room, enter(a), i)
                 for a in (True, False)]
@@ -532,7 +548,9 @@ class Kernel:
                        ("fail",), at(AllocPc.POPULATE), populate, i)]
         if sw.counter_update == "locked":
             acts.append(Action("pcpu_alloc: counter", ctx,
-                               "pcpu_alloc(): pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages",
+                               "pcpu_alloc(): pcpu_lock: " + (
+                                   "the LOW check" if sw.occ_pages_subtracted == "with-area"
+                                   else "pcpu_nr_empty_pop_pages -= occ_pages"),
                                (), at(AllocPc.COUNTER), counter, i))
         else:
             how = "no lock" if sw.counter_update == "unlocked" else "no lock if atomic, else pcpu_lock"

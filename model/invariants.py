@@ -222,11 +222,32 @@ def occ_pages(x: Ops, k: Kernel, s: State) -> Any:
     return x.and_(*ok)
 
 
+def occ_bounds(x: Ops, k: Kernel, s: State) -> Any:
+    """occ_pages counts pages of the area, and, until the population is over,
+    at least the unpopulated ones (no other cell lies in an unpopulated page).
+    Weaker than occ-pages, and true where that one is not: once an area
+    straddles a page boundary, a neighbour freed or allocated in a shared
+    populated page changes what the area alone occupies, not occ_pages."""
+    g = k.g
+    ok = []
+    for i, pc in enumerate(s.pc):
+        lost = area_pages(x, g, s.off[i], s.req_size[i]) & \
+            x.bnot(select(x, s.populated, s.chunk[i]), g.pages)
+        ok.append(_implies(x, _in(x, pc, AREA_PCS), x.and_(
+            x.le(0, s.occ[i]),
+            x.le(s.occ[i], x.popcount(area_pages(x, g, s.off[i], s.req_size[i]), g.pages)))))
+        if k.sw.occ_pages_subtracted == "after-population":  # else it counts populated pages only
+            ok.append(_implies(x, _in(x, pc, UNPOPULATED_PCS),
+                               x.le(x.popcount(lost, g.pages), s.occ[i])))
+    return x.and_(*ok)
+
+
 def counter_identity(x: Ops, k: Kernel, s: State) -> Any:
     """pcpu_nr_empty_pop_pages, 'protected by pcpu_lock', is the populated
     empty pages of the chunks but the reserved one, except the occ_pages an
-    allocation in progress has taken but not yet subtracted (minus those it
-    has yet to populate, which the populate step adds back)."""
+    allocation in progress has taken but not yet subtracted, minus those it
+    has yet to populate, which the populate step adds back (nothing is
+    pending when the counting goes with the area map)."""
     g = k.g
     total: Any = 0
     for c in k.normal_chunks():
@@ -236,7 +257,8 @@ def counter_identity(x: Ops, k: Kernel, s: State) -> Any:
         lost = area_pages(x, g, s.off[i], s.req_size[i]) & \
             x.bnot(select(x, s.populated, s.chunk[i]), g.pages)
         pending = x.and_(_in(x, pc, (AllocPc.POP_MUTEX, AllocPc.POPULATE, AllocPc.COUNTER)), counted)
-        total = total + x.ite(pending, s.occ[i] - x.popcount(lost, g.pages), 0)
+        if k.sw.occ_pages_subtracted == "after-population":
+            total = total + x.ite(pending, s.occ[i] - x.popcount(lost, g.pages), 0)
     return x.eq(s.nr_empty_pop_pages, total)
 
 
@@ -303,6 +325,8 @@ LEMMAS: list[Lemma] = [
     Lemma("backing", "1a4d76076cda: atomic allocations only from populated areas", backing),
     Lemma("occ-pages", "pcpu_alloc_area(): occ_pages, the pages the area alone occupies",
           occ_pages),
+    Lemma("occ-bounds", "pcpu_alloc_area(): occ_pages, at most the area's pages, at least "
+          "those still to populate", occ_bounds),
     Lemma("counter-identity", "pcpu_nr_empty_pop_pages: 'The number of empty populated pages, "
           "protected by pcpu_lock'", counter_identity),
     Lemma("balance-run", "pcpu_balance_workfn(): nr_to_pop, the chunk it populates, to_free",

@@ -101,6 +101,19 @@ class Switches:
     # `nr_empty_pop_pages -= occ_pages` before pcpu_free_area() and
     # `+= occ_pages` of the free after it.
     populate_fail_counter: Literal["ignored", "as-free"] = "ignored"
+    # The smallest fix for the atomic-progress window this checker found in the
+    # area-map kernels (README, "Proofs and starvation lassos"): between
+    # area_found and `pcpu_nr_empty_pop_pages -= occ_pages` ("after-population",
+    # the kernel's code) the counter still counts the pages an allocation in
+    # flight has taken, and a balance run's retry_pop computes nr_to_pop from
+    # it.  "with-area" moves the counting into the pcpu_lock sections that
+    # change the area map, as the bitmap allocator did (v4.14): pcpu_alloc_area()
+    # takes off the populated pages it makes non-empty, the population for
+    # the allocation adds nothing (pcpu_chunk_populated(..., for_alloc)), and
+    # a failed population gives back the populated pages it empties, as
+    # free_percpu() would (so it also fixes the drift populate_fail_counter
+    # answers).  Needs counter_update = "locked".
+    occ_pages_subtracted: Literal["after-population", "with-area"] = "after-population"
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,9 @@ class Params:
         if not self.aligns or any(a < 1 or a & (a - 1) or a > self.cells_per_page
                                   for a in self.aligns):
             errors.append("aligns must be powers of two of at most one page")
+        sw = self.switches
+        if sw.occ_pages_subtracted == "with-area" and sw.counter_update != "locked":
+            errors.append("occ_pages_subtracted = \"with-area\" needs counter_update = \"locked\"")
         return errors
 
 

@@ -41,7 +41,7 @@ STATES = settings(WALKS, max_examples=30)
 # `reserved` choice), two live allocations per context, alignment 2.
 VARIANTS: dict[str, Params] = {name: load(name).params
                                for name in ("seed", "v4.7", "v4.13", "pre-async", "v5.14",
-                                            "v4.13-popfail-fix")}
+                                            "v4.13-popfail-fix", "v4.13-counter-fix")}
 VARIANTS["reserved"] = Params(
     unit_pages=2, cells_per_page=2, nr_chunks=3, first_chunk_static_cells=1,
     reserved_cells=2, nr_contexts=2, live_per_context=2, sizes=(1, 2, 3), aligns=(1, 2),

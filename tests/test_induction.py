@@ -4,6 +4,7 @@ base case with its shortest counterexample."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -15,6 +16,7 @@ from model.invariants import LEMMAS
 from model.machine import Model
 from model.ops import Concrete
 from model.properties import PROPERTIES
+from model.state import AllocPc, BalancePc
 
 LEMMA = {lm.name: lm for lm in LEMMAS}
 
@@ -70,7 +72,8 @@ def test_cli_prove_bad_max_k(capsys) -> None:
     assert "--max-k" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name,counter", [("v4.13-straddle", 0), ("v4.13-popfail-fix", 1)])
+@pytest.mark.parametrize("name,counter", [("v4.13-straddle", 0), ("v4.13-popfail-fix", 1),
+                                          ("v4.13-counter-fix", 1)])
 def test_v4_13_counter_drift_on_population_failure(name: str, counter: int) -> None:
     """A finding the induction pointed at (lemma occ-pages is not inductive
     once an area can straddle a page boundary): v4.13's population failure
@@ -78,7 +81,8 @@ def test_v4_13_counter_drift_on_population_failure(name: str, counter: int) -> N
     occ_pages.  If a neighbour in the area's populated first page was freed
     meanwhile (its free_percpu counted nothing: the page held the area), the
     page ends up empty, populated and uncounted: counter-exact breaks.  The
-    fix (v4.13-popfail-fix: account the failure as completion + free) counts it."""
+    fixes count it (v4.13-popfail-fix: the failure as completion + free;
+    v4.13-counter-fix: the counter moves with the area map)."""
     m = Model(specs.load(name).params)
     plan = [("percpu_enable_async", None, {}),
             # alloc#2 takes the first chunk's last cell
@@ -112,3 +116,78 @@ def test_popfail_fix_proves_the_counter() -> None:
     assert fixed.verdict == "proved"
     drifting, _ = prove("v4.13-straddle", "counter-exact", list(LEMMA))
     assert drifting.verdict != "proved"
+
+
+WINDOW = [  # (context, action, choices) of the in-flight window (README)
+    (None, "percpu_enable_async", {}),
+    # alloc#2 takes the first chunk's one free cell
+    (1, "pcpu_alloc (atomic)", {"size": 1}), (1, "pcpu_alloc: counter", {}),
+    # alloc#1 creates chunk 1, takes all of it and populates it: the mutex is
+    # released, `pcpu_nr_empty_pop_pages -= occ_pages` is still to come
+    (0, "pcpu_alloc (non-atomic)", {"size": 4}), (0, "pcpu_create_chunk", {"fail": 0, "chunk": 1}),
+    (0, "pcpu_extend_area_map", {"fail": 0}), (0, "pcpu_alloc: restart", {"chunk": 1}),
+    (0, "pcpu_populate_chunk", {"fail": 0}),
+    # the atomic request fails: nothing populated is free
+    (1, "pcpu_alloc (atomic)", {"size": 1}),
+    # the balance run: pcpu_atomic_alloc_failed, so nr_to_pop = HIGH; no chunk
+    # to populate, so pcpu_create_chunk() and goto retry_pop, which recomputes
+    # nr_to_pop from the counter, still holding alloc#1's two pages
+    (None, "pcpu_balance_workfn", {}), (None, "pcpu_balance_workfn: collect", {}),
+    (None, "pcpu_balance_workfn: map extend pick", {"chunk": 0}),
+    (None, "pcpu_extend_area_map", {"fail": 0}),
+    (None, "pcpu_balance_workfn: map extend pick", {"chunk": 0}),
+    (None, "pcpu_balance_workfn: retry_pop", {}), (None, "pcpu_balance_workfn: pick chunk", {}),
+    (None, "pcpu_create_chunk", {"fail": 0}), (None, "pcpu_balance_workfn: retry_pop", {})]
+
+
+def step(m: Model, s, ctx, name: str, want: dict):
+    [t] = [t for ai, ch, t in successors(m, s) if m.actions[ai].name == name
+           and m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items())]
+    return t
+
+
+def test_v4_13_in_flight_window_breaks_atomic_progress() -> None:
+    """A finding (v4.13-window): a non-atomic allocation that has populated
+    its area and dropped pcpu_alloc_mutex still counts the area's pages as
+    empty until its `pcpu_nr_empty_pop_pages -= occ_pages`.  An atomic request
+    failing meanwhile gets a balance run whose retry_pop, after creating a
+    chunk, computes nr_to_pop = HIGH - counter = 0: the run ends with nothing
+    populated and the request still does not fit (18 steps)."""
+    m, x = Model(specs.load("v4.13-window").params), Concrete()
+    s = m.init()
+    for ctx, name, want in WINDOW:
+        assert PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
+        s = step(m, s, ctx, name, want)
+    assert (s.ap_phase, s.nr_empty_pop_pages, s.pc[0]) == (3, 2, int(AllocPc.COUNTER))
+    assert not PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
+
+
+def test_counter_fix_closes_the_window() -> None:
+    """With the counter moved into pcpu_alloc_area()'s lock section
+    (v4.13-counter-fix's switch), the same schedule's retry_pop sees no
+    empty page and populates HIGH pages of the new chunk; when the run ends
+    the request fits."""
+    params = specs.load("v4.13-window").params
+    fixed = replace(params, switches=replace(params.switches, occ_pages_subtracted="with-area"))
+    m, x = Model(fixed), Concrete()
+    s = m.init()
+    for ctx, name, want in WINDOW:
+        s = step(m, s, ctx, name, want)
+    assert (s.nr_to_pop, s.nr_empty_pop_pages) == (2, 0)
+    while s.balance_pc != int(BalancePc.IDLE):  # the rest of the run, nothing failing
+        s = next(t for ai, ch, t in successors(m, s)
+                 if m.actions[ai].ctx is None and not ch.get("fail"))
+        assert PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
+    assert s.ap_phase == 3 and s.nr_empty_pop_pages == 2
+
+
+def test_counter_fix_proves_every_property() -> None:
+    """v4.13-counter-fix, on a geometry where both the drift and the window
+    are reachable in v4.13: the counter properties and atomic-progress are
+    proved for every depth at k = 1."""
+    props = ["counter-nonnegative", "counter-exact", "atomic-progress"]
+    eng = InductionEngine(Model(specs.load("v4.13-counter-fix").params),
+                          [PROPERTIES[n] for n in props])
+    results, _ = eng.run(1)
+    assert [(r.verdict, r.depth) for r in results] == [("proved", 1)] * 3
+    assert "counter-identity" in results[0].invariants
