@@ -59,6 +59,8 @@ class InductionEngine:
         self.x = Z3Ops(model.p.width)
         self.proof = Proof()
         self.log: Callable[[str], None] | None = None  # per-query trace, for diagnosis
+        # a Houdini query still open after this long goes to a one-shot solver
+        self.hand_over_ms = 20_000
         # counterexamples to induction: (dropped, pre, post, action), for diagnosis
         self.ctis: list[tuple[list[str], State, State, int]] = []
 
@@ -131,47 +133,74 @@ class InductionEngine:
         s0 .. s(k-1), each must hold in sk."""
         model, x, p = self.model, self.x, self.model.p
         s = bv_solver()
+        s.set("timeout", self.hand_over_ms)
         states = [state_vars(p, f"i{j}") for j in range(k + 1)]
         acts = [z3.BitVec(f"iact@{j}", p.width) for j in range(k)]
-        for j in range(k):
-            s.add(trans.at(states[j], states[j + 1], acts[j]))
-        lits, last = {}, {}
+        path = [trans.at(states[j], states[j + 1], acts[j]) for j in range(k)]
+        s.add(*path)
+        lits, last, assumed = {}, {}, {}
         for c in cands:
             lits[c.name] = z3.Bool(f"assume:{c.name}")
-            s.add(z3.Implies(lits[c.name],
-                             z3.And(*[x.boolean(c.holds(x, model.kernel, st)) for st in states[:k]])))
+            assumed[c.name] = z3.And(*[x.boolean(c.holds(x, model.kernel, st)) for st in states[:k]])
+            s.add(z3.Implies(lits[c.name], assumed[c.name]))
             last[c.name] = x.boolean(c.holds(x, model.kernel, states[k]))
+
+        def one_shot(part: Any) -> tuple[Any, z3.ModelRef | None]:
+            """The query on a fresh solver that may eliminate variables (the
+            incremental one must keep them all for later queries): slower to
+            set up, much faster on the hard ones of a larger geometry."""
+            o = z3.Then("simplify", "propagate-values", "solve-eqs", "elim-uncnstr",
+                        "simplify", "bit-blast", "sat").solver()
+            o.add(*path, *[assumed[n] for n in live], z3.Not(part))
+            r = o.check()
+            return r, (o.model() if r == z3.sat else None)
         live = {c.name: c for c in cands}
         # One query per candidate, conjunct by conjunct (a disjunction of all
         # is several times slower, and the area map of a larger geometry is
         # only tractable in pieces).  A drop weakens the assumptions: only a
         # candidate whose unsat core used a dropped one is asked again.
+        # A part the incremental solver does not settle within hand_over_ms
+        # is hard: its candidate goes to the back of the queue (the easier
+        # queries may drop candidates first), and then to the one-shot
+        # solver, which gives no core, so every assumption counts as used.
         todo = list(live)
         used: dict[str, set[str]] = {}
+        hard: set[tuple[str, int]] = set()
         while todo:
             n = todo.pop(0)
             if n not in live:
                 continue
             t0 = time.monotonic()
             used[n] = set()
-            r = z3.unsat
+            r, handed, deferred = z3.unsat, None, False
             for j, part in enumerate(last[n].children() if z3.is_and(last[n]) else [last[n]]):
+                if (n, j) in hard:
+                    r, handed = one_shot(part)
+                    if r != z3.unsat:
+                        break
+                    used[n] |= set(live)
+                    continue
                 goal = z3.Bool(f"goal:{n}:{j}")
                 s.add(z3.Implies(goal, z3.Not(part)))
                 r = s.check(goal, *[lits[o] for o in live])
+                if r == z3.unknown:
+                    hard.add((n, j))
+                    todo.append(n)
+                    deferred = True
+                    break
                 if r != z3.unsat:
                     break
                 core = {str(c) for c in s.unsat_core()}
                 used[n] |= {o for o in live if str(lits[o]) in core}
             if self.log:
-                self.log(f"k={k} {n}: {r} {time.monotonic() - t0:.1f}s")
-            if r == z3.unsat:
+                self.log(f"k={k} {n}: {'deferred' if deferred else r} {time.monotonic() - t0:.1f}s")
+            if r == z3.unsat or deferred:
                 continue
             if r != z3.sat:
                 for o in live:
                     self.proof.cti.setdefault(o, f"solver: {s.reason_unknown()}")
                 return []
-            m = s.model()
+            m = handed if handed is not None else s.model()
             ai = trans.instances[m.eval(acts[-1], model_completion=True).as_long()][0]
             step = f"{model.actions[ai].context}: {model.actions[ai].name} breaks it at k = {k}"
             broken = {o for o in live if z3.is_false(m.eval(last[o], model_completion=True))} | {n}
