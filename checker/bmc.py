@@ -7,6 +7,12 @@ a shortest counterexample.  The transition relation is built once, on
 template variables, and instantiated per step by substitution (priming is
 substitution).  Limits: a verdict `holds` covers runs of at most `depth`
 steps, and the whole state is bit-blasted at `Params.width` bits.
+
+Past a few seconds per depth the plain unrolling's cost grows about
+fourfold per depth; from then on the lemmas proved invariant for the spec
+(checker/strengthen.py, which explains why this changes no verdict and no
+counterexample length) are asserted on every state, and a property that
+follows from them in one step costs about the same at every depth.
 """
 from __future__ import annotations
 
@@ -18,12 +24,17 @@ import z3
 from checker.explicit import choice_combos
 from checker.result import Result, RunStats, Trace, TraceStep
 from checker.symbolic import Z3Ops, decode, equal, flat, state_vars
+from model.invariants import Lemma
 from model.machine import Model
 from model.ops import Concrete
 from model.properties import Property
 from model.state import State
 
 Progress = Callable[[int, float], None]  # (depth, seconds so far)
+LemmaProver = Callable[["TransitionRelation"], list[Lemma]]
+# A depth costing more CPU seconds than this makes the lemma proof pay: the
+# plain unrolling's cost grows about fourfold per depth past there.
+STRENGTHEN_AFTER = 2.0
 
 
 def bv_solver() -> z3.Solver:
@@ -78,10 +89,17 @@ class TransitionRelation:
 
 
 class BMCEngine:
-    def __init__(self, model: Model, props: list[Property]):
+    """`lemmas`, when given, proves invariants on the transition relation
+    (checker/strengthen.py); they are asserted on every unrolled state once
+    one depth has cost more than `strengthen_after` CPU seconds."""
+
+    def __init__(self, model: Model, props: list[Property],
+                 lemmas: LemmaProver | None = None, strengthen_after: float = STRENGTHEN_AFTER):
         self.model = model
         self.props = props
         self.x = Z3Ops(model.p.width)
+        self.lemmas, self.strengthen_after = lemmas, strengthen_after
+        self.proved: list[Lemma] | None = None  # the lemmas asserted, once proved
 
     def run(self, depth: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
@@ -95,13 +113,17 @@ class BMCEngine:
         found: dict[str, Result] = {}
         held = {pr.name: z3.Bool(f"held:{pr.name}") for pr in self.props}
         for k in range(depth + 1):
+            cpu = time.process_time()
             if k > 0:
                 states.append(state_vars(p, str(k)))
                 acts.append(z3.BitVec(f"act@{k - 1}", p.width))
                 solver.add(trans.at(states[k - 1], states[k], acts[-1]))
+            if self.proved:
+                solver.add(*self.facts(states[k]))
             # A property is asked at depth k assuming it held at every earlier
             # depth (proved there): the first violation is the shortest, and
             # the earlier instances are lemmas that make the deeper query easy.
+            # (One query for every property at once is slower.)
             for pr in self.props:
                 if pr.name in found:
                     continue
@@ -122,9 +144,17 @@ class BMCEngine:
                 progress(k, time.monotonic() - start)
             if len(found) == len(self.props):
                 break
+            if (self.lemmas and self.proved is None and k < depth
+                    and time.process_time() - cpu > self.strengthen_after):
+                self.proved = self.lemmas(trans)
+                for st in states:
+                    solver.add(*self.facts(st))
         stats.seconds = time.monotonic() - start
         return [found.get(pr.name) or Result(pr.name, "holds", depth, seconds=stats.seconds)
                 for pr in self.props], stats
+
+    def facts(self, s: State) -> list[Any]:
+        return [self.x.boolean(lm.holds(self.x, self.model.kernel, s)) for lm in self.proved or []]
 
     def extract(self, m: z3.ModelRef, trans: TransitionRelation, states: list[State],
                 acts: list[Any]) -> Trace:
