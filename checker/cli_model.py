@@ -42,9 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="prove the properties for every run by k-induction (checker/induction.py); "
                          "what it cannot prove is then searched by BMC up to --depth")
     ap.add_argument("--lemmas", action=argparse.BooleanOptionalAction, default=True,
-                    help="bmc: once one depth costs over 2 s of CPU, prove the lemmas of "
-                         "model/invariants.py by induction and assert the proved ones on every "
-                         "step (checker/strengthen.py; cannot change a verdict or a "
+                    help="bmc: once the next depth looks costlier than the proof, prove the "
+                         "lemmas of model/invariants.py by induction and assert the proved ones "
+                         "on every step (checker/strengthen.py; cannot change a verdict or a "
                          "counterexample's length; default: on)")
     ap.add_argument("--max-k", type=int, default=2, metavar="K",
                     help="--prove: the largest k of the induction (default: 2)")

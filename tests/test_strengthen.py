@@ -59,11 +59,10 @@ def test_lemma_the_bug_breaks_is_not_kept(proved) -> None:
      {"populated-backing": 3, "counter-nonnegative": 4, "counter-exact": 5}),
 ])
 def test_strengthened_bmc_same_shortest(proved, name: str, expected: dict[str, int]) -> None:
-    """Lemmas asserted from the first step on (strengthen_after=0): every
+    """Lemmas asserted from the first step on (a negative proof cost): every
     violation is still found, at its known shortest length, and replays."""
     model, lemmas = proved[name]
-    eng = BMCEngine(model, [PROPERTIES[p] for p in expected], lambda _: lemmas,
-                    strengthen_after=0.0)
+    eng = BMCEngine(model, [PROPERTIES[p] for p in expected], lambda _: lemmas, proof_cost=-1.0)
     results, _ = eng.run(max(expected.values()))
     assert eng.proved == lemmas
     for r in results:
