@@ -8,8 +8,9 @@ template variables, and instantiated per step by substitution (priming is
 substitution).  Limits: a verdict `holds` covers runs of at most `depth`
 steps, and the whole state is bit-blasted at `Params.width` bits.
 
-Past a few seconds per depth the plain unrolling's cost grows about
-fourfold per depth; from then on the lemmas proved invariant for the spec
+Past depth 6 or so the plain unrolling's cost grows about threefold per
+depth.  Once the next depth is predicted to cost more than proving the
+lemmas of model/invariants.py, the ones proved invariant for the spec
 (checker/strengthen.py, which explains why this changes no verdict and no
 counterexample length) are asserted on every state, and a property that
 follows from them in one step costs about the same at every depth.
