@@ -7,6 +7,13 @@ a shortest counterexample.  The transition relation is built once, on
 template variables, and instantiated per step by substitution (priming is
 substitution).  Limits: a verdict `holds` covers runs of at most `depth`
 steps, and the whole state is bit-blasted at `Params.width` bits.
+
+Past depth 6 or so the plain unrolling's cost grows about threefold per
+depth.  Once the next depth is predicted to cost more than proving the
+lemmas of model/invariants.py, the ones proved invariant for the spec
+(checker/strengthen.py, which explains why this changes no verdict and no
+counterexample length) are asserted on every state, and a property that
+follows from them in one step costs about the same at every depth.
 """
 from __future__ import annotations
 
@@ -18,12 +25,20 @@ import z3
 from checker.explicit import choice_combos
 from checker.result import Result, RunStats, Trace, TraceStep
 from checker.symbolic import Z3Ops, decode, equal, flat, state_vars
+from model.invariants import Lemma
 from model.machine import Model
 from model.ops import Concrete
 from model.properties import Property
 from model.state import State
 
 Progress = Callable[[int, float], None]  # (depth, seconds so far)
+LemmaProver = Callable[["TransitionRelation"], list[Lemma]]
+# CPU seconds the lemma proof takes (v4.13: 12 s, where every lemma survives;
+# seed: 5 s, where the bugs leave one).  It is started once the next depth is
+# predicted to cost more than that and at least two depths remain: a shorter
+# run never pays for it (the known bugs are found without it), a deeper one
+# does, the plain unrolling's cost growing two- to fourfold per depth.
+PROOF_COST = 12.0
 
 
 def bv_solver() -> z3.Solver:
@@ -78,10 +93,17 @@ class TransitionRelation:
 
 
 class BMCEngine:
-    def __init__(self, model: Model, props: list[Property]):
+    """`lemmas`, when given, proves invariants on the transition relation
+    (checker/strengthen.py); they are asserted on every unrolled state once
+    the proof, estimated at `proof_cost` CPU seconds, looks worth it."""
+
+    def __init__(self, model: Model, props: list[Property],
+                 lemmas: LemmaProver | None = None, proof_cost: float = PROOF_COST):
         self.model = model
         self.props = props
         self.x = Z3Ops(model.p.width)
+        self.lemmas, self.proof_cost = lemmas, proof_cost
+        self.proved: list[Lemma] | None = None  # the lemmas asserted, once proved
 
     def run(self, depth: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
@@ -94,14 +116,19 @@ class BMCEngine:
         solver.add(equal(x, states[0], model.init()))
         found: dict[str, Result] = {}
         held = {pr.name: z3.Bool(f"held:{pr.name}") for pr in self.props}
+        costs: list[float] = []  # CPU seconds per depth
         for k in range(depth + 1):
+            cpu = time.process_time()
             if k > 0:
                 states.append(state_vars(p, str(k)))
                 acts.append(z3.BitVec(f"act@{k - 1}", p.width))
                 solver.add(trans.at(states[k - 1], states[k], acts[-1]))
+            if self.proved:
+                solver.add(*self.facts(states[k]))
             # A property is asked at depth k assuming it held at every earlier
             # depth (proved there): the first violation is the shortest, and
             # the earlier instances are lemmas that make the deeper query easy.
+            # (One query for every property at once is slower.)
             for pr in self.props:
                 if pr.name in found:
                     continue
@@ -122,9 +149,23 @@ class BMCEngine:
                 progress(k, time.monotonic() - start)
             if len(found) == len(self.props):
                 break
+            costs.append(time.process_time() - cpu)
+            if self.lemmas and self.proved is None and self.worth_proving(costs, depth - k):
+                self.proved = self.lemmas(trans)
+                for st in states:
+                    solver.add(*self.facts(st))
         stats.seconds = time.monotonic() - start
         return [found.get(pr.name) or Result(pr.name, "holds", depth, seconds=stats.seconds)
                 for pr in self.props], stats
+
+    def worth_proving(self, costs: list[float], remaining: int) -> bool:
+        """The next depth's cost, predicted at the growth of the last two,
+        exceeds the proof's, and at least two depths remain to use it."""
+        nxt = costs[-1] * costs[-1] / max(costs[-2], 1e-3) if len(costs) > 1 else costs[-1]
+        return remaining >= 2 and nxt > self.proof_cost
+
+    def facts(self, s: State) -> list[Any]:
+        return [self.x.boolean(lm.holds(self.x, self.model.kernel, s)) for lm in self.proved or []]
 
     def extract(self, m: z3.ModelRef, trans: TransitionRelation, states: list[State],
                 acts: list[Any]) -> Trace:

@@ -10,7 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import emit_log, html_report, report, specs, starvation, sweep_cli, terminal_map
+from checker import (emit_log, html_report, report, specs, starvation, strengthen, sweep_cli,
+                     terminal_map)
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine
 from checker.induction import InductionEngine
@@ -40,6 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--prove", action="store_true",
                     help="prove the properties for every run by k-induction (checker/induction.py); "
                          "what it cannot prove is then searched by BMC up to --depth")
+    ap.add_argument("--lemmas", action=argparse.BooleanOptionalAction, default=True,
+                    help="bmc: once the next depth looks costlier than the proof, prove the "
+                         "lemmas of model/invariants.py by induction and assert the proved ones "
+                         "on every step (checker/strengthen.py; cannot change a verdict or a "
+                         "counterexample's length; default: on)")
     ap.add_argument("--max-k", type=int, default=2, metavar="K",
                     help="--prove: the largest k of the induction (default: 2)")
     ap.add_argument("--starvation", type=int, metavar="SIZE",
@@ -82,7 +88,8 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     props = [PROPERTIES[n] for n in dict.fromkeys(names)]
     if args.prove and args.max_k < 1:
         raise Usage(f"--max-k must be at least 1, not {args.max_k}")
-    engine: Any = (InductionEngine(model, props) if args.prove else BMCEngine(model, props)
+    lemmas = strengthen.proved_lemmas if args.lemmas else None
+    engine: Any = (InductionEngine(model, props) if args.prove else BMCEngine(model, props, lemmas)
                    if args.engine == "bmc" else ExplicitEngine(model, props))
     start = time.monotonic()
     shown = [False]
@@ -99,6 +106,8 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     else:
         results, stats = engine.run(depth, progress)
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
+    if getattr(engine, "proved", None) is not None:
+        doc["lemmas"] = [lm.name for lm in engine.proved]
     if args.emit_log is not None:
         doc["logs"] = [str(p) for p in emit_log.emit_counterexamples(args.emit_log, spec.name,
                                                                        model, results)]
@@ -132,6 +141,11 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
           chunk_map: bool = False) -> None:
     out.print(f"spec {doc['spec']}, engine {doc['engine']}, depth {doc['depth']} "
               f"({doc['seconds']:.1f}s)", highlight=False)
+    if doc.get("lemmas") is not None:
+        for ln in textwrap.wrap("every step constrained by the lemmas proved invariant: "
+                                + (", ".join(doc["lemmas"]) or "none"), 96,
+                                subsequent_indent="    ", break_on_hyphens=False):
+            out.print(ln, highlight=False, markup=False)
     for item, r in zip(doc["results"], results):
         if r.verdict == "violated":
             line = f"violated at depth {r.depth}"
