@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any, Callable, Hashable, Iterable, Protocol
 
 import z3
 
@@ -208,31 +208,50 @@ class LassoEngine:
 class Graph:
     """The reachable kernel states (history variables dropped) and their steps."""
     states: list[State]
-    index: dict[State, int]
+    index: dict[tuple[State, Hashable], int]  # (state, refinement) -> node
     # per state: (target, action index, choices)
     edges: list[list[tuple[int, int, dict[str, int]]]]
     parent: list[tuple[int, int, dict[str, int]] | None]  # BFS tree: shortest prefixes
+    extra: list[Hashable]  # per node, what a Refinement tracks (None without one)
 
 
-def explore(model: Model, limit: int, progress: Progress | None = None) -> Graph | None:
-    """Breadth-first search of every reachable kernel state; None when there
-    are more than `limit`."""
+class Refinement(Protocol):
+    """What the model state leaves out and the search should track (the
+    kernel's list order, checker/list_order.py): the nodes are (state, extra),
+    and only the steps `steps` allows are explored."""
+
+    def initial(self, s: State) -> Hashable: ...
+
+    def steps(self, s: State, extra: Any) -> Iterable[tuple[int, dict[str, int], State]]: ...
+
+    def advance(self, s: State, t: State, extra: Any) -> Hashable: ...
+
+
+def explore(model: Model, limit: int, progress: Progress | None = None,
+            refine: Refinement | None = None) -> Graph | None:
+    """Breadth-first search of every reachable kernel state (with `refine`:
+    every reachable (state, extra) under the steps it allows); None when
+    there are more than `limit`."""
     from checker.explicit import successors
     start = time.monotonic()
     init = canonical(model.init())
-    g = Graph([init], {init: 0}, [], [None])
+    e0 = refine.initial(init) if refine else None
+    g = Graph([init], {(init, e0): 0}, [], [None], [e0])
     i = 0
     while i < len(g.states):
         out = []
-        for ai, ch, t in successors(model, g.states[i]):
+        s, e = g.states[i], g.extra[i]
+        for ai, ch, t in (refine.steps(s, e) if refine else successors(model, s)):
             t = canonical(t)
-            j = g.index.get(t)
+            key = (t, refine.advance(s, t, e) if refine else None)
+            j = g.index.get(key)
             if j is None:
                 if len(g.states) >= limit:
                     return None
                 j = len(g.states)
-                g.index[t] = j
+                g.index[key] = j
                 g.states.append(t)
+                g.extra.append(key[1])
                 g.parent.append((i, ai, ch))
             out.append((j, ai, ch))
         g.edges.append(out)
