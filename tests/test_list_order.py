@@ -2,12 +2,21 @@
 kernel's pcpu_slot[] order makes, out of the ones the model allows."""
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 from checker import specs
 from checker.explicit import successors
 from checker.lasso import canonical
-from checker.list_order import KernelOrder, Order
+from checker.list_order import KernelOrder, Order, replay
 from model.machine import Model
-from model.state import State
+from model.state import AllocPc, BalancePc, State
+
+LASSOS = Path(__file__).parent / "lassos"
+TINY_NO_REFILL = dataclasses.replace(
+    specs.load("v4.13").params, cells_per_page=1, sizes=(1, 2), nr_chunks=2, nr_contexts=1,
+    empty_pop_pages_low=0, empty_pop_pages_high=0)
 
 ALLOC, CREATE = "pcpu_alloc (non-atomic)", "pcpu_create_chunk"
 WHOLE_CHUNK = [(ALLOC, {"size": 4}), (CREATE, {"fail": 0}), ("pcpu_extend_area_map", {"fail": 0}),
@@ -70,3 +79,49 @@ def test_a_created_chunk_is_taken_before_an_older_free_one() -> None:
     model_takes = {ch["chunk"] for ai, ch, _ in successors(m, s)
                    if m.actions[ai].name == ALLOC and ch["size"] == 4 and m.actions[ai].ctx == 1}
     assert (model_takes, s2.chunk[1]) == ({1, 2}, 2)
+
+
+Steps = list[tuple[int, dict[str, int]]]
+
+
+def replay_lasso(m: Model, doc: dict) -> tuple[list[State], list[Order], Steps]:
+    """A saved lasso (benchmarks/starvation.py --save-lasso) replayed step by
+    step with replay(), which checks each step is the kernel's; the states,
+    the orders and the steps."""
+    index = {(a.ctx, a.name): ai for ai, a in enumerate(m.actions)}
+    steps = [(index[(ctx, name)], ch) for ctx, name, ch in doc["steps"]]
+    states, orders = replay(m, steps)
+    return states, orders, steps
+
+
+def assert_fair_starvation(m: Model, states: list[State], orders: list[Order], steps: Steps,
+                           loop_start: int, size: int) -> None:
+    """Steps loop_start+1 .. n repeat forever (state and list order), an
+    atomic request of `size` fails in them and none succeeds, a balance run
+    completes, no GFP_KERNEL allocation fails and every creation creates,
+    and nothing a weakly fair scheduler must run waits throughout."""
+    n = len(steps)
+    assert (states[loop_start], orders[loop_start]) == (states[n], orders[n])
+    loop = range(loop_start, n)  # step k goes from states[k] to states[k + 1]
+    name = [m.actions[steps[k][0]].name for k in loop]
+    ctx = [m.actions[steps[k][0]].ctx for k in loop]
+    tries = [(k, c) for k, a, c in zip(loop, name, ctx) if a == "pcpu_alloc (atomic)"
+             and steps[k][1]["size"] == size]
+    assert tries and all(states[k + 1].pc[c] == AllocPc.IDLE for k, c in tries)
+    assert all(steps[k][1].get("fail", 0) == 0 for k in loop)
+    assert any(states[k].balance_pc != BalancePc.IDLE == states[k + 1].balance_pc for k in loop)
+    for k, a, c in zip(loop, name, ctx):
+        if a == CREATE:
+            assert (states[k + 1].balance_pc == BalancePc.RETRY_POP if c is None
+                    else states[k + 1].pc[c] != AllocPc.IDLE), k
+    for i in range(m.p.nr_contexts):
+        assert any(states[k].pc[i] == AllocPc.IDLE for k in loop) or i in ctx
+    assert any(not states[k].balance_pending or states[k].balance_pc != BalancePc.IDLE
+               for k in loop)
+
+
+def test_replayed_lasso_on_a_tiny_geometry() -> None:
+    doc = json.loads((LASSOS / "tiny-2.json").read_text())
+    m = Model(TINY_NO_REFILL)
+    states, orders, steps = replay_lasso(m, doc)
+    assert_fair_starvation(m, states, orders, steps, doc["loop_start"], 2)
