@@ -12,6 +12,7 @@ from checker.lasso import canonical
 from checker.list_order import KernelOrder, Order, replay
 from model.machine import Model
 from model.state import AllocPc, BalancePc, State
+from test_verdicts import PRE_ASYNC_STARVES, pre_async_starvation_plan
 
 LASSOS = Path(__file__).parent / "lassos"
 TINY_NO_REFILL = dataclasses.replace(
@@ -125,3 +126,10 @@ def test_replayed_lasso_on_a_tiny_geometry() -> None:
     m = Model(TINY_NO_REFILL)
     states, orders, steps = replay_lasso(m, doc)
     assert_fair_starvation(m, states, orders, steps, doc["loop_start"], 2)
+
+
+def test_the_pre_async_starvation_run_is_in_the_kernels_order() -> None:
+    """test_pre_async_atomic_starves' 26 steps, worked out by hand in the
+    kernel's list order: every one of them is the kernel's choice here too."""
+    s, o, _ = walk(Model(PRE_ASYNC_STARVES), pre_async_starvation_plan())
+    assert (o.slots[-1], s.live, s.balance_pc) == ((2,), (True, True, True), BalancePc.IDLE)
