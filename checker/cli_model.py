@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.starvation is not None:
         try:
             return starvation.main(args)
-        except (specs.SpecError, starvation.BadSize) as e:
+        except (specs.SpecError, starvation.BadRequest) as e:
             print(f"check-model: {e}", file=sys.stderr)
             return 2
     try:

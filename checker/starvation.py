@@ -80,8 +80,8 @@ def human(doc: dict[str, Any], model: Model, lasso: Lasso | None, out: Console) 
               "(kernel state): back to the loop's start ----", highlight=False, markup=False)
 
 
-class BadSize(Exception):
-    """An atomic request size the spec's geometry cannot have."""
+class BadRequest(Exception):
+    """A size the spec's geometry cannot have, or options that do not go together."""
 
 
 def emit(out_dir: Path, spec_name: str, model: Model, lasso: Lasso, err: Console) -> dict[str, Any]:
@@ -104,8 +104,11 @@ def main(args: Any) -> int:
     p = spec.params
     size = args.starvation
     if not 1 <= size <= p.unit_cells:
-        raise BadSize(f"--starvation: the size must be between 1 and {p.unit_cells} cells "
+        raise BadRequest(f"--starvation: the size must be between 1 and {p.unit_cells} cells "
                       f"(the unit of spec {spec.name}), not {size}")
+    if args.kernel_order and args.engine != "explicit":
+        raise BadRequest("--kernel-order: only the explicit engine tracks the list order "
+                         "(--engine explicit)")
     if size not in p.sizes:  # the request must be one the environment can make
         p = dataclasses.replace(p, sizes=tuple(sorted({*p.sizes, size})))
     model = Model(p)
@@ -118,10 +121,9 @@ def main(args: Any) -> int:
         if secs > 3:
             err.print(f"[dim]{spec.name}: no lasso of {n} steps ({secs:.1f}s)[/dim]", highlight=False)
 
-    kernel_order = engine == "explicit" and args.kernel_order
-    lasso, none = search(model, size, engine, depth, args.limit, progress, kernel_order)
+    lasso, none = search(model, size, engine, depth, args.limit, progress, args.kernel_order)
     doc = document(spec.name, model, size, engine, lasso, none, time.monotonic() - start)
-    doc["list_order"] = "kernel" if kernel_order else "any (the model's abstraction)"
+    doc["list_order"] = "kernel" if args.kernel_order else "any (the model's abstraction)"
     if lasso is not None and args.emit_log is not None:
         doc["log"] = emit(args.emit_log, spec.name, model, lasso, err)
     if args.json:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from checker import specs
+from checker.cli_model import main
 from checker.explicit import successors
 from checker.lasso import canonical
 from checker.list_order import KernelOrder, Order, replay
@@ -133,3 +134,21 @@ def test_the_pre_async_starvation_run_is_in_the_kernels_order() -> None:
     kernel's list order: every one of them is the kernel's choice here too."""
     s, o, _ = walk(Model(PRE_ASYNC_STARVES), pre_async_starvation_plan())
     assert (o.slots[-1], s.live, s.balance_pc) == ((2,), (True, True, True), BalancePc.IDLE)
+
+
+def test_cli_kernel_order(tmp_path, capsys) -> None:
+    """--kernel-order: the explicit search in the kernel's list order, said
+    in the JSON; with the BMC engine, a clear error (exit 2)."""
+    text = (specs.resolve("v4.13").read_text().replace("cells_per_page = 2", "cells_per_page = 1")
+            .replace("nr_chunks = 3", "nr_chunks = 2").replace("nr_contexts = 2", "nr_contexts = 1")
+            .replace("sizes = [1, 4]", "sizes = [1, 2]")
+            .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
+            .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0"))
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(text)
+    args = ["--spec", str(spec), "--starvation", "2", "--kernel-order", "--json"]
+    assert main(args + ["--engine", "explicit"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["verdict"], doc["list_order"]) == ("lasso", "kernel")
+    assert main(args) == 2
+    assert "--engine explicit" in capsys.readouterr().err
