@@ -152,3 +152,16 @@ def test_cli_kernel_order(tmp_path, capsys) -> None:
     assert (doc["verdict"], doc["list_order"]) == ("lasso", "kernel")
     assert main(args) == 2
     assert "--engine explicit" in capsys.readouterr().err
+
+
+def test_whole_unit_starves_in_the_kernels_list_order() -> None:
+    """v4.13 at the default geometry: atomic requests of the whole unit (4
+    cells = PCPU_EMPTY_POP_PAGES_HIGH pages) starve with every chunk choice
+    the kernel's (found by the kernel-order search with alloc#1 making only
+    those atomic requests and alloc#2 only non-atomic ones of the unit;
+    README).  Replayed step by step; the loop closes on state and order."""
+    doc = json.loads((LASSOS / "v4.13-4.json").read_text())
+    m = Model(specs.load("v4.13").params)
+    states, orders, steps = replay_lasso(m, doc)
+    assert (doc["loop_start"], len(steps)) == (7, 249)
+    assert_fair_starvation(m, states, orders, steps, doc["loop_start"], 4)
