@@ -6,15 +6,16 @@ states, steps, wall and CPU seconds, peak memory, and each size's verdict
 size, where check-model explores once per size.
 
     python benchmarks/starvation.py --spec NAME --sizes 2,4 [--kernel-order]
-                                    [--starver] [--limit STATES] [--save-lasso DIR]
+                                    [--starver [--others 2,4]] [--limit STATES]
+                                    [--save-lasso DIR]
 
 --save-lasso writes each lasso's steps (context, action, choices) and its
 loop start as DIR/<spec>-<size>.json, for a replay test.  --starver narrows
 the environment to find a lasso faster: alloc#1 makes only atomic requests
 of the (one) size asked, the other contexts only non-atomic requests of the
-unit.  A lasso found so is a lasso of the whole system (when and what the
-contexts request is a choice, never a fairness obligation); "none" then
-says nothing.
+unit (or of the sizes --others lists).  A lasso found so is a lasso of the
+whole system (when and what the contexts request is a choice, never a
+fairness obligation); "none" then says nothing.
 """
 from __future__ import annotations
 
@@ -40,10 +41,12 @@ from model.state import State  # noqa: E402
 class Starver:
     """A Refinement that keeps another's steps (or the model's) but the
     requests: alloc#1 only atomic ones of `size`, the others only
-    non-atomic ones of the whole unit."""
+    non-atomic ones of the sizes `others` (the whole unit by default)."""
 
-    def __init__(self, model: Model, size: int, inner: Refinement | None):
+    def __init__(self, model: Model, size: int, inner: Refinement | None,
+                 others: tuple[int, ...] = ()):
         self.model, self.size, self.inner = model, size, inner
+        self.others = others or (model.p.unit_cells,)
 
     def initial(self, s: State) -> Any:
         return self.inner.initial(s) if self.inner else None
@@ -52,12 +55,11 @@ class Starver:
         return self.inner.advance(s, t, extra) if self.inner else None
 
     def steps(self, s: State, extra: Any) -> Iterable[tuple[int, dict[str, int], State]]:
-        unit = self.model.p.unit_cells
         for ai, ch, t in (self.inner.steps(s, extra) if self.inner else successors(self.model, s)):
             a = self.model.actions[ai]
             if a.name == "pcpu_alloc (atomic)" and (a.ctx != 0 or ch["size"] != self.size):
                 continue
-            if a.name == "pcpu_alloc (non-atomic)" and (a.ctx == 0 or ch["size"] != unit):
+            if a.name == "pcpu_alloc (non-atomic)" and (a.ctx == 0 or ch["size"] not in self.others):
                 continue
             yield ai, ch, t
 
@@ -75,6 +77,8 @@ def main() -> int:
     ap.add_argument("--sizes", required=True, help="atomic request sizes in cells, e.g. 2,4")
     ap.add_argument("--kernel-order", action="store_true")
     ap.add_argument("--starver", action="store_true", help="narrow the requests (see above)")
+    ap.add_argument("--others", default="", help="--starver: the sizes the other contexts "
+                    "request, non-atomic (default: the unit)")
     ap.add_argument("--limit", type=int, default=20_000_000)
     ap.add_argument("--save-lasso", type=Path)
     args = ap.parse_args()
@@ -87,7 +91,8 @@ def main() -> int:
     if args.starver:
         if len(sizes) != 1:
             ap.error("--starver: one size")
-        refine = Starver(model, sizes[0], refine)
+        refine = Starver(model, sizes[0], refine,
+                         tuple(int(v) for v in args.others.split(",") if v))
     g = explore(model, args.limit, refine=refine)
     if g is None:
         print(json.dumps({"spec": spec.name, "verdict": f"more than {args.limit} states"}))
