@@ -165,3 +165,32 @@ def test_whole_unit_starves_in_the_kernels_list_order() -> None:
     states, orders, steps = replay_lasso(m, doc)
     assert (doc["loop_start"], len(steps)) == (7, 249)
     assert_fair_starvation(m, states, orders, steps, doc["loop_start"], 4)
+
+
+def test_the_one_page_lasso_of_the_model_is_not_the_kernels() -> None:
+    """v4.13-page: the model's lasso for one-page requests (found by the
+    explicit search in the model's order, README) is a run of the model
+    whose loop closes, but its step 25 is a collect that spares chunk 2 and
+    destroys the populated chunk 1, where the kernel spares chunk 1, the
+    free list's head: a modelling error of the list-order abstraction."""
+    doc = json.loads((LASSOS / "v4.13-page-2-model.json").read_text())
+    m = Model(specs.load("v4.13-page").params)
+    index = {(a.ctx, a.name): ai for ai, a in enumerate(m.actions)}
+    steps = [(index[(ctx, name)], ch) for ctx, name, ch in doc["steps"]]
+    s = canonical(m.init())
+    states = [s]
+    for ai, ch in steps:
+        [s] = [canonical(t) for bi, c, t in successors(m, s) if (bi, c) == (ai, ch)]
+        states.append(s)
+    assert states[doc["loop_start"]] == states[-1]
+    try:
+        replay(m, steps)
+    except ValueError as e:
+        assert str(e).startswith("step 25: pcpu_balance_workfn: collect {'chunk': 2}"), e
+    else:
+        raise AssertionError("the model's one-page lasso replayed in the kernel's order")
+    k = KernelOrder(m)
+    before, orders = replay(m, steps[:24])
+    assert orders[-1].slots[-1] == (1, 2)
+    assert [ch["chunk"] for ai, ch, _ in k.steps(before[-1], orders[-1])
+            if m.actions[ai].name == "pcpu_balance_workfn: collect"] == [1]
