@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "(checker/lasso.py): bmc up to --depth steps, or explicit: every state")
     ap.add_argument("--limit", type=int, default=2_000_000,
                     help="--starvation --engine explicit: give up past this many states")
+    ap.add_argument("--kernel-order", action="store_true",
+                    help="--starvation --engine explicit: track the order of the kernel's chunk "
+                         "lists and explore only the chunk choices it makes (checker/list_order.py)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument("--html", metavar="FILE",
                     help="also write the counterexamples as one self-contained HTML page")
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.starvation is not None:
         try:
             return starvation.main(args)
-        except (specs.SpecError, starvation.BadSize) as e:
+        except (specs.SpecError, starvation.BadRequest) as e:
             print(f"check-model: {e}", file=sys.stderr)
             return 2
     try:

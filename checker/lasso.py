@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any, Callable, Hashable, Iterable, Protocol
 
 import z3
 
@@ -31,15 +31,24 @@ from checker.bmc import BMCEngine, TransitionRelation, bv_solver
 from checker.result import Trace
 from checker.symbolic import Z3Ops, equal, state_vars
 from model.machine import Model
+from model.ops import Concrete
 from model.state import AllocPc, BalancePc, State, upd
 
 FAIRNESS = ("every queued work item (the balance work, map extension) and every allocation "
             "in progress eventually runs (weak fairness); in the loop no chunk creation, page "
-            "population or map extension fails")
+            "population or map extension fails (nor does a creation for want of a chunk struct, "
+            "the model's bound on memory)")
 
 # Read only by the bounded properties, never by an action.
 HISTORY = frozenset({"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check",
                      "after_collect"})
+
+# pcpu_create_chunk(): the model bounds the chunk structs, so a creation can
+# also fail for want of one (the kernel's would allocate one, or fail as
+# GFP_KERNEL memory): a failed creation either way, excluded from a loop.
+# A non-atomic pcpu_alloc() that goes on to its scan after it always finds a
+# chunk, so ending the call there means the creation failed.
+CREATE = "pcpu_create_chunk"
 
 NO_HISTORY = {"ap_phase": 0, "ap_size": 0, "ap_align": 0, "run_clean": False,
               "refill_check": False, "after_collect": False}
@@ -91,7 +100,6 @@ def kernel_equal(x: Z3Ops, a: State, b: State) -> Any:
 
 def canonical(s: State) -> State:
     """s with the history variables and the dead locals zeroed."""
-    from model.ops import Concrete
     x = Concrete()
     changes: dict[str, Any] = dict(NO_HISTORY)
     for name in BALANCE_LOCALS + ALLOC_LOCALS + LIVE_FIELDS + ("ext_new_alloc",):
@@ -115,12 +123,15 @@ class LassoEngine:
         x, model = self.x, self.model
         atomic_try: dict[int, list[int]] = {}
         gfp_fail, by_ctx, work = [], {}, {}
+        creates: list[tuple[int, int | None]] = []
         for n, (ai, ch) in enumerate(trans.instances):
             a = model.actions[ai]
             if a.name == "pcpu_alloc (atomic)" and ch["size"] == self.size and ch["reserved"] == 0:
                 atomic_try.setdefault(a.ctx, []).append(n)
             if ch.get("fail") == 1:
                 gfp_fail.append(n)
+            elif a.name == CREATE:
+                creates.append((n, a.ctx))
             if a.ctx is not None:
                 by_ctx.setdefault(a.ctx, []).append(n)
             else:
@@ -139,9 +150,18 @@ class LassoEngine:
             "succ": z3.Or(*succ) if succ else z3.BoolVal(False),
             "end": z3.And(z3.Not(x.boolean(x.eq(pre.balance_pc, bidle))),
                           x.boolean(x.eq(post.balance_pc, bidle))),
-            "gfp_fail": is_one(gfp_fail),
+            "gfp_fail": z3.Or(is_one(gfp_fail), *[z3.And(act == n, x.boolean(
+                self.model_create_failed(x, post, ctx))) for n, ctx in creates]),
             "ctx_steps": {i: is_one(ns) for i, ns in by_ctx.items()},
         }
+
+    @staticmethod
+    def model_create_failed(x: Any, post: State, ctx: int | None) -> Any:
+        """After a pcpu_create_chunk step: it created nothing where it had to
+        (every chunk struct in use, or the GFP_KERNEL allocation); see CREATE."""
+        if ctx is None:
+            return x.not_(x.eq(post.balance_pc, int(BalancePc.RETRY_POP)))
+        return x.eq(post.pc[ctx], int(AllocPc.IDLE))
 
     def waiting(self, s: State) -> list[Any]:
         """Work a weakly fair scheduler must not leave waiting forever: an
@@ -208,31 +228,50 @@ class LassoEngine:
 class Graph:
     """The reachable kernel states (history variables dropped) and their steps."""
     states: list[State]
-    index: dict[State, int]
+    index: dict[tuple[State, Hashable], int]  # (state, refinement) -> node
     # per state: (target, action index, choices)
     edges: list[list[tuple[int, int, dict[str, int]]]]
     parent: list[tuple[int, int, dict[str, int]] | None]  # BFS tree: shortest prefixes
+    extra: list[Hashable]  # per node, what a Refinement tracks (None without one)
 
 
-def explore(model: Model, limit: int, progress: Progress | None = None) -> Graph | None:
-    """Breadth-first search of every reachable kernel state; None when there
-    are more than `limit`."""
+class Refinement(Protocol):
+    """What the model state leaves out and the search should track (the
+    kernel's list order, checker/list_order.py): the nodes are (state, extra),
+    and only the steps `steps` allows are explored."""
+
+    def initial(self, s: State) -> Hashable: ...
+
+    def steps(self, s: State, extra: Any) -> Iterable[tuple[int, dict[str, int], State]]: ...
+
+    def advance(self, s: State, t: State, extra: Any) -> Hashable: ...
+
+
+def explore(model: Model, limit: int, progress: Progress | None = None,
+            refine: Refinement | None = None) -> Graph | None:
+    """Breadth-first search of every reachable kernel state (with `refine`:
+    every reachable (state, extra) under the steps it allows); None when
+    there are more than `limit`."""
     from checker.explicit import successors
     start = time.monotonic()
     init = canonical(model.init())
-    g = Graph([init], {init: 0}, [], [None])
+    e0 = refine.initial(init) if refine else None
+    g = Graph([init], {(init, e0): 0}, [], [None], [e0])
     i = 0
     while i < len(g.states):
         out = []
-        for ai, ch, t in successors(model, g.states[i]):
+        s, e = g.states[i], g.extra[i]
+        for ai, ch, t in (refine.steps(s, e) if refine else successors(model, s)):
             t = canonical(t)
-            j = g.index.get(t)
+            key = (t, refine.advance(s, t, e) if refine else None)
+            j = g.index.get(key)
             if j is None:
                 if len(g.states) >= limit:
                     return None
                 j = len(g.states)
-                g.index[t] = j
+                g.index[key] = j
                 g.states.append(t)
+                g.extra.append(key[1])
                 g.parent.append((i, ai, ch))
             out.append((j, ai, ch))
         g.edges.append(out)
@@ -251,7 +290,9 @@ def _labels(model: Model, g: Graph, size: int, i: int, j: int, ai: int,
     failed = tried and g.states[j].pc[a.ctx] == int(AllocPc.IDLE)
     ended = (g.states[i].balance_pc != int(BalancePc.IDLE)
              and g.states[j].balance_pc == int(BalancePc.IDLE))
-    return failed, tried and not failed, ended, ch.get("fail") == 1
+    gfp = ch.get("fail") == 1 or (a.name == CREATE and bool(
+        LassoEngine.model_create_failed(Concrete(), g.states[j], a.ctx)))
+    return failed, tried and not failed, ended, gfp
 
 
 def _waiting(model: Model, s: State) -> list[bool]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import report, specs
+from checker import list_order, report, specs
 from checker.lasso import FAIRNESS, Lasso, LassoEngine, explore, fair_lasso
 from model.machine import Model
 from traces.writer import HEADER_LINES, write_trace
@@ -22,14 +22,15 @@ UNKNOWN = "unknown"  # the search gave up: neither a lasso nor its absence
 
 
 def search(model: Model, size: int, engine: str, depth: int, limit: int,
-           progress: Any = None) -> tuple[Lasso | None, str]:
+           progress: Any = None, kernel_order: bool = False) -> tuple[Lasso | None, str]:
     """(lasso or None, what a None means)."""
     if engine == "explicit":
-        g = explore(model, limit)
+        g = explore(model, limit, refine=list_order.KernelOrder(model) if kernel_order else None)
         if g is None:
             return None, f"{UNKNOWN}: more than {limit} reachable states (--limit)"
         lasso = fair_lasso(model, g, size)
-        return lasso, f"no fair starvation loop among all {len(g.states)} reachable states"
+        what = " (with the kernel's list order)" if kernel_order else ""
+        return lasso, f"no fair starvation loop among all {len(g.states)} reachable states{what}"
     lasso, _ = LassoEngine(model, size).run(depth, progress)
     return lasso, f"none of at most {depth} steps (prefix + loop)"
 
@@ -56,7 +57,8 @@ def document(spec_name: str, model: Model, size: int, engine: str, lasso: Lasso 
 def human(doc: dict[str, Any], model: Model, lasso: Lasso | None, out: Console) -> None:
     head = (f"spec {doc['spec']}, atomic requests of {doc['size_cells']} cells "
             f"({doc['size_pages']:g} pages; PCPU_EMPTY_POP_PAGES_HIGH = "
-            f"{doc['empty_pop_pages_high']}), engine {doc['engine']} ({doc['seconds']:.1f}s)")
+            f"{doc['empty_pop_pages_high']}), engine {doc['engine']} ({doc['seconds']:.1f}s)"
+            + (", the kernel's list order" if doc.get("list_order") == "kernel" else ""))
     out.print(head, highlight=False, markup=False)
     for ln in textwrap.wrap("fairness: " + FAIRNESS, 96, subsequent_indent="  "):
         out.print(ln, highlight=False, markup=False)
@@ -78,8 +80,8 @@ def human(doc: dict[str, Any], model: Model, lasso: Lasso | None, out: Console) 
               "(kernel state): back to the loop's start ----", highlight=False, markup=False)
 
 
-class BadSize(Exception):
-    """An atomic request size the spec's geometry cannot have."""
+class BadRequest(Exception):
+    """A size the spec's geometry cannot have, or options that do not go together."""
 
 
 def emit(out_dir: Path, spec_name: str, model: Model, lasso: Lasso, err: Console) -> dict[str, Any]:
@@ -102,8 +104,11 @@ def main(args: Any) -> int:
     p = spec.params
     size = args.starvation
     if not 1 <= size <= p.unit_cells:
-        raise BadSize(f"--starvation: the size must be between 1 and {p.unit_cells} cells "
+        raise BadRequest(f"--starvation: the size must be between 1 and {p.unit_cells} cells "
                       f"(the unit of spec {spec.name}), not {size}")
+    if args.kernel_order and args.engine != "explicit":
+        raise BadRequest("--kernel-order: only the explicit engine tracks the list order "
+                         "(--engine explicit)")
     if size not in p.sizes:  # the request must be one the environment can make
         p = dataclasses.replace(p, sizes=tuple(sorted({*p.sizes, size})))
     model = Model(p)
@@ -116,8 +121,9 @@ def main(args: Any) -> int:
         if secs > 3:
             err.print(f"[dim]{spec.name}: no lasso of {n} steps ({secs:.1f}s)[/dim]", highlight=False)
 
-    lasso, none = search(model, size, engine, depth, args.limit, progress)
+    lasso, none = search(model, size, engine, depth, args.limit, progress, args.kernel_order)
     doc = document(spec.name, model, size, engine, lasso, none, time.monotonic() - start)
+    doc["list_order"] = "kernel" if args.kernel_order else "any (the model's abstraction)"
     if lasso is not None and args.emit_log is not None:
         doc["log"] = emit(args.emit_log, spec.name, model, lasso, err)
     if args.json:

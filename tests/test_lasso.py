@@ -8,7 +8,7 @@ import json
 
 from checker import specs
 from checker.cli_model import main
-from checker.lasso import LassoEngine, canonical
+from checker.lasso import LassoEngine, canonical, explore, fair_lasso
 from model.machine import Model
 from model.state import AllocPc, BalancePc
 from traces.events import ParseError
@@ -85,3 +85,32 @@ def test_cli_starvation_emit_log(tmp_path, capsys) -> None:
     assert not [r for r in records if isinstance(r, ParseError)]
     in_loop = [r for r in records if first <= r.line <= last]
     assert in_loop and in_loop[0].line == first and in_loop[-1].line == last
+
+
+# One context holding at most one allocation, pages of one cell, one
+# dynamic chunk: every reachable state is explored in a few seconds.
+TINY = dataclasses.replace(specs.load("v4.13").params, cells_per_page=1, sizes=(1, 2),
+                           nr_chunks=2, nr_contexts=1, live_per_context=1)
+
+
+def test_explicit_none_and_lasso_on_a_tiny_geometry() -> None:
+    """`none` from the explicit search covers loops of any length: here no
+    request of one page (1 cell) or of the whole unit (2 pages) starves
+    while the balance work refills (PCPU_EMPTY_POP_PAGES_HIGH = 2); with
+    HIGH = 0 the same search finds the whole unit's lasso, and still none
+    for one page (the first chunk's empty populated page serves it)."""
+    refill = Model(TINY)
+    g = explore(refill, 100_000)
+    assert g is not None
+    assert fair_lasso(refill, g, 1) is None and fair_lasso(refill, g, 2) is None
+    starve = Model(dataclasses.replace(TINY, empty_pop_pages_high=0, empty_pop_pages_low=0))
+    g = explore(starve, 100_000)
+    assert g is not None and fair_lasso(starve, g, 1) is None
+    lasso = fair_lasso(starve, g, 2)
+    assert lasso is not None
+    states = [lasso.trace.init] + [st.state for st in lasso.trace.steps]
+    assert states[lasso.loop_start] == states[-1]
+    loop = lasso.trace.steps[lasso.loop_start:]
+    atomic = [st for st in loop if starve.actions[st.action].name == "pcpu_alloc (atomic)"
+              and st.choices["size"] == 2]
+    assert atomic and all(st.state.pc[0] == AllocPc.IDLE for st in atomic)

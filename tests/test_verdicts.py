@@ -148,20 +148,16 @@ def test_injected_bug_as_expected(name: str) -> None:
         assert (bmc.verdict, bmc.depth) == ("violated", exp[first].depth), name
 
 
-def test_pre_async_atomic_starves() -> None:
-    """pre-async's row of the known-bug table, by a schedule worked out from
-    its code (README): with a first chunk of one free cell and two live
-    allocations per context, a failed atomic request still fails after a
-    complete balance run, because the run only destroys chunks and the one
-    fully free chunk left is one whose population failed.  Every chunk
-    choice below is the kernel's list order (the chunk just moved to the
-    free slot's head); the spared chunk is the only free one."""
-    params = replace(specs.load("pre-async").params, first_chunk_static_cells=3, live_per_context=2)
-    m, x = Model(params), Concrete()
+PRE_ASYNC_STARVES = replace(specs.load("pre-async").params, first_chunk_static_cells=3,
+                            live_per_context=2)
+
+
+def pre_async_starvation_plan() -> list[tuple[int | None, str, dict[str, int]]]:
+    """The 26 steps of test_pre_async_atomic_starves: (context, action, choices)."""
     alloc, extend, restart = "pcpu_alloc (non-atomic)", "pcpu_extend_area_map", "pcpu_alloc: restart"
     populate, create = "pcpu_populate_chunk", "pcpu_create_chunk"
     counter = [("pcpu_alloc: counter load", {}), ("pcpu_alloc: counter store", {})]
-    plan: list[tuple[int | None, str, dict[str, int]]] = [
+    return [
         # alloc#1 takes the first chunk's one free cell
         *[(0, a, ch) for a, ch in [(alloc, {"size": 1}), (extend, {"fail": 0}), (restart, {}),
                                     (populate, {"fail": 0}), *counter]],
@@ -182,6 +178,18 @@ def test_pre_async_atomic_starves() -> None:
         (0, "pcpu_alloc (atomic)", {"size": 1}),
         (None, "pcpu_balance_workfn", {}),
         (None, "pcpu_balance_workfn: collect", {"chunk": 2})]
+
+
+def test_pre_async_atomic_starves() -> None:
+    """pre-async's row of the known-bug table, by a schedule worked out from
+    its code (README): with a first chunk of one free cell and two live
+    allocations per context, a failed atomic request still fails after a
+    complete balance run, because the run only destroys chunks and the one
+    fully free chunk left is one whose population failed.  Every chunk
+    choice below is the kernel's list order (the chunk just moved to the
+    free slot's head); the spared chunk is the only free one."""
+    m, x = Model(PRE_ASYNC_STARVES), Concrete()
+    plan = pre_async_starvation_plan()
     s = m.init()
     for ctx, name, want in plan:
         assert PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
