@@ -43,6 +43,12 @@ def _implies(x: Ops, a: Any, b: Any) -> Any:
     return x.or_(x.not_(a), b)
 
 
+def _unpopulated_pages(x: Ops, k: Kernel, s: State, i: int) -> Any:
+    """The pages of context i's area its chunk has not populated (yet)."""
+    return area_pages(x, k.g, s.off[i], s.req_size[i]) & \
+        x.bnot(select(x, s.populated, s.chunk[i]), k.g.pages)
+
+
 def areas(x: Ops, k: Kernel, s: State) -> list[tuple[Any, Any, Any, Any]]:
     """(present, chunk, off, size) of every area the allocator has handed
     out: the live allocations and the areas of allocations in progress."""
@@ -201,8 +207,7 @@ def backing(x: Ops, k: Kernel, s: State) -> Any:
         ok.append(x.eq(s.alloc_map[c] & unpop_cells & x.bnot(pending, g.cells), 0))
     for i, pc in enumerate(s.pc):
         # pcpu_for_each_unpop_region(): it populates while a page is left
-        lost = area_pages(x, g, s.off[i], s.req_size[i]) & \
-            x.bnot(select(x, s.populated, s.chunk[i]), g.pages)
+        lost = _unpopulated_pages(x, k, s, i)
         ok.append(_implies(x, x.eq(pc, int(AllocPc.POPULATE)), x.not_(x.eq(lost, 0))))
     return x.and_(*ok)
 
@@ -231,14 +236,12 @@ def occ_bounds(x: Ops, k: Kernel, s: State) -> Any:
     g = k.g
     ok = []
     for i, pc in enumerate(s.pc):
-        lost = area_pages(x, g, s.off[i], s.req_size[i]) & \
-            x.bnot(select(x, s.populated, s.chunk[i]), g.pages)
-        ok.append(_implies(x, _in(x, pc, AREA_PCS), x.and_(
-            x.le(0, s.occ[i]),
-            x.le(s.occ[i], x.popcount(area_pages(x, g, s.off[i], s.req_size[i]), g.pages)))))
+        pages = x.popcount(area_pages(x, g, s.off[i], s.req_size[i]), g.pages)
+        ok.append(_implies(x, _in(x, pc, AREA_PCS),
+                           x.and_(x.le(0, s.occ[i]), x.le(s.occ[i], pages))))
         if k.sw.occ_pages_subtracted == "after-population":  # else it counts populated pages only
-            ok.append(_implies(x, _in(x, pc, UNPOPULATED_PCS),
-                               x.le(x.popcount(lost, g.pages), s.occ[i])))
+            lost = x.popcount(_unpopulated_pages(x, k, s, i), g.pages)
+            ok.append(_implies(x, _in(x, pc, UNPOPULATED_PCS), x.le(lost, s.occ[i])))
     return x.and_(*ok)
 
 
@@ -252,13 +255,13 @@ def counter_identity(x: Ops, k: Kernel, s: State) -> Any:
     total: Any = 0
     for c in k.normal_chunks():
         total = total + x.ite(s.live[c], nr_empty_pop(x, g, s.alloc_map[c], s.populated[c]), 0)
+    if k.sw.occ_pages_subtracted == "with-area":
+        return x.eq(s.nr_empty_pop_pages, total)
     for i, pc in enumerate(s.pc):
         counted = x.not_(x.eq(s.chunk[i], k.reserved_or_none()))
-        lost = area_pages(x, g, s.off[i], s.req_size[i]) & \
-            x.bnot(select(x, s.populated, s.chunk[i]), g.pages)
+        lost = _unpopulated_pages(x, k, s, i)
         pending = x.and_(_in(x, pc, (AllocPc.POP_MUTEX, AllocPc.POPULATE, AllocPc.COUNTER)), counted)
-        if k.sw.occ_pages_subtracted == "after-population":
-            total = total + x.ite(pending, s.occ[i] - x.popcount(lost, g.pages), 0)
+        total = total + x.ite(pending, s.occ[i] - x.popcount(lost, g.pages), 0)
     return x.eq(s.nr_empty_pop_pages, total)
 
 
