@@ -14,6 +14,10 @@ lemmas of model/invariants.py, the ones proved invariant for the spec
 (checker/strengthen.py, which explains why this changes no verdict and no
 counterexample length) are asserted on every state, and a property that
 follows from them in one step costs about the same at every depth.
+
+With `reduce`, the properties that read no history variable are checked
+on the runs checker/peephole.py keeps (one order of each adjacent
+independent pair); it is off by default because it does not pay in general.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from typing import Any, Callable
 import z3
 
 from checker.explicit import choice_combos
+from checker.peephole import Peephole
 from checker.result import Result, RunStats, Trace, TraceStep
 from checker.symbolic import Z3Ops, decode, equal, flat, state_vars
 from model.invariants import Lemma
@@ -66,17 +71,22 @@ class TransitionRelation:
         updates: dict[int, list[tuple[int, Any]]] = {}
         base = flat(s)
         self.instances: list[tuple[int, dict[str, int]]] = []
+        # per instance, its guard and its new values by flat index (None: never enabled)
+        self.effects: list[tuple[Any, dict[int, Any]] | None] = []
         for ai, a in enumerate(self.model.actions):
             for ch in choice_combos(self.model, a):
                 n = len(self.instances)
                 self.instances.append((ai, ch))
                 g, post = self.model.step(x, s, a, ch)
                 if g is False:
+                    self.effects.append(None)
                     continue
                 guards.append(x.and_(x.eq(self.act0, n), g))
-                for j, ((_, old), (_, new)) in enumerate(zip(base, flat(post))):
-                    if new is not old:
-                        updates.setdefault(j, []).append((n, new))
+                news = {j: new for j, ((_, old), (_, new)) in enumerate(zip(base, flat(post)))
+                        if new is not old}
+                self.effects.append((g, news))
+                for j, new in news.items():
+                    updates.setdefault(j, []).append((n, new))
         parts = [x.or_(*guards)]
         for j, ((_, old), (_, nxt)) in enumerate(zip(base, flat(self.s1))):
             val = old
@@ -98,11 +108,13 @@ class BMCEngine:
     the proof, estimated at `proof_cost` CPU seconds, looks worth it."""
 
     def __init__(self, model: Model, props: list[Property],
-                 lemmas: LemmaProver | None = None, proof_cost: float = PROOF_COST):
+                 lemmas: LemmaProver | None = None, proof_cost: float = PROOF_COST,
+                 reduce: bool = False):
         self.model = model
         self.props = props
         self.x = Z3Ops(model.p.width)
         self.lemmas, self.proof_cost = lemmas, proof_cost
+        self.reduce = reduce  # partial-order reduction (checker/peephole.py)
         self.proved: list[Lemma] | None = None  # the lemmas asserted, once proved
 
     def run(self, depth: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
@@ -116,6 +128,11 @@ class BMCEngine:
         solver.add(equal(x, states[0], model.init()))
         found: dict[str, Result] = {}
         held = {pr.name: z3.Bool(f"held:{pr.name}") for pr in self.props}
+        # the reduction, under an assumption literal for the properties it keeps
+        por = Peephole(trans) if self.reduce else None
+        reduced = z3.Bool("peephole")
+        assume = {pr.name: [held[pr.name]] + ([reduced] if por and por.applies(pr) else [])
+                  for pr in self.props}
         costs: list[float] = []  # CPU seconds per depth
         for k in range(depth + 1):
             cpu = time.process_time()
@@ -123,6 +140,8 @@ class BMCEngine:
                 states.append(state_vars(p, str(k)))
                 acts.append(z3.BitVec(f"act@{k - 1}", p.width))
                 solver.add(trans.at(states[k - 1], states[k], acts[-1]))
+                if por and k > 1:
+                    solver.add(z3.Implies(reduced, por.between(acts[-2], acts[-1])))
             if self.proved:
                 solver.add(*self.facts(states[k]))
             # A property is asked at depth k assuming it held at every earlier
@@ -135,7 +154,7 @@ class BMCEngine:
                 ok = x.boolean(pr.holds(x, model.kernel, states[k]))
                 bad = z3.Bool(f"bad:{pr.name}@{k}")
                 solver.add(z3.Implies(bad, z3.Not(ok)))
-                r = solver.check(bad, held[pr.name])
+                r = solver.check(bad, *assume[pr.name])
                 if r == z3.unsat:
                     solver.add(z3.Implies(held[pr.name], ok))
                 elif r == z3.sat:

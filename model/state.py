@@ -146,6 +146,11 @@ class State:
     after_collect: Any   # phase 1 has just collected the chunks to free
 
 
+# The history variables: written by every step (model/machine.py, observe),
+# read by no action.
+HISTORY_FIELDS = frozenset({"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check",
+                            "after_collect"})
+
 BOOL_FIELDS = frozenset({
     "live", "linked", "to_free", "map_extend_pending", "ext_running",
     "pcpu_async_enabled", "pcpu_atomic_alloc_failed", "balance_pending",
