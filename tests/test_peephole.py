@@ -20,7 +20,7 @@ from test_differential import STATES, VARIANTS, WALKS, arbitrary_states, reachab
 
 from checker import specs
 from checker.bmc import BMCEngine, TransitionRelation, bv_solver
-from checker.explicit import ExplicitEngine, successors
+from checker.explicit import successors
 from checker.peephole import Footprint, Peephole
 from checker.symbolic import Z3Ops
 from model.machine import Model
@@ -29,6 +29,7 @@ from model.properties import PROPERTIES
 from model.state import HISTORY_FIELDS, State
 
 CHECKED = ("seed", "v4.7", "v4.13", "pre-async", "v5.14", "reserved")
+WALKED = CHECKED[:-1]  # the reserved geometry (124 step instances) walks slowly
 
 
 @cache
@@ -76,7 +77,7 @@ def assert_commute(variant: str, s: State) -> int:
 
 @WALKS
 @given(data=st.data())
-@pytest.mark.parametrize("variant", CHECKED)
+@pytest.mark.parametrize("variant", WALKED)
 def test_independent_steps_commute_on_reachable_states(variant: str, data: st.DataObject) -> None:
     for s in data.draw(reachable_states(variant), label="walk"):
         assert_commute(variant, s)
@@ -122,12 +123,11 @@ def test_reduction_forbids_the_wrong_order() -> None:
 @pytest.mark.parametrize("spec, depth, violated", [
     ("seed", 6, {"no-deadlock": 2, "counter-exact": 6})])
 def test_same_verdicts_with_and_without(spec: str, depth: int, violated: dict[str, int]) -> None:
-    """Every property, both ways and by breadth-first search: same verdict,
-    same shortest length."""
+    """Every property, both ways: same verdict, same shortest length (plain
+    BMC against breadth-first search: tests/test_verdicts.py)."""
     model = Model(specs.load(spec).params)
     props = list(PROPERTIES.values())
     runs = [BMCEngine(model, props, reduce=r).run(depth)[0] for r in (True, False)]
-    runs.append(ExplicitEngine(model, props).run(depth)[0])
     verdicts = [[(r.prop, r.verdict, r.depth) for r in rs] for rs in runs]
-    assert verdicts[0] == verdicts[1] == verdicts[2]
+    assert verdicts[0] == verdicts[1]
     assert {p: d for p, v, d in verdicts[0] if v == "violated"} == violated
