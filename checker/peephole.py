@@ -67,7 +67,9 @@ class Peephole:
             guard, news = eff
             ctx = contexts.setdefault(trans.model.actions[ai].context, len(contexts))
             writes = frozenset(news) - self.history
-            reads = self.fields(guard, *(news[j] for j in writes)) - self.history
+            reads = self.fields(guard, *(news[j] for j in writes))
+            if reads & self.history:  # the premise of leaving them out
+                raise ValueError(f"{trans.model.actions[ai].name} reads a history variable")
             self.classes.setdefault(Footprint(ctx, reads, writes), []).append(n)
         # a class, and the classes of lower context rank that may not follow it
         self.forbidden = [(f, [g for g in self.classes if g.context < f.context and f.independent(g)])
