@@ -1,0 +1,118 @@
+"""pre-async's row of DESIGN's known-bug table, atomic-progress, found by
+search: specs/pre-async-starve.toml is pre-async's code at a geometry where
+a one-page atomic request can fail, and both engines find the violation at
+the same shortest length, the spec's expect.depth (README, "What the checker
+finds")."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from checker import specs
+from checker.bmc import BMCEngine
+from checker.explicit import ExplicitEngine, successors
+from checker.list_order import replay
+from checker.result import Result
+from model.machine import Model
+from model.ops import Concrete
+from model.properties import PROPERTIES
+from model.state import State
+
+SPEC = "pre-async-starve"
+
+
+def final_state(m: Model, r: Result) -> State:
+    """The counterexample run again, step by step, on the concrete model."""
+    assert r.trace is not None and len(r.trace.steps) == r.depth
+    s, x = m.init(), Concrete()
+    for st in r.trace.steps:
+        enabled, s = m.step(x, s, m.actions[st.action], st.choices)
+        assert enabled is True and s == st.state
+    return s
+
+
+def test_same_code_as_pre_async() -> None:
+    """Only the geometry differs from pre-async: every switch is pre-async's."""
+    starve, pre = specs.load(SPEC).params, specs.load("pre-async").params
+    assert starve.switches == pre.switches
+    assert starve != pre
+
+
+def test_explicit_search_holds_the_spec_to_its_expectations() -> None:
+    """Breadth-first search over every property to the spec's depth: the
+    expected violations are found, the expected holds hold, and
+    atomic-progress's shortest counterexample takes exactly that depth and
+    makes only choices the kernel's list order makes (checker/list_order.py)."""
+    spec = specs.load(SPEC)
+    m = Model(spec.params)
+    results, _ = ExplicitEngine(m, list(PROPERTIES.values())).run(spec.depth)
+    got = {r.prop: r for r in results}
+    assert set(spec.violated) | set(spec.holds) == set(PROPERTIES)
+    for p in spec.violated:
+        assert got[p].verdict == "violated", p
+    for p in spec.holds:
+        assert (got[p].verdict, got[p].depth) == ("holds", spec.depth), p
+    r = got["atomic-progress"]
+    assert r.depth == spec.depth
+    last = final_state(m, r)
+    assert last.ap_phase == 3
+    assert not PROPERTIES["atomic-progress"].holds(Concrete(), m.kernel, last)
+    replay(m, [(st.action, st.choices) for st in r.trace.steps])
+
+
+def test_bmc_finds_the_same_shortest_length() -> None:
+    """BMC, by increasing depth, first finds atomic-progress broken at the
+    spec's depth, the length breadth-first search finds; its counterexample
+    replays concretely."""
+    spec = specs.load(SPEC)
+    m = Model(spec.params)
+    [r], _ = BMCEngine(m, [PROPERTIES["atomic-progress"]]).run(spec.depth)
+    assert (r.verdict, r.depth) == ("violated", spec.depth)
+    assert not PROPERTIES["atomic-progress"].holds(Concrete(), m.kernel, final_state(m, r))
+
+
+# The explicit engine's shortest run up to the failed atomic request
+# (README): (context, action, choices), every chunk choice the kernel's.
+ALLOC, ATOMIC, CREATE = "pcpu_alloc (non-atomic)", "pcpu_alloc (atomic)", "pcpu_create_chunk"
+EXTEND, COUNTER = "pcpu_extend_area_map", ["pcpu_alloc: counter load", "pcpu_alloc: counter store"]
+UP_TO_THE_FAILURE: list[tuple[int, str, dict[str, int]]] = [
+    *[(0, a, {}) for a in [ALLOC, CREATE, EXTEND, "pcpu_alloc: restart", "pcpu_populate_chunk",
+                           *COUNTER]],
+    (1, ALLOC, {}), (1, CREATE, {}), (0, "free_percpu", {}), (0, ATOMIC, {"chunk": 1}),
+    (1, EXTEND, {"fail": 1}), (1, ATOMIC, {})]
+
+
+def walk(m: Model, s: State, ctx: int | None, name: str, want: dict[str, int]) -> State:
+    """The one successor of s by the named step and choices (no failure
+    unless asked for)."""
+    want = {"fail": 0, **want}
+    [t] = [t for ai, ch, t in successors(m, s) if m.actions[ai].name == name
+           and m.actions[ai].ctx == ctx and all(ch.get(k, v) == v for k, v in want.items())]
+    return t
+
+
+def test_a_populating_balance_work_answers_it() -> None:
+    """The violation is the missing population: with 1a4d76076cda's phase 2
+    alone switched on (retry_pop), the same schedule's balance run populates
+    chunk 2 and the failed request then fits; in pre-async's code the run
+    ends after its collect and the request still fails."""
+    spec = specs.load(SPEC)
+    fixed = replace(spec.params, switches=replace(spec.params.switches,
+                                                  balance_work="free-and-populate"))
+    ends: dict[str, tuple[list[str], int, bool]] = {}
+    for params in (spec.params, fixed):
+        m = Model(params)
+        s = m.init()
+        for ctx, name, want in UP_TO_THE_FAILURE:
+            s = walk(m, s, ctx, name, want)
+        assert s.ap_phase == 1 and s.balance_pending
+        s = walk(m, s, None, "pcpu_balance_workfn", {})
+        names = []
+        while s.ap_phase == 2:
+            [(ai, s)] = [(ai, t) for ai, ch, t in successors(m, s)
+                         if m.actions[ai].context == "balance work" and ch.get("fail", 0) == 0]
+            names.append(m.actions[ai].name)
+        ends[params.switches.balance_work] = (names, s.populated[2],
+                                              PROPERTIES["atomic-progress"].holds(Concrete(), m.kernel, s))
+    assert ends["free-only"] == (["pcpu_balance_workfn: collect"], 0, False)
+    names, populated, holds = ends["free-and-populate"]
+    assert "pcpu_populate_chunk" in names and populated == 1 and holds
