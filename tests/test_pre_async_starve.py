@@ -6,16 +6,21 @@ finds")."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from checker import specs
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine, successors
+from checker.induction import InductionEngine
 from checker.list_order import replay
 from checker.result import Result
+from model.actions import Kernel
+from model.invariants import Lemma, areas, fixed_cells
 from model.machine import Model
-from model.ops import Concrete
-from model.properties import PROPERTIES
-from model.state import State
+from model.ops import Concrete, Ops
+from model.params import PCPU_DFL_MAP_ALLOC
+from model.properties import PROPERTIES, Property
+from model.state import AllocPc, State, area_mask, full
 
 SPEC = "pre-async-starve"
 
@@ -116,3 +121,48 @@ def test_a_populating_balance_work_answers_it() -> None:
     assert ends["free-only"] == (["pcpu_balance_workfn: collect"], 0, False)
     names, populated, holds = ends["free-and-populate"]
     assert "pcpu_populate_chunk" in names and populated == 1 and holds
+
+
+def first_chunk(x: Ops, k: Kernel, s: State) -> Any:
+    """pcpu_setup_first_chunk(): the first chunk is immutable, fully
+    populated and never freed; its map is the static area plus the areas
+    handed out from it (requests of the spec's sizes, not overlapping); a
+    context with an allocation in progress has room for its pointer."""
+    g, p = k.g, k.p
+    ars = areas(x, k, s)
+    ok = [s.live[0], s.linked[0], x.not_(s.to_free[0]), x.eq(s.isolated[0], 0),
+          x.eq(s.populated[0], full(g.pages)), x.le(PCPU_DFL_MAP_ALLOC, s.map_alloc[0])]
+    here = [x.and_(pres, x.eq(c, 0)) for pres, c, _, _ in ars]
+    masks = [area_mask(x, g, off, size) for _, _, off, size in ars]
+    used: Any = fixed_cells(k, 0)
+    for a, (h, m, (_, _, off, size)) in enumerate(zip(here, masks, ars)):
+        used = used | x.ite(h, m, 0)
+        ok.append(x.or_(x.not_(h), x.and_(x.le(off + size, g.cells), x.eq(m & fixed_cells(k, 0), 0),
+                                          x.or_(*[x.eq(size, z) for z in p.sizes]))))
+        ok += [x.or_(x.not_(x.and_(h, here[b])), x.eq(m & masks[b], 0))
+               for b in range(a + 1, len(ars))]
+    ok.append(x.eq(s.alloc_map[0], used))
+    lp = p.live_per_context
+    ok += [x.or_(x.eq(pc, int(AllocPc.IDLE)), *[x.not_(s.live_valid[j]) for j in range(i * lp, (i + 1) * lp)])
+           for i, pc in enumerate(s.pc)]
+    return x.and_(*ok)
+
+
+def never_armed(x: Ops, k: Kernel, s: State) -> Any:
+    """No atomic request of at most one page has failed."""
+    return x.eq(s.ap_phase, 0)
+
+
+def test_no_small_atomic_request_fails_at_pre_async_geometry() -> None:
+    """At pre-async's own geometry no atomic request of at most one page
+    ever fails, in runs of any length: atomic-progress holds there without
+    being put to the test, and no shorter run than pre-async-starve's exists
+    there.  k-induction proves it with the first chunk's lemma (its 3 free
+    cells, of which the other context holds at most one)."""
+    lemma = Lemma("first-chunk", "pcpu_setup_first_chunk(): immutable, fully populated", first_chunk)
+    armed = Property("never-armed", "no atomic request of at most one page failed", never_armed)
+    [r], _ = InductionEngine(Model(specs.load("pre-async").params), [armed], [lemma]).run(1)
+    assert (r.verdict, r.invariants) == ("proved", ("first-chunk",))
+    # where the first chunk has one free cell and a request takes a page, it fails at once
+    [r], _ = InductionEngine(Model(specs.load(SPEC).params), [armed], [lemma]).run(1)
+    assert (r.verdict, r.depth) == ("violated", 1)
