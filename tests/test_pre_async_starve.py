@@ -8,11 +8,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from checker import specs
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine, successors
 from checker.induction import InductionEngine
-from checker.list_order import replay
+from checker.cli_model import main
+from checker.list_order import KernelOrder, replay
 from checker.result import Result
 from model.actions import Kernel
 from model.invariants import Lemma, areas, fixed_cells
@@ -20,7 +23,7 @@ from model.machine import Model
 from model.ops import Concrete, Ops
 from model.params import PCPU_DFL_MAP_ALLOC
 from model.properties import PROPERTIES, Property
-from model.state import AllocPc, State, area_mask, full
+from model.state import AllocPc, BalancePc, State, area_mask, full, fully_free
 
 SPEC = "pre-async-starve"
 
@@ -116,8 +119,8 @@ def test_a_populating_balance_work_answers_it() -> None:
             [(ai, s)] = [(ai, t) for ai, ch, t in successors(m, s)
                          if m.actions[ai].context == "balance work" and ch.get("fail", 0) == 0]
             names.append(m.actions[ai].name)
-        ends[params.switches.balance_work] = (names, s.populated[2],
-                                              PROPERTIES["atomic-progress"].holds(Concrete(), m.kernel, s))
+        fits = PROPERTIES["atomic-progress"].holds(Concrete(), m.kernel, s)
+        ends[params.switches.balance_work] = (names, s.populated[2], fits)
     assert ends["free-only"] == (["pcpu_balance_workfn: collect"], 0, False)
     names, populated, holds = ends["free-and-populate"]
     assert "pcpu_populate_chunk" in names and populated == 1 and holds
@@ -143,7 +146,8 @@ def first_chunk(x: Ops, k: Kernel, s: State) -> Any:
                for b in range(a + 1, len(ars))]
     ok.append(x.eq(s.alloc_map[0], used))
     lp = p.live_per_context
-    ok += [x.or_(x.eq(pc, int(AllocPc.IDLE)), *[x.not_(s.live_valid[j]) for j in range(i * lp, (i + 1) * lp)])
+    ok += [x.or_(x.eq(pc, int(AllocPc.IDLE)),
+                 *[x.not_(s.live_valid[j]) for j in range(i * lp, (i + 1) * lp)])
            for i, pc in enumerate(s.pc)]
     return x.and_(*ok)
 
@@ -159,10 +163,50 @@ def test_no_small_atomic_request_fails_at_pre_async_geometry() -> None:
     being put to the test, and no shorter run than pre-async-starve's exists
     there.  k-induction proves it with the first chunk's lemma (its 3 free
     cells, of which the other context holds at most one)."""
-    lemma = Lemma("first-chunk", "pcpu_setup_first_chunk(): immutable, fully populated", first_chunk)
+    lemma = Lemma("first-chunk", "pcpu_setup_first_chunk(): immutable, fully populated",
+                  first_chunk)
     armed = Property("never-armed", "no atomic request of at most one page failed", never_armed)
     [r], _ = InductionEngine(Model(specs.load("pre-async").params), [armed], [lemma]).run(1)
     assert (r.verdict, r.invariants) == ("proved", ("first-chunk",))
     # where the first chunk has one free cell and a request takes a page, it fails at once
     [r], _ = InductionEngine(Model(specs.load(SPEC).params), [armed], [lemma]).run(1)
     assert (r.verdict, r.depth) == ("violated", 1)
+
+
+def populated_chunk_destroyed_for_an_unpopulated_one(x: Ops, k: Kernel, s: State) -> Any:
+    """A question about list order, not a kernel promise: the balance work
+    has sent a populated chunk to to_free and spared a free chunk that has
+    no populated page."""
+    chunks = k.normal_chunks()
+    bad = x.and_(x.eq(s.balance_pc, int(BalancePc.DESTROY)),
+                 x.or_(*[x.and_(s.to_free[c], x.not_(x.eq(s.populated[c], 0))) for c in chunks]),
+                 x.or_(*[x.and_(k.in_slots(x, s, c), fully_free(x, s.alloc_map[c]),
+                                x.eq(s.populated[c], 0)) for c in chunks]))
+    return x.not_(bad)
+
+
+def test_kernel_order_search_explores_only_kernel_choices() -> None:
+    """Breadth-first search over the kernel's chunk choices only (ExplicitEngine
+    with checker/list_order.py's KernelOrder).  The model's unordered free
+    slot lets a balance run spare the older, unpopulated chunk 2 and destroy
+    chunk 1 that free_percpu() has just moved to the head, 12 steps in; the
+    kernel spares the head, so no such run exists within 12 kernel steps.
+    Where the kernel does reach a violation the search returns a kernel run."""
+    m = Model(specs.load(SPEC).params)
+    q = Property("spares-unpopulated", "", populated_chunk_destroyed_for_an_unpopulated_one)
+    [r], _ = ExplicitEngine(m, [q]).run(12)
+    assert (r.verdict, r.depth) == ("violated", 12)
+    with pytest.raises(ValueError, match="not a kernel step"):
+        replay(m, [(st.action, st.choices) for st in r.trace.steps])
+    [r], _ = ExplicitEngine(m, [q], KernelOrder(m)).run(12)
+    assert (r.verdict, r.depth) == ("holds", 12)
+    [r], _ = ExplicitEngine(m, [PROPERTIES["no-deadlock"]], KernelOrder(m)).run(2)
+    assert (r.verdict, r.depth) == ("violated", 2)
+    replay(m, [(st.action, st.choices) for st in r.trace.steps])
+
+
+def test_kernel_order_needs_the_explicit_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    """--kernel-order with BMC is a usage error: one message, exit status 2."""
+    assert main(["--spec", SPEC, "--kernel-order", "--depth", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--kernel-order" in err and "--engine explicit" in err
