@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
-from checker import (emit_log, html_report, report, specs, starvation, strengthen, sweep_cli,
-                     terminal_map)
+from checker import (emit_log, html_report, list_order, report, specs, starvation, strengthen,
+                     sweep_cli, terminal_map)
 from checker.bmc import BMCEngine
 from checker.explicit import ExplicitEngine
 from checker.induction import InductionEngine
@@ -60,8 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--limit", type=int, default=2_000_000,
                     help="--starvation --engine explicit: give up past this many states")
     ap.add_argument("--kernel-order", action="store_true",
-                    help="--starvation --engine explicit: track the order of the kernel's chunk "
-                         "lists and explore only the chunk choices it makes (checker/list_order.py)")
+                    help="--engine explicit (also with --starvation): track the order of the "
+                         "kernel's chunk lists and explore only the chunk choices it makes "
+                         "(checker/list_order.py)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument("--html", metavar="FILE",
                     help="also write the counterexamples as one self-contained HTML page")
@@ -98,9 +99,16 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     if args.prove and args.max_k < 1:
         raise Usage(f"--max-k must be at least 1, not {args.max_k}")
     lemmas = strengthen.proved_lemmas if args.lemmas else None
+    if args.kernel_order and (args.prove or args.engine != "explicit"):
+        raise Usage("--kernel-order: only the explicit engine tracks the list order "
+                    "(--engine explicit)")
+    try:
+        order = list_order.KernelOrder(model) if args.kernel_order else None
+    except ValueError as e:
+        raise Usage(f"--kernel-order: {e}") from None
     engine: Any = (InductionEngine(model, props) if args.prove
                    else BMCEngine(model, props, lemmas, reduce=args.reduction)
-                   if args.engine == "bmc" else ExplicitEngine(model, props))
+                   if args.engine == "bmc" else ExplicitEngine(model, props, order))
     start = time.monotonic()
     shown = [False]
 
@@ -116,6 +124,8 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     else:
         results, stats = engine.run(depth, progress)
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
+    if order is not None:
+        doc["list_order"] = "kernel"
     if getattr(engine, "proved", None) is not None:
         doc["lemmas"] = [lm.name for lm in engine.proved]
     if args.emit_log is not None:

@@ -4,13 +4,15 @@ Breadth-first order makes every counterexample a shortest one.  The search
 is exhaustive when the frontier empties before the depth bound; otherwise
 it covers every run of at most `depth` steps.  Limits: states are kept in
 memory (a dict of parents), so it stops being useful where the symbolic
-engine has to take over.
+engine has to take over.  With a refinement (checker/list_order.py's kernel
+list order) the nodes are (state, order) and only the chunk choices the
+kernel makes are explored: a shortest run the kernel itself can take.
 """
 from __future__ import annotations
 
 import itertools
 import time
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from checker.result import Result, RunStats, Trace, TraceStep
 from model.actions import Action
@@ -18,6 +20,9 @@ from model.machine import Model
 from model.ops import Concrete
 from model.properties import Property
 from model.state import State
+
+if TYPE_CHECKING:
+    from checker.lasso import Refinement
 
 Progress = Callable[[int, int], None]  # (depth, states)
 
@@ -39,33 +44,47 @@ def successors(model: Model, s: State) -> Iterator[tuple[int, dict[str, int], St
 
 
 class ExplicitEngine:
-    def __init__(self, model: Model, props: list[Property]):
+    def __init__(self, model: Model, props: list[Property], refine: Refinement | None = None):
         self.model = model
         self.props = props
+        self.refine = refine
 
     def violated(self, s: State) -> list[str]:
         x = Concrete()
         return [p.name for p in self.props if not p.holds(x, self.model.kernel, s)]
 
-    def trace_to(self, parents: dict, s: State) -> Trace:
+    def trace_to(self, parents: dict, node: tuple[State, Any]) -> Trace:
         steps: list[TraceStep] = []
-        while parents[s] is not None:
-            prev, ai, ch = parents[s]
-            steps.append(TraceStep(ai, ch, s))
-            s = prev
-        return Trace(s, tuple(reversed(steps)))
+        while parents[node] is not None:
+            prev, ai, ch = parents[node]
+            steps.append(TraceStep(ai, ch, node[0]))
+            node = prev
+        return Trace(node[0], tuple(reversed(steps)))
+
+    def next_nodes(self, node: tuple[State, Any]) \
+            -> Iterator[tuple[int, dict[str, int], tuple[State, Any]]]:
+        """(action index, choices, successor node) of every step explored."""
+        s, extra = node
+        if self.refine is None:
+            for ai, ch, t in successors(self.model, s):
+                yield ai, ch, (t, None)
+            return
+        for ai, ch, t in self.refine.steps(s, extra):
+            yield ai, ch, (t, self.refine.advance(s, t, extra))
 
     def run(self, depth: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
         stats = RunStats()
-        init = self.model.init()
-        parents: dict[State, tuple[State, int, dict[str, int]] | None] = {init: None}
+        s0 = self.model.init()
+        init = (s0, self.refine.initial(s0) if self.refine else None)
+        parents: dict[tuple[State, Any], tuple[tuple[State, Any], int, dict[str, int]] | None] = \
+            {init: None}
         found: dict[str, Result] = {}
 
-        def record(s: State, d: int) -> None:
-            for name in self.violated(s):
+        def record(node: tuple[State, Any], d: int) -> None:
+            for name in self.violated(node[0]):
                 if name not in found:
-                    found[name] = Result(name, "violated", d, self.trace_to(parents, s),
+                    found[name] = Result(name, "violated", d, self.trace_to(parents, node),
                                          seconds=time.monotonic() - start)
 
         record(init, 0)
@@ -73,11 +92,11 @@ class ExplicitEngine:
         d = 0
         while frontier and d < depth and len(found) < len(self.props):
             d += 1
-            nxt: list[State] = []
-            for s in frontier:
-                for ai, ch, t in successors(self.model, s):
+            nxt: list[tuple[State, Any]] = []
+            for node in frontier:
+                for ai, ch, t in self.next_nodes(node):
                     if t not in parents:
-                        parents[t] = (s, ai, ch)
+                        parents[t] = (node, ai, ch)
                         nxt.append(t)
                         record(t, d)
             frontier = nxt
