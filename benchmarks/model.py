@@ -3,7 +3,6 @@ the time to each property's first counterexample, and peak memory.
 
     python benchmarks/model.py [--depth N] [--spec NAME]... [--engine bmc|explicit]...
                                [--property NAME]... [--timeout SECONDS] [--no-lemmas]
-                               [--reduction]
 
 Each (spec, engine) run is a subprocess of its own, so its peak resident
 memory (ru_maxrss, Z3 included) is its own; a run that exceeds the timeout is
@@ -12,8 +11,7 @@ brackets, the process's CPU time (Z3 runs in it), which a loaded machine
 inflates less.  BMC runs as check-model does: the lemmas of
 model/invariants.py are proved and asserted once the next depth looks
 costlier than the proof (checker/bmc.py, checker/strengthen.py), unless
---no-lemmas, and with the partial-order reduction of checker/peephole.py
-if --reduction.
+--no-lemmas.
 """
 from __future__ import annotations
 
@@ -28,8 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool,
-        reduce: bool) -> None:
+def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool) -> None:
     """Run one check, streaming a JSON line per depth reached, then the results."""
     from checker import specs, strengthen
     from checker.bmc import BMCEngine
@@ -40,7 +37,7 @@ def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool,
     sp = specs.load(spec)
     model = Model(sp.params)
     chosen = [PROPERTIES[n] for n in (props or PROPERTIES)]
-    eng = (BMCEngine(model, chosen, strengthen.proved_lemmas if lemmas else None, reduce=reduce)
+    eng = (BMCEngine(model, chosen, strengthen.proved_lemmas if lemmas else None)
            if engine == "bmc" else ExplicitEngine(model, chosen))
     start, cpu0 = time.monotonic(), time.process_time()
 
@@ -67,19 +64,16 @@ def main() -> None:
     ap.add_argument("--property", action="append", dest="props", default=[])
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--no-lemmas", action="store_true", help="plain BMC, no proved lemmas")
-    ap.add_argument("--reduction", action="store_true", help="BMC with the partial-order reduction")
     ap.add_argument("--one", nargs=3, metavar=("SPEC", "ENGINE", "DEPTH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        one(args.one[0], args.one[1], int(args.one[2]), args.props, not args.no_lemmas,
-            args.reduction)
+        one(args.one[0], args.one[1], int(args.one[2]), args.props, not args.no_lemmas)
         return
     for spec in args.specs or ["pre-async", "seed", "v3.18", "v4.7", "v4.13"]:
         for engine in args.engines or ["bmc", "explicit"]:
             cmd = [sys.executable, __file__, "--one", spec, engine, str(args.depth)]
             cmd += [f"--property={p}" for p in args.props]
             cmd += ["--no-lemmas"] if args.no_lemmas else []
-            cmd += ["--reduction"] if args.reduction else []
             lines: list[str] = []
             try:
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)

@@ -46,12 +46,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "lemmas of model/invariants.py by induction and assert the proved ones "
                          "on every step (checker/strengthen.py; cannot change a verdict or a "
                          "counterexample's length; default: on)")
-    ap.add_argument("--reduction", action=argparse.BooleanOptionalAction, default=False,
-                    help="bmc: unroll only one order of two adjacent independent steps of different "
-                         "contexts, for the properties that read no history variable "
-                         "(checker/peephole.py; cannot change a verdict or a counterexample's "
-                         "length; pays for some single-property bug hunts, e.g. seed's "
-                         "no-use-after-free, costs elsewhere; default: off)")
     ap.add_argument("--max-k", type=int, default=2, metavar="K",
                     help="--prove: the largest k of the induction (default: 2)")
     ap.add_argument("--starvation", type=int, metavar="SIZE",
@@ -107,7 +101,7 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     except ValueError as e:
         raise Usage(f"--kernel-order: {e}") from None
     engine: Any = (InductionEngine(model, props) if args.prove
-                   else BMCEngine(model, props, lemmas, reduce=args.reduction)
+                   else BMCEngine(model, props, lemmas)
                    if args.engine == "bmc" else ExplicitEngine(model, props, order))
     start = time.monotonic()
     shown = [False]

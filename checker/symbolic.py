@@ -147,3 +147,39 @@ def _value(model: z3.ModelRef, e: Any) -> Any:
         return e
     v = model.eval(e, model_completion=True)
     return z3.is_true(v) if z3.is_bool(e) else v.as_signed_long()
+
+
+class Fields:
+    """Which fields of a template state (by `flat` index) an expression over
+    it reads: a post-order walk of the expression DAG, memoized by node."""
+
+    def __init__(self, s: State):
+        self.index = {str(v): j for j, (_, v) in enumerate(flat(s))}
+        # node id -> (node, its fields); holding the node keeps its id from being reused
+        self.memo: dict[int, tuple[Any, frozenset[int]]] = {}
+
+    def of(self, *exprs: Any) -> frozenset[int]:
+        out: set[int] = set()
+        for e in exprs:
+            if z3.is_expr(e):
+                out |= self.walk(e)
+        return frozenset(out)
+
+    def walk(self, root: Any) -> frozenset[int]:
+        stack = [(root, False)]
+        while stack:
+            e, expanded = stack.pop()
+            key = e.get_id()
+            if key in self.memo:
+                continue
+            kids = e.children()
+            if expanded or not kids:
+                j = self.index.get(str(e)) if not kids and z3.is_const(e) else None
+                acc = set() if j is None else {j}
+                for c in kids:
+                    acc |= self.memo[c.get_id()][1]
+                self.memo[key] = (e, frozenset(acc))
+            else:
+                stack.append((e, True))
+                stack.extend((c, False) for c in kids if c.get_id() not in self.memo)
+        return self.memo[root.get_id()][1]
