@@ -138,7 +138,7 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
 
 def context_label(model: Model, ai: int, post: State, pre: State | None = None) -> str:
     a = model.actions[ai]
-    if a.ctx is None:
+    if a.ctx is None or a.name == "free_percpu":  # a free belongs to no request
         return a.context
     # the request is the post-state's, or the pre-state's once the call has
     # returned (a lasso's states forget a finished call's locals)

@@ -24,7 +24,10 @@ from pathlib import Path
 import pytest
 
 from checker.cli_model import main
-from checker.specs import available
+from checker.explicit import successors
+from checker.report import context_label
+from checker.specs import available, load
+from model.machine import Model
 
 PINNED = """\
 # The seed's switches on a geometry where the first chunk's second page is
@@ -199,3 +202,16 @@ def test_human_output(pinned: str) -> None:
         assert f"  {n:>3}. " in out
     too_long = [line for line in out.splitlines() if len(line) > 100]
     assert not too_long, too_long
+
+
+def test_context_labels_name_the_request_only_inside_pcpu_alloc() -> None:
+    """A step inside pcpu_alloc() names the request's kind; free_percpu()
+    belongs to no request and names the bare context."""
+    model = Model(load("seed").params)
+    s = model.init()
+    labels = {(model.actions[ai].name, context_label(model, ai, t, s))
+              for ai, _, t in successors(model, s)}
+    assert ("pcpu_alloc (atomic)", "alloc#1 (atomic)") in labels
+    assert ("pcpu_alloc (non-atomic)", "alloc#1 (non-atomic)") in labels
+    free = next(ai for ai, a in enumerate(model.actions) if a.name == "free_percpu")
+    assert context_label(model, free, s, s) == model.actions[free].context == "alloc#1"
