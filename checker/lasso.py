@@ -32,16 +32,12 @@ from checker.result import Trace
 from checker.symbolic import Z3Ops, equal, state_vars
 from model.machine import Model
 from model.ops import Concrete
-from model.state import AllocPc, BalancePc, State, upd
+from model.state import HISTORY_FIELDS, AllocPc, BalancePc, State, upd
 
 FAIRNESS = ("every queued work item (the balance work, map extension) and every allocation "
             "in progress eventually runs (weak fairness); in the loop no chunk creation, page "
             "population or map extension fails (nor does a creation for want of a chunk struct, "
             "the model's bound on memory)")
-
-# Read only by the bounded properties, never by an action.
-HISTORY = frozenset({"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check",
-                     "after_collect"})
 
 # pcpu_create_chunk(): the model bounds the chunk structs, so a creation can
 # also fail for want of one (the kernel's would allocate one, or fail as
@@ -50,6 +46,7 @@ HISTORY = frozenset({"ap_phase", "ap_size", "ap_align", "run_clean", "refill_che
 # chunk, so ending the call there means the creation failed.
 CREATE = "pcpu_create_chunk"
 
+# the history variables' initial values (model/state.py, initial_state)
 NO_HISTORY = {"ap_phase": 0, "ap_size": 0, "ap_align": 0, "run_clean": False,
               "refill_check": False, "after_collect": False}
 
@@ -90,7 +87,7 @@ def kernel_equal(x: Z3Ops, a: State, b: State) -> Any:
     deciding deadness are compared too)."""
     eqs = []
     for f in fields(State):
-        if f.name in HISTORY:
+        if f.name in HISTORY_FIELDS:
             continue
         va, vb = getattr(a, f.name), getattr(b, f.name)
         pairs = enumerate(zip(va, vb)) if isinstance(va, tuple) else [(None, (va, vb))]

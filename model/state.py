@@ -148,7 +148,8 @@ class State:
 
 # The history variables: written by every step (model/machine.py, observe),
 # read by no action; BMC leaves them out when no checked property reads them
-# (checker/bmc.py, the cone of influence).
+# (checker/bmc.py, the cone of influence), and a lasso's loop ignores them
+# (checker/lasso.py).
 HISTORY_FIELDS = frozenset({"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check",
                             "after_collect"})
 
