@@ -21,6 +21,7 @@ follows from them in one step costs about the same at every depth.
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Callable
 
@@ -78,16 +79,20 @@ class TransitionRelation:
         self.s0, self.s1 = state_vars(p, "t0"), state_vars(p, "t1")
         self.act0 = z3.BitVec("act@t0", p.width)
         self.fields = Fields(self.s0)
-        self.formula = self.build(props)
+        self.steps()
+        everything = frozenset(range(len(flat(self.s0))))
+        self.cone = everything if props is None else self.cone_of(props)
+        self.formula = self.assemble()
 
-    def build(self, props: list[Property] | None) -> Any:
+    def steps(self) -> None:
         """One disjunct per action and choice combination: with the choices
         constant, chunk and size lookups fold away instead of becoming
         if-then-else chains over every chunk."""
         x, s = self.x, self.s0
-        guards = []
-        updates: dict[int, list[tuple[int, Any]]] = {}
         base = flat(s)
+        self.guards: list[Any] = []
+        # flat index -> (instance, new value) of every instance that may change it
+        self.updates: dict[int, list[tuple[int, Any]]] = {}
         self.instances: list[tuple[int, dict[str, int]]] = []
         # per instance, its guard and its new values by flat index (None: never enabled)
         self.effects: list[tuple[Any, dict[int, Any]] | None] = []
@@ -99,26 +104,38 @@ class TransitionRelation:
                 if g is False:
                     self.effects.append(None)
                     continue
-                guards.append(x.and_(x.eq(self.act0, n), g))
+                self.guards.append(x.and_(x.eq(self.act0, n), g))
                 news = {j: new for j, ((_, old), (_, new)) in enumerate(zip(base, flat(post)))
                         if new is not old}
                 self.effects.append((g, news))
                 for j, new in news.items():
-                    updates.setdefault(j, []).append((n, new))
-        self.cone = (frozenset(range(len(base))) if props is None
-                     else self.cone_of(props, updates))
-        parts = [x.or_(*guards)]
-        for j, ((_, old), (_, nxt)) in enumerate(zip(base, flat(self.s1))):
+                    self.updates.setdefault(j, []).append((n, new))
+
+    def assemble(self) -> Any:
+        """Some step is taken, and each field of the cone is its new value."""
+        x = self.x
+        parts = [x.or_(*self.guards)]
+        for j, ((_, old), (_, nxt)) in enumerate(zip(flat(self.s0), flat(self.s1))):
             if j not in self.cone:
                 continue
             val = old
-            for ai, new in updates.get(j, []):
+            for ai, new in self.updates.get(j, []):
                 val = x.ite(x.eq(self.act0, ai), new, val)
             parts.append(x.eq(nxt, val))
         return z3.And(*[x.boolean(v) for v in parts])
 
-    def cone_of(self, props: list[Property], updates: dict[int, list[tuple[int, Any]]]) \
-            -> frozenset[int]:
+    def whole(self) -> TransitionRelation:
+        """The same steps with every field constrained, as the lemma proof
+        needs them; the steps are shared, only the formula is assembled anew."""
+        everything = frozenset(range(len(flat(self.s0))))
+        if self.cone == everything:
+            return self
+        out = copy.copy(self)
+        out.cone = everything
+        out.formula = out.assemble()
+        return out
+
+    def cone_of(self, props: list[Property]) -> frozenset[int]:
         """The fields (by `flat` index) the properties and the guards read,
         closed under the fields read by their updates."""
         x, s = self.x, self.s0
@@ -126,7 +143,7 @@ class TransitionRelation:
                                   *[x.boolean(pr.holds(x, self.model.kernel, s)) for pr in props]))
         todo = list(need)
         while todo:
-            for _, new in updates.get(todo.pop(), []):
+            for _, new in self.updates.get(todo.pop(), []):
                 for i in self.fields.of(new) - need:
                     need.add(i)
                     todo.append(i)
@@ -204,7 +221,7 @@ class BMCEngine:
             if self.lemmas and self.proved is None and self.worth_proving(costs, depth - k):
                 # proved on every field: a lemma about one outside the cone
                 # (left free there) is still inductive
-                self.proved = self.lemmas(TransitionRelation(model, x))
+                self.proved = self.lemmas(trans.whole())
                 for st in states:
                     solver.add(*self.facts(st))
         stats.seconds = time.monotonic() - start
