@@ -25,13 +25,13 @@ HERE = Path(__file__).resolve().parent
 # This directory's model.py would shadow the project's `model` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
-from checker import specs
-from checker.cli_trace import read_records
-from checker.conformance import conform_file
-from checker.emit_log import random_run
-from checker.trace_check import check_log
-from model.machine import Model
-from traces.writer import write_trace
+from percpu_mc.checker import specs
+from percpu_mc.checker.cli.check_trace import read_records
+from percpu_mc.checker.logs.conformance import conform_file
+from percpu_mc.checker.logs.emit_log import random_run
+from percpu_mc.checker.logs.trace_check import check_log
+from percpu_mc.model.machine import Model
+from percpu_mc.traces.writer import write_trace
 
 
 def trace_benchmark():  # benchmarks/trace.py, whose name the stdlib's `trace` shadows

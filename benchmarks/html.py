@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the repository's model/ before this directory's model.py
 
-from checker import cli_model, cli_trace  # noqa: E402
+from percpu_mc.checker.cli import check_model as cli_model
+from percpu_mc.checker.cli import check_trace as cli_trace  # noqa: E402
 
 MIX = ROOT / "tests" / "trace_samples" / "mix.trace.gz"
 STAMP = re.compile(r"^(.*?\]\s+\S+\s+)(\d+)\.(\d{6})(:.*)$", re.S)

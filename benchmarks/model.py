@@ -28,11 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool) -> None:
     """Run one check, streaming a JSON line per depth reached, then the results."""
-    from checker import specs, strengthen
-    from checker.bmc import BMCEngine
-    from checker.explicit import ExplicitEngine
-    from model.machine import Model
-    from model.properties import PROPERTIES
+    from percpu_mc.checker import specs
+    from percpu_mc.checker.engines import strengthen
+    from percpu_mc.checker.engines.bmc import BMCEngine
+    from percpu_mc.checker.engines.explicit import ExplicitEngine
+    from percpu_mc.model.machine import Model
+    from percpu_mc.model.properties import PROPERTIES
 
     sp = specs.load(spec)
     model = Model(sp.params)

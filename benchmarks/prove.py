@@ -24,10 +24,10 @@ HERE = Path(__file__).resolve().parent
 
 def one(spec: str, max_k: int) -> None:
     """Prove one spec's properties, printing one JSON document."""
-    from checker import specs
-    from checker.induction import InductionEngine
-    from model.machine import Model
-    from model.properties import PROPERTIES
+    from percpu_mc.checker import specs
+    from percpu_mc.checker.engines.induction import InductionEngine
+    from percpu_mc.model.machine import Model
+    from percpu_mc.model.properties import PROPERTIES
 
     sp = specs.load(spec)
     eng = InductionEngine(Model(sp.params), list(PROPERTIES.values()))

@@ -31,11 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from typing import Any, Iterable  # noqa: E402
 
-from checker import list_order, specs  # noqa: E402
-from checker.explicit import successors  # noqa: E402
-from checker.lasso import Lasso, Refinement, explore, fair_lasso  # noqa: E402
-from model.machine import Model  # noqa: E402
-from model.state import State  # noqa: E402
+from percpu_mc.checker.engines import list_order
+from percpu_mc.checker import specs  # noqa: E402
+from percpu_mc.checker.engines.explicit import successors  # noqa: E402
+from percpu_mc.checker.engines.lasso import Lasso, Refinement, explore, fair_lasso  # noqa: E402
+from percpu_mc.model.machine import Model  # noqa: E402
+from percpu_mc.model.state import State  # noqa: E402
 
 
 class Starver:
@@ -55,7 +56,7 @@ class Starver:
         return self.inner.advance(s, t, extra) if self.inner else None
 
     def steps(self, s: State, extra: Any) -> Iterable[tuple[int, dict[str, int], State]]:
-        for ai, ch, t in (self.inner.steps(s, extra) if self.inner else successors(self.model, s)):
+        for ai, ch, t in (self.inner.steps(s, extra) if self.inner else self.model.successors(s)):
             a = self.model.actions[ai]
             if a.name == "pcpu_alloc (atomic)" and (a.ctx != 0 or ch["size"] != self.size):
                 continue

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from checker import sweep  # noqa: E402
+from percpu_mc.checker import sweep  # noqa: E402
 
 
 def measure(label: str, jobs: list[sweep.Job], workers: int, scheduler: object | None) -> None:

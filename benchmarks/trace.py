@@ -22,8 +22,8 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from checker.trace_check import check_log
-from traces.parser import LogParser, open_log
+from percpu_mc.checker.logs.trace_check import check_log
+from percpu_mc.traces.parser import LogParser, open_log
 
 HEADER = """\
 # tracer: nop

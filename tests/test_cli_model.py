@@ -23,11 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from checker.cli_model import main
-from checker.explicit import successors
-from checker.report import context_label
-from checker.specs import available, load
-from model.machine import Model
+from percpu_mc.checker.cli.check_model import main
+from percpu_mc.checker.report.counterexample import context_label
+from percpu_mc.checker.specs import available, load
+from percpu_mc.model.machine import Model
 
 PINNED = """\
 # The seed's switches on a geometry where the first chunk's second page is
@@ -210,7 +209,7 @@ def test_context_labels_name_the_request_only_inside_pcpu_alloc() -> None:
     model = Model(load("seed").params)
     s = model.init()
     labels = {(model.actions[ai].name, context_label(model, ai, t, s))
-              for ai, _, t in successors(model, s)}
+              for ai, _, t in model.successors(s)}
     assert ("pcpu_alloc (atomic)", "alloc#1 (atomic)") in labels
     assert ("pcpu_alloc (non-atomic)", "alloc#1 (non-atomic)") in labels
     free = next(ai for ai, a in enumerate(model.actions) if a.name == "free_percpu")

@@ -14,12 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_differential import STATES, VARIANTS, arbitrary_states, reachable_states
 
-from checker.bmc import TransitionRelation
-from checker.symbolic import Z3Ops, flat
-from model.machine import Model
-from model.ops import Concrete
-from model.properties import PROPERTIES
-from model.state import HISTORY_FIELDS, State
+from percpu_mc.checker.engines.bmc import TransitionRelation
+from percpu_mc.checker.engines.symbolic import Z3Ops, flat
+from percpu_mc.model.machine import Model
+from percpu_mc.model.ops import Concrete
+from percpu_mc.model.properties import PROPERTIES
+from percpu_mc.model.state import HISTORY_FIELDS, State
 
 CASES = [(v, p) for v in ("seed", "v4.13", "v5.14") for p in ("no-use-after-free", "atomic-progress")]
 

@@ -10,16 +10,16 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from checker import specs
-from checker.cli_trace import main, read_records
-from checker.conformance import Conformance, conform_file
-from checker.emit_log import random_run
-from checker.explicit import ExplicitEngine
-from checker.result import Trace
-from model.machine import Model
-from model.properties import PROPERTIES
-from traces.observe import ALL_MARKERS, Observer
-from traces.writer import write_trace
+from percpu_mc.checker import specs
+from percpu_mc.checker.cli.check_trace import main, read_records
+from percpu_mc.checker.logs.conformance import Conformance, conform_file
+from percpu_mc.checker.logs.emit_log import random_run
+from percpu_mc.checker.engines.explicit import ExplicitEngine
+from percpu_mc.model.machine import Trace
+from percpu_mc.model.machine import Model
+from percpu_mc.model.properties import PROPERTIES
+from percpu_mc.traces.observe import ALL_MARKERS, Observer
+from percpu_mc.traces.writer import write_trace
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 CVE_LOG = SAMPLES / "seed-no-use-after-free.trace"  # check-model --spec seed --emit-log

@@ -21,14 +21,13 @@ import z3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checker.explicit import choice_combos, successors
-from checker.specs import load
-from checker.symbolic import Z3Ops, flat, state_vars
-from model.machine import Model
-from model.ops import Concrete
-from model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Params, Switches
-from model.properties import PROPERTIES
-from model.state import AllocPc, BalancePc, State, schema
+from percpu_mc.checker.specs import load
+from percpu_mc.checker.engines.symbolic import Z3Ops, flat, state_vars
+from percpu_mc.model.machine import Model
+from percpu_mc.model.ops import Concrete
+from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Params, Switches
+from percpu_mc.model.properties import PROPERTIES
+from percpu_mc.model.state import AllocPc, BalancePc, State, schema
 
 # Reproducible runs; examples are few because each compares every step of a
 # state (about a hundred action instances) on both interpretations.
@@ -90,7 +89,7 @@ def symbolic(variant: str) -> Symbolic:
     sv = state_vars(p, "d")
     instances = []
     for ai, a in enumerate(m.actions):
-        for ch in choice_combos(m, a):
+        for ch in m.choice_combos(a):
             full = {c: ch.get(c, 0) for c in m.domains}
             guard, post = m.step(x, sv, a, full)
             instances.append(Instance(ai, full, guard, post))
@@ -186,7 +185,7 @@ def reachable_states(draw: st.DrawFn, variant: str) -> list[State]:
     walk = [s]
     for _ in range(draw(st.integers(0, WALK_STEPS))):
         by_context: dict[str, list[State]] = {}
-        for ai, _, t in successors(m, s):
+        for ai, _, t in m.successors(s):
             by_context.setdefault(m.actions[ai].context, []).append(t)
         if not by_context:
             break
@@ -262,7 +261,7 @@ def test_comparison_is_not_vacuous(variant: str) -> None:
     sym = symbolic(variant)
     s = sym.model.init()
     enabled, compared = assert_agree(variant, s)
-    assert enabled == len(list(successors(sym.model, s))) > 0
+    assert enabled == len(list(sym.model.successors(s))) > 0
     assert compared == enabled * len(flat(s))
     assert all(isinstance(inst.guard, z3.BoolRef) or inst.guard is False
                for inst in sym.instances)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -16,9 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from checker import cli_model, cli_trace, html_report
-from checker.trace_summary import MAX_BINS, Histogram, LogSummary
-from traces.parser import LogParser
+from percpu_mc.checker.cli import check_model as cli_model
+from percpu_mc.checker.cli import check_trace as cli_trace
+from percpu_mc.checker.report import html as html_report
+from percpu_mc.checker.logs.trace_summary import MAX_BINS, Histogram, LogSummary
+from percpu_mc.traces.parser import LogParser
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -29,7 +32,12 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def chromium(tmp: Path, *args: str) -> str:
     """Headless Debian chromium (the README's test command installs it)."""
     exe = shutil.which("chromium")
-    assert exe, "chromium is not installed: run the README's test command"
+    if exe is None:
+        # CI installs the browser (.ci/run) and must run these tests; elsewhere they skip.
+        message = "chromium is not installed (Debian: apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     profile = tmp / "chromium-profile"
     done = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
                           capture_output=True, text=True, timeout=120, check=True)

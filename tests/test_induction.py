@@ -8,15 +8,14 @@ from dataclasses import replace
 
 import pytest
 
-from checker import specs
-from checker.cli_model import main
-from checker.explicit import successors
-from checker.induction import InductionEngine
-from model.invariants import LEMMAS
-from model.machine import Model
-from model.ops import Concrete
-from model.properties import PROPERTIES
-from model.state import AllocPc, BalancePc
+from percpu_mc.checker import specs
+from percpu_mc.checker.cli.check_model import main
+from percpu_mc.checker.engines.induction import InductionEngine
+from percpu_mc.model.invariants import LEMMAS
+from percpu_mc.model.machine import Model
+from percpu_mc.model.ops import Concrete
+from percpu_mc.model.properties import PROPERTIES
+from percpu_mc.model.state import AllocPc, BalancePc
 
 LEMMA = {lm.name: lm for lm in LEMMAS}
 
@@ -101,7 +100,7 @@ def test_v4_13_counter_drift_on_population_failure(name: str, counter: int) -> N
     s, x = m.init(), Concrete()
     for name, ctx, want in plan:
         assert PROPERTIES["counter-exact"].holds(x, m.kernel, s)
-        s = next(t for ai, ch, t in successors(m, s) if m.actions[ai].name == name and
+        s = next(t for ai, ch, t in m.successors(s) if m.actions[ai].name == name and
                  m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items()))
     assert (s.nr_empty_pop_pages, s.populated[1], s.alloc_map[1]) == (counter, 0b01, 0)
     assert PROPERTIES["counter-exact"].holds(x, m.kernel, s) == (counter == 1)
@@ -141,7 +140,7 @@ WINDOW = [  # (context, action, choices) of the in-flight window (README)
 
 
 def step(m: Model, s, ctx, name: str, want: dict):
-    [t] = [t for ai, ch, t in successors(m, s) if m.actions[ai].name == name
+    [t] = [t for ai, ch, t in m.successors(s) if m.actions[ai].name == name
            and m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items())]
     return t
 
@@ -175,7 +174,7 @@ def test_counter_fix_closes_the_window() -> None:
         s = step(m, s, ctx, name, want)
     assert (s.nr_to_pop, s.nr_empty_pop_pages) == (2, 0)
     while s.balance_pc != int(BalancePc.IDLE):  # the rest of the run, nothing failing
-        s = next(t for ai, ch, t in successors(m, s)
+        s = next(t for ai, ch, t in m.successors(s)
                  if m.actions[ai].ctx is None and not ch.get("fail"))
         assert PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
     assert s.ap_phase == 3 and s.nr_empty_pop_pages == 2

@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from checker import specs
-from checker.cli_model import main
-from checker.lasso import LassoEngine, canonical, explore, fair_lasso
-from model.machine import Model
-from model.state import AllocPc, BalancePc
-from traces.events import ParseError
-from traces.parser import LogParser, open_log
+from percpu_mc.checker import specs
+from percpu_mc.checker.cli.check_model import main
+from percpu_mc.checker.engines.lasso import LassoEngine, canonical, explore, fair_lasso
+from percpu_mc.model.machine import Model
+from percpu_mc.model.state import AllocPc, BalancePc
+from percpu_mc.traces.events import ParseError
+from percpu_mc.traces.parser import LogParser, open_log
 
 NO_REFILL = dataclasses.replace(specs.load("v4.13").params, empty_pop_pages_high=0,
                                 empty_pop_pages_low=0)

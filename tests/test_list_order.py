@@ -6,13 +6,12 @@ import dataclasses
 import json
 from pathlib import Path
 
-from checker import specs
-from checker.cli_model import main
-from checker.explicit import successors
-from checker.lasso import canonical
-from checker.list_order import KernelOrder, Order, replay
-from model.machine import Model
-from model.state import AllocPc, BalancePc, State
+from percpu_mc.checker import specs
+from percpu_mc.checker.cli.check_model import main
+from percpu_mc.checker.engines.lasso import canonical
+from percpu_mc.checker.engines.list_order import KernelOrder, Order, replay
+from percpu_mc.model.machine import Model
+from percpu_mc.model.state import AllocPc, BalancePc, State
 from test_verdicts import PRE_ASYNC_STARVES, pre_async_starvation_plan
 
 LASSOS = Path(__file__).parent / "lassos"
@@ -52,7 +51,7 @@ def test_the_balance_work_spares_the_chunk_freed_last() -> None:
     s, o, k = walk(m, plan)
     assert (s.live_valid, o.slots[-1]) == ((False, False), (2, 1))
     collect = "pcpu_balance_workfn: collect"
-    model_spares = {ch["chunk"] for ai, ch, _ in successors(m, s) if m.actions[ai].name == collect}
+    model_spares = {ch["chunk"] for ai, ch, _ in m.successors(s) if m.actions[ai].name == collect}
     kernel_spares = {ch["chunk"] for ai, ch, _ in k.steps(s, o) if m.actions[ai].name == collect}
     assert (model_spares, kernel_spares) == ({1, 2}, {2})
     s, o, _ = walk(m, plan + [(None, collect, {}), (None, "pcpu_destroy_chunk", {})])
@@ -78,7 +77,7 @@ def test_a_created_chunk_is_taken_before_an_older_free_one() -> None:
     s, o, k = walk(m, plan[:-1])
     assert (s.populated, o.slots[-1], s.balance_pc) == ((3, 3, 0), (2, 1), 0)
     s2, o2, _ = walk(m, plan)
-    model_takes = {ch["chunk"] for ai, ch, _ in successors(m, s)
+    model_takes = {ch["chunk"] for ai, ch, _ in m.successors(s)
                    if m.actions[ai].name == ALLOC and ch["size"] == 4 and m.actions[ai].ctx == 1}
     assert (model_takes, s2.chunk[1]) == ({1, 2}, 2)
 
@@ -180,7 +179,7 @@ def test_the_one_page_lasso_of_the_model_is_not_the_kernels() -> None:
     s = canonical(m.init())
     states = [s]
     for ai, ch in steps:
-        [s] = [canonical(t) for bi, c, t in successors(m, s) if (bi, c) == (ai, ch)]
+        [s] = [canonical(t) for bi, c, t in m.successors(s) if (bi, c) == (ai, ch)]
         states.append(s)
     assert states[doc["loop_start"]] == states[-1]
     try:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from checker import specs
-from checker.cli_model import main
-from checker.emit_log import random_run, violates
-from checker.trace_check import check_log
-from model.machine import Model
-from traces.events import FunctionCall, PercpuAlloc, PercpuAllocFail, PercpuCreateChunk, ProbeHit
-from traces.observe import ALLOC, CREATE, FAIL, Observer
-from traces.parser import LogParser, open_log
-from traces.writer import (FIRST_CHUNK_BASE, HEADER_LINES, PCPU_PTR_DELTA, cell_bytes,
+from percpu_mc.checker import specs
+from percpu_mc.checker.cli.check_model import main
+from percpu_mc.checker.logs.emit_log import random_run, violates
+from percpu_mc.checker.logs.trace_check import check_log
+from percpu_mc.model.machine import Model
+from percpu_mc.traces.events import FunctionCall, PercpuAlloc, PercpuAllocFail, PercpuCreateChunk, ProbeHit
+from percpu_mc.traces.observe import ALLOC, CREATE, FAIL, Observer
+from percpu_mc.traces.parser import LogParser, open_log
+from percpu_mc.traces.writer import (FIRST_CHUNK_BASE, HEADER_LINES, PCPU_PTR_DELTA, cell_bytes,
                            write_trace)
 
 

@@ -4,11 +4,11 @@ within the depths the engines search (12 steps, 124,395 states), so the
 steps are held to the kernel's code here."""
 from __future__ import annotations
 
-from checker import specs
-from model.machine import Model
-from model.ops import Concrete
-from model.properties import PROPERTIES
-from model.state import AllocPc, BalancePc, Isolated, State, upd
+from percpu_mc.checker import specs
+from percpu_mc.model.machine import Model
+from percpu_mc.model.ops import Concrete
+from percpu_mc.model.properties import PROPERTIES
+from percpu_mc.model.state import AllocPc, BalancePc, Isolated, State, upd
 
 X = Concrete()
 

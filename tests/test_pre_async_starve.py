@@ -10,20 +10,20 @@ from typing import Any
 
 import pytest
 
-from checker import specs
-from checker.bmc import BMCEngine
-from checker.explicit import ExplicitEngine, successors
-from checker.induction import InductionEngine
-from checker.cli_model import main
-from checker.list_order import KernelOrder, replay
-from checker.result import Result
-from model.actions import Kernel
-from model.invariants import Lemma, areas, fixed_cells
-from model.machine import Model
-from model.ops import Concrete, Ops
-from model.params import PCPU_DFL_MAP_ALLOC
-from model.properties import PROPERTIES, Property
-from model.state import AllocPc, BalancePc, State, area_mask, full, fully_free
+from percpu_mc.checker import specs
+from percpu_mc.checker.engines.bmc import BMCEngine
+from percpu_mc.checker.engines.explicit import ExplicitEngine
+from percpu_mc.checker.engines.induction import InductionEngine
+from percpu_mc.checker.cli.check_model import main
+from percpu_mc.checker.engines.list_order import KernelOrder, replay
+from percpu_mc.checker.result import Result
+from percpu_mc.model.actions import Kernel
+from percpu_mc.model.invariants import Lemma, areas, fixed_cells
+from percpu_mc.model.machine import Model
+from percpu_mc.model.ops import Concrete, Ops
+from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC
+from percpu_mc.model.properties import PROPERTIES, Property
+from percpu_mc.model.state import AllocPc, BalancePc, State, area_mask, full, fully_free
 
 SPEC = "pre-async-starve"
 
@@ -93,7 +93,7 @@ def walk(m: Model, s: State, ctx: int | None, name: str, want: dict[str, int]) -
     """The one successor of s by the named step and choices (no failure
     unless asked for)."""
     want = {"fail": 0, **want}
-    [t] = [t for ai, ch, t in successors(m, s) if m.actions[ai].name == name
+    [t] = [t for ai, ch, t in m.successors(s) if m.actions[ai].name == name
            and m.actions[ai].ctx == ctx and all(ch.get(k, v) == v for k, v in want.items())]
     return t
 
@@ -116,7 +116,7 @@ def test_a_populating_balance_work_answers_it() -> None:
         s = walk(m, s, None, "pcpu_balance_workfn", {})
         names = []
         while s.ap_phase == 2:
-            [(ai, s)] = [(ai, t) for ai, ch, t in successors(m, s)
+            [(ai, s)] = [(ai, t) for ai, ch, t in m.successors(s)
                          if m.actions[ai].context == "balance work" and ch.get("fail", 0) == 0]
             names.append(m.actions[ai].name)
         fits = PROPERTIES["atomic-progress"].holds(Concrete(), m.kernel, s)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from checker.specs import SpecError, available, load
-from model.properties import PROPERTIES
+from percpu_mc.checker.specs import SpecError, available, load
+from percpu_mc.model.properties import PROPERTIES
 
 VALID = """\
 name = "tmp"

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from checker import specs, strengthen
-from checker.bmc import BMCEngine, TransitionRelation
-from checker.explicit import successors
-from checker.symbolic import Z3Ops
-from model.invariants import Lemma
-from model.machine import Model
-from model.ops import Concrete
-from model.properties import PROPERTIES
+from percpu_mc.checker import specs
+from percpu_mc.checker.engines import strengthen
+from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation
+from percpu_mc.checker.engines.symbolic import Z3Ops
+from percpu_mc.model.invariants import Lemma
+from percpu_mc.model.machine import Model
+from percpu_mc.model.ops import Concrete
+from percpu_mc.model.properties import PROPERTIES
 
 REACH_DEPTH = 6  # breadth-first, every state within this many steps
 
@@ -39,7 +39,7 @@ def test_kept_lemmas_hold_in_reachable_states(proved, name: str) -> None:
         for s in frontier:
             for lm in lemmas:
                 assert lm.holds(x, model.kernel, s), f"{name}: {lm.name} broken by a reachable state"
-            for _, _, t in successors(model, s):
+            for _, _, t in model.successors(s):
                 if t not in seen:
                     seen.add(t)
                     nxt.append(t)

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checker import specs, sweep
-from checker.cli_model import main
-from model.properties import PROPERTIES
+from percpu_mc.checker import specs
+from percpu_mc.checker import sweep
+from percpu_mc.checker.cli.check_model import main
+from percpu_mc.model.properties import PROPERTIES
 
 
 def cli(*argv: str) -> tuple[int, str, str]:

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checker.cli_trace import main
-from checker.trace_check import KINDS, Report, check_log
-from traces.parser import LogParser, open_log
+from percpu_mc.checker.cli.check_trace import main
+from percpu_mc.checker.logs.trace_check import KINDS, Report, check_log
+from percpu_mc.traces.parser import LogParser, open_log
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
@@ -150,7 +150,7 @@ def test_zero_size_alloc_at_a_live_area_is_one_finding(tmp_path: Path) -> None:
     assert kinds(check(inside, strict=True)) == [("invalid-request", 2)]
     path = tmp_path / "zero.trace"
     path.write_text(log)
-    done = subprocess.run([sys.executable, "-m", "checker.cli_trace", str(path)],
+    done = subprocess.run([sys.executable, "-m", "percpu_mc.checker.cli.check_trace", str(path)],
                           capture_output=True, text=True, check=False)
     assert "Traceback" not in done.stdout + done.stderr and done.stderr == ""
     assert done.returncode == 1 and "line 2: invalid-request" in done.stdout

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checker.cli_trace import main
+from percpu_mc.checker.cli.check_trace import main
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 CLEAN = "  a-1 [000] .... 1.000000: percpu_alloc_percpu: reserved=0 is_atomic=0 size=8 " \
@@ -81,7 +81,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_standard_input_through_the_console_script() -> None:
-    done = subprocess.run([sys.executable, "-m", "checker.cli_trace", "-"], input=DOUBLE_FREE,
+    done = subprocess.run([sys.executable, "-m", "percpu_mc.checker.cli.check_trace", "-"], input=DOUBLE_FREE,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "double-free" in done.stdout and done.stderr == ""
 

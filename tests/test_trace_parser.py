@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traces.events import (
+from percpu_mc.traces.events import (
     BufferEntries,
     Columns,
     Format,
@@ -24,7 +24,7 @@ from traces.events import (
     PercpuFree,
     ProbeHit,
 )
-from traces.parser import LogParser, open_log
+from percpu_mc.traces.parser import LogParser, open_log
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from checker import specs
-from checker.bmc import BMCEngine
-from checker.explicit import ExplicitEngine, successors
-from checker.result import Result
-from model.actions import Kernel
-from model.machine import Model
-from model.ops import Concrete, Ops, select
-from model.properties import PROPERTIES, Property
-from model.state import AllocPc, State
+from percpu_mc.checker import specs
+from percpu_mc.checker.engines.bmc import BMCEngine
+from percpu_mc.checker.engines.explicit import ExplicitEngine
+from percpu_mc.checker.result import Result
+from percpu_mc.model.actions import Kernel
+from percpu_mc.model.machine import Model
+from percpu_mc.model.ops import Concrete, Ops, select
+from percpu_mc.model.properties import PROPERTIES, Property
+from percpu_mc.model.state import AllocPc, State
 
 AGREE_DEPTH = 7  # both engines, every property, every spec of DESIGN's table
 MAIN_SPECS = ("pre-async", "seed", "v3.18", "v4.7", "v4.13")
@@ -209,7 +209,7 @@ def test_pre_async_atomic_starves() -> None:
     s = m.init()
     for ctx, name, want in plan:
         assert PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
-        [s] = [t for ai, ch, t in successors(m, s) if m.actions[ai].name == name
+        [s] = [t for ai, ch, t in m.successors(s) if m.actions[ai].name == name
                and m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items())]
     assert len(plan) == 26 and s.ap_phase == 3
     assert not PROPERTIES["atomic-progress"].holds(x, m.kernel, s)

@@ -1,0 +1,233 @@
+"""check-model: check a spec's properties with BMC or explicit-state search."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import time
+from typing import Any
+
+from rich.console import Console
+
+from percpu_mc.checker.logs import emit_log
+from percpu_mc.checker.report import html as html_report
+from percpu_mc.checker.engines import list_order
+from percpu_mc.checker.report import counterexample
+from percpu_mc.checker import specs
+from percpu_mc.checker.engines import starvation
+from percpu_mc.checker.engines import strengthen
+from percpu_mc.checker.cli import sweep as sweep_cli
+from percpu_mc.checker.report import terminal_map
+from percpu_mc.checker.engines.bmc import BMCEngine
+from percpu_mc.checker.engines.explicit import ExplicitEngine
+from percpu_mc.checker.engines.induction import InductionEngine
+from percpu_mc.checker.result import Result, RunStats
+from percpu_mc.model.machine import Model
+from percpu_mc.model.properties import PROPERTIES
+
+
+class Usage(Exception):
+    """Bad input: one message, exit status 2."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="check-model",
+        description="Check the percpu allocator model of a kernel variant (a spec) for "
+                    "violations of its properties, up to a depth.")
+    ap.add_argument("--spec", default="seed",
+                    help=f"spec name ({', '.join(specs.available())}) or path to a .toml file "
+                         "(default: seed)")
+    ap.add_argument("--depth", type=int, default=None,
+                    help="maximum number of steps (default: the spec's expect.depth)")
+    ap.add_argument("--property", action="append", dest="properties", metavar="NAME",
+                    help=f"check only this property (repeatable): {', '.join(PROPERTIES)}")
+    ap.add_argument("--engine", choices=("bmc", "explicit"), default="bmc",
+                    help="bmc: bounded model checking on Z3 (default); explicit: breadth-first search")
+    ap.add_argument("--prove", action="store_true",
+                    help="prove the properties for every run by k-induction (checker/induction.py); "
+                         "what it cannot prove is then searched by BMC up to --depth")
+    ap.add_argument("--lemmas", action=argparse.BooleanOptionalAction, default=True,
+                    help="bmc: once the next depth looks costlier than the proof, prove the "
+                         "lemmas of model/invariants.py by induction and assert the proved ones "
+                         "on every step (checker/strengthen.py; cannot change a verdict or a "
+                         "counterexample's length; default: on)")
+    ap.add_argument("--max-k", type=int, default=2, metavar="K",
+                    help="--prove: the largest k of the induction (default: 2)")
+    ap.add_argument("--starvation", type=int, metavar="SIZE",
+                    help="search a starvation lasso for atomic requests of SIZE cells instead "
+                         "(checker/lasso.py): bmc up to --depth steps, or explicit: every state")
+    ap.add_argument("--limit", type=int, default=2_000_000,
+                    help="--starvation --engine explicit: give up past this many states")
+    ap.add_argument("--kernel-order", action="store_true",
+                    help="--engine explicit (also with --starvation): track the order of the "
+                         "kernel's chunk lists and explore only the chunk choices it makes "
+                         "(checker/list_order.py)")
+    ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    ap.add_argument("--html", metavar="FILE",
+                    help="also write the counterexamples as one self-contained HTML page")
+    ap.add_argument("--map", action=argparse.BooleanOptionalAction, default=None,
+                    help="draw each counterexample as a per-step chunk map "
+                         "(default: when stdout is a terminal)")
+    sweep_cli.add_arguments(ap)
+    emit_log.add_arguments(ap)
+    return ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Result], Model]:
+    try:
+        spec = specs.load(args.spec)
+    except specs.SpecError as e:
+        raise Usage(str(e)) from None
+    depth = spec.depth if args.depth is None else args.depth
+    if depth < 1:
+        raise Usage(f"--depth must be at least 1, not {depth}")
+    names = args.properties or list(PROPERTIES)
+    for n in names:
+        if n not in PROPERTIES:
+            raise Usage(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
+    if args.html and (why := html_report.unwritable(args.html)):
+        raise Usage(why)
+    if (bad := emit_log.usage_error(args)) is not None:
+        raise Usage(bad)
+    model = Model(spec.params)
+    if args.simulate is not None:
+        path = emit_log.emit_simulation(args.emit_log, spec.name, model, args.simulate, args.seed)
+        err.print(f"wrote {path}", highlight=False, markup=False)
+        return {"spec": spec.name, "simulated": str(path), "results": []}, [], model
+    props = [PROPERTIES[n] for n in dict.fromkeys(names)]
+    if args.prove and args.max_k < 1:
+        raise Usage(f"--max-k must be at least 1, not {args.max_k}")
+    lemmas = strengthen.proved_lemmas if args.lemmas else None
+    if args.kernel_order and (args.prove or args.engine != "explicit"):
+        raise Usage("--kernel-order: only the explicit engine tracks the list order "
+                    "(--engine explicit)")
+    try:
+        order = list_order.KernelOrder(model) if args.kernel_order else None
+    except ValueError as e:
+        raise Usage(f"--kernel-order: {e}") from None
+    engine: Any = (InductionEngine(model, props) if args.prove
+                   else BMCEngine(model, props, lemmas)
+                   if args.engine == "bmc" else ExplicitEngine(model, props, order))
+    start = time.monotonic()
+    shown = [False]
+
+    def progress(d: int, n: float) -> None:
+        # progress only for runs longer than a few seconds
+        if time.monotonic() - start > 3 or shown[0]:
+            shown[0] = True
+            what = f"{int(n)} states" if args.engine == "explicit" else f"{n:.1f}s"
+            err.print(f"[dim]{spec.name}: depth {d}/{depth} done ({what})[/dim]", highlight=False)
+
+    if args.prove:
+        results, stats = engine.run(args.max_k, depth, progress)
+    else:
+        results, stats = engine.run(depth, progress)
+    doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
+    if order is not None:
+        doc["list_order"] = "kernel"
+    if getattr(engine, "proved", None) is not None:
+        doc["lemmas"] = [lm.name for lm in engine.proved]
+    if args.emit_log is not None:
+        doc["logs"] = [str(p) for p in emit_log.emit_counterexamples(args.emit_log, spec.name,
+                                                                       model, results)]
+        for path in doc["logs"]:
+            err.print(f"wrote {path}", highlight=False, markup=False)
+    return doc, results, model
+
+
+def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], stats: RunStats,
+             model: Model) -> dict[str, Any]:
+    out = []
+    for r in results:
+        item: dict[str, Any] = {"property": r.prop, "verdict": r.verdict, "depth": r.depth,
+                                "counterexample": counterexample.steps(model, r.trace) if r.trace else [],
+                                "seconds": round(r.seconds, 3),
+                                "expected": ("violated" if r.prop in spec.violated else
+                                             "holds" if r.prop in spec.holds else None)}
+        if r.exhaustive:
+            item["exhaustive"] = True
+        if r.reason:
+            item["reason"] = r.reason
+        if r.verdict == "proved":
+            item["k"], item["invariants"] = r.depth, list(r.invariants)
+        out.append(item)
+    return {"spec": spec.name, "engine": engine, "depth": depth, "expected_depth": spec.depth,
+            "results": out,
+            "seconds": round(stats.seconds, 3), "states": stats.states or None}
+
+
+def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console,
+          chunk_map: bool = False) -> None:
+    out.print(f"spec {doc['spec']}, engine {doc['engine']}, depth {doc['depth']} "
+              f"({doc['seconds']:.1f}s)", highlight=False)
+    if doc.get("lemmas") is not None:
+        for ln in textwrap.wrap("every step constrained by the lemmas proved invariant: "
+                                + (", ".join(doc["lemmas"]) or "none"), 96,
+                                subsequent_indent="    ", break_on_hyphens=False):
+            out.print(ln, highlight=False, markup=False)
+    for item, r in zip(doc["results"], results):
+        if r.verdict == "violated":
+            line = f"violated at depth {r.depth}"
+        elif r.verdict == "holds":
+            line = ("holds (every reachable state checked)" if r.exhaustive
+                    else f"holds up to depth {r.depth}")
+        elif r.verdict == "proved":
+            line = f"proved (k = {r.depth})"
+        else:
+            line = f"unknown at depth {r.depth}: {r.reason}"
+        exp = item["expected"]
+        exp = "proved" if exp == "holds" and r.verdict == "proved" else exp
+        mark = "" if exp is None else "  (as expected)" if exp == r.verdict else f"  (expected: {exp}"
+        if exp is not None and exp != r.verdict:
+            mark += f" within {doc['expected_depth']} steps)" if exp == "violated" else ")"
+        out.print(f"{r.prop:<20} {line}{mark}", highlight=False)
+        if r.invariants:
+            for ln in textwrap.wrap("with the lemmas " + ", ".join(r.invariants), 96,
+                                    initial_indent="    ", subsequent_indent="      "):
+                out.print(ln, highlight=False, markup=False)
+        if r.trace:
+            for ln in counterexample.render_steps(model, r.trace):
+                out.print(ln, highlight=False, markup=False)
+            promise = PROPERTIES[r.prop].promise
+            for ln in textwrap.wrap(f"the state after step {r.depth} breaks {r.prop}: {promise}", 96,
+                                    initial_indent="    ", subsequent_indent="      "):
+                out.print(ln, highlight=False, markup=False)
+            if chunk_map:
+                terminal_map.print_map(out, model, r.prop, r.trace)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.sweep or args.mutants:
+        return sweep_cli.main(args)
+    err = Console(stderr=True)
+    if args.starvation is not None:
+        try:
+            return starvation.main(args)
+        except (specs.SpecError, starvation.BadRequest) as e:
+            print(f"check-model: {e}", file=sys.stderr)
+            return 2
+    try:
+        doc, results, model = run(args, err)
+    except Usage as e:
+        print(f"check-model: {e}", file=sys.stderr)
+        return 2
+    if args.html:
+        try:
+            html_report.write_model(args.html, doc, results, model)
+        except OSError as e:
+            print(f"check-model: cannot write {args.html}: {e.strerror}", file=sys.stderr)
+            return 2
+    if args.json or args.simulate is not None:
+        json.dump(doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        chunk_map = sys.stdout.isatty() if args.map is None else args.map
+        human(doc, results, model, Console(width=100, soft_wrap=True), chunk_map)
+    return 1 if any(r.verdict == "violated" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

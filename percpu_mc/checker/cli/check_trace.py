@@ -1,0 +1,185 @@
+"""check-trace: level-1 consistency of ftrace logs of the percpu allocator.
+
+Exit status: 0 every file parsed and nothing found, 1 a violation, 2 a file
+unreadable or with lines that fit no format (or a usage error).
+"""
+
+import argparse
+import json
+import sys
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.markup import escape
+
+from percpu_mc.checker.report import html as html_report
+from percpu_mc.checker import specs
+from percpu_mc.checker.logs.conformance import LEVEL2, conform_file
+from percpu_mc.checker.logs.trace_check import DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker
+from percpu_mc.checker.logs.trace_summary import LogSummary
+from percpu_mc.checker.report.trace_view import file_view
+from percpu_mc.traces.events import Format, Record
+from percpu_mc.traces.parser import LogParser, open_log
+
+
+@dataclass
+class FileResult:
+    path: str
+    format: Format | None  # None: the file could not be read
+    report: Report
+    error: str | None = None  # why the file could not be read (to its end)
+
+    @property
+    def unparseable(self) -> bool:
+        return self.error is not None or bool(self.report.parse_errors)
+
+
+def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | None = None,
+               spec: str | None = None, unit_size: int | None = None) -> FileResult:
+    checker = TraceChecker(strict, window_ns)
+    parser = LogParser()
+    try:
+        with open_log(path) as lines:
+            for record in parser.records(lines):
+                checker.feed(record)
+                if summary is not None:
+                    summary.feed(record)
+        report = checker.finish()
+        if spec is not None and not report.parse_errors:
+            level2 = conform_file(path, spec, strict, unit_size, read_records)
+            report.violations += level2.findings
+            report.features += level2.notes
+    except (OSError, EOFError, zlib.error) as error:
+        return FileResult(path, None, checker.finish(), f"cannot read {path}: {error}")
+    return FileResult(path, parser.format, report)
+
+
+def read_records(path: str) -> Iterator[Record]:
+    with open_log(path) as lines:
+        yield from LogParser().records(lines)
+
+
+def verdict(results: Sequence[FileResult]) -> str:
+    if any(result.unparseable for result in results):
+        return "unparseable"
+    if any(result.report.violations for result in results):
+        return "violations"
+    return "clean"
+
+
+EXIT_STATUS = {"clean": 0, "violations": 1, "unparseable": 2}
+
+
+def to_json(results: Sequence[FileResult]) -> dict:
+    def one(result: FileResult) -> dict:
+        report = result.report
+        errors = [{"line": e.line, "message": e.message} for e in report.parse_errors]
+        if result.error is not None:
+            errors.append({"line": report.lines, "message": result.error})
+        return {
+            "path": result.path,
+            "format": result.format.value if result.format else "unknown",
+            "lines": report.lines,
+            "events": dict(report.events),
+            "skipped": report.skipped,
+            "features": report.features,
+            "violations": [{"line": v.line, "kind": v.kind, "message": v.message}
+                           for v in report.violations],
+            "parse_errors": errors,
+        }
+
+    return {"verdict": verdict(results), "files": [one(result) for result in results]}
+
+
+def print_human(results: Sequence[FileResult], console: Console) -> None:
+    for result in results:
+        report = result.report
+        console.print(f"[bold]{escape(result.path)}[/bold]: "
+                      f"{result.format.value if result.format else 'unreadable'}, "
+                      f"{report.lines} lines")
+        if result.error is not None:
+            console.print(f"  [red]error[/red]: {escape(result.error)}")
+        features = [f for f in report.features if not f.startswith(LEVEL2)]
+        if features:
+            console.print(f"  kernel features: {escape(', '.join(features))}")
+        for note in report.features:
+            if note.startswith(LEVEL2):
+                console.print(f"  {escape(note)}")
+        for name, count in sorted(report.events.items()):
+            console.print(f"  {count:>9}  {escape(name)}")
+        if report.skipped:
+            console.print(f"  ({report.skipped} events of other kinds skipped)")
+        for error in report.parse_errors:
+            console.print(f"  [red]line {error.line}[/red]: does not parse: "
+                          f"{escape(error.message)}\n    {escape(error.text)}")
+        for violation in report.violations:
+            console.print(f"  [red]line {violation.line}[/red]: {violation.kind}: "
+                          f"{escape(violation.message)}\n    {escape(violation.text.strip())}")
+        if not (report.violations or result.unparseable):
+            console.print("  [green]consistent[/green]")
+    console.print(f"verdict: {verdict(results)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    kinds = "\n".join(f"  {kind:<24} {meaning}" for kind, meaning in KINDS.items())
+    arguments = argparse.ArgumentParser(
+        prog="check-trace",
+        description="Check ftrace logs of the Linux percpu allocator for consistency "
+                    "(trace, trace_pipe, trace-cmd report or perf script text; plain or gzip).",
+        epilog=f"findings:\n{kinds}\n\nexit status: 0 clean, 1 violations, 2 unreadable "
+               "or unparseable input, or a usage error",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    arguments.add_argument("files", nargs="+", metavar="FILE",
+                           help="a log file, or - for standard input")
+    arguments.add_argument("--strict", action="store_true",
+                           help="the logs are complete from boot: unknown areas and chunks "
+                                "are errors")
+    arguments.add_argument("--json", action="store_true",
+                           help="print one JSON document on standard output")
+    arguments.add_argument("--window-us", type=int, default=DEFAULT_WINDOW_NS // 1000,
+                           metavar="USEC",
+                           help="tolerate cross-CPU clock skew up to this many microseconds "
+                                "(default %(default)s)")
+    arguments.add_argument("--html", metavar="FILE",
+                           help="also write a self-contained HTML page: timeline and chunk map")
+    arguments.add_argument("--spec", metavar="NAME|PATH",
+                           help="also check level-2 conformance: could this spec's model have "
+                                "printed the log? (findings: nonconforming, or a property name)")
+    arguments.add_argument("--unit-size", type=int, metavar="BYTES",
+                           help="with --spec on a real-scale log: the unit size (pcpu_unit_size)")
+    options = arguments.parse_args(argv)
+    if options.window_us < 0:
+        arguments.error("--window-us must not be negative")
+    if options.html and (why := html_report.unwritable(options.html)):
+        arguments.error(why)
+    if options.spec is not None:
+        try:
+            specs.load(options.spec)
+        except specs.SpecError as error:
+            arguments.error(str(error))
+        if "-" in options.files:
+            arguments.error("--spec reads each log twice: give files, not standard input")
+    summaries = [LogSummary() if options.html else None for _ in options.files]
+    results = [check_file(path, options.strict, options.window_us * 1000, summary,
+                          options.spec, options.unit_size)
+               for path, summary in zip(options.files, summaries)]
+    if options.html:
+        try:
+            html_report.write_trace(options.html, verdict(results), [
+                file_view(r.path, r.format.value if r.format else "unreadable", r.report, s,
+                          verdict([r]), r.error) for r, s in zip(results, summaries)])
+        except OSError as error:
+            print(f"check-trace: cannot write {options.html}: {error.strerror}", file=sys.stderr)
+            return 2
+    if options.json:
+        json.dump(to_json(results), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_human(results, Console(highlight=False, soft_wrap=True))
+    return EXIT_STATUS[verdict(results)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
