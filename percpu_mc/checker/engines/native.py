@@ -1,0 +1,365 @@
+"""The model compiled to native code: one C module per spec, built with the
+system C compiler and loaded through cffi.
+
+C through cffi because the model already has an expression interface whose
+values can be C text (checker/engines/codegen.py), the system compiler is on
+every machine of this kind, and cffi is the well-kept way to call C from
+CPython without writing an extension module.  The module holds one
+straight-line function per (action, choice combination) and per property,
+the packing of a state into NW 64-bit words (each field in the bits its
+range in model/domains.py needs), the canonical form under the symmetry of
+the allocating contexts and of the dynamic chunk structs, and the
+breadth-first search of search.c.  Built modules are cached by the hash of
+their source, so a spec compiles once per machine.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cffi
+
+from percpu_mc.checker.engines.codegen import CEmit, CVal
+from percpu_mc.checker.engines.lasso import dead
+from percpu_mc.model.domains import Domain, Group, Names, domains, group_size
+from percpu_mc.model.machine import Model
+from percpu_mc.model.properties import Property
+from percpu_mc.model.state import MUTEX_FREE, State, alloc_owner
+
+CDEF = """
+typedef struct {
+    int64_t states; int64_t transitions; int depth; int exhaustive; int stopped;
+    int error; int error_field; int64_t error_value; int64_t viol_index[%d]; int64_t bytes;
+} result_t;
+typedef int (*progress_cb)(int depth, int64_t states, int64_t bytes);
+typedef struct search_t search_t;
+search_t *search_new(void);
+void search_free(search_t *s);
+int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int64_t max_states,
+               progress_cb cb, result_t *r);
+int64_t search_parent(const search_t *s, int64_t idx);
+void search_state(const search_t *s, int64_t idx, int64_t *v);
+int search_same(const search_t *s, int64_t idx, const int64_t *v, int reduce);
+int step_all(const int64_t *v, int32_t *ops, int64_t *outs);
+void props_hold(const int64_t *v, int32_t *out);
+int words_per_state(void);
+"""
+
+
+class CompilerMissing(RuntimeError):
+    """No C compiler: the compiled engine cannot be built here."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One scalar of the state: field, index in its tuple (None for a scalar
+    field), domain, and where its bits go."""
+    name: str
+    index: int | None
+    domain: Domain
+    word: int
+    shift: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    slots: tuple[Slot, ...]
+    words: int
+
+    @staticmethod
+    def of(model: Model, depth: int) -> Layout:
+        """Fields in declaration order, packed first-fit into 64-bit words
+        (a field never straddles two words)."""
+        s0 = model.init()
+        slots: list[Slot] = []
+        used: list[int] = []
+        for name, dom in domains(model.p, depth).items():
+            v = getattr(s0, name)
+            for index in (range(len(v)) if isinstance(v, tuple) else [None]):
+                word = next((w for w, u in enumerate(used) if u + dom.bits <= 64), None)
+                if word is None:
+                    used.append(0)
+                    word = len(used) - 1
+                slots.append(Slot(name, index, dom, word, used[word]))
+                used[word] += dom.bits
+        return Layout(tuple(slots), len(used))
+
+    def flatten(self, s: State) -> list[int]:
+        out = []
+        for sl in self.slots:
+            v = getattr(s, sl.name)
+            out.append(int(v if sl.index is None else v[sl.index]))
+        return out
+
+    def state(self, flat: Any) -> State:
+        vals: dict[str, Any] = {}
+        for f in fields(State):
+            vals[f.name] = []
+        for j, sl in enumerate(self.slots):
+            v = int(flat[j])
+            if sl.domain.lo == 0 and sl.domain.hi == 1 and _is_bool(sl.name):
+                v = bool(v)
+            vals[sl.name].append(v)
+        out = {}
+        for sl in self.slots:
+            if sl.name not in out:
+                seq = vals[sl.name]
+                out[sl.name] = seq[0] if sl.index is None else tuple(seq)
+        return State(**out)
+
+
+def _is_bool(name: str) -> bool:
+    from percpu_mc.model.state import BOOL_FIELDS
+    return name in BOOL_FIELDS
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one compiled function does: action index and its choices."""
+    action: int
+    choices: dict[str, int]
+
+
+class Generator:
+    """The C source of one spec's module."""
+
+    def __init__(self, model: Model, props: list[Property], layout: Layout):
+        self.model = model
+        self.props = props
+        self.layout = layout
+        self.ops: list[Operation] = [Operation(ai, ch) for ai, a in enumerate(model.actions)
+                                     for ch in model.choice_combos(a)]
+
+    def input_state(self, x: CEmit, var: str) -> State:
+        vals: dict[str, list[CVal]] = {}
+        for j, sl in enumerate(self.layout.slots):
+            vals.setdefault(sl.name, []).append(CVal(f"{var}[{j}]", _is_bool(sl.name), x))
+        out: dict[str, Any] = {}
+        for sl in self.layout.slots:
+            if sl.name not in out:
+                seq = vals[sl.name]
+                out[sl.name] = seq[0] if sl.index is None else tuple(seq)
+        return State(**out)
+
+    def operation(self, k: int, op: Operation) -> str:
+        x = CEmit()
+        s = self.input_state(x, "in")
+        a = self.model.actions[op.action]
+        where = a.at(x, s)
+        if where is False:
+            return f"static int op_{k}(const int64_t *in, int64_t *out) {{ return 0; }}\n"
+        head = x.lines[:]
+        x.lines.clear()
+        enabled, post = self.model.step(x, s, a, op.choices)
+        if enabled is False:
+            return f"static int op_{k}(const int64_t *in, int64_t *out) {{ return 0; }}\n"
+        body = [f"static int op_{k}(const int64_t *restrict in, int64_t *restrict out) {{"]
+        body += head
+        if where is not True:
+            body.append(f"if (!{x.lit(where)}) return 0;")
+        body += x.lines
+        if enabled is not True:
+            body.append(f"if (!{x.lit(enabled)}) return 0;")
+        body.append("memcpy(out, in, sizeof(int64_t) * NF);")
+        flat_post = self._flat_values(post)
+        for j, v in enumerate(flat_post):
+            if not (isinstance(v, CVal) and v.code == f"in[{j}]"):
+                body.append(f"out[{j}] = {x.lit(v)};")
+        body.append("return 1;\n}\n")
+        return "\n".join(body)
+
+    def _flat_values(self, s: State) -> list[Any]:
+        out = []
+        for sl in self.layout.slots:
+            v = getattr(s, sl.name)
+            out.append(v if sl.index is None else v[sl.index])
+        return out
+
+    def prop(self, k: int, p: Property) -> str:
+        x = CEmit()
+        s = self.input_state(x, "in")
+        holds = p.holds(x, self.model.kernel, s)
+        return "\n".join([f"static int prop_{k}(const int64_t *in) {{", *x.lines,
+                          f"return {x.lit(holds)} ? 1 : 0;", "}\n"])
+
+    def pack_code(self) -> str:
+        out = ["static int pack(const int64_t *v, uint64_t *w) {",
+               f"memset(w, 0, sizeof(uint64_t) * {self.layout.words});"]
+        for j, sl in enumerate(self.layout.slots):
+            d = sl.domain
+            out.append(f"if (v[{j}] < {d.lo}LL || v[{j}] > {d.hi}LL) return {j + 1};")
+            out.append(f"w[{sl.word}] |= (uint64_t)(v[{j}] - ({d.lo}LL)) << {sl.shift};")
+        out.append("return 0;\n}\n")
+        out.append("static void unpack(const uint64_t *w, int64_t *v) {")
+        for j, sl in enumerate(self.layout.slots):
+            mask = (1 << sl.domain.bits) - 1
+            out.append(f"v[{j}] = (int64_t)((w[{sl.word}] >> {sl.shift}) & {mask}ULL) "
+                       f"+ ({sl.domain.lo}LL);")
+        out.append("}\n")
+        return "\n".join(out)
+
+    def symmetries(self) -> list[tuple[tuple[int, ...], dict[int, int]]]:
+        """(context permutation, chunk relabelling) for every symmetry but the
+        identity: the allocating contexts are interchangeable, and so are the
+        dynamic chunk structs (the first and reserved chunks stay put)."""
+        p = self.model.p
+        dyn = list(range(p.first_dynamic, p.nr_chunks))
+        out = []
+        for sigma in itertools.permutations(range(p.nr_contexts)):
+            for tau in itertools.permutations(dyn):
+                chunk_map = {c: c for c in range(p.first_dynamic)} | dict(zip(dyn, tau))
+                if sigma == tuple(range(p.nr_contexts)) and all(k == v for k, v in chunk_map.items()):
+                    continue
+                out.append((sigma, chunk_map))
+        return out
+
+    def forget_code(self) -> str:
+        """forget(): the dead locals (checker/engines/lasso.py, `dead`: locals
+        of code not running, overwritten before they are next read) set to
+        0, so states that differ only in them are stored once."""
+        x = CEmit()
+        s = self.input_state(x, "v")
+        assigns = []
+        for j, sl in enumerate(self.layout.slots):
+            is_dead = dead(x, s, sl.name, sl.index)
+            if is_dead is not False:
+                assigns.append(f"if ({x.lit(is_dead)}) v[{j}] = 0;")
+        return "\n".join(["static void forget(int64_t *v) {", *x.lines, *assigns, "}\n"])
+
+    def canon_code(self) -> str:
+        """canon_pack(): the least packed form over the symmetry group, dead
+        locals forgotten."""
+        p = self.model.p
+        per_live = p.live_per_context
+        index = {(sl.name, sl.index): j for j, sl in enumerate(self.layout.slots)}
+        out = ["static int canon_pack(const int64_t *in, uint64_t *w) {",
+               "int64_t v[NF]; memcpy(v, in, sizeof(v)); forget(v);",
+               "int bad = pack(v, w); if (bad) return bad;",
+               f"int64_t u[NF]; uint64_t c[{self.layout.words}];"]
+        for sigma, chunk_map in self.symmetries():
+            owner = {MUTEX_FREE: MUTEX_FREE} | {alloc_owner(i): alloc_owner(sigma[i])
+                                                for i in range(p.nr_contexts)}
+            for j, sl in enumerate(self.layout.slots):
+                g = sl.domain.group
+                src = sl.index
+                if g is Group.CHUNK:
+                    src = chunk_map[sl.index]
+                elif g is Group.CONTEXT:
+                    src = sigma[sl.index]
+                elif g is Group.LIVE:
+                    src = sigma[sl.index // per_live] * per_live + sl.index % per_live
+                # the state at position sigma(i) / tau(c) moves to position i / c ...
+                expr = f"v[{index[(sl.name, src)]}]"
+                # ... and values naming a context or a chunk are renamed the other way
+                inverse = {b: a for a, b in (chunk_map.items() if sl.domain.names is Names.CHUNK
+                                             else owner.items())}
+                if sl.domain.names in (Names.CHUNK, Names.OWNER) and any(
+                        a != b for a, b in inverse.items()):
+                    cases = " : ".join(f"{expr} == {b} ? {a}" for b, a in inverse.items() if a != b)
+                    expr = f"({cases} : {expr})"
+                out.append(f"u[{j}] = {expr};")
+            out.append("pack(u, c);")
+            out.append(f"if (memcmp(c, w, sizeof(c)) < 0) memcpy(w, c, sizeof(c));")
+        out.append("return 0;\n}\n")
+        return "\n".join(out)
+
+    def source(self) -> str:
+        nf, nw = len(self.layout.slots), self.layout.words
+        if len(self.ops) >= 0xFFFF:
+            raise ValueError(f"{len(self.ops)} operations: the compiled engine keeps at most 65534")
+        parts = ["#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
+                 f"#define NF {nf}\n#define NW {nw}\n#define NOPS {len(self.ops)}\n"
+                 f"#define NPROPS {len(self.props)}\n"]
+        parts += [self.operation(k, op) for k, op in enumerate(self.ops)]
+        parts.append("typedef int (*op_fn)(const int64_t *, int64_t *);")
+        parts.append("static const op_fn OPS[NOPS] = {"
+                     + ", ".join(f"op_{k}" for k in range(len(self.ops))) + "};\n")
+        parts += [self.prop(k, p) for k, p in enumerate(self.props)]
+        parts.append("typedef int (*prop_fn)(const int64_t *);")
+        parts.append("static const prop_fn PROPS[NPROPS > 0 ? NPROPS : 1] = {"
+                     + (", ".join(f"prop_{k}" for k in range(len(self.props))) or "0") + "};\n")
+        parts.append(self.pack_code())
+        parts.append(self.forget_code())
+        parts.append(self.canon_code())
+        parts.append(resources.files("percpu_mc.checker.engines").joinpath("search.c").read_text())
+        return "\n".join(parts)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "percpu-mc"
+
+
+def compiler() -> str:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise CompilerMissing("the compiled explicit engine needs a C compiler (cc or gcc; "
+                              "Debian: apt-get install gcc); --engine explicit-python runs "
+                              "the pure-Python engine without one")
+    return cc
+
+
+def build(source: str) -> Path:
+    """The shared object of `source`, compiled once and cached by its hash."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    target = cache_dir() / f"model-{digest}.so"
+    if target.exists():
+        return target
+    cc = compiler()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "model.c"
+        src.write_text(source)
+        out = Path(tmp) / "model.so"
+        done = subprocess.run([cc, "-O1", "-shared", "-fPIC", "-w", "-o", str(out), str(src)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise CompilerMissing(f"{cc} failed on the generated model: {done.stderr[:2000]}")
+        # a rename within the cache directory, so a concurrent run never loads half a file
+        fd, part = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+        os.close(fd)
+        shutil.copyfile(out, part)
+        os.replace(part, target)
+    return target
+
+
+@dataclass
+class Native:
+    """One spec's compiled module, loaded."""
+    model: Model
+    props: list[Property]
+    layout: Layout
+    ops: list[Operation]
+    ffi: cffi.FFI
+    lib: Any
+
+    @staticmethod
+    def load(model: Model, props: list[Property], depth: int) -> Native:
+        layout = Layout.of(model, depth)
+        gen = Generator(model, props, layout)
+        path = build(gen.source())
+        ffi = cffi.FFI()
+        ffi.cdef(CDEF % max(1, len(props)))
+        return Native(model, props, layout, gen.ops, ffi, ffi.dlopen(str(path)))
+
+    def successors(self, s: State) -> list[tuple[Operation, State]]:
+        """Every enabled step of `s`, stepped natively."""
+        ffi, n = self.ffi, len(self.layout.slots)
+        v = ffi.new("int64_t[]", self.layout.flatten(s))
+        ops = ffi.new("int32_t[]", len(self.ops))
+        outs = ffi.new("int64_t[]", len(self.ops) * n)
+        k = self.lib.step_all(v, ops, outs)
+        return [(self.ops[ops[i]], self.layout.state(outs[i * n:(i + 1) * n])) for i in range(k)]
+
+    def holds(self, s: State) -> list[bool]:
+        out = self.ffi.new("int32_t[]", max(1, len(self.props)))
+        self.lib.props_hold(self.ffi.new("int64_t[]", self.layout.flatten(s)), out)
+        return [bool(out[i]) for i in range(len(self.props))]

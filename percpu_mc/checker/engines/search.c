@@ -1,0 +1,217 @@
+/* Breadth-first search over packed states: the fixed half of the compiled
+ * explicit engine (checker/engines/native.py generates the other half for
+ * one spec: NF, NW, NOPS, NPROPS, OPS[], PROPS[], pack(), unpack(),
+ * canon_pack()).
+ *
+ * States are stored packed, NW words each, in one array in breadth-first
+ * order, so the array is also the queue: level d is a range of indices.
+ * The visited set is an open-addressing table of 32-bit indices into that
+ * array.  Each state keeps its parent's index and the operation (action and
+ * choice combination) that produced it, so a shortest run is rebuilt by
+ * walking the parents. */
+
+typedef struct {
+    int64_t states;           /* stored */
+    int64_t transitions;
+    int depth;                /* levels fully expanded */
+    int exhaustive;           /* the frontier emptied */
+    int stopped;              /* the progress callback asked to stop */
+    int error;                /* 0; 1: a field left its range; 2: out of memory; 3: state limit */
+    int error_field;          /* with error 1: the flat field */
+    int64_t error_value;
+    int64_t viol_index[NPROPS > 0 ? NPROPS : 1]; /* -1, or the first violating state */
+    int64_t bytes;            /* memory held by the search at its end */
+} result_t;
+
+typedef int (*progress_cb)(int depth, int64_t states, int64_t bytes);
+
+typedef struct {
+    uint64_t *states;
+    uint32_t *parent;
+    uint16_t *op;
+    uint32_t *table;
+    int64_t n, cap;
+    uint64_t tmask;
+} search_t;
+
+static uint64_t hash_words(const uint64_t *w) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < NW; i++) {
+        h ^= w[i];
+        h *= 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 31;
+    }
+    return h;
+}
+
+static int grow_table(search_t *s) {
+    uint64_t size = (s->tmask + 1) * 2;
+    uint32_t *t = calloc(size, sizeof(uint32_t));
+    if (!t) return 0;
+    for (int64_t i = 0; i < s->n; i++) {
+        uint64_t h = hash_words(s->states + i * NW) & (size - 1);
+        while (t[h]) h = (h + 1) & (size - 1);
+        t[h] = (uint32_t)(i + 1);
+    }
+    free(s->table);
+    s->table = t;
+    s->tmask = size - 1;
+    return 1;
+}
+
+static int grow_states(search_t *s) {
+    int64_t cap = s->cap * 2;
+    uint64_t *st = realloc(s->states, cap * NW * sizeof(uint64_t));
+    if (!st) return 0;
+    s->states = st;
+    uint32_t *pa = realloc(s->parent, cap * sizeof(uint32_t));
+    if (!pa) return 0;
+    s->parent = pa;
+    uint16_t *op = realloc(s->op, cap * sizeof(uint16_t));
+    if (!op) return 0;
+    s->op = op;
+    s->cap = cap;
+    return 1;
+}
+
+/* Index of the state `w`, inserting it if new (*fresh = 1); -1 on no memory. */
+static int64_t intern(search_t *s, const uint64_t *w, uint32_t parent, uint16_t op, int *fresh) {
+    if ((uint64_t)s->n * 2 >= s->tmask + 1 && !grow_table(s)) return -1;
+    uint64_t h = hash_words(w) & s->tmask;
+    for (;;) {
+        uint32_t e = s->table[h];
+        if (!e) break;
+        if (!memcmp(s->states + (int64_t)(e - 1) * NW, w, NW * sizeof(uint64_t))) {
+            *fresh = 0;
+            return e - 1;
+        }
+        h = (h + 1) & s->tmask;
+    }
+    if (s->n == s->cap && !grow_states(s)) return -1;
+    memcpy(s->states + s->n * NW, w, NW * sizeof(uint64_t));
+    s->parent[s->n] = parent;
+    s->op[s->n] = op;
+    s->table[h] = (uint32_t)(s->n + 1);
+    *fresh = 1;
+    return s->n++;
+}
+
+static int64_t held(const search_t *s) {
+    return s->cap * (NW * 8 + 4 + 2) + (int64_t)(s->tmask + 1) * 4;
+}
+
+search_t *search_new(void) {
+    search_t *s = calloc(1, sizeof(search_t));
+    if (!s) return NULL;
+    s->cap = 1 << 16;
+    s->states = malloc(s->cap * NW * sizeof(uint64_t));
+    s->parent = malloc(s->cap * sizeof(uint32_t));
+    s->op = malloc(s->cap * sizeof(uint16_t));
+    s->tmask = (1 << 17) - 1;
+    s->table = calloc(s->tmask + 1, sizeof(uint32_t));
+    if (!s->states || !s->parent || !s->op || !s->table) return NULL;
+    return s;
+}
+
+void search_free(search_t *s) {
+    if (!s) return;
+    free(s->states); free(s->parent); free(s->op); free(s->table); free(s);
+}
+
+/* Pack `v` (canonically when `reduce`); 0, or 1 + the field out of range. */
+static int store_form(const int64_t *v, int reduce, uint64_t *w) {
+    return reduce ? canon_pack(v, w) : pack(v, w);
+}
+
+static void check_props(const int64_t *v, int64_t idx, result_t *r, int *open) {
+    for (int p = 0; p < NPROPS; p++)
+        if (r->viol_index[p] < 0 && !PROPS[p](v)) {
+            r->viol_index[p] = idx;
+            (*open)--;
+        }
+}
+
+int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int64_t max_states,
+               progress_cb cb, result_t *r) {
+    int64_t v[NF], t[NF];
+    uint64_t w[NW];
+    int open = NPROPS, fresh, bad;
+    memset(r, 0, sizeof(*r));
+    for (int p = 0; p < NPROPS; p++) r->viol_index[p] = -1;
+    if ((bad = store_form(init, reduce, w))) {
+        r->error = 1; r->error_field = bad - 1; r->error_value = init[bad - 1];
+        return 0;
+    }
+    intern(s, w, 0, 0xFFFF, &fresh);
+    unpack(s->states, v);
+    check_props(v, 0, r, &open);
+    int64_t begin = 0, end = s->n;
+    while (begin < end && r->depth < max_depth && open > 0) {
+        for (int64_t i = begin; i < end; i++) {
+            unpack(s->states + i * NW, v);
+            for (int o = 0; o < NOPS; o++) {
+                if (!OPS[o](v, t)) continue;
+                r->transitions++;
+                if ((bad = store_form(t, reduce, w))) {
+                    r->error = 1; r->error_field = bad - 1; r->error_value = t[bad - 1];
+                    goto out;
+                }
+                int64_t j = intern(s, w, (uint32_t)i, (uint16_t)o, &fresh);
+                if (j < 0) { r->error = 2; goto out; }
+                if (fresh) {
+                    if (open > 0) {
+                        if (reduce) unpack(w, t);
+                        check_props(t, j, r, &open);
+                    }
+                    if (s->n >= max_states) { r->error = 3; goto out; }
+                }
+            }
+            if (cb && (i & 0xFFFF) == 0xFFFF && cb(r->depth + 1, s->n, held(s))) {
+                r->stopped = 1;
+                goto out;
+            }
+        }
+        r->depth++;
+        begin = end;
+        end = s->n;
+        if (cb && cb(r->depth, s->n, held(s))) { r->stopped = 1; goto out; }
+    }
+    r->exhaustive = begin == end;
+out:
+    r->states = s->n;
+    r->bytes = held(s);
+    return 1;
+}
+
+/* The stored parent of state `idx` (0 for the initial state itself). */
+int64_t search_parent(const search_t *s, int64_t idx) {
+    return idx > 0 ? s->parent[idx] : 0;
+}
+
+void search_state(const search_t *s, int64_t idx, int64_t *v) {
+    unpack(s->states + idx * NW, v);
+}
+
+/* Canonical packed form of `v` compared with stored state `idx`. */
+int search_same(const search_t *s, int64_t idx, const int64_t *v, int reduce) {
+    uint64_t w[NW];
+    if (store_form(v, reduce, w)) return 0;
+    return !memcmp(s->states + idx * NW, w, sizeof(w));
+}
+
+/* Every enabled operation on `v`: their indices and successors (NF each). */
+int step_all(const int64_t *v, int32_t *ops, int64_t *outs) {
+    int n = 0;
+    for (int o = 0; o < NOPS; o++)
+        if (OPS[o](v, outs + (int64_t)n * NF)) ops[n++] = o;
+    return n;
+}
+
+/* 1 where property p holds in `v`. */
+void props_hold(const int64_t *v, int32_t *out) {
+    for (int p = 0; p < NPROPS; p++) out[p] = PROPS[p](v);
+}
+
+int words_per_state(void) { return NW; }
+int nr_ops(void) { return NOPS; }
+int nr_fields(void) { return NF; }
