@@ -19,6 +19,7 @@ class Result:
     reason: str = ""            # why the verdict is unknown
     invariants: tuple[str, ...] = ()  # proved: the lemmas proved with it (checker/induction.py)
     seconds: float = 0.0
+    engine: str = ""          # the engine that produced the verdict (the portfolio names it)
 
 
 @dataclass

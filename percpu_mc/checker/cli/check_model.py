@@ -20,7 +20,10 @@ from percpu_mc.checker.engines import strengthen
 from percpu_mc.checker.cli import sweep as sweep_cli
 from percpu_mc.checker.report import terminal_map
 from percpu_mc.checker.engines.bmc import BMCEngine
+from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
 from percpu_mc.checker.engines.explicit import ExplicitEngine
+from percpu_mc.checker.engines.native import CompilerMissing
+from percpu_mc.checker.engines.portfolio import PortfolioEngine
 from percpu_mc.checker.engines.induction import InductionEngine
 from percpu_mc.checker.result import Result, RunStats
 from percpu_mc.model.machine import Model
@@ -43,8 +46,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="maximum number of steps (default: the spec's expect.depth)")
     ap.add_argument("--property", action="append", dest="properties", metavar="NAME",
                     help=f"check only this property (repeatable): {', '.join(PROPERTIES)}")
-    ap.add_argument("--engine", choices=("bmc", "explicit"), default="bmc",
-                    help="bmc: bounded model checking on Z3 (default); explicit: breadth-first search")
+    ap.add_argument("--engine", choices=("portfolio", "bmc", "explicit", "explicit-python"),
+                    default="portfolio",
+                    help="portfolio (default): the compiled explicit search and BMC side by side, "
+                         "each property's strongest verdict; bmc: bounded model checking on Z3; "
+                         "explicit: breadth-first search compiled to native code; "
+                         "explicit-python: the same search on the pure-Python interpretation "
+                         "(the reference)")
+    ap.add_argument("--symmetry", action=argparse.BooleanOptionalAction, default=True,
+                    help="explicit: store one state per class of states equal up to a "
+                         "permutation of the contexts and of the dynamic chunk structs, dead "
+                         "locals forgotten (sound: same verdicts and shortest lengths; "
+                         "default: on)")
     ap.add_argument("--prove", action="store_true",
                     help="prove the properties for every run by k-induction (checker/induction.py); "
                          "what it cannot prove is then searched by BMC up to --depth")
@@ -100,7 +113,7 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     if args.prove and args.max_k < 1:
         raise Usage(f"--max-k must be at least 1, not {args.max_k}")
     lemmas = strengthen.proved_lemmas if args.lemmas else None
-    if args.kernel_order and (args.prove or args.engine != "explicit"):
+    if args.kernel_order and (args.prove or args.engine not in ("explicit", "explicit-python")):
         raise Usage("--kernel-order: only the explicit engine tracks the list order "
                     "(--engine explicit)")
     try:
@@ -108,8 +121,11 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     except ValueError as e:
         raise Usage(f"--kernel-order: {e}") from None
     engine: Any = (InductionEngine(model, props) if args.prove
-                   else BMCEngine(model, props, lemmas)
-                   if args.engine == "bmc" else ExplicitEngine(model, props, order))
+                   else BMCEngine(model, props, lemmas) if args.engine == "bmc"
+                   else PortfolioEngine(model, props, lemmas) if args.engine == "portfolio"
+                   else ExplicitEngine(model, props, order)
+                   if order is not None or args.engine == "explicit-python"
+                   else CompiledEngine(model, props, args.symmetry))
     start = time.monotonic()
     shown = [False]
 
@@ -117,13 +133,18 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
         # progress only for runs longer than a few seconds
         if time.monotonic() - start > 3 or shown[0]:
             shown[0] = True
-            what = f"{int(n)} states" if args.engine == "explicit" else f"{n:.1f}s"
+            what = f"{n:.1f}s" if args.engine == "bmc" else f"{int(n)} states"
             err.print(f"[dim]{spec.name}: depth {d}/{depth} done ({what})[/dim]", highlight=False)
 
-    if args.prove:
-        results, stats = engine.run(args.max_k, depth, progress)
-    else:
-        results, stats = engine.run(depth, progress)
+    try:
+        if args.prove:
+            results, stats = engine.run(args.max_k, depth, progress)
+        else:
+            results, stats = engine.run(depth, progress)
+    except (CompilerMissing, SearchError) as e:
+        raise Usage(f"--engine explicit: {e}") from None
+    if getattr(engine, "note", ""):
+        err.print(engine.note, highlight=False, markup=False)
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
     if order is not None:
         doc["list_order"] = "kernel"
@@ -146,6 +167,8 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
                                 "seconds": round(r.seconds, 3),
                                 "expected": ("violated" if r.prop in spec.violated else
                                              "holds" if r.prop in spec.holds else None)}
+        if r.engine:
+            item["engine"] = r.engine
         if r.exhaustive:
             item["exhaustive"] = True
         if r.reason:
@@ -177,6 +200,8 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
             line = f"proved (k = {r.depth})"
         else:
             line = f"unknown at depth {r.depth}: {r.reason}"
+        if r.engine:
+            line += f" \\[{r.engine}]"
         exp = item["expected"]
         exp = "proved" if exp == "holds" and r.verdict == "proved" else exp
         mark = "" if exp is None else "  (as expected)" if exp == r.verdict else f"  (expected: {exp}"

@@ -65,7 +65,8 @@ class CompiledEngine:
 
             @ffi.callback("int(int, int64_t, int64_t)")
             def report(d: int, states: int, held: int) -> int:
-                if progress:
+                # called at the end of each level and every 65,536 expansions within one
+                if progress and d == r.depth:
                     progress(d, states)
                 return 1 if stop is not None and stop() else 0
 
@@ -98,7 +99,14 @@ class CompiledEngine:
             lib.search_free(handle)
 
     def rebuild(self, native: Native, handle: object, idx: int) -> Trace:
-        """The run to stored state `idx`, on the concrete interpretation."""
+        """The run to stored state `idx`, on the concrete interpretation.
+
+        The stored states have their dead locals forgotten, so the steps are
+        found on forgotten concrete states (the concrete step whose
+        successor's representative is the stored one), then run again from
+        the initial state as they are: dead locals are never read before
+        they are written, so each step is enabled and does the same there,
+        and the property is checked again on the last state."""
         ffi, lib = native.ffi, native.lib
         chain = [idx]
         while chain[-1] != 0:
@@ -106,10 +114,11 @@ class CompiledEngine:
         chain.reverse()  # stored indices from the initial state to idx
         x = Concrete()
         s: State = self.model.init()
-        steps: list[TraceStep] = []
+        found: list[tuple[int, dict[str, int]]] = []
         for target in chain[1:]:
+            f = native.forget(s) if self.reduce else s
             match = None
-            for ai, ch, t in self.model.successors(s):
+            for ai, ch, t in self.model.successors(f):
                 flat = ffi.new("int64_t[]", native.layout.flatten(t))
                 if lib.search_same(handle, target, flat, int(self.reduce)):
                     match = (ai, ch, t)
@@ -117,10 +126,13 @@ class CompiledEngine:
             if match is None:
                 raise AssertionError(f"compiled step to stored state {target} has no concrete "
                                      "counterpart: the interpretations disagree")
-            steps.append(TraceStep(*match))
+            found.append((match[0], match[1]))
             s = match[2]
-        for p, holds in zip(self.props, native.holds(s)):
-            assert holds == p.holds(x, self.model.kernel, s), \
-                f"{p.name}: compiled and concrete values differ on the rebuilt run"
+        s = self.model.init()
+        steps: list[TraceStep] = []
+        for ai, ch in found:
+            enabled, t = self.model.step(x, s, self.model.actions[ai], ch)
+            assert enabled, f"step {len(steps) + 1} of a rebuilt run is not enabled"
+            steps.append(TraceStep(ai, ch, t))
+            s = t
         return Trace(self.model.init(), tuple(steps))
-

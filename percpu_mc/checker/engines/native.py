@@ -31,6 +31,7 @@ from percpu_mc.checker.engines.codegen import CEmit, CVal
 from percpu_mc.checker.engines.lasso import dead
 from percpu_mc.model.domains import Domain, Group, Names, domains, group_size
 from percpu_mc.model.machine import Model
+from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
 from percpu_mc.model.state import MUTEX_FREE, State, alloc_owner
 
@@ -51,6 +52,7 @@ int search_same(const search_t *s, int64_t idx, const int64_t *v, int reduce);
 int step_all(const int64_t *v, int32_t *ops, int64_t *outs);
 void props_hold(const int64_t *v, int32_t *out);
 int words_per_state(void);
+int canonical_words(const int64_t *v, uint64_t *w);
 """
 
 
@@ -234,40 +236,47 @@ class Generator:
                 assigns.append(f"if ({x.lit(is_dead)}) v[{j}] = 0;")
         return "\n".join(["static void forget(int64_t *v) {", *x.lines, *assigns, "}\n"])
 
-    def canon_code(self) -> str:
-        """canon_pack(): the least packed form over the symmetry group, dead
-        locals forgotten."""
+    def moves(self, sigma: tuple[int, ...], chunk_map: dict[int, int]) \
+            -> list[tuple[int, dict[int, int]]]:
+        """One symmetry as data: for each flat slot, the slot its value comes
+        from and the renaming of that value.  Position i (context) or c
+        (chunk) takes what sat at sigma[i] or chunk_map[c], and a value that
+        names a context or a chunk is renamed the opposite way."""
         p = self.model.p
         per_live = p.live_per_context
         index = {(sl.name, sl.index): j for j, sl in enumerate(self.layout.slots)}
+        owner = {MUTEX_FREE: MUTEX_FREE} | {alloc_owner(i): alloc_owner(sigma[i])
+                                            for i in range(p.nr_contexts)}
+        out = []
+        for sl in self.layout.slots:
+            g, src = sl.domain.group, sl.index
+            if g is Group.CHUNK:
+                src = chunk_map[sl.index]
+            elif g is Group.CONTEXT:
+                src = sigma[sl.index]
+            elif g is Group.LIVE:
+                src = sigma[sl.index // per_live] * per_live + sl.index % per_live
+            names = {Names.CHUNK: chunk_map, Names.OWNER: owner}.get(sl.domain.names, {})
+            rename = {b: a for a, b in names.items() if a != b}
+            out.append((index[(sl.name, src)], rename))
+        return out
+
+    def canon_code(self) -> str:
+        """canon_pack(): the least packed form over the symmetry group, dead
+        locals forgotten."""
         out = ["static int canon_pack(const int64_t *in, uint64_t *w) {",
                "int64_t v[NF]; memcpy(v, in, sizeof(v)); forget(v);",
                "int bad = pack(v, w); if (bad) return bad;",
                f"int64_t u[NF]; uint64_t c[{self.layout.words}];"]
         for sigma, chunk_map in self.symmetries():
-            owner = {MUTEX_FREE: MUTEX_FREE} | {alloc_owner(i): alloc_owner(sigma[i])
-                                                for i in range(p.nr_contexts)}
-            for j, sl in enumerate(self.layout.slots):
-                g = sl.domain.group
-                src = sl.index
-                if g is Group.CHUNK:
-                    src = chunk_map[sl.index]
-                elif g is Group.CONTEXT:
-                    src = sigma[sl.index]
-                elif g is Group.LIVE:
-                    src = sigma[sl.index // per_live] * per_live + sl.index % per_live
-                # the state at position sigma(i) / tau(c) moves to position i / c ...
-                expr = f"v[{index[(sl.name, src)]}]"
-                # ... and values naming a context or a chunk are renamed the other way
-                inverse = {b: a for a, b in (chunk_map.items() if sl.domain.names is Names.CHUNK
-                                             else owner.items())}
-                if sl.domain.names in (Names.CHUNK, Names.OWNER) and any(
-                        a != b for a, b in inverse.items()):
-                    cases = " : ".join(f"{expr} == {b} ? {a}" for b, a in inverse.items() if a != b)
+            for j, (src, rename) in enumerate(self.moves(sigma, chunk_map)):
+                expr = f"v[{src}]"
+                if rename:
+                    cases = " : ".join(f"{expr} == {b} ? {a}" for b, a in rename.items())
                     expr = f"({cases} : {expr})"
                 out.append(f"u[{j}] = {expr};")
             out.append("pack(u, c);")
-            out.append(f"if (memcmp(c, w, sizeof(c)) < 0) memcpy(w, c, sizeof(c));")
+            out.append("if (memcmp(c, w, sizeof(c)) < 0) memcpy(w, c, sizeof(c));")
         out.append("return 0;\n}\n")
         return "\n".join(out)
 
@@ -358,6 +367,22 @@ class Native:
         outs = ffi.new("int64_t[]", len(self.ops) * n)
         k = self.lib.step_all(v, ops, outs)
         return [(self.ops[ops[i]], self.layout.state(outs[i * n:(i + 1) * n])) for i in range(k)]
+
+    def forget(self, s: State) -> State:
+        """`s` with its dead locals set to 0, as forget() in C does."""
+        x = Concrete()
+        flat = self.layout.flatten(s)
+        out = [0 if dead(x, s, sl.name, sl.index) is True else v
+               for sl, v in zip(self.layout.slots, flat)]
+        return self.layout.state(out)
+
+    def canonical(self, s: State) -> tuple[int, ...]:
+        """The packed representative of `s`'s class (dead locals forgotten)."""
+        w = self.ffi.new("uint64_t[]", self.layout.words)
+        bad = self.lib.canonical_words(self.ffi.new("int64_t[]", self.layout.flatten(s)), w)
+        if bad:
+            raise ValueError(f"{self.layout.slots[bad - 1].name} outside its range")
+        return tuple(w)
 
     def holds(self, s: State) -> list[bool]:
         out = self.ffi.new("int32_t[]", max(1, len(self.props)))

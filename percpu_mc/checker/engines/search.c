@@ -212,6 +212,9 @@ void props_hold(const int64_t *v, int32_t *out) {
     for (int p = 0; p < NPROPS; p++) out[p] = PROPS[p](v);
 }
 
+/* The stored (canonical) form of `v`: 0, or 1 + a field out of range. */
+int canonical_words(const int64_t *v, uint64_t *w) { return canon_pack(v, w); }
+
 int words_per_state(void) { return NW; }
 int nr_ops(void) { return NOPS; }
 int nr_fields(void) { return NF; }
