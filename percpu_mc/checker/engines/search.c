@@ -218,3 +218,65 @@ int canonical_words(const int64_t *v, uint64_t *w) { return canon_pack(v, w); }
 int words_per_state(void) { return NW; }
 int nr_ops(void) { return NOPS; }
 int nr_fields(void) { return NF; }
+
+/* Batch operations for a search whose visited set is split across processes
+ * (checker/engines/distributed.py): each process keeps its part of the
+ * visited set in a search_t of its own and exchanges packed states. */
+
+/* Expand `n` packed states: for each successor, its stored form, the index of
+ * the state it came from and the operation; returns the number written, or
+ * -1 - j when the successor of state j has a field out of range. */
+int64_t batch_expand(const uint64_t *in, int64_t n, int reduce, uint64_t *out,
+                     int64_t *from, uint16_t *ops, int64_t max_out) {
+    int64_t v[NF], t[NF], k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        unpack(in + i * NW, v);
+        for (int o = 0; o < NOPS; o++) {
+            if (!OPS[o](v, t)) continue;
+            if (k == max_out) return -1 - i;
+            if (store_form(t, reduce, out + k * NW)) return -1 - i;
+            from[k] = i;
+            ops[k] = (uint16_t)o;
+            k++;
+        }
+    }
+    return k;
+}
+
+/* Insert `n` packed states into this part of the visited set; fresh[i] is
+ * the new local index of state i, or -1 when it was already there (or
+ * earlier in the batch).  Returns 0, or -1 when out of memory. */
+int batch_insert(search_t *s, const uint64_t *in, int64_t n, int64_t *fresh) {
+    for (int64_t i = 0; i < n; i++) {
+        int is_new;
+        int64_t j = intern(s, in + i * NW, 0, 0, &is_new);
+        if (j < 0) return -1;
+        fresh[i] = is_new ? j : -1;
+    }
+    return 0;
+}
+
+/* The packed state at local index `idx` (NW words). */
+void batch_state(const search_t *s, int64_t idx, uint64_t *out) {
+    memcpy(out, s->states + idx * NW, NW * sizeof(uint64_t));
+}
+
+/* For each of `n` packed states, a bit per property that it violates. */
+void batch_violations(const uint64_t *in, int64_t n, uint64_t *mask) {
+    int64_t v[NF];
+    for (int64_t i = 0; i < n; i++) {
+        unpack(in + i * NW, v);
+        uint64_t m = 0;
+        for (int p = 0; p < NPROPS && p < 64; p++)
+            if (!PROPS[p](v)) m |= 1ULL << p;
+        mask[i] = m;
+    }
+}
+
+/* The stored form of an unpacked state (the initial state of a search). */
+int batch_pack(const int64_t *v, int reduce, uint64_t *out) {
+    return store_form(v, reduce, out);
+}
+
+int64_t search_size(const search_t *s) { return s->n; }
+int64_t search_bytes(const search_t *s) { return held(s); }
