@@ -91,12 +91,12 @@ def test_successors_commute_with_symmetries(variant: str, data: st.DataObject) -
     gen = Generator(m, PROPS, nat.layout)
     x = Concrete()
     for s in data.draw(reachable_states(variant)):
-        for sigma, chunk_map in gen.symmetries():
-            moves = gen.moves(sigma, chunk_map)
+        for sym in gen.symmetries():
+            moves = gen.moves(sym)
             ps = permute(nat, s, moves)
             mine = {nat.canonical(t) for _, _, t in m.successors(s)}
             theirs = {nat.canonical(t) for _, _, t in m.successors(ps)}
-            assert mine == theirs, f"{variant}: {sigma} {chunk_map} on {s}"
+            assert mine == theirs, f"{variant}: {sym} on {s}"
             for p in PROPS:
                 assert bool(p.holds(x, m.kernel, s)) == bool(p.holds(x, m.kernel, ps)), p.name
 

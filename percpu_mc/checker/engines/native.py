@@ -132,6 +132,20 @@ def _is_bool(name: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Symmetry:
+    """A permutation of the contexts, a relabelling of the chunk structs,
+    and per context a permutation of its live-allocation slots."""
+    sigma: tuple[int, ...]
+    chunk_map: dict[int, int]
+    live: tuple[tuple[int, ...], ...]
+
+    def identity(self) -> bool:
+        return (all(i == s for i, s in enumerate(self.sigma))
+                and all(k == v for k, v in self.chunk_map.items())
+                and all(all(i == s for i, s in enumerate(perm)) for perm in self.live))
+
+
+@dataclass(frozen=True)
 class Operation:
     """What one compiled function does: action index and its choices."""
     action: int
@@ -216,19 +230,47 @@ class Generator:
         out.append("}\n")
         return "\n".join(out)
 
-    def symmetries(self) -> list[tuple[tuple[int, ...], dict[int, int]]]:
-        """(context permutation, chunk relabelling) for every symmetry but the
-        identity: the allocating contexts are interchangeable, and so are the
-        dynamic chunk structs (the first and reserved chunks stay put)."""
+    def symmetries(self) -> list[Symmetry]:
+        """Every symmetry but the identity: the allocating contexts are
+        interchangeable, and so are the dynamic chunk structs (the first and
+        reserved chunks stay put) and the live-allocation slots of one
+        context (a slot records nothing but its area)."""
         p = self.model.p
         dyn = list(range(p.first_dynamic, p.nr_chunks))
+        slots = list(itertools.permutations(range(p.live_per_context)))
         out = []
         for sigma in itertools.permutations(range(p.nr_contexts)):
             for tau in itertools.permutations(dyn):
                 chunk_map = {c: c for c in range(p.first_dynamic)} | dict(zip(dyn, tau))
-                if sigma == tuple(range(p.nr_contexts)) and all(k == v for k, v in chunk_map.items()):
-                    continue
-                out.append((sigma, chunk_map))
+                for live in itertools.product(slots, repeat=p.nr_contexts):
+                    sym = Symmetry(sigma, chunk_map, live)
+                    if not sym.identity():
+                        out.append(sym)
+        return out
+
+    def moves(self, sym: Symmetry) -> list[tuple[int, dict[int, int]]]:
+        """One symmetry as data: for each flat slot, the slot its value comes
+        from and the renaming of that value.  Position i (context) or c
+        (chunk) takes what sat at sigma[i] or chunk_map[c], and a value that
+        names a context or a chunk is renamed the opposite way."""
+        p = self.model.p
+        per_live = p.live_per_context
+        index = {(sl.name, sl.index): j for j, sl in enumerate(self.layout.slots)}
+        owner = {MUTEX_FREE: MUTEX_FREE} | {alloc_owner(i): alloc_owner(sym.sigma[i])
+                                            for i in range(p.nr_contexts)}
+        out = []
+        for sl in self.layout.slots:
+            g, src = sl.domain.group, sl.index
+            if g is Group.CHUNK:
+                src = sym.chunk_map[sl.index]
+            elif g is Group.CONTEXT:
+                src = sym.sigma[sl.index]
+            elif g is Group.LIVE:
+                i, k = divmod(sl.index, per_live)
+                src = sym.sigma[i] * per_live + sym.live[i][k]
+            names = {Names.CHUNK: sym.chunk_map, Names.OWNER: owner}.get(sl.domain.names, {})
+            rename = {b: a for a, b in names.items() if a != b}
+            out.append((index[(sl.name, src)], rename))
         return out
 
     def forget_code(self) -> str:
@@ -244,31 +286,6 @@ class Generator:
                 assigns.append(f"if ({x.lit(is_dead)}) v[{j}] = 0;")
         return "\n".join(["static void forget(int64_t *v) {", *x.lines, *assigns, "}\n"])
 
-    def moves(self, sigma: tuple[int, ...], chunk_map: dict[int, int]) \
-            -> list[tuple[int, dict[int, int]]]:
-        """One symmetry as data: for each flat slot, the slot its value comes
-        from and the renaming of that value.  Position i (context) or c
-        (chunk) takes what sat at sigma[i] or chunk_map[c], and a value that
-        names a context or a chunk is renamed the opposite way."""
-        p = self.model.p
-        per_live = p.live_per_context
-        index = {(sl.name, sl.index): j for j, sl in enumerate(self.layout.slots)}
-        owner = {MUTEX_FREE: MUTEX_FREE} | {alloc_owner(i): alloc_owner(sigma[i])
-                                            for i in range(p.nr_contexts)}
-        out = []
-        for sl in self.layout.slots:
-            g, src = sl.domain.group, sl.index
-            if g is Group.CHUNK:
-                src = chunk_map[sl.index]
-            elif g is Group.CONTEXT:
-                src = sigma[sl.index]
-            elif g is Group.LIVE:
-                src = sigma[sl.index // per_live] * per_live + sl.index % per_live
-            names = {Names.CHUNK: chunk_map, Names.OWNER: owner}.get(sl.domain.names, {})
-            rename = {b: a for a, b in names.items() if a != b}
-            out.append((index[(sl.name, src)], rename))
-        return out
-
     def canon_code(self) -> str:
         """canon_pack(): the least packed form over the symmetry group, dead
         locals forgotten."""
@@ -276,8 +293,8 @@ class Generator:
                "int64_t v[NF]; memcpy(v, in, sizeof(v)); forget(v);",
                "int bad = pack(v, w); if (bad) return bad;",
                f"int64_t u[NF]; uint64_t c[{self.layout.words}];"]
-        for sigma, chunk_map in self.symmetries():
-            for j, (src, rename) in enumerate(self.moves(sigma, chunk_map)):
+        for sym in self.symmetries():
+            for j, (src, rename) in enumerate(self.moves(sym)):
                 expr = f"v[{src}]"
                 if rename:
                     cases = " : ".join(f"{expr} == {b} ? {a}" for b, a in rename.items())
