@@ -9,8 +9,9 @@ memory (ru_maxrss, Z3 included) is its own; a run that exceeds the timeout is
 reported with the depths it reached.  Times are wall clock and, in
 brackets, the process's CPU time (Z3 runs in it), which a loaded machine
 inflates less.  BMC runs as check-model does: the lemmas of
-model/invariants.py are proved and asserted once the next depth looks
-costlier than the proof (checker/bmc.py, checker/strengthen.py), unless
+percpu_mc/model/invariants.py are proved and asserted once the next depth
+looks costlier than the proof (percpu_mc/checker/engines/bmc.py and
+strengthen.py), unless
 --no-lemmas.
 """
 from __future__ import annotations

@@ -94,7 +94,7 @@ class Switches:
     # (pcpu_reclaim_populated) and reintegrates or sidelines the chunk.
     partial_depopulation: bool = False
     # The smallest fix for the population-failure drift this checker found in
-    # the area-map kernels (README, "Proofs and starvation lassos"): the
+    # the area-map kernels (docs/findings.md): the
     # failure path `pcpu_free_area(chunk, off, &occ_pages); goto fail_unlock`
     # ignores occ_pages ("ignored", the kernel's code); "as-free" accounts the
     # failed allocation as completed and then freed, as free_percpu() does:
@@ -102,7 +102,7 @@ class Switches:
     # `+= occ_pages` of the free after it.
     populate_fail_counter: Literal["ignored", "as-free"] = "ignored"
     # The smallest fix for the atomic-progress window this checker found in the
-    # area-map kernels (README, "Proofs and starvation lassos"): between
+    # area-map kernels (docs/findings.md): between
     # area_found and `pcpu_nr_empty_pop_pages -= occ_pages` ("after-population",
     # the kernel's code) the counter still counts the pages an allocation in
     # flight has taken, and a balance run's retry_pop computes nr_to_pop from

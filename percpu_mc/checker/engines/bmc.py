@@ -7,8 +7,8 @@ a shortest counterexample.  The transition relation is built once, on
 template variables, and instantiated per step by substitution (priming is
 substitution), and only over the cone of influence of the properties
 checked: a property that reads no history variable is searched without the
-other properties' monitors, which are written by every step (seed's
-no-use-after-free: 7.4 s instead of 19.3 s).  Limits: a verdict `holds`
+other properties' monitors, which are written by every step (what that
+saves: docs/benchmarks.md).  Limits: a verdict `holds`
 covers runs of at most `depth` steps, and the whole state is bit-blasted at
 `Params.width` bits.
 
@@ -41,13 +41,13 @@ LemmaProver = Callable[["TransitionRelation"], list[Lemma]]
 # What the lemma proof costs, in Z3's resource units ("rlimit count", which
 # counts the solver's work and, unlike a clock, is the same on every run, so
 # the decision below, and with it the formula and the whole run, is
-# reproducible).  The v4.13 proof, where every lemma survives, takes 12 s of
-# CPU here, and BMC's queries run at 4-9 million units a CPU second.  The
+# reproducible).  The threshold is about what the v4.13 proof, where every
+# lemma survives, costs (docs/benchmarks.md has the measurements).  The
 # proof is started once the next depth is predicted to cost more than that
 # and at least two depths remain: a shorter run never pays for it (the known
 # bugs are found without it; seed's proof keeps one lemma, which only slows
 # the queries), a deeper one does, the plain unrolling's cost growing two- to
-# fourfold per depth (v4.13: 7, 19, 50, 147 million units at depths 5-8).
+# fourfold per depth.
 PROOF_COST = 100e6
 
 
