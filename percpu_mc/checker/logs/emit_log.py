@@ -13,6 +13,7 @@ import random
 from pathlib import Path
 
 from percpu_mc.checker.result import Result
+from percpu_mc.checker.engines.native import CompilerMissing, Native
 from percpu_mc.model.machine import Trace, TraceStep
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
@@ -47,14 +48,21 @@ def violates(model: Model, s: State) -> bool:
     return any(not prop.holds(x, model.kernel, s) for prop in PROPERTIES.values())
 
 
-def random_run(model: Model, steps: int, seed: int) -> Trace:
+def random_run(model: Model, steps: int, seed: int, native: Native | None = None) -> Trace:
     """A random walk of at most `steps` steps through states that violate no
-    property; it stops early where every enabled step would violate one."""
+    property; it stops early where every enabled step would violate one.
+    With `native` (the compiled model) each state's successors and property
+    values are computed natively: the same steps in the same order, so the
+    same seed gives the same run."""
     rng = random.Random(seed)
     s = model.init()
     out: list[TraceStep] = []
     for _ in range(steps):
-        options = [(ai, ch, t) for ai, ch, t in model.successors(s) if not violates(model, t)]
+        if native is None:
+            options = [(ai, ch, t) for ai, ch, t in model.successors(s) if not violates(model, t)]
+        else:
+            options = [(op.action, op.choices, t) for op, t in native.successors(s)
+                       if all(native.holds(t))]
         if not options:
             break
         ai, ch, s = rng.choice(options)
@@ -74,7 +82,11 @@ def emit_counterexamples(out_dir: Path, spec_name: str, model: Model,
 
 
 def emit_simulation(out_dir: Path, spec_name: str, model: Model, steps: int, seed: int) -> Path:
-    trace = random_run(model, steps, seed)
+    try:
+        native: Native | None = Native.load(model, list(PROPERTIES.values()), steps)
+    except CompilerMissing:
+        native = None  # the concrete interpretation walks the same run, more slowly
+    trace = random_run(model, steps, seed, native)
     path = out_dir / f"{spec_name}-simulate-{seed}.trace"
     write_trace(path, model, trace,
                 f"spec {spec_name}, random run of {len(trace.steps)} steps, seed {seed}")
