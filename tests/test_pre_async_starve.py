@@ -117,7 +117,7 @@ def test_a_populating_balance_work_answers_it() -> None:
         names = []
         while s.ap_phase == 2:
             [(ai, s)] = [(ai, t) for ai, ch, t in m.successors(s)
-                         if m.actions[ai].context == "balance work" and ch.get("fail", 0) == 0]
+                         if m.actions[ai].context.label == "balance work" and ch.get("fail", 0) == 0]
             names.append(m.actions[ai].name)
         fits = PROPERTIES["atomic-progress"].holds(Concrete(), m.kernel, s)
         ends[params.switches.balance_work] = (names, s.populated[2], fits)

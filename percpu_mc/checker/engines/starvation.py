@@ -16,7 +16,8 @@ from rich.console import Console
 from percpu_mc.checker.engines import list_order
 from percpu_mc.checker.report import counterexample
 from percpu_mc.checker import specs
-from percpu_mc.checker.engines.lasso import FAIRNESS, Lasso, LassoEngine, explore, fair_lasso
+from percpu_mc.checker.engines.fairness import FAIRNESS
+from percpu_mc.checker.engines.lasso import Lasso, LassoEngine, explore, fair_lasso
 from percpu_mc.model.machine import Model
 from percpu_mc.traces.writer import HEADER_LINES, write_trace
 

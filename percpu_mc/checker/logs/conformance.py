@@ -51,11 +51,13 @@ from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import AllocPc, BalancePc, MUTEX_FREE, State, upd
+from percpu_mc.model.state import (PER_CONTEXT, PER_LIVE, AllocPc, BalancePc, MUTEX_FREE, State,
+                                   alloc_owner, forget_dead, upd)
 from percpu_mc.traces.events import (Event, FunctionCall, LostEvents, PercpuAlloc, PercpuAllocFail,
                            PercpuCreateChunk, PercpuDestroyChunk, PercpuFree, ProbeHit, Record)
-from percpu_mc.traces.observe import (ALL_MARKERS, ALLOC, BALANCE, CREATE, DESTROY, FAIL, FREE, FUNC,
-                            PROBE, Obs, Observer, may_print_marker, runner)
+from percpu_mc.model.vocabulary import Context, Kind, Role
+from percpu_mc.traces.observe import (ALL_MARKERS, ALLOC, CREATE, DESTROY, FAIL, FREE, FUNC, PROBE,
+                                      Obs, Observer)
 from percpu_mc.traces.parser import open_log
 from percpu_mc.traces.writer import EVERY_STEP_TRACED, HEADER_LINES, cell_bytes
 
@@ -107,37 +109,12 @@ class Cand(NamedTuple):
     violated: frozenset   # properties this run has violated
 
 
-PER_CONTEXT = ("pc", "req_size", "req_align", "req_atomic", "req_reserved", "chunk", "off",
-               "occ", "new_alloc", "counter_reg")
-PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")
-
-
-# Locals no step reads before writing them again, while their context is idle:
-# what a finished call left there does not tell two explanations apart.
-IDLE_LOCALS = ("req_size", "req_align", "req_atomic", "req_reserved", "chunk", "off", "occ",
-               "new_alloc", "counter_reg")
-BALANCE_LOCALS = ("balance_chunk", "nr_to_pop", "balance_slot", "balance_new_alloc")
-
-
-def forget_dead(s: State) -> State:
-    changes: dict[str, tuple | int] = {}
-    idle = [i for i, pc in enumerate(s.pc) if pc == AllocPc.IDLE]
-    for f in IDLE_LOCALS:
-        v = getattr(s, f)
-        if any(v[i] for i in idle):
-            changes[f] = tuple(type(v[i])(0) if i in idle else v[i] for i in range(len(v)))
-    if s.balance_pc == BalancePc.IDLE:
-        changes.update({f: 0 for f in BALANCE_LOCALS if getattr(s, f)})
-    if any(a and not r for a, r in zip(s.ext_new_alloc, s.ext_running)):
-        changes["ext_new_alloc"] = tuple(a if r else 0 for a, r in zip(s.ext_new_alloc, s.ext_running))
-    return upd(s, **changes) if changes else s
-
-
-def canonical(c: Cand, lp: int) -> Cand:
+def symmetric(c: Cand, lp: int) -> Cand:
     """The allocating contexts are interchangeable (the properties and every
     other context treat them alike): the candidate with its contexts sorted,
     their live allocations, the mutex owner and the task bindings moved
-    along, stands for all its permutations.  Dead locals are cleared first."""
+    along, stands for all its permutations.  Dead locals are cleared first
+    (history variables are kept: the properties read them)."""
     s = forget_dead(c.state)
     if s is not c.state:
         c = c._replace(state=s)
@@ -152,8 +129,9 @@ def canonical(c: Cand, lp: int) -> Cand:
     for f in PER_LIVE:
         v = getattr(s, f)
         changes[f] = tuple(x for i in order for x in v[i * lp:(i + 1) * lp])
-    if 1 <= s.alloc_mutex <= n:  # alloc_owner(ctx) = ctx + 1
-        changes["alloc_mutex"] = order.index(s.alloc_mutex - 1) + 1
+    owners = {alloc_owner(i): i for i in range(n)}
+    if s.alloc_mutex in owners:
+        changes["alloc_mutex"] = alloc_owner(order.index(owners[s.alloc_mutex]))
     return c._replace(state=upd(s, **changes), tasks=tuple(c.tasks[i] for i in order))
 
 
@@ -262,17 +240,25 @@ class ModelReplay:
         """Why model line `o` of action `a` is not log line `ln` (None: it is)."""
         if o.kind != ln.kind:
             return f"would print {self.show(o, c)}"
-        who = runner(a)
-        if who.startswith("alloc#") and o.kind != FREE:
-            i = a.ctx
+        return self.task_mismatch(c, a.context, o, ln) or self.line_mismatch(c, o, ln, post)
+
+    def task_mismatch(self, c: Cand, who: Context, o: Obs, ln: Line) -> str | None:
+        """Why the task printing `ln` cannot be `who` (None: it can)."""
+        if who.role is Role.ALLOC and o.kind != FREE:
+            i = who.index
             owner = c.tasks[i]
             if owner is not None and owner != ln.pid:
                 return f"{who}'s call in progress is task pid {owner}'s, not pid {ln.pid}'s"
             if any(t == ln.pid for j, t in enumerate(c.tasks) if j != i):
                 return f"task pid {ln.pid} is inside another pcpu_alloc() call"
-        elif who in (BALANCE,) or who.startswith("extend#"):
+        elif who.role in (Role.BALANCE, Role.MAP_EXTEND):
             if not (ln.comm.startswith("kworker/") or ln.comm == "<...>"):
-                return f"{who} work runs on a kworker, not in task {ln.comm}"
+                return f"{who.tag} work runs on a kworker, not in task {ln.comm}"
+        return None
+
+    def line_mismatch(self, c: Cand, o: Obs, ln: Line, post: State) -> str | None:
+        """Why model line `o` is not log line `ln` of the same kind, its
+        task aside (None: it is)."""
         cell = self.cell
         if o.kind == ALLOC:
             chunk, off, size, align, atomic, reserved = o.args
@@ -431,8 +417,7 @@ class ModelReplay:
         # the rest of a step: same task, same line
         if o.kind != ln.kind:
             return f"would print {self.show(o, c)} first"
-        fake = Action("", "", "", (), lambda x, s: True, lambda x, s, ch: (True, s, None))
-        return self.mismatch(c, fake, o, ln, c.state)
+        return self.line_mismatch(c, o, ln, c.state)
 
     def advance_pending(self, c: Cand, o: Obs, ln: Line) -> Cand:
         bases = c.bases
@@ -461,7 +446,7 @@ class ModelReplay:
             for sc in self.successors(c.state):
                 lines = self.shown(sc.lines)
                 if not lines:
-                    nxt = canonical(Cand(sc.post, c.tasks, c.bases, (), None,
+                    nxt = symmetric(Cand(sc.post, c.tasks, c.bases, (), None,
                                          self.violations(sc.post, c.violated)), self.lp)
                     if nxt not in seen:
                         seen[nxt] = None
@@ -472,7 +457,7 @@ class ModelReplay:
                 if self.mismatch(c, a, lines[0], ln, sc.post) is not None:
                     continue
                 tasks, bases = self.bind(c, a, lines[0], ln, sc.post)
-                new[canonical(Cand(sc.post, tasks, bases, lines[1:],
+                new[symmetric(Cand(sc.post, tasks, bases, lines[1:],
                                    ln.pid if len(lines) > 1 else None,
                                    self.violations(sc.post, c.violated)), self.lp)] = None
         return list(seen), True
@@ -544,33 +529,28 @@ class ModelReplay:
             parts.append(f"{label}: {'; '.join(shown)}{more}")
         return head + ". Tried: " + " | ".join(parts) if parts else head
 
-    def may_print(self, a: Action, kind: str, marker: str) -> bool:
-        """Could action `a` print a line of this kind? (for the explanation)"""
-        name, who = a.name, runner(a)
-        if kind == ALLOC:
-            return name.startswith("pcpu_alloc: counter")
-        if kind == FAIL:
-            return who.startswith("alloc#") and name != "free_percpu" and "counter" not in name \
-                and name != "pcpu_alloc: restart"
-        if kind == FREE:
-            return name == "free_percpu"
-        if kind == CREATE:
-            return name == "pcpu_create_chunk"
-        if kind == DESTROY:
-            return name == "pcpu_destroy_chunk"
-        return may_print_marker(name, kind, marker)
+    @staticmethod
+    def may_print(a: Action, kind: str, name: str) -> bool:
+        """Could action `a` print a line of this kind (a marker: of this
+        function or probe name)? (for the explanation)"""
+        log = a.kind.log
+        if kind == FUNC:
+            return log.call is not None and log.call[0] == name
+        if kind == PROBE:
+            return any(m == (name, "") for m in log.markers)
+        return kind in log.tracepoints
 
     def not_enabled(self, a: Action, s: State) -> str:
         """Why `a` cannot run in `s`, in kernel terms."""
-        who = runner(a)
+        who = a.context
         mutex = owner_name(self.p, s.alloc_mutex)
         if a.ctx is not None:
             pc = AllocPc(s.pc[a.ctx])
-            if a.name == "free_percpu":
+            if a.kind is Kind.FREE:
                 return f"{who} holds no allocation"
             extra = f", pcpu_alloc_mutex held by {mutex}" if s.alloc_mutex != MUTEX_FREE else ""
             return f"not enabled: {who} is at {pc.name}{extra}"
-        if who == BALANCE:
+        if who.role is Role.BALANCE:
             bpc = BalancePc(s.balance_pc)
             if bpc == BalancePc.MUTEX and s.alloc_mutex != MUTEX_FREE:
                 return f"not enabled: the balance work waits for pcpu_alloc_mutex, held by {mutex}"
