@@ -139,7 +139,3 @@ class Kind(Enum):
     @property
     def log(self) -> Log:
         return self.value
-
-
-# Chunk creations: a failed one is a GFP_KERNEL failure (checker/engines/fairness.py).
-CREATES = frozenset({Kind.ALLOC_CREATE, Kind.BALANCE_CREATE})

@@ -58,7 +58,6 @@ class InductionEngine:
         self.lemmas = LEMMAS if lemmas is None else lemmas
         self.x = Z3Ops(model.p.width)
         self.proof = Proof()
-        self.log: Callable[[str], None] | None = None  # per-query trace, for diagnosis
         # a Houdini query still open after this long goes to a one-shot solver
         self.hand_over_ms = 20_000
         # counterexamples to induction: (dropped, pre, post, action), for diagnosis
@@ -170,7 +169,6 @@ class InductionEngine:
             n = todo.pop(0)
             if n not in live:
                 continue
-            t0 = time.monotonic()
             used[n] = set()
             r, handed, deferred = z3.unsat, None, False
             for j, part in enumerate(last[n].children() if z3.is_and(last[n]) else [last[n]]):
@@ -192,8 +190,6 @@ class InductionEngine:
                     break
                 core = {str(c) for c in s.unsat_core()}
                 used[n] |= {o for o in live if str(lits[o]) in core}
-            if self.log:
-                self.log(f"k={k} {n}: {'deferred' if deferred else r} {time.monotonic() - t0:.1f}s")
             if r == z3.unsat or deferred:
                 continue
             if r != z3.sat:

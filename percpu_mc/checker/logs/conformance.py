@@ -145,7 +145,6 @@ class Succ(NamedTuple):
 class Outcome:
     findings: list[Violation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    lines_replayed: int = 0
     max_candidates: int = 0
 
 
@@ -378,7 +377,6 @@ class ModelReplay:
                 if c.pid == ln.pid and self.mismatch_pending(c, o, ln) is None:
                     new[self.advance_pending(c, o, ln)] = None
         visited, complete = self.search(settled, ln, new)
-        self.out.lines_replayed += 1
         if not new:
             self.unexplained(ln, visited, complete)
             return
@@ -575,14 +573,6 @@ def marker_key(record: Record) -> tuple[str, str] | None:
 def marker_names(records: Iterable[Record]) -> set[tuple[str, str]]:
     """The function-tracer and probe names a log shows (a first pass)."""
     return {k for r in records if (k := marker_key(r)) is not None}
-
-
-def replay_records(model: Model, records: Iterable[Record], strict: bool = False,
-                   markers: set[tuple[str, str]] | None = None) -> Outcome:
-    r = ModelReplay(model, strict, markers)
-    for rec in records:
-        r.feed(rec)
-    return r.finish()
 
 
 LEVEL2 = "conformance"  # how every note of check-trace --spec begins
