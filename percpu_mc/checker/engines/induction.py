@@ -27,7 +27,7 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
-from percpu_mc.checker.result import Result, RunStats
+from percpu_mc.checker.result import Proved, Result, RunStats, Unknown, Violated
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, equal, state_vars
 from percpu_mc.model.invariants import LEMMAS, Lemma
 from percpu_mc.model.machine import Model
@@ -94,8 +94,7 @@ class InductionEngine:
                     del pool[c.name]
                     if c.is_property:
                         trace = bmc.extract(base.model(), trans, bstates, bacts)
-                        done[c.name] = Result(c.name, "violated", k, trace,
-                                              seconds=time.monotonic() - start)
+                        done[c.name] = Violated(c.name, trace, time.monotonic() - start)
                     else:
                         self.proof.refuted_lemmas[c.name.removeprefix("lemma:")] = k
                 elif r == z3.unsat:
@@ -103,15 +102,14 @@ class InductionEngine:
                 else:
                     del pool[c.name]
                     if c.is_property:
-                        done[c.name] = Result(c.name, "unknown", k, reason=base.reason_unknown(),
-                                              seconds=time.monotonic() - start)
+                        done[c.name] = Unknown(c.name, base.reason_unknown(), k,
+                                               time.monotonic() - start)
             if 0 < k <= max_k:
                 kept = self.houdini(trans, k, list(pool.values()))
                 for c in kept:
                     if c.is_property and c.name not in done:
                         used = tuple(o.name.removeprefix("lemma:") for o in kept if not o.is_property)
-                        done[c.name] = Result(c.name, "proved", k, invariants=used,
-                                              seconds=time.monotonic() - start)
+                        done[c.name] = Proved(c.name, k, used, time.monotonic() - start)
                         self.proof.cti.pop(c.name, None)
             if progress:
                 progress(k, time.monotonic() - start)
@@ -120,11 +118,10 @@ class InductionEngine:
         secs = time.monotonic() - start
         out = []
         for pr in self.props:
-            out.append(done.get(pr.name) or Result(
-                pr.name, "unknown", max_k, seconds=secs,
-                reason=f"not k-inductive for k <= {max_k} with the lemmas "
-                       f"({self.proof.cti.get(pr.name, 'no step found')}); "
-                       f"no violation within {max(max_k, depth)} steps"))
+            out.append(done.get(pr.name) or Unknown(
+                pr.name, f"not k-inductive for k <= {max_k} with the lemmas "
+                         f"({self.proof.cti.get(pr.name, 'no step found')}); "
+                         f"no violation within {max(max_k, depth)} steps", max_k, secs))
         return out, RunStats(seconds=secs)
 
     def houdini(self, trans: TransitionRelation, k: int, cands: list[Candidate]) -> list[Candidate]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import jinja2
 
-from percpu_mc.checker.result import Result
+from percpu_mc.checker.result import Result, Violated
 from percpu_mc.checker.report.step_view import counterexample
 from percpu_mc.checker.report.trace_view import PAGE_SIZE, TIMELINE_WIDTH, FileView
 from percpu_mc.model.machine import Model
@@ -69,7 +69,7 @@ def unwritable(path: str) -> str | None:
 
 
 def model_page(doc: dict[str, Any], results: list[Result], model: Model) -> str:
-    views = [counterexample(model, r.prop, r.trace) for r in results if r.trace]
+    views = [counterexample(model, r.prop, r.trace) for r in results if isinstance(r, Violated)]
     legend = [(f"area held by alloc#{i + 1}", holder_colour(f"alloc#{i + 1}"))
               for i in range(model.p.nr_contexts)] + [("the first chunk's static area (S)",
                                                        STATIC_COLOUR)]
