@@ -38,7 +38,7 @@ with a note rather than guess.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -145,6 +145,7 @@ class Succ(NamedTuple):
 class Outcome:
     findings: list[Violation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    decided: bool = True  # False: the replay stopped before the log's end, see notes
     max_candidates: int = 0
 
 
@@ -181,7 +182,7 @@ class ModelReplay:
         self.max_states = max_states
         self.max_candidates = max_candidates
         # marker names the log shows: all of them when the caller read the log
-        # ahead (marker_names), else each from its first line on
+        # ahead (LogFacts), else each from its first line on
         self.observed: set[tuple[str, str]] = set(markers or ())
         # a log that shows percpu_enable_async() (an initcall) covers the boot
         self.boot_seen = ("percpu_enable_async", "do_one_initcall") in self.observed
@@ -474,6 +475,7 @@ class ModelReplay:
 
     def stop(self, line: int, why: str) -> None:
         self.stopped = True
+        self.out.decided = False
         self.out.notes.append(f"conformance not decided from line {line} on: {why}")
 
     # -- explaining a line no candidate explains -----------------------------
@@ -570,19 +572,41 @@ def marker_key(record: Record) -> tuple[str, str] | None:
     return None
 
 
-def marker_names(records: Iterable[Record]) -> set[tuple[str, str]]:
-    """The function-tracer and probe names a log shows (a first pass)."""
-    return {k for r in records if (k := marker_key(r)) is not None}
+class LogFacts:
+    """What the replay must know of a log before it starts, gathered while
+    level 1 reads it: the marker names the log shows, and the requests'
+    (size, align) pairs in bytes (is the log at a spec's model scale?)."""
 
+    def __init__(self) -> None:
+        self.markers: set[tuple[str, str]] = set()
+        self.requests: set[tuple[int, int]] = set()
 
-LEVEL2 = "conformance"  # how every note of check-trace --spec begins
+    def feed(self, record: Record) -> None:
+        if (k := marker_key(record)) is not None:
+            self.markers.add(k)
+        elif isinstance(record, (PercpuAlloc, PercpuAllocFail)):
+            self.requests.add((record.size, record.align))
+
+    def model_scale(self, p: Params) -> bool:
+        """Every request of the log is one of the spec's, at one cell =
+        PAGE_SIZE / cells_per_page bytes."""
+        cell = cell_bytes(p)
+        sizes = {s * cell for s in p.sizes}
+        aligns = {a * cell for a in p.aligns}
+        return bool(self.requests) and all(s in sizes and a in aligns for s, a in self.requests)
 
 
 @dataclass
 class Conformance:
-    """What check-trace --spec adds to a file's report."""
+    """What check-trace --spec adds to a file's report: the level-2
+    findings, and notes on the scale and on how far the replay got."""
+    spec: str
     findings: list[Violation]
     notes: list[str]
+
+    def lines(self) -> list[str]:
+        """The notes as check-trace shows them."""
+        return [f"conformance ({self.spec}): {n}" for n in self.notes]
 
 
 def every_step_traced(path: str) -> bool:
@@ -595,29 +619,19 @@ def every_step_traced(path: str) -> bool:
     return False
 
 
-def model_scale(p: Params, records: Iterable[Record]) -> bool:
-    """Every request of the log is one of the spec's, at one cell =
-    PAGE_SIZE / cells_per_page bytes: the log is at the model's scale."""
-    cell = cell_bytes(p)
-    sizes = {s * cell for s in p.sizes}
-    aligns = {a * cell for a in p.aligns}
-    seen = False
-    for r in records:
-        if isinstance(r, (PercpuAlloc, PercpuAllocFail)):
-            seen = True
-            if r.size not in sizes or r.align not in aligns:
-                return False
-    return seen
-
-
 def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
-                 read: Callable[[str], Iterator[Record]]) -> Conformance:
-    """Replay the log at `path` (read with `read`, twice: a first pass finds
-    the marker names and the scale) against the spec."""
+                 read: Callable[[str], Iterator[Record]],
+                 facts: LogFacts | None = None) -> Conformance:
+    """Replay the log at `path` (read with `read`) against the spec; `facts`
+    from the caller's own reading of the log, else from a first pass."""
     spec = specs.load(spec_name)
     p = spec.params
-    if model_scale(p, read(path)):  # stops at the first request of another size
-        markers = ALL_MARKERS if every_step_traced(path) else marker_names(read(path))
+    if facts is None:
+        facts = LogFacts()
+        for rec in read(path):
+            facts.feed(rec)
+    if facts.model_scale(p):
+        markers = ALL_MARKERS if every_step_traced(path) else facts.markers
         replay = ModelReplay(Model(p), strict, markers)
         for rec in read(path):
             replay.feed(rec)
@@ -626,9 +640,9 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
                     f"pages, {p.nr_chunks} chunk structs, {p.nr_contexts} allocating contexts "
                     "(the spec's geometry: every request is one of its sizes)")
         notes = [geometry] + out.notes
-        if not out.findings and not any(n.startswith("conformance not decided") for n in out.notes):
+        if not out.findings and out.decided:
             notes.append(f"every line explained (at most {out.max_candidates} candidate states)")
-        return Conformance(out.findings, [f"{LEVEL2} ({spec.name}): {n}" for n in notes])
+        return Conformance(spec.name, out.findings, notes)
     real = RealReplay(p, unit_size)
     for rec in read(path):
         real.feed(rec)
@@ -638,4 +652,4 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
              "timing are free choices (over-approximated)"] + real.notes
     if not real.findings:
         notes.append("no line contradicts the spec's code paths")
-    return Conformance(real.findings, [f"{LEVEL2} ({spec.name}): {n}" for n in notes])
+    return Conformance(spec.name, real.findings, notes)
