@@ -191,7 +191,6 @@ class ModelReplay:
         self.reported: set[str] = set()
         self.pruned_at: int | None = None  # first line where explanations were dropped
         self.cache: dict[State, list[Succ]] = {}
-        self.combos = [model.choice_combos(a) for a in model.actions]
         self.violated_cache: dict[State, frozenset] = {}
         init = model.init()
         self.cands: set[Cand] = {Cand(init, (None,) * self.p.nr_contexts,
@@ -216,15 +215,9 @@ class ModelReplay:
         got = self.cache.get(s)
         if got is not None:
             return got
-        out = []
-        model = self.model
-        for ai, a in enumerate(model.actions):
-            if a.at(self.x, s) is False:
-                continue
-            for ch in self.combos[ai]:
-                enabled, t = model.step(self.x, s, a, ch)
-                if enabled:
-                    out.append(Succ(ai, t, tuple(self.observer.lines(a, s, t))))
+        actions = self.model.actions
+        out = [Succ(ai, t, tuple(self.observer.lines(actions[ai], s, t)))
+               for ai, _, t in self.model.successors(s)]
         if len(self.cache) >= SUCCESSOR_CACHE:
             self.cache.clear()
         self.cache[s] = out
