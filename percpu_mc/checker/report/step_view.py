@@ -27,6 +27,8 @@ class AreaView:
     off: int
     size: int
     holder: str  # "alloc#1", "alloc#2 (in pcpu_alloc)", "static", "unowned"
+    owner: int | None = None  # the allocating context holding it
+    in_call: bool = False     # its pcpu_alloc() call is still in progress
 
 
 @dataclass(frozen=True)
@@ -82,14 +84,14 @@ class CounterexampleView:
 def _areas(p: Params, s: State, c: int) -> tuple[AreaView, ...]:
     """The in-use runs of chunk c's map, each started by a bound bit, with
     the context that holds (or is allocating) it."""
-    holders: dict[int, str] = {}
+    holders: dict[int, tuple[int, bool]] = {}  # offset -> (context, in its call)
     lp = p.live_per_context
     for k in range(p.nr_contexts * lp):
         if s.live_valid[k] and s.live_chunk[k] == c:
-            holders[s.live_off[k]] = alloc_context(k // lp).label
+            holders[s.live_off[k]] = (k // lp, False)
     for i in range(p.nr_contexts):
         if AllocPc(s.pc[i]) in ALLOC_CHUNK_PCS and s.chunk[i] == c:
-            holders.setdefault(s.off[i], f"{alloc_context(i)} (in pcpu_alloc)")
+            holders.setdefault(s.off[i], (i, True))
     amap, bmap = s.alloc_map[c], s.bound_map[c]
     out = []
     cells = p.unit_pages * p.cells_per_page
@@ -100,7 +102,12 @@ def _areas(p: Params, s: State, c: int) -> tuple[AreaView, ...]:
             while j < cells and amap >> j & 1 and not bmap >> j & 1:
                 j += 1
             static = c == 0 and i == 0
-            out.append(AreaView(i, j - i, holders.get(i, "static" if static else "unowned")))
+            if i in holders:
+                owner, in_call = holders[i]
+                label = alloc_context(owner).label + (" (in pcpu_alloc)" if in_call else "")
+                out.append(AreaView(i, j - i, label, owner, in_call))
+            else:
+                out.append(AreaView(i, j - i, "static" if static else "unowned"))
             i = j
         else:
             i += 1
