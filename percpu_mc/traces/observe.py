@@ -11,8 +11,10 @@ A step shows at most one *marker* and the tracepoints it fires:
   `fail:`, percpu_free_percpu in free_percpu(), percpu_create_chunk and
   percpu_destroy_chunk in pcpu_create_chunk() / pcpu_destroy_chunk().
 
-Everything is derived from the state before and after the step, so the
-writer and the replay cannot disagree about what a step logs.
+Which lines a step may print is declared on the model, by the kind of the
+action (model/vocabulary.py); which of them it prints, and their fields,
+are derived here from the state before and after the step, so the writer
+and the replay cannot disagree about what a step logs.
 """
 from __future__ import annotations
 
