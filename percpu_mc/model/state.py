@@ -96,6 +96,12 @@ def balance_owner(p: Params) -> int:
     return p.nr_contexts + 1
 
 
+def owning_context(p: Params, owner: int) -> int | None:
+    """The allocating context an `alloc_mutex` owner stands for (None: the
+    mutex is free or the balance work holds it)."""
+    return owner - 1 if 1 <= owner <= p.nr_contexts else None
+
+
 @dataclass(frozen=True)
 class State:
     # --- per chunk struct (tuples indexed by chunk) ---

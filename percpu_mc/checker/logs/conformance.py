@@ -52,10 +52,10 @@ from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import (PER_CONTEXT, PER_LIVE, AllocPc, BalancePc, MUTEX_FREE, State,
-                                   alloc_owner, forget_dead, upd)
+                                   alloc_owner, forget_dead, owning_context, upd)
 from percpu_mc.traces.events import (Event, FunctionCall, LostEvents, PercpuAlloc, PercpuAllocFail,
                            PercpuCreateChunk, PercpuDestroyChunk, PercpuFree, ProbeHit, Record)
-from percpu_mc.model.vocabulary import Context, Kind, Role
+from percpu_mc.model.vocabulary import Context, Kind, Role, alloc_context
 from percpu_mc.traces.observe import (ALL_MARKERS, ALLOC, CREATE, DESTROY, FAIL, FREE, FUNC, PROBE,
                                       Obs, Observer)
 from percpu_mc.traces.parser import open_log
@@ -109,7 +109,7 @@ class Cand(NamedTuple):
     violated: frozenset   # properties this run has violated
 
 
-def symmetric(c: Cand, lp: int) -> Cand:
+def symmetric(c: Cand, p: Params) -> Cand:
     """The allocating contexts are interchangeable (the properties and every
     other context treat them alike): the candidate with its contexts sorted,
     their live allocations, the mutex owner and the task bindings moved
@@ -118,7 +118,7 @@ def symmetric(c: Cand, lp: int) -> Cand:
     s = forget_dead(c.state)
     if s is not c.state:
         c = c._replace(state=s)
-    n = len(s.pc)
+    n, lp = p.nr_contexts, p.live_per_context
     keys = [(tuple(getattr(s, f)[i] for f in PER_CONTEXT),
              tuple(getattr(s, f)[i * lp:(i + 1) * lp] for f in PER_LIVE),
              c.tasks[i] or 0) for i in range(n)]
@@ -129,9 +129,8 @@ def symmetric(c: Cand, lp: int) -> Cand:
     for f in PER_LIVE:
         v = getattr(s, f)
         changes[f] = tuple(x for i in order for x in v[i * lp:(i + 1) * lp])
-    owners = {alloc_owner(i): i for i in range(n)}
-    if s.alloc_mutex in owners:
-        changes["alloc_mutex"] = alloc_owner(order.index(owners[s.alloc_mutex]))
+    if (owner := owning_context(p, s.alloc_mutex)) is not None:
+        changes["alloc_mutex"] = alloc_owner(order.index(owner))
     return c._replace(state=upd(s, **changes), tasks=tuple(c.tasks[i] for i in order))
 
 
@@ -155,7 +154,7 @@ def describe(p: Params, s: State) -> str:
              f"pcpu_alloc_mutex {owner_name(p, s.alloc_mutex)}"]
     for i, pc in enumerate(s.pc):
         if pc != AllocPc.IDLE:
-            parts.append(f"alloc#{i + 1} at {AllocPc(pc).name}")
+            parts.append(f"{alloc_context(i)} at {AllocPc(pc).name}")
     if s.balance_pc != BalancePc.IDLE or s.balance_pending:
         parts.append(f"balance work {BalancePc(s.balance_pc).name}"
                      + (" (pending)" if s.balance_pending else ""))
@@ -174,7 +173,6 @@ class ModelReplay:
                  max_candidates: int = MAX_CANDIDATES):
         self.model = model
         self.p = model.p
-        self.lp = model.p.live_per_context
         self.x = Concrete()
         self.observer = Observer(model.kernel)
         self.cell = cell_bytes(model.p)
@@ -439,7 +437,7 @@ class ModelReplay:
                 lines = self.shown(sc.lines)
                 if not lines:
                     nxt = symmetric(Cand(sc.post, c.tasks, c.bases, (), None,
-                                         self.violations(sc.post, c.violated)), self.lp)
+                                         self.violations(sc.post, c.violated)), self.p)
                     if nxt not in seen:
                         seen[nxt] = None
                         tie += 1
@@ -451,7 +449,7 @@ class ModelReplay:
                 tasks, bases = self.bind(c, a, lines[0], ln, sc.post)
                 new[symmetric(Cand(sc.post, tasks, bases, lines[1:],
                                    ln.pid if len(lines) > 1 else None,
-                                   self.violations(sc.post, c.violated)), self.lp)] = None
+                                   self.violations(sc.post, c.violated)), self.p)] = None
         return list(seen), True
 
     def check_properties(self, ln: Line) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from percpu_mc.model.machine import Model, Trace
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import AllocPc, BalancePc, MUTEX_FREE, State, balance_owner
+from percpu_mc.model.state import AllocPc, BalancePc, MUTEX_FREE, State, owning_context
 from percpu_mc.model.vocabulary import BALANCE_WORK, Kind, alloc_context
 
 
@@ -39,9 +39,8 @@ def page_map(p: Params, populated: int) -> str:
 def owner_name(p: Params, owner: int) -> str:
     if owner == MUTEX_FREE:
         return "free"
-    if owner == balance_owner(p):
-        return BALANCE_WORK.label
-    return alloc_context(owner - 1).label  # alloc_owner(i) = i + 1
+    i = owning_context(p, owner)
+    return BALANCE_WORK.label if i is None else alloc_context(i).label
 
 
 def state_dict(p: Params, s: State) -> dict[str, Any]:
