@@ -213,4 +213,4 @@ def test_context_labels_name_the_request_only_inside_pcpu_alloc() -> None:
     assert ("pcpu_alloc (atomic)", "alloc#1 (atomic)") in labels
     assert ("pcpu_alloc (non-atomic)", "alloc#1 (non-atomic)") in labels
     free = next(ai for ai, a in enumerate(model.actions) if a.name == "free_percpu")
-    assert context_label(model, free, s, s) == model.actions[free].context == "alloc#1"
+    assert context_label(model, free, s, s) == model.actions[free].context.label == "alloc#1"

@@ -186,7 +186,7 @@ def reachable_states(draw: st.DrawFn, variant: str) -> list[State]:
     for _ in range(draw(st.integers(0, WALK_STEPS))):
         by_context: dict[str, list[State]] = {}
         for ai, _, t in m.successors(s):
-            by_context.setdefault(m.actions[ai].context, []).append(t)
+            by_context.setdefault(m.actions[ai].context.label, []).append(t)
         if not by_context:
             break
         steps = draw(st.sampled_from(sorted(by_context.items())))[1]

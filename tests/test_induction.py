@@ -35,8 +35,8 @@ def test_refill_needs_the_lemmas() -> None:
     assert alone.verdict == "unknown" and "not k-inductive" in alone.reason
     assert eng.ctis, "a counterexample to induction is kept"
     proved, _ = prove("v4.13", "refill", list(LEMMA))
-    assert (proved.verdict, proved.depth) == ("proved", 1)
-    assert {"refill-progress", "counter-identity"} <= set(proved.invariants)
+    assert (proved.verdict, proved.k) == ("proved", 1)
+    assert {"refill-progress", "counter-identity"} <= set(proved.lemmas)
 
 
 def test_refuted_with_its_shortest_counterexample() -> None:
@@ -188,5 +188,5 @@ def test_counter_fix_proves_every_property() -> None:
     eng = InductionEngine(Model(specs.load("v4.13-counter-fix").params),
                           [PROPERTIES[n] for n in props])
     results, _ = eng.run(1)
-    assert [(r.verdict, r.depth) for r in results] == [("proved", 1)] * 3
-    assert "counter-identity" in results[0].invariants
+    assert [(r.verdict, r.k) for r in results] == [("proved", 1)] * 3
+    assert "counter-identity" in results[0].lemmas

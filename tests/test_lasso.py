@@ -8,7 +8,8 @@ import json
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
-from percpu_mc.checker.engines.lasso import LassoEngine, canonical, explore, fair_lasso
+from percpu_mc.checker.engines.lasso import LassoEngine, explore, fair_lasso
+from percpu_mc.model.state import canonical
 from percpu_mc.model.machine import Model
 from percpu_mc.model.state import AllocPc, BalancePc
 from percpu_mc.traces.events import ParseError

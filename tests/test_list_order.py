@@ -8,7 +8,7 @@ from pathlib import Path
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
-from percpu_mc.checker.engines.lasso import canonical
+from percpu_mc.model.state import canonical
 from percpu_mc.checker.engines.list_order import KernelOrder, Order, replay
 from percpu_mc.model.machine import Model
 from percpu_mc.model.state import AllocPc, BalancePc, State

@@ -117,7 +117,7 @@ def test_a_populating_balance_work_answers_it() -> None:
         names = []
         while s.ap_phase == 2:
             [(ai, s)] = [(ai, t) for ai, ch, t in m.successors(s)
-                         if m.actions[ai].context == "balance work" and ch.get("fail", 0) == 0]
+                         if m.actions[ai].context.label == "balance work" and ch.get("fail", 0) == 0]
             names.append(m.actions[ai].name)
         fits = PROPERTIES["atomic-progress"].holds(Concrete(), m.kernel, s)
         ends[params.switches.balance_work] = (names, s.populated[2], fits)
@@ -167,7 +167,7 @@ def test_no_small_atomic_request_fails_at_pre_async_geometry() -> None:
                   first_chunk)
     armed = Property("never-armed", "no atomic request of at most one page failed", never_armed)
     [r], _ = InductionEngine(Model(specs.load("pre-async").params), [armed], [lemma]).run(1)
-    assert (r.verdict, r.invariants) == ("proved", ("first-chunk",))
+    assert (r.verdict, r.lemmas) == ("proved", ("first-chunk",))
     # where the first chunk has one free cell and a request takes a page, it fails at once
     [r], _ = InductionEngine(Model(specs.load(SPEC).params), [armed], [lemma]).run(1)
     assert (r.verdict, r.depth) == ("violated", 1)

@@ -1,28 +1,71 @@
-"""What an engine returns: a verdict per property, with a certificate or a trace."""
+"""What an engine returns: one verdict per property, each with what backs it
+(a depth searched, a counterexample trace, an induction proof, or why
+nothing was settled), and the run's statistics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar
 
 from percpu_mc.model.machine import Trace
 
-Verdict = Literal["holds", "violated", "unknown", "proved"]
 
-
-@dataclass
-class Result:
+@dataclass(frozen=True)
+class Holds:
+    """No violation within `depth` steps (`exhaustive`: the explicit engine
+    saw every reachable state, so none at any depth)."""
     prop: str
-    verdict: Verdict
-    depth: int                  # counterexample length, or the depth checked
-    trace: Trace | None = None
-    exhaustive: bool = False    # explicit engine: every reachable state was seen
-    reason: str = ""            # why the verdict is unknown
-    invariants: tuple[str, ...] = ()  # proved: the lemmas proved with it (checker/induction.py)
+    depth: int
+    exhaustive: bool = False
     seconds: float = 0.0
-    engine: str = ""          # the engine that produced the verdict (the portfolio names it)
+    engine: str = ""  # the engine that produced the verdict (the portfolio names it)
+    verdict: ClassVar[str] = "holds"
+
+
+@dataclass(frozen=True)
+class Violated:
+    """A shortest counterexample: its last state violates the property."""
+    prop: str
+    trace: Trace
+    seconds: float = 0.0
+    engine: str = ""  # the engine that produced the verdict (the portfolio names it)
+    verdict: ClassVar[str] = "violated"
+
+    @property
+    def depth(self) -> int:
+        """The counterexample's length in steps."""
+        return len(self.trace.steps)
+
+
+@dataclass(frozen=True)
+class Proved:
+    """Holds in every reachable state: k-inductive with the `lemmas`."""
+    prop: str
+    k: int
+    lemmas: tuple[str, ...] = ()
+    seconds: float = 0.0
+    engine: str = ""  # the engine that produced the verdict (the portfolio names it)
+    verdict: ClassVar[str] = "proved"
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Nothing settled: the solver gave up at `depth`, or the proof failed
+    and no violation was found; `reason` says which."""
+    prop: str
+    reason: str
+    depth: int
+    seconds: float = 0.0
+    engine: str = ""  # the engine that produced the verdict (the portfolio names it)
+    verdict: ClassVar[str] = "unknown"
+
+
+Result = Holds | Violated | Proved | Unknown
 
 
 @dataclass
 class RunStats:
     states: int = 0
     seconds: float = 0.0
+    # BMC: the lemmas proved invariant and asserted on every step (None: it
+    # never tried to prove them)
+    lemmas: tuple[str, ...] | None = None

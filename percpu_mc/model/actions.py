@@ -31,6 +31,8 @@ from percpu_mc.model.state import (AllocPc, BalancePc, Geometry, Isolated, MUTEX
                          chunk_slot, empty_pages, first_n_bits, first_run, fit_offsets, full,
                          fully_free, ite_state, map_used, max_run_fits,
                          need_to_extend, nr_empty_pop, occupied_pages, upd)
+from percpu_mc.model.vocabulary import (BALANCE_WORK, INIT, Context, Kind, Role, alloc_context,
+                                        map_extend_work)
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,19 @@ class Action:
     """One step.  `at` is the first conjunct of its guard: where the code runs
     (a program counter) and the lock it waits for; `fn` returns the rest of
     the guard (which choices are the kernel's), the successor and its events."""
-    name: str          # kernel function and step
-    context: str       # who runs it: "alloc#1", "balance work", ...
+    name: str          # kernel function and step, for display
+    context: Context   # who runs it
     kernel: str        # the code it models and the lock it holds
     choices: tuple[str, ...]
     at: Callable[[Ops, State], Any]
     fn: Callable[[Ops, State, Choices], Step]
-    ctx: int | None = None  # allocating context index
+    kind: Kind         # what step it is, and what it may print in a log
+    atomic: bool = False  # Kind.ALLOC: a GFP_ATOMIC request
+
+    @property
+    def ctx(self) -> int | None:
+        """The allocating context that runs it (None: not one)."""
+        return self.context.index if self.context.role is Role.ALLOC else None
 
 
 def at_pc(where: Callable[[State], Val], pc: int, mutex: bool) -> Callable[[Ops, State], Any]:
@@ -373,7 +381,7 @@ class Kernel:
 
     def alloc_actions(self, i: int) -> list[Action]:
         p, sw, g = self.p, self.sw, self.g
-        ctx = f"alloc#{i + 1}"
+        ctx = alloc_context(i)
         me = alloc_owner(i)
         whole = sw.alloc_mutex == "whole-call"
         mine = range(i * p.live_per_context, (i + 1) * p.live_per_context)
@@ -519,49 +527,52 @@ class Kernel:
                        + "pcpu_lock: scan pcpu_slot[], pcpu_alloc_area()"
                        + (", occ_pages off the counter" if sw.occ_pages_subtracted == "with-area" else ""),
                        ("size", "align", "reserved", "chunk"),
-                       idle_with_room_locked if whole and not a else idle_with_room, enter(a), i)
+                       idle_with_room_locked if whole and not a else idle_with_room, enter(a),
+                       Kind.ALLOC, a)
                 for a in (True, False)]
         acts += [
             Action("pcpu_extend_area_map", ctx, "pcpu_alloc() -> pcpu_extend_area_map(): " +
                    ("pcpu_alloc_mutex held" if whole else "no lock held"),
-                   ("fail",), at(AllocPc.EXTEND), extend, i),
+                   ("fail",), at(AllocPc.EXTEND), extend, Kind.ALLOC_EXTEND),
             Action("pcpu_alloc: restart", ctx, "pcpu_alloc(): pcpu_lock; goto restart: scan",
-                   ("chunk",), at(AllocPc.RESTART), restart, i)]
+                   ("chunk",), at(AllocPc.RESTART), restart, Kind.ALLOC_RESTART)]
         if whole:
             acts += [
                 Action("pcpu_create_chunk", ctx, "pcpu_alloc() -> pcpu_create_chunk() "
                        "(pcpu_alloc_mutex); pcpu_lock: relocate, goto restart",
-                       ("fail", "chunk"), at(AllocPc.CREATE), create, i),
+                       ("fail", "chunk"), at(AllocPc.CREATE), create, Kind.ALLOC_CREATE),
                 Action("pcpu_populate_chunk", ctx, "pcpu_alloc() -> pcpu_populate_chunk() "
                        "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
-                       ("fail",), at(AllocPc.POPULATE), populate, i)]
+                       ("fail",), at(AllocPc.POPULATE), populate, Kind.ALLOC_POPULATE)]
         else:
             acts += [
                 Action("pcpu_create_chunk", ctx, "pcpu_alloc(): mutex_lock(&pcpu_alloc_mutex), "
                        "pcpu_create_chunk(); pcpu_lock: relocate, mutex_unlock, goto restart",
-                       ("fail", "chunk"), at(AllocPc.CHUNK_MUTEX, mutex=True), create, i),
+                       ("fail", "chunk"), at(AllocPc.CHUNK_MUTEX, mutex=True), create,
+                       Kind.ALLOC_CREATE),
                 Action("pcpu_populate_chunk", ctx, "pcpu_alloc(): area_found, mutex_lock(&pcpu_alloc_mutex),"
                        " pcpu_populate_chunk(); pcpu_lock: pcpu_chunk_populated()",
-                       ("fail",), at(AllocPc.POP_MUTEX, mutex=True), pop_mutex, i),
+                       ("fail",), at(AllocPc.POP_MUTEX, mutex=True), pop_mutex,
+                       Kind.ALLOC_POP_MUTEX),
                 Action("pcpu_populate_chunk", ctx, "pcpu_alloc() -> pcpu_populate_chunk() "
                        "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
-                       ("fail",), at(AllocPc.POPULATE), populate, i)]
+                       ("fail",), at(AllocPc.POPULATE), populate, Kind.ALLOC_POPULATE)]
         if sw.counter_update == "locked":
             acts.append(Action("pcpu_alloc: counter", ctx,
                                "pcpu_alloc(): pcpu_lock: " + (
                                    "the LOW check" if sw.occ_pages_subtracted == "with-area"
                                    else "pcpu_nr_empty_pop_pages -= occ_pages"),
-                               (), at(AllocPc.COUNTER), counter, i))
+                               (), at(AllocPc.COUNTER), counter, Kind.ALLOC_COUNTER))
         else:
             how = "no lock" if sw.counter_update == "unlocked" else "no lock if atomic, else pcpu_lock"
             acts += [
                 Action("pcpu_alloc: counter load", ctx, f"pcpu_alloc(): {how}: load pcpu_nr_empty_pop_pages",
-                       (), at(AllocPc.COUNTER), counter, i),
+                       (), at(AllocPc.COUNTER), counter, Kind.ALLOC_COUNTER_LOAD),
                 Action("pcpu_alloc: counter store", ctx,
                        "pcpu_alloc(): no lock: store pcpu_nr_empty_pop_pages - occ_pages",
-                       (), at(AllocPc.COUNTER_STORE), counter_store, i)]
+                       (), at(AllocPc.COUNTER_STORE), counter_store, Kind.ALLOC_COUNTER_STORE)]
         acts.append(Action("free_percpu", ctx, "free_percpu(): pcpu_lock: pcpu_free_area(), counter += occ_pages",
-                           ("live",), at(AllocPc.IDLE), free, i))
+                           ("live",), at(AllocPc.IDLE), free, Kind.FREE))
         return acts
 
     # --- pcpu_balance_workfn() --------------------------------------------------
@@ -594,7 +605,7 @@ class Kernel:
 
     def balance_actions(self) -> list[Action]:
         p, g, sw = self.p, self.g, self.sw
-        ctx = "balance work"
+        ctx = BALANCE_WORK
         normal = self.normal_chunks()
         none: Events = Events()
 
@@ -758,45 +769,49 @@ class Kernel:
             return True, post, Events(env_fail=x.not_(ok))
 
         acts = [
-            Action("pcpu_balance_workfn", ctx, "workqueue: pcpu_balance_work starts", (), pending, start),
+            Action("pcpu_balance_workfn", ctx, "workqueue: pcpu_balance_work starts", (), pending, start,
+                   Kind.BALANCE_START),
             Action("pcpu_balance_workfn: collect", ctx,
                    "mutex_lock(&pcpu_alloc_mutex); pcpu_lock: free chunks but the first to to_free",
-                   ("chunk",), at(BalancePc.MUTEX, mutex=True), collect),
+                   ("chunk",), at(BalancePc.MUTEX, mutex=True), collect, Kind.BALANCE_COLLECT),
             Action("pcpu_destroy_chunk", ctx,
                    "phase 1: pcpu_depopulate_chunk(), pcpu_chunk_depopulated(), pcpu_destroy_chunk()",
-                   ("chunk",), at(BalancePc.DESTROY), destroy)]
+                   ("chunk",), at(BalancePc.DESTROY), destroy, Kind.BALANCE_DESTROY)]
         if sw.map_extension == "balance-list":
             acts += [
                 Action("pcpu_balance_workfn: map extend pick", ctx,
                        "pcpu_lock: list_del_init() off pcpu_map_extend_chunks, pcpu_need_to_extend()",
-                       ("chunk",), at(BalancePc.EXT_PICK), ext_pick),
+                       ("chunk",), at(BalancePc.EXT_PICK), ext_pick, Kind.BALANCE_MAP_EXTEND_PICK),
                 Action("pcpu_extend_area_map", ctx,
                        "pcpu_balance_workfn() -> pcpu_extend_area_map() (pcpu_alloc_mutex)",
-                       ("fail",), at(BalancePc.EXT), ext)]
+                       ("fail",), at(BalancePc.EXT), ext, Kind.BALANCE_MAP_EXTEND)]
         if sw.partial_depopulation:
             acts += [
                 Action("pcpu_balance_free(true): collect", ctx,
                        "f183324133ea: pcpu_lock: free chunks with no populated page, but the "
-                       "first, to to_free", ("chunk",), at(BalancePc.FINAL_COLLECT), final_collect),
+                       "first, to to_free", ("chunk",), at(BalancePc.FINAL_COLLECT), final_collect,
+                       Kind.BALANCE_FREE_EMPTY),
                 Action("pcpu_destroy_chunk", ctx, "pcpu_balance_free(true): pcpu_destroy_chunk()",
-                       ("chunk",), at(BalancePc.FINAL_DESTROY), final_destroy)]
+                       ("chunk",), at(BalancePc.FINAL_DESTROY), final_destroy,
+                       Kind.BALANCE_FREE_EMPTY_DESTROY)]
             acts.append(Action("pcpu_reclaim_populated", ctx,
                                "f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot: "
                                "pcpu_depopulate_chunk() its empty pages, reintegrate or sideline",
-                               ("chunk",), at(BalancePc.RECLAIM), reclaim))
+                               ("chunk",), at(BalancePc.RECLAIM), reclaim, Kind.BALANCE_RECLAIM))
         if sw.balance_work == "free-and-populate":
             acts += [
                 Action("pcpu_balance_workfn: retry_pop", ctx,
                        "retry_pop: nr_to_pop from pcpu_atomic_alloc_failed or the counter (no lock)",
-                       (), at(BalancePc.RETRY_POP), retry_pop),
+                       (), at(BalancePc.RETRY_POP), retry_pop, Kind.BALANCE_RETRY_POP),
                 Action("pcpu_balance_workfn: pick chunk", ctx,
                        "pcpu_lock: first chunk with unpopulated pages from the PAGE_SIZE slot up",
-                       ("chunk",), at(BalancePc.PICK), pick),
+                       ("chunk",), at(BalancePc.PICK), pick, Kind.BALANCE_PICK),
                 Action("pcpu_populate_chunk", ctx, "phase 2: pcpu_populate_chunk() (pcpu_alloc_mutex); "
-                       "pcpu_lock: pcpu_chunk_populated()", ("fail",), at(BalancePc.POP), populate),
+                       "pcpu_lock: pcpu_chunk_populated()", ("fail",), at(BalancePc.POP), populate,
+                       Kind.BALANCE_POPULATE),
                 Action("pcpu_create_chunk", ctx,
                        "phase 2: pcpu_create_chunk(); pcpu_lock: pcpu_chunk_relocate()",
-                       ("fail",), at(BalancePc.CREATE), create)]
+                       ("fail",), at(BalancePc.CREATE), create, Kind.BALANCE_CREATE)]
         return acts
 
     # --- pcpu_map_extend_workfn() (1a4d76076cda) --------------------------------
@@ -805,7 +820,7 @@ class Kernel:
         g = self.g
         acts = []
         for c in self.normal_chunks():
-            ctx = f"map extend work (chunk {c})"
+            ctx = map_extend_work(c)
 
             def queued(x: Ops, s: State, c: int = c) -> Any:
                 return x.and_(s.map_extend_pending[c], x.not_(s.ext_running[c]))
@@ -831,10 +846,11 @@ class Kernel:
 
             acts += [
                 Action("pcpu_map_extend_workfn", ctx,
-                       "pcpu_map_extend_workfn(): pcpu_lock: pcpu_need_to_extend()", (), queued, start),
+                       "pcpu_map_extend_workfn(): pcpu_lock: pcpu_need_to_extend()", (), queued, start,
+                       Kind.MAP_EXTEND_START),
                 Action("pcpu_extend_area_map", ctx,
                        "pcpu_map_extend_workfn() -> pcpu_extend_area_map(): no mutex",
-                       ("fail",), running, extend)]
+                       ("fail",), running, extend, Kind.MAP_EXTEND)]
         return acts
 
     def init_actions(self) -> list[Action]:
@@ -846,8 +862,8 @@ class Kernel:
             return True, upd(s, pcpu_async_enabled=True), Events()
         if not self.sw.async_gate:
             return []
-        return [Action("percpu_enable_async", "init", "percpu_enable_async(): subsys_initcall",
-                       (), disabled, enable)]
+        return [Action("percpu_enable_async", INIT, "percpu_enable_async(): subsys_initcall",
+                       (), disabled, enable, Kind.ENABLE_ASYNC)]
 
     def actions(self) -> list[Action]:
         acts = self.init_actions()

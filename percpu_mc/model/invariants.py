@@ -17,7 +17,8 @@ from percpu_mc.model.ops import Ops, select
 from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC
 from percpu_mc.model.state import (ALLOC_CHUNK_PCS, ALLOC_MUTEX_PCS, BALANCE_MUTEX_PCS, AllocPc,
                          BalancePc, Isolated, State, area_mask, area_pages, empty_pages, full,
-                         fully_free, nr_empty_pop, occupied_pages)
+                         alloc_owner, balance_owner, fully_free, nr_empty_pop,
+                         occupied_pages)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def domains(x: Ops, k: Kernel, s: State) -> Any:
     """Every variable stays within the values its code gives it."""
     p, g = k.p, k.g
     ok = [_in(x, s.balance_pc, balance_pcs(k)), x.le(0, s.alloc_mutex),
-          x.le(s.alloc_mutex, p.nr_contexts + 1), x.le(0, s.ap_phase), x.le(s.ap_phase, 3)]
+          x.le(s.alloc_mutex, balance_owner(p)), x.le(0, s.ap_phase), x.le(s.ap_phase, 3)]
     chunk = range(p.nr_chunks)
     maps = [PCPU_DFL_MAP_ALLOC << e for e in range((MAX_MAP_ALLOC // PCPU_DFL_MAP_ALLOC).bit_length())]
     for i in range(p.nr_contexts):
@@ -137,7 +138,7 @@ def mutex_owner(x: Ops, k: Kernel, s: State) -> Any:
     """pcpu_alloc_mutex is held by exactly the code that is between its
     mutex_lock() and mutex_unlock()."""
     holding = ALLOC_MUTEX_PCS[k.sw.alloc_mutex]
-    ok = [x.eq(x.eq(s.alloc_mutex, i + 1), _in(x, pc, holding)) for i, pc in enumerate(s.pc)]
+    ok = [x.eq(x.eq(s.alloc_mutex, alloc_owner(i)), _in(x, pc, holding)) for i, pc in enumerate(s.pc)]
     ok.append(x.eq(x.eq(s.alloc_mutex, k.bal), _in(x, s.balance_pc, BALANCE_MUTEX_PCS)))
     return x.and_(*ok)
 

@@ -33,6 +33,7 @@ class Model:
         self.kernel = Kernel(p)
         self.actions: list[Action] = self.kernel.actions()
         self.domains = self.kernel.domains()
+        self.combos = [self.choice_combos(a) for a in self.actions]  # shared: never mutated
 
     def init(self) -> State:
         return initial_state(self.p)
@@ -58,7 +59,9 @@ class Model:
         of the model steps through."""
         x = Concrete()
         for ai, a in enumerate(self.actions):
-            for ch in self.choice_combos(a):
+            if a.at(x, s) is False:  # where the context is: no choice can enable it
+                continue
+            for ch in self.combos[ai]:
                 enabled, t = self.step(x, s, a, ch)
                 if enabled:
                     yield ai, ch, t

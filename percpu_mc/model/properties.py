@@ -12,7 +12,7 @@ from typing import Any, Callable
 from percpu_mc.model.actions import Kernel
 from percpu_mc.model.ops import Ops, select
 from percpu_mc.model.state import (ALLOC_CHUNK_PCS, ALLOC_MUTEX_PCS, BALANCE_CHUNK_PCS,
-                         BALANCE_MUTEX_PCS, AllocPc, State,
+                         BALANCE_MUTEX_PCS, AllocPc, State, alloc_owner,
                          area_pages, full, fully_free, nr_empty_pop)
 
 
@@ -77,7 +77,7 @@ def no_deadlock(x: Ops, k: Kernel, s: State) -> Any:
     the balance work would wait forever.  Only one lock is ever waited for
     across steps, so there is no cycle to look for."""
     holding_pcs = ALLOC_MUTEX_PCS[k.sw.alloc_mutex]
-    stranded = [x.and_(x.eq(s.alloc_mutex, i + 1), x.not_(_in(x, pc, holding_pcs)))
+    stranded = [x.and_(x.eq(s.alloc_mutex, alloc_owner(i)), x.not_(_in(x, pc, holding_pcs)))
                 for i, pc in enumerate(s.pc)]
     stranded.append(x.and_(x.eq(s.alloc_mutex, k.bal), x.not_(_in(x, s.balance_pc, BALANCE_MUTEX_PCS))))
     return x.not_(x.or_(*stranded))

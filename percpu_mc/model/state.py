@@ -96,6 +96,12 @@ def balance_owner(p: Params) -> int:
     return p.nr_contexts + 1
 
 
+def owning_context(p: Params, owner: int) -> int | None:
+    """The allocating context an `alloc_mutex` owner stands for (None: the
+    mutex is free or the balance work holds it)."""
+    return owner - 1 if 1 <= owner <= p.nr_contexts else None
+
+
 @dataclass(frozen=True)
 class State:
     # --- per chunk struct (tuples indexed by chunk) ---
@@ -148,8 +154,8 @@ class State:
 
 # The history variables: written by every step (model/machine.py, observe),
 # read by no action; BMC leaves them out when no checked property reads them
-# (checker/bmc.py, the cone of influence), and a lasso's loop ignores them
-# (checker/lasso.py).
+# (checker/engines/bmc.py, the cone of influence), and a lasso's loop ignores
+# them (checker/engines/lasso.py).
 HISTORY_FIELDS = frozenset({"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check",
                             "after_collect"})
 
@@ -159,21 +165,67 @@ BOOL_FIELDS = frozenset({
     "req_atomic", "req_reserved", "live_valid", "run_clean", "refill_check",
     "after_collect"})
 
+# The field groups, by what their tuples are indexed by.
+PER_CHUNK = ("live", "linked", "to_free", "alloc_map", "bound_map", "populated", "map_alloc",
+             "map_extend_pending", "ext_running", "ext_new_alloc", "isolated")
+PER_CONTEXT = ("pc", "req_size", "req_align", "req_atomic", "req_reserved", "chunk", "off",
+               "occ", "new_alloc", "counter_reg")
+PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")  # ctx * live_per_context + k
+
+# Dead locals: a field of code that is not running, or of an allocation no
+# longer held, is overwritten before it is next read, so two states that
+# differ only in dead locals have the same futures.  Each is live while the
+# field named here (same index) is non-zero: its program counter is not
+# IDLE, the allocation is held, the map extension work is running.
+BALANCE_LOCALS = ("balance_chunk", "nr_to_pop", "balance_slot", "balance_new_alloc")
+LIVE_WHILE = {**dict.fromkeys(BALANCE_LOCALS, "balance_pc"),
+              **dict.fromkeys(PER_CONTEXT[1:], "pc"),
+              **dict.fromkeys(PER_LIVE[1:], "live_valid"),
+              "ext_new_alloc": "ext_running"}
+
 
 def schema(p: Params) -> dict[str, tuple[str, int | None]]:
     """Field -> (kind, length): kind 'bool' or 'int', length None for scalars."""
-    per_chunk = {"live", "linked", "to_free", "alloc_map", "bound_map", "populated",
-                 "map_alloc", "map_extend_pending", "ext_running", "ext_new_alloc", "isolated"}
-    per_ctx = {"pc", "req_size", "req_align", "req_atomic", "req_reserved", "chunk",
-               "off", "occ", "new_alloc", "counter_reg"}
-    per_live = {"live_valid", "live_chunk", "live_off", "live_size"}
     out: dict[str, tuple[str, int | None]] = {}
     for f in fields(State):
         kind = "bool" if f.name in BOOL_FIELDS else "int"
-        n = (p.nr_chunks if f.name in per_chunk else p.nr_contexts if f.name in per_ctx
-             else p.nr_contexts * p.live_per_context if f.name in per_live else None)
+        n = (p.nr_chunks if f.name in PER_CHUNK else p.nr_contexts if f.name in PER_CONTEXT
+             else p.nr_contexts * p.live_per_context if f.name in PER_LIVE else None)
         out[f.name] = (kind, n)
     return out
+
+
+def zero(name: str) -> bool | int:
+    """A field's (element's) initial value when it holds nothing."""
+    return False if name in BOOL_FIELDS else 0
+
+
+def dead(x: Ops, s: State, name: str, j: int | None) -> Any:
+    """Whether field `name` (element j) is a dead local in state s."""
+    guard = LIVE_WHILE.get(name)
+    if guard is None:
+        return False
+    g = getattr(s, guard) if j is None else getattr(s, guard)[j]
+    return x.not_(g) if guard in BOOL_FIELDS else x.eq(g, 0)
+
+
+def forget_dead(s: State) -> State:
+    """s with its dead locals zeroed (concrete states)."""
+    changes: dict[str, Any] = {}
+    for name, guard in LIVE_WHILE.items():
+        v, g, z = getattr(s, name), getattr(s, guard), zero(name)
+        if not isinstance(v, tuple):
+            if v != z and not g:
+                changes[name] = z
+        elif any(e != z and not g[j] for j, e in enumerate(v)):
+            changes[name] = tuple(e if g[j] else z for j, e in enumerate(v))
+    return upd(s, **changes) if changes else s
+
+
+def canonical(s: State) -> State:
+    """The kernel state of s, one representative per class of states with
+    the same futures: the history variables and the dead locals zeroed."""
+    return forget_dead(upd(s, **{f: zero(f) for f in HISTORY_FIELDS}))
 
 
 def upd(s: State, **changes: Any) -> State:

@@ -11,8 +11,10 @@ A step shows at most one *marker* and the tracepoints it fires:
   `fail:`, percpu_free_percpu in free_percpu(), percpu_create_chunk and
   percpu_destroy_chunk in pcpu_create_chunk() / pcpu_destroy_chunk().
 
-Everything is derived from the state before and after the step, so the
-writer and the replay cannot disagree about what a step logs.
+Which lines a step may print is declared on the model, by the kind of the
+action (model/vocabulary.py); which of them it prints, and their fields,
+are derived here from the state before and after the step, so the writer
+and the replay cannot disagree about what a step logs.
 """
 from __future__ import annotations
 
@@ -21,15 +23,11 @@ from dataclasses import dataclass
 from percpu_mc.model.actions import Action, Kernel
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.state import AllocPc, State, first_n_bits, first_run
+from percpu_mc.model.vocabulary import Kind, Tracepoint
 
-# Tracepoint kinds, and the markers.
-ALLOC, FAIL, FREE, CREATE, DESTROY = "alloc", "fail", "free", "create", "destroy"
+# Line kinds: the tracepoints, and the markers.
+ALLOC, FAIL, FREE, CREATE, DESTROY = Tracepoint
 FUNC, PROBE = "func", "probe"
-TRACEPOINTS = (ALLOC, FAIL, FREE, CREATE, DESTROY)
-
-# Who runs a step: an allocating context, the balance work, a chunk's
-# map-extension work item, or the initcall that enables async work.
-BALANCE, INIT = "balance", "init"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,38 +82,6 @@ PROBES = {
 }
 
 
-# The action (by name) whose code each probe sits in.
-PROBE_ACTIONS = {
-    "pcpu_alloc_restart": "pcpu_alloc: restart",
-    "pcpu_alloc_chunk_mutex": "pcpu_create_chunk",
-    "pcpu_alloc_pop_mutex": "pcpu_populate_chunk",
-    "pcpu_alloc_counter": "pcpu_alloc: counter",
-    "pcpu_alloc_counter_load": "pcpu_alloc: counter load",
-    "pcpu_alloc_counter_store": "pcpu_alloc: counter store",
-    "pcpu_balance_collect": "pcpu_balance_workfn: collect",
-    "pcpu_balance_map_extend": "pcpu_balance_workfn: map extend pick",
-    "pcpu_balance_retry_pop": "pcpu_balance_workfn: retry_pop",
-    "pcpu_balance_pick": "pcpu_balance_workfn: pick chunk",
-    "pcpu_balance_reclaim": "pcpu_reclaim_populated",
-    "pcpu_populate_chunk": "pcpu_populate_chunk",
-    "pcpu_alloc": ("pcpu_alloc (atomic)", "pcpu_alloc (non-atomic)"),
-    "pcpu_balance_free_empty": "pcpu_balance_free(true): collect",
-}
-# The actions (by name) that call each traced function.
-FUNCTION_ACTIONS = {
-    "percpu_enable_async": ("percpu_enable_async",),
-    "pcpu_depopulate_chunk": ("pcpu_destroy_chunk", "pcpu_reclaim_populated"),
-}
-
-
-def may_print_marker(action_name: str, kind: str, name: str) -> bool:
-    """Could an action of this name print the marker line `name`?"""
-    if kind == PROBE:
-        actions = PROBE_ACTIONS.get(name, ())
-        return action_name in ((actions,) if isinstance(actions, str) else actions)
-    return action_name in FUNCTION_ACTIONS.get(name, (name,))
-
-
 # gfp_t values a kprobe fetches (v6.x): GFP_KERNEL, and GFP_ATOMIC for atomic callers
 GFP_KERNEL, GFP_ATOMIC = 0xCC0, 0xA20
 
@@ -142,17 +108,6 @@ def p(name: str) -> Obs:
     return probe(name, PROBES[name])
 
 
-def runner(a: Action) -> str:
-    """The context of an action: 'alloc#N', 'balance', 'extend#C' or 'init'."""
-    if a.ctx is not None:
-        return f"alloc#{a.ctx + 1}"
-    if a.context == "balance work":
-        return BALANCE
-    if a.context.startswith("map extend work"):
-        return "extend#" + a.context.rstrip(")").rsplit(" ", 1)[1]
-    return INIT
-
-
 class Observer:
     """Computes the lines of a step of one spec's model."""
 
@@ -166,71 +121,44 @@ class Observer:
         return out + self.tracepoints(a, pre, post)
 
     def marker(self, a: Action, pre: State, post: State) -> Obs | None:
-        name, who = a.name, runner(a)
-        if who == INIT:
-            return func("percpu_enable_async", "do_one_initcall")
-        if who.startswith("extend#"):
-            if name == "pcpu_map_extend_workfn":
-                return func("pcpu_map_extend_workfn", "process_one_work")
-            return func("pcpu_extend_area_map", "pcpu_map_extend_workfn")
-        if who == BALANCE:
-            return self.balance_marker(name, pre, post)
-        i = a.ctx
-        assert i is not None
-        if name.startswith("pcpu_alloc ("):
+        """The marker the step prints (its kind says which it may print):
+        pcpu_alloc()'s entry probe with the request; the population probe
+        when the step populates pages; the function-tracer line when the
+        step calls that function on this path; else its probe, if any."""
+        log = a.kind.log
+        if a.kind is Kind.ALLOC:
+            i = a.ctx
             return alloc_entry(post.req_size[i], post.req_align[i], post.req_reserved[i],
                                post.req_atomic[i])
-        if name == "pcpu_extend_area_map":
-            return func("pcpu_extend_area_map", "pcpu_alloc")
-        if name == "pcpu_alloc: restart":
-            return p("pcpu_alloc_restart")
-        if name == "pcpu_create_chunk":
-            called = self.k.free_slot_empty(self.x, pre)
-            return func("pcpu_create_chunk", "pcpu_alloc") if called else p("pcpu_alloc_chunk_mutex")
-        if name == "pcpu_populate_chunk":
-            region = self.k.unpopulated(self.x, pre, i)
-            return populate(pre.chunk[i], region) if region else p("pcpu_alloc_pop_mutex")
-        if name == "pcpu_alloc: counter":
-            return p("pcpu_alloc_counter")
-        if name == "pcpu_alloc: counter load":
-            return p("pcpu_alloc_counter_load")
-        if name == "pcpu_alloc: counter store":
-            return p("pcpu_alloc_counter_store")
-        return None  # free_percpu: its tracepoint is the line
+        if log.populate and (where := self.populated(a, pre)) is not None:
+            return populate(*where)
+        if log.call is not None and self.calls(a, pre, post):
+            return func(*log.call)
+        return p(log.probe) if log.probe is not None else None
 
-    def balance_marker(self, name: str, pre: State, post: State) -> Obs | None:
-        if name == "pcpu_balance_workfn":
-            return func("pcpu_balance_workfn", "process_one_work")
-        if name == "pcpu_balance_workfn: collect":
-            return p("pcpu_balance_collect")
-        if name == "pcpu_destroy_chunk":
+    def populated(self, a: Action, pre: State) -> tuple[int, int] | None:
+        """(chunk, pages) a populating step passes pcpu_populate_chunk(); None
+        when it populates nothing (pcpu_alloc()'s area is populated already)."""
+        g, x = self.k.g, self.x
+        if a.ctx is None:
+            c = pre.balance_chunk
+            free = x.bnot(pre.populated[c], g.pages)
+            return c, first_n_bits(x, g, first_run(x, g, free), pre.nr_to_pop)
+        region = self.k.unpopulated(x, pre, a.ctx)
+        return (pre.chunk[a.ctx], region) if region else None
+
+    def calls(self, a: Action, pre: State, post: State) -> bool:
+        """Whether the step calls the function of its kind's function-tracer
+        line on this path."""
+        if a.kind is Kind.ALLOC_CREATE:  # else it only took the mutex
+            return bool(self.k.free_slot_empty(self.x, pre))
+        if a.kind in (Kind.BALANCE_DESTROY, Kind.BALANCE_FREE_EMPTY_DESTROY):
             # the depopulation before the destruction, when there is any
             dead = [c for c in range(len(pre.live)) if pre.live[c] and not post.live[c]]
-            if dead and pre.populated[dead[0]]:
-                return func("pcpu_depopulate_chunk", "pcpu_balance_workfn")
-            return None
-        if name == "pcpu_balance_workfn: map extend pick":
-            return p("pcpu_balance_map_extend")
-        if name == "pcpu_extend_area_map":
-            return func("pcpu_extend_area_map", "pcpu_balance_workfn")
-        if name == "pcpu_balance_workfn: retry_pop":
-            return p("pcpu_balance_retry_pop")
-        if name == "pcpu_balance_workfn: pick chunk":
-            return p("pcpu_balance_pick")
-        if name == "pcpu_populate_chunk":
-            c = pre.balance_chunk
-            g, x = self.k.g, self.x
-            free = x.bnot(pre.populated[c], g.pages)
-            return populate(c, first_n_bits(x, g, first_run(x, g, free), pre.nr_to_pop))
-        if name == "pcpu_create_chunk":
-            return func("pcpu_create_chunk", "pcpu_balance_workfn")
-        if name == "pcpu_balance_free(true): collect":
-            return p("pcpu_balance_free_empty")
-        if name == "pcpu_reclaim_populated":
-            if pre.populated != post.populated:
-                return func("pcpu_depopulate_chunk", "pcpu_reclaim_populated")
-            return p("pcpu_balance_reclaim")
-        raise ValueError(f"no log line for balance step {name!r}")
+            return bool(dead and pre.populated[dead[0]])
+        if a.kind is Kind.BALANCE_RECLAIM:  # else it reintegrated the chunk at once
+            return pre.populated != post.populated
+        return True
 
     def tracepoints(self, a: Action, pre: State, post: State) -> list[Obs]:
         out: list[Obs] = []
@@ -244,12 +172,12 @@ class Observer:
             return out
         lp = self.k.p.live_per_context
         mine = range(i * lp, (i + 1) * lp)
-        if a.name == "free_percpu":
+        if a.kind is Kind.FREE:
             for j in mine:
                 if pre.live_valid[j] and not post.live_valid[j]:
                     out.append(Obs(FREE, (pre.live_chunk[j], pre.live_off[j])))
             return out
-        if pre.pc[i] == AllocPc.IDLE and not a.name.startswith("pcpu_alloc ("):
+        if pre.pc[i] == AllocPc.IDLE and a.kind is not Kind.ALLOC:
             return out
         if post.pc[i] != AllocPc.IDLE:
             return out
@@ -267,15 +195,4 @@ class Observer:
 
 # Every marker a step may print (the writer's claim "every unlogged step
 # traced" stands for all of them).
-ALL_MARKERS = frozenset({
-    ("percpu_enable_async", "do_one_initcall"),
-    ("pcpu_extend_area_map", "pcpu_alloc"),
-    ("pcpu_create_chunk", "pcpu_alloc"),
-    ("pcpu_balance_workfn", "process_one_work"),
-    ("pcpu_depopulate_chunk", "pcpu_balance_workfn"),
-    ("pcpu_depopulate_chunk", "pcpu_reclaim_populated"),
-    ("pcpu_extend_area_map", "pcpu_balance_workfn"),
-    ("pcpu_create_chunk", "pcpu_balance_workfn"),
-    ("pcpu_map_extend_workfn", "process_one_work"),
-    ("pcpu_extend_area_map", "pcpu_map_extend_workfn"),
-}) | frozenset((name, "") for name in PROBES)
+ALL_MARKERS = frozenset(m for kind in Kind for m in kind.log.markers)

@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from percpu_mc.model.machine import Trace
 from percpu_mc.model.actions import Action
-from percpu_mc.model.machine import Model
+from percpu_mc.model.machine import Model, Trace
 from percpu_mc.model.params import Params
 from percpu_mc.model.state import State
-from percpu_mc.traces.observe import (ALLOC, BALANCE, CREATE, DESTROY, FAIL, FREE, FUNC, INIT, Obs,
-                            Observer, runner)
+from percpu_mc.model.vocabulary import Context, Role
+from percpu_mc.traces.observe import ALLOC, CREATE, DESTROY, FAIL, FREE, FUNC, Obs, Observer
 
 PAGE_SIZE = 4096
 FIRST_CHUNK_BASE = 0xFFFF8CABFDC37000
@@ -41,7 +40,7 @@ PCPU_PTR_DELTA = 0xFFFF8CABFDC00000
 # Realistic tasks for the allocating contexts (comm, pid).
 ALLOC_TASKS = [("modprobe", 211), ("systemd-udevd", 163), ("ip", 388), ("sh", 301),
                ("insmod", 412), ("bpftool", 455)]
-TASKS = {BALANCE: ("kworker/u4:1", 27), INIT: ("swapper/0", 1)}
+TASKS = {Role.BALANCE: ("kworker/u4:1", 27), Role.INIT: ("swapper/0", 1)}
 NR_CPUS = 2
 
 HEADER = """\
@@ -71,16 +70,17 @@ def cell_bytes(p: Params) -> int:
     return PAGE_SIZE // p.cells_per_page
 
 
-def task_of(who: str) -> tuple[str, int, int]:
+def task_of(who: Context) -> tuple[str, int, int]:
     """(comm, pid, cpu) of a context."""
-    if who.startswith("alloc#"):
-        i = int(who[6:]) - 1
+    if who.role is Role.ALLOC:
+        i = who.index
+        assert i is not None
         comm, pid = ALLOC_TASKS[i] if i < len(ALLOC_TASKS) else ("insmod", 500 + i)
         return comm, pid, i % NR_CPUS
-    if who.startswith("extend#"):
+    if who.role is Role.MAP_EXTEND:
         return "kworker/0:2", 139, 0
-    comm, pid = TASKS[who]
-    return comm, pid, 1 if who == BALANCE else 0
+    comm, pid = TASKS[who.role]
+    return comm, pid, 1 if who.role is Role.BALANCE else 0
 
 
 @dataclass
@@ -149,7 +149,7 @@ class LogLines:
         self.step_line: list[int] = []
 
     def step(self, a: Action, pre: State, post: State) -> Iterator[str]:
-        comm, pid, cpu = task_of(runner(a))
+        comm, pid, cpu = task_of(a.context)
         for o in self.observer.lines(a, pre, post):
             if o.marker_key is not None and not self.markers:
                 continue

@@ -25,7 +25,7 @@ from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.engines.portfolio import PortfolioEngine
 from percpu_mc.checker.engines.induction import InductionEngine
-from percpu_mc.checker.result import Result, RunStats
+from percpu_mc.checker.result import Holds, Proved, Result, RunStats, Unknown, Violated
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES
 
@@ -148,8 +148,8 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
     if order is not None:
         doc["list_order"] = "kernel"
-    if getattr(engine, "proved", None) is not None:
-        doc["lemmas"] = [lm.name for lm in engine.proved]
+    if stats.lemmas is not None:
+        doc["lemmas"] = list(stats.lemmas)
     if args.emit_log is not None:
         doc["logs"] = [str(p) for p in emit_log.emit_counterexamples(args.emit_log, spec.name,
                                                                        model, results)]
@@ -162,19 +162,21 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
              model: Model) -> dict[str, Any]:
     out = []
     for r in results:
-        item: dict[str, Any] = {"property": r.prop, "verdict": r.verdict, "depth": r.depth,
-                                "counterexample": counterexample.steps(model, r.trace) if r.trace else [],
+        item: dict[str, Any] = {"property": r.prop, "verdict": r.verdict,
+                                "depth": r.k if isinstance(r, Proved) else r.depth,
+                                "counterexample": counterexample.steps(model, r.trace)
+                                if isinstance(r, Violated) else [],
                                 "seconds": round(r.seconds, 3),
                                 "expected": ("violated" if r.prop in spec.violated else
                                              "holds" if r.prop in spec.holds else None)}
         if r.engine:
             item["engine"] = r.engine
-        if r.exhaustive:
+        if isinstance(r, Holds) and r.exhaustive:
             item["exhaustive"] = True
-        if r.reason:
+        if isinstance(r, Unknown) and r.reason:
             item["reason"] = r.reason
-        if r.verdict == "proved":
-            item["k"], item["invariants"] = r.depth, list(r.invariants)
+        if isinstance(r, Proved):
+            item["k"], item["invariants"] = r.k, list(r.lemmas)
         out.append(item)
     return {"spec": spec.name, "engine": engine, "depth": depth, "expected_depth": spec.depth,
             "results": out,
@@ -191,15 +193,17 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
                                 subsequent_indent="    ", break_on_hyphens=False):
             out.print(ln, highlight=False, markup=False)
     for item, r in zip(doc["results"], results):
-        if r.verdict == "violated":
-            line = f"violated at depth {r.depth}"
-        elif r.verdict == "holds":
-            line = ("holds (every reachable state checked)" if r.exhaustive
-                    else f"holds up to depth {r.depth}")
-        elif r.verdict == "proved":
-            line = f"proved (k = {r.depth})"
-        else:
-            line = f"unknown at depth {r.depth}: {r.reason}"
+        match r:
+            case Violated():
+                line = f"violated at depth {r.depth}"
+            case Holds(exhaustive=True):
+                line = "holds (every reachable state checked)"
+            case Holds():
+                line = f"holds up to depth {r.depth}"
+            case Proved():
+                line = f"proved (k = {r.k})"
+            case Unknown():
+                line = f"unknown at depth {r.depth}: {r.reason}"
         if r.engine:
             line += f" \\[{r.engine}]"
         exp = item["expected"]
@@ -208,11 +212,11 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
         if exp is not None and exp != r.verdict:
             mark += f" within {doc['expected_depth']} steps)" if exp == "violated" else ")"
         out.print(f"{r.prop:<20} {line}{mark}", highlight=False)
-        if r.invariants:
-            for ln in textwrap.wrap("with the lemmas " + ", ".join(r.invariants), 96,
+        if isinstance(r, Proved) and r.lemmas:
+            for ln in textwrap.wrap("with the lemmas " + ", ".join(r.lemmas), 96,
                                     initial_indent="    ", subsequent_indent="      "):
                 out.print(ln, highlight=False, markup=False)
-        if r.trace:
+        if isinstance(r, Violated):
             for ln in counterexample.render_steps(model, r.trace):
                 out.print(ln, highlight=False, markup=False)
             promise = PROPERTIES[r.prop].promise

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker import specs
-from percpu_mc.checker.logs.conformance import LEVEL2, conform_file
+from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
 from percpu_mc.checker.logs.trace_check import DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker
 from percpu_mc.checker.logs.trace_summary import LogSummary
 from percpu_mc.checker.report.trace_view import file_view
@@ -30,6 +30,12 @@ class FileResult:
     format: Format | None  # None: the file could not be read
     report: Report
     error: str | None = None  # why the file could not be read (to its end)
+    conformance: Conformance | None = None  # --spec: level 2
+
+    @property
+    def features(self) -> list[str]:
+        """The kernel features the log shows, then the level-2 notes."""
+        return self.report.features + (self.conformance.lines() if self.conformance else [])
 
     @property
     def unparseable(self) -> bool:
@@ -40,20 +46,23 @@ def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | No
                spec: str | None = None, unit_size: int | None = None) -> FileResult:
     checker = TraceChecker(strict, window_ns)
     parser = LogParser()
+    facts = LogFacts() if spec is not None else None
+    level2 = None
     try:
         with open_log(path) as lines:
             for record in parser.records(lines):
                 checker.feed(record)
                 if summary is not None:
                     summary.feed(record)
+                if facts is not None:
+                    facts.feed(record)
         report = checker.finish()
         if spec is not None and not report.parse_errors:
-            level2 = conform_file(path, spec, strict, unit_size, read_records)
+            level2 = conform_file(path, spec, strict, unit_size, read_records, facts)
             report.violations += level2.findings
-            report.features += level2.notes
     except (OSError, EOFError, zlib.error) as error:
         return FileResult(path, None, checker.finish(), f"cannot read {path}: {error}")
-    return FileResult(path, parser.format, report)
+    return FileResult(path, parser.format, report, conformance=level2)
 
 
 def read_records(path: str) -> Iterator[Record]:
@@ -84,7 +93,7 @@ def to_json(results: Sequence[FileResult]) -> dict:
             "lines": report.lines,
             "events": dict(report.events),
             "skipped": report.skipped,
-            "features": report.features,
+            "features": result.features,
             "violations": [{"line": v.line, "kind": v.kind, "message": v.message}
                            for v in report.violations],
             "parse_errors": errors,
@@ -101,12 +110,10 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
                       f"{report.lines} lines")
         if result.error is not None:
             console.print(f"  [red]error[/red]: {escape(result.error)}")
-        features = [f for f in report.features if not f.startswith(LEVEL2)]
-        if features:
-            console.print(f"  kernel features: {escape(', '.join(features))}")
-        for note in report.features:
-            if note.startswith(LEVEL2):
-                console.print(f"  {escape(note)}")
+        if report.features:
+            console.print(f"  kernel features: {escape(', '.join(report.features))}")
+        for note in result.conformance.lines() if result.conformance else []:
+            console.print(f"  {escape(note)}")
         for name, count in sorted(report.events.items()):
             console.print(f"  {count:>9}  {escape(name)}")
         if report.skipped:
@@ -169,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             html_report.write_trace(options.html, verdict(results), [
                 file_view(r.path, r.format.value if r.format else "unreadable", r.report, s,
-                          verdict([r]), r.error) for r, s in zip(results, summaries)])
+                          verdict([r]), r.error, r.features) for r, s in zip(results, summaries)])
         except OSError as error:
             print(f"check-trace: cannot write {options.html}: {error.strerror}", file=sys.stderr)
             return 2

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import z3
 
-from percpu_mc.checker.result import Result, RunStats
+from percpu_mc.checker.result import Holds, Result, RunStats, Unknown, Violated
 from percpu_mc.model.machine import Trace, TraceStep
 from percpu_mc.checker.engines.symbolic import Fields, Z3Ops, decode, equal, flat, state_vars
 from percpu_mc.model.invariants import Lemma
@@ -208,11 +208,10 @@ class BMCEngine:
                     solver.add(z3.Implies(held[pr.name], ok))
                 elif r == z3.sat:
                     trace = self.extract(solver.model(), trans, states[:k + 1], acts)
-                    found[pr.name] = Result(pr.name, "violated", k, trace,
-                                            seconds=time.monotonic() - start)
+                    found[pr.name] = Violated(pr.name, trace, time.monotonic() - start)
                 else:
-                    found[pr.name] = Result(pr.name, "unknown", k, reason=solver.reason_unknown(),
-                                            seconds=time.monotonic() - start)
+                    found[pr.name] = Unknown(pr.name, solver.reason_unknown(), k,
+                                             time.monotonic() - start)
             if progress:
                 progress(k, time.monotonic() - start)
             if len(found) == len(self.props):
@@ -225,7 +224,9 @@ class BMCEngine:
                 for st in states:
                     solver.add(*self.facts(st))
         stats.seconds = time.monotonic() - start
-        return [found.get(pr.name) or Result(pr.name, "holds", depth, seconds=stats.seconds)
+        if self.proved is not None:
+            stats.lemmas = tuple(lm.name for lm in self.proved)
+        return [found.get(pr.name) or Holds(pr.name, depth, seconds=stats.seconds)
                 for pr in self.props], stats
 
     def worth_proving(self, costs: list[float], remaining: int) -> bool:

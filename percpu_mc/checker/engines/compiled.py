@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from percpu_mc.checker.engines.native import Native
-from percpu_mc.checker.result import Result, RunStats
+from percpu_mc.checker.result import Holds, Result, RunStats, Violated
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
-from percpu_mc.model.state import State
+from percpu_mc.model.state import State, forget_dead
 
 Progress = Callable[[int, int], None]  # (depth, states)
 
@@ -85,11 +85,10 @@ class CompiledEngine:
                 idx = r.viol_index[k]
                 if idx >= 0:
                     trace = self.rebuild(native, handle, idx)
-                    results.append(Result(p.name, "violated", len(trace.steps), trace,
-                                          seconds=seconds))
+                    results.append(Violated(p.name, trace, seconds, engine="explicit"))
                 else:
-                    results.append(Result(p.name, "holds", depth if r.exhaustive else r.depth,
-                                          exhaustive=bool(r.exhaustive), seconds=seconds))
+                    results.append(Holds(p.name, depth if r.exhaustive else r.depth,
+                                         bool(r.exhaustive), seconds, engine="explicit"))
             stats = CompiledStats(states=r.states, seconds=time.monotonic() - start,
                                   transitions=r.transitions, bytes=r.bytes,
                                   words=native.layout.words, reduced=self.reduce,
@@ -116,7 +115,7 @@ class CompiledEngine:
         s: State = self.model.init()
         found: list[tuple[int, dict[str, int]]] = []
         for target in chain[1:]:
-            f = native.forget(s) if self.reduce else s
+            f = forget_dead(s) if self.reduce else s
             match = None
             for ai, ch, t in self.model.successors(f):
                 flat = ffi.new("int64_t[]", native.layout.flatten(t))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol
 
-from percpu_mc.checker.result import Result, RunStats
+from percpu_mc.checker.result import Holds, Result, RunStats, Violated
 from percpu_mc.model.machine import Trace, TraceStep
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
@@ -76,8 +76,8 @@ class ExplicitEngine:
         def record(node: tuple[State, Any], d: int) -> None:
             for name in self.violated(node[0]):
                 if name not in found:
-                    found[name] = Result(name, "violated", d, self.trace_to(parents, node),
-                                         seconds=time.monotonic() - start)
+                    found[name] = Violated(name, self.trace_to(parents, node),
+                                           time.monotonic() - start)
 
         record(init, 0)
         frontier = [init]
@@ -102,6 +102,6 @@ class ExplicitEngine:
             if p.name in found:
                 results.append(found[p.name])
             else:
-                results.append(Result(p.name, "holds", d if not exhaustive else depth,
-                                      exhaustive=exhaustive, seconds=stats.seconds))
+                results.append(Holds(p.name, d if not exhaustive else depth,
+                                     exhaustive, stats.seconds))
         return results, stats

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
-from percpu_mc.checker.result import Result, RunStats
+from percpu_mc.checker.result import Proved, Result, RunStats, Unknown, Violated
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, equal, state_vars
 from percpu_mc.model.invariants import LEMMAS, Lemma
 from percpu_mc.model.machine import Model
@@ -58,7 +58,6 @@ class InductionEngine:
         self.lemmas = LEMMAS if lemmas is None else lemmas
         self.x = Z3Ops(model.p.width)
         self.proof = Proof()
-        self.log: Callable[[str], None] | None = None  # per-query trace, for diagnosis
         # a Houdini query still open after this long goes to a one-shot solver
         self.hand_over_ms = 20_000
         # counterexamples to induction: (dropped, pre, post, action), for diagnosis
@@ -95,8 +94,7 @@ class InductionEngine:
                     del pool[c.name]
                     if c.is_property:
                         trace = bmc.extract(base.model(), trans, bstates, bacts)
-                        done[c.name] = Result(c.name, "violated", k, trace,
-                                              seconds=time.monotonic() - start)
+                        done[c.name] = Violated(c.name, trace, time.monotonic() - start)
                     else:
                         self.proof.refuted_lemmas[c.name.removeprefix("lemma:")] = k
                 elif r == z3.unsat:
@@ -104,15 +102,14 @@ class InductionEngine:
                 else:
                     del pool[c.name]
                     if c.is_property:
-                        done[c.name] = Result(c.name, "unknown", k, reason=base.reason_unknown(),
-                                              seconds=time.monotonic() - start)
+                        done[c.name] = Unknown(c.name, base.reason_unknown(), k,
+                                               time.monotonic() - start)
             if 0 < k <= max_k:
                 kept = self.houdini(trans, k, list(pool.values()))
                 for c in kept:
                     if c.is_property and c.name not in done:
                         used = tuple(o.name.removeprefix("lemma:") for o in kept if not o.is_property)
-                        done[c.name] = Result(c.name, "proved", k, invariants=used,
-                                              seconds=time.monotonic() - start)
+                        done[c.name] = Proved(c.name, k, used, time.monotonic() - start)
                         self.proof.cti.pop(c.name, None)
             if progress:
                 progress(k, time.monotonic() - start)
@@ -121,11 +118,10 @@ class InductionEngine:
         secs = time.monotonic() - start
         out = []
         for pr in self.props:
-            out.append(done.get(pr.name) or Result(
-                pr.name, "unknown", max_k, seconds=secs,
-                reason=f"not k-inductive for k <= {max_k} with the lemmas "
-                       f"({self.proof.cti.get(pr.name, 'no step found')}); "
-                       f"no violation within {max(max_k, depth)} steps"))
+            out.append(done.get(pr.name) or Unknown(
+                pr.name, f"not k-inductive for k <= {max_k} with the lemmas "
+                         f"({self.proof.cti.get(pr.name, 'no step found')}); "
+                         f"no violation within {max(max_k, depth)} steps", max_k, secs))
         return out, RunStats(seconds=secs)
 
     def houdini(self, trans: TransitionRelation, k: int, cands: list[Candidate]) -> list[Candidate]:
@@ -170,7 +166,6 @@ class InductionEngine:
             n = todo.pop(0)
             if n not in live:
                 continue
-            t0 = time.monotonic()
             used[n] = set()
             r, handed, deferred = z3.unsat, None, False
             for j, part in enumerate(last[n].children() if z3.is_and(last[n]) else [last[n]]):
@@ -192,8 +187,6 @@ class InductionEngine:
                     break
                 core = {str(c) for c in s.unsat_core()}
                 used[n] |= {o for o in live if str(lits[o]) in core}
-            if self.log:
-                self.log(f"k={k} {n}: {'deferred' if deferred else r} {time.monotonic() - t0:.1f}s")
             if r == z3.unsat or deferred:
                 continue
             if r != z3.sat:

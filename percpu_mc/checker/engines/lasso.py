@@ -12,7 +12,10 @@ starvation of atomic allocations of `size` cells when, in the loop:
 under the fairness assumption (stated in FAIRNESS): every queued work item
 and every allocation in progress gets to run, so none is enabled throughout
 the loop without taking a step; and no GFP_KERNEL allocation (chunk
-creation, page population, map extension) fails in the loop.
+creation, page population, map extension) fails in the loop.  These rules
+are checker/engines/fairness.py, used by both searches here: BMC on the
+symbolic encoding, and the fair strongly connected components of the
+explicit state graph.
 
 At each depth n one query asks for a loop closing at sn from any earlier
 sl; the first depth with a model gives a shortest lasso (prefix + loop), and
@@ -29,26 +32,12 @@ import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
 from percpu_mc.checker.engines.explicit import Refinement
+from percpu_mc.checker.engines.fairness import (gfp_failed, request_failed, requests, run_ended,
+                                                waiting)
 from percpu_mc.checker.engines.symbolic import Z3Ops, equal, state_vars
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
-from percpu_mc.model.state import HISTORY_FIELDS, AllocPc, BalancePc, State, upd
-
-FAIRNESS = ("every queued work item (the balance work, map extension) and every allocation "
-            "in progress eventually runs (weak fairness); in the loop no chunk creation, page "
-            "population or map extension fails (nor does a creation for want of a chunk struct, "
-            "the model's bound on memory)")
-
-# pcpu_create_chunk(): the model bounds the chunk structs, so a creation can
-# also fail for want of one (the kernel's would allocate one, or fail as
-# GFP_KERNEL memory): a failed creation either way, excluded from a loop.
-# A non-atomic pcpu_alloc() that goes on to its scan after it always finds a
-# chunk, so ending the call there means the creation failed.
-CREATE = "pcpu_create_chunk"
-
-# the history variables' initial values (model/state.py, initial_state)
-NO_HISTORY = {"ap_phase": 0, "ap_size": 0, "ap_align": 0, "run_clean": False,
-              "refill_check": False, "after_collect": False}
+from percpu_mc.model.state import HISTORY_FIELDS, State, canonical, dead
 
 Progress = Callable[[int, float], None]
 
@@ -58,27 +47,6 @@ class Lasso:
     size: int          # the starved atomic request, cells
     trace: Trace       # s0 .. sn
     loop_start: int    # l: the loop is steps l+1 .. n, and state n equals state l
-
-
-# Local variables of code that is not running: overwritten before they are
-# next read, so two states that differ only in them have the same futures.
-BALANCE_LOCALS = ("balance_chunk", "nr_to_pop", "balance_slot", "balance_new_alloc")
-ALLOC_LOCALS = ("req_size", "req_align", "req_atomic", "req_reserved", "chunk", "off", "occ",
-                "new_alloc", "counter_reg")
-LIVE_FIELDS = ("live_chunk", "live_off", "live_size")
-
-
-def dead(x: Any, s: State, name: str, j: int | None) -> Any:
-    """Whether field `name` (element j) is a dead local in state s."""
-    if name in BALANCE_LOCALS:
-        return x.eq(s.balance_pc, int(BalancePc.IDLE))
-    if name in ALLOC_LOCALS:
-        return x.eq(s.pc[j], int(AllocPc.IDLE))
-    if name in LIVE_FIELDS:
-        return x.not_(s.live_valid[j])
-    if name == "ext_new_alloc":
-        return x.not_(s.ext_running[j])
-    return False
 
 
 def kernel_equal(x: Z3Ops, a: State, b: State) -> Any:
@@ -95,20 +63,6 @@ def kernel_equal(x: Z3Ops, a: State, b: State) -> Any:
     return z3.And(*eqs)
 
 
-def canonical(s: State) -> State:
-    """s with the history variables and the dead locals zeroed."""
-    x = Concrete()
-    changes: dict[str, Any] = dict(NO_HISTORY)
-    for name in BALANCE_LOCALS + ALLOC_LOCALS + LIVE_FIELDS + ("ext_new_alloc",):
-        v = getattr(s, name)
-        zero = False if name in ("req_atomic", "req_reserved") else 0
-        if isinstance(v, tuple):
-            changes[name] = tuple(zero if dead(x, s, name, j) else e for j, e in enumerate(v))
-        else:
-            changes[name] = zero if dead(x, s, name, None) else v
-    return upd(s, **changes)
-
-
 class LassoEngine:
     def __init__(self, model: Model, size: int):
         self.model, self.size = model, size
@@ -119,57 +73,36 @@ class LassoEngine:
         """What one step of the unrolling does, as formulas over it."""
         x, model = self.x, self.model
         atomic_try: dict[int, list[int]] = {}
-        gfp_fail, by_ctx, work = [], {}, {}
-        creates: list[tuple[int, int | None]] = []
+        gfp_fail: list[int] = []
+        by_ctx: dict[int, list[int]] = {}
+        creates: list[tuple[int, Any]] = []
         for n, (ai, ch) in enumerate(trans.instances):
             a = model.actions[ai]
-            if a.name == "pcpu_alloc (atomic)" and ch["size"] == self.size and ch["reserved"] == 0:
+            if requests(a, ch, self.size):
                 atomic_try.setdefault(a.ctx, []).append(n)
-            if ch.get("fail") == 1:
+            failed = gfp_failed(x, a, ch, post)
+            if failed is True:
                 gfp_fail.append(n)
-            elif a.name == CREATE:
-                creates.append((n, a.ctx))
+            elif failed is not False:
+                creates.append((n, failed))
             if a.ctx is not None:
                 by_ctx.setdefault(a.ctx, []).append(n)
-            else:
-                work.setdefault(a.context, []).append(n)
 
         def is_one(ns: list[int]) -> Any:
             return z3.Or(*[act == n for n in ns]) if ns else z3.BoolVal(False)
 
-        idle = int(AllocPc.IDLE)
-        fail = [z3.And(is_one(ns), x.boolean(x.eq(post.pc[i], idle))) for i, ns in atomic_try.items()]
-        succ = [z3.And(is_one(ns), z3.Not(x.boolean(x.eq(post.pc[i], idle))))
+        fail = [z3.And(is_one(ns), x.boolean(request_failed(x, post, i)))
                 for i, ns in atomic_try.items()]
-        bidle = int(BalancePc.IDLE)
+        succ = [z3.And(is_one(ns), z3.Not(x.boolean(request_failed(x, post, i))))
+                for i, ns in atomic_try.items()]
         return {
             "fail": z3.Or(*fail) if fail else z3.BoolVal(False),
             "succ": z3.Or(*succ) if succ else z3.BoolVal(False),
-            "end": z3.And(z3.Not(x.boolean(x.eq(pre.balance_pc, bidle))),
-                          x.boolean(x.eq(post.balance_pc, bidle))),
-            "gfp_fail": z3.Or(is_one(gfp_fail), *[z3.And(act == n, x.boolean(
-                self.model_create_failed(x, post, ctx))) for n, ctx in creates]),
+            "end": x.boolean(run_ended(x, pre, post)),
+            "gfp_fail": z3.Or(is_one(gfp_fail), *[z3.And(act == n, x.boolean(f))
+                                                  for n, f in creates]),
             "ctx_steps": {i: is_one(ns) for i, ns in by_ctx.items()},
         }
-
-    @staticmethod
-    def model_create_failed(x: Any, post: State, ctx: int | None) -> Any:
-        """After a pcpu_create_chunk step: it created nothing where it had to
-        (every chunk struct in use, or the GFP_KERNEL allocation); see CREATE."""
-        if ctx is None:
-            return x.not_(x.eq(post.balance_pc, int(BalancePc.RETRY_POP)))
-        return x.eq(post.pc[ctx], int(AllocPc.IDLE))
-
-    def waiting(self, s: State) -> list[Any]:
-        """Work a weakly fair scheduler must not leave waiting forever: an
-        allocation in progress, the queued balance work, queued map extension."""
-        x, p = self.x, self.model.p
-        out = [x.boolean(x.not_(x.eq(s.pc[i], int(AllocPc.IDLE)))) for i in range(p.nr_contexts)]
-        out.append(x.boolean(x.and_(s.balance_pending, x.eq(s.balance_pc, int(BalancePc.IDLE)))))
-        if self.model.p.switches.map_extension == "work-item":
-            out += [x.boolean(x.or_(s.map_extend_pending[c], s.ext_running[c]))
-                    for c in range(p.nr_chunks)]
-        return out
 
     def run(self, max_depth: int, progress: Progress | None = None) -> tuple[Lasso | None, float]:
         start = time.monotonic()
@@ -210,7 +143,7 @@ class LassoEngine:
         cond += [z3.Not(f["succ"]) for f in steps] + [z3.Not(f["gfp_fail"]) for f in steps]
         # weak fairness: nothing waits in every state of the loop without
         # taking a step (a context's own step, or the work item's change of state)
-        waits = [self.waiting(s) for s in states[l:n]]
+        waits = [[x.boolean(w) for w in waiting(x, self.model.p, s)] for s in states[l:n]]
         for w in range(len(waits[0])):
             p = self.model.p
             moved = [f["ctx_steps"].get(w, z3.BoolVal(False)) for f in steps] \
@@ -269,24 +202,10 @@ def _labels(model: Model, g: Graph, size: int, i: int, j: int, ai: int,
             ch: dict[str, int]) -> tuple[bool, bool, bool, bool]:
     """(atomic request of `size` fails, one succeeds, a balance run ends,
     a GFP_KERNEL allocation fails) on the step i -> j."""
-    a = model.actions[ai]
-    tried = a.name == "pcpu_alloc (atomic)" and ch["size"] == size and ch["reserved"] == 0
-    failed = tried and g.states[j].pc[a.ctx] == int(AllocPc.IDLE)
-    ended = (g.states[i].balance_pc != int(BalancePc.IDLE)
-             and g.states[j].balance_pc == int(BalancePc.IDLE))
-    gfp = ch.get("fail") == 1 or (a.name == CREATE and bool(
-        LassoEngine.model_create_failed(Concrete(), g.states[j], a.ctx)))
-    return failed, tried and not failed, ended, gfp
-
-
-def _waiting(model: Model, s: State) -> list[bool]:
-    """The concrete twin of LassoEngine.waiting."""
-    p = model.p
-    out = [s.pc[i] != int(AllocPc.IDLE) for i in range(p.nr_contexts)]
-    out.append(s.balance_pending and s.balance_pc == int(BalancePc.IDLE))
-    if p.switches.map_extension == "work-item":
-        out += [s.map_extend_pending[c] or s.ext_running[c] for c in range(p.nr_chunks)]
-    return out
+    x, a, pre, post = Concrete(), model.actions[ai], g.states[i], g.states[j]
+    tried = requests(a, ch, size)
+    failed = tried and request_failed(x, post, a.ctx)
+    return failed, tried and not failed, run_ended(x, pre, post), gfp_failed(x, a, ch, post)
 
 
 def _sccs(n: int, succ: list[list[int]]) -> list[list[int]]:
@@ -348,7 +267,7 @@ def fair_lasso(model: Model, g: Graph, size: int) -> Lasso | None:
     for ci, comp in enumerate(comps):
         for v in comp:
             comp_of[v] = ci
-    nc = model.p.nr_contexts
+    nc, x = model.p.nr_contexts, Concrete()
     for ci, comp in enumerate(comps):
         inner = [(i, e) for i in comp for e in allowed[i] if comp_of[e[0]] == ci]
         fail = next(((i, e) for i, e in inner if e[3][0]), None)
@@ -357,8 +276,8 @@ def fair_lasso(model: Model, g: Graph, size: int) -> Lasso | None:
             continue
         needs: list[Any] = [fail, end]
         ok = True
-        for w in range(len(_waiting(model, g.states[comp[0]]))):
-            calm = next((v for v in comp if not _waiting(model, g.states[v])[w]), None)
+        for w in range(len(waiting(x, model.p, g.states[comp[0]]))):
+            calm = next((v for v in comp if not waiting(x, model.p, g.states[v])[w]), None)
             moved = next(((i, e) for i, e in inner if w < nc and model.actions[e[1]].ctx == w),
                          None) if calm is None else None
             if calm is None and moved is None:

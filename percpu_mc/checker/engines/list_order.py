@@ -27,18 +27,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from percpu_mc.checker.engines.lasso import canonical
 from percpu_mc.model.actions import Action, Kernel
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
-from percpu_mc.model.state import Geometry, State, chunk_slot
+from percpu_mc.model.state import Geometry, State, canonical, chunk_slot
+from percpu_mc.model.vocabulary import Kind
 
-# The actions whose `chunk` choice picks from a list, and which list.
-SCANS = frozenset({"pcpu_alloc (atomic)", "pcpu_alloc (non-atomic)", "pcpu_alloc: restart",
-                   "pcpu_create_chunk", "pcpu_balance_workfn: collect",
-                   "pcpu_balance_workfn: pick chunk"})
-TO_FREE = "pcpu_destroy_chunk"
-EXTEND_LIST = "pcpu_balance_workfn: map extend pick"
+# The kinds of step whose `chunk` choice picks from a list, and which list:
+# the pcpu_slot[] lists, to_free, pcpu_map_extend_chunks.
+SCANS = frozenset({Kind.ALLOC, Kind.ALLOC_RESTART, Kind.ALLOC_CREATE, Kind.BALANCE_COLLECT,
+                   Kind.BALANCE_PICK})
+TO_FREE = Kind.BALANCE_DESTROY
+EXTEND_LIST = Kind.BALANCE_MAP_EXTEND_PICK
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,11 @@ class KernelOrder:
 
     def rank(self, a: Action, s: State, t: State, o: Order, c: int) -> int:
         """Position of chunk c in the list the step takes its chunk from."""
-        if a.name == TO_FREE:
+        if a.kind is TO_FREE:
             return o.to_free.index(c)
-        if a.name == EXTEND_LIST:
+        if a.kind is EXTEND_LIST:
             return o.extend.index(c)
-        lists = self.with_created(s, t, o) if a.name == "pcpu_create_chunk" else self.lists(o)
+        lists = self.with_created(s, t, o) if a.kind is Kind.ALLOC_CREATE else self.lists(o)
         for l in lists.values():
             if c in l:
                 return l.index(c)
@@ -109,7 +109,7 @@ class KernelOrder:
         groups: dict[tuple, list[tuple[int, dict[str, int], State]]] = {}
         for ai, ch, t in self.model.successors(s):
             a = self.model.actions[ai]
-            if "chunk" not in a.choices or not (a.name in SCANS or a.name in (TO_FREE, EXTEND_LIST)):
+            if "chunk" not in a.choices or not (a.kind in SCANS or a.kind in (TO_FREE, EXTEND_LIST)):
                 yield ai, ch, t
                 continue
             key = (ai, tuple(sorted((k, v) for k, v in ch.items() if k != "chunk")))

@@ -28,12 +28,11 @@ from typing import Any
 import cffi
 
 from percpu_mc.checker.engines.codegen import CEmit, CVal
-from percpu_mc.checker.engines.lasso import dead
-from percpu_mc.model.domains import Domain, Group, Names, domains, group_size
+from percpu_mc.model.domains import Domain, Group, Names, domains
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
-from percpu_mc.model.state import MUTEX_FREE, State, alloc_owner
+from percpu_mc.model.state import BOOL_FIELDS, MUTEX_FREE, State, alloc_owner, dead, forget_dead
 
 CDEF = """
 typedef struct {
@@ -115,7 +114,7 @@ class Layout:
             vals[f.name] = []
         for j, sl in enumerate(self.slots):
             v = int(flat[j])
-            if sl.domain.lo == 0 and sl.domain.hi == 1 and _is_bool(sl.name):
+            if sl.domain.lo == 0 and sl.domain.hi == 1 and sl.name in BOOL_FIELDS:
                 v = bool(v)
             vals[sl.name].append(v)
         out = {}
@@ -125,10 +124,6 @@ class Layout:
                 out[sl.name] = seq[0] if sl.index is None else tuple(seq)
         return State(**out)
 
-
-def _is_bool(name: str) -> bool:
-    from percpu_mc.model.state import BOOL_FIELDS
-    return name in BOOL_FIELDS
 
 
 @dataclass(frozen=True)
@@ -165,7 +160,7 @@ class Generator:
     def input_state(self, x: CEmit, var: str) -> State:
         vals: dict[str, list[CVal]] = {}
         for j, sl in enumerate(self.layout.slots):
-            vals.setdefault(sl.name, []).append(CVal(f"{var}[{j}]", _is_bool(sl.name), x))
+            vals.setdefault(sl.name, []).append(CVal(f"{var}[{j}]", sl.name in BOOL_FIELDS, x))
         out: dict[str, Any] = {}
         for sl in self.layout.slots:
             if sl.name not in out:
@@ -274,7 +269,7 @@ class Generator:
         return out
 
     def forget_code(self) -> str:
-        """forget(): the dead locals (checker/engines/lasso.py, `dead`: locals
+        """forget(): the dead locals (model/state.py, `dead`: locals
         of code not running, overwritten before they are next read) set to
         0, so states that differ only in them are stored once."""
         x = CEmit()
@@ -392,14 +387,6 @@ class Native:
         outs = ffi.new("int64_t[]", len(self.ops) * n)
         k = self.lib.step_all(v, ops, outs)
         return [(self.ops[ops[i]], self.layout.state(outs[i * n:(i + 1) * n])) for i in range(k)]
-
-    def forget(self, s: State) -> State:
-        """`s` with its dead locals set to 0, as forget() in C does."""
-        x = Concrete()
-        flat = self.layout.flatten(s)
-        out = [0 if dead(x, s, sl.name, sl.index) is True else v
-               for sl, v in zip(self.layout.slots, flat)]
-        return self.layout.state(out)
 
     def canonical(self, s: State) -> tuple[int, ...]:
         """The packed representative of `s`'s class (dead locals forgotten)."""

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
 from percpu_mc.checker.engines.native import CompilerMissing
-from percpu_mc.checker.result import Result, RunStats
+from percpu_mc.checker.result import Result, RunStats, Unknown
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES, Property
 
@@ -62,8 +62,6 @@ class PortfolioEngine:
             try:
                 results, stats = explicit.run(
                     depth, lambda d, n: progress(d, n) if progress else None)
-                for r in results:
-                    r.engine = "explicit"
                 stats.seconds = time.monotonic() - start
                 return results, stats
             except (SearchError, CompilerMissing) as e:
@@ -71,8 +69,8 @@ class PortfolioEngine:
             try:
                 results, stats = recv.recv()
             except EOFError:
-                return [Result(p.name, "unknown", depth, reason="BMC ended without a verdict",
-                               engine="bmc") for p in self.props], \
+                return [Unknown(p.name, "BMC ended without a verdict", depth, engine="bmc")
+                        for p in self.props], \
                     RunStats(0, time.monotonic() - start)
             return [replace(r, engine="bmc") for r in results], \
                 RunStats(stats.states, time.monotonic() - start)

@@ -4,6 +4,7 @@ loop marked.  The search itself is checker/lasso.py."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import json
 import sys
 import textwrap
@@ -16,38 +17,48 @@ from rich.console import Console
 from percpu_mc.checker.engines import list_order
 from percpu_mc.checker.report import counterexample
 from percpu_mc.checker import specs
-from percpu_mc.checker.engines.lasso import FAIRNESS, Lasso, LassoEngine, explore, fair_lasso
+from percpu_mc.checker.engines.fairness import FAIRNESS
+from percpu_mc.checker.engines.lasso import Lasso, LassoEngine, explore, fair_lasso
 from percpu_mc.model.machine import Model
 from percpu_mc.traces.writer import HEADER_LINES, write_trace
 
 UNKNOWN = "unknown"  # the search gave up: neither a lasso nor its absence
 
 
+@dataclass(frozen=True)
+class NoLasso:
+    """No lasso found: `reason` says within what; not `settled`: the
+    search gave up, so whether one exists is unknown."""
+    reason: str
+    settled: bool = True
+
+
 def search(model: Model, size: int, engine: str, depth: int, limit: int,
-           progress: Any = None, kernel_order: bool = False) -> tuple[Lasso | None, str]:
-    """(lasso or None, what a None means)."""
+           progress: Any = None, kernel_order: bool = False) -> Lasso | NoLasso:
     if engine == "explicit":
         g = explore(model, limit, refine=list_order.KernelOrder(model) if kernel_order else None)
         if g is None:
-            return None, f"{UNKNOWN}: more than {limit} reachable states (--limit)"
+            return NoLasso(f"{UNKNOWN}: more than {limit} reachable states (--limit)", False)
         lasso = fair_lasso(model, g, size)
         what = " (with the kernel's list order)" if kernel_order else ""
-        return lasso, f"no fair starvation loop among all {len(g.states)} reachable states{what}"
+        return lasso or NoLasso(f"no fair starvation loop among all {len(g.states)} reachable "
+                                f"states{what}")
     lasso, _ = LassoEngine(model, size).run(depth, progress)
-    return lasso, f"none of at most {depth} steps (prefix + loop)"
+    return lasso or NoLasso(f"none of at most {depth} steps (prefix + loop)")
 
 
-def document(spec_name: str, model: Model, size: int, engine: str, lasso: Lasso | None,
-             none: str, seconds: float) -> dict[str, Any]:
+def document(spec_name: str, model: Model, size: int, engine: str, found: Lasso | NoLasso,
+             seconds: float) -> dict[str, Any]:
     p = model.p
     out: dict[str, Any] = {
         "spec": spec_name, "engine": engine, "size_cells": size,
         "size_pages": size / p.cells_per_page,
         "empty_pop_pages_high": p.empty_pop_pages_high, "fairness": FAIRNESS,
         "seconds": round(seconds, 3)}
-    if lasso is None:
-        out.update(verdict=UNKNOWN if none.startswith(UNKNOWN) else "none", reason=none)
+    if isinstance(found, NoLasso):
+        out.update(verdict="none" if found.settled else UNKNOWN, reason=found.reason)
         return out
+    lasso = found
     steps = counterexample.steps(model, lasso.trace)
     for st in steps:
         st["in_loop"] = st["step"] > lasso.loop_start
@@ -123,8 +134,9 @@ def main(args: Any) -> int:
         if secs > 3:
             err.print(f"[dim]{spec.name}: no lasso of {n} steps ({secs:.1f}s)[/dim]", highlight=False)
 
-    lasso, none = search(model, size, engine, depth, args.limit, progress, args.kernel_order)
-    doc = document(spec.name, model, size, engine, lasso, none, time.monotonic() - start)
+    found = search(model, size, engine, depth, args.limit, progress, args.kernel_order)
+    doc = document(spec.name, model, size, engine, found, time.monotonic() - start)
+    lasso = found if isinstance(found, Lasso) else None
     doc["list_order"] = "kernel" if args.kernel_order else "any (the model's abstraction)"
     if lasso is not None and args.emit_log is not None:
         doc["log"] = emit(args.emit_log, spec.name, model, lasso, err)

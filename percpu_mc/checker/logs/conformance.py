@@ -38,7 +38,7 @@ with a note rather than guess.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -51,11 +51,13 @@ from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import AllocPc, BalancePc, MUTEX_FREE, State, upd
+from percpu_mc.model.state import (PER_CONTEXT, PER_LIVE, AllocPc, BalancePc, MUTEX_FREE, State,
+                                   alloc_owner, forget_dead, owning_context, upd)
 from percpu_mc.traces.events import (Event, FunctionCall, LostEvents, PercpuAlloc, PercpuAllocFail,
                            PercpuCreateChunk, PercpuDestroyChunk, PercpuFree, ProbeHit, Record)
-from percpu_mc.traces.observe import (ALL_MARKERS, ALLOC, BALANCE, CREATE, DESTROY, FAIL, FREE, FUNC,
-                            PROBE, Obs, Observer, may_print_marker, runner)
+from percpu_mc.model.vocabulary import Context, Kind, Role, alloc_context
+from percpu_mc.traces.observe import (ALL_MARKERS, ALLOC, CREATE, DESTROY, FAIL, FREE, FUNC, PROBE,
+                                      Obs, Observer)
 from percpu_mc.traces.parser import open_log
 from percpu_mc.traces.writer import EVERY_STEP_TRACED, HEADER_LINES, cell_bytes
 
@@ -107,41 +109,16 @@ class Cand(NamedTuple):
     violated: frozenset   # properties this run has violated
 
 
-PER_CONTEXT = ("pc", "req_size", "req_align", "req_atomic", "req_reserved", "chunk", "off",
-               "occ", "new_alloc", "counter_reg")
-PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")
-
-
-# Locals no step reads before writing them again, while their context is idle:
-# what a finished call left there does not tell two explanations apart.
-IDLE_LOCALS = ("req_size", "req_align", "req_atomic", "req_reserved", "chunk", "off", "occ",
-               "new_alloc", "counter_reg")
-BALANCE_LOCALS = ("balance_chunk", "nr_to_pop", "balance_slot", "balance_new_alloc")
-
-
-def forget_dead(s: State) -> State:
-    changes: dict[str, tuple | int] = {}
-    idle = [i for i, pc in enumerate(s.pc) if pc == AllocPc.IDLE]
-    for f in IDLE_LOCALS:
-        v = getattr(s, f)
-        if any(v[i] for i in idle):
-            changes[f] = tuple(type(v[i])(0) if i in idle else v[i] for i in range(len(v)))
-    if s.balance_pc == BalancePc.IDLE:
-        changes.update({f: 0 for f in BALANCE_LOCALS if getattr(s, f)})
-    if any(a and not r for a, r in zip(s.ext_new_alloc, s.ext_running)):
-        changes["ext_new_alloc"] = tuple(a if r else 0 for a, r in zip(s.ext_new_alloc, s.ext_running))
-    return upd(s, **changes) if changes else s
-
-
-def canonical(c: Cand, lp: int) -> Cand:
+def symmetric(c: Cand, p: Params) -> Cand:
     """The allocating contexts are interchangeable (the properties and every
     other context treat them alike): the candidate with its contexts sorted,
     their live allocations, the mutex owner and the task bindings moved
-    along, stands for all its permutations.  Dead locals are cleared first."""
+    along, stands for all its permutations.  Dead locals are cleared first
+    (history variables are kept: the properties read them)."""
     s = forget_dead(c.state)
     if s is not c.state:
         c = c._replace(state=s)
-    n = len(s.pc)
+    n, lp = p.nr_contexts, p.live_per_context
     keys = [(tuple(getattr(s, f)[i] for f in PER_CONTEXT),
              tuple(getattr(s, f)[i * lp:(i + 1) * lp] for f in PER_LIVE),
              c.tasks[i] or 0) for i in range(n)]
@@ -152,8 +129,8 @@ def canonical(c: Cand, lp: int) -> Cand:
     for f in PER_LIVE:
         v = getattr(s, f)
         changes[f] = tuple(x for i in order for x in v[i * lp:(i + 1) * lp])
-    if 1 <= s.alloc_mutex <= n:  # alloc_owner(ctx) = ctx + 1
-        changes["alloc_mutex"] = order.index(s.alloc_mutex - 1) + 1
+    if (owner := owning_context(p, s.alloc_mutex)) is not None:
+        changes["alloc_mutex"] = alloc_owner(order.index(owner))
     return c._replace(state=upd(s, **changes), tasks=tuple(c.tasks[i] for i in order))
 
 
@@ -167,7 +144,7 @@ class Succ(NamedTuple):
 class Outcome:
     findings: list[Violation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    lines_replayed: int = 0
+    decided: bool = True  # False: the replay stopped before the log's end, see notes
     max_candidates: int = 0
 
 
@@ -177,7 +154,7 @@ def describe(p: Params, s: State) -> str:
              f"pcpu_alloc_mutex {owner_name(p, s.alloc_mutex)}"]
     for i, pc in enumerate(s.pc):
         if pc != AllocPc.IDLE:
-            parts.append(f"alloc#{i + 1} at {AllocPc(pc).name}")
+            parts.append(f"{alloc_context(i)} at {AllocPc(pc).name}")
     if s.balance_pc != BalancePc.IDLE or s.balance_pending:
         parts.append(f"balance work {BalancePc(s.balance_pc).name}"
                      + (" (pending)" if s.balance_pending else ""))
@@ -196,7 +173,6 @@ class ModelReplay:
                  max_candidates: int = MAX_CANDIDATES):
         self.model = model
         self.p = model.p
-        self.lp = model.p.live_per_context
         self.x = Concrete()
         self.observer = Observer(model.kernel)
         self.cell = cell_bytes(model.p)
@@ -204,7 +180,7 @@ class ModelReplay:
         self.max_states = max_states
         self.max_candidates = max_candidates
         # marker names the log shows: all of them when the caller read the log
-        # ahead (marker_names), else each from its first line on
+        # ahead (LogFacts), else each from its first line on
         self.observed: set[tuple[str, str]] = set(markers or ())
         # a log that shows percpu_enable_async() (an initcall) covers the boot
         self.boot_seen = ("percpu_enable_async", "do_one_initcall") in self.observed
@@ -213,7 +189,6 @@ class ModelReplay:
         self.reported: set[str] = set()
         self.pruned_at: int | None = None  # first line where explanations were dropped
         self.cache: dict[State, list[Succ]] = {}
-        self.combos = [model.choice_combos(a) for a in model.actions]
         self.violated_cache: dict[State, frozenset] = {}
         init = model.init()
         self.cands: set[Cand] = {Cand(init, (None,) * self.p.nr_contexts,
@@ -238,15 +213,9 @@ class ModelReplay:
         got = self.cache.get(s)
         if got is not None:
             return got
-        out = []
-        model = self.model
-        for ai, a in enumerate(model.actions):
-            if a.at(self.x, s) is False:
-                continue
-            for ch in self.combos[ai]:
-                enabled, t = model.step(self.x, s, a, ch)
-                if enabled:
-                    out.append(Succ(ai, t, tuple(self.observer.lines(a, s, t))))
+        actions = self.model.actions
+        out = [Succ(ai, t, tuple(self.observer.lines(actions[ai], s, t)))
+               for ai, _, t in self.model.successors(s)]
         if len(self.cache) >= SUCCESSOR_CACHE:
             self.cache.clear()
         self.cache[s] = out
@@ -262,17 +231,25 @@ class ModelReplay:
         """Why model line `o` of action `a` is not log line `ln` (None: it is)."""
         if o.kind != ln.kind:
             return f"would print {self.show(o, c)}"
-        who = runner(a)
-        if who.startswith("alloc#") and o.kind != FREE:
-            i = a.ctx
+        return self.task_mismatch(c, a.context, o, ln) or self.line_mismatch(c, o, ln, post)
+
+    def task_mismatch(self, c: Cand, who: Context, o: Obs, ln: Line) -> str | None:
+        """Why the task printing `ln` cannot be `who` (None: it can)."""
+        if who.role is Role.ALLOC and o.kind != FREE:
+            i = who.index
             owner = c.tasks[i]
             if owner is not None and owner != ln.pid:
                 return f"{who}'s call in progress is task pid {owner}'s, not pid {ln.pid}'s"
             if any(t == ln.pid for j, t in enumerate(c.tasks) if j != i):
                 return f"task pid {ln.pid} is inside another pcpu_alloc() call"
-        elif who in (BALANCE,) or who.startswith("extend#"):
+        elif who.role in (Role.BALANCE, Role.MAP_EXTEND):
             if not (ln.comm.startswith("kworker/") or ln.comm == "<...>"):
-                return f"{who} work runs on a kworker, not in task {ln.comm}"
+                return f"{who.tag} work runs on a kworker, not in task {ln.comm}"
+        return None
+
+    def line_mismatch(self, c: Cand, o: Obs, ln: Line, post: State) -> str | None:
+        """Why model line `o` is not log line `ln` of the same kind, its
+        task aside (None: it is)."""
         cell = self.cell
         if o.kind == ALLOC:
             chunk, off, size, align, atomic, reserved = o.args
@@ -392,7 +369,6 @@ class ModelReplay:
                 if c.pid == ln.pid and self.mismatch_pending(c, o, ln) is None:
                     new[self.advance_pending(c, o, ln)] = None
         visited, complete = self.search(settled, ln, new)
-        self.out.lines_replayed += 1
         if not new:
             self.unexplained(ln, visited, complete)
             return
@@ -431,8 +407,7 @@ class ModelReplay:
         # the rest of a step: same task, same line
         if o.kind != ln.kind:
             return f"would print {self.show(o, c)} first"
-        fake = Action("", "", "", (), lambda x, s: True, lambda x, s, ch: (True, s, None))
-        return self.mismatch(c, fake, o, ln, c.state)
+        return self.line_mismatch(c, o, ln, c.state)
 
     def advance_pending(self, c: Cand, o: Obs, ln: Line) -> Cand:
         bases = c.bases
@@ -461,8 +436,8 @@ class ModelReplay:
             for sc in self.successors(c.state):
                 lines = self.shown(sc.lines)
                 if not lines:
-                    nxt = canonical(Cand(sc.post, c.tasks, c.bases, (), None,
-                                         self.violations(sc.post, c.violated)), self.lp)
+                    nxt = symmetric(Cand(sc.post, c.tasks, c.bases, (), None,
+                                         self.violations(sc.post, c.violated)), self.p)
                     if nxt not in seen:
                         seen[nxt] = None
                         tie += 1
@@ -472,9 +447,9 @@ class ModelReplay:
                 if self.mismatch(c, a, lines[0], ln, sc.post) is not None:
                     continue
                 tasks, bases = self.bind(c, a, lines[0], ln, sc.post)
-                new[canonical(Cand(sc.post, tasks, bases, lines[1:],
+                new[symmetric(Cand(sc.post, tasks, bases, lines[1:],
                                    ln.pid if len(lines) > 1 else None,
-                                   self.violations(sc.post, c.violated)), self.lp)] = None
+                                   self.violations(sc.post, c.violated)), self.p)] = None
         return list(seen), True
 
     def check_properties(self, ln: Line) -> None:
@@ -491,6 +466,7 @@ class ModelReplay:
 
     def stop(self, line: int, why: str) -> None:
         self.stopped = True
+        self.out.decided = False
         self.out.notes.append(f"conformance not decided from line {line} on: {why}")
 
     # -- explaining a line no candidate explains -----------------------------
@@ -544,33 +520,28 @@ class ModelReplay:
             parts.append(f"{label}: {'; '.join(shown)}{more}")
         return head + ". Tried: " + " | ".join(parts) if parts else head
 
-    def may_print(self, a: Action, kind: str, marker: str) -> bool:
-        """Could action `a` print a line of this kind? (for the explanation)"""
-        name, who = a.name, runner(a)
-        if kind == ALLOC:
-            return name.startswith("pcpu_alloc: counter")
-        if kind == FAIL:
-            return who.startswith("alloc#") and name != "free_percpu" and "counter" not in name \
-                and name != "pcpu_alloc: restart"
-        if kind == FREE:
-            return name == "free_percpu"
-        if kind == CREATE:
-            return name == "pcpu_create_chunk"
-        if kind == DESTROY:
-            return name == "pcpu_destroy_chunk"
-        return may_print_marker(name, kind, marker)
+    @staticmethod
+    def may_print(a: Action, kind: str, name: str) -> bool:
+        """Could action `a` print a line of this kind (a marker: of this
+        function or probe name)? (for the explanation)"""
+        log = a.kind.log
+        if kind == FUNC:
+            return log.call is not None and log.call[0] == name
+        if kind == PROBE:
+            return any(m == (name, "") for m in log.markers)
+        return kind in log.tracepoints
 
     def not_enabled(self, a: Action, s: State) -> str:
         """Why `a` cannot run in `s`, in kernel terms."""
-        who = runner(a)
+        who = a.context
         mutex = owner_name(self.p, s.alloc_mutex)
         if a.ctx is not None:
             pc = AllocPc(s.pc[a.ctx])
-            if a.name == "free_percpu":
+            if a.kind is Kind.FREE:
                 return f"{who} holds no allocation"
             extra = f", pcpu_alloc_mutex held by {mutex}" if s.alloc_mutex != MUTEX_FREE else ""
             return f"not enabled: {who} is at {pc.name}{extra}"
-        if who == BALANCE:
+        if who.role is Role.BALANCE:
             bpc = BalancePc(s.balance_pc)
             if bpc == BalancePc.MUTEX and s.alloc_mutex != MUTEX_FREE:
                 return f"not enabled: the balance work waits for pcpu_alloc_mutex, held by {mutex}"
@@ -592,27 +563,41 @@ def marker_key(record: Record) -> tuple[str, str] | None:
     return None
 
 
-def marker_names(records: Iterable[Record]) -> set[tuple[str, str]]:
-    """The function-tracer and probe names a log shows (a first pass)."""
-    return {k for r in records if (k := marker_key(r)) is not None}
+class LogFacts:
+    """What the replay must know of a log before it starts, gathered while
+    level 1 reads it: the marker names the log shows, and the requests'
+    (size, align) pairs in bytes (is the log at a spec's model scale?)."""
 
+    def __init__(self) -> None:
+        self.markers: set[tuple[str, str]] = set()
+        self.requests: set[tuple[int, int]] = set()
 
-def replay_records(model: Model, records: Iterable[Record], strict: bool = False,
-                   markers: set[tuple[str, str]] | None = None) -> Outcome:
-    r = ModelReplay(model, strict, markers)
-    for rec in records:
-        r.feed(rec)
-    return r.finish()
+    def feed(self, record: Record) -> None:
+        if (k := marker_key(record)) is not None:
+            self.markers.add(k)
+        elif isinstance(record, (PercpuAlloc, PercpuAllocFail)):
+            self.requests.add((record.size, record.align))
 
-
-LEVEL2 = "conformance"  # how every note of check-trace --spec begins
+    def model_scale(self, p: Params) -> bool:
+        """Every request of the log is one of the spec's, at one cell =
+        PAGE_SIZE / cells_per_page bytes."""
+        cell = cell_bytes(p)
+        sizes = {s * cell for s in p.sizes}
+        aligns = {a * cell for a in p.aligns}
+        return bool(self.requests) and all(s in sizes and a in aligns for s, a in self.requests)
 
 
 @dataclass
 class Conformance:
-    """What check-trace --spec adds to a file's report."""
+    """What check-trace --spec adds to a file's report: the level-2
+    findings, and notes on the scale and on how far the replay got."""
+    spec: str
     findings: list[Violation]
     notes: list[str]
+
+    def lines(self) -> list[str]:
+        """The notes as check-trace shows them."""
+        return [f"conformance ({self.spec}): {n}" for n in self.notes]
 
 
 def every_step_traced(path: str) -> bool:
@@ -625,29 +610,19 @@ def every_step_traced(path: str) -> bool:
     return False
 
 
-def model_scale(p: Params, records: Iterable[Record]) -> bool:
-    """Every request of the log is one of the spec's, at one cell =
-    PAGE_SIZE / cells_per_page bytes: the log is at the model's scale."""
-    cell = cell_bytes(p)
-    sizes = {s * cell for s in p.sizes}
-    aligns = {a * cell for a in p.aligns}
-    seen = False
-    for r in records:
-        if isinstance(r, (PercpuAlloc, PercpuAllocFail)):
-            seen = True
-            if r.size not in sizes or r.align not in aligns:
-                return False
-    return seen
-
-
 def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
-                 read: Callable[[str], Iterator[Record]]) -> Conformance:
-    """Replay the log at `path` (read with `read`, twice: a first pass finds
-    the marker names and the scale) against the spec."""
+                 read: Callable[[str], Iterator[Record]],
+                 facts: LogFacts | None = None) -> Conformance:
+    """Replay the log at `path` (read with `read`) against the spec; `facts`
+    from the caller's own reading of the log, else from a first pass."""
     spec = specs.load(spec_name)
     p = spec.params
-    if model_scale(p, read(path)):  # stops at the first request of another size
-        markers = ALL_MARKERS if every_step_traced(path) else marker_names(read(path))
+    if facts is None:
+        facts = LogFacts()
+        for rec in read(path):
+            facts.feed(rec)
+    if facts.model_scale(p):
+        markers = ALL_MARKERS if every_step_traced(path) else facts.markers
         replay = ModelReplay(Model(p), strict, markers)
         for rec in read(path):
             replay.feed(rec)
@@ -656,9 +631,9 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
                     f"pages, {p.nr_chunks} chunk structs, {p.nr_contexts} allocating contexts "
                     "(the spec's geometry: every request is one of its sizes)")
         notes = [geometry] + out.notes
-        if not out.findings and not any(n.startswith("conformance not decided") for n in out.notes):
+        if not out.findings and out.decided:
             notes.append(f"every line explained (at most {out.max_candidates} candidate states)")
-        return Conformance(out.findings, [f"{LEVEL2} ({spec.name}): {n}" for n in notes])
+        return Conformance(spec.name, out.findings, notes)
     real = RealReplay(p, unit_size)
     for rec in read(path):
         real.feed(rec)
@@ -668,4 +643,4 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
              "timing are free choices (over-approximated)"] + real.notes
     if not real.findings:
         notes.append("no line contradicts the spec's code paths")
-    return Conformance(real.findings, [f"{LEVEL2} ({spec.name}): {n}" for n in notes])
+    return Conformance(spec.name, real.findings, notes)

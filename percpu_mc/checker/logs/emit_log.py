@@ -12,7 +12,7 @@ import argparse
 import random
 from pathlib import Path
 
-from percpu_mc.checker.result import Result
+from percpu_mc.checker.result import Result, Violated
 from percpu_mc.checker.engines.native import CompilerMissing, Native
 from percpu_mc.model.machine import Trace, TraceStep
 from percpu_mc.model.machine import Model
@@ -74,7 +74,7 @@ def emit_counterexamples(out_dir: Path, spec_name: str, model: Model,
                          results: list[Result]) -> list[Path]:
     written = []
     for r in results:
-        if r.trace is not None:
+        if isinstance(r, Violated):
             path = out_dir / f"{spec_name}-{r.prop}.trace"
             write_trace(path, model, r.trace, f"spec {spec_name}, counterexample of {r.prop}")
             written.append(path)

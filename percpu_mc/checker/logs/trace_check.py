@@ -138,16 +138,6 @@ class Chunk:
             i += 1
         return found
 
-    def overlaps(self, off: int, end: int) -> bool:
-        """bool(self.overlapping(off, end)), without building the list."""
-        if end <= off:
-            return False
-        starts = self.starts
-        i = bisect.bisect_right(starts, off)
-        if i and (before := self.areas[starts[i - 1]]).off + before.size > off:
-            i -= 1
-        return i < len(starts) and starts[i] < end
-
     def add(self, area: Area) -> None:
         """Live areas are disjoint and not empty (see _alloc): each start is
         one area's."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from percpu_mc.model.machine import Trace
-from percpu_mc.model.machine import Model
+from percpu_mc.model.machine import Model, Trace
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import AllocPc, BalancePc, MUTEX_FREE, State
+from percpu_mc.model.state import AllocPc, BalancePc, MUTEX_FREE, State, owning_context
+from percpu_mc.model.vocabulary import BALANCE_WORK, Kind, alloc_context
 
 
 def chunk_role(p: Params, c: int) -> str:
@@ -39,7 +39,8 @@ def page_map(p: Params, populated: int) -> str:
 def owner_name(p: Params, owner: int) -> str:
     if owner == MUTEX_FREE:
         return "free"
-    return "balance work" if owner == p.nr_contexts + 1 else f"alloc#{owner}"
+    i = owning_context(p, owner)
+    return BALANCE_WORK.label if i is None else alloc_context(i).label
 
 
 def state_dict(p: Params, s: State) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def state_dict(p: Params, s: State) -> dict[str, Any]:
     ctxs = []
     for i in range(p.nr_contexts):
         pc = AllocPc(s.pc[i])
-        d: dict[str, Any] = {"context": f"alloc#{i + 1}", "pc": pc.name}
+        d: dict[str, Any] = {"context": alloc_context(i).label, "pc": pc.name}
         if pc != AllocPc.IDLE:
             d.update(size=s.req_size[i], align=s.req_align[i], atomic=s.req_atomic[i],
                      reserved=s.req_reserved[i])
@@ -121,12 +122,12 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
             if AllocPc(post.pc[i]) in (AllocPc.EXTEND, AllocPc.POP_MUTEX, AllocPc.POPULATE,
                                        AllocPc.COUNTER) and AllocPc(pre.pc[i]) != AllocPc.POPULATE:
                 what += f" (chunk {post.chunk[i]}, off {post.off[i]}, occ_pages {post.occ[i]})"
-            out.append(f"alloc#{i + 1} -> {what}")
+            out.append(f"{alloc_context(i)} -> {what}")
     lp = p.live_per_context
     for k in range(p.nr_contexts * lp):
         if pre.live_valid[k] != post.live_valid[k]:
             verb, of = ("holds", post) if post.live_valid[k] else ("freed", pre)
-            out.append(f"alloc#{k // lp + 1} {verb} chunk {of.live_chunk[k]} off "
+            out.append(f"{alloc_context(k // lp)} {verb} chunk {of.live_chunk[k]} off "
                        f"{of.live_off[k]} size {of.live_size[k]}")
     if pre.balance_pending != post.balance_pending:
         out.append(f"balance work {'queued' if post.balance_pending else 'dequeued'}")
@@ -138,12 +139,12 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
 
 def context_label(model: Model, ai: int, post: State, pre: State | None = None) -> str:
     a = model.actions[ai]
-    if a.ctx is None or a.name == "free_percpu":  # a free belongs to no request
-        return a.context
+    if a.ctx is None or a.kind is Kind.FREE:  # a free belongs to no request
+        return a.context.label
     # the request is the post-state's, or the pre-state's once the call has
     # returned (a lasso's states forget a finished call's locals)
-    if a.name.startswith("pcpu_alloc ("):
-        atomic = a.name == "pcpu_alloc (atomic)"
+    if a.kind is Kind.ALLOC:
+        atomic = a.atomic
     elif pre is not None and post.pc[a.ctx] == AllocPc.IDLE:
         atomic = pre.req_atomic[a.ctx]
     else:

@@ -9,10 +9,11 @@ from typing import Any
 
 import jinja2
 
-from percpu_mc.checker.result import Result
-from percpu_mc.checker.report.step_view import counterexample
+from percpu_mc.checker.result import Result, Violated
+from percpu_mc.checker.report.step_view import AreaView, counterexample
 from percpu_mc.checker.report.trace_view import PAGE_SIZE, TIMELINE_WIDTH, FileView
 from percpu_mc.model.machine import Model
+from percpu_mc.model.vocabulary import alloc_context
 
 # One colour per holder of an area; allocations still inside pcpu_alloc()
 # share their context's colour.
@@ -20,16 +21,16 @@ HOLDER_COLOURS = ("#2f6fb0", "#d9822b", "#7d4fb0", "#2a9d8f", "#b04f7d")
 STATIC_COLOUR = "#777777"
 
 
-def holder_colour(holder: str) -> str:
-    if holder.startswith("alloc#"):
-        n = int(holder[6:].split()[0])
-        return HOLDER_COLOURS[(n - 1) % len(HOLDER_COLOURS)]
-    return STATIC_COLOUR
+def holder_colour(owner: int | None) -> str:
+    """The colour of the areas an allocating context holds (None: no context)."""
+    return STATIC_COLOUR if owner is None else HOLDER_COLOURS[owner % len(HOLDER_COLOURS)]
 
 
-def short_holder(holder: str) -> str:
+def short_holder(area: AreaView) -> str:
     """The label drawn inside an area box (two cells wide at least fit it)."""
-    return "S" if holder == "static" else holder.split()[0].replace("alloc", "")
+    if area.owner is not None:
+        return f"#{area.owner + 1}"
+    return "S" if area.holder == "static" else area.holder
 
 
 def environment() -> jinja2.Environment:
@@ -69,8 +70,8 @@ def unwritable(path: str) -> str | None:
 
 
 def model_page(doc: dict[str, Any], results: list[Result], model: Model) -> str:
-    views = [counterexample(model, r.prop, r.trace) for r in results if r.trace]
-    legend = [(f"area held by alloc#{i + 1}", holder_colour(f"alloc#{i + 1}"))
+    views = [counterexample(model, r.prop, r.trace) for r in results if isinstance(r, Violated)]
+    legend = [(f"area held by {alloc_context(i)}", holder_colour(i))
               for i in range(model.p.nr_contexts)] + [("the first chunk's static area (S)",
                                                        STATIC_COLOUR)]
     return environment().get_template("model.html.j2").render(doc=doc, views=views, legend=legend)

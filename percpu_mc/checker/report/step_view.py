@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from percpu_mc.checker.report.counterexample import cell_map, chunk_role, owner_name, page_map
 from percpu_mc.checker.report.counterexample import steps as step_records
-from percpu_mc.model.machine import Trace
-from percpu_mc.model.machine import Model
+from percpu_mc.model.machine import Model, Trace
 from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import (ALLOC_CHUNK_PCS, BALANCE_CHUNK_PCS, AllocPc, BalancePc,
-                         MUTEX_FREE, State, balance_owner)
+                         MUTEX_FREE, State, alloc_owner, balance_owner)
+from percpu_mc.model.vocabulary import BALANCE_WORK, Context, alloc_context, map_extend_work
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class AreaView:
     off: int
     size: int
     holder: str  # "alloc#1", "alloc#2 (in pcpu_alloc)", "static", "unowned"
+    owner: int | None = None  # the allocating context holding it
+    in_call: bool = False     # its pcpu_alloc() call is still in progress
 
 
 @dataclass(frozen=True)
@@ -82,14 +84,14 @@ class CounterexampleView:
 def _areas(p: Params, s: State, c: int) -> tuple[AreaView, ...]:
     """The in-use runs of chunk c's map, each started by a bound bit, with
     the context that holds (or is allocating) it."""
-    holders: dict[int, str] = {}
+    holders: dict[int, tuple[int, bool]] = {}  # offset -> (context, in its call)
     lp = p.live_per_context
     for k in range(p.nr_contexts * lp):
         if s.live_valid[k] and s.live_chunk[k] == c:
-            holders[s.live_off[k]] = f"alloc#{k // lp + 1}"
+            holders[s.live_off[k]] = (k // lp, False)
     for i in range(p.nr_contexts):
         if AllocPc(s.pc[i]) in ALLOC_CHUNK_PCS and s.chunk[i] == c:
-            holders.setdefault(s.off[i], f"alloc#{i + 1} (in pcpu_alloc)")
+            holders.setdefault(s.off[i], (i, True))
     amap, bmap = s.alloc_map[c], s.bound_map[c]
     out = []
     cells = p.unit_pages * p.cells_per_page
@@ -100,7 +102,12 @@ def _areas(p: Params, s: State, c: int) -> tuple[AreaView, ...]:
             while j < cells and amap >> j & 1 and not bmap >> j & 1:
                 j += 1
             static = c == 0 and i == 0
-            out.append(AreaView(i, j - i, holders.get(i, "static" if static else "unowned")))
+            if i in holders:
+                owner, in_call = holders[i]
+                label = alloc_context(owner).label + (" (in pcpu_alloc)" if in_call else "")
+                out.append(AreaView(i, j - i, label, owner, in_call))
+            else:
+                out.append(AreaView(i, j - i, "static" if static else "unowned"))
             i = j
         else:
             i += 1
@@ -132,7 +139,7 @@ def _chunks(model: Model, pre: State | None, s: State) -> tuple[ChunkView, ...]:
     return tuple(out)
 
 
-def _contexts(model: Model, s: State, acting: str | None) -> tuple[ContextView, ...]:
+def _contexts(model: Model, s: State, acting: Context | None) -> tuple[ContextView, ...]:
     p = model.p
     out = []
     for i in range(p.nr_contexts):
@@ -144,19 +151,20 @@ def _contexts(model: Model, s: State, acting: str | None) -> tuple[ContextView, 
                       f"cells, align {s.req_align[i]}")
             if pc in ALLOC_CHUNK_PCS:
                 detail += f"; chunk {s.chunk[i]} off {s.off[i]}"
-        name = f"alloc#{i + 1}"
-        out.append(ContextView(name, pc.name, s.alloc_mutex == i + 1, acting == name, detail))
+        who = alloc_context(i)
+        out.append(ContextView(who.label, pc.name, s.alloc_mutex == alloc_owner(i), acting == who,
+                               detail))
     bpc = BalancePc(s.balance_pc)
     detail = "queued" if s.balance_pending else ""
     if bpc in BALANCE_CHUNK_PCS:
         detail = (detail + "; " if detail else "") + f"chunk {s.balance_chunk}"
-    out.append(ContextView("balance work", bpc.name, s.alloc_mutex == balance_owner(p),
-                           acting == "balance work", detail))
+    out.append(ContextView(BALANCE_WORK.label, bpc.name, s.alloc_mutex == balance_owner(p),
+                           acting == BALANCE_WORK, detail))
     for c in range(p.nr_chunks):
         if s.map_extend_pending[c] or s.ext_running[c]:
-            name = f"map extend work (chunk {c})"
-            out.append(ContextView(name, "RUNNING" if s.ext_running[c] else "QUEUED", False,
-                                   acting == name, ""))
+            who = map_extend_work(c)
+            out.append(ContextView(who.label, "RUNNING" if s.ext_running[c] else "QUEUED", False,
+                                   acting == who, ""))
     return tuple(out)
 
 
@@ -194,7 +202,7 @@ def explain(model: Model, prop: str, last: StepView, s: State) -> tuple[str, ...
         users = []
         for i in range(p.nr_contexts):
             if AllocPc(s.pc[i]) in ALLOC_CHUNK_PCS and s.chunk[i] in dead:
-                users.append(f"alloc#{i + 1} (at {AllocPc(s.pc[i]).name}) still points at "
+                users.append(f"{alloc_context(i)} (at {AllocPc(s.pc[i]).name}) still points at "
                              f"destroyed chunk {s.chunk[i]}")
         if BalancePc(s.balance_pc) in BALANCE_CHUNK_PCS and s.balance_chunk in dead:
             users.append(f"pcpu_balance_workfn still points at destroyed chunk {s.balance_chunk}")

@@ -17,10 +17,8 @@ from percpu_mc.model.machine import Model
 HOLDER_STYLES = ("bold blue", "bold dark_orange", "bold magenta", "bold cyan", "bold green")
 
 
-def holder_style(holder: str) -> str:
-    if holder.startswith("alloc#"):
-        return HOLDER_STYLES[(int(holder[6:].split()[0]) - 1) % len(HOLDER_STYLES)]
-    return "dim"
+def holder_style(owner: int | None) -> str:
+    return "dim" if owner is None else HOLDER_STYLES[owner % len(HOLDER_STYLES)]
 
 
 def chunk_text(ch: ChunkView, cells_per_page: int) -> Text:
@@ -30,7 +28,7 @@ def chunk_text(ch: ChunkView, cells_per_page: int) -> Text:
     style_at: dict[int, str] = {}
     for a in ch.areas:
         # an allocation still inside pcpu_alloc() is underlined
-        style = holder_style(a.holder) + (" underline" if "pcpu_alloc" in a.holder else "")
+        style = holder_style(a.owner) + (" underline" if a.in_call else "")
         for i in range(a.off, a.off + a.size):
             style_at[i] = style
     out = Text()

@@ -116,7 +116,8 @@ def _when(mark: tuple[int, int] | None, absent: str) -> str:
 
 
 def file_view(path: str, fmt: str, report: Report, summary: LogSummary, verdict: str,
-              error: str | None) -> FileView:
+              error: str | None, features: list[str]) -> FileView:
+    """`features`: the kernel features and any level-2 notes."""
     start = summary.first_ns or 0
     end = max(summary.last_ns, start + 1)
     span = end - start
@@ -162,7 +163,7 @@ def file_view(path: str, fmt: str, report: Report, summary: LogSummary, verdict:
     errors = tuple((e.line, e.message) for e in report.parse_errors[:MAX_VIOLATIONS])
     return FileView(
         path, fmt, report.lines, verdict, tuple(sorted(report.events.items(), key=str)),
-        tuple(report.features), (_seconds(start), _seconds(end)), axis, bars, max_rate,
+        tuple(features), (_seconds(start), _seconds(end)), axis, bars, max_rate,
         tuple(lives), max(0, len(summary.lives) - MAX_LIVES), ticks(summary.failures),
         summary.nr_failures, ticks(summary.gaps), summary.nr_gaps, violations, rows,
         len(report.violations), errors, error)
