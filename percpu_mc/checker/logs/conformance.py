@@ -45,7 +45,7 @@ from typing import NamedTuple
 from percpu_mc.checker import specs
 from percpu_mc.checker.logs.conformance_real import RealReplay
 from percpu_mc.checker.report.counterexample import cell_map, chunk_role, owner_name, page_map
-from percpu_mc.checker.logs.trace_check import Violation
+from percpu_mc.checker.logs.trace_check import PartialView, Violation
 from percpu_mc.model.actions import Action
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
@@ -641,10 +641,19 @@ def model_scale(p: Params, records: Iterable[Record]) -> bool:
 
 
 def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
-                 read: Callable[[str], Iterator[Record]]) -> Conformance:
+                 read: Callable[[str], Iterator[Record]],
+                 partial: PartialView | None = None) -> Conformance:
     """Replay the log at `path` (read with `read`, twice: a first pass finds
-    the marker names and the scale) against the spec."""
+    the marker names and the scale) against the spec. A partial capture
+    (level 1 found some CPUs' events missing) is not judged: a run of the
+    model explains every CPU's lines, and the missing CPUs' steps are
+    neither unlogged steps nor an unknown past the replay could skip."""
     spec = specs.load(spec_name)
+    if partial is not None:
+        cpus = ",".join(map(str, partial.seen)) or "none"
+        return Conformance([], [f"{LEVEL2} ({spec.name}): conformance not decided: a partial "
+                                f"capture (CPUs {cpus} seen); check the merged trace of "
+                                "every CPU"])
     p = spec.params
     if model_scale(p, read(path)):  # stops at the first request of another size
         markers = ALL_MARKERS if every_step_traced(path) else marker_names(read(path))
