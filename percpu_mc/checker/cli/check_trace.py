@@ -100,8 +100,7 @@ def to_json(results: Sequence[FileResult]) -> dict:
             "parse_error_count": report.parse_error_count + (result.error is not None),
             **({"no_percpu_event": report.no_percpu_event}
                if report.no_percpu_event and not result.unparseable else {}),
-            **({"partial": {"cpus_seen": list(report.partial.seen), "cpus": report.partial.cpus,
-                            "unknown": dict(report.partial.unknown)}} if report.partial else {}),
+            **({"partial": report.partial.as_json()} if report.partial else {}),
         }
 
     return {"verdict": verdict(results), "files": [one(result) for result in results]}

@@ -188,6 +188,11 @@ class PartialView:
     why: str  # how the view was recognised
     unknown: Counter  # kind -> findings that the missing CPUs' lines may explain
 
+    def as_json(self) -> dict:
+        """For --json; "cpus" only when the header told it."""
+        return {"cpus_seen": list(self.seen), **({"cpus": self.cpus} if self.cpus else {}),
+                "unknown": dict(self.unknown)}
+
     def describe(self) -> str:
         of = f" of {self.cpus}" if self.cpus else ""
         cpus = ",".join(map(str, self.seen)) or "none"
