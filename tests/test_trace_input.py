@@ -16,9 +16,9 @@ from percpu_mc.checker.cli.check_trace import main
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 HEADER = (SAMPLES / "boot.trace").read_text().split("          <idle>")[0]
-SCHED_SWITCH = ("          <idle>-0       [001] d..2.     0.512345: sched_switch: prev_comm=swapper/1 "
-                "prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=kworker/1:1 next_pid=30 "
-                "next_prio=120\n")
+SCHED_SWITCH = ("          <idle>-0       [001] d..2.     0.512345: sched_switch: "
+                "prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> "
+                "next_comm=kworker/1:1 next_pid=30 next_prio=120\n")
 # The starts of real binary captures: trace-cmd's magic, version "6", little
 # endian, 8-byte longs, 4 KiB pages; perf's magic and header size.
 TRACE_DAT = b"\x17\x08\x44tracing6\x00\x00\x08" + struct.pack("<I", 4096) + b"header_page\x00"
@@ -116,3 +116,17 @@ def test_a_megabyte_line_is_cut(tmp_path: Path, capsys: pytest.CaptureFixture) -
     assert status == 2 and len(out) < 3000
     assert "line 13: does not parse" in out and "(999880 more characters)" in out
     assert "line 14: invalid-request" in out and out.count("more characters)") == 2
+
+
+def test_a_number_too_long_for_int_is_a_bad_line(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """int() refuses more than 4300 digits (sys.get_int_max_str_digits);
+    the grammar's numbers are unbounded, so the line is a bad line."""
+    log = tmp_path / "log"
+    alloc = (SAMPLES / "boot.trace").read_text().splitlines(keepends=True)[12]
+    log.write_text(HEADER + alloc.replace("off=2208", "off=" + "9" * 5000) + alloc)
+    status, out = run(capsys, "--json", str(log))
+    (result,) = json.loads(out)["files"]
+    assert status == 2 and result["parse_errors"] == [{
+        "line": 13, "message": "a number too long to convert (the kernel prints at most 20 digits)"}]
+    assert result["events"] == {"percpu_alloc_percpu": 1}

@@ -353,12 +353,16 @@ class LogParser:
                     yield from self._parse(line, number)
                     continue
             kind: str = tokens.lastgroup  # type: ignore[assignment]
-            if (pair := pairs.get(kind)) is not None:
-                yield event(pair[0], pair[1], line, tokens.start(kind), number)
-            else:
-                self._records.first_line = number
-                if (record := one_token[kind]([Token(kind, line, 0, 1, 1)])) is not None:
-                    yield record
+            try:
+                if (pair := pairs.get(kind)) is not None:
+                    record = event(pair[0], pair[1], line, tokens.start(kind), number)
+                else:
+                    self._records.first_line = number
+                    record = one_token[kind]([Token(kind, line, 0, 1, 1)])
+            except ValueError:
+                record = _overlong_number(number, line)
+            if record is not None:
+                yield record
 
     def _parse(self, text: str, number: int) -> Iterator[Record]:
         """Lark's own parse of one line the scanner did not read."""
@@ -368,7 +372,16 @@ class LogParser:
         except UnexpectedInput as error:
             text = text.rstrip("\n")
             records = [ParseError(number, _describe(error, text), text)]
+        except ValueError:
+            records = [_overlong_number(number, text)]
         return (record for record in records if record is not None)
+
+
+def _overlong_number(number: int, line: str) -> ParseError:
+    """A line in the grammar whose number int() refuses to convert (more
+    digits than sys.get_int_max_str_digits()): no kernel prints one."""
+    return ParseError(number, "a number too long to convert (the kernel prints at most 20 "
+                      "digits)", line.rstrip("\n"))
 
 
 class BinaryCapture(ValueError):

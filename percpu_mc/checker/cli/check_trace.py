@@ -126,7 +126,8 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
             console.print(f"  ({report.skipped} events of other kinds skipped)")
         for error in report.parse_errors:
             console.print(f"  [red]line {error.line}[/red]: does not parse: "
-                          f"{escape(error.message)}\n    {escape(excerpt(error.text, BAD_LINE_WIDTH))}")
+                          f"{escape(error.message)}\n    "
+                          f"{escape(excerpt(error.text, BAD_LINE_WIDTH))}")
         if (more := report.parse_error_count - len(report.parse_errors)) > 0:
             console.print(f"  [red]... and {more} more lines that do not parse[/red]")
         if report.no_percpu_event and not result.unparseable:

@@ -239,6 +239,7 @@ class TraceChecker:
         self._ptr_delta: int | None = None  # raw pointers: base_addr + off - ptr
         self._bytes_ratio: PercpuAlloc | None = None  # first alloc with bytes_alloc
         self._features: dict[str, None] = {}  # ordered set
+        self._finished = False
 
     # -- input ---------------------------------------------------------------
 
@@ -303,6 +304,10 @@ class TraceChecker:
                 self._feature("tgid column")
 
     def finish(self) -> Report:
+        """The report; once settled, the same report again."""
+        if self._finished:
+            return self.report
+        self._finished = True
         self._flush()
         if self._cpus_to_wait is not None:
             self._feature(f"allocation state not checked: {self._cpus_to_wait} CPUs never "
