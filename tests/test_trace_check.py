@@ -29,7 +29,10 @@ CHUNK_BYTES = 4096  # scaled down: only the first-fit search below cares
 
 
 def check(text: str, strict: bool = False, window_ns: int = 100_000) -> Report:
-    return check_log(LogParser().records(text.splitlines(keepends=True)), strict, window_ns)
+    """Level 1 on a merged capture: the damaged logs below, all on one CPU,
+    would otherwise look like a per_cpu file (tests/test_partial_capture.py)."""
+    return check_log(LogParser().records(text.splitlines(keepends=True)), strict, window_ns,
+                     partial=False)
 
 
 def kinds(report: Report) -> list[tuple[str, int]]:

@@ -12,9 +12,11 @@ bad line lacks.
 
 import gzip
 import io
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
+from pathlib import Path
 from typing import IO
 
 from lark import Lark, Token, Transformer, UnexpectedInput
@@ -42,6 +44,15 @@ from percpu_mc.traces.scanner import LineScanner
 PREFIX_CACHE = 4096
 
 GZIP_MAGIC = b"\x1f\x8b"
+
+# Binary captures, by the magic their files start with: what they are and
+# the command that prints them as the text check-trace reads.
+BINARY_CAPTURES = (
+    (b"\x17\x08\x44tracing", "a trace-cmd binary capture (trace.dat)", "trace-cmd report -i"),
+    (b"PERFILE2", "a perf binary capture (perf.data)", "perf script -i"),
+    (b"2ELIFREP", "a perf binary capture (perf.data, big-endian)", "perf script -i"),
+    (b"PERFFILE", "a perf binary capture (perf.data, version 1)", "perf script -i"),
+)
 
 # What each terminal stands for, to tell a reader what a bad line lacks.
 EXPECTED = {
@@ -342,12 +353,16 @@ class LogParser:
                     yield from self._parse(line, number)
                     continue
             kind: str = tokens.lastgroup  # type: ignore[assignment]
-            if (pair := pairs.get(kind)) is not None:
-                yield event(pair[0], pair[1], line, tokens.start(kind), number)
-            else:
-                self._records.first_line = number
-                if (record := one_token[kind]([Token(kind, line, 0, 1, 1)])) is not None:
-                    yield record
+            try:
+                if (pair := pairs.get(kind)) is not None:
+                    record = event(pair[0], pair[1], line, tokens.start(kind), number)
+                else:
+                    self._records.first_line = number
+                    record = one_token[kind]([Token(kind, line, 0, 1, 1)])
+            except ValueError:
+                record = _overlong_number(number, line)
+            if record is not None:
+                yield record
 
     def _parse(self, text: str, number: int) -> Iterator[Record]:
         """Lark's own parse of one line the scanner did not read."""
@@ -357,14 +372,50 @@ class LogParser:
         except UnexpectedInput as error:
             text = text.rstrip("\n")
             records = [ParseError(number, _describe(error, text), text)]
+        except ValueError:
+            records = [_overlong_number(number, text)]
         return (record for record in records if record is not None)
+
+
+def _overlong_number(number: int, line: str) -> ParseError:
+    """A line in the grammar whose number int() refuses to convert (more
+    digits than sys.get_int_max_str_digits()): no kernel prints one."""
+    return ParseError(number, "a number too long to convert (the kernel prints at most 20 "
+                      "digits)", line.rstrip("\n"))
+
+
+class BinaryCapture(ValueError):
+    """The file is a trace-cmd or perf binary capture, not text."""
+
+
+def _text_of(path: str) -> str:
+    """`FILE > FILE.txt` for the binary capture at `path`, quoted for a
+    shell; the text goes beside it, never over it."""
+    if path == "-":
+        return "FILE > FILE.txt"
+    text = Path(path).with_suffix(".txt")
+    if str(text) == path:
+        text = Path(path + ".txt")
+    return f"{shlex.quote(path)} > {shlex.quote(str(text))}"
 
 
 def open_log(path: str) -> IO[str]:
     """A text stream of the log at `path` ("-" is standard input), plain or
-    gzip-compressed; undecodable bytes become U+FFFD rather than errors."""
+    gzip-compressed; undecodable bytes become U+FFFD rather than errors.
+    Raises BinaryCapture, naming the command that makes it text, for a
+    trace.dat or perf.data file."""
     raw = sys.stdin.buffer if path == "-" else open(path, "rb")
     buffered = io.BufferedReader(raw) if not isinstance(raw, io.BufferedReader) else raw
-    if buffered.peek(2)[:2] == GZIP_MAGIC:
-        buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+    try:
+        if buffered.peek(2)[:2] == GZIP_MAGIC:
+            buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+        start = buffered.peek(16)
+        for magic, what, command in BINARY_CAPTURES:
+            if start.startswith(magic):
+                raise BinaryCapture(f"{what}, not text: check the text that "
+                                    f"`{command} {_text_of(path)}` prints")
+    except BaseException:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+        raise
     return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")

@@ -17,11 +17,17 @@ from rich.markup import escape
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker import specs
 from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
-from percpu_mc.checker.logs.trace_check import DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker
+from percpu_mc.checker.logs.trace_check import (DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker,
+                                                excerpt)
 from percpu_mc.checker.logs.trace_summary import LogSummary
 from percpu_mc.checker.report.trace_view import file_view
 from percpu_mc.traces.events import Format, Record
-from percpu_mc.traces.parser import LogParser, open_log
+from percpu_mc.traces.parser import BinaryCapture, LogParser, open_log
+
+# Widths of the lines echoed: a bad line is shown to find it (a binary file's
+# "line" may be megabytes), an event line whole, as kernels print them.
+BAD_LINE_WIDTH = 120
+EVENT_LINE_WIDTH = 400
 
 
 @dataclass
@@ -43,8 +49,9 @@ class FileResult:
 
 
 def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | None = None,
-               spec: str | None = None, unit_size: int | None = None) -> FileResult:
-    checker = TraceChecker(strict, window_ns)
+               spec: str | None = None, unit_size: int | None = None,
+               partial: bool | None = None) -> FileResult:
+    checker = TraceChecker(strict, window_ns, partial)
     parser = LogParser()
     facts = LogFacts() if spec is not None else None
     level2 = None
@@ -58,9 +65,10 @@ def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | No
                     facts.feed(record)
         report = checker.finish()
         if spec is not None and not report.parse_errors:
-            level2 = conform_file(path, spec, strict, unit_size, read_records, facts)
+            level2 = conform_file(path, spec, strict, unit_size, read_records, facts,
+                                  report.partial)
             report.violations += level2.findings
-    except (OSError, EOFError, zlib.error) as error:
+    except (OSError, EOFError, zlib.error, BinaryCapture) as error:
         return FileResult(path, None, checker.finish(), f"cannot read {path}: {error}")
     return FileResult(path, parser.format, report, conformance=level2)
 
@@ -73,12 +81,14 @@ def read_records(path: str) -> Iterator[Record]:
 def verdict(results: Sequence[FileResult]) -> str:
     if any(result.unparseable for result in results):
         return "unparseable"
+    if any(result.report.no_percpu_event for result in results):
+        return "no-percpu-event"
     if any(result.report.violations for result in results):
         return "violations"
     return "clean"
 
 
-EXIT_STATUS = {"clean": 0, "violations": 1, "unparseable": 2}
+EXIT_STATUS = {"clean": 0, "violations": 1, "unparseable": 2, "no-percpu-event": 2}
 
 
 def to_json(results: Sequence[FileResult]) -> dict:
@@ -97,6 +107,10 @@ def to_json(results: Sequence[FileResult]) -> dict:
             "violations": [{"line": v.line, "kind": v.kind, "message": v.message}
                            for v in report.violations],
             "parse_errors": errors,
+            "parse_error_count": report.parse_error_count + (result.error is not None),
+            **({"no_percpu_event": report.no_percpu_event}
+               if report.no_percpu_event and not result.unparseable else {}),
+            **({"partial": report.partial.as_json()} if report.partial else {}),
         }
 
     return {"verdict": verdict(results), "files": [one(result) for result in results]}
@@ -120,11 +134,17 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
             console.print(f"  ({report.skipped} events of other kinds skipped)")
         for error in report.parse_errors:
             console.print(f"  [red]line {error.line}[/red]: does not parse: "
-                          f"{escape(error.message)}\n    {escape(error.text)}")
+                          f"{escape(error.message)}\n    "
+                          f"{escape(excerpt(error.text, BAD_LINE_WIDTH))}")
+        if (more := report.parse_error_count - len(report.parse_errors)) > 0:
+            console.print(f"  [red]... and {more} more lines that do not parse[/red]")
+        if report.no_percpu_event and not result.unparseable:
+            console.print(f"  [red]no percpu event[/red]: {escape(report.no_percpu_event)}")
         for violation in report.violations:
             console.print(f"  [red]line {violation.line}[/red]: {violation.kind}: "
-                          f"{escape(violation.message)}\n    {escape(violation.text.strip())}")
-        if not (report.violations or result.unparseable):
+                          f"{escape(violation.message)}\n    "
+                          f"{escape(excerpt(violation.text.strip(), EVENT_LINE_WIDTH))}")
+        if not (report.violations or result.unparseable or report.no_percpu_event):
             console.print("  [green]consistent[/green]")
     console.print(f"verdict: {verdict(results)}")
 
@@ -136,13 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Check ftrace logs of the Linux percpu allocator for consistency "
                     "(trace, trace_pipe, trace-cmd report or perf script text; plain or gzip).",
         epilog=f"findings:\n{kinds}\n\nexit status: 0 clean, 1 violations, 2 unreadable "
-               "or unparseable input, or a usage error",
+               "or unparseable input, no percpu event, or a usage error",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     arguments.add_argument("files", nargs="+", metavar="FILE",
                            help="a log file, or - for standard input")
     arguments.add_argument("--strict", action="store_true",
                            help="the logs are complete from boot: unknown areas and chunks "
                                 "are errors")
+    arguments.add_argument("--partial", action=argparse.BooleanOptionalAction,
+                           help="the logs hold only some CPUs' events (per_cpu/cpuN/trace, or "
+                                "cut by CPU): what the others did is unknown, not a violation; "
+                                "default: told from the header and the CPUs seen "
+                                "(docs/partial-captures.md)")
     arguments.add_argument("--json", action="store_true",
                            help="print one JSON document on standard output")
     arguments.add_argument("--window-us", type=int, default=DEFAULT_WINDOW_NS // 1000,
@@ -170,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             arguments.error("--spec reads each log twice: give files, not standard input")
     summaries = [LogSummary() if options.html else None for _ in options.files]
     results = [check_file(path, options.strict, options.window_us * 1000, summary,
-                          options.spec, options.unit_size)
+                          options.spec, options.unit_size, options.partial)
                for path, summary in zip(options.files, summaries)]
     if options.html:
         try:

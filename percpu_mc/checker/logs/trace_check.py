@@ -28,6 +28,10 @@ What a log can and cannot prove:
   though. A violation that goes away when one line of another CPU, stamped
   at most `window_ns` later, is taken first (with the lines of that CPU
   before it) is not reported: that order is what a small clock skew shows.
+- A partial capture (a per_cpu/cpuN/trace file, or a log cut by CPU) lacks
+  the other CPUs' events, and they may free, allocate, create and destroy
+  between any two lines shown: a finding about areas or chunks is then
+  unknown, not a violation (EXPLAINED_BY_OTHER_CPUS, docs/partial-captures.md).
 """
 
 import bisect
@@ -76,6 +80,21 @@ KINDS = {
     "ptr-mismatch": "ptr disagrees with base_addr and off",
     "bytes-alloc-mismatch": "bytes_alloc is not the boot's fixed multiple of size",
 }
+
+# The findings that lines of CPUs missing from a partial capture explain: one
+# free, allocation, creation or destruction on another CPU between two lines
+# shown removes each. The other kinds rest on one line, on one CPU's clock or
+# on a constant of the boot (the pointer offset, bytes_alloc per byte, the one
+# reserved chunk), which no other CPU changes: they stay violations.
+EXPLAINED_BY_OTHER_CPUS = frozenset({
+    "overlap", "double-free", "free-unknown", "free-inside-area", "free-in-destroyed-chunk",
+    "alloc-in-destroyed-chunk", "alloc-unknown-chunk", "destroy-nonempty-chunk",
+    "destroy-destroyed-chunk", "destroy-unknown-chunk", "create-live-chunk",
+})
+
+# Lines that do not parse kept for the report: enough to show what the file
+# is; the rest are only counted (a binary file has thousands).
+SHOWN_PARSE_ERRORS = 5
 
 # Kernel addresses on 64-bit kernels sit in the upper half; a hashed pointer
 # is 32 bits wide. Only raw 64-bit pointers can be related arithmetically.
@@ -150,6 +169,30 @@ class Chunk:
         del self.starts[bisect.bisect_left(self.starts, area.off)]
 
 
+@dataclass(frozen=True)
+class PartialView:
+    """A log that holds only some CPUs' events, and what that left unknown."""
+
+    seen: tuple[int, ...]  # the CPUs whose lines the log holds
+    cpus: int | None  # how many the machine had (the header's #P), if known
+    why: str  # how the view was recognised
+    unknown: Counter  # kind -> findings that the missing CPUs' lines may explain
+
+    def as_json(self) -> dict:
+        """For --json; "cpus" only when the header told it."""
+        return {"cpus_seen": list(self.seen), **({"cpus": self.cpus} if self.cpus else {}),
+                "unknown": dict(self.unknown)}
+
+    def describe(self) -> str:
+        of = f" of {self.cpus}" if self.cpus else ""
+        cpus = ",".join(map(str, self.seen)) or "none"
+        text = f"partial capture: CPUs {cpus}{of} seen ({self.why}); events of the others unknown"
+        if self.unknown:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in self.unknown.most_common())
+            text += f"; {sum(self.unknown.values())} lines only their events explain ({kinds})"
+        return text
+
+
 @dataclass
 class Report:
     """Everything learnt from one log."""
@@ -159,15 +202,21 @@ class Report:
     skipped: int = 0  # events of no interest to the allocator
     features: list[str] = field(default_factory=list)  # kernel features the log shows
     violations: list[Violation] = field(default_factory=list)
-    parse_errors: list[ParseError] = field(default_factory=list)
+    parse_errors: list[ParseError] = field(default_factory=list)  # the first SHOWN_PARSE_ERRORS
+    parse_error_count: int = 0  # every line that does not parse
+    partial: PartialView | None = None  # set when the log lacks some CPUs' events
+    no_percpu_event: str | None = None  # why nothing could be checked, when so
 
 
 class TraceChecker:
     """Feed it a log's records in order, then call finish()."""
 
-    def __init__(self, strict: bool = False, window_ns: int = DEFAULT_WINDOW_NS) -> None:
+    def __init__(self, strict: bool = False, window_ns: int = DEFAULT_WINDOW_NS,
+                 partial: bool | None = None) -> None:
         self.strict = strict
         self.window_ns = window_ns
+        self.partial = partial  # None: tell from the log whether CPUs are missing
+        self._entries: BufferEntries | None = None  # the header's counts
         self.report = Report()
         self._pending: deque[Event] = deque()  # events inside the skew window
         self._moved: set[int] = set()  # ids of events already taken early once
@@ -180,6 +229,7 @@ class TraceChecker:
         self._ptr_delta: int | None = None  # raw pointers: base_addr + off - ptr
         self._bytes_ratio: PercpuAlloc | None = None  # first alloc with bytes_alloc
         self._features: dict[str, None] = {}  # ordered set
+        self._finished = False
 
     # -- input ---------------------------------------------------------------
 
@@ -229,8 +279,11 @@ class TraceChecker:
             self._flush()
             self._forget()
         elif isinstance(record, ParseError):
-            self.report.parse_errors.append(record)
+            self.report.parse_error_count += 1
+            if len(self.report.parse_errors) < SHOWN_PARSE_ERRORS:
+                self.report.parse_errors.append(record)
         elif isinstance(record, BufferEntries):
+            self._entries = record
             if record.in_buffer < record.written:
                 self._feature("ring buffer overwritten")
                 self._cpus_to_wait = record.cpus
@@ -241,12 +294,69 @@ class TraceChecker:
                 self._feature("tgid column")
 
     def finish(self) -> Report:
+        """The report; once settled, the same report again."""
+        if self._finished:
+            return self.report
+        self._finished = True
         self._flush()
         if self._cpus_to_wait is not None:
             self._feature(f"allocation state not checked: {self._cpus_to_wait} CPUs never "
                           "appear in the overwritten buffer")
-        self.report.features = list(self._features)
-        return self.report
+        report = self.report
+        unknown = Counter(v.kind for v in report.violations if v.kind in EXPLAINED_BY_OTHER_CPUS)
+        report.partial = self._partial_view(unknown)
+        if report.partial is not None:
+            report.violations = [v for v in report.violations
+                                 if v.kind not in EXPLAINED_BY_OTHER_CPUS]
+            self._feature(report.partial.describe())
+        elif unknown and self.partial is None and self._entries is None:
+            self._feature("every CPU's events taken as present (for a log of some CPUs "
+                          "only, --partial takes the others' as unknown)")
+        report.no_percpu_event = self._no_percpu_event()
+        report.features = list(self._features)
+        return report
+
+    def _partial_view(self, unknown: Counter) -> PartialView | None:
+        """Does the log lack some CPUs' events? A per_cpu/cpuN/trace file
+        prints the same header as the trace file, which counts the entries
+        in every CPU's buffer and, as #P, the CPUs online, but only CPU N's
+        lines follow. Without a header: a CPU missing below one that shows
+        up, and findings (`unknown`) that another CPU's lines would explain."""
+        seen = tuple(sorted(self._last_time))
+        entries = self._entries
+        cpus = entries.cpus if entries is not None else None
+        if self.partial is not None:
+            return PartialView(seen, cpus, "--partial", unknown) if self.partial else None
+        if entries is not None:
+            events = sum(self.report.events.values())
+            if seen and len(seen) < entries.cpus and events < entries.in_buffer:
+                return PartialView(seen, cpus, f"the header counts {entries.in_buffer} entries "
+                                   f"in the buffers of all CPUs, the file holds {events}",
+                                   unknown)
+            return None
+        missing = sorted(set(range(seen[-1] + 1)) - set(seen)) if seen else []
+        if missing and unknown:
+            return PartialView(seen, None, "no line of CPU " + ",".join(map(str, missing)),
+                               unknown)
+        return None
+
+    def _no_percpu_event(self) -> str | None:
+        """Why a log holds nothing level 1 can check, with the likely cause."""
+        events = self.report.events
+        if any(events[name] for name in PERCPU_NAMES.values()):
+            return None
+        total = sum(events.values())
+        if not total and self._entries is None and not self._features:
+            return ("no event and no ftrace header: an empty file, or not the trace file "
+                    "(/sys/kernel/tracing/trace)")
+        if not total:
+            return ("a header and no event: nothing was traced (tracing off, or the buffer "
+                    "was cleared before it was copied)")
+        name, count = events.most_common(1)[0]
+        return (f"{total} events, none a percpu tracepoint (the most frequent: {name}, "
+                f"{count}): the percpu events were not enabled (echo 1 > "
+                "/sys/kernel/tracing/events/percpu/enable, or trace_event=percpu:* on the "
+                "kernel command line)")
 
     def _feature(self, name: str) -> None:
         self._features[name] = None
@@ -628,10 +738,25 @@ SETTLE_CLEAN = {
 
 
 def check_log(records: Iterable[Record], strict: bool = False,
-              window_ns: int = DEFAULT_WINDOW_NS) -> Report:
+              window_ns: int = DEFAULT_WINDOW_NS, partial: bool | None = None) -> Report:
     """Check a whole log, given as its records in order."""
-    checker = TraceChecker(strict, window_ns)
+    checker = TraceChecker(strict, window_ns, partial)
     feed = checker.feed
     for record in records:
         feed(record)
     return checker.finish()
+
+
+def excerpt(text: str, width: int) -> str:
+    """`text` as a terminal can show it: at most `width` characters, saying
+    how many more there were, each non-printable character escaped."""
+    shown: list[str] = []
+    used = 0
+    for i, char in enumerate(text):
+        if not char.isprintable():
+            char = char.encode("unicode_escape").decode("ascii")
+        used += len(char)
+        if used > width:
+            return "".join(shown) + f" ... ({len(text) - i} more characters)"
+        shown.append(char)
+    return "".join(shown)
