@@ -623,8 +623,9 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
     spec = specs.load(spec_name)
     if partial is not None:
         cpus = ",".join(map(str, partial.seen)) or "none"
-        return Conformance(spec.name, [], [f"conformance not decided: a partial capture (CPUs {cpus} seen); "
-                                           "check the merged trace of every CPU"])
+        return Conformance(spec.name, [], [
+            f"conformance not decided: a partial capture (CPUs {cpus} seen); "
+            "check the merged trace of every CPU"])
     p = spec.params
     if facts is None:
         facts = LogFacts()
