@@ -32,6 +32,7 @@ import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
 from percpu_mc.checker.engines.explicit import Refinement
+from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.engines.fairness import (gfp_failed, request_failed, requests, run_ended,
                                                 waiting)
 from percpu_mc.checker.engines.symbolic import Z3Ops, equal, state_vars
@@ -166,10 +167,11 @@ class Graph:
 
 
 def explore(model: Model, limit: int, progress: Progress | None = None,
-            refine: Refinement | None = None) -> Graph | None:
+            refine: Refinement | None = None, native: Native | None = None) -> Graph | None:
     """Breadth-first search of every reachable kernel state (with `refine`:
     every reachable (state, extra) under the steps it allows); None when
-    there are more than `limit`."""
+    there are more than `limit`.  With `native` (the compiled model) each
+    state's steps are computed natively: the same steps, in the same order."""
     start = time.monotonic()
     init = canonical(model.init())
     e0 = refine.initial(init) if refine else None
@@ -178,7 +180,9 @@ def explore(model: Model, limit: int, progress: Progress | None = None,
     while i < len(g.states):
         out = []
         s, e = g.states[i], g.extra[i]
-        for ai, ch, t in (refine.steps(s, e) if refine else model.successors(s)):
+        steps = (refine.steps(s, e) if refine else model.successors(s) if native is None
+                 else ((op.action, op.choices, t) for op, t in native.successors(s)))
+        for ai, ch, t in steps:
             t = canonical(t)
             key = (t, refine.advance(s, t, e) if refine else None)
             j = g.index.get(key)

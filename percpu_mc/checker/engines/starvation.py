@@ -18,6 +18,7 @@ from percpu_mc.checker.engines import list_order
 from percpu_mc.checker.report import counterexample
 from percpu_mc.checker import specs
 from percpu_mc.checker.engines.fairness import FAIRNESS
+from percpu_mc.checker.engines.native import CompilerMissing, Native
 from percpu_mc.checker.engines.lasso import Lasso, LassoEngine, explore, fair_lasso
 from percpu_mc.model.machine import Model
 from percpu_mc.traces.writer import HEADER_LINES, write_trace
@@ -35,8 +36,15 @@ class NoLasso:
 
 def search(model: Model, size: int, engine: str, depth: int, limit: int,
            progress: Any = None, kernel_order: bool = False) -> Lasso | NoLasso:
-    if engine == "explicit":
-        g = explore(model, limit, refine=list_order.KernelOrder(model) if kernel_order else None)
+    if engine in ("explicit", "explicit-python"):
+        native = None
+        if engine == "explicit" and not kernel_order:
+            try:
+                native = Native.load(model, [], depth)
+            except CompilerMissing:
+                native = None  # the concrete interpretation explores the same graph
+        g = explore(model, limit, refine=list_order.KernelOrder(model) if kernel_order else None,
+                    native=native)
         if g is None:
             return NoLasso(f"{UNKNOWN}: more than {limit} reachable states (--limit)", False)
         lasso = fair_lasso(model, g, size)
@@ -119,14 +127,14 @@ def main(args: Any) -> int:
     if not 1 <= size <= p.unit_cells:
         raise BadRequest(f"--starvation: the size must be between 1 and {p.unit_cells} cells "
                       f"(the unit of spec {spec.name}), not {size}")
-    if args.kernel_order and args.engine != "explicit":
+    if args.kernel_order and args.engine not in ("explicit", "explicit-python"):
         raise BadRequest("--kernel-order: only the explicit engine tracks the list order "
                          "(--engine explicit)")
     if size not in p.sizes:  # the request must be one the environment can make
         p = dataclasses.replace(p, sizes=tuple(sorted({*p.sizes, size})))
     model = Model(p)
     depth = spec.depth if args.depth is None else args.depth
-    engine = "explicit" if args.engine == "explicit" else "bmc"
+    engine = args.engine if args.engine in ("explicit", "explicit-python") else "bmc"
     start = time.monotonic()
     err = Console(stderr=True)
 
