@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from enum import Enum
 
-from percpu_mc.model.params import MAX_MAP_ALLOC, Params
+from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Params
 from percpu_mc.model.state import (PER_CHUNK, PER_CONTEXT, PER_LIVE, AllocPc, BalancePc,
                                    Geometry, Isolated, State)
 
@@ -39,33 +39,43 @@ class Domain:
     names: Names
     lo: int
     hi: int
+    values: tuple[int, ...] = ()  # when set: the only values, stored as their index
 
     @property
     def bits(self) -> int:
-        return max(1, (self.hi - self.lo).bit_length())
+        span = len(self.values) - 1 if self.values else self.hi - self.lo
+        return max(1, span.bit_length())
+
+
+# An area map's size: 0 (none asked for) or a power-of-two multiple of
+# PCPU_DFL_MAP_ALLOC up to MAX_MAP_ALLOC (pcpu_need_to_extend()).
+MAP_SIZES = (0,) + tuple(PCPU_DFL_MAP_ALLOC << k for k in range(
+    (MAX_MAP_ALLOC // PCPU_DFL_MAP_ALLOC).bit_length()))
 
 
 def domains(p: Params, depth: int) -> dict[str, Domain]:
-    """Every field of `State`, in declaration order.  The counter's range is
-    what `depth` steps can reach: the true count is at most every page of
-    every chunk, and one step moves it by at most that much (a lost update
-    or a variant's miscount)."""
+    """Every field of `State`, in declaration order.  The counter's true
+    value is at most every page of every chunk; a variant that miscounts
+    moves it by at most that much a step, so `depth` steps stay within
+    pages * (depth + 2).  The range is that, capped at four times the pages
+    (and a margin): a counter drifting further stops the search, naming the
+    field, rather than widening every stored state."""
     g = Geometry(p)
     pages_total = p.nr_chunks * p.unit_pages
-    counter = pages_total * (depth + 2)
+    counter = min(pages_total * (depth + 2), 4 * pages_total + 8)
     size, align = max(p.sizes), max(p.aligns)
     chunk = (0, p.nr_chunks - 1)
     q, c = Names.QUANTITY, Names.CHUNK
     b = (0, 1)
-    table: dict[str, tuple[Names, tuple[int, int]]] = {
+    table: dict[str, tuple[Names, tuple[int, ...]]] = {
         "live": (q, b), "linked": (q, b),
         "to_free": (q, b),
         "alloc_map": (q, (0, (1 << g.cells) - 1)),
         "bound_map": (q, (0, (1 << g.cells) - 1)),
         "populated": (q, (0, (1 << g.pages) - 1)),
-        "map_alloc": (q, (0, MAX_MAP_ALLOC)),
+        "map_alloc": (q, MAP_SIZES),
         "map_extend_pending": (q, b), "ext_running": (q, b),
-        "ext_new_alloc": (q, (0, MAX_MAP_ALLOC)),
+        "ext_new_alloc": (q, MAP_SIZES),
         "isolated": (q, (0, max(Isolated))),
         "nr_empty_pop_pages": (q, (-counter, counter)),
         "pcpu_async_enabled": (q, b),
@@ -77,13 +87,13 @@ def domains(p: Params, depth: int) -> dict[str, Domain]:
         "nr_to_pop": (q, (-counter - p.empty_pop_pages_high,
                                         counter + p.empty_pop_pages_high)),
         "balance_slot": (q, (0, g.free_slot + 2)),
-        "balance_new_alloc": (q, (0, MAX_MAP_ALLOC)),
+        "balance_new_alloc": (q, MAP_SIZES),
         "pc": (q, (0, max(AllocPc))),
         "req_size": (q, (0, size)), "req_align": (q, (0, align)),
         "req_atomic": (q, b), "req_reserved": (q, b),
         "chunk": (c, chunk), "off": (q, (0, g.cells)),
         "occ": (q, (0, g.pages)),
-        "new_alloc": (q, (0, MAX_MAP_ALLOC)),
+        "new_alloc": (q, MAP_SIZES),
         "counter_reg": (q, (-counter, counter)),
         "live_valid": (q, b), "live_chunk": (c, chunk),
         "live_off": (q, (0, g.cells)), "live_size": (q, (0, size)),
@@ -96,7 +106,14 @@ def domains(p: Params, depth: int) -> dict[str, Domain]:
     missing = set(names) ^ set(table)
     if missing:
         raise ValueError(f"state fields without a domain (or domains without a field): {missing}")
-    return {n: Domain(group(n), table[n][0], *table[n][1]) for n in names}
+    out = {}
+    for n in names:
+        kind, span = table[n]
+        if span is MAP_SIZES:
+            out[n] = Domain(group(n), kind, 0, MAX_MAP_ALLOC, MAP_SIZES)
+        else:
+            out[n] = Domain(group(n), kind, *span)
+    return out
 
 
 def group(name: str) -> Group:

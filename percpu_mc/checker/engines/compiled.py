@@ -75,8 +75,10 @@ class CompiledEngine:
             if r.error == 1:
                 sl = native.layout.slots[r.error_field]
                 where = sl.name if sl.index is None else f"{sl.name}[{sl.index}]"
-                raise SearchError(f"{where} = {r.error_value} is outside its range "
-                                  f"[{sl.domain.lo}, {sl.domain.hi}] (model/domains.py)")
+                span = (f"values {list(sl.domain.values)}" if sl.domain.values
+                        else f"range [{sl.domain.lo}, {sl.domain.hi}]")
+                raise SearchError(f"{where} = {r.error_value} is outside its {span} "
+                                  "(model/domains.py)")
             if r.error:
                 raise SearchError(ERRORS[r.error] + f" after {r.states} states")
             results = []

@@ -214,14 +214,23 @@ class Generator:
                f"memset(w, 0, sizeof(uint64_t) * {self.layout.words});"]
         for j, sl in enumerate(self.layout.slots):
             d = sl.domain
+            if d.values:  # an enumerated domain: the value's index
+                cases = " : ".join(f"v[{j}] == {val}LL ? {k}" for k, val in enumerate(d.values))
+                out.append(f"{{ int64_t e = {cases} : -1; if (e < 0) return {j + 1};")
+                out.append(f"w[{sl.word}] |= (uint64_t)e << {sl.shift}; }}")
+                continue
             out.append(f"if (v[{j}] < {d.lo}LL || v[{j}] > {d.hi}LL) return {j + 1};")
             out.append(f"w[{sl.word}] |= (uint64_t)(v[{j}] - ({d.lo}LL)) << {sl.shift};")
         out.append("return 0;\n}\n")
         out.append("static void unpack(const uint64_t *w, int64_t *v) {")
         for j, sl in enumerate(self.layout.slots):
             mask = (1 << sl.domain.bits) - 1
-            out.append(f"v[{j}] = (int64_t)((w[{sl.word}] >> {sl.shift}) & {mask}ULL) "
-                       f"+ ({sl.domain.lo}LL);")
+            field = f"(int64_t)((w[{sl.word}] >> {sl.shift}) & {mask}ULL)"
+            if sl.domain.values:
+                table = ", ".join(f"{val}LL" for val in sl.domain.values)
+                out.append(f"{{ static const int64_t e[] = {{{table}}}; v[{j}] = e[{field}]; }}")
+            else:
+                out.append(f"v[{j}] = {field} + ({sl.domain.lo}LL);")
         out.append("}\n")
         return "\n".join(out)
 
