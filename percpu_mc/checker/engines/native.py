@@ -48,7 +48,6 @@ int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int6
                progress_cb cb, result_t *r);
 int64_t search_parent(const search_t *s, int64_t idx);
 void search_state(const search_t *s, int64_t idx, int64_t *v);
-int search_same(const search_t *s, int64_t idx, const int64_t *v, int reduce);
 int step_all(const int64_t *v, int32_t *ops, int64_t *outs);
 void props_hold(const int64_t *v, int32_t *out);
 int words_per_state(void);
@@ -61,6 +60,8 @@ void batch_violations(const uint64_t *in, int64_t n, uint64_t *mask);
 int batch_pack(const int64_t *v, int reduce, uint64_t *out);
 int64_t search_size(const search_t *s);
 int64_t search_bytes(const search_t *s);
+void batch_route(const uint64_t *in, const int64_t *from, const uint16_t *ops, int64_t n,
+                 int parts, uint64_t *out, int64_t *out_from, uint16_t *out_ops, int64_t *counts);
 """
 
 
