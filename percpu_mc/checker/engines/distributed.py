@@ -307,9 +307,9 @@ class DistributedEngine:
     def run(self, depth: int, progress: Progress | None = None) \
             -> tuple[list[Result], DistributedStats]:
         start = time.monotonic()
-        native = Native.load(self.model, self.props, depth)  # built once here, cached for workers
-        client, cluster = self._client()
+        client, cluster = self._client()  # first: an absent scheduler is found before any work
         try:
+            native = Native.load(self.model, self.props, depth)  # built once, cached for workers
             return self._search(client, native, depth, progress, start)
         finally:
             client.close()
