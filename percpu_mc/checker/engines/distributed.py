@@ -53,6 +53,7 @@ from percpu_mc.model.properties import PROPERTIES, Property
 Progress = Callable[[int, int], None]  # (depth, states)
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a scheduler, and for its first worker
 ROOT = 0xFFFF  # the operation recorded for the initial state
+POLL = 1.0  # seconds between looks at the scheduler's workers while a round runs
 CHUNK_OUTPUTS = 1 << 18  # successors expanded per native call (bounds the buffers)
 
 
@@ -327,19 +328,34 @@ class DistributedEngine:
                    for i, a in enumerate(addresses)]
         level = 0
 
+        def lost(e: Exception | None) -> WorkerLost | None:
+            """WorkerLost when a part's worker left the scheduler (or the comm
+            to it closed), else None."""
+            alive = set(client.scheduler_info()["workers"])
+            gone = [a for a in addresses if a not in alive]
+            if not gone and not isinstance(e, OSError):
+                return None
+            who = f"worker {', '.join(gone)}" if gone else "a worker"
+            why = f" ({type(e).__name__}: {e})" if e is not None else ""
+            return WorkerLost(f"{who} was lost after level {level} of {depth} completed{why}; "
+                              "its part of the visited set is gone, so the search stopped")
+
         def wait(calls: list[Any]) -> list[Any]:
-            try:
-                return [c.result() for c in calls]
-            except Exception as e:
-                # a lost worker surfaces as a closed comm (an OSError) or a missing actor
-                alive = set(client.scheduler_info()["workers"])
-                gone = [a for a in addresses if a not in alive]
-                if not gone and not isinstance(e, OSError):
-                    raise
-                who = f"worker {', '.join(gone)}" if gone else "a worker"
-                raise WorkerLost(f"{who} was lost after level {level} of {depth} completed "
-                                 f"({type(e).__name__}: {e}); its part of the visited set is "
-                                 "gone, so the search stopped") from None
+            out = []
+            for c in calls:
+                while True:
+                    try:
+                        out.append(c.result(timeout=POLL))
+                        break
+                    except TimeoutError:
+                        # a call to (or through) a dead worker's actor never returns
+                        if (why := lost(None)) is not None:
+                            raise why from None
+                    except Exception as e:
+                        if (why := lost(e)) is not None:
+                            raise why from None
+                        raise
+            return out
 
         parts = wait(futures)
         stats = DistributedStats(words=native.layout.words, reduced=self.reduce,
