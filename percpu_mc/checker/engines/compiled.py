@@ -107,7 +107,7 @@ class CompiledEngine:
         words = []
         for i in reversed(chain):  # stored states from the initial state to idx
             w = ffi.new("uint64_t[]", native.layout.words)
-            lib.batch_state(handle, i, w)
+            lib.batch_state(handle, i, 1, w)
             words.append(tuple(w))
         return rebuild_run(self.model, native, self.reduce, words)
 

@@ -165,27 +165,29 @@ class Part:
         r0 = 0
         for src, base, _, origin_b, ops_b in inbox:
             origin, ops = _array("q", origin_b), _array("H", ops_b)
-            for i in range(len(ops)):
-                if got[r0 + i] >= 0:
-                    keep.append(r0 + i)
-                    self.parent_part.append(src)
-                    self.parent_pos.append(base + origin[i])
-                    self.op.append(ops[i])
+            # comprehensions over array slices: this loop is the per-state cost of a part
+            new = [i for i, j in enumerate(got[r0:r0 + len(ops)]) if j >= 0]
+            self.parent_part.extend([src] * len(new))
+            self.parent_pos.extend([base + origin[i] for i in new])
+            self.op.extend([ops[i] for i in new])
+            keep.extend([r0 + i for i in new])
             r0 += len(ops)
         # fresh states take consecutive local indices: position = index - level start
         assert not keep or got[keep[-1]] == first + len(keep) - 1
-        row, mv = self.row, memoryview(words)
-        self.frontier = b"".join(mv[i * row:(i + 1) * row] for i in keep)
+        row = self.row
+        front = ffi.new("uint64_t[]", max(1, len(keep)) * self.native.layout.words)
+        lib.batch_state(self.handle, first, len(keep), front)
+        self.frontier = ffi.buffer(front, len(keep) * row)[:]
         violations: dict[int, tuple[tuple[int, ...], int]] = {}
         if keep:
             mask = ffi.new("uint64_t[]", len(keep))
             lib.batch_violations(ffi.from_buffer("uint64_t[]", self.frontier), len(keep), mask)
-            for pos, m in enumerate(mask):
+            masks = _array("Q", ffi.buffer(mask)[:])
+            for pos in [i for i, m in enumerate(masks) if m]:
+                w = tuple(_array("Q", self.frontier[pos * row:(pos + 1) * row]))
                 for p in range(len(self.native.props)):
-                    if m >> p & 1:
-                        w = tuple(_array("Q", self.frontier[pos * row:(pos + 1) * row]))
-                        if p not in violations or w < violations[p][0]:
-                            violations[p] = (w, pos)
+                    if masks[pos] >> p & 1 and (p not in violations or w < violations[p][0]):
+                        violations[p] = (w, pos)
         return Inserted(len(keep), lib.search_size(self.handle), lib.search_bytes(self.handle),
                         time.monotonic() - start, violations)
 
@@ -239,7 +241,7 @@ class Part:
         part and position (in the level before)."""
         idx = self.level_start[level] + pos
         w = self.native.ffi.new("uint64_t[]", self.native.layout.words)
-        self.native.lib.batch_state(self.handle, idx, w)
+        self.native.lib.batch_state(self.handle, idx, 1, w)
         return tuple(w), self.parent_part[idx], self.parent_pos[idx]
 
     def close(self) -> None:

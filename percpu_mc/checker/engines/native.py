@@ -55,7 +55,7 @@ int canonical_words(const int64_t *v, uint64_t *w);
 int64_t batch_expand(const uint64_t *in, int64_t n, int reduce, uint64_t *out,
                      int64_t *from, uint16_t *ops, int64_t max_out);
 int batch_insert(search_t *s, const uint64_t *in, int64_t n, int64_t *fresh);
-void batch_state(const search_t *s, int64_t idx, uint64_t *out);
+void batch_state(const search_t *s, int64_t idx, int64_t n, uint64_t *out);
 void batch_violations(const uint64_t *in, int64_t n, uint64_t *mask);
 int batch_pack(const int64_t *v, int reduce, uint64_t *out);
 int64_t search_size(const search_t *s);

@@ -249,9 +249,9 @@ int batch_insert(search_t *s, const uint64_t *in, int64_t n, int64_t *fresh) {
     return 0;
 }
 
-/* The packed state at local index `idx` (NW words). */
-void batch_state(const search_t *s, int64_t idx, uint64_t *out) {
-    memcpy(out, s->states + idx * NW, NW * sizeof(uint64_t));
+/* The `n` packed states from local index `idx` on (NW words each). */
+void batch_state(const search_t *s, int64_t idx, int64_t n, uint64_t *out) {
+    memcpy(out, s->states + idx * NW, n * NW * sizeof(uint64_t));
 }
 
 /* For each of `n` packed states, a bit per property that it violates. */
