@@ -353,6 +353,8 @@ class DistributedEngine:
                         # a call to (or through) a dead worker's actor never returns
                         if (why := lost(None)) is not None:
                             raise why from None
+                    except MemoryError as e:  # raised by a part: its machine is full
+                        raise SearchError(f"out of memory on a worker ({e})") from None
                     except Exception as e:
                         if (why := lost(e)) is not None:
                             raise why from None
