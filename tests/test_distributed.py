@@ -115,6 +115,9 @@ def test_cluster_flags_need_the_explicit_engine() -> None:
     rc, _, err = cli("--spec", "v4.13", "--engine", "bmc", "--depth", "2",
                      "--scheduler", "tcp://127.0.0.1:1")
     assert rc == 2 and "--engine explicit" in err
+    rc, _, err = cli("--spec", "v4.13", "--starvation", "2", "--engine", "explicit",
+                     "--workers", "2")
+    assert rc == 2 and "--starvation runs on one machine" in err
 
 
 def test_a_lost_worker_stops_the_search() -> None:

@@ -245,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         return sweep_cli.main(args)
     err = Console(stderr=True)
     if args.starvation is not None:
+        if args.scheduler is not None or args.workers is not None:
+            print("check-model: --starvation runs on one machine (docs/distributed.md says why); "
+                  "--scheduler/--workers take --engine explicit", file=sys.stderr)
+            return 2
         try:
             return starvation.main(args)
         except (specs.SpecError, starvation.BadRequest) as e:
