@@ -21,6 +21,7 @@ from percpu_mc.checker.cli import sweep as sweep_cli
 from percpu_mc.checker.report import terminal_map
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
+from percpu_mc.checker.engines import distributed
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.engines.portfolio import PortfolioEngine
@@ -77,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="--engine explicit (also with --starvation): track the order of the "
                          "kernel's chunk lists and explore only the chunk choices it makes "
                          "(checker/list_order.py)")
+    ap.add_argument("--progress", action="store_true",
+                    help="--engine explicit with --scheduler/--workers: states and rate per "
+                         "worker after each level on stderr (default: when stderr is a terminal)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument("--html", metavar="FILE",
                     help="also write the counterexamples as one self-contained HTML page")
@@ -120,12 +124,22 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
         order = list_order.KernelOrder(model) if args.kernel_order else None
     except ValueError as e:
         raise Usage(f"--kernel-order: {e}") from None
+    cluster = args.scheduler is not None or args.workers is not None
+    if cluster and (args.prove or args.engine != "explicit" or order is not None):
+        raise Usage("--scheduler/--workers: one search across a cluster is --engine explicit "
+                    "(without --prove or --kernel-order); many jobs are --sweep")
+    if args.workers is not None and args.workers < 1:
+        raise Usage(f"--workers must be at least 1, not {args.workers}")
     engine: Any = (InductionEngine(model, props) if args.prove
                    else BMCEngine(model, props, lemmas) if args.engine == "bmc"
                    else PortfolioEngine(model, props, lemmas) if args.engine == "portfolio"
                    else ExplicitEngine(model, props, order)
                    if order is not None or args.engine == "explicit-python"
-                   else CompiledEngine(model, props, args.symmetry))
+                   else distributed.DistributedEngine(model, props, args.scheduler,
+                                                      args.workers or 0, args.symmetry)
+                   if cluster else CompiledEngine(model, props, args.symmetry))
+    if cluster and (args.progress or err.is_terminal):
+        engine.report = lambda line: err.print(line, highlight=False, markup=False)
     start = time.monotonic()
     shown = [False]
 
@@ -141,13 +155,15 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
             results, stats = engine.run(args.max_k, depth, progress)
         else:
             results, stats = engine.run(depth, progress)
-    except (CompilerMissing, SearchError) as e:
+    except (CompilerMissing, SearchError, distributed.SchedulerUnreachable) as e:
         raise Usage(f"--engine explicit: {e}") from None
     if getattr(engine, "note", ""):
         err.print(engine.note, highlight=False, markup=False)
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
     if order is not None:
         doc["list_order"] = "kernel"
+    if isinstance(stats, distributed.DistributedStats):
+        doc.update(stats.doc())
     if stats.lemmas is not None:
         doc["lemmas"] = list(stats.lemmas)
     if args.emit_log is not None:
@@ -233,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         return sweep_cli.main(args)
     err = Console(stderr=True)
     if args.starvation is not None:
+        if args.scheduler is not None or args.workers is not None:
+            print("check-model: --starvation runs on one machine (docs/distributed.md says why); "
+                  "--scheduler/--workers take --engine explicit", file=sys.stderr)
+            return 2
         try:
             return starvation.main(args)
         except (specs.SpecError, starvation.BadRequest) as e:
@@ -243,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except Usage as e:
         print(f"check-model: {e}", file=sys.stderr)
         return 2
+    except distributed.WorkerLost as e:  # not bad input: the cluster failed (exit 3)
+        print(f"check-model: {e}", file=sys.stderr)
+        return 3
     if args.html:
         try:
             html_report.write_model(args.html, doc, results, model)

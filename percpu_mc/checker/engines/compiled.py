@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.result import Holds, Result, RunStats, Violated
@@ -100,40 +100,53 @@ class CompiledEngine:
             lib.search_free(handle)
 
     def rebuild(self, native: Native, handle: object, idx: int) -> Trace:
-        """The run to stored state `idx`, on the concrete interpretation.
-
-        The stored states have their dead locals forgotten, so the steps are
-        found on forgotten concrete states (the concrete step whose
-        successor's representative is the stored one), then run again from
-        the initial state as they are: dead locals are never read before
-        they are written, so each step is enabled and does the same there,
-        and the property is checked again on the last state."""
+        """The run to stored state `idx`, on the concrete interpretation."""
         ffi, lib = native.ffi, native.lib
         chain = [idx]
         while chain[-1] != 0:
             chain.append(lib.search_parent(handle, chain[-1]))
-        chain.reverse()  # stored indices from the initial state to idx
-        x = Concrete()
-        s: State = self.model.init()
-        found: list[tuple[int, dict[str, int]]] = []
-        for target in chain[1:]:
-            f = forget_dead(s) if self.reduce else s
-            match = None
-            for ai, ch, t in self.model.successors(f):
-                flat = ffi.new("int64_t[]", native.layout.flatten(t))
-                if lib.search_same(handle, target, flat, int(self.reduce)):
-                    match = (ai, ch, t)
-                    break
-            if match is None:
-                raise AssertionError(f"compiled step to stored state {target} has no concrete "
-                                     "counterpart: the interpretations disagree")
-            found.append((match[0], match[1]))
-            s = match[2]
-        s = self.model.init()
-        steps: list[TraceStep] = []
-        for ai, ch in found:
-            enabled, t = self.model.step(x, s, self.model.actions[ai], ch)
-            assert enabled, f"step {len(steps) + 1} of a rebuilt run is not enabled"
-            steps.append(TraceStep(ai, ch, t))
-            s = t
-        return Trace(self.model.init(), tuple(steps))
+        words = []
+        for i in reversed(chain):  # stored states from the initial state to idx
+            w = ffi.new("uint64_t[]", native.layout.words)
+            lib.batch_state(handle, i, 1, w)
+            words.append(tuple(w))
+        return rebuild_run(self.model, native, self.reduce, words)
+
+
+def rebuild_run(model: Model, native: Native, reduce: bool,
+                chain: Sequence[tuple[int, ...]]) -> Trace:
+    """The run through the stored (packed) states `chain`, the initial
+    state's first, on the concrete interpretation.
+
+    The stored states have their dead locals forgotten, so the steps are
+    found on forgotten concrete states (the concrete step whose successor's
+    stored form is the next in the chain), then run again from the initial
+    state as they are: dead locals are never read before they are written,
+    so each step is enabled and does the same there, and the property is
+    checked again on the last state."""
+    ffi, lib = native.ffi, native.lib
+    w = ffi.new("uint64_t[]", native.layout.words)
+    s: State = model.init()
+    found: list[tuple[int, dict[str, int]]] = []
+    for k, target in enumerate(chain[1:], 1):
+        f = forget_dead(s) if reduce else s
+        match = None
+        for ai, ch, t in model.successors(f):
+            lib.batch_pack(ffi.new("int64_t[]", native.layout.flatten(t)), int(reduce), w)
+            if tuple(w) == tuple(target):
+                match = (ai, ch, t)
+                break
+        if match is None:
+            raise AssertionError(f"compiled step {k} of a stored run has no concrete "
+                                 "counterpart: the interpretations disagree")
+        found.append((match[0], match[1]))
+        s = match[2]
+    x = Concrete()
+    s = model.init()
+    steps: list[TraceStep] = []
+    for ai, ch in found:
+        enabled, t = model.step(x, s, model.actions[ai], ch)
+        assert enabled, f"step {len(steps) + 1} of a rebuilt run is not enabled"
+        steps.append(TraceStep(ai, ch, t))
+        s = t
+    return Trace(model.init(), tuple(steps))

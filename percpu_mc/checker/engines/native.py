@@ -32,7 +32,7 @@ from percpu_mc.model.domains import Domain, Group, Names, domains
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
-from percpu_mc.model.state import BOOL_FIELDS, MUTEX_FREE, State, alloc_owner, dead, forget_dead
+from percpu_mc.model.state import BOOL_FIELDS, MUTEX_FREE, State, alloc_owner, dead
 
 CDEF = """
 typedef struct {
@@ -47,7 +47,6 @@ int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int6
                progress_cb cb, result_t *r);
 int64_t search_parent(const search_t *s, int64_t idx);
 void search_state(const search_t *s, int64_t idx, int64_t *v);
-int search_same(const search_t *s, int64_t idx, const int64_t *v, int reduce);
 int step_all(const int64_t *v, int32_t *ops, int64_t *outs);
 void props_hold(const int64_t *v, int32_t *out);
 int words_per_state(void);
@@ -55,11 +54,13 @@ int canonical_words(const int64_t *v, uint64_t *w);
 int64_t batch_expand(const uint64_t *in, int64_t n, int reduce, uint64_t *out,
                      int64_t *from, uint16_t *ops, int64_t max_out);
 int batch_insert(search_t *s, const uint64_t *in, int64_t n, int64_t *fresh);
-void batch_state(const search_t *s, int64_t idx, uint64_t *out);
+void batch_state(const search_t *s, int64_t idx, int64_t n, uint64_t *out);
 void batch_violations(const uint64_t *in, int64_t n, uint64_t *mask);
 int batch_pack(const int64_t *v, int reduce, uint64_t *out);
 int64_t search_size(const search_t *s);
 int64_t search_bytes(const search_t *s);
+void batch_route(const uint64_t *in, const int64_t *from, const uint16_t *ops, int64_t n,
+                 int parts, uint64_t *out, int64_t *out_from, uint16_t *out_ops, int64_t *counts);
 """
 
 

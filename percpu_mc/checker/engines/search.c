@@ -193,13 +193,6 @@ void search_state(const search_t *s, int64_t idx, int64_t *v) {
     unpack(s->states + idx * NW, v);
 }
 
-/* Canonical packed form of `v` compared with stored state `idx`. */
-int search_same(const search_t *s, int64_t idx, const int64_t *v, int reduce) {
-    uint64_t w[NW];
-    if (store_form(v, reduce, w)) return 0;
-    return !memcmp(s->states + idx * NW, w, sizeof(w));
-}
-
 /* Every enabled operation on `v`: their indices and successors (NF each). */
 int step_all(const int64_t *v, int32_t *ops, int64_t *outs) {
     int n = 0;
@@ -257,9 +250,9 @@ int batch_insert(search_t *s, const uint64_t *in, int64_t n, int64_t *fresh) {
     return 0;
 }
 
-/* The packed state at local index `idx` (NW words). */
-void batch_state(const search_t *s, int64_t idx, uint64_t *out) {
-    memcpy(out, s->states + idx * NW, NW * sizeof(uint64_t));
+/* The `n` packed states from local index `idx` on (NW words each). */
+void batch_state(const search_t *s, int64_t idx, int64_t n, uint64_t *out) {
+    memcpy(out, s->states + idx * NW, n * NW * sizeof(uint64_t));
 }
 
 /* For each of `n` packed states, a bit per property that it violates. */
@@ -281,3 +274,32 @@ int batch_pack(const int64_t *v, int reduce, uint64_t *out) {
 
 int64_t search_size(const search_t *s) { return s->n; }
 int64_t search_bytes(const search_t *s) { return held(s); }
+
+/* The part of the visited set that owns packed state `w`, out of `parts`:
+ * a hash of the words alone (the same in every process) mixed apart from
+ * hash_words, so that one part's states still spread over its own table. */
+static int owner_of(const uint64_t *w, int parts) {
+    uint64_t h = 0x6A09E667F3BCC909ULL;
+    for (int i = 0; i < NW; i++) {
+        h = (h ^ w[i]) * 0x94D049BB133111EBULL;
+        h ^= h >> 29;
+    }
+    return (int)(((h >> 32) * (uint64_t)parts) >> 32);
+}
+
+/* Reorder `n` packed states with their origins into one run per owning part
+ * (stable within a part): counts[j] states for part j, part 0 first. */
+void batch_route(const uint64_t *in, const int64_t *from, const uint16_t *ops, int64_t n,
+                 int parts, uint64_t *out, int64_t *out_from, uint16_t *out_ops, int64_t *counts) {
+    int64_t start[parts];
+    memset(counts, 0, parts * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) counts[owner_of(in + i * NW, parts)]++;
+    int64_t at = 0;
+    for (int j = 0; j < parts; j++) { start[j] = at; at += counts[j]; }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = start[owner_of(in + i * NW, parts)]++;
+        memcpy(out + k * NW, in + i * NW, NW * sizeof(uint64_t));
+        out_from[k] = from[i];
+        out_ops[k] = ops[i];
+    }
+}
