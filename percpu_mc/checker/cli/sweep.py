@@ -34,6 +34,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                    help="local processes (default: one per core)")
 
 
+# A sweep's jobs already fill the cores one each: the portfolio (two
+# processes a job) would oversubscribe them, so a sweep without --engines
+# runs BMC, as it did before the portfolio.
+SWEEP_ENGINE = {"portfolio": "bmc"}
+
+
 def _engines(args: argparse.Namespace, default: str) -> list[str]:
     names = [e.strip() for e in (args.engines or default).split(",") if e.strip()]
     for e in names:
@@ -60,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
         else:
             names = [n.strip() for n in args.spec.split(",") if n.strip()]
             jobs = sweep.build_jobs(names, args.param, args.properties or [], args.depth,
-                                    _engines(args, args.engine), args.budget)
+                                    _engines(args, SWEEP_ENGINE.get(args.engine, args.engine)),
+                                    args.budget)
     except sweep.SweepError as e:
         print(f"check-model: {e}", file=sys.stderr)
         return 2
