@@ -35,6 +35,8 @@ TRACE_RUNS = [
                    str(SAMPLES / "mix.trace.gz")]),
 ]
 
+# progress lines appear only when a run takes more than a few seconds
+PROGRESS = re.compile(r"^.*: depth \d+/\d+ done \(.*\)\n", re.MULTILINE)
 TIMING = re.compile(r'("seconds": )[0-9.e+-]+|[0-9]+(\.[0-9]+)? ?(s|ms|seconds)\b'
                     r'|[0-9,]+ states/s|[0-9.]+ (MB|MiB|GB)')
 
@@ -49,7 +51,7 @@ def main() -> None:
         proc = subprocess.run([str(args.bin / cmd[0]), *cmd[1:]], capture_output=True,
                               text=True, cwd=ROOT)
         text = f"exit {proc.returncode}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
-        (args.out / f"{name}.txt").write_text(TIMING.sub("<t>", text))
+        (args.out / f"{name}.txt").write_text(TIMING.sub("<t>", PROGRESS.sub("", text)))
         print(name, proc.returncode, flush=True)
 
 

@@ -16,7 +16,7 @@ from percpu_mc.model.actions import Kernel
 from percpu_mc.model.ops import Ops, select
 from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC
 from percpu_mc.model.state import (ALLOC_CHUNK_PCS, ALLOC_MUTEX_PCS, BALANCE_MUTEX_PCS, AllocPc,
-                         BalancePc, Isolated, State, area_mask, area_pages, empty_pages, full,
+                         BalancePc, Isolated, State, area_mask, area_pages, full,
                          alloc_owner, balance_owner, fully_free, nr_empty_pop,
                          occupied_pages)
 

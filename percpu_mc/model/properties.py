@@ -2,7 +2,7 @@
 
 Each is a predicate on one state (history variables included) and names the
 comment or commit that promises it.  None mentions a bug: bugs live in the
-variants' behaviour (model/actions.py, switched by specs/).
+variants' behaviour (model/actions/, switched by specs/).
 """
 from __future__ import annotations
 

@@ -431,6 +431,32 @@ def occupied_pages(x: Ops, g: Geometry, amap_in_use: Val, area: Val) -> Val:
     return out
 
 
+
+def count_occupied_pages(x: Ops, g: Geometry, amap_in_use: Val, area: Val,
+                         populated: Val | None = None) -> Val:
+    """pcpu_count_occupied_pages() as the variant counts it (occupied_pages()
+    is what the kernel means); `populated` (pcpu_alloc) is what was populated
+    before the allocation, counted alone where the population for the
+    allocation is not counted."""
+    sw = g.p.switches
+    populated_only = sw.occ_pages_counts == "populated-before" or sw.occ_pages_subtracted == "with-area"
+    if sw.occupied_tail_test == ">=" and (populated is None or not populated_only):
+        return occupied_pages(x, g, amap_in_use, area)
+    others = amap_in_use & x.bnot(area, g.cells)
+    out: Val = 0
+    for pg, m in enumerate(g.page_masks):
+        hit = x.and_(x.not_(x.eq(area & m, 0)), x.eq(others & m, 0))
+        if sw.occupied_tail_test == ">":
+            # off by one: a tail page the area ends inside counts only if
+            # the free run goes on past the page (the chunk's end never does)
+            ends_inside = x.not_(x.bit(area, (pg + 1) * g.cpp - 1))
+            past = (x.not_(x.bit(others, (pg + 1) * g.cpp)) if pg + 1 < g.pages else False)
+            hit = x.and_(hit, x.or_(x.not_(ends_inside), past))
+        if populated is not None and populated_only:
+            hit = x.and_(hit, x.bit(populated, pg))
+        out = out + x.ite(hit, 1, 0)
+    return out
+
 def area_pages(x: Ops, g: Geometry, off: Val, size: Val) -> Val:
     """[PFN_DOWN(off), PFN_UP(off + size)) as a page bitmap."""
     area = area_mask(x, g, off, size)
