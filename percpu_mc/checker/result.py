@@ -4,7 +4,7 @@ nothing was settled), and the run's statistics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from percpu_mc.model.machine import Trace
 
@@ -69,3 +69,22 @@ class RunStats:
     # BMC: the lemmas proved invariant and asserted on every step (None: it
     # never tried to prove them)
     lemmas: tuple[str, ...] | None = None
+
+
+class Watch(Protocol):
+    """What a running engine reports to and polls: `show` a line of progress,
+    `stopped()` true once the user asked the run to stop (SIGINT/SIGTERM);
+    the engine then returns the verdicts settled so far, the others
+    `interrupted`."""
+
+    def show(self, text: str, states: int | None = None) -> None: ...
+
+    def stopped(self) -> bool: ...
+
+
+INTERRUPTED = "interrupted"
+
+
+def interrupted(prop: str, depth: int, seconds: float) -> Unknown:
+    """No verdict: the run was stopped with no violation found up to `depth`."""
+    return Unknown(prop, INTERRUPTED, depth, seconds)

@@ -8,6 +8,7 @@ import textwrap
 import time
 from typing import Any
 
+import z3
 from rich.console import Console
 
 from percpu_mc.checker.logs import emit_log
@@ -22,6 +23,8 @@ from percpu_mc.checker.report import terminal_map
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
 from percpu_mc.checker.engines import distributed
+from percpu_mc.checker.cli.common import (Interrupt, Interrupted, quiet_closed_stdout,
+                                          say_interrupted)
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.engines.portfolio import PortfolioEngine
@@ -92,7 +95,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Result], Model]:
+def run(args: argparse.Namespace, err: Console,
+        watch: Interrupt | None = None) -> tuple[dict[str, Any], list[Result], Model]:
+    watch = watch or Interrupt()  # not installed: never stops
     try:
         spec = specs.load(args.spec)
     except specs.SpecError as e:
@@ -150,16 +155,25 @@ def run(args: argparse.Namespace, err: Console) -> tuple[dict[str, Any], list[Re
             what = f"{n:.1f}s" if args.engine == "bmc" else f"{int(n)} states"
             err.print(f"[dim]{spec.name}: depth {d}/{depth} done ({what})[/dim]", highlight=False)
 
+    # Z3 must not answer SIGINT itself (an `unknown` and the run going on):
+    # the signal stops the run, and interrupts the solver in this process
+    z3.set_param("ctrl_c", False)
+    watch.on_stop.append(lambda: z3.main_ctx().interrupt())
     try:
-        if args.prove:
-            results, stats = engine.run(args.max_k, depth, progress)
-        else:
-            results, stats = engine.run(depth, progress)
+        with watch.polling():
+            if args.prove:
+                results, stats = engine.run(args.max_k, depth, progress, watch=watch)
+            elif cluster:
+                results, stats = engine.run(depth, progress)
+            else:
+                results, stats = engine.run(depth, progress, watch=watch)
     except (CompilerMissing, SearchError, distributed.SchedulerUnreachable) as e:
         raise Usage(f"--engine explicit: {e}") from None
     if getattr(engine, "note", ""):
         err.print(engine.note, highlight=False, markup=False)
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
+    if watch.stopped():
+        doc["interrupted"] = True
     if order is not None:
         doc["list_order"] = "kernel"
     if isinstance(stats, distributed.DistributedStats):
@@ -218,6 +232,10 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
                 line = f"holds up to depth {r.depth}"
             case Proved():
                 line = f"proved (k = {r.k})"
+            case Unknown(reason="interrupted") if r.depth < 0:
+                line = "interrupted before the first depth was checked"
+            case Unknown(reason="interrupted"):
+                line = f"interrupted: no violation up to depth {r.depth}"
             case Unknown():
                 line = f"unknown at depth {r.depth}: {r.reason}"
         if r.engine:
@@ -258,8 +276,20 @@ def main(argv: list[str] | None = None) -> int:
         except (specs.SpecError, starvation.BadRequest) as e:
             print(f"check-model: {e}", file=sys.stderr)
             return 2
+    interrupt = Interrupt()
+    with interrupt.installed():
+        try:
+            return report(args, err, interrupt)
+        except Interrupted as e:  # before the engine ran, or while printing
+            if args.json:
+                print(json.dumps({"interrupted": True}))
+            say_interrupted("check-model", e.signum)
+            return 128 + e.signum
+
+
+def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
     try:
-        doc, results, model = run(args, err)
+        doc, results, model = run(args, err, interrupt)
     except Usage as e:
         print(f"check-model: {e}", file=sys.stderr)
         return 2
@@ -272,13 +302,26 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             print(f"check-model: cannot write {args.html}: {e.strerror}", file=sys.stderr)
             return 2
-    if args.json or args.simulate is not None:
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        chunk_map = sys.stdout.isatty() if args.map is None else args.map
-        human(doc, results, model, Console(width=100, soft_wrap=True), chunk_map)
-    return 1 if any(r.verdict == "violated" for r in results) else 0
+    try:
+        if args.json or args.simulate is not None:
+            json.dump(doc, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            chunk_map = sys.stdout.isatty() if args.map is None else args.map
+            human(doc, results, model, Console(width=100, soft_wrap=True), chunk_map)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_closed_stdout()
+    if interrupt.stopped():
+        say_interrupted("check-model", interrupt.signum)
+        return interrupt.status
+    if any(r.verdict == "violated" for r in results):
+        return 1
+    if unknown := [r.prop for r in results if r.verdict == "unknown"]:
+        print(f"check-model: no verdict for {', '.join(unknown)} (unknown): exit status 3",
+              file=sys.stderr)
+        return 3
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from rich.markup import escape
 
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker import specs
+from percpu_mc.checker.cli.common import (Interrupt, Interrupted, quiet_closed_stdout,
+                                          say_interrupted)
 from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
 from percpu_mc.checker.logs.trace_check import (DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker,
                                                 excerpt)
@@ -182,6 +184,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments.add_argument("--unit-size", type=int, metavar="BYTES",
                            help="with --spec on a real-scale log: the unit size (pcpu_unit_size)")
     options = arguments.parse_args(argv)
+    with Interrupt().installed():
+        try:
+            return check(arguments, options)
+        except Interrupted as stop:
+            if options.json:
+                print(json.dumps({"interrupted": True}))
+            say_interrupted("check-trace", stop.signum)
+            return 128 + stop.signum
+
+
+def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     if options.window_us < 0:
         arguments.error("--window-us must not be negative")
     if options.html and (why := html_report.unwritable(options.html)):
@@ -205,11 +218,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as error:
             print(f"check-trace: cannot write {options.html}: {error.strerror}", file=sys.stderr)
             return 2
-    if options.json:
-        json.dump(to_json(results), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print_human(results, Console(highlight=False, soft_wrap=True))
+    try:
+        if options.json:
+            json.dump(to_json(results), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            print_human(results, Console(highlight=False, soft_wrap=True))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_closed_stdout()
     return EXIT_STATUS[verdict(results)]
 
 

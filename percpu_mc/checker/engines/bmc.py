@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 import z3
 
-from percpu_mc.checker.result import Holds, Result, RunStats, Unknown, Violated
+from percpu_mc.checker.result import (Holds, Result, RunStats, Unknown, Violated, Watch,
+                                      interrupted)
 from percpu_mc.model.machine import Trace, TraceStep
 from percpu_mc.checker.engines.symbolic import Fields, Z3Ops, decode, equal, flat, state_vars
 from percpu_mc.model.invariants import Lemma
@@ -173,8 +174,11 @@ class BMCEngine:
         self.lemmas, self.proof_cost = lemmas, proof_cost
         self.proved: list[Lemma] | None = None  # the lemmas asserted, once proved
 
-    def run(self, depth: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
+    def run(self, depth: int, progress: Progress | None = None,
+            watch: Watch | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
+        stop = watch.stopped if watch is not None else lambda: False
+        done = -1  # the last depth every property was asked at
         stats = RunStats()
         model, x, p = self.model, self.x, self.model.p
         trans = TransitionRelation(model, x, self.props)
@@ -198,7 +202,7 @@ class BMCEngine:
             # the earlier instances are lemmas that make the deeper query easy.
             # (One query for every property at once is slower.)
             for pr in self.props:
-                if pr.name in found:
+                if pr.name in found or stop():
                     continue
                 ok = x.boolean(pr.holds(x, model.kernel, states[k]))
                 bad = z3.Bool(f"bad:{pr.name}@{k}")
@@ -209,9 +213,12 @@ class BMCEngine:
                 elif r == z3.sat:
                     trace = self.extract(solver.model(), trans, states[:k + 1], acts)
                     found[pr.name] = Violated(pr.name, trace, time.monotonic() - start)
-                else:
+                elif not stop():  # else Z3 was interrupted: the run stops
                     found[pr.name] = Unknown(pr.name, solver.reason_unknown(), k,
                                              time.monotonic() - start)
+            if stop():
+                break
+            done = k
             if progress:
                 progress(k, time.monotonic() - start)
             if len(found) == len(self.props):
@@ -226,6 +233,9 @@ class BMCEngine:
         stats.seconds = time.monotonic() - start
         if self.proved is not None:
             stats.lemmas = tuple(lm.name for lm in self.proved)
+        if stop():
+            return [found.get(pr.name) or interrupted(pr.name, done, stats.seconds)
+                    for pr in self.props], stats
         return [found.get(pr.name) or Holds(pr.name, depth, seconds=stats.seconds)
                 for pr in self.props], stats
 

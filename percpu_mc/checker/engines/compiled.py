@@ -16,11 +16,11 @@ printed is a run of the model itself.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from percpu_mc.checker.engines.native import Native
-from percpu_mc.checker.result import Holds, Result, RunStats, Violated
+from percpu_mc.checker.result import Holds, Result, RunStats, Violated, Watch, interrupted
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
@@ -53,8 +53,10 @@ class CompiledEngine:
         self.max_states = max_states
 
     def run(self, depth: int, progress: Progress | None = None,
-            stop: Callable[[], bool] | None = None) -> tuple[list[Result], CompiledStats]:
+            stop: Callable[[], bool] | None = None,
+            watch: Watch | None = None) -> tuple[list[Result], CompiledStats]:
         start = time.monotonic()
+        asked = watch.stopped if watch is not None else lambda: False
         native = Native.load(self.model, self.props, depth)
         ffi, lib = native.ffi, native.lib
         handle = lib.search_new()
@@ -68,7 +70,7 @@ class CompiledEngine:
                 # called at the end of each level and every 65,536 expansions within one
                 if progress and d == r.depth:
                     progress(d, states)
-                return 1 if stop is not None and stop() else 0
+                return 1 if asked() or (stop is not None and stop()) else 0
 
             init = ffi.new("int64_t[]", native.layout.flatten(self.model.init()))
             lib.search_run(handle, init, depth, int(self.reduce), self.max_states, report, r)
@@ -88,6 +90,9 @@ class CompiledEngine:
                 if idx >= 0:
                     trace = self.rebuild(native, handle, idx)
                     results.append(Violated(p.name, trace, seconds, engine="explicit"))
+                elif r.stopped and asked():
+                    results.append(replace(interrupted(p.name, r.depth, seconds),
+                                           engine="explicit"))
                 else:
                     results.append(Holds(p.name, depth if r.exhaustive else r.depth,
                                          bool(r.exhaustive), seconds, engine="explicit"))

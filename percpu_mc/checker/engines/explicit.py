@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol
 
-from percpu_mc.checker.result import Holds, Result, RunStats, Violated
+from percpu_mc.checker.result import Holds, Result, RunStats, Violated, Watch, interrupted
 from percpu_mc.model.machine import Trace, TraceStep
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
@@ -64,8 +64,10 @@ class ExplicitEngine:
         for ai, ch, t in self.refine.steps(s, extra):
             yield ai, ch, (t, self.refine.advance(s, t, extra))
 
-    def run(self, depth: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
+    def run(self, depth: int, progress: Progress | None = None,
+            watch: Watch | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
+        stop = watch.stopped if watch is not None else lambda: False
         stats = RunStats()
         s0 = self.model.init()
         init = (s0, self.refine.initial(s0) if self.refine else None)
@@ -82,10 +84,13 @@ class ExplicitEngine:
         record(init, 0)
         frontier = [init]
         d = 0
-        while frontier and d < depth and len(found) < len(self.props):
+        while frontier and d < depth and len(found) < len(self.props) and not stop():
             d += 1
             nxt: list[tuple[State, Any]] = []
             for node in frontier:
+                if stop():
+                    d -= 1  # this level is incomplete
+                    break
                 for ai, ch, t in self.next_nodes(node):
                     if t not in parents:
                         parents[t] = (node, ai, ch)
@@ -101,6 +106,8 @@ class ExplicitEngine:
         for p in self.props:
             if p.name in found:
                 results.append(found[p.name])
+            elif stop():
+                results.append(interrupted(p.name, d, stats.seconds))
             else:
                 results.append(Holds(p.name, d if not exhaustive else depth,
                                      exhaustive, stats.seconds))

@@ -27,7 +27,8 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
-from percpu_mc.checker.result import Proved, Result, RunStats, Unknown, Violated
+from percpu_mc.checker.result import (Proved, Result, RunStats, Unknown, Violated, Watch,
+                                      interrupted)
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, equal, state_vars
 from percpu_mc.model.invariants import LEMMAS, Lemma
 from percpu_mc.model.machine import Model
@@ -64,10 +65,13 @@ class InductionEngine:
         self.ctis: list[tuple[list[str], State, State, int]] = []
 
     def run(self, max_k: int, depth: int = 0,
-            progress: Progress | None = None) -> tuple[list[Result], RunStats]:
+            progress: Progress | None = None,
+            watch: Watch | None = None) -> tuple[list[Result], RunStats]:
         """Induction up to `max_k`; a property it leaves open is then looked
         for by the base case (BMC) up to `depth` steps."""
         start = time.monotonic()
+        stop = watch.stopped if watch is not None else lambda: False
+        settled = -1  # the last depth the base case finished
         model, x, p = self.model, self.x, self.model.p
         trans = TransitionRelation(model, x)
         cands = [Candidate(pr.name, pr.holds, True) for pr in self.props]
@@ -88,6 +92,8 @@ class InductionEngine:
                 bacts.append(z3.BitVec(f"bact@{k - 1}", p.width))
                 base.add(trans.at(bstates[k - 1], bstates[k], bacts[-1]))
             for c in list(pool.values()):
+                if stop():
+                    break
                 ok = x.boolean(c.holds(x, model.kernel, bstates[k]))
                 r = base.check(z3.Not(ok)) if not z3.is_true(z3.simplify(ok)) else z3.unsat
                 if r == z3.sat:
@@ -99,15 +105,18 @@ class InductionEngine:
                         self.proof.refuted_lemmas[c.name.removeprefix("lemma:")] = k
                 elif r == z3.unsat:
                     base.add(ok)  # proved at depth k: a lemma for the deeper queries
-                else:
+                elif not stop():  # else Z3 was interrupted: the run stops
                     del pool[c.name]
                     if c.is_property:
                         done[c.name] = Unknown(c.name, base.reason_unknown(), k,
                                                time.monotonic() - start)
+            if stop():
+                break
+            settled = k
             if 0 < k <= max_k:
                 kept = self.houdini(trans, k, list(pool.values()))
                 for c in kept:
-                    if c.is_property and c.name not in done:
+                    if c.is_property and c.name not in done and not stop():
                         used = tuple(o.name.removeprefix("lemma:") for o in kept if not o.is_property)
                         done[c.name] = Proved(c.name, k, used, time.monotonic() - start)
                         self.proof.cti.pop(c.name, None)
@@ -118,6 +127,9 @@ class InductionEngine:
         secs = time.monotonic() - start
         out = []
         for pr in self.props:
+            if stop() and pr.name not in done:
+                out.append(interrupted(pr.name, settled, secs))
+                continue
             out.append(done.get(pr.name) or Unknown(
                 pr.name, f"not k-inductive for k <= {max_k} with the lemmas "
                          f"({self.proof.cti.get(pr.name, 'no step found')}); "

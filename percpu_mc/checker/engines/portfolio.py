@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from dataclasses import replace
 from typing import Any, Callable
@@ -22,7 +23,7 @@ from typing import Any, Callable
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
 from percpu_mc.checker.engines.native import CompilerMissing
-from percpu_mc.checker.result import Result, RunStats, Unknown
+from percpu_mc.checker.result import Result, RunStats, Unknown, Watch, interrupted
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES, Property
 
@@ -35,6 +36,10 @@ def memory_budget() -> int:
 
 
 def _bmc(conn: Any, model: Model, names: list[str], depth: int, lemmas: Any) -> None:
+    # the parent alone answers signals (it has this process terminated)
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     results, stats = BMCEngine(model, [PROPERTIES[n] for n in names], lemmas).run(depth)
     conn.send((results, stats))
     conn.close()
@@ -47,8 +52,10 @@ class PortfolioEngine:
         self.lemmas = lemmas
         self.note = ""  # why the explicit search did not settle the run, if it did not
 
-    def run(self, depth: int, progress: Progress | None = None) -> tuple[list[Result], RunStats]:
+    def run(self, depth: int, progress: Progress | None = None,
+            watch: Watch | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
+        stop = watch.stopped if watch is not None else lambda: False
         ctx = multiprocessing.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)
         bmc = ctx.Process(target=_bmc, args=(send, self.model, [p.name for p in self.props],
@@ -61,12 +68,16 @@ class PortfolioEngine:
             explicit.max_states = min(explicit.max_states, memory_budget() // 64)
             try:
                 results, stats = explicit.run(
-                    depth, lambda d, n: progress(d, n) if progress else None)
+                    depth, lambda d, n: progress(d, n) if progress else None, watch=watch)
                 stats.seconds = time.monotonic() - start
                 return results, stats
             except (SearchError, CompilerMissing) as e:
                 self.note = f"explicit search stopped ({e}); verdicts from BMC"
             try:
+                while not recv.poll(0.1):
+                    if stop():
+                        return [interrupted(p.name, 0, time.monotonic() - start)
+                                for p in self.props], RunStats(0, time.monotonic() - start)
                 results, stats = recv.recv()
             except EOFError:
                 return [Unknown(p.name, "BMC ended without a verdict", depth, engine="bmc")

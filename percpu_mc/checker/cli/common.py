@@ -1,0 +1,111 @@
+"""What every command shares: stopping cleanly on SIGINT/SIGTERM, and the
+exit statuses that say so (128 + the signal's number, as a shell does)."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Callable, Iterator
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """Raised where no engine is polling: the run stops where it is."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Interrupt:
+    """The signal handlers of one run, and the `Watch` its engine polls.
+
+    An engine in native code (Z3, the compiled search) does not return to the
+    interpreter when a signal arrives, so a thread woken by the signal
+    (`signal.set_wakeup_fd`) records it at once and runs the `on_stop` hooks
+    (Z3's interrupt); the engine sees `stopped()` at its next poll and
+    returns what it has settled.  Outside an engine (`polled` false) the
+    handler raises `Interrupted` instead."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self.polled = False
+        self.on_stop: list[Callable[[], None]] = []
+
+    # the Watch protocol (checker/result.py)
+    def stopped(self) -> bool:
+        return self.signum != 0
+
+    def show(self, text: str, states: int | None = None) -> None:
+        pass
+
+    @property
+    def status(self) -> int:
+        return 128 + self.signum
+
+    def _stop(self, signum: int) -> None:
+        if self.signum:
+            return
+        self.signum = signum
+        for hook in self.on_stop:
+            hook()
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self._stop(signum)
+        if not self.polled:
+            raise Interrupted(signum)
+
+    def _wake(self, fd: int) -> None:
+        while data := os.read(fd, 64):
+            for b in data:
+                if b in SIGNALS:
+                    self._stop(b)
+                elif b == 0:  # closed by `uninstall`
+                    return
+
+    @contextmanager
+    def installed(self) -> Iterator[Interrupt]:
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        previous = {s: signal.signal(s, self._handler) for s in SIGNALS}
+        old_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        waker = threading.Thread(target=self._wake, args=(read,), daemon=True)
+        waker.start()
+        try:
+            yield self
+        finally:
+            signal.set_wakeup_fd(old_fd)
+            for s, h in previous.items():
+                signal.signal(s, h)
+            os.write(write, b"\0")
+            waker.join(1)
+            os.close(write)
+            if not waker.is_alive():
+                os.close(read)
+
+    @contextmanager
+    def polling(self) -> Iterator[Interrupt]:
+        """Within: a signal is only recorded; the engine polls `stopped()`."""
+        self.polled = True
+        try:
+            yield self
+        finally:
+            self.polled = False
+
+
+def say_interrupted(prog: str, signum: int) -> None:
+    name = signal.Signals(signum).name
+    print(f"{prog}: interrupted by {name}; the verdicts above are those settled before it",
+          file=sys.stderr)
+
+
+def quiet_closed_stdout() -> None:
+    """The reader of stdout is gone (`| head -1`): nothing more to write, and
+    no error at exit flushing what is left; the exit status stays the verdict's."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -1,0 +1,107 @@
+"""SIGINT and SIGTERM sent to real check-model and check-trace processes:
+each stops, prints what it settled and says it was interrupted, exits
+128 + the signal, with no traceback and no process left behind."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# long enough that no engine finishes before the signal
+LONG = {"bmc": ["--engine", "bmc", "--depth", "30"],
+        "portfolio": ["--depth", "30", "--spec", "v4.13"],
+        "explicit": ["--engine", "explicit", "--depth", "30", "--spec", "v4.13"],
+        "explicit-python": ["--engine", "explicit-python", "--depth", "30", "--spec", "v4.13"],
+        "prove": ["--prove", "--max-k", "6", "--depth", "30", "--spec", "v4.13"]}
+
+
+def start(module: str, *argv: str, **kw: object) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", f"percpu_mc.checker.cli.{module}", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("engine,signum", [
+    ("bmc", signal.SIGINT), ("bmc", signal.SIGTERM), ("portfolio", signal.SIGINT),
+    ("explicit", signal.SIGTERM), ("explicit-python", signal.SIGINT), ("prove", signal.SIGINT)])
+def test_check_model_stops(engine: str, signum: int) -> None:
+    proc = start("check_model", "--json", *LONG[engine])
+    time.sleep(4)
+    assert proc.poll() is None, proc.communicate()
+    kids = children(proc.pid)
+    proc.send_signal(signum)
+    # a hang-guard, not a timing claim (docs/benchmarks.md has the figures)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    assert f"interrupted by {signal.Signals(signum).name}" in err
+    doc = json.loads(out)
+    assert doc["interrupted"] is True
+    for item in doc.get("results", []):
+        assert item["verdict"] in ("violated", "unknown", "proved")
+        if item["verdict"] == "unknown":
+            assert item["reason"] == "interrupted"
+    assert not [k for k in kids if alive(k)], "a forked engine outlived the run"
+
+
+def test_check_model_human_output_lists_settled_verdicts() -> None:
+    proc = start("check_model", "--engine", "bmc", "--depth", "30", "--property",
+                 "no-deadlock", "--property", "no-use-after-free")
+    assert proc.stderr is not None
+    seen = ""
+    while not re.search(r"depth ([2-9]|\d\d)/30 done", seen):  # depth 2 settled
+        line = proc.stderr.readline()
+        assert line, "check-model ended before it was interrupted"
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    # no-deadlock is violated at depth 2, settled well within the first seconds
+    assert "no-deadlock          violated at depth 2" in out
+    assert "no-use-after-free    interrupted: no violation up to depth" in out
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_check_trace_on_standard_input_stops(signum: int) -> None:
+    proc = start("check_trace", "--json", "-", stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write("# tracer: nop\n#\n")
+    proc.stdin.flush()
+    time.sleep(2)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    assert json.loads(out) == {"interrupted": True}
+
+
+def test_closed_pipe_keeps_the_verdict_status() -> None:
+    sample = Path(__file__).parent / "trace_samples" / "mix.trace.gz"
+    # `check-trace ... | head -c 1`: the reader leaves after one byte
+    pipe = subprocess.run(
+        f"{sys.executable} -m percpu_mc.checker.cli.check_trace --json {sample} "
+        "| head -c 1 >/dev/null; echo ${PIPESTATUS[0]}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONUNBUFFERED": "0"})
+    assert pipe.stdout.strip() == "0", pipe.stderr
+    assert "Traceback" not in pipe.stderr and "BrokenPipe" not in pipe.stderr
