@@ -82,6 +82,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="--engine explicit with --scheduler/--workers: states and rate per "
                          "worker after each level on stderr (default: when stderr is a terminal)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    ap.add_argument("--fail-on-vacuity", action="store_true",
+                    help="exit with status 1 when a property holds only because its premise "
+                         "never arose within the run")
     ap.add_argument("--html", metavar="FILE",
                     help="also write the counterexamples as one self-contained HTML page")
     ap.add_argument("--map", action=argparse.BooleanOptionalAction, default=None,
@@ -189,6 +192,8 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
             item["engine"] = r.engine
         if isinstance(r, Holds) and r.exhaustive:
             item["exhaustive"] = True
+        if isinstance(r, Holds) and r.vacuous is not None:
+            item["vacuous"] = r.vacuous
         if isinstance(r, Unknown) and r.reason:
             item["reason"] = r.reason
         if isinstance(r, Proved):
@@ -220,6 +225,8 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
                 line = f"proved (k = {r.k})"
             case Unknown():
                 line = f"unknown at depth {r.depth}: {r.reason}"
+        if isinstance(r, Holds) and r.vacuous:
+            line += f" (vacuously: {PROPERTIES[r.prop].premise_text})"
         if r.engine:
             line += f" \\[{r.engine}]"
         exp = item["expected"]
@@ -278,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         chunk_map = sys.stdout.isatty() if args.map is None else args.map
         human(doc, results, model, Console(width=100, soft_wrap=True), chunk_map)
-    return 1 if any(r.verdict == "violated" for r in results) else 0
+    vacuous = args.fail_on_vacuity and any(isinstance(r, Holds) and r.vacuous for r in results)
+    return 1 if vacuous or any(r.verdict == "violated" for r in results) else 0
 
 
 if __name__ == "__main__":

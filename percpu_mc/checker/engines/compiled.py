@@ -55,7 +55,10 @@ class CompiledEngine:
     def run(self, depth: int, progress: Progress | None = None,
             stop: Callable[[], bool] | None = None) -> tuple[list[Result], CompiledStats]:
         start = time.monotonic()
-        native = Native.load(self.model, self.props, depth)
+        # each premise searched as a pseudo-property violated where it holds
+        premised = [p for p in self.props if p.premise is not None]
+        native = Native.load(self.model, self.props + [p.premise_reached() for p in premised],
+                             depth)
         ffi, lib = native.ffi, native.lib
         handle = lib.search_new()
         if handle == ffi.NULL:
@@ -89,8 +92,11 @@ class CompiledEngine:
                     trace = self.rebuild(native, handle, idx)
                     results.append(Violated(p.name, trace, seconds, engine="explicit"))
                 else:
+                    vacuous = (None if p.premise is None else
+                               r.viol_index[len(self.props) + premised.index(p)] < 0)
                     results.append(Holds(p.name, depth if r.exhaustive else r.depth,
-                                         bool(r.exhaustive), seconds, engine="explicit"))
+                                         bool(r.exhaustive), seconds, engine="explicit",
+                                         vacuous=vacuous))
             stats = CompiledStats(states=r.states, seconds=time.monotonic() - start,
                                   transitions=r.transitions, bytes=r.bytes,
                                   words=native.layout.words, reduced=self.reduce,
