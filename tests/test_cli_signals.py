@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-# long enough that no engine finishes before the signal
+SPECS = Path(__file__).resolve().parent.parent / "percpu_mc" / "specs"
+# long enough that no engine finishes before the signal: v4.13 with two
+# allocations per context (tens of millions of states to depth 30)
 LONG = {"bmc": ["--engine", "bmc", "--depth", "30"],
-        "portfolio": ["--depth", "30", "--spec", "v4.13"],
-        "explicit": ["--engine", "explicit", "--depth", "30", "--spec", "v4.13"],
+        "portfolio": ["--depth", "30", "--spec", "{big}"],
+        "explicit": ["--engine", "explicit", "--depth", "30", "--spec", "{big}"],
         "explicit-python": ["--engine", "explicit-python", "--depth", "30", "--spec", "v4.13"],
         "prove": ["--prove", "--max-k", "6", "--depth", "30", "--spec", "v4.13"]}
 
@@ -43,8 +45,11 @@ def alive(pid: int) -> bool:
 @pytest.mark.parametrize("engine,signum", [
     ("bmc", signal.SIGINT), ("bmc", signal.SIGTERM), ("portfolio", signal.SIGINT),
     ("explicit", signal.SIGTERM), ("explicit-python", signal.SIGINT), ("prove", signal.SIGINT)])
-def test_check_model_stops(engine: str, signum: int) -> None:
-    proc = start("check_model", "--json", *LONG[engine])
+def test_check_model_stops(engine: str, signum: int, tmp_path: Path) -> None:
+    big = tmp_path / "v4.13-two-each.toml"
+    big.write_text((SPECS / "v4.13.toml").read_text()
+                   .replace("live_per_context = 1", "live_per_context = 2"))
+    proc = start("check_model", "--json", *[a.format(big=big) for a in LONG[engine]])
     time.sleep(4)
     assert proc.poll() is None, proc.communicate()
     kids = children(proc.pid)

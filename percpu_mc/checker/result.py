@@ -18,6 +18,9 @@ class Holds:
     exhaustive: bool = False
     seconds: float = 0.0
     engine: str = ""  # the engine that produced the verdict (the portfolio names it)
+    # the property's premise never arose within the run (None: it has none,
+    # or the engine did not ask)
+    vacuous: bool | None = None
     verdict: ClassVar[str] = "holds"
 
 

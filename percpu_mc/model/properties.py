@@ -21,6 +21,18 @@ class Property:
     name: str
     promise: str  # where the kernel promises it
     holds: Callable[[Ops, Kernel, State], Any]
+    # the situation the property speaks about; a run in which it never arises
+    # tests nothing, and the checkers report the verdict as vacuous
+    premise: Callable[[Ops, Kernel, State], Any] | None = None
+    premise_text: str = ""  # what never happened, for a vacuous verdict
+
+    def premise_reached(self) -> Property:
+        """A pseudo-property violated exactly where the premise holds: the
+        engines find premise states the way they find violations."""
+        assert self.premise is not None
+        premise = self.premise
+        return Property(f"premise:{self.name}", self.premise_text,
+                        lambda x, k, s: x.not_(premise(x, k, s)))
 
 
 def _in(x: Ops, v: Any, pcs: frozenset) -> Any:
@@ -31,8 +43,17 @@ def counter_nonnegative(x: Ops, k: Kernel, s: State) -> Any:
     return x.le(0, s.nr_empty_pop_pages)
 
 
+def _quiet(x: Ops, s: State) -> Any:
+    return x.and_(*[x.eq(pc, int(AllocPc.IDLE)) for pc in s.pc])
+
+
+def counter_exact_premise(x: Ops, k: Kernel, s: State) -> Any:
+    """A quiescent point with an allocation live: the counter has moved."""
+    return x.and_(_quiet(x, s), x.or_(*s.live_valid))
+
+
 def counter_exact(x: Ops, k: Kernel, s: State) -> Any:
-    quiet = x.and_(*[x.eq(pc, int(AllocPc.IDLE)) for pc in s.pc])
+    quiet = _quiet(x, s)
     truth: Any = 0
     for c in k.normal_chunks():
         # v5.14: "Isolated chunks' empty pages are excluded from the global counter"
@@ -104,6 +125,14 @@ def atomic_progress(x: Ops, k: Kernel, s: State) -> Any:
     return x.or_(x.not_(x.eq(s.ap_phase, 3)), *fits)
 
 
+def atomic_progress_premise(x: Ops, k: Kernel, s: State) -> Any:
+    return x.eq(s.ap_phase, 3)
+
+
+def refill_premise(x: Ops, k: Kernel, s: State) -> Any:
+    return s.refill_check
+
+
 def refill(x: Ops, k: Kernel, s: State) -> Any:
     return x.or_(x.not_(s.refill_check), x.le(k.p.empty_pop_pages_high, s.nr_empty_pop_pages))
 
@@ -114,7 +143,8 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in [
              counter_nonnegative),
     Property("counter-exact",
              "pcpu_nr_empty_pop_pages: 'The number of empty populated pages, protected by "
-             "pcpu_lock. The reserved chunk doesn't contribute to the count.'", counter_exact),
+             "pcpu_lock. The reserved chunk doesn't contribute to the count.'", counter_exact,
+             counter_exact_premise, "no quiescent point with an allocation live"),
     Property("populated-backing",
              "1a4d76076cda: atomic allocations only from populated areas; pcpu_alloc() "
              "populates before returning", populated_backing),
@@ -128,8 +158,10 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in [
              "chunks immutable", chunk_lifecycle),
     Property("atomic-progress",
              "1a4d76076cda: 'If atomic allocation failed previously, always populate the "
-             "maximum amount'", atomic_progress),
+             "maximum amount'", atomic_progress, atomic_progress_premise,
+             "no failed atomic request of at most a page was followed by a clean balance run"),
     Property("refill",
              "1a4d76076cda: 'keep the number of populated free pages between "
-             "PCPU_EMPTY_POP_PAGES_LOW and HIGH'", refill),
+             "PCPU_EMPTY_POP_PAGES_LOW and HIGH'", refill, refill_premise,
+             "no balance run completed without a failure"),
 ]}

@@ -85,6 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="--engine explicit with --scheduler/--workers: states and rate per "
                          "worker after each level on stderr (default: when stderr is a terminal)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    ap.add_argument("--fail-on-vacuity", action="store_true",
+                    help="exit with status 1 when a property holds only because its premise "
+                         "never arose within the run")
     ap.add_argument("--html", metavar="FILE",
                     help="also write the counterexamples as one self-contained HTML page")
     ap.add_argument("--map", action=argparse.BooleanOptionalAction, default=None,
@@ -203,6 +206,8 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
             item["engine"] = r.engine
         if isinstance(r, Holds) and r.exhaustive:
             item["exhaustive"] = True
+        if isinstance(r, Holds) and r.vacuous is not None:
+            item["vacuous"] = r.vacuous
         if isinstance(r, Unknown) and r.reason:
             item["reason"] = r.reason
         if isinstance(r, Proved):
@@ -238,6 +243,8 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
                 line = f"interrupted: no violation up to depth {r.depth}"
             case Unknown():
                 line = f"unknown at depth {r.depth}: {r.reason}"
+        if isinstance(r, Holds) and r.vacuous:
+            line += f" (vacuously: {PROPERTIES[r.prop].premise_text})"
         if r.engine:
             line += f" \\[{r.engine}]"
         exp = item["expected"]
@@ -316,6 +323,8 @@ def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
         say_interrupted("check-model", interrupt.signum)
         return interrupt.status
     if any(r.verdict == "violated" for r in results):
+        return 1
+    if args.fail_on_vacuity and any(isinstance(r, Holds) and r.vacuous for r in results):
         return 1
     if unknown := [r.prop for r in results if r.verdict == "unknown"]:
         print(f"check-model: no verdict for {', '.join(unknown)} (unknown): exit status 3",

@@ -181,7 +181,9 @@ class BMCEngine:
         done = -1  # the last depth every property was asked at
         stats = RunStats()
         model, x, p = self.model, self.x, self.model.p
-        trans = TransitionRelation(model, x, self.props)
+        # the cone takes in what the premises read, for the vacuity query
+        trans = TransitionRelation(model, x, self.props + [pr.premise_reached() for pr in self.props
+                                                           if pr.premise is not None])
         solver = bv_solver()
         states = [state_vars(p, "0")]
         acts: list[Any] = []
@@ -230,14 +232,29 @@ class BMCEngine:
                 self.proved = self.lemmas(trans.whole())
                 for st in states:
                     solver.add(*self.facts(st))
-        stats.seconds = time.monotonic() - start
+        if stop():
+            stats.seconds = time.monotonic() - start
+            results = [found.get(pr.name) or interrupted(pr.name, done, stats.seconds)
+                       for pr in self.props]
+        else:
+            results = [found.get(pr.name)
+                       or Holds(pr.name, depth, seconds=time.monotonic() - start,
+                                vacuous=self.vacuous(pr, trans, solver, states))
+                       for pr in self.props]
+            stats.seconds = time.monotonic() - start
         if self.proved is not None:
             stats.lemmas = tuple(lm.name for lm in self.proved)
-        if stop():
-            return [found.get(pr.name) or interrupted(pr.name, done, stats.seconds)
-                    for pr in self.props], stats
-        return [found.get(pr.name) or Holds(pr.name, depth, seconds=stats.seconds)
-                for pr in self.props], stats
+        return results, stats
+
+    def vacuous(self, pr: Property, trans: TransitionRelation, solver: z3.Solver,
+                states: list[State]) -> bool | None:
+        """One more query: can the premise arise at any unrolled step?"""
+        if pr.premise is None:
+            return None
+        x = self.x
+        r = solver.check(z3.Or(*[x.boolean(pr.premise(x, self.model.kernel, st))
+                                 for st in states]))
+        return None if r == z3.unknown else r == z3.unsat
 
     def worth_proving(self, costs: list[float], remaining: int) -> bool:
         """The next depth's cost, predicted at the growth of the last two,

@@ -57,7 +57,10 @@ class CompiledEngine:
             watch: Watch | None = None) -> tuple[list[Result], CompiledStats]:
         start = time.monotonic()
         asked = watch.stopped if watch is not None else lambda: False
-        native = Native.load(self.model, self.props, depth)
+        # each premise searched as a pseudo-property violated where it holds
+        premised = [p for p in self.props if p.premise is not None]
+        native = Native.load(self.model, self.props + [p.premise_reached() for p in premised],
+                             depth)
         ffi, lib = native.ffi, native.lib
         handle = lib.search_new()
         if handle == ffi.NULL:
@@ -94,8 +97,11 @@ class CompiledEngine:
                     results.append(replace(interrupted(p.name, r.depth, seconds),
                                            engine="explicit"))
                 else:
+                    vacuous = (None if p.premise is None else
+                               r.viol_index[len(self.props) + premised.index(p)] < 0)
                     results.append(Holds(p.name, depth if r.exhaustive else r.depth,
-                                         bool(r.exhaustive), seconds, engine="explicit"))
+                                         bool(r.exhaustive), seconds, engine="explicit",
+                                         vacuous=vacuous))
             stats = CompiledStats(states=r.states, seconds=time.monotonic() - start,
                                   transitions=r.transitions, bytes=r.bytes,
                                   words=native.layout.words, reduced=self.reduce,

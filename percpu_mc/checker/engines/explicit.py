@@ -74,12 +74,18 @@ class ExplicitEngine:
         parents: dict[tuple[State, Any], tuple[tuple[State, Any], int, dict[str, int]] | None] = \
             {init: None}
         found: dict[str, Result] = {}
+        premised = [p for p in self.props if p.premise is not None]
+        met: set[str] = set()  # properties whose premise a visited state met
+        x = Concrete()
 
         def record(node: tuple[State, Any], d: int) -> None:
             for name in self.violated(node[0]):
                 if name not in found:
                     found[name] = Violated(name, self.trace_to(parents, node),
                                            time.monotonic() - start)
+            for p in premised:
+                if p.name not in met and p.premise(x, self.model.kernel, node[0]):  # type: ignore[misc]
+                    met.add(p.name)
 
         record(init, 0)
         frontier = [init]
@@ -110,5 +116,6 @@ class ExplicitEngine:
                 results.append(interrupted(p.name, d, stats.seconds))
             else:
                 results.append(Holds(p.name, d if not exhaustive else depth,
-                                     exhaustive, stats.seconds))
+                                     exhaustive, stats.seconds,
+                                     vacuous=None if p.premise is None else p.name not in met))
         return results, stats

@@ -30,7 +30,6 @@ import cffi
 from percpu_mc.checker.engines.codegen import CEmit, CVal
 from percpu_mc.model.domains import Domain, Group, Names, domains
 from percpu_mc.model.machine import Model
-from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
 from percpu_mc.model.state import BOOL_FIELDS, MUTEX_FREE, State, alloc_owner, dead
 
