@@ -1,8 +1,8 @@
-"""pre-async's row of DESIGN's known-bug table, atomic-progress, found by
-search: specs/pre-async-starve.toml is pre-async's code at a geometry where
-a one-page atomic request can fail, and both engines find the violation at
-the same shortest length, the spec's expect.depth (README, "What the checker
-finds")."""
+"""pre-async's row of DESIGN's known-bug table, atomic-progress, at
+whole-page units and requests: specs/pre-async-starve.toml is pre-async's
+code at that geometry (the default one breaks it too, tests/test_verdicts.py),
+and both engines find the violation at the same shortest length, the spec's
+expect.depth (docs/findings.md)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -157,18 +157,17 @@ def never_armed(x: Ops, k: Kernel, s: State) -> Any:
     return x.eq(s.ap_phase, 0)
 
 
-def test_no_small_atomic_request_fails_at_pre_async_geometry() -> None:
-    """At pre-async's own geometry no atomic request of at most one page
-    ever fails, in runs of any length: atomic-progress holds there without
-    being put to the test, and no shorter run than pre-async-starve's exists
-    there.  k-induction proves it with the first chunk's lemma (its 3 free
-    cells, of which the other context holds at most one)."""
+def test_small_atomic_requests_fail_at_both_geometries() -> None:
+    """The premise of atomic-progress arises at pre-async's own (default)
+    geometry, where a first chunk of one free cell and requests of one and
+    two cells let an atomic request of at most a page fail; and at this
+    spec's geometry it fails at once (k-induction's base case, with the
+    first chunk's lemma)."""
+    armed = Property("never-armed", "no atomic request of at most one page failed", never_armed)
+    [r], _ = ExplicitEngine(Model(specs.load("pre-async").params), [armed]).run(12)
+    assert r.verdict == "violated"
     lemma = Lemma("first-chunk", "pcpu_setup_first_chunk(): immutable, fully populated",
                   first_chunk)
-    armed = Property("never-armed", "no atomic request of at most one page failed", never_armed)
-    [r], _ = InductionEngine(Model(specs.load("pre-async").params), [armed], [lemma]).run(1)
-    assert (r.verdict, r.lemmas) == ("proved", ("first-chunk",))
-    # where the first chunk has one free cell and a request takes a page, it fails at once
     [r], _ = InductionEngine(Model(specs.load(SPEC).params), [armed], [lemma]).run(1)
     assert (r.verdict, r.depth) == ("violated", 1)
 
