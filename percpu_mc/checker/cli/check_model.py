@@ -23,8 +23,10 @@ from percpu_mc.checker.report import terminal_map
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
 from percpu_mc.checker.engines import distributed
-from percpu_mc.checker.cli.common import (Interrupt, Interrupted, quiet_closed_stdout,
-                                          say_interrupted)
+from percpu_mc.checker.cli.common import (Interrupt, Interrupted, Parser, add_version, at_least,
+                                          fail, quiet_closed_stdout, say_interrupted,
+                                          wants_json)
+from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.engines.portfolio import PortfolioEngine
@@ -34,19 +36,16 @@ from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES
 
 
-class Usage(Exception):
-    """Bad input: one message, exit status 2."""
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="check-model",
         description="Check the percpu allocator model of a kernel variant (a spec) for "
                     "violations of its properties, up to a depth.")
+    add_version(ap)
     ap.add_argument("--spec", default="seed",
                     help=f"spec name ({', '.join(specs.available())}) or path to a .toml file "
                          "(default: seed)")
-    ap.add_argument("--depth", type=int, default=None,
+    ap.add_argument("--depth", type=at_least(1), default=None,
                     help="maximum number of steps (default: the spec's expect.depth)")
     ap.add_argument("--property", action="append", dest="properties", metavar="NAME",
                     help=f"check only this property (repeatable): {', '.join(PROPERTIES)}")
@@ -70,12 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "lemmas of model/invariants.py by induction and assert the proved ones "
                          "on every step (checker/strengthen.py; cannot change a verdict or a "
                          "counterexample's length; default: on)")
-    ap.add_argument("--max-k", type=int, default=2, metavar="K",
+    ap.add_argument("--max-k", type=at_least(1), default=2, metavar="K",
                     help="--prove: the largest k of the induction (default: 2)")
-    ap.add_argument("--starvation", type=int, metavar="SIZE",
+    ap.add_argument("--starvation", type=at_least(1), metavar="SIZE",
                     help="search a starvation lasso for atomic requests of SIZE cells instead "
                          "(checker/lasso.py): bmc up to --depth steps, or explicit: every state")
-    ap.add_argument("--limit", type=int, default=2_000_000,
+    ap.add_argument("--limit", type=at_least(1), default=2_000_000,
                     help="--starvation --engine explicit: give up past this many states")
     ap.add_argument("--kernel-order", action="store_true",
                     help="--engine explicit (also with --starvation): track the order of the "
@@ -101,43 +100,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace, err: Console,
         watch: Interrupt | None = None) -> tuple[dict[str, Any], list[Result], Model]:
     watch = watch or Interrupt()  # not installed: never stops
-    try:
-        spec = specs.load(args.spec)
-    except specs.SpecError as e:
-        raise Usage(str(e)) from None
+    spec = specs.load(args.spec)
     depth = spec.depth if args.depth is None else args.depth
-    if depth < 1:
-        raise Usage(f"--depth must be at least 1, not {depth}")
     names = args.properties or list(PROPERTIES)
     for n in names:
         if n not in PROPERTIES:
-            raise Usage(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
+            raise Failure(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
     if args.html and (why := html_report.unwritable(args.html)):
-        raise Usage(why)
+        raise Failure(why)
     if (bad := emit_log.usage_error(args)) is not None:
-        raise Usage(bad)
+        raise Failure(bad)
     model = Model(spec.params)
     if args.simulate is not None:
         path = emit_log.emit_simulation(args.emit_log, spec.name, model, args.simulate, args.seed)
         err.print(f"wrote {path}", highlight=False, markup=False)
         return {"spec": spec.name, "simulated": str(path), "results": []}, [], model
     props = [PROPERTIES[n] for n in dict.fromkeys(names)]
-    if args.prove and args.max_k < 1:
-        raise Usage(f"--max-k must be at least 1, not {args.max_k}")
     lemmas = strengthen.proved_lemmas if args.lemmas else None
     if args.kernel_order and (args.prove or args.engine not in ("explicit", "explicit-python")):
-        raise Usage("--kernel-order: only the explicit engine tracks the list order "
+        raise Failure("--kernel-order: only the explicit engine tracks the list order "
                     "(--engine explicit)")
     try:
         order = list_order.KernelOrder(model) if args.kernel_order else None
     except ValueError as e:
-        raise Usage(f"--kernel-order: {e}") from None
+        raise Failure(f"--kernel-order: {e}") from None
     cluster = args.scheduler is not None or args.workers is not None
     if cluster and (args.prove or args.engine != "explicit" or order is not None):
-        raise Usage("--scheduler/--workers: one search across a cluster is --engine explicit "
+        raise Failure("--scheduler/--workers: one search across a cluster is --engine explicit "
                     "(without --prove or --kernel-order); many jobs are --sweep")
-    if args.workers is not None and args.workers < 1:
-        raise Usage(f"--workers must be at least 1, not {args.workers}")
     engine: Any = (InductionEngine(model, props) if args.prove
                    else BMCEngine(model, props, lemmas) if args.engine == "bmc"
                    else PortfolioEngine(model, props, lemmas) if args.engine == "portfolio"
@@ -171,7 +161,7 @@ def run(args: argparse.Namespace, err: Console,
             else:
                 results, stats = engine.run(depth, progress, watch=watch)
     except (CompilerMissing, SearchError, distributed.SchedulerUnreachable) as e:
-        raise Usage(f"--engine explicit: {e}") from None
+        raise Failure(f"--engine explicit: {e}") from None
     if getattr(engine, "note", ""):
         err.print(engine.note, highlight=False, markup=False)
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
@@ -269,20 +259,21 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except Failure as e:
+        return fail("check-model", e, wants_json(argv))
     if args.sweep or args.mutants:
         return sweep_cli.main(args)
     err = Console(stderr=True)
     if args.starvation is not None:
-        if args.scheduler is not None or args.workers is not None:
-            print("check-model: --starvation runs on one machine (docs/distributed.md says why); "
-                  "--scheduler/--workers take --engine explicit", file=sys.stderr)
-            return 2
         try:
+            if args.scheduler is not None or args.workers is not None:
+                raise Failure("--starvation runs on one machine (docs/distributed.md says why); "
+                              "--scheduler/--workers take --engine explicit")
             return starvation.main(args)
-        except (specs.SpecError, starvation.BadRequest) as e:
-            print(f"check-model: {e}", file=sys.stderr)
-            return 2
+        except Failure as e:
+            return fail("check-model", e, args.json)
     interrupt = Interrupt()
     with interrupt.installed():
         try:
@@ -297,18 +288,15 @@ def main(argv: list[str] | None = None) -> int:
 def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
     try:
         doc, results, model = run(args, err, interrupt)
-    except Usage as e:
-        print(f"check-model: {e}", file=sys.stderr)
-        return 2
+    except Failure as e:
+        return fail("check-model", e, args.json)
     except distributed.WorkerLost as e:  # not bad input: the cluster failed (exit 3)
-        print(f"check-model: {e}", file=sys.stderr)
-        return 3
+        return fail("check-model", Failure(str(e)), args.json, 3)
     if args.html:
         try:
             html_report.write_model(args.html, doc, results, model)
         except OSError as e:
-            print(f"check-model: cannot write {args.html}: {e.strerror}", file=sys.stderr)
-            return 2
+            return fail("check-model", Failure(f"cannot write: {e.strerror}", args.html), args.json)
     try:
         if args.json or args.simulate is not None:
             json.dump(doc, sys.stdout, indent=1)

@@ -16,8 +16,10 @@ from rich.markup import escape
 
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker import specs
-from percpu_mc.checker.cli.common import (Interrupt, Interrupted, quiet_closed_stdout,
-                                          say_interrupted)
+from percpu_mc.checker.cli.common import (Interrupt, Interrupted, Parser, add_version, at_least,
+                                          fail, quiet_closed_stdout, say_interrupted,
+                                          wants_json)
+from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
 from percpu_mc.checker.logs.trace_check import (DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker,
                                                 excerpt)
@@ -49,6 +51,18 @@ class FileResult:
     def unparseable(self) -> bool:
         return self.error is not None or bool(self.report.parse_errors)
 
+    def failure(self) -> Failure | None:
+        """The first thing wrong with the file as input, where it is."""
+        if self.error is not None:
+            return Failure(self.error, self.path)
+        if self.report.parse_errors:
+            first = self.report.parse_errors[0]
+            count = self.report.parse_error_count
+            return Failure(f"does not parse: {first.message}"
+                           + (f" ({count} lines in all)" if count > 1 else ""),
+                           self.path, first.line)
+        return None
+
 
 def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | None = None,
                spec: str | None = None, unit_size: int | None = None,
@@ -70,8 +84,11 @@ def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | No
             level2 = conform_file(path, spec, strict, unit_size, read_records, facts,
                                   report.partial)
             report.violations += level2.findings
-    except (OSError, EOFError, zlib.error, BinaryCapture) as error:
-        return FileResult(path, None, checker.finish(), f"cannot read {path}: {error}")
+    except BinaryCapture as error:  # says what the file is and the command that reads it
+        return FileResult(path, None, checker.finish(), str(error))
+    except (OSError, EOFError, zlib.error) as error:
+        why = error.strerror if isinstance(error, OSError) and error.strerror else error
+        return FileResult(path, None, checker.finish(), f"cannot read: {why}")
     return FileResult(path, parser.format, report, conformance=level2)
 
 
@@ -115,7 +132,10 @@ def to_json(results: Sequence[FileResult]) -> dict:
             **({"partial": report.partial.as_json()} if report.partial else {}),
         }
 
-    return {"verdict": verdict(results), "files": [one(result) for result in results]}
+    doc = {"verdict": verdict(results), "files": [one(result) for result in results]}
+    if failure := next(filter(None, (result.failure() for result in results)), None):
+        doc |= failure.doc()
+    return doc
 
 
 def print_human(results: Sequence[FileResult], console: Console) -> None:
@@ -124,8 +144,6 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
         console.print(f"[bold]{escape(result.path)}[/bold]: "
                       f"{result.format.value if result.format else 'unreadable'}, "
                       f"{report.lines} lines")
-        if result.error is not None:
-            console.print(f"  [red]error[/red]: {escape(result.error)}")
         if report.features:
             console.print(f"  kernel features: {escape(', '.join(report.features))}")
         for note in result.conformance.lines() if result.conformance else []:
@@ -153,13 +171,14 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     kinds = "\n".join(f"  {kind:<24} {meaning}" for kind, meaning in KINDS.items())
-    arguments = argparse.ArgumentParser(
+    arguments = Parser(
         prog="check-trace",
         description="Check ftrace logs of the Linux percpu allocator for consistency "
                     "(trace, trace_pipe, trace-cmd report or perf script text; plain or gzip).",
         epilog=f"findings:\n{kinds}\n\nexit status: 0 clean, 1 violations, 2 unreadable "
                "or unparseable input, no percpu event, or a usage error",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version(arguments)
     arguments.add_argument("files", nargs="+", metavar="FILE",
                            help="a log file, or - for standard input")
     arguments.add_argument("--strict", action="store_true",
@@ -172,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "(docs/partial-captures.md)")
     arguments.add_argument("--json", action="store_true",
                            help="print one JSON document on standard output")
-    arguments.add_argument("--window-us", type=int, default=DEFAULT_WINDOW_NS // 1000,
+    arguments.add_argument("--window-us", type=at_least(0), default=DEFAULT_WINDOW_NS // 1000,
                            metavar="USEC",
                            help="tolerate cross-CPU clock skew up to this many microseconds "
                                 "(default %(default)s)")
@@ -181,12 +200,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments.add_argument("--spec", metavar="NAME|PATH",
                            help="also check level-2 conformance: could this spec's model have "
                                 "printed the log? (findings: nonconforming, or a property name)")
-    arguments.add_argument("--unit-size", type=int, metavar="BYTES",
+    arguments.add_argument("--unit-size", type=at_least(1), metavar="BYTES",
                            help="with --spec on a real-scale log: the unit size (pcpu_unit_size)")
-    options = arguments.parse_args(argv)
+    try:
+        options = arguments.parse_args(argv)
+    except Failure as failure:
+        return fail("check-trace", failure, wants_json(argv))
     with Interrupt().installed():
         try:
             return check(arguments, options)
+        except Failure as failure:
+            return fail("check-trace", failure, options.json)
         except Interrupted as stop:
             if options.json:
                 print(json.dumps({"interrupted": True}))
@@ -195,15 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> int:
-    if options.window_us < 0:
-        arguments.error("--window-us must not be negative")
     if options.html and (why := html_report.unwritable(options.html)):
         arguments.error(why)
     if options.spec is not None:
-        try:
-            specs.load(options.spec)
-        except specs.SpecError as error:
-            arguments.error(str(error))
+        specs.load(options.spec)
         if "-" in options.files:
             arguments.error("--spec reads each log twice: give files, not standard input")
     summaries = [LogSummary() if options.html else None for _ in options.files]
@@ -216,8 +235,10 @@ def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> in
                 file_view(r.path, r.format.value if r.format else "unreadable", r.report, s,
                           verdict([r]), r.error, r.features) for r, s in zip(results, summaries)])
         except OSError as error:
-            print(f"check-trace: cannot write {options.html}: {error.strerror}", file=sys.stderr)
-            return 2
+            raise Failure(f"cannot write: {error.strerror}", options.html) from None
+    for result in results:  # what is wrong with the input, on stderr whatever stdout holds
+        if (failure := result.failure()) is not None:
+            print(f"check-trace: {failure}", file=sys.stderr)
     try:
         if options.json:
             json.dump(to_json(results), sys.stdout, indent=2)

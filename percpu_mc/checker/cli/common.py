@@ -1,14 +1,20 @@
 """What every command shares: stopping cleanly on SIGINT/SIGTERM, and the
-exit statuses that say so (128 + the signal's number, as a shell does)."""
+exit statuses that say so (128 + the signal's number, as a shell does); the
+version; option values checked as argparse reads them."""
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import signal
 import sys
 import threading
 from types import FrameType
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 from contextlib import contextmanager
+from importlib import metadata
+
+from percpu_mc.checker.errors import Failure
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -109,3 +115,56 @@ def quiet_closed_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a usage error raised as a `Failure` (one line, exit 2,
+    JSON under --json) rather than the usage text and an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise Failure(f"{message} (see {self.prog} --help)")
+
+
+def wants_json(argv: Sequence[str] | None) -> bool:
+    """Whether the command line asks for --json, read before it is parsed
+    (so that a usage error can be answered in JSON too)."""
+    return "--json" in (sys.argv[1:] if argv is None else argv)
+
+
+def fail(prog: str, failure: Failure, as_json: bool, status: int = 2) -> int:
+    """Report bad input: one line on stderr; under --json also its document
+    on stdout."""
+    print(f"{prog}: {failure}", file=sys.stderr)
+    if as_json:
+        try:
+            print(json.dumps(failure.doc()), flush=True)
+        except BrokenPipeError:
+            quiet_closed_stdout()
+    return status
+
+
+def version() -> str:
+    """The installed distribution's version (`--version`)."""
+    return metadata.version("percpu-mc")
+
+
+def add_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+
+
+def at_least(low: int | float, kind: type = int, *, above: bool = False) -> Callable[[str], Any]:
+    """An argparse `type=`: a number of `kind` no smaller than `low` (greater,
+    with `above`), so a bad value is a usage error (exit 2) before any work."""
+    noun = "an integer" if kind is int else "a number"
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, not {text!r}") from None
+        if not (value > low if above else value >= low):  # also refuses nan
+            raise argparse.ArgumentTypeError(
+                f"must be {'greater than' if above else 'at least'} {low}, not {text}")
+        return value
+
+    return convert

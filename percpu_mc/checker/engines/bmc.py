@@ -78,7 +78,11 @@ class TransitionRelation:
         self.model, self.x = model, x
         p = model.p
         self.s0, self.s1 = state_vars(p, "t0"), state_vars(p, "t1")
-        self.act0 = z3.BitVec("act@t0", p.width)
+        # the action index numbers every instance (action and choices) with
+        # a sign bit to spare: a wider range than any state field's
+        instances = sum(len(c) for c in model.combos)
+        self.act_width = instances.bit_length() + 1
+        self.act0 = self.act("act@t0")
         self.fields = Fields(self.s0)
         self.steps()
         everything = frozenset(range(len(flat(self.s0))))
@@ -105,7 +109,7 @@ class TransitionRelation:
                 if g is False:
                     self.effects.append(None)
                     continue
-                self.guards.append(x.and_(x.eq(self.act0, n), g))
+                self.guards.append(x.and_(self.act0 == n, g))
                 news = {j: new for j, ((_, old), (_, new)) in enumerate(zip(base, flat(post)))
                         if new is not old}
                 self.effects.append((g, news))
@@ -121,7 +125,7 @@ class TransitionRelation:
                 continue
             val = old
             for ai, new in self.updates.get(j, []):
-                val = x.ite(x.eq(self.act0, ai), new, val)
+                val = x.ite(self.act0 == ai, new, val)
             parts.append(x.eq(nxt, val))
         return z3.And(*[x.boolean(v) for v in parts])
 
@@ -153,6 +157,10 @@ class TransitionRelation:
     def in_cone(self, s: State) -> list[Any]:
         """The values of the fields the formula constrains."""
         return [v for j, (_, v) in enumerate(flat(s)) if j in self.cone]
+
+    def act(self, label: str) -> Any:
+        """A fresh action index, as `at` takes it."""
+        return z3.BitVec(label, self.act_width)
 
     def at(self, sk: State, sk1: State, act: Any) -> Any:
         pairs = list(zip([v for _, v in flat(self.s0)], [v for _, v in flat(sk)]))
@@ -195,7 +203,7 @@ class BMCEngine:
             before = work(solver)
             if k > 0:
                 states.append(state_vars(p, str(k)))
-                acts.append(z3.BitVec(f"act@{k - 1}", p.width))
+                acts.append(trans.act(f"act@{k - 1}"))
                 solver.add(trans.at(states[k - 1], states[k], acts[-1]))
             if self.proved:
                 solver.add(*self.facts(states[k]))
