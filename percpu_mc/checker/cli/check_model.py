@@ -14,7 +14,7 @@ from rich.console import Console
 from percpu_mc.checker.logs import emit_log
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker.engines import list_order
-from percpu_mc.checker.report import counterexample
+from percpu_mc.checker.report import counterexample, itf
 from percpu_mc.checker import specs
 from percpu_mc.checker.engines import starvation
 from percpu_mc.checker.engines import strengthen
@@ -89,6 +89,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "never arose within the run")
     ap.add_argument("--html", metavar="FILE",
                     help="also write the counterexamples as one self-contained HTML page")
+    ap.add_argument("--itf", metavar="FILE",
+                    help="also write each counterexample in the Informal Trace Format (Apalache "
+                         "ADR-015 JSON); several: one file each, the property's name before "
+                         "the suffix (FILE cex.itf.json: cex.<property>.itf.json)")
     ap.add_argument("--map", action=argparse.BooleanOptionalAction, default=None,
                     help="draw each counterexample as a per-step chunk map "
                          "(default: when stdout is a terminal)")
@@ -106,8 +110,9 @@ def run(args: argparse.Namespace, err: Console,
     for n in names:
         if n not in PROPERTIES:
             raise Failure(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
-    if args.html and (why := html_report.unwritable(args.html)):
-        raise Failure(why)
+    for path in (args.html, args.itf):
+        if path and (why := html_report.unwritable(path)):
+            raise Failure(why)
     if (bad := emit_log.usage_error(args)) is not None:
         raise Failure(bad)
     model = Model(spec.params)
@@ -297,6 +302,14 @@ def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
             html_report.write_model(args.html, doc, results, model)
         except OSError as e:
             return fail("check-model", Failure(f"cannot write: {e.strerror}", args.html), args.json)
+    if args.itf and (violated := [r for r in results if isinstance(r, Violated)]):
+        try:
+            doc["itf"] = [str(p) for p in itf.write(args.itf, doc["spec"], model, violated)]
+        except OSError as e:
+            return fail("check-model", Failure(f"cannot write: {e.strerror}", e.filename),
+                        args.json)
+        for path in doc["itf"]:
+            err.print(f"wrote {path}", highlight=False, markup=False)
     try:
         if args.json or args.simulate is not None:
             json.dump(doc, sys.stdout, indent=1)
