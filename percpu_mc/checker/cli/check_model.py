@@ -210,7 +210,8 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
         out.append(item)
     return {"spec": spec.name, "engine": engine, "depth": depth, "expected_depth": spec.depth,
             "results": out,
-            "seconds": round(stats.seconds, 3), "states": stats.states or None}
+            "seconds": round(stats.seconds, 3),
+            **({"states": stats.states} if stats.states else {})}  # BMC counts none
 
 
 def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console,

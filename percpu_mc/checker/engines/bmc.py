@@ -198,6 +198,8 @@ class BMCEngine:
         solver.add(equal(x, states[0], model.init()))
         found: dict[str, Result] = {}
         held = {pr.name: z3.Bool(f"held:{pr.name}") for pr in self.props}
+        # each property's own time: its queries and its counterexample's replay
+        own = dict.fromkeys(held, 0.0)
         costs: list[float] = []  # resource units per depth
         for k in range(depth + 1):
             before = work(solver)
@@ -214,18 +216,20 @@ class BMCEngine:
             for pr in self.props:
                 if pr.name in found or stop():
                     continue
+                asked = time.monotonic()
                 ok = x.boolean(pr.holds(x, model.kernel, states[k]))
                 bad = z3.Bool(f"bad:{pr.name}@{k}")
                 solver.add(z3.Implies(bad, z3.Not(ok)))
                 r = solver.check(bad, held[pr.name])
                 if r == z3.unsat:
                     solver.add(z3.Implies(held[pr.name], ok))
-                elif r == z3.sat:
-                    trace = self.extract(solver.model(), trans, states[:k + 1], acts)
-                    found[pr.name] = Violated(pr.name, trace, time.monotonic() - start)
-                elif not stop():  # else Z3 was interrupted: the run stops
-                    found[pr.name] = Unknown(pr.name, solver.reason_unknown(), k,
-                                             time.monotonic() - start)
+                trace = self.extract(solver.model(), trans, states[:k + 1], acts) \
+                    if r == z3.sat else None
+                own[pr.name] += time.monotonic() - asked
+                if trace is not None:
+                    found[pr.name] = Violated(pr.name, trace, own[pr.name])
+                elif r == z3.unknown and not stop():  # else Z3 was interrupted: the run stops
+                    found[pr.name] = Unknown(pr.name, solver.reason_unknown(), k, own[pr.name])
             if stop():
                 break
             done = k
@@ -242,17 +246,24 @@ class BMCEngine:
                     solver.add(*self.facts(st))
         if stop():
             stats.seconds = time.monotonic() - start
-            results = [found.get(pr.name) or interrupted(pr.name, done, stats.seconds)
+            results = [found.get(pr.name) or interrupted(pr.name, done, own[pr.name])
                        for pr in self.props]
         else:
-            results = [found.get(pr.name)
-                       or Holds(pr.name, depth, seconds=time.monotonic() - start,
-                                vacuous=self.vacuous(pr, trans, solver, states))
+            results = [found.get(pr.name) or self.held(pr, trans, solver, states, depth,
+                                                       own[pr.name])
                        for pr in self.props]
             stats.seconds = time.monotonic() - start
         if self.proved is not None:
             stats.lemmas = tuple(lm.name for lm in self.proved)
         return results, stats
+
+    def held(self, pr: Property, trans: TransitionRelation, solver: z3.Solver,
+             states: list[State], depth: int, seconds: float) -> Holds:
+        """The verdict of a property never violated; its time takes in the
+        vacuity query."""
+        asked = time.monotonic()
+        vacuous = self.vacuous(pr, trans, solver, states)
+        return Holds(pr.name, depth, seconds=seconds + time.monotonic() - asked, vacuous=vacuous)
 
     def vacuous(self, pr: Property, trans: TransitionRelation, solver: z3.Solver,
                 states: list[State]) -> bool | None:
