@@ -23,9 +23,9 @@ from percpu_mc.checker.report import terminal_map
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
 from percpu_mc.checker.engines import distributed
-from percpu_mc.checker.cli.common import (Interrupt, Interrupted, Parser, add_version, at_least,
-                                          fail, quiet_closed_stdout, say_interrupted,
-                                          wants_json)
+from percpu_mc.checker.cli.common import (Interrupt, Interrupted, Parser, Status, add_version,
+                                          at_least, fail, quiet_closed_stdout, say_interrupted,
+                                          showing, stderr_console, wants_json)
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.engines.native import CompilerMissing
@@ -81,8 +81,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "kernel's chunk lists and explore only the chunk choices it makes "
                          "(checker/list_order.py)")
     ap.add_argument("--progress", action="store_true",
-                    help="--engine explicit with --scheduler/--workers: states and rate per "
-                         "worker after each level on stderr (default: when stderr is a terminal)")
+                    help="progress on stderr, redrawn in place: BMC's depth, the property being "
+                         "solved and the time in it; a search's states, rate and memory (with "
+                         "--scheduler/--workers: each worker's after each level) (default: when "
+                         "stderr is a terminal)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument("--fail-on-vacuity", action="store_true",
                     help="exit with status 1 when a property holds only because its premise "
@@ -157,8 +159,9 @@ def run(args: argparse.Namespace, err: Console,
     # the signal stops the run, and interrupts the solver in this process
     z3.set_param("ctrl_c", False)
     watch.on_stop.append(lambda: z3.main_ctx().interrupt())
+    watch.display = Status(err, showing(err, args.progress), f"{spec.name}: preparing the engine")
     try:
-        with watch.polling():
+        with watch.polling(), watch.display.bar:
             if args.prove:
                 results, stats = engine.run(args.max_k, depth, progress, watch=watch)
             elif cluster:
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail("check-model", e, wants_json(argv))
     if args.sweep or args.mutants:
         return sweep_cli.main(args)
-    err = Console(stderr=True)
+    err = stderr_console(args.progress)
     if args.starvation is not None:
         try:
             if args.scheduler is not None or args.workers is not None:

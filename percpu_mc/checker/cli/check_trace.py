@@ -8,17 +8,20 @@ import argparse
 import json
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.common import (Interrupt, Interrupted, Parser, add_version, at_least,
-                                          fail, quiet_closed_stdout, say_interrupted,
-                                          wants_json)
+                                          fail, quiet_closed_stdout, reading_bar,
+                                          say_interrupted, showing, stderr_console, wants_json)
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
 from percpu_mc.checker.logs.trace_check import (DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker,
@@ -66,14 +69,14 @@ class FileResult:
 
 def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | None = None,
                spec: str | None = None, unit_size: int | None = None,
-               partial: bool | None = None) -> FileResult:
+               partial: bool | None = None, bar: Progress | None = None) -> FileResult:
     checker = TraceChecker(strict, window_ns, partial)
     parser = LogParser()
     facts = LogFacts() if spec is not None else None
     level2 = None
     try:
-        with open_log(path) as lines:
-            for record in parser.records(lines):
+        with open_log(path, reader(bar, path)) as lines:
+            for record in parser.records(counted(lines, bar)):
                 checker.feed(record)
                 if summary is not None:
                     summary.feed(record)
@@ -90,6 +93,29 @@ def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | No
         why = error.strerror if isinstance(error, OSError) and error.strerror else error
         return FileResult(path, None, checker.finish(), f"cannot read: {why}")
     return FileResult(path, parser.format, report, conformance=level2)
+
+
+def reader(bar: Progress | None, path: str) -> IO[bytes] | None:
+    """The file read through the progress bar (bytes of its size), when drawn."""
+    if bar is None or bar.disable or path == "-":
+        return None
+    name = Path(path).name
+    task = bar.add_task(name, total=None, lines=0)
+    return bar.open(path, "rb", task_id=task, description=name)  # type: ignore[return-value]
+
+
+def counted(lines: Iterable[str], bar: Progress | None) -> Iterator[str]:
+    """The lines, their count shown on the bar now and then."""
+    if bar is None or bar.disable or not bar.tasks:
+        yield from lines
+        return
+    task = bar.tasks[-1].id
+    n = 0
+    for n, line in enumerate(lines, 1):
+        if n % 4096 == 0:
+            bar.update(task, lines=n)
+        yield line
+    bar.update(task, lines=n)
 
 
 def read_records(path: str) -> Iterator[Record]:
@@ -191,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "(docs/partial-captures.md)")
     arguments.add_argument("--json", action="store_true",
                            help="print one JSON document on standard output")
+    arguments.add_argument("--progress", action="store_true",
+                           help="progress on stderr: bytes and lines read of each file "
+                                "(default: when stderr is a terminal)")
     arguments.add_argument("--window-us", type=at_least(0), default=DEFAULT_WINDOW_NS // 1000,
                            metavar="USEC",
                            help="tolerate cross-CPU clock skew up to this many microseconds "
@@ -220,15 +249,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     if options.html and (why := html_report.unwritable(options.html)):
-        arguments.error(why)
+        raise Failure(why)
     if options.spec is not None:
         specs.load(options.spec)
         if "-" in options.files:
             arguments.error("--spec reads each log twice: give files, not standard input")
     summaries = [LogSummary() if options.html else None for _ in options.files]
-    results = [check_file(path, options.strict, options.window_us * 1000, summary,
-                          options.spec, options.unit_size, options.partial)
-               for path, summary in zip(options.files, summaries)]
+    err = stderr_console(options.progress)
+    with reading_bar(err, showing(err, options.progress)) as bar:
+        results = [check_file(path, options.strict, options.window_us * 1000, summary,
+                              options.spec, options.unit_size, options.partial, bar)
+                   for path, summary in zip(options.files, summaries)]
     if options.html:
         try:
             html_report.write_trace(options.html, verdict(results), [

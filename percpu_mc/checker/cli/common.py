@@ -1,18 +1,24 @@
 """What every command shares: stopping cleanly on SIGINT/SIGTERM, and the
 exit statuses that say so (128 + the signal's number, as a shell does); the
-version; option values checked as argparse reads them."""
+version; option values checked as argparse reads them; progress on stderr."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Any, Callable, Iterator, NoReturn, Sequence
 from contextlib import contextmanager
 from importlib import metadata
+
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn)
 
 from percpu_mc.checker.errors import Failure
 
@@ -41,13 +47,15 @@ class Interrupt:
         self.signum = 0
         self.polled = False
         self.on_stop: list[Callable[[], None]] = []
+        self.display: Status | None = None  # where `show` goes
 
     # the Watch protocol (checker/result.py)
     def stopped(self) -> bool:
         return self.signum != 0
 
     def show(self, text: str, states: int | None = None) -> None:
-        pass
+        if self.display is not None:
+            self.display.show(text, states)
 
     @property
     def status(self) -> int:
@@ -101,6 +109,49 @@ class Interrupt:
             yield self
         finally:
             self.polled = False
+
+
+def stderr_console(asked: bool) -> Console:
+    """The console of progress on stderr: live on a terminal, and where the
+    user asked for it (--progress) on whatever stderr is."""
+    return Console(stderr=True, force_terminal=True if asked else None)
+
+
+def showing(console: Console, asked: bool) -> bool:
+    """Progress is drawn on a terminal, or anywhere when asked for."""
+    return asked or console.is_terminal
+
+
+class Status:
+    """One line on stderr redrawn in place (rich.progress): what the engine
+    is on and for how long (the clock restarts when that changes), and for a
+    search the states stored, their rate and the peak memory.  Drawn while
+    `with status.bar:`; off, it draws nothing."""
+
+    def __init__(self, console: Console, enabled: bool, text: str = ""):
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                            TimeElapsedColumn(), TextColumn("{task.fields[note]}"),
+                            console=console, transient=True, disable=not enabled)
+        self.task = self.bar.add_task(text, note="")
+        self.text = text
+        self.start = time.monotonic()
+
+    def show(self, text: str, states: int | None = None) -> None:
+        if text != self.text:
+            self.text = text
+            self.bar.reset(self.task, description=text, note="")
+        if states is not None:
+            rate = states / max(time.monotonic() - self.start, 1e-3)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+            self.bar.update(self.task, note=f"{states:,} states, {rate:,.0f}/s, "
+                                            f"peak {peak:,.0f} MiB")
+
+
+def reading_bar(console: Console, enabled: bool) -> Progress:
+    """Progress of logs read: bytes of the file's size, lines, time."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    TextColumn("{task.fields[lines]:,} lines"), TimeElapsedColumn(),
+                    console=console, transient=True, disable=not enabled)
 
 
 def say_interrupted(prog: str, signum: int) -> None:

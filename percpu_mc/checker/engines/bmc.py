@@ -186,6 +186,7 @@ class BMCEngine:
             watch: Watch | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
         stop = watch.stopped if watch is not None else lambda: False
+        show = watch.show if watch is not None else lambda text, states=None: None
         done = -1  # the last depth every property was asked at
         stats = RunStats()
         model, x, p = self.model, self.x, self.model.p
@@ -216,6 +217,7 @@ class BMCEngine:
             for pr in self.props:
                 if pr.name in found or stop():
                     continue
+                show(f"depth {k}/{depth}: {pr.name}")
                 asked = time.monotonic()
                 ok = x.boolean(pr.holds(x, model.kernel, states[k]))
                 bad = z3.Bool(f"bad:{pr.name}@{k}")

@@ -77,6 +77,8 @@ class CompiledEngine:
                     level_done[d] = time.monotonic() - start
                     if progress:
                         progress(d, states)
+                if watch is not None:
+                    watch.show(f"depth {min(d + (d == r.depth), depth)}/{depth}", states)
                 return 1 if asked() or (stop is not None and stop()) else 0
 
             init = ffi.new("int64_t[]", native.layout.flatten(self.model.init()))
