@@ -191,6 +191,25 @@ def test_nothing_violated_exits_0(engine: str) -> None:
         ("no-deadlock", "holds", [])
 
 
+@pytest.mark.parametrize("engine", ["bmc", "explicit"])
+def test_json_seconds_and_states(pinned: str, engine: str) -> None:
+    """Each property's `seconds` is its own: under BMC the time of its own
+    queries, so that together they take no longer than the run; `states` is
+    a count where the engine has one and absent under BMC, never null."""
+    rc, out, _ = cli("--spec", pinned, "--property", "no-deadlock", "--property",
+                     "counter-exact", "--property", "chunk-lifecycle", "--depth", "6",
+                     "--engine", engine, "--json")
+    doc = json.loads(out)
+    assert rc == 1 and len(doc["results"]) == 3
+    seconds = [r["seconds"] for r in doc["results"]]
+    assert all(0 <= s <= doc["seconds"] for s in seconds)
+    if engine == "bmc":
+        assert "states" not in doc
+        assert sum(seconds) <= doc["seconds"]
+    else:
+        assert isinstance(doc["states"], int) and doc["states"] > 0
+
+
 def test_human_output(pinned: str) -> None:
     """Human output names the verdict and depth, lists the numbered steps,
     and keeps every line within 100 columns."""

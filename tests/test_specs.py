@@ -127,11 +127,69 @@ def test_invalid_parameters(tmp_path: Path, param: str, value: int) -> None:
     """Parameters the model cannot take fail with a SpecError naming the
     file and the parameter."""
     text = "\n".join(line for line in VALID.splitlines() if not line.startswith(f"{param} ="))
-    path = write(tmp_path, text.replace("[params]\n", f"[params]\n{param} = {value}\n"))
+    text = text.replace("[params]\n", f"[params]\n{param} = {value}\n")
+    path = write(tmp_path, text)
     with pytest.raises(SpecError) as err:
         load(str(path))
     msg = str(err.value)
-    assert msg.startswith(str(path)) and param in msg
+    assert msg.startswith(f"{path}:{line_of(text, f'{param} = {value}')}:") and param in msg
+    assert err.value.line == line_of(text, f"{param} = {value}")
+
+
+def test_lines_follow_the_tables(tmp_path: Path) -> None:
+    """An error is reported at the line of the entry in the table it belongs
+    to, not at an earlier line of the same name in another table: an unknown
+    parameter `depth` below [expect]'s depth, and a bad `depth` in [expect]
+    below a [params] key named so in a comment-free inline table."""
+    text = VALID.replace("[params]\nunit_pages = 2\ncells_per_page = 2\nsizes = [1, 2]\n", "") \
+        + "\n[params]\nunit_pages = 2\ncells_per_page = 2\ndepth = 3\n"
+    with pytest.raises(SpecError) as err:
+        load(str(write(tmp_path, text)))
+    assert "unknown parameter 'depth'" in err.value.message
+    assert err.value.line == len(text.splitlines()) != line_of(text, "depth = 6")
+    text = 'name = "tmp"\nexpect = { depth = -6 }\n\n[params]\ndepth_of = 1\n'
+    with pytest.raises(SpecError) as err:
+        load(str(write(tmp_path, text.replace("depth_of = 1\n", ""))))
+    assert err.value.line == 2
+    text = VALID.replace("depth = 6", "depth = -6")
+    text = text.replace("[params]\n", "[params]\nsizes_depth = 1\n")
+    with pytest.raises(SpecError) as err:
+        load(str(write(tmp_path, text)))
+    assert err.value.line == line_of(text, "sizes_depth")  # the first error: its line
+
+
+@pytest.mark.parametrize("header", ["[paramz]", "[params.extra]", "[[expect.runs]]"])
+def test_bad_table_header_is_reported_at_its_line(tmp_path: Path, header: str) -> None:
+    """A table header that names no table of a spec is reported at the
+    header's own line (not line 1)."""
+    text = VALID.replace("[switches]", f"{header}\nx = 1\n\n[switches]")
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as err:
+        load(str(path))
+    assert err.value.line == line_of(text, header) > 1, str(err.value)
+    assert str(err.value).startswith(f"{path}:{err.value.line}: ")
+
+
+def test_toml_error_in_a_table_header(tmp_path: Path) -> None:
+    """A table header that is not TOML: the TOML parser's line, in the
+    error's line too."""
+    text = VALID.replace("[expect]", "[expect")
+    with pytest.raises(SpecError) as err:
+        load(str(write(tmp_path, text)))
+    assert err.value.line == line_of(text, "[expect")
+
+
+@pytest.mark.parametrize("param, value", [("nr_contexts", 100_000), ("nr_contexts", 19),
+                                          ("nr_chunks", 40), ("live_per_context", 9),
+                                          ("nr_contexts", 10 ** 12)])
+def test_sizes_too_large_to_search(tmp_path: Path, param: str, value: int) -> None:
+    """A geometry whose symmetries the compiled engine cannot write out is
+    refused at once, at its line, with the reason."""
+    text = VALID.replace("[params]\n", f"[params]\n{param} = {value}\n")
+    with pytest.raises(SpecError) as err:
+        load(str(write(tmp_path, text)))
+    assert "too large to search" in err.value.message
+    assert err.value.line in (line_of(text, f"{param} = "), line_of(text, "[params]"))
 
 
 def test_unknown_spec_lists_the_available_ones() -> None:

@@ -86,7 +86,7 @@ BAD = [
     (["--property", "no-livelock"], "unknown property 'no-livelock'"),
     (["--spec", "v4.13,no-such-spec"], "unknown spec 'no-such-spec'"),
     (["--engines", "bmc,tlc"], "unknown engine 'tlc'"),
-    (["--budget", "0"], "--budget must be positive"),
+    (["--budget", "0"], "argument --budget: must be greater than 0"),
 ]
 
 

@@ -72,12 +72,12 @@ def test_unparseable_beats_violations(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main([])
-    assert exit_.value.code == 2
-    with pytest.raises(SystemExit) as exit_:
-        main(["--bogus", "x"])
-    assert exit_.value.code == 2
+    """A usage error: exit status 2, one line on stderr naming it, nothing on stdout."""
+    for argv, names in (([], "FILE"), (["--bogus", "x"], "--bogus")):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1
+        assert err.startswith("check-trace: ") and names in err
 
 
 def test_standard_input_through_the_console_script() -> None:
@@ -102,5 +102,7 @@ def test_arbitrary_bytes_never_raise(tmp_path_factory: pytest.TempPathFactory,
 def test_truncated_gzip_is_unreadable(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     log = tmp_path / "log.gz"
     log.write_bytes(gzip.compress(DOUBLE_FREE.encode() * 50)[:40])
-    status, out = run(capsys, str(log))
-    assert status == 2 and "cannot read" in out
+    status = main([str(log)])
+    out, err = capsys.readouterr()
+    assert status == 2 and "unreadable" in out
+    assert err.startswith(f"check-trace: {log}: cannot read: ") and err.count("\n") == 1

@@ -69,10 +69,11 @@ def test_binary_captures_are_named(magic: bytes, command: str, packed: bool, tmp
     capture = tmp_path / (name + ".gz" if packed else name)
     data = magic + junk(50_000)
     capture.write_bytes(gzip.compress(data) if packed else data)
-    status, out = run(capsys, str(capture))
+    status = main([str(capture)])
+    out, err = capsys.readouterr()
     text = tmp_path / (name + ".txt" if packed else name.split(".")[0] + ".txt")
-    assert status == 2 and f"`{command} {capture} > {text}`" in out
-    assert "does not parse" not in out and len(out.splitlines()) == 3
+    assert status == 2 and f"`{command} {capture} > {text}`" in err and err.count("\n") == 1
+    assert "does not parse" not in out and out.splitlines()[-1] == "verdict: unparseable"
     status, out = run(capsys, "--json", str(capture))
     (result,) = json.loads(out)["files"]
     assert status == 2 and result["parse_error_count"] == 1
@@ -82,7 +83,7 @@ def test_binary_captures_are_named(magic: bytes, command: str, packed: bool, tmp
 def test_binary_capture_on_standard_input() -> None:
     done = subprocess.run([sys.executable, "-m", "percpu_mc.checker.cli.check_trace", "-"],
                           input=PERF_DATA + junk(1000), capture_output=True, check=False)
-    assert done.returncode == 2 and b"`perf script -i FILE > FILE.txt`" in done.stdout
+    assert done.returncode == 2 and b"`perf script -i FILE > FILE.txt`" in done.stderr
 
 
 def test_binary_junk_is_summarised(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

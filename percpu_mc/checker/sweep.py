@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 from rich.table import Table
 
 from percpu_mc.checker import specs
+from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.model.machine import Model
@@ -36,7 +37,7 @@ DEPTH = "depth"  # a sweep dimension like the parameters
 MUTANT_PREFIX = "inject-"
 
 
-class SweepError(Exception):
+class SweepError(Failure):
     """A bad sweep argument: one message, exit status 2."""
 
 
@@ -122,10 +123,7 @@ def build_jobs(spec_names: Sequence[str], param_args: Sequence[str], props: Sequ
             raise SweepError(f"unknown property '{p}' (expected one of: {', '.join(PROPERTIES)})")
     jobs: list[Job] = []
     for name in spec_names:
-        try:
-            spec = specs.load(name)
-        except specs.SpecError as e:
-            raise SweepError(str(e)) from None
+        spec = specs.load(name)
         names = list(axes)
         for combo in itertools.product(*axes.values()):
             setting = dict(zip(names, combo))
@@ -136,7 +134,8 @@ def build_jobs(spec_names: Sequence[str], param_args: Sequence[str], props: Sequ
             errors = params.validate()
             if errors:
                 shown = ", ".join(f"{k}={v}" for k, v in setting.items())
-                raise SweepError(f"{spec.name} with {shown}: {'; '.join(errors)}")
+                raise SweepError(f"{spec.name} with {shown}: "
+                                 f"{'; '.join(why for _, why in errors)}")
             for prop in props or list(PROPERTIES):
                 for engine in engines:
                     jobs.append(Job(spec.name, tuple(sorted(setting.items())), params, prop, d,

@@ -19,6 +19,11 @@ PCPU_ATOMIC_MAP_MARGIN = 3  # pcpu_need_to_extend(): margin for atomic callers
 # The largest map a scaled chunk can ask for: map_used <= cells + 1, plus the
 # non-atomic margin, rounded up to a power-of-two multiple of 16.
 MAX_MAP_ALLOC = 128
+# The largest symmetry group (Params.symmetries) a spec may have: the compiled
+# engine writes one canonical form a symmetry, straight-line C over every
+# field, and 2,304 of them (4 contexts of 2 live allocations, 4 chunk structs)
+# take the compiler two minutes; the largest shipped spec has 288.
+MAX_SYMMETRIES = 2304
 
 
 @dataclass(frozen=True)
@@ -163,40 +168,74 @@ class Params:
     @property
     def width(self) -> int:
         """Bit-width of every integer of the symbolic interpretation.  Signed
-        values (the counter) and cell bitmaps must fit with a sign bit to spare."""
-        biggest = max(1 << self.unit_cells, MAX_MAP_ALLOC, self.nr_chunks * self.unit_pages)
+        values (the counter, nr_to_pop) and cell bitmaps must fit with a sign
+        bit to spare, and so must the owners of pcpu_alloc_mutex (one per
+        context and the balance work)."""
+        biggest = max(1 << self.unit_cells, MAX_MAP_ALLOC, self.nr_chunks * self.unit_pages,
+                      self.nr_contexts + 1, self.empty_pop_pages_high)
         return biggest.bit_length() + 1
 
-    def validate(self) -> list[str]:
-        """Reasons these parameters cannot be modelled (empty when fine)."""
-        errors: list[str] = []
+    def symmetries(self, cap: int) -> int:
+        """The order of the symmetry group the compiled engine canonicalises
+        over, nr_contexts! * (dynamic chunk structs)! * live_per_context!^nr_contexts,
+        or a number past `cap` once it is (never computed in full)."""
+        order = 1
+        for n, times in ((self.nr_contexts, 1), (self.nr_chunks - self.first_dynamic, 1),
+                         (self.live_per_context, self.nr_contexts)):
+            for _ in range(times if n > 1 else 0):
+                for k in range(2, n + 1):
+                    order *= k
+                    if order > cap:
+                        return order
+        return order
+
+    def validate(self) -> list[tuple[str, str]]:
+        """Why these parameters cannot be modelled, as (parameter, reason)
+        pairs (empty when fine)."""
+        errors: list[tuple[str, str]] = []
         pos = ("unit_pages", "cells_per_page", "nr_contexts", "live_per_context")
         for name in pos:
             if getattr(self, name) < 1:
-                errors.append(f"{name} must be at least 1")
+                errors.append((name, f"{name} must be at least 1"))
+        if errors:
+            return errors
         if self.unit_cells > 24:
-            errors.append("unit_pages * cells_per_page must be at most 24 for the checker")
+            errors.append(("unit_pages",
+                           "unit_pages * cells_per_page must be at most 24 for the checker"))
         if self.unit_cells + 1 + PCPU_ATOMIC_MAP_MARGIN_HIGH > MAX_MAP_ALLOC:
-            errors.append(f"a chunk of more than {MAX_MAP_ALLOC - 1 - PCPU_ATOMIC_MAP_MARGIN_HIGH} "
-                          "cells needs a larger MAX_MAP_ALLOC")
+            errors.append(("unit_pages", f"a chunk of more than "
+                           f"{MAX_MAP_ALLOC - 1 - PCPU_ATOMIC_MAP_MARGIN_HIGH} cells needs a "
+                           "larger MAX_MAP_ALLOC"))
         if self.nr_chunks < self.first_dynamic:
-            errors.append(f"nr_chunks must be at least {self.first_dynamic}")
+            errors.append(("nr_chunks", f"nr_chunks must be at least {self.first_dynamic}"))
+        elif self.symmetries(MAX_SYMMETRIES) > MAX_SYMMETRIES:
+            errors.append(("nr_contexts", "too large to search: the symmetries of the "
+                           "contexts, dynamic chunk structs and live allocations, nr_contexts! * "
+                           "(nr_chunks - first dynamic)! * live_per_context!^nr_contexts, are "
+                           f"more than {MAX_SYMMETRIES} (the compiled engine writes a canonical "
+                           "form for each; the states grow faster still)"))
         if not 0 < self.first_chunk_static_cells < self.unit_cells:
-            errors.append("first_chunk_static_cells must leave a dynamic area and be positive")
+            errors.append(("first_chunk_static_cells",
+                           "first_chunk_static_cells must leave a dynamic area and be positive"))
         if not 0 <= self.reserved_cells <= self.unit_cells:
-            errors.append("reserved_cells must be between 0 and the unit size")
+            errors.append(("reserved_cells", "reserved_cells must be between 0 and the unit size"))
         if not 0 <= self.empty_pop_pages_low <= self.empty_pop_pages_high:
-            errors.append("need 0 <= empty_pop_pages_low <= empty_pop_pages_high")
-        if not self.sizes or any(not 1 <= s <= self.unit_cells for s in self.sizes):
-            errors.append("sizes must be non-empty, each between 1 and the unit size")
+            errors.append(("empty_pop_pages_low",
+                           "need 0 <= empty_pop_pages_low <= empty_pop_pages_high"))
+        if not self.sizes or any(not 1 <= s <= self.unit_cells for s in self.sizes) \
+                or len(set(self.sizes)) < len(self.sizes):
+            errors.append(("sizes", "sizes must be non-empty and distinct, each between 1 and "
+                                    "the unit size"))
         if not 0 <= self.progress_watch_cells <= self.unit_cells:
-            errors.append("progress_watch_cells must be between 0 (one page) and the unit size")
+            errors.append(("progress_watch_cells", "progress_watch_cells must be between 0 "
+                                                   "(one page) and the unit size"))
         if not self.aligns or any(a < 1 or a & (a - 1) or a > self.cells_per_page
-                                  for a in self.aligns):
-            errors.append("aligns must be powers of two of at most one page")
+                                  for a in self.aligns) or len(set(self.aligns)) < len(self.aligns):
+            errors.append(("aligns", "aligns must be distinct powers of two of at most one page"))
         sw = self.switches
         if sw.occ_pages_subtracted == "with-area" and sw.counter_update != "locked":
-            errors.append("occ_pages_subtracted = \"with-area\" needs counter_update = \"locked\"")
+            errors.append(("occ_pages_subtracted",
+                           "occ_pages_subtracted = \"with-area\" needs counter_update = \"locked\""))
         return errors
 
 

@@ -399,12 +399,14 @@ def _text_of(path: str) -> str:
     return f"{shlex.quote(path)} > {shlex.quote(str(text))}"
 
 
-def open_log(path: str) -> IO[str]:
+def open_log(path: str, raw: IO[bytes] | None = None) -> IO[str]:
     """A text stream of the log at `path` ("-" is standard input), plain or
-    gzip-compressed; undecodable bytes become U+FFFD rather than errors.
-    Raises BinaryCapture, naming the command that makes it text, for a
-    trace.dat or perf.data file."""
-    raw = sys.stdin.buffer if path == "-" else open(path, "rb")
+    gzip-compressed, read through `raw` when given (a reader that counts
+    bytes for a progress bar); undecodable bytes become U+FFFD rather than
+    errors.  Raises BinaryCapture, naming the command that makes it text,
+    for a trace.dat or perf.data file."""
+    if raw is None:
+        raw = sys.stdin.buffer if path == "-" else open(path, "rb")
     buffered = io.BufferedReader(raw) if not isinstance(raw, io.BufferedReader) else raw
     try:
         if buffered.peek(2)[:2] == GZIP_MAGIC:

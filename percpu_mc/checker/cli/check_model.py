@@ -14,7 +14,7 @@ from rich.console import Console
 from percpu_mc.checker.logs import emit_log
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker.engines import list_order
-from percpu_mc.checker.report import counterexample
+from percpu_mc.checker.report import counterexample, itf
 from percpu_mc.checker import specs
 from percpu_mc.checker.engines import starvation
 from percpu_mc.checker.engines import strengthen
@@ -23,8 +23,10 @@ from percpu_mc.checker.report import terminal_map
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
 from percpu_mc.checker.engines import distributed
-from percpu_mc.checker.cli.common import (Interrupt, Interrupted, quiet_closed_stdout,
-                                          say_interrupted)
+from percpu_mc.checker.cli.common import (Interrupt, Interrupted, Parser, Status, add_version,
+                                          at_least, fail, quiet_closed_stdout, say_interrupted,
+                                          showing, stderr_console, wants_json)
+from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.engines.portfolio import PortfolioEngine
@@ -34,19 +36,16 @@ from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES
 
 
-class Usage(Exception):
-    """Bad input: one message, exit status 2."""
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="check-model",
         description="Check the percpu allocator model of a kernel variant (a spec) for "
                     "violations of its properties, up to a depth.")
+    add_version(ap)
     ap.add_argument("--spec", default="seed",
                     help=f"spec name ({', '.join(specs.available())}) or path to a .toml file "
                          "(default: seed)")
-    ap.add_argument("--depth", type=int, default=None,
+    ap.add_argument("--depth", type=at_least(1), default=None,
                     help="maximum number of steps (default: the spec's expect.depth)")
     ap.add_argument("--property", action="append", dest="properties", metavar="NAME",
                     help=f"check only this property (repeatable): {', '.join(PROPERTIES)}")
@@ -70,26 +69,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "lemmas of model/invariants.py by induction and assert the proved ones "
                          "on every step (checker/strengthen.py; cannot change a verdict or a "
                          "counterexample's length; default: on)")
-    ap.add_argument("--max-k", type=int, default=2, metavar="K",
+    ap.add_argument("--max-k", type=at_least(1), default=2, metavar="K",
                     help="--prove: the largest k of the induction (default: 2)")
-    ap.add_argument("--starvation", type=int, metavar="SIZE",
+    ap.add_argument("--starvation", type=at_least(1), metavar="SIZE",
                     help="search a starvation lasso for atomic requests of SIZE cells instead "
                          "(checker/lasso.py): bmc up to --depth steps, or explicit: every state")
-    ap.add_argument("--limit", type=int, default=2_000_000,
+    ap.add_argument("--limit", type=at_least(1), default=2_000_000,
                     help="--starvation --engine explicit: give up past this many states")
     ap.add_argument("--kernel-order", action="store_true",
                     help="--engine explicit (also with --starvation): track the order of the "
                          "kernel's chunk lists and explore only the chunk choices it makes "
                          "(checker/list_order.py)")
     ap.add_argument("--progress", action="store_true",
-                    help="--engine explicit with --scheduler/--workers: states and rate per "
-                         "worker after each level on stderr (default: when stderr is a terminal)")
+                    help="progress on stderr, redrawn in place: BMC's depth, the property being "
+                         "solved and the time in it; a search's states, rate and memory (with "
+                         "--scheduler/--workers: each worker's after each level) (default: when "
+                         "stderr is a terminal)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument("--fail-on-vacuity", action="store_true",
                     help="exit with status 1 when a property holds only because its premise "
                          "never arose within the run")
     ap.add_argument("--html", metavar="FILE",
                     help="also write the counterexamples as one self-contained HTML page")
+    ap.add_argument("--itf", metavar="FILE",
+                    help="also write each counterexample in the Informal Trace Format (Apalache "
+                         "ADR-015 JSON); several: one file each, the property's name before "
+                         "the suffix (FILE cex.itf.json: cex.<property>.itf.json)")
     ap.add_argument("--map", action=argparse.BooleanOptionalAction, default=None,
                     help="draw each counterexample as a per-step chunk map "
                          "(default: when stdout is a terminal)")
@@ -101,43 +106,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace, err: Console,
         watch: Interrupt | None = None) -> tuple[dict[str, Any], list[Result], Model]:
     watch = watch or Interrupt()  # not installed: never stops
-    try:
-        spec = specs.load(args.spec)
-    except specs.SpecError as e:
-        raise Usage(str(e)) from None
+    spec = specs.load(args.spec)
     depth = spec.depth if args.depth is None else args.depth
-    if depth < 1:
-        raise Usage(f"--depth must be at least 1, not {depth}")
     names = args.properties or list(PROPERTIES)
     for n in names:
         if n not in PROPERTIES:
-            raise Usage(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
-    if args.html and (why := html_report.unwritable(args.html)):
-        raise Usage(why)
+            raise Failure(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
+    for path in (args.html, args.itf):
+        if path and (why := html_report.unwritable(path)):
+            raise Failure(why)
     if (bad := emit_log.usage_error(args)) is not None:
-        raise Usage(bad)
+        raise Failure(bad)
     model = Model(spec.params)
     if args.simulate is not None:
         path = emit_log.emit_simulation(args.emit_log, spec.name, model, args.simulate, args.seed)
         err.print(f"wrote {path}", highlight=False, markup=False)
         return {"spec": spec.name, "simulated": str(path), "results": []}, [], model
     props = [PROPERTIES[n] for n in dict.fromkeys(names)]
-    if args.prove and args.max_k < 1:
-        raise Usage(f"--max-k must be at least 1, not {args.max_k}")
     lemmas = strengthen.proved_lemmas if args.lemmas else None
     if args.kernel_order and (args.prove or args.engine not in ("explicit", "explicit-python")):
-        raise Usage("--kernel-order: only the explicit engine tracks the list order "
+        raise Failure("--kernel-order: only the explicit engine tracks the list order "
                     "(--engine explicit)")
     try:
         order = list_order.KernelOrder(model) if args.kernel_order else None
     except ValueError as e:
-        raise Usage(f"--kernel-order: {e}") from None
+        raise Failure(f"--kernel-order: {e}") from None
     cluster = args.scheduler is not None or args.workers is not None
     if cluster and (args.prove or args.engine != "explicit" or order is not None):
-        raise Usage("--scheduler/--workers: one search across a cluster is --engine explicit "
+        raise Failure("--scheduler/--workers: one search across a cluster is --engine explicit "
                     "(without --prove or --kernel-order); many jobs are --sweep")
-    if args.workers is not None and args.workers < 1:
-        raise Usage(f"--workers must be at least 1, not {args.workers}")
     engine: Any = (InductionEngine(model, props) if args.prove
                    else BMCEngine(model, props, lemmas) if args.engine == "bmc"
                    else PortfolioEngine(model, props, lemmas) if args.engine == "portfolio"
@@ -162,8 +159,9 @@ def run(args: argparse.Namespace, err: Console,
     # the signal stops the run, and interrupts the solver in this process
     z3.set_param("ctrl_c", False)
     watch.on_stop.append(lambda: z3.main_ctx().interrupt())
+    watch.display = Status(err, showing(err, args.progress), f"{spec.name}: preparing the engine")
     try:
-        with watch.polling():
+        with watch.polling(), watch.display.bar:
             if args.prove:
                 results, stats = engine.run(args.max_k, depth, progress, watch=watch)
             elif cluster:
@@ -171,7 +169,7 @@ def run(args: argparse.Namespace, err: Console,
             else:
                 results, stats = engine.run(depth, progress, watch=watch)
     except (CompilerMissing, SearchError, distributed.SchedulerUnreachable) as e:
-        raise Usage(f"--engine explicit: {e}") from None
+        raise Failure(f"--engine explicit: {e}") from None
     if getattr(engine, "note", ""):
         err.print(engine.note, highlight=False, markup=False)
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
@@ -215,7 +213,8 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
         out.append(item)
     return {"spec": spec.name, "engine": engine, "depth": depth, "expected_depth": spec.depth,
             "results": out,
-            "seconds": round(stats.seconds, 3), "states": stats.states or None}
+            "seconds": round(stats.seconds, 3),
+            **({"states": stats.states} if stats.states else {})}  # BMC counts none
 
 
 def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console,
@@ -269,20 +268,21 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except Failure as e:
+        return fail("check-model", e, wants_json(argv))
     if args.sweep or args.mutants:
         return sweep_cli.main(args)
-    err = Console(stderr=True)
+    err = stderr_console(args.progress)
     if args.starvation is not None:
-        if args.scheduler is not None or args.workers is not None:
-            print("check-model: --starvation runs on one machine (docs/distributed.md says why); "
-                  "--scheduler/--workers take --engine explicit", file=sys.stderr)
-            return 2
         try:
+            if args.scheduler is not None or args.workers is not None:
+                raise Failure("--starvation runs on one machine (docs/distributed.md says why); "
+                              "--scheduler/--workers take --engine explicit")
             return starvation.main(args)
-        except (specs.SpecError, starvation.BadRequest) as e:
-            print(f"check-model: {e}", file=sys.stderr)
-            return 2
+        except Failure as e:
+            return fail("check-model", e, args.json)
     interrupt = Interrupt()
     with interrupt.installed():
         try:
@@ -297,18 +297,23 @@ def main(argv: list[str] | None = None) -> int:
 def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
     try:
         doc, results, model = run(args, err, interrupt)
-    except Usage as e:
-        print(f"check-model: {e}", file=sys.stderr)
-        return 2
+    except Failure as e:
+        return fail("check-model", e, args.json)
     except distributed.WorkerLost as e:  # not bad input: the cluster failed (exit 3)
-        print(f"check-model: {e}", file=sys.stderr)
-        return 3
+        return fail("check-model", Failure(str(e)), args.json, 3)
     if args.html:
         try:
             html_report.write_model(args.html, doc, results, model)
         except OSError as e:
-            print(f"check-model: cannot write {args.html}: {e.strerror}", file=sys.stderr)
-            return 2
+            return fail("check-model", Failure(f"cannot write: {e.strerror}", args.html), args.json)
+    if args.itf and (violated := [r for r in results if isinstance(r, Violated)]):
+        try:
+            doc["itf"] = [str(p) for p in itf.write(args.itf, doc["spec"], model, violated)]
+        except OSError as e:
+            return fail("check-model", Failure(f"cannot write: {e.strerror}", e.filename),
+                        args.json)
+        for path in doc["itf"]:
+            err.print(f"wrote {path}", highlight=False, markup=False)
     try:
         if args.json or args.simulate is not None:
             json.dump(doc, sys.stdout, indent=1)

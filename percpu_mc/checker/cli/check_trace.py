@@ -8,16 +8,21 @@ import argparse
 import json
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker import specs
-from percpu_mc.checker.cli.common import (Interrupt, Interrupted, quiet_closed_stdout,
-                                          say_interrupted)
+from percpu_mc.checker.cli.common import (Interrupt, Interrupted, Parser, add_version, at_least,
+                                          fail, quiet_closed_stdout, reading_bar,
+                                          say_interrupted, showing, stderr_console, wants_json)
+from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
 from percpu_mc.checker.logs.trace_check import (DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker,
                                                 excerpt)
@@ -49,17 +54,29 @@ class FileResult:
     def unparseable(self) -> bool:
         return self.error is not None or bool(self.report.parse_errors)
 
+    def failure(self) -> Failure | None:
+        """The first thing wrong with the file as input, where it is."""
+        if self.error is not None:
+            return Failure(self.error, self.path)
+        if self.report.parse_errors:
+            first = self.report.parse_errors[0]
+            count = self.report.parse_error_count
+            return Failure(f"does not parse: {first.message}"
+                           + (f" ({count} lines in all)" if count > 1 else ""),
+                           self.path, first.line)
+        return None
+
 
 def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | None = None,
                spec: str | None = None, unit_size: int | None = None,
-               partial: bool | None = None) -> FileResult:
+               partial: bool | None = None, bar: Progress | None = None) -> FileResult:
     checker = TraceChecker(strict, window_ns, partial)
     parser = LogParser()
     facts = LogFacts() if spec is not None else None
     level2 = None
     try:
-        with open_log(path) as lines:
-            for record in parser.records(lines):
+        with open_log(path, reader(bar, path)) as lines:
+            for record in parser.records(counted(lines, bar)):
                 checker.feed(record)
                 if summary is not None:
                     summary.feed(record)
@@ -70,9 +87,35 @@ def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | No
             level2 = conform_file(path, spec, strict, unit_size, read_records, facts,
                                   report.partial)
             report.violations += level2.findings
-    except (OSError, EOFError, zlib.error, BinaryCapture) as error:
-        return FileResult(path, None, checker.finish(), f"cannot read {path}: {error}")
+    except BinaryCapture as error:  # says what the file is and the command that reads it
+        return FileResult(path, None, checker.finish(), str(error))
+    except (OSError, EOFError, zlib.error) as error:
+        why = error.strerror if isinstance(error, OSError) and error.strerror else error
+        return FileResult(path, None, checker.finish(), f"cannot read: {why}")
     return FileResult(path, parser.format, report, conformance=level2)
+
+
+def reader(bar: Progress | None, path: str) -> IO[bytes] | None:
+    """The file read through the progress bar (bytes of its size), when drawn."""
+    if bar is None or bar.disable or path == "-":
+        return None
+    name = Path(path).name
+    task = bar.add_task(name, total=None, lines=0)
+    return bar.open(path, "rb", task_id=task, description=name)  # type: ignore[return-value]
+
+
+def counted(lines: Iterable[str], bar: Progress | None) -> Iterator[str]:
+    """The lines, their count shown on the bar now and then."""
+    if bar is None or bar.disable or not bar.tasks:
+        yield from lines
+        return
+    task = bar.tasks[-1].id
+    n = 0
+    for n, line in enumerate(lines, 1):
+        if n % 4096 == 0:
+            bar.update(task, lines=n)
+        yield line
+    bar.update(task, lines=n)
 
 
 def read_records(path: str) -> Iterator[Record]:
@@ -115,7 +158,10 @@ def to_json(results: Sequence[FileResult]) -> dict:
             **({"partial": report.partial.as_json()} if report.partial else {}),
         }
 
-    return {"verdict": verdict(results), "files": [one(result) for result in results]}
+    doc = {"verdict": verdict(results), "files": [one(result) for result in results]}
+    if failure := next(filter(None, (result.failure() for result in results)), None):
+        doc |= failure.doc()
+    return doc
 
 
 def print_human(results: Sequence[FileResult], console: Console) -> None:
@@ -124,8 +170,6 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
         console.print(f"[bold]{escape(result.path)}[/bold]: "
                       f"{result.format.value if result.format else 'unreadable'}, "
                       f"{report.lines} lines")
-        if result.error is not None:
-            console.print(f"  [red]error[/red]: {escape(result.error)}")
         if report.features:
             console.print(f"  kernel features: {escape(', '.join(report.features))}")
         for note in result.conformance.lines() if result.conformance else []:
@@ -153,13 +197,14 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     kinds = "\n".join(f"  {kind:<24} {meaning}" for kind, meaning in KINDS.items())
-    arguments = argparse.ArgumentParser(
+    arguments = Parser(
         prog="check-trace",
         description="Check ftrace logs of the Linux percpu allocator for consistency "
                     "(trace, trace_pipe, trace-cmd report or perf script text; plain or gzip).",
         epilog=f"findings:\n{kinds}\n\nexit status: 0 clean, 1 violations, 2 unreadable "
                "or unparseable input, no percpu event, or a usage error",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version(arguments)
     arguments.add_argument("files", nargs="+", metavar="FILE",
                            help="a log file, or - for standard input")
     arguments.add_argument("--strict", action="store_true",
@@ -172,7 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "(docs/partial-captures.md)")
     arguments.add_argument("--json", action="store_true",
                            help="print one JSON document on standard output")
-    arguments.add_argument("--window-us", type=int, default=DEFAULT_WINDOW_NS // 1000,
+    arguments.add_argument("--progress", action="store_true",
+                           help="progress on stderr: bytes and lines read of each file "
+                                "(default: when stderr is a terminal)")
+    arguments.add_argument("--window-us", type=at_least(0), default=DEFAULT_WINDOW_NS // 1000,
                            metavar="USEC",
                            help="tolerate cross-CPU clock skew up to this many microseconds "
                                 "(default %(default)s)")
@@ -181,12 +229,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments.add_argument("--spec", metavar="NAME|PATH",
                            help="also check level-2 conformance: could this spec's model have "
                                 "printed the log? (findings: nonconforming, or a property name)")
-    arguments.add_argument("--unit-size", type=int, metavar="BYTES",
+    arguments.add_argument("--unit-size", type=at_least(1), metavar="BYTES",
                            help="with --spec on a real-scale log: the unit size (pcpu_unit_size)")
-    options = arguments.parse_args(argv)
+    try:
+        options = arguments.parse_args(argv)
+    except Failure as failure:
+        return fail("check-trace", failure, wants_json(argv))
     with Interrupt().installed():
         try:
             return check(arguments, options)
+        except Failure as failure:
+            return fail("check-trace", failure, options.json)
         except Interrupted as stop:
             if options.json:
                 print(json.dumps({"interrupted": True}))
@@ -195,29 +248,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> int:
-    if options.window_us < 0:
-        arguments.error("--window-us must not be negative")
     if options.html and (why := html_report.unwritable(options.html)):
-        arguments.error(why)
+        raise Failure(why)
     if options.spec is not None:
-        try:
-            specs.load(options.spec)
-        except specs.SpecError as error:
-            arguments.error(str(error))
+        specs.load(options.spec)
         if "-" in options.files:
             arguments.error("--spec reads each log twice: give files, not standard input")
     summaries = [LogSummary() if options.html else None for _ in options.files]
-    results = [check_file(path, options.strict, options.window_us * 1000, summary,
-                          options.spec, options.unit_size, options.partial)
-               for path, summary in zip(options.files, summaries)]
+    err = stderr_console(options.progress)
+    with reading_bar(err, showing(err, options.progress)) as bar:
+        results = [check_file(path, options.strict, options.window_us * 1000, summary,
+                              options.spec, options.unit_size, options.partial, bar)
+                   for path, summary in zip(options.files, summaries)]
     if options.html:
         try:
             html_report.write_trace(options.html, verdict(results), [
                 file_view(r.path, r.format.value if r.format else "unreadable", r.report, s,
                           verdict([r]), r.error, r.features) for r, s in zip(results, summaries)])
         except OSError as error:
-            print(f"check-trace: cannot write {options.html}: {error.strerror}", file=sys.stderr)
-            return 2
+            raise Failure(f"cannot write: {error.strerror}", options.html) from None
+    for result in results:  # what is wrong with the input, on stderr whatever stdout holds
+        if (failure := result.failure()) is not None:
+            print(f"check-trace: {failure}", file=sys.stderr)
     try:
         if options.json:
             json.dump(to_json(results), sys.stdout, indent=2)

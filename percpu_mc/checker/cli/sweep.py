@@ -8,6 +8,8 @@ import sys
 from rich.console import Console
 
 from percpu_mc.checker import sweep
+from percpu_mc.checker.cli.common import at_least, fail
+from percpu_mc.checker.errors import Failure
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -25,12 +27,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--engines", default=None, metavar="E,E",
                    help="engines of a sweep, comma-separated (default: --engine; "
                         "--mutants: bmc,explicit)")
-    g.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+    g.add_argument("--budget", type=at_least(0, float, above=True), default=None, metavar="SECONDS",
                    help="per job; a job past it stops after its current depth: over-budget")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the jobs on a Dask distributed cluster (tcp://host:port) "
                         "instead of this machine's cores")
-    g.add_argument("--workers", type=int, default=None,
+    g.add_argument("--workers", type=at_least(1), default=None,
                    help="local processes (default: one per core)")
 
 
@@ -53,12 +55,6 @@ def _engines(args: argparse.Namespace, default: str) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     out = Console(width=160, soft_wrap=True)
     try:
-        if args.budget is not None and args.budget <= 0:
-            raise sweep.SweepError(f"--budget must be positive, not {args.budget}")
-        if args.workers is not None and args.workers < 1:
-            raise sweep.SweepError(f"--workers must be at least 1, not {args.workers}")
-        if args.depth is not None and args.depth < 1:
-            raise sweep.SweepError(f"--depth must be at least 1, not {args.depth}")
         if args.mutants:
             if args.param:
                 raise sweep.SweepError("--mutants takes no --param (each mutant is its own spec)")
@@ -68,16 +64,14 @@ def main(args: argparse.Namespace) -> int:
             jobs = sweep.build_jobs(names, args.param, args.properties or [], args.depth,
                                     _engines(args, SWEEP_ENGINE.get(args.engine, args.engine)),
                                     args.budget)
-    except sweep.SweepError as e:
-        print(f"check-model: {e}", file=sys.stderr)
-        return 2
+    except Failure as e:  # a bad spec, parameter or option
+        return fail("check-model", e, args.json)
     try:
         results = sweep.run(jobs, args.scheduler, args.workers)
     except OSError as e:  # distributed raises OSError when no scheduler answers
         if not args.scheduler:
             raise
-        print(f"check-model: --scheduler {args.scheduler}: {e}", file=sys.stderr)
-        return 2
+        return fail("check-model", Failure(f"--scheduler {args.scheduler}: {e}"), args.json)
     if args.json:
         doc: dict = {"jobs": [sweep.result_doc(r) for r in results]}
         if args.mutants:

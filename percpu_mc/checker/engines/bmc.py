@@ -78,7 +78,11 @@ class TransitionRelation:
         self.model, self.x = model, x
         p = model.p
         self.s0, self.s1 = state_vars(p, "t0"), state_vars(p, "t1")
-        self.act0 = z3.BitVec("act@t0", p.width)
+        # the action index numbers every instance (action and choices) with
+        # a sign bit to spare: a wider range than any state field's
+        instances = sum(len(c) for c in model.combos)
+        self.act_width = instances.bit_length() + 1
+        self.act0 = self.act("act@t0")
         self.fields = Fields(self.s0)
         self.steps()
         everything = frozenset(range(len(flat(self.s0))))
@@ -105,7 +109,7 @@ class TransitionRelation:
                 if g is False:
                     self.effects.append(None)
                     continue
-                self.guards.append(x.and_(x.eq(self.act0, n), g))
+                self.guards.append(x.and_(self.act0 == n, g))
                 news = {j: new for j, ((_, old), (_, new)) in enumerate(zip(base, flat(post)))
                         if new is not old}
                 self.effects.append((g, news))
@@ -121,7 +125,7 @@ class TransitionRelation:
                 continue
             val = old
             for ai, new in self.updates.get(j, []):
-                val = x.ite(x.eq(self.act0, ai), new, val)
+                val = x.ite(self.act0 == ai, new, val)
             parts.append(x.eq(nxt, val))
         return z3.And(*[x.boolean(v) for v in parts])
 
@@ -154,6 +158,10 @@ class TransitionRelation:
         """The values of the fields the formula constrains."""
         return [v for j, (_, v) in enumerate(flat(s)) if j in self.cone]
 
+    def act(self, label: str) -> Any:
+        """A fresh action index, as `at` takes it."""
+        return z3.BitVec(label, self.act_width)
+
     def at(self, sk: State, sk1: State, act: Any) -> Any:
         pairs = list(zip([v for _, v in flat(self.s0)], [v for _, v in flat(sk)]))
         pairs += list(zip([v for _, v in flat(self.s1)], [v for _, v in flat(sk1)]))
@@ -178,6 +186,7 @@ class BMCEngine:
             watch: Watch | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
         stop = watch.stopped if watch is not None else lambda: False
+        show = watch.show if watch is not None else lambda text, states=None: None
         done = -1  # the last depth every property was asked at
         stats = RunStats()
         model, x, p = self.model, self.x, self.model.p
@@ -190,12 +199,14 @@ class BMCEngine:
         solver.add(equal(x, states[0], model.init()))
         found: dict[str, Result] = {}
         held = {pr.name: z3.Bool(f"held:{pr.name}") for pr in self.props}
+        # each property's own time: its queries and its counterexample's replay
+        own = dict.fromkeys(held, 0.0)
         costs: list[float] = []  # resource units per depth
         for k in range(depth + 1):
             before = work(solver)
             if k > 0:
                 states.append(state_vars(p, str(k)))
-                acts.append(z3.BitVec(f"act@{k - 1}", p.width))
+                acts.append(trans.act(f"act@{k - 1}"))
                 solver.add(trans.at(states[k - 1], states[k], acts[-1]))
             if self.proved:
                 solver.add(*self.facts(states[k]))
@@ -206,18 +217,21 @@ class BMCEngine:
             for pr in self.props:
                 if pr.name in found or stop():
                     continue
+                show(f"depth {k}/{depth}: {pr.name}")
+                asked = time.monotonic()
                 ok = x.boolean(pr.holds(x, model.kernel, states[k]))
                 bad = z3.Bool(f"bad:{pr.name}@{k}")
                 solver.add(z3.Implies(bad, z3.Not(ok)))
                 r = solver.check(bad, held[pr.name])
                 if r == z3.unsat:
                     solver.add(z3.Implies(held[pr.name], ok))
-                elif r == z3.sat:
-                    trace = self.extract(solver.model(), trans, states[:k + 1], acts)
-                    found[pr.name] = Violated(pr.name, trace, time.monotonic() - start)
-                elif not stop():  # else Z3 was interrupted: the run stops
-                    found[pr.name] = Unknown(pr.name, solver.reason_unknown(), k,
-                                             time.monotonic() - start)
+                trace = self.extract(solver.model(), trans, states[:k + 1], acts) \
+                    if r == z3.sat else None
+                own[pr.name] += time.monotonic() - asked
+                if trace is not None:
+                    found[pr.name] = Violated(pr.name, trace, own[pr.name])
+                elif r == z3.unknown and not stop():  # else Z3 was interrupted: the run stops
+                    found[pr.name] = Unknown(pr.name, solver.reason_unknown(), k, own[pr.name])
             if stop():
                 break
             done = k
@@ -234,17 +248,24 @@ class BMCEngine:
                     solver.add(*self.facts(st))
         if stop():
             stats.seconds = time.monotonic() - start
-            results = [found.get(pr.name) or interrupted(pr.name, done, stats.seconds)
+            results = [found.get(pr.name) or interrupted(pr.name, done, own[pr.name])
                        for pr in self.props]
         else:
-            results = [found.get(pr.name)
-                       or Holds(pr.name, depth, seconds=time.monotonic() - start,
-                                vacuous=self.vacuous(pr, trans, solver, states))
+            results = [found.get(pr.name) or self.held(pr, trans, solver, states, depth,
+                                                       own[pr.name])
                        for pr in self.props]
             stats.seconds = time.monotonic() - start
         if self.proved is not None:
             stats.lemmas = tuple(lm.name for lm in self.proved)
         return results, stats
+
+    def held(self, pr: Property, trans: TransitionRelation, solver: z3.Solver,
+             states: list[State], depth: int, seconds: float) -> Holds:
+        """The verdict of a property never violated; its time takes in the
+        vacuity query."""
+        asked = time.monotonic()
+        vacuous = self.vacuous(pr, trans, solver, states)
+        return Holds(pr.name, depth, seconds=seconds + time.monotonic() - asked, vacuous=vacuous)
 
     def vacuous(self, pr: Property, trans: TransitionRelation, solver: z3.Solver,
                 states: list[State]) -> bool | None:

@@ -67,12 +67,18 @@ class CompiledEngine:
             raise SearchError("out of memory")
         try:
             r = ffi.new("result_t *")
+            # when each level was done: a violation d steps deep is settled then
+            level_done: dict[int, float] = {}
 
             @ffi.callback("int(int, int64_t, int64_t)")
             def report(d: int, states: int, held: int) -> int:
                 # called at the end of each level and every 65,536 expansions within one
-                if progress and d == r.depth:
-                    progress(d, states)
+                if d == r.depth:
+                    level_done[d] = time.monotonic() - start
+                    if progress:
+                        progress(d, states)
+                if watch is not None:
+                    watch.show(f"depth {min(d + (d == r.depth), depth)}/{depth}", states)
                 return 1 if asked() or (stop is not None and stop()) else 0
 
             init = ffi.new("int64_t[]", native.layout.flatten(self.model.init()))
@@ -92,7 +98,9 @@ class CompiledEngine:
                 idx = r.viol_index[k]
                 if idx >= 0:
                     trace = self.rebuild(native, handle, idx)
-                    results.append(Violated(p.name, trace, seconds, engine="explicit"))
+                    results.append(Violated(p.name, trace,
+                                            level_done.get(len(trace.steps), seconds),
+                                            engine="explicit"))
                 elif r.stopped and asked():
                     results.append(replace(interrupted(p.name, r.depth, seconds),
                                            engine="explicit"))

@@ -93,10 +93,12 @@ class ExplicitEngine:
         while frontier and d < depth and len(found) < len(self.props) and not stop():
             d += 1
             nxt: list[tuple[State, Any]] = []
-            for node in frontier:
+            for n, node in enumerate(frontier):
                 if stop():
                     d -= 1  # this level is incomplete
                     break
+                if watch is not None and n % 4096 == 0:
+                    watch.show(f"depth {d}/{depth}", len(parents))
                 for ai, ch, t in self.next_nodes(node):
                     if t not in parents:
                         parents[t] = (node, ai, ch)

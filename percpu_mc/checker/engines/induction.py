@@ -89,7 +89,7 @@ class InductionEngine:
                 pool = {n: c for n, c in pool.items() if c.is_property and n not in done}
             if k > 0:
                 bstates.append(state_vars(p, f"b{k}"))
-                bacts.append(z3.BitVec(f"bact@{k - 1}", p.width))
+                bacts.append(trans.act(f"bact@{k - 1}"))
                 base.add(trans.at(bstates[k - 1], bstates[k], bacts[-1]))
             for c in list(pool.values()):
                 if stop():
@@ -143,7 +143,7 @@ class InductionEngine:
         s = bv_solver()
         s.set("timeout", self.hand_over_ms)
         states = [state_vars(p, f"i{j}") for j in range(k + 1)]
-        acts = [z3.BitVec(f"iact@{j}", p.width) for j in range(k)]
+        acts = [trans.act(f"iact@{j}") for j in range(k)]
         path = [trans.at(states[j], states[j + 1], acts[j]) for j in range(k)]
         s.add(*path)
         lits, last, assumed = {}, {}, {}

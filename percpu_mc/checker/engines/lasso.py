@@ -116,7 +116,7 @@ class LassoEngine:
         solver.add(equal(x, states[0], model.init()))
         for n in range(1, max_depth + 1):
             states.append(state_vars(p, str(n)))
-            acts.append(z3.BitVec(f"act@{n - 1}", p.width))
+            acts.append(trans.act(f"act@{n - 1}"))
             solver.add(trans.at(states[n - 1], states[n], acts[-1]))
             facts.append(self.step_facts(trans, states[n - 1], states[n], acts[-1]))
             loops = [self.loop(states, facts, acts, l, n) for l in range(n)]

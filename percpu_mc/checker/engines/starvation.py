@@ -17,6 +17,7 @@ from rich.console import Console
 from percpu_mc.checker.engines import list_order
 from percpu_mc.checker.report import counterexample
 from percpu_mc.checker import specs
+from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.engines.fairness import FAIRNESS
 from percpu_mc.checker.engines.native import CompilerMissing, Native
 from percpu_mc.checker.engines.lasso import Lasso, LassoEngine, explore, fair_lasso
@@ -101,7 +102,7 @@ def human(doc: dict[str, Any], model: Model, lasso: Lasso | None, out: Console) 
               "(kernel state): back to the loop's start ----", highlight=False, markup=False)
 
 
-class BadRequest(Exception):
+class BadRequest(Failure):
     """A size the spec's geometry cannot have, or options that do not go together."""
 
 

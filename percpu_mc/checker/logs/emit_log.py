@@ -12,6 +12,7 @@ import argparse
 import random
 from pathlib import Path
 
+from percpu_mc.checker.cli.common import at_least
 from percpu_mc.checker.result import Result, Violated
 from percpu_mc.checker.engines.native import CompilerMissing, Native
 from percpu_mc.model.machine import Trace, TraceStep
@@ -26,7 +27,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--emit-log", metavar="DIR", type=Path,
                     help="write each counterexample as DIR/<spec>-<property>.trace, an ftrace "
                          "`trace` file check-trace can replay (with --simulate: the random run)")
-    ap.add_argument("--simulate", metavar="STEPS", type=int,
+    ap.add_argument("--simulate", metavar="STEPS", type=at_least(1),
                     help="check nothing: take STEPS random steps that violate no property "
                          "and write them with --emit-log")
     ap.add_argument("--seed", type=int, default=0, help="random seed of --simulate (default 0)")
@@ -34,8 +35,6 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 def usage_error(args: argparse.Namespace) -> str | None:
     if args.simulate is not None:
-        if args.simulate < 1:
-            return f"--simulate must be at least 1, not {args.simulate}"
         if args.emit_log is None:
             return "--simulate needs --emit-log DIR to write the run to"
     if args.emit_log is not None and args.emit_log.exists() and not args.emit_log.is_dir():
