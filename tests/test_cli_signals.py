@@ -34,6 +34,18 @@ def children(pid: int) -> list[int]:
     return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
+def handling(proc: subprocess.Popen[str]) -> None:
+    """Wait until the process catches SIGTERM (its handlers for both
+    signals are installed together), or has ended."""
+    bit = 1 << (signal.SIGTERM - 1)
+    while proc.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.M)[1], 16)
+        if caught & bit:
+            return
+        time.sleep(0.05)
+
+
 def alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -50,12 +62,13 @@ def test_check_model_stops(engine: str, signum: int, tmp_path: Path) -> None:
     big.write_text((SPECS / "v4.13.toml").read_text()
                    .replace("live_per_context = 1", "live_per_context = 2"))
     proc = start("check_model", "--json", *[a.format(big=big) for a in LONG[engine]])
-    time.sleep(4)
+    handling(proc)
+    time.sleep(2)  # into the search
     assert proc.poll() is None, proc.communicate()
     kids = children(proc.pid)
     proc.send_signal(signum)
     # a hang-guard, not a timing claim (docs/benchmarks.md has the figures)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, err
     assert "Traceback" not in err
     assert f"interrupted by {signal.Signals(signum).name}" in err
@@ -78,7 +91,7 @@ def test_check_model_human_output_lists_settled_verdicts() -> None:
         assert line, "check-model ended before it was interrupted"
         seen += line
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     # no-deadlock is violated at depth 2, settled well within the first seconds
     assert "no-deadlock          violated at depth 2" in out
@@ -92,9 +105,9 @@ def test_check_trace_on_standard_input_stops(signum: int) -> None:
     assert proc.stdin is not None
     proc.stdin.write("# tracer: nop\n#\n")
     proc.stdin.flush()
-    time.sleep(2)
+    handling(proc)
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, err
     assert "Traceback" not in err
     assert json.loads(out) == {"interrupted": True}
