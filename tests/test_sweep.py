@@ -25,12 +25,12 @@ def cli(*argv: str) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-# 2 specs x 2 x 2 parameter values x 8 properties = 64 jobs of 2 steps each:
+# 2 specs x 2 x 2 parameter values x 8 properties = 64 jobs of 3 steps each:
 # v4.13 holds everything; the injected bug keeps pcpu_alloc_mutex when the
-# map extension fails, a deadlock 2 steps deep.
+# map extension of a chunk it created fails, a deadlock 3 steps deep.
 SWEEP = ["--sweep", "--spec", "v4.13,inject-extend-fail-keeps-mutex",
          "--param", "PCPU_EMPTY_POP_PAGES_HIGH=1..2", "--param", "unit_pages=2|3",
-         "--depth", "2", "--engine", "explicit", "--json"]
+         "--depth", "3", "--engine", "explicit", "--json"]
 
 
 def outcomes(doc: dict) -> list[tuple]:
@@ -41,7 +41,7 @@ def outcomes(doc: dict) -> list[tuple]:
 def test_sweep_local_and_on_a_dask_cluster_agree() -> None:
     """The same sweep of at least 50 jobs gives the same table on a local
     process pool and on a Dask LocalCluster reached by its address, and the
-    table is right: only the injected bug's no-deadlock is violated, at 2."""
+    table is right: only the injected bug's no-deadlock is violated, at 3."""
     from distributed import LocalCluster
 
     rc, out, _ = cli(*SWEEP, "--workers", "2")
@@ -56,7 +56,7 @@ def test_sweep_local_and_on_a_dask_cluster_agree() -> None:
     assert rc_d == rc
     assert outcomes(json.loads(out_d)) == local
     bad = {(o[0], o[2], o[6]) for o in local if o[5] != "holds"}
-    assert bad == {("inject-extend-fail-keeps-mutex", "no-deadlock", 2)}
+    assert bad == {("inject-extend-fail-keeps-mutex", "no-deadlock", 3)}
     highs = {dict(o[1])["empty_pop_pages_high"] for o in local}
     assert highs == {1, 2}
 
@@ -65,7 +65,7 @@ def test_sweep_table_is_printed() -> None:
     """Without --json, one table with a row per job: the swept parameters,
     the verdict and the counterexample depth."""
     rc, out, _ = cli("--sweep", "--spec", "inject-extend-fail-keeps-mutex", "--param", "nr_chunks=2..3",
-                     "--property", "no-deadlock", "--depth", "2", "--engine", "explicit",
+                     "--property", "no-deadlock", "--depth", "3", "--engine", "explicit",
                      "--workers", "1")
     assert rc == 1
     rows = [ln for ln in out.splitlines() if "inject-extend-fail-keeps-mutex" in ln]

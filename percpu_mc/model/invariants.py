@@ -258,6 +258,15 @@ def counter_identity(x: Ops, k: Kernel, s: State) -> Any:
         total = total + x.ite(s.live[c], nr_empty_pop(x, g, s.alloc_map[c], s.populated[c]), 0)
     if k.sw.occ_pages_subtracted == "with-area":
         return x.eq(s.nr_empty_pop_pages, total)
+    if k.sw.occ_pages_subtracted == "with-area-every-page":
+        # less the unpopulated pages allocations in flight took (their
+        # population adds them back); an isolated chunk is off the counter
+        total = 0
+        for c in k.normal_chunks():
+            on = x.and_(s.live[c], x.eq(s.isolated[c], 0))
+            total = total + x.ite(on, nr_empty_pop(x, g, s.alloc_map[c], s.populated[c])
+                                  - k.taken_unpopulated(x, s, c), 0)
+        return x.eq(s.nr_empty_pop_pages, total)
     for i, pc in enumerate(s.pc):
         counted = x.not_(x.eq(s.chunk[i], k.reserved_or_none()))
         lost = _unpopulated_pages(x, k, s, i)

@@ -16,6 +16,10 @@ PCPU_DFL_MAP_ALLOC = 16
 PCPU_ATOMIC_MAP_MARGIN_LOW = 32
 PCPU_ATOMIC_MAP_MARGIN_HIGH = 64
 PCPU_ATOMIC_MAP_MARGIN = 3  # pcpu_need_to_extend(): margin for atomic callers
+# pcpu_setup_first_chunk(): the first chunk (and the reserved one) use the
+# static smap[]/dmap[] of PERCPU_DYNAMIC_EARLY_SLOTS entries (3.18 to 4.13),
+# which percpu_init_late() copies at the same size: map_alloc = 128.
+PERCPU_DYNAMIC_EARLY_SLOTS = 128
 # The largest map a scaled chunk can ask for: map_used <= cells + 1, plus the
 # non-atomic margin, rounded up to a power-of-two multiple of 16.
 MAX_MAP_ALLOC = 128
@@ -49,7 +53,7 @@ class Switches:
     # 6710e594f71c: non-atomic pcpu_alloc holds pcpu_alloc_mutex for the whole
     # call ("whole-call") instead of only around chunk creation and population.
     alloc_mutex: Literal["populate-only", "whole-call"] = "populate-only"
-    # Tahsin Erdogan, 2017: pcpu_nr_empty_pop_pages -= occ_pages under pcpu_lock
+    # 320661b08dd6 (v4.11, Tahsin Erdogan): pcpu_nr_empty_pop_pages -= occ_pages under pcpu_lock
     # ("locked") instead of an unlocked read-modify-write ("unlocked").
     # Injected ("unlocked-atomic"): the atomic path's update moved out of pcpu_lock again.
     counter_update: Literal["unlocked", "locked", "unlocked-atomic"] = "unlocked"
@@ -117,8 +121,18 @@ class Switches:
     # the allocation adds nothing (pcpu_chunk_populated(..., for_alloc)), and
     # a failed population gives back the populated pages it empties, as
     # free_percpu() would (so it also fixes the drift populate_fail_counter
-    # answers).  Needs counter_update = "locked".
-    occ_pages_subtracted: Literal["after-population", "with-area"] = "after-population"
+    # answers).  v4.14 to v5.1 count this way (40064aeca35c:
+    # pcpu_chunk_refresh_hint() recounts the populated pages of the free
+    # regions).  "with-area-every-page" is the page-sized blocks' accounting
+    # of b239f7daf553 (v5.2, "percpu: set PCPU_BITMAP_BLOCK_SIZE to
+    # PAGE_SIZE"): pcpu_block_update_hint_alloc() takes off every page the
+    # area makes non-empty, populated or not, pcpu_chunk_populated() adds
+    # every page it populates, for the allocation too, and
+    # pcpu_block_update_hint_free() gives back every page a free empties;
+    # the unpopulated pages an allocation in flight has taken are off the
+    # counter until their population.  Both need counter_update = "locked".
+    occ_pages_subtracted: Literal["after-population", "with-area",
+                                  "with-area-every-page"] = "after-population"
 
 
 @dataclass(frozen=True)
@@ -233,9 +247,9 @@ class Params:
                                   for a in self.aligns) or len(set(self.aligns)) < len(self.aligns):
             errors.append(("aligns", "aligns must be distinct powers of two of at most one page"))
         sw = self.switches
-        if sw.occ_pages_subtracted == "with-area" and sw.counter_update != "locked":
-            errors.append(("occ_pages_subtracted",
-                           "occ_pages_subtracted = \"with-area\" needs counter_update = \"locked\""))
+        if sw.occ_pages_subtracted != "after-population" and sw.counter_update != "locked":
+            errors.append(("occ_pages_subtracted", f"occ_pages_subtracted = "
+                           f"\"{sw.occ_pages_subtracted}\" needs counter_update = \"locked\""))
         return errors
 
 

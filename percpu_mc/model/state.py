@@ -32,7 +32,8 @@ from typing import Any
 
 from percpu_mc.model.ops import Ops, Val, match, select
 from percpu_mc.model.params import (MAX_MAP_ALLOC, PCPU_ATOMIC_MAP_MARGIN,
-                          PCPU_ATOMIC_MAP_MARGIN_HIGH, PCPU_DFL_MAP_ALLOC, Params)
+                          PCPU_ATOMIC_MAP_MARGIN_HIGH, PCPU_DFL_MAP_ALLOC,
+                          PERCPU_DYNAMIC_EARLY_SLOTS, Params)
 
 
 class AllocPc(IntEnum):
@@ -268,7 +269,12 @@ def initial_state(p: Params) -> State:
     return State(
         live=tuple(live), linked=tuple(linked), to_free=(False,) * k,
         alloc_map=tuple(alloc_map), bound_map=tuple(bound_map),
-        populated=tuple(populated), map_alloc=(PCPU_DFL_MAP_ALLOC,) * k,
+        # pcpu_setup_first_chunk(): the first and reserved chunks use the static
+        # smap/dmap, map_alloc = PERCPU_DYNAMIC_EARLY_SLOTS: at these sizes never
+        # extended, nor queued for extension
+        populated=tuple(populated),
+        map_alloc=tuple(PERCPU_DYNAMIC_EARLY_SLOTS if live[c] else PCPU_DFL_MAP_ALLOC
+                        for c in range(k)),
         map_extend_pending=(False,) * k, ext_running=(False,) * k,
         ext_new_alloc=(0,) * k, isolated=(0,) * k,
         nr_empty_pop_pages=empty, pcpu_async_enabled=False,
@@ -409,7 +415,36 @@ def fit_offsets(x: Ops, g: Geometry, amap: Val, populated: Val, size: Val,
 
 
 def max_run_fits(x: Ops, g: Geometry, amap: Val, size: Val) -> Any:
-    """size <= the largest free area (what chunk->contig_hint bounds)."""
+    """size <= the largest free area: pcpu_alloc()'s `size > chunk->contig_hint`
+    test with the hint exact.
+
+    In the area-map kernels (3.18 to 4.13) contig_hint is an upper bound:
+    pcpu_alloc_area() makes it exact when it scans the whole map (a failure,
+    or an area at the map's end) and otherwise keeps max(hint, what it
+    scanned); pcpu_free_area() keeps max(hint, merged area).  Its other
+    readers see no difference: pcpu_chunk_slot() slots by free_size
+    (`contig_hint < sizeof(int)` means no free cell either way) and the
+    reserved path fails on the same requests.  A stale hint adds to the
+    scan visits to chunks the request does not fit; each calls
+    pcpu_need_to_extend() and then a failing pcpu_alloc_area() that makes
+    the hint exact.  Only a never-extended 16-entry map answers that call:
+    non-atomic, pcpu_extend_area_map() (success: a larger map, which only
+    removes the extension steps the model takes at the chunk's next
+    non-atomic allocation, and the rescan finds what the model's scan finds;
+    failure: NULL with nothing changed, a request never made); atomic,
+    queueing the map extension and scheduling the balance work.  A
+    16-entry map has had only atomic allocations (a non-atomic one extends
+    it first), and the atomic allocation that made its hint stale queued it,
+    so a stale visit queues it again only after a balance run's extension of
+    it failed.  That one case, a balance run scheduled by an atomic request
+    that fits a chunk's stale hint but not the chunk, is the kernel
+    behaviour the exact hint leaves out (and a map the kernel grew there
+    stays smaller here, so the model may queue it later where the kernel
+    would not).  Both follow a failed GFP_KERNEL map extension by the
+    balance work and only add or remove a balance run; no finding here
+    rests on one, but a bug that needed such a run would not be found, and
+    one that needed the model's extra queueing would be spurious: modelling
+    the hint itself (a per-chunk upper bound) would close both."""
     free = x.bnot(amap, g.cells)
     return x.not_(x.eq(match(x, size, {sz: runs_of(x, g, free, sz) for sz in g.p.sizes}), 0))
 

@@ -12,15 +12,19 @@ Abstractions, and why they are sound for the properties:
   kernel takes the first suitable chunk of the lowest slot, the model takes
   any suitable chunk of the lowest slot (a `chunk` choice);
 * contig_hint is replaced by the exact largest free run (the hint is only an
-  upper bound, used to skip chunks early);
+  upper bound, used to skip chunks early): what the kernel's extra visits
+  can and cannot do is argued at state.max_run_fits();
 * consecutive empty slot scans of the balance work's phase 2 are one step,
   and a step that ends in `mutex_unlock` also releases the mutex: the
   interleavings lost commute with the merged step (nothing else touches what
   the merged step touches in between);
-* an atomic pcpu_alloc() schedules map extension for the chunk it allocates
-  from, or, when it fails, for every chunk large enough that it visited;
-* the reserved chunk's own map extension is not modelled (it is never
-  destroyed, so no property depends on it).
+* an atomic pcpu_alloc() queues map extension for every chunk it reaches:
+  where the kernel's list order would pass over chunks of the chosen chunk's
+  slot, the model passes over every one it cannot use (a list order the
+  kernel can have; more queued extensions only add balance runs);
+* the reserved chunk's map is the first chunk's static smap[] of
+  PERCPU_DYNAMIC_EARLY_SLOTS entries, which no scaled geometry fills: its
+  extension is never needed, so it is not modelled.
 """
 from __future__ import annotations
 

@@ -40,6 +40,18 @@ class PcpuAlloc(KernelBase):
         # found, need to extend first: drop pcpu_lock and extend
         to_extend = upd(self.set_pc(x, s, i, int(AllocPc.EXTEND)),
                         chunk=store(x, s.chunk, i, c), new_alloc=store(x, s.new_alloc, i, ext))
+        if atomic:
+            # every chunk the scan reaches with size <= contig_hint gets
+            # pcpu_need_to_extend(chunk, true), which queues its map extension,
+            # whether the scan then skips it (the margin, the populated-only
+            # fit) or allocates from it: the fitting chunks of lower slots,
+            # and those of the chosen chunk's slot that it passes over (list
+            # order is a choice: the non-candidates are taken to come first)
+            slot_c = select(x, [slots.get(j, 0) for j in range(p.nr_chunks)], c)
+            for j in self.normal_chunks():
+                passed = x.and_(self.in_slots(x, s, j), max_run_fits(x, g, s.alloc_map[j], size),
+                                x.not_(cands[j]), x.le(slots[j], slot_c))
+                s = self.schedule_map_extend(x, s, j, x.and_(found, x.not_(is_r), passed))
         area = self.alloc_area(x, s, i, c, atomic)
         none = self.no_area(x, s, i, atomic, is_r)
         post = ite_state(x, found, ite_state(x, x.not_(x.eq(ext, 0)), to_extend, area), none)
@@ -61,7 +73,9 @@ class PcpuAlloc(KernelBase):
                  bound_map=store(x, s.bound_map, c, bound),
                  chunk=store(x, s.chunk, i, c), off=store(x, s.off, i, off),
                  occ=store(x, s.occ, i, occ))
-        if self.sw.occ_pages_subtracted == "with-area":
+        if self.sw.occ_pages_subtracted != "after-population":
+            # the pages it makes non-empty (with-area: the populated ones;
+            # every-page: all, the population adds back the unpopulated)
             counted = x.not_(x.eq(c, self.reserved_or_none()))
             s2 = upd(s2, nr_empty_pop_pages=s2.nr_empty_pop_pages - x.ite(counted, occ, 0))
         if atomic:
@@ -91,8 +105,12 @@ class PcpuAlloc(KernelBase):
         region = self.unpopulated(x, s, i)
         c = s.chunk[i]
         with_area = self.sw.occ_pages_subtracted == "with-area"
+        every_page = self.sw.occ_pages_subtracted == "with-area-every-page"
         # with the area: pcpu_chunk_populated(..., for_alloc) adds nothing (v4.14)
         added = x.popcount(region, g.pages) if self.sw.alloc_population_counted and not with_area else 0
+        if every_page:
+            # pcpu_update_empty_pages(): an isolated chunk's pages are not on the counter
+            added = x.ite(x.eq(select(x, s.isolated, c), int(Isolated.NO)), added, 0)
         ok = upd(s, populated=store(x, s.populated, c, select(x, s.populated, c) | region),
                  nr_empty_pop_pages=s.nr_empty_pop_pages + added)
         area = area_mask(x, g, s.off[i], s.req_size[i])
@@ -101,7 +119,13 @@ class PcpuAlloc(KernelBase):
         freed = upd(s, alloc_map=store(x, s.alloc_map, c, amap & x.bnot(area, g.cells)),
                     bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)))
         counted = x.not_(x.eq(c, self.reserved_or_none()))
-        if with_area:
+        if every_page:
+            # pcpu_block_update_hint_free(): every page the free empties, the
+            # unpopulated ones the allocation took included
+            counted = x.and_(counted, x.eq(select(x, s.isolated, c), int(Isolated.NO)))
+            back = count_occupied_pages(x, self.g, amap, area)
+            freed = upd(freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0))
+        elif with_area:
             # what free_percpu() would give back: the populated pages it empties
             back = count_occupied_pages(x, self.g, amap, area, select(x, s.populated, c))
             freed = upd(freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0))
@@ -117,7 +141,7 @@ class PcpuAlloc(KernelBase):
             g = self.g
             size = s.req_size[i]
             for j in self.normal_chunks():
-                visited = x.and_(s.live[j], s.linked[j], max_run_fits(x, g, s.alloc_map[j], size))
+                visited = x.and_(self.in_slots(x, s, j), max_run_fits(x, g, s.alloc_map[j], size))
                 s = self.schedule_map_extend(x, s, j, x.and_(x.not_(is_r), visited))
             return self.fail(x, s, i, True)
         nxt = AllocPc.CHUNK_MUTEX if self.sw.alloc_mutex == "populate-only" else AllocPc.CREATE
@@ -158,7 +182,9 @@ class PcpuAlloc(KernelBase):
         to pcpu_to_depopulate_slot, and the balance work is scheduled."""
         g, p = self.g, self.p
         iso = select(x, s.isolated, c)
-        empty = nr_empty_pop(x, g, select(x, s.alloc_map, c), select(x, s.populated, c))
+        # chunk->nr_empty_pop_pages
+        empty = nr_empty_pop(x, g, select(x, s.alloc_map, c), select(x, s.populated, c)) \
+            - self.taken_unpopulated(x, s, c)
         immutable = x.or_(x.eq(c, 0), x.eq(c, self.reserved_or_none()))
         reclaim = x.and_(cond, x.not_(immutable), x.or_(
             x.and_(x.not_(x.eq(iso, int(Isolated.NO))), x.lt(0, empty)),
@@ -264,7 +290,7 @@ class PcpuAlloc(KernelBase):
             def locked() -> State:
                 # pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages (unless taken
                 # with the area already); then the LOW check
-                if sw.occ_pages_subtracted == "with-area":
+                if sw.occ_pages_subtracted != "after-population":
                     return self.finish(x, self.low_check(x, s), i)
                 s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - x.ite(counted, s.occ[i], 0))
                 return self.finish(x, self.low_check(x, s2), i)
@@ -322,7 +348,8 @@ class PcpuAlloc(KernelBase):
         acts = [Action(f"pcpu_alloc ({kind[a]})", ctx,
                        "pcpu_alloc(): " + ("mutex_lock(&pcpu_alloc_mutex); " if whole and not a else "")
                        + "pcpu_lock: scan pcpu_slot[], pcpu_alloc_area()"
-                       + (", occ_pages off the counter" if sw.occ_pages_subtracted == "with-area" else ""),
+                       + (", occ_pages off the counter" if sw.occ_pages_subtracted != "after-population"
+                          else ""),
                        ("size", "align", "reserved", "chunk"),
                        idle_with_room_locked if whole and not a else idle_with_room, enter(a),
                        Kind.ALLOC, a)
@@ -357,7 +384,7 @@ class PcpuAlloc(KernelBase):
         if sw.counter_update == "locked":
             acts.append(Action("pcpu_alloc: counter", ctx,
                                "pcpu_alloc(): pcpu_lock: " + (
-                                   "the LOW check" if sw.occ_pages_subtracted == "with-area"
+                                   "the LOW check" if sw.occ_pages_subtracted != "after-population"
                                    else "pcpu_nr_empty_pop_pages -= occ_pages"),
                                (), at(AllocPc.COUNTER), counter, Kind.ALLOC_COUNTER))
         else:

@@ -190,7 +190,8 @@ class PcpuBalanceWork(KernelBase):
                        isolated=store(x, s.isolated, c,
                                       x.ite(back, int(Isolated.NO), int(Isolated.SIDELINED))),
                        nr_empty_pop_pages=s.nr_empty_pop_pages
-                       + x.ite(back, nr_empty_pop(x, g, amap, pop2), 0))
+                       + x.ite(back, nr_empty_pop(x, g, amap, pop2)
+                               - self.taken_unpopulated(x, s, c), 0))
             return valid, ite_state(x, listed, done, self.populate_phase(x, s)), none
 
         def create(x: Ops, s: State, ch: Choices) -> Step:

@@ -9,9 +9,9 @@ from typing import Any, Callable
 
 from percpu_mc.model.ops import Ops, Val, select, store
 from percpu_mc.model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
-from percpu_mc.model.state import (Isolated, MUTEX_FREE, Geometry, State, balance_owner,
-                                   fit_offsets, fully_free, map_used, max_run_fits,
-                                   need_to_extend, upd)
+from percpu_mc.model.state import (AllocPc, Isolated, MUTEX_FREE, Geometry, State, area_pages,
+                                   balance_owner, fit_offsets, fully_free, map_used,
+                                   max_run_fits, need_to_extend, upd)
 from percpu_mc.model.vocabulary import Context, Kind, Role
 
 
@@ -188,6 +188,22 @@ class KernelBase:
         old = select(x, s.map_alloc, c)
         grown = x.and_(ok, x.lt(old, new_alloc))
         return upd(s, map_alloc=store(x, s.map_alloc, c, x.ite(grown, new_alloc, old)))
+
+    def taken_unpopulated(self, x: Ops, s: State, c: Val) -> Val:
+        """With every-page accounting (b239f7daf553), the unpopulated pages of
+        chunk c that allocations in progress have taken off the counter ahead
+        of their population: chunk->nr_empty_pop_pages is the chunk's empty
+        populated pages less these."""
+        if self.sw.occ_pages_subtracted != "with-area-every-page":
+            return 0
+        g = self.g
+        out: Val = 0
+        for i in range(self.p.nr_contexts):
+            busy = x.and_(x.eq(s.chunk[i], c), x.or_(x.eq(s.pc[i], int(AllocPc.POP_MUTEX)),
+                                                     x.eq(s.pc[i], int(AllocPc.POPULATE))))
+            unpop = area_pages(x, g, s.off[i], s.req_size[i]) & x.bnot(select(x, s.populated, c), g.pages)
+            out = out + x.ite(busy, x.popcount(unpop, g.pages), 0)
+        return out
 
     def reserved_or_none(self) -> int:
         return self.p.reserved_index if self.p.has_reserved else -1
