@@ -83,7 +83,7 @@ def test_check_model_stops(engine: str, signum: int, tmp_path: Path) -> None:
 
 def test_check_model_human_output_lists_settled_verdicts() -> None:
     proc = start("check_model", "--engine", "bmc", "--depth", "30", "--property",
-                 "no-deadlock", "--property", "no-use-after-free")
+                 "no-deadlock", "--property", "no-use-after-free", "--progress")
     assert proc.stderr is not None
     seen = ""
     while not re.search(r"depth ([2-9]|\d\d)/30 done", seen):  # depth 2 settled
@@ -123,3 +123,17 @@ def test_closed_pipe_keeps_the_verdict_status() -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "0"})
     assert pipe.stdout.strip() == "0", pipe.stderr
     assert "Traceback" not in pipe.stderr and "BrokenPipe" not in pipe.stderr
+
+
+def test_depth_lines_quiet_on_a_pipe_unless_asked() -> None:
+    """A run longer than a few seconds writes no `depth N/M done` lines to a
+    stderr that is no terminal, unless --progress asks for them."""
+    proc = start("check_model", "--engine", "bmc", "--depth", "30", "--property",
+                 "no-deadlock", "--property", "no-use-after-free")
+    handling(proc)
+    time.sleep(6)  # past the 3 s after which the lines would start
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "no-use-after-free    interrupted" in out
+    assert "/30 done" not in err and "interrupted by SIGINT" in err

@@ -85,6 +85,16 @@ class Watch(Protocol):
     def stopped(self) -> bool: ...
 
 
+class Unwatched:
+    """The watch of a run no one watches: nothing shown, never stopped."""
+
+    def show(self, text: str, states: int | None = None) -> None:
+        return None
+
+    def stopped(self) -> bool:
+        return False
+
+
 INTERRUPTED = "interrupted"
 
 

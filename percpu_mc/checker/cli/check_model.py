@@ -149,8 +149,8 @@ def run(args: argparse.Namespace, err: Console,
     shown = [False]
 
     def progress(d: int, n: float) -> None:
-        # progress only for runs longer than a few seconds
-        if time.monotonic() - start > 3 or shown[0]:
+        # progress only where it is shown, and for runs longer than a few seconds
+        if showing(err, args.progress) and (time.monotonic() - start > 3 or shown[0]):
             shown[0] = True
             what = f"{n:.1f}s" if args.engine == "bmc" else f"{int(n)} states"
             err.print(f"[dim]{spec.name}: depth {d}/{depth} done ({what})[/dim]", highlight=False)

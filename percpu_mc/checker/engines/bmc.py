@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import z3
 
-from percpu_mc.checker.result import (Holds, Result, RunStats, Unknown, Violated, Watch,
+from percpu_mc.checker.result import (Holds, Result, RunStats, Unknown, Unwatched, Violated, Watch,
                                       interrupted)
 from percpu_mc.model.machine import Trace, TraceStep
 from percpu_mc.checker.engines.symbolic import Fields, Z3Ops, decode, equal, flat, state_vars
@@ -185,8 +185,8 @@ class BMCEngine:
     def run(self, depth: int, progress: Progress | None = None,
             watch: Watch | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
-        stop = watch.stopped if watch is not None else lambda: False
-        show = watch.show if watch is not None else lambda text, states=None: None
+        stop = (watch or Unwatched()).stopped
+        show = (watch or Unwatched()).show
         done = -1  # the last depth every property was asked at
         stats = RunStats()
         model, x, p = self.model, self.x, self.model.p

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from percpu_mc.checker.engines.native import Native
-from percpu_mc.checker.result import Holds, Result, RunStats, Violated, Watch, interrupted
+from percpu_mc.checker.result import (Holds, Result, RunStats, Unwatched, Violated, Watch,
+                                      interrupted)
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
@@ -56,7 +57,7 @@ class CompiledEngine:
             stop: Callable[[], bool] | None = None,
             watch: Watch | None = None) -> tuple[list[Result], CompiledStats]:
         start = time.monotonic()
-        asked = watch.stopped if watch is not None else lambda: False
+        asked = (watch or Unwatched()).stopped
         # each premise searched as a pseudo-property violated where it holds
         premised = [p for p in self.props if p.premise is not None]
         native = Native.load(self.model, self.props + [p.premise_reached() for p in premised],

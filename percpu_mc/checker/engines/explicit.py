@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol
 
-from percpu_mc.checker.result import Holds, Result, RunStats, Violated, Watch, interrupted
+from percpu_mc.checker.result import (Holds, Result, RunStats, Unwatched, Violated, Watch,
+                                      interrupted)
 from percpu_mc.model.machine import Trace, TraceStep
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
@@ -67,7 +68,7 @@ class ExplicitEngine:
     def run(self, depth: int, progress: Progress | None = None,
             watch: Watch | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
-        stop = watch.stopped if watch is not None else lambda: False
+        stop = (watch or Unwatched()).stopped
         stats = RunStats()
         s0 = self.model.init()
         init = (s0, self.refine.initial(s0) if self.refine else None)

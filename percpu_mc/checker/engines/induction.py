@@ -27,7 +27,7 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
-from percpu_mc.checker.result import (Proved, Result, RunStats, Unknown, Violated, Watch,
+from percpu_mc.checker.result import (Proved, Result, RunStats, Unknown, Unwatched, Violated, Watch,
                                       interrupted)
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, equal, state_vars
 from percpu_mc.model.invariants import LEMMAS, Lemma
@@ -70,7 +70,7 @@ class InductionEngine:
         """Induction up to `max_k`; a property it leaves open is then looked
         for by the base case (BMC) up to `depth` steps."""
         start = time.monotonic()
-        stop = watch.stopped if watch is not None else lambda: False
+        stop = (watch or Unwatched()).stopped
         settled = -1  # the last depth the base case finished
         model, x, p = self.model, self.x, self.model.p
         trans = TransitionRelation(model, x)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
 from percpu_mc.checker.engines.native import CompilerMissing
-from percpu_mc.checker.result import Result, RunStats, Unknown, Watch, interrupted
+from percpu_mc.checker.result import Result, RunStats, Unknown, Unwatched, Watch, interrupted
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES, Property
 
@@ -55,7 +55,7 @@ class PortfolioEngine:
     def run(self, depth: int, progress: Progress | None = None,
             watch: Watch | None = None) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
-        stop = watch.stopped if watch is not None else lambda: False
+        stop = (watch or Unwatched()).stopped
         ctx = multiprocessing.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)
         bmc = ctx.Process(target=_bmc, args=(send, self.model, [p.name for p in self.props],
