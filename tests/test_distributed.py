@@ -82,8 +82,8 @@ def test_seed_violations_on_two_workers(scheduler: str) -> None:
     one process, each counterexample a run of the model that breaks it."""
     model = Model(specs.load("seed").params)
     props = list(PROPERTIES.values())
-    rc1, one, _ = cli("--spec", "seed", "--engine", "explicit", "--depth", "6", "--json")
-    results, stats = DistributedEngine(model, props, scheduler).run(6)
+    rc1, one, _ = cli("--spec", "seed", "--engine", "explicit", "--depth", "10", "--json")
+    results, stats = DistributedEngine(model, props, scheduler).run(10)
     assert rc1 == 1 and stats.workers == 2
     assert [(r.prop, r.verdict, r.depth) for r in results] == \
         [(o[0], o[1], o[2]) for o in outcome(one)]

@@ -78,7 +78,7 @@ class Elements(HTMLParser):
 
 @pytest.fixture(scope="module")
 def seed_run() -> tuple:
-    args = cli_model.parse_args(["--spec", "seed", "--depth", "6", "--property", "no-deadlock",
+    args = cli_model.parse_args(["--spec", "seed", "--depth", "10", "--property", "no-deadlock",
                                  "--property", "counter-exact"])
     return cli_model.run(args, Console(stderr=True, quiet=True))
 
@@ -88,7 +88,7 @@ def test_seed_counterexamples_render_in_chromium(seed_run: tuple, tmp_path: Path
     page = tmp_path / "seed.html"
     html_report.write_model(str(page), doc, results, model)
     dom = Elements(chromium(tmp_path, "--dump-dom", page.as_uri()))
-    assert {r.prop: r.depth for r in results} == {"no-deadlock": 2, "counter-exact": 6}
+    assert {r.prop: r.depth for r in results} == {"no-deadlock": 2, "counter-exact": 10}
     for r in results:
         # the violating step is the last one, highlighted, and draws every chunk struct
         violating = [a for a, _ in dom.found if "violating" in a.get("class", "").split()
@@ -113,8 +113,8 @@ def test_seed_terminal_map_fits_100_columns(seed_run: tuple) -> None:
     assert max(len(ln) for ln in lines) <= 100
     # one row per state of each counterexample, the last with the broken counter
     rows = [ln for ln in lines if re.match(r"\s*\d+\s{2,}", ln)]
-    assert len(rows) == (2 + 1) + (6 + 1)
-    assert "1!=0" in rows[-1] and "counter store" in rows[-1]
+    assert len(rows) == (2 + 1) + (10 + 1)
+    assert "1!=0" in rows[-1] and "pcpu_alloc: counter" in rows[-1]
     assert re.fullmatch(r"alloc#\d", rows[2].split()[-1])  # no-deadlock: the mutex left held
 
 

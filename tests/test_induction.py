@@ -28,25 +28,26 @@ def prove(spec: str, prop: str, lemmas: list[str], max_k: int = 1, depth: int = 
 
 
 def test_refill_needs_the_lemmas() -> None:
-    """refill of v4.13 is not 1-inductive alone (a step from an unreachable
-    state breaks it); proved together with the lemmas, it is proved at k = 1
-    and the lemmas its proof rests on are named."""
-    alone, eng = prove("v4.13", "refill", [])
+    """refill of v4.13-popfail-fix (v4.13 without its drift) is not
+    1-inductive alone (a step from an unreachable state breaks it); proved
+    together with the lemmas, it is proved at k = 1 and the lemmas its proof
+    rests on are named."""
+    alone, eng = prove("v4.13-popfail-fix", "refill", [])
     assert alone.verdict == "unknown" and "not k-inductive" in alone.reason
     assert eng.ctis, "a counterexample to induction is kept"
-    proved, _ = prove("v4.13", "refill", list(LEMMA))
+    proved, _ = prove("v4.13-popfail-fix", "refill", list(LEMMA))
     assert (proved.verdict, proved.k) == ("proved", 1)
     assert {"refill-progress", "counter-identity"} <= set(proved.lemmas)
 
 
 def test_refuted_with_its_shortest_counterexample() -> None:
     """counter-exact of the seed: the induction cannot prove it, the base
-    case finds the 6-step lost update, replayed concretely; the lemma
+    case finds the 10-step lost update, replayed concretely; the lemma
     mutex-owner, false in the seed (2 steps), is refuted, never assumed."""
-    result, eng = prove("seed", "counter-exact", ["mutex-owner"], max_k=2, depth=6)
-    assert (result.verdict, result.depth) == ("violated", 6)
+    result, eng = prove("seed", "counter-exact", ["mutex-owner"], max_k=2, depth=10)
+    assert (result.verdict, result.depth) == ("violated", 10)
     assert eng.proof.refuted_lemmas == {"mutex-owner": 2}
-    assert result.trace is not None and len(result.trace.steps) == 6
+    assert result.trace is not None and len(result.trace.steps) == 10
     m = Model(specs.load("seed").params)
     last = result.trace.steps[-1].state
     assert not PROPERTIES["counter-exact"].holds(Concrete(), m.kernel, last)
@@ -82,7 +83,9 @@ def test_v4_13_counter_drift_on_population_failure(name: str, counter: int) -> N
     page ends up empty, populated and uncounted: counter-exact breaks.  The
     fixes count it (v4.13-popfail-fix: the failure as completion + free;
     v4.13-counter-fix: the counter moves with the area map)."""
-    m = Model(specs.load(name).params)
+    # the drift's geometry (v4.13-straddle: alloc#2 holds two areas), with each spec's code
+    geometry = specs.load("v4.13-straddle").params
+    m = Model(replace(geometry, switches=specs.load(name).params.switches))
     plan = [("percpu_enable_async", None, {}),
             # alloc#2 takes the first chunk's last cell (its static map needs no extension)
             ("pcpu_alloc (non-atomic)", 1, {"size": 1}), ("pcpu_alloc: counter", 1, {}),

@@ -54,7 +54,7 @@ def test_lemma_the_bug_breaks_is_not_kept(proved) -> None:
 
 
 @pytest.mark.parametrize("name,expected", [
-    ("seed", {"no-deadlock": 2, "counter-exact": 6}),
+    ("seed", {"no-deadlock": 2, "counter-exact": 10}),
     ("inject-atomic-fit-unpopulated",
      {"populated-backing": 3, "counter-nonnegative": 4, "counter-exact": 5}),
 ])
