@@ -15,8 +15,10 @@ from percpu_mc.model.state import AllocPc, BalancePc
 from percpu_mc.traces.events import ParseError
 from percpu_mc.traces.parser import LogParser, open_log
 
+# v4.13's code on a geometry of its own: a first chunk with three free cells
+# (one static), requests of one cell or the whole unit
 NO_REFILL = dataclasses.replace(specs.load("v4.13").params, empty_pop_pages_high=0,
-                                empty_pop_pages_low=0)
+                                empty_pop_pages_low=0, first_chunk_static_cells=1, sizes=(1, 4))
 
 
 def test_lasso_when_the_balance_work_populates_nothing() -> None:
@@ -91,7 +93,8 @@ def test_cli_starvation_emit_log(tmp_path, capsys) -> None:
 # One context holding at most one allocation, pages of one cell, one
 # dynamic chunk: every reachable state is explored in a few seconds.
 TINY = dataclasses.replace(specs.load("v4.13").params, cells_per_page=1, sizes=(1, 2),
-                           nr_chunks=2, nr_contexts=1, live_per_context=1)
+                           nr_chunks=2, nr_contexts=1, live_per_context=1,
+                           first_chunk_static_cells=1)
 
 
 def test_explicit_none_and_lasso_on_a_tiny_geometry() -> None:

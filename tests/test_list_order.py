@@ -17,9 +17,14 @@ from test_verdicts import PRE_ASYNC_STARVES, pre_async_starvation_plan
 LASSOS = Path(__file__).parent / "lassos"
 TINY_NO_REFILL = dataclasses.replace(
     specs.load("v4.13").params, cells_per_page=1, sizes=(1, 2), nr_chunks=2, nr_contexts=1,
-    empty_pop_pages_low=0, empty_pop_pages_high=0)
+    empty_pop_pages_low=0, empty_pop_pages_high=0, first_chunk_static_cells=1)
 
 ALLOC, CREATE = "pcpu_alloc (non-atomic)", "pcpu_create_chunk"
+# v4.13's code with requests of one cell or the whole unit and a first chunk
+# of three free cells (the shipped geometry before issue 15): the list-order
+# runs and the recorded whole-unit lasso below are at this geometry
+WHOLE_UNIT = dataclasses.replace(specs.load("v4.13").params, first_chunk_static_cells=1,
+                                 sizes=(1, 4))
 WHOLE_CHUNK = [(ALLOC, {"size": 4}), (CREATE, {"fail": 0}), ("pcpu_extend_area_map", {"fail": 0}),
                ("pcpu_alloc: restart", {}), ("pcpu_populate_chunk", {"fail": 0}),
                ("pcpu_alloc: counter", {})]
@@ -44,7 +49,7 @@ def test_the_balance_work_spares_the_chunk_freed_last() -> None:
     alloc#1 frees chunk 1, then alloc#2 frees chunk 2, which goes to the
     head of the free slot (list_move).  The model lets the balance work
     spare either; the kernel spares chunk 2 and destroys chunk 1."""
-    m = Model(specs.load("v4.13").params)
+    m = Model(WHOLE_UNIT)
     plan = [(None, "percpu_enable_async", {}),
             *[(0, a, ch) for a, ch in WHOLE_CHUNK], *[(1, a, ch) for a, ch in WHOLE_CHUNK],
             (0, "free_percpu", {}), (1, "free_percpu", {}), (None, "pcpu_balance_workfn", {})]
@@ -64,7 +69,7 @@ def test_a_created_chunk_is_taken_before_an_older_free_one() -> None:
     a non-atomic request of the whole unit takes the new, unpopulated chunk
     (and populates it) rather than the older, populated one.  The model
     allows both."""
-    m = Model(specs.load("v4.13").params)
+    m = Model(WHOLE_UNIT)
     bal = [(None, "pcpu_balance_workfn" + step, {}) for step in
            ("", ": collect", ": map extend pick", ": retry_pop", ": pick chunk")]
     plan = [(None, "percpu_enable_async", {}), *[(0, a, ch) for a, ch in WHOLE_CHUNK],
@@ -140,7 +145,7 @@ def test_cli_kernel_order(tmp_path, capsys) -> None:
     in the JSON; with the BMC engine, a clear error (exit 2)."""
     text = (specs.resolve("v4.13").read_text().replace("cells_per_page = 2", "cells_per_page = 1")
             .replace("nr_chunks = 3", "nr_chunks = 2").replace("nr_contexts = 2", "nr_contexts = 1")
-            .replace("sizes = [1, 4]", "sizes = [1, 2]")
+            .replace("first_chunk_static_cells = 3", "first_chunk_static_cells = 1")
             .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
             .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0"))
     spec = tmp_path / "tiny.toml"
@@ -154,13 +159,13 @@ def test_cli_kernel_order(tmp_path, capsys) -> None:
 
 
 def test_whole_unit_starves_in_the_kernels_list_order() -> None:
-    """v4.13 at the default geometry: atomic requests of the whole unit (4
+    """v4.13 with whole-unit requests (WHOLE_UNIT): atomic requests of the whole unit (4
     cells = PCPU_EMPTY_POP_PAGES_HIGH pages) starve with every chunk choice
     the kernel's (found by the kernel-order search with alloc#1 making only
     those atomic requests and alloc#2 only non-atomic ones of the unit;
     README).  Replayed step by step; the loop closes on state and order."""
     doc = json.loads((LASSOS / "v4.13-4.json").read_text())
-    m = Model(specs.load("v4.13").params)
+    m = Model(WHOLE_UNIT)
     states, orders, steps = replay_lasso(m, doc)
     assert (doc["loop_start"], len(steps)) == (7, 249)
     assert_fair_starvation(m, states, orders, steps, doc["loop_start"], 4)

@@ -145,7 +145,7 @@ def test_readme_is_short_and_opens_with_the_two_commands() -> None:
     assert len(text.splitlines()) <= 200
     _, lang, lines, _ = fenced_blocks(ROOT / "README.md")[0]
     assert (lang, lines) == ("sh", [
-        "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/check-model --depth 10",
+        "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/check-model --depth 13",
         "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest -q -n 2",
     ])
 

@@ -179,12 +179,18 @@ def test_enough_injected_bugs() -> None:
         assert replace(p, switches=base.switches) == base, name
 
 
+# BMC at the default geometry: 48 s for a 9-step counterexample, over 10 min for 12
+MUTANT_BMC_DEPTH = 7
+
+
 @pytest.mark.parametrize("name", INJECTED)
 def test_injected_bug_as_expected(name: str) -> None:
     """Each injected bug does what its spec says: the properties it must
     break are violated within its depth, the rest hold there (compiled
-    explicit search, every property), and the first broken
-    property's shortest counterexample is the same length for BMC."""
+    explicit search, every property), and the first broken property's
+    shortest counterexample is the same length for BMC where that costs
+    seconds (up to MUTANT_BMC_DEPTH steps: 5 of the 7 breaking mutants;
+    the others' BMC agreement is measured in docs/benchmarks.md)."""
     spec = specs.load(name)
     exp = run(CompiledEngine, spec, list(PROPERTIES.values()), spec.depth)
     for p in spec.violated:
@@ -192,8 +198,8 @@ def test_injected_bug_as_expected(name: str) -> None:
     for p in spec.holds:
         assert exp[p].verdict == "holds", (name, p, exp[p].depth)
     assert set(spec.violated) | set(spec.holds) == set(PROPERTIES)
-    if spec.violated:
-        first = min(spec.violated, key=lambda p: exp[p].depth)
+    first = min(spec.violated, key=lambda p: exp[p].depth, default=None)
+    if first is not None and exp[first].depth <= MUTANT_BMC_DEPTH:
         bmc = run(BMCEngine, spec, [PROPERTIES[first]], exp[first].depth)[first]
         assert (bmc.verdict, bmc.depth) == ("violated", exp[first].depth), name
 

@@ -61,9 +61,9 @@ def test_wheel_installed_elsewhere_runs(tmp_path: Path) -> None:
 
     # a mutant of --mutants, found by name: its deadlock is two steps deep
     mutant = run([str(bin_ / "check-model"), "--spec", "inject-extend-fail-keeps-mutex",
-                  "--depth", "2", "--engine", "bmc", "--property", "no-deadlock", "--no-map"],
+                  "--depth", "3", "--engine", "bmc", "--property", "no-deadlock", "--no-map"],
                  elsewhere)
-    assert mutant.returncode == 1 and "no-deadlock          violated at depth 2" in mutant.stdout
+    assert mutant.returncode == 1 and "no-deadlock          violated at depth 3" in mutant.stdout
 
     model = run([str(bin_ / "check-model"), "--spec", "v4.13", "--depth", "3", "--no-map"],
                 elsewhere)
