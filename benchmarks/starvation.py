@@ -33,7 +33,6 @@ from typing import Any, Iterable  # noqa: E402
 
 from percpu_mc.checker.engines import list_order
 from percpu_mc.checker import specs  # noqa: E402
-from percpu_mc.checker.engines.explicit import successors  # noqa: E402
 from percpu_mc.checker.engines.lasso import Lasso, Refinement, explore, fair_lasso  # noqa: E402
 from percpu_mc.model.machine import Model  # noqa: E402
 from percpu_mc.model.state import State  # noqa: E402

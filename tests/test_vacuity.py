@@ -17,6 +17,7 @@ from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
+from percpu_mc.checker.engines.induction import InductionEngine
 from percpu_mc.checker.result import Holds
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
@@ -75,3 +76,16 @@ def test_cli_reports_and_fails_on_vacuity() -> None:
     assert cli(*base[:-2], "--fail-on-vacuity")[0] == 1
     assert cli("--spec", "v4.13", "--depth", str(DEPTH), "--engine", "explicit",
                "--property", "counter-exact", "--fail-on-vacuity")[0] == 0
+
+
+def test_induction_reports_vacuity_of_the_base_case() -> None:
+    """A proof is vacuous when no state of the base case's unrolling meets
+    the premise: counter-exact's quiescent point with a live allocation takes
+    more than one step, so a proof at k = 1 alone is vacuous, and one whose
+    base case is unrolled to 6 steps is not."""
+    model = Model(specs.load("v4.13-one-chunk").params)
+    props = [PROPERTIES["counter-exact"], PROPERTIES["no-deadlock"]]
+    for depth, vacuous in ((0, True), (6, False)):
+        results, _ = InductionEngine(model, props).run(1, depth)
+        got = {r.prop: (r.verdict, r.vacuous) for r in results}  # type: ignore[union-attr]
+        assert got == {"counter-exact": ("proved", vacuous), "no-deadlock": ("proved", None)}

@@ -47,6 +47,10 @@ class Proved:
     lemmas: tuple[str, ...] = ()
     seconds: float = 0.0
     engine: str = ""  # the engine that produced the verdict (the portfolio names it)
+    # the property's premise arose in no state of the base case's unrolling
+    # (`base_depth` steps from the initial state; None: it has none)
+    vacuous: bool | None = None
+    base_depth: int = 0
     verdict: ClassVar[str] = "proved"
 
 

@@ -204,7 +204,7 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
             item["engine"] = r.engine
         if isinstance(r, Holds) and r.exhaustive:
             item["exhaustive"] = True
-        if isinstance(r, Holds) and r.vacuous is not None:
+        if isinstance(r, (Holds, Proved)) and r.vacuous is not None:
             item["vacuous"] = r.vacuous
         if isinstance(r, Unknown) and r.reason:
             item["reason"] = r.reason
@@ -244,6 +244,9 @@ def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console
                 line = f"unknown at depth {r.depth}: {r.reason}"
         if isinstance(r, Holds) and r.vacuous:
             line += f" (vacuously: {PROPERTIES[r.prop].premise_text})"
+        if isinstance(r, Proved) and r.vacuous:
+            line += (f" (vacuously: {PROPERTIES[r.prop].premise_text} within the base case's "
+                     f"{r.base_depth} steps)")
         if r.engine:
             line += f" \\[{r.engine}]"
         exp = item["expected"]
@@ -329,7 +332,8 @@ def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
         return interrupt.status
     if any(r.verdict == "violated" for r in results):
         return 1
-    if args.fail_on_vacuity and any(isinstance(r, Holds) and r.vacuous for r in results):
+    if args.fail_on_vacuity and any(isinstance(r, (Holds, Proved)) and r.vacuous
+                                    for r in results):
         return 1
     if unknown := [r.prop for r in results if r.verdict == "unknown"]:
         print(f"check-model: no verdict for {', '.join(unknown)} (unknown): exit status 3",

@@ -21,7 +21,7 @@ proved nor refuted by `max_k` is unknown, with the step that broke it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import z3
@@ -124,6 +124,8 @@ class InductionEngine:
                 progress(k, time.monotonic() - start)
             if all(pr.name in done for pr in self.props) or not pool:
                 break
+        if not stop():
+            self.premises(done, trans, base, bstates, bacts, max(settled, depth))
         secs = time.monotonic() - start
         out = []
         for pr in self.props:
@@ -135,6 +137,25 @@ class InductionEngine:
                          f"({self.proof.cti.get(pr.name, 'no step found')}); "
                          f"no violation within {max(max_k, depth)} steps", max_k, secs))
         return out, RunStats(seconds=secs)
+
+    def premises(self, done: dict[str, Result], trans: TransitionRelation, base: z3.Solver,
+                 bstates: list[Any], bacts: list[Any], depth: int) -> None:
+        """Whether each proved property's premise arises within `depth` steps
+        of the initial state (the base case's unrolling, extended if the run
+        asked for more): one query each, as BMC asks."""
+        x, model = self.x, self.model
+        while len(bstates) <= depth:
+            k = len(bstates)
+            bstates.append(state_vars(model.p, f"b{k}"))
+            bacts.append(trans.act(f"bact@{k - 1}"))
+            base.add(trans.at(bstates[k - 1], bstates[k], bacts[-1]))
+        for pr in self.props:
+            r = done.get(pr.name)
+            if not isinstance(r, Proved) or pr.premise is None:
+                continue
+            arises = z3.Or(*[x.boolean(pr.premise(x, model.kernel, st))
+                             for st in bstates[:depth + 1]])
+            done[pr.name] = replace(r, vacuous=base.check(arises) == z3.unsat, base_depth=depth)
 
     def houdini(self, trans: TransitionRelation, k: int, cands: list[Candidate]) -> list[Candidate]:
         """The largest subset of `cands` that is k-inductive: assumed in
