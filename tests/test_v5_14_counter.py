@@ -8,21 +8,12 @@ in pcpu_chunk_populated() when populating pages").  No counter step of its
 own, as v4.13's `pcpu_nr_empty_pop_pages -= occ_pages` after population was."""
 from __future__ import annotations
 
+from test_partial_depopulation import X, step
+
 from percpu_mc.checker import specs
 from percpu_mc.model.machine import Model
-from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import AllocPc, State
-
-X = Concrete()
-
-
-def step(m: Model, s: State, name: str, ctx: int | None = None, **choices: int) -> State:
-    (a,) = [a for a in m.actions if a.name == name and a.ctx == ctx and a.at(X, s)]
-    ch = {c: choices.get(c, 0) for c in a.choices}
-    enabled, t = m.step(X, s, a, ch)
-    assert enabled, name
-    return t
+from percpu_mc.model.state import AllocPc
 
 
 def test_v5_14_counts_pages_with_the_area() -> None:
