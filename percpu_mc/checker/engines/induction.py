@@ -88,9 +88,7 @@ class InductionEngine:
             if k > max_k:  # past induction: only a counterexample can settle the rest
                 pool = {n: c for n, c in pool.items() if c.is_property and n not in done}
             if k > 0:
-                bstates.append(state_vars(p, f"b{k}"))
-                bacts.append(trans.act(f"bact@{k - 1}"))
-                base.add(trans.at(bstates[k - 1], bstates[k], bacts[-1]))
+                self.unroll(trans, base, bstates, bacts)
             for c in list(pool.values()):
                 if stop():
                     break
@@ -144,18 +142,25 @@ class InductionEngine:
         of the initial state (the base case's unrolling, extended if the run
         asked for more): one query each, as BMC asks."""
         x, model = self.x, self.model
+        asked = [pr for pr in self.props
+                 if isinstance(done.get(pr.name), Proved) and pr.premise is not None]
+        if not asked:
+            return
         while len(bstates) <= depth:
-            k = len(bstates)
-            bstates.append(state_vars(model.p, f"b{k}"))
-            bacts.append(trans.act(f"bact@{k - 1}"))
-            base.add(trans.at(bstates[k - 1], bstates[k], bacts[-1]))
-        for pr in self.props:
-            r = done.get(pr.name)
-            if not isinstance(r, Proved) or pr.premise is None:
-                continue
+            self.unroll(trans, base, bstates, bacts)
+        for pr in asked:
             arises = z3.Or(*[x.boolean(pr.premise(x, model.kernel, st))
                              for st in bstates[:depth + 1]])
-            done[pr.name] = replace(r, vacuous=base.check(arises) == z3.unsat, base_depth=depth)
+            done[pr.name] = replace(done[pr.name], vacuous=base.check(arises) == z3.unsat,
+                                    base_depth=depth)
+
+    def unroll(self, trans: TransitionRelation, base: z3.Solver, bstates: list[Any],
+               bacts: list[Any]) -> None:
+        """One more step of the base case's unrolling from the initial state."""
+        k = len(bstates)
+        bstates.append(state_vars(self.model.p, f"b{k}"))
+        bacts.append(trans.act(f"bact@{k - 1}"))
+        base.add(trans.at(bstates[k - 1], bstates[k], bacts[-1]))
 
     def houdini(self, trans: TransitionRelation, k: int, cands: list[Candidate]) -> list[Candidate]:
         """The largest subset of `cands` that is k-inductive: assumed in
