@@ -151,8 +151,9 @@ class InductionEngine:
         for pr in asked:
             arises = z3.Or(*[x.boolean(pr.premise(x, model.kernel, st))
                              for st in bstates[:depth + 1]])
-            done[pr.name] = replace(done[pr.name], vacuous=base.check(arises) == z3.unsat,
-                                    base_depth=depth)
+            r = base.check(arises)  # unknown: interrupted or given up, so not said
+            done[pr.name] = replace(done[pr.name], base_depth=depth,
+                                    vacuous=None if r == z3.unknown else r == z3.unsat)
 
     def unroll(self, trans: TransitionRelation, base: z3.Solver, bstates: list[Any],
                bacts: list[Any]) -> None:
