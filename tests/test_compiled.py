@@ -125,6 +125,26 @@ def test_compiled_search_agrees_with_python_search(name: str, depth: int) -> Non
             assert not PROPERTIES[r.prop].holds(x, m.kernel, s)
 
 
+@pytest.mark.parametrize("names", [["atomic-progress"], ["refill"], ["chunk-lifecycle"],
+                                   ["no-deadlock", "counter-exact"]])
+def test_history_cone_keeps_the_verdicts(names: list[str]) -> None:
+    """Searching some properties forgets the history variables none of them
+    reads (native.py, Generator.cone): the verdicts, shortest lengths and
+    vacuity of the search of them all (which the test above holds to the
+    pure-Python search), on no more states, and on fewer when no history
+    variable is read."""
+    m = Model(specs.load("pre-async-starve").params)
+    def key(results: list) -> dict:
+        return {r.prop: (r.verdict, r.depth, getattr(r, "exhaustive", False),
+                         getattr(r, "vacuous", None)) for r in results}
+    every, every_stats = CompiledEngine(m, PROPS).run(15)
+    some, some_stats = CompiledEngine(m, [PROPERTIES[n] for n in names]).run(15)
+    assert key(some) == {n: key(every)[n] for n in names}
+    assert some_stats.states <= every_stats.states
+    if "no-deadlock" in names:  # reads kernel state only
+        assert some_stats.states < every_stats.states
+
+
 def test_exhaustive_search_of_the_peer_geometry() -> None:
     """v4.13 at the SPIN peer's geometry: the whole state space, every property holding."""
     m = Model(specs.load("v4.13-spin").params)

@@ -154,9 +154,9 @@ class State:
 
 
 # The history variables: written by every step (model/machine.py, observe),
-# read by no action; BMC leaves them out when no checked property reads them
-# (checker/engines/bmc.py, the cone of influence), and a lasso's loop ignores
-# them (checker/engines/lasso.py).
+# read by no action; BMC and the compiled explicit engine leave them out when
+# no checked property reads them (checker/engines/bmc.py, native.py: the cone
+# of influence), and a lasso's loop ignores them (checker/engines/lasso.py).
 HISTORY_FIELDS = frozenset({"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check",
                             "after_collect"})
 

@@ -13,16 +13,22 @@ mathematical (the ranges of model/domains.py are far inside int64).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+# the temporaries and state slots (`in[3]`, `v[3]`) an emitted expression names
+_OPERAND = re.compile(r"\b(t\d+)\b|\b[a-z]+\[(\d+)\]")
 
 
 @dataclass(eq=False)
 class CVal:
-    """A C expression (a temporary or a state slot); `boolean` marks 0/1 values."""
+    """A C expression (a temporary or a state slot); `boolean` marks 0/1 values,
+    `reads` the state slots (flat indices) its value depends on."""
     code: str
     boolean: bool
     emit: CEmit = field(repr=False)
+    reads: frozenset[int] = frozenset()
 
     def __bool__(self) -> bool:
         raise TypeError("a C value has no Python truth value: the model must use Ops.ite")
@@ -56,12 +62,26 @@ class CEmit:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.n = 0
+        self.temps: dict[str, frozenset[int]] = {}  # temporary -> the slots it reads
+
+    def slot(self, var: str, j: int, boolean: bool) -> CVal:
+        """State slot j of the array `var`."""
+        return CVal(f"{var}[{j}]", boolean, self, frozenset({j}))
 
     def tmp(self, expr: str, boolean: bool) -> CVal:
         name = f"t{self.n}"
         self.n += 1
         self.lines.append(f"const int64_t {name} = {expr};")
-        return CVal(name, boolean, self)
+        reads: set[int] = set()
+        for temp, j in _OPERAND.findall(expr):
+            reads |= self.temps[temp] if temp else {int(j)}
+        self.temps[name] = frozenset(reads)
+        return CVal(name, boolean, self, self.temps[name])
+
+    @staticmethod
+    def reads(v: Any) -> frozenset[int]:
+        """The state slots value `v` depends on (none for a constant)."""
+        return v.reads if isinstance(v, CVal) else frozenset()
 
     @staticmethod
     def lit(v: Any) -> str:

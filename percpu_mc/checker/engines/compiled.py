@@ -8,7 +8,10 @@ pure-Python engine (checker/engines/explicit.py, the reference).  With
 a permutation of the allocating contexts and of the dynamic chunk structs is
 stored: sound because every action and property treats them alike
 (tests/test_compiled.py checks that the successors of a permuted state are
-the permuted successors).  A counterexample found on representatives is
+the permuted successors).  History variables outside the cone of
+influence of the checked properties are forgotten (zeroed before a state is
+stored, native.py), so asking for fewer properties searches fewer states.
+A counterexample found on representatives is
 rebuilt on the concrete interpretation: from the initial state, each step is
 the concrete step whose successor has the stored representative, so what is
 printed is a run of the model itself.

@@ -31,7 +31,8 @@ from percpu_mc.checker.engines.codegen import CEmit, CVal
 from percpu_mc.model.domains import Domain, Group, Names, domains
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import Property
-from percpu_mc.model.state import BOOL_FIELDS, MUTEX_FREE, State, alloc_owner, dead
+from percpu_mc.model.state import (BOOL_FIELDS, HISTORY_FIELDS, MUTEX_FREE, State, alloc_owner,
+                                   dead)
 
 CDEF = """
 typedef struct {
@@ -156,11 +157,14 @@ class Generator:
         self.layout = layout
         self.ops: list[Operation] = [Operation(ai, ch) for ai, a in enumerate(model.actions)
                                      for ch in model.choice_combos(a)]
+        history = [j for j, sl in enumerate(layout.slots) if sl.name in HISTORY_FIELDS]
+        # the slots each history slot's update reads, over every operation
+        self.updates: dict[int, set[int]] = {j: set() for j in history}
 
     def input_state(self, x: CEmit, var: str) -> State:
         vals: dict[str, list[CVal]] = {}
         for j, sl in enumerate(self.layout.slots):
-            vals.setdefault(sl.name, []).append(CVal(f"{var}[{j}]", sl.name in BOOL_FIELDS, x))
+            vals.setdefault(sl.name, []).append(x.slot(var, j, sl.name in BOOL_FIELDS))
         out: dict[str, Any] = {}
         for sl in self.layout.slots:
             if sl.name not in out:
@@ -192,6 +196,8 @@ class Generator:
         for j, v in enumerate(flat_post):
             if not (isinstance(v, CVal) and v.code == f"in[{j}]"):
                 body.append(f"out[{j}] = {x.lit(v)};")
+            if j in self.updates:
+                self.updates[j] |= x.reads(v)
         body.append("return 1;\n}\n")
         return "\n".join(body)
 
@@ -202,12 +208,28 @@ class Generator:
             out.append(v if sl.index is None else v[sl.index])
         return out
 
-    def prop(self, k: int, p: Property) -> str:
+    def prop(self, k: int, p: Property) -> tuple[str, frozenset[int]]:
+        """prop_k(), and the slots it reads."""
         x = CEmit()
         s = self.input_state(x, "in")
         holds = p.holds(x, self.model.kernel, s)
         return "\n".join([f"static int prop_{k}(const int64_t *in) {{", *x.lines,
-                          f"return {x.lit(holds)} ? 1 : 0;", "}\n"])
+                          f"return {x.lit(holds)} ? 1 : 0;", "}\n"]), x.reads(holds)
+
+    def cone(self, read: set[int]) -> set[int]:
+        """The history slots in the cone of influence of slots `read` (those
+        of the properties): the ones read, closed under the slots their
+        updates read.  No action reads a history variable, so the others can
+        be forgotten without changing any run of the slots that remain (as
+        BMC leaves them out, checker/engines/bmc.py)."""
+        keep = read & set(self.updates)
+        todo = list(keep)
+        while todo:
+            for j in self.updates[todo.pop()] & set(self.updates):
+                if j not in keep:
+                    keep.add(j)
+                    todo.append(j)
+        return keep
 
     def pack_code(self) -> str:
         out = ["static int pack(const int64_t *v, uint64_t *w) {",
@@ -277,13 +299,14 @@ class Generator:
             out.append((index[(sl.name, src)], rename))
         return out
 
-    def forget_code(self) -> str:
+    def forget_code(self, kept: set[int]) -> str:
         """forget(): the dead locals (model/state.py, `dead`: locals
-        of code not running, overwritten before they are next read) set to
-        0, so states that differ only in them are stored once."""
+        of code not running, overwritten before they are next read), and the
+        history slots outside `kept`, set to 0, so states that differ only
+        in them are stored once."""
         x = CEmit()
         s = self.input_state(x, "v")
-        assigns = []
+        assigns = [f"v[{j}] = 0;" for j in sorted(set(self.updates) - kept)]
         for j, sl in enumerate(self.layout.slots):
             is_dead = dead(x, s, sl.name, sl.index)
             if is_dead is not False:
@@ -320,12 +343,16 @@ class Generator:
         parts.append("typedef int (*op_fn)(const int64_t *, int64_t *);")
         parts.append("static const op_fn OPS[NOPS] = {"
                      + ", ".join(f"op_{k}" for k in range(len(self.ops))) + "};\n")
-        parts += [self.prop(k, p) for k, p in enumerate(self.props)]
+        read: set[int] = set()
+        for k, p in enumerate(self.props):
+            code, reads = self.prop(k, p)
+            parts.append(code)
+            read |= reads
         parts.append("typedef int (*prop_fn)(const int64_t *);")
         parts.append("static const prop_fn PROPS[NPROPS > 0 ? NPROPS : 1] = {"
                      + (", ".join(f"prop_{k}" for k in range(len(self.props))) or "0") + "};\n")
         parts.append(self.pack_code())
-        parts.append(self.forget_code())
+        parts.append(self.forget_code(self.cone(read)))
         parts.append(self.canon_code())
         parts.append(resources.files("percpu_mc.checker.engines").joinpath("search.c").read_text())
         return "\n".join(parts)
