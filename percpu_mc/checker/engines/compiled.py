@@ -8,9 +8,11 @@ pure-Python engine (checker/engines/explicit.py, the reference).  With
 a permutation of the allocating contexts and of the dynamic chunk structs is
 stored: sound because every action and property treats them alike
 (tests/test_compiled.py checks that the successors of a permuted state are
-the permuted successors).  History variables outside the cone of
-influence of the checked properties are forgotten (zeroed before a state is
-stored, native.py), so asking for fewer properties searches fewer states.
+the permuted successors).  Also with `reduce`, each search keeps only the
+history variables in the cone of influence of the properties it checks
+(zeroed before a state is stored, search.c store_form), and properties that
+depend on different history are searched apart (CompiledEngine.groups), so
+the memory is that of the largest search rather than of the product.
 A counterexample found on representatives is
 rebuilt on the concrete interpretation: from the initial state, each step is
 the concrete step whose successor has the stored representative, so what is
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.result import (Holds, Result, RunStats, Unwatched, Violated, Watch,
@@ -42,36 +44,122 @@ class SearchError(RuntimeError):
 @dataclass
 class CompiledStats(RunStats):
     transitions: int = 0
-    bytes: int = 0        # memory the search held at its end
+    bytes: int = 0        # memory the largest search held at its end
+    largest: int = 0      # states stored by the largest search
+    searches: int = 0     # one per group of properties (CompiledEngine.groups)
     words: int = 0        # 64-bit words per packed state
     reduced: bool = True
     stopped: bool = False
 
 
+@dataclass(frozen=True)
+class Group:
+    """One search: the history slots it keeps (bit h for HIST[h]) and the
+    indices of the native properties it checks."""
+    keep: int
+    checks: tuple[int, ...]
+
+
 class CompiledEngine:
     def __init__(self, model: Model, props: list[Property], reduce: bool = True,
-                 max_states: int = 2**32 - 2):
+                 max_states: int = 2**32 - 2, split: bool = True):
         self.model = model
         self.props = props
         self.reduce = reduce
         self.max_states = max_states
+        self.split = split  # with reduce: a search per history cone (groups), else one
+
+    def groups(self, native: Native, premised: list[Property]) -> list[Group]:
+        """The searches to run.  Each property with its premise needs the
+        history in its cone (native.cones); searching the product of every
+        property's history stores a state per combination of them, so with
+        `reduce` the properties are searched apart, one search per distinct
+        cone, smallest first, and those that read no history join the
+        smallest.  The largest search bounds the memory; the sum of them
+        the time."""
+        n = len(self.props)
+        checks = [(k,) + ((n + premised.index(p),) if p.premise is not None else ())
+                  for k, p in enumerate(self.props)]
+        every = tuple(i for c in checks for i in c)
+        if not self.reduce:
+            return [Group(native.keep_every, every)]
+        if not self.split:  # one search of the product, as the distributed engine's
+            return [Group(native.keep_all, every)]
+        by_cone: dict[int, list[int]] = {}
+        for c in checks:
+            cone = 0
+            for i in c:
+                cone |= native.cones[i]
+            by_cone.setdefault(cone, []).extend(c)
+        free = by_cone.pop(0, [])
+        order = sorted(by_cone, key=lambda cone: (cone.bit_count(), cone))
+        if not order:
+            return [Group(0, tuple(sorted(free)))]
+        by_cone[order[0]] += free
+        return [Group(cone, tuple(sorted(by_cone[cone]))) for cone in order]
 
     def run(self, depth: int, progress: Progress | None = None,
-            stop: Callable[[], bool] | None = None,
             watch: Watch | None = None) -> tuple[list[Result], CompiledStats]:
         start = time.monotonic()
-        asked = (watch or Unwatched()).stopped
         # each premise searched as a pseudo-property violated where it holds
         premised = [p for p in self.props if p.premise is not None]
         native = Native.load(self.model, self.props + [p.premise_reached() for p in premised],
                              depth)
+        groups = self.groups(native, premised)
+        stats = CompiledStats(words=native.layout.words, reduced=self.reduce,
+                              searches=len(groups))
+        found: dict[str, Result] = {}
+        for g, group in enumerate(groups):
+            label = f"search {g + 1}/{len(groups)}, " if len(groups) > 1 else ""
+            r, level_done, traces = self.search(native, group, depth, progress, watch, start,
+                                                stats.states, label)
+            if r.error == 1:
+                raise SearchError(native.layout.slots[r.error_field].outside(r.error_value))
+            if r.error:
+                raise SearchError(ERRORS[r.error] + f" after {r.states} states")
+            seconds = time.monotonic() - start
+            for k, p in enumerate(self.props):
+                if k not in group.checks:
+                    continue
+                if k in traces:
+                    trace = traces[k]
+                    found[p.name] = Violated(p.name, trace,
+                                             level_done.get(len(trace.steps), seconds),
+                                             engine="explicit")
+                elif r.stopped:
+                    found[p.name] = replace(interrupted(p.name, r.depth, seconds),
+                                            engine="explicit")
+                else:
+                    vacuous = (None if p.premise is None else
+                               r.viol_index[len(self.props) + premised.index(p)] < 0)
+                    found[p.name] = Holds(p.name, depth if r.exhaustive else r.depth,
+                                          bool(r.exhaustive), seconds, engine="explicit",
+                                          vacuous=vacuous)
+            stats.states += r.states
+            stats.transitions += r.transitions
+            stats.bytes = max(stats.bytes, r.bytes)
+            stats.largest = max(stats.largest, r.states)
+            if r.stopped:
+                stats.stopped = True
+                break
+        seconds = time.monotonic() - start
+        stats.seconds = seconds
+        return [found.get(p.name) or replace(interrupted(p.name, 0, seconds), engine="explicit")
+                for p in self.props], stats
+
+    def search(self, native: Native, group: Group, depth: int, progress: Progress | None,
+               watch: Watch | None, start: float, before: int,
+               label: str) -> tuple[Any, dict[int, float], dict[int, Trace]]:
+        """One group's search: its result_t, when each level was done (a
+        violation d steps deep is settled then), and the run to each
+        property's first violation."""
         ffi, lib = native.ffi, native.lib
+        asked = (watch or Unwatched()).stopped
         handle = lib.search_new()
         if handle == ffi.NULL:
             raise SearchError("out of memory")
         try:
             r = ffi.new("result_t *")
-            # when each level was done: a violation d steps deep is settled then
             level_done: dict[int, float] = {}
 
             @ffi.callback("int(int, int64_t, int64_t)")
@@ -80,49 +168,24 @@ class CompiledEngine:
                 if d == r.depth:
                     level_done[d] = time.monotonic() - start
                     if progress:
-                        progress(d, states)
+                        progress(d, before + states)
                 if watch is not None:
-                    watch.show(f"depth {min(d + (d == r.depth), depth)}/{depth}", states)
-                return 1 if asked() or (stop is not None and stop()) else 0
+                    watch.show(f"{label}depth {min(d + (d == r.depth), depth)}/{depth}",
+                               before + states)
+                return 1 if asked() else 0
 
             init = ffi.new("int64_t[]", native.layout.flatten(self.model.init()))
-            lib.search_run(handle, init, depth, int(self.reduce), self.max_states, report, r)
-            if r.error == 1:
-                sl = native.layout.slots[r.error_field]
-                where = sl.name if sl.index is None else f"{sl.name}[{sl.index}]"
-                span = (f"values {list(sl.domain.values)}" if sl.domain.values
-                        else f"range [{sl.domain.lo}, {sl.domain.hi}]")
-                raise SearchError(f"{where} = {r.error_value} is outside its {span} "
-                                  "(model/domains.py)")
-            if r.error:
-                raise SearchError(ERRORS[r.error] + f" after {r.states} states")
-            results = []
-            seconds = time.monotonic() - start
-            for k, p in enumerate(self.props):
-                idx = r.viol_index[k]
-                if idx >= 0:
-                    trace = self.rebuild(native, handle, idx)
-                    results.append(Violated(p.name, trace,
-                                            level_done.get(len(trace.steps), seconds),
-                                            engine="explicit"))
-                elif r.stopped and asked():
-                    results.append(replace(interrupted(p.name, r.depth, seconds),
-                                           engine="explicit"))
-                else:
-                    vacuous = (None if p.premise is None else
-                               r.viol_index[len(self.props) + premised.index(p)] < 0)
-                    results.append(Holds(p.name, depth if r.exhaustive else r.depth,
-                                         bool(r.exhaustive), seconds, engine="explicit",
-                                         vacuous=vacuous))
-            stats = CompiledStats(states=r.states, seconds=time.monotonic() - start,
-                                  transitions=r.transitions, bytes=r.bytes,
-                                  words=native.layout.words, reduced=self.reduce,
-                                  stopped=bool(r.stopped))
-            return results, stats
+            check = sum(1 << i for i in group.checks)
+            lib.search_run(handle, init, depth, int(self.reduce), self.max_states, group.keep,
+                           check, report, r)
+            traces = {k: self.rebuild(native, handle, group.keep, r.viol_index[k])
+                      for k in range(len(self.props))
+                      if k in group.checks and r.viol_index[k] >= 0 and not r.error}
+            return r, level_done, traces
         finally:
             lib.search_free(handle)
 
-    def rebuild(self, native: Native, handle: object, idx: int) -> Trace:
+    def rebuild(self, native: Native, handle: object, keep: int, idx: int) -> Trace:
         """The run to stored state `idx`, on the concrete interpretation."""
         ffi, lib = native.ffi, native.lib
         chain = [idx]
@@ -133,10 +196,10 @@ class CompiledEngine:
             w = ffi.new("uint64_t[]", native.layout.words)
             lib.batch_state(handle, i, 1, w)
             words.append(tuple(w))
-        return rebuild_run(self.model, native, self.reduce, words)
+        return rebuild_run(self.model, native, self.reduce, keep, words)
 
 
-def rebuild_run(model: Model, native: Native, reduce: bool,
+def rebuild_run(model: Model, native: Native, reduce: bool, keep: int,
                 chain: Sequence[tuple[int, ...]]) -> Trace:
     """The run through the stored (packed) states `chain`, the initial
     state's first, on the concrete interpretation.
@@ -155,7 +218,7 @@ def rebuild_run(model: Model, native: Native, reduce: bool,
         f = forget_dead(s) if reduce else s
         match = None
         for ai, ch, t in model.successors(f):
-            lib.batch_pack(ffi.new("int64_t[]", native.layout.flatten(t)), int(reduce), w)
+            lib.batch_pack(ffi.new("int64_t[]", native.layout.flatten(t)), int(reduce), keep, w)
             if tuple(w) == tuple(target):
                 match = (ai, ch, t)
                 break

@@ -104,15 +104,11 @@ def _array(code: str, data: bytes) -> array:
 def out_of_range(native: Native, words: bytes) -> str:
     """Which field of which successor of packed state `words` leaves its range."""
     lay = native.layout
-    w = _array("Q", words)
-    flat = [((w[sl.word] >> sl.shift) & ((1 << sl.domain.bits) - 1)) + sl.domain.lo
-            for sl in lay.slots]
+    flat = lay.unpack(_array("Q", words))
     for _, _, t in native.model.successors(lay.state(flat)):
         for sl, v in zip(lay.slots, lay.flatten(t)):
-            if not sl.domain.lo <= v <= sl.domain.hi:
-                where = sl.name if sl.index is None else f"{sl.name}[{sl.index}]"
-                return (f"{where} = {v} is outside its range [{sl.domain.lo}, "
-                        f"{sl.domain.hi}] (model/domains.py)")
+            if not sl.admits(v):
+                return sl.outside(v)
     return "a successor could not be packed"
 
 
@@ -209,7 +205,7 @@ class Part:
         for base in range(0, n, per):
             t0 = time.monotonic()
             m = min(per, n - base)
-            k = lib.batch_expand(frontier + base * nw, m, self.reduce, out, origin, ops, cap)
+            k = lib.batch_expand(frontier + base * nw, m, self.reduce, self.native.keep_all, out, origin, ops, cap)
             if k < 0:
                 bad = base - 1 - k
                 return Expanded(sum(sent), sent, expand_s, exchange_s,
@@ -368,7 +364,7 @@ class DistributedEngine:
         wait([p.connect(parts) for p in parts])
         init = ffi.new("uint64_t[]", native.layout.words)
         bad = lib.batch_pack(ffi.new("int64_t[]", native.layout.flatten(self.model.init())),
-                             int(self.reduce), init)
+                             int(self.reduce), native.keep_all, init)
         if bad:
             raise SearchError(f"the initial state's {native.layout.slots[bad - 1].name} is "
                               "outside its range (model/domains.py)")
@@ -423,7 +419,7 @@ class DistributedEngine:
         results = []
         for k, p in enumerate(self.props):
             if k in found:
-                trace = rebuild_run(self.model, native, self.reduce,
+                trace = rebuild_run(self.model, native, self.reduce, native.keep_all,
                                     self._chain(parts, *found[k], wait))
                 results.append(Violated(p.name, trace, seconds, engine="explicit"))
             else:

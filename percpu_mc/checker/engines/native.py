@@ -6,8 +6,8 @@ values can be C text (checker/engines/codegen.py), the system compiler is on
 every machine of this kind, and cffi is the well-kept way to call C from
 CPython without writing an extension module.  The module holds one
 straight-line function per (action, choice combination) and per property,
-the packing of a state into NW 64-bit words (each field in the bits its
-range in model/domains.py needs), the canonical form under the symmetry of
+the packing of a state into a bit string (each field in the bits its range
+in model/domains.py needs; none for a field no action writes), the canonical form under the symmetry of
 the allocating contexts and of the dynamic chunk structs, and the
 breadth-first search of search.c.  Built modules are cached by the hash of
 their source, so a spec compiles once per machine.
@@ -44,19 +44,19 @@ typedef struct search_t search_t;
 search_t *search_new(void);
 void search_free(search_t *s);
 int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int64_t max_states,
-               progress_cb cb, result_t *r);
+               uint64_t keep, uint64_t check, progress_cb cb, result_t *r);
 int64_t search_parent(const search_t *s, int64_t idx);
 void search_state(const search_t *s, int64_t idx, int64_t *v);
 int step_all(const int64_t *v, int32_t *ops, int64_t *outs);
 void props_hold(const int64_t *v, int32_t *out);
 int words_per_state(void);
-int canonical_words(const int64_t *v, uint64_t *w);
-int64_t batch_expand(const uint64_t *in, int64_t n, int reduce, uint64_t *out,
+int canonical_words(const int64_t *v, uint64_t keep, uint64_t *w);
+int64_t batch_expand(const uint64_t *in, int64_t n, int reduce, uint64_t keep, uint64_t *out,
                      int64_t *from, uint16_t *ops, int64_t max_out);
 int batch_insert(search_t *s, const uint64_t *in, int64_t n, int64_t *fresh);
 void batch_state(const search_t *s, int64_t idx, int64_t n, uint64_t *out);
 void batch_violations(const uint64_t *in, int64_t n, uint64_t *mask);
-int batch_pack(const int64_t *v, int reduce, uint64_t *out);
+int batch_pack(const int64_t *v, int reduce, uint64_t keep, uint64_t *out);
 int64_t search_size(const search_t *s);
 int64_t search_bytes(const search_t *s);
 void batch_route(const uint64_t *in, const int64_t *from, const uint16_t *ops, int64_t n,
@@ -71,36 +71,71 @@ class CompilerMissing(RuntimeError):
 @dataclass(frozen=True)
 class Slot:
     """One scalar of the state: field, index in its tuple (None for a scalar
-    field), domain, and where its bits go."""
+    field), domain, and where its bits go: `bits` from bit `offset` of the
+    packed state, or none when the slot always holds `fixed`."""
     name: str
     index: int | None
     domain: Domain
-    word: int
-    shift: int
+    offset: int
+    bits: int
+    fixed: int = 0
+
+    def admits(self, v: int) -> bool:
+        d = self.domain
+        return v == self.fixed if not self.bits else (v in d.values if d.values
+                                                      else d.lo <= v <= d.hi)
+
+    def outside(self, v: int) -> str:
+        """Why `v` cannot be packed here."""
+        where = self.name if self.index is None else f"{self.name}[{self.index}]"
+        d = self.domain
+        span = (f"fixed value {self.fixed} (no action writes it)" if not self.bits
+                else f"values {list(d.values)}" if d.values else f"range [{d.lo}, {d.hi}]")
+        return f"{where} = {v} is outside its {span} (model/domains.py)"
 
 
 @dataclass(frozen=True)
 class Layout:
     slots: tuple[Slot, ...]
-    words: int
+    bits: int
+
+    @property
+    def words(self) -> int:
+        """64-bit words of a packed state."""
+        return max(1, -(-self.bits // 64))
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of a stored state: the packed words' low bytes that hold bits."""
+        return max(1, -(-self.bits // 8))
 
     @staticmethod
-    def of(model: Model, depth: int) -> Layout:
-        """Fields in declaration order, packed first-fit into 64-bit words
-        (a field never straddles two words)."""
+    def of(model: Model, depth: int, fixed: dict[int, int] | None = None) -> Layout:
+        """Fields in declaration order, each slot's bits right after the
+        previous slot's (a slot may straddle two words); the slots in
+        `fixed` (index: value) take no bits."""
+        fixed = fixed or {}
         s0 = model.init()
         slots: list[Slot] = []
-        used: list[int] = []
+        offset = 0
         for name, dom in domains(model.p, depth).items():
             v = getattr(s0, name)
             for index in (range(len(v)) if isinstance(v, tuple) else [None]):
-                word = next((w for w, u in enumerate(used) if u + dom.bits <= 64), None)
-                if word is None:
-                    used.append(0)
-                    word = len(used) - 1
-                slots.append(Slot(name, index, dom, word, used[word]))
-                used[word] += dom.bits
-        return Layout(tuple(slots), len(used))
+                j = len(slots)
+                bits = 0 if j in fixed else dom.bits
+                slots.append(Slot(name, index, dom, offset, bits, fixed.get(j, 0)))
+                offset += bits
+        return Layout(tuple(slots), offset)
+
+    def unpack(self, words: Any) -> list[int]:
+        """The flat values of packed state `words` (unpack() of the module)."""
+        n = int.from_bytes(b"".join(int(w).to_bytes(8, "little") for w in words), "little")
+        out = []
+        for sl in self.slots:
+            e = n >> sl.offset & ((1 << sl.bits) - 1)
+            out.append(sl.fixed if not sl.bits else
+                       sl.domain.values[e] if sl.domain.values else e + sl.domain.lo)
+        return out
 
     def flatten(self, s: State) -> list[int]:
         out = []
@@ -151,15 +186,18 @@ class Operation:
 class Generator:
     """The C source of one spec's module."""
 
-    def __init__(self, model: Model, props: list[Property], layout: Layout):
+    def __init__(self, model: Model, props: list[Property], depth: int):
         self.model = model
         self.props = props
-        self.layout = layout
+        self.depth = depth
+        self.layout = Layout.of(model, depth)  # every slot packed, until source() knows better
         self.ops: list[Operation] = [Operation(ai, ch) for ai, a in enumerate(model.actions)
                                      for ch in model.choice_combos(a)]
-        history = [j for j, sl in enumerate(layout.slots) if sl.name in HISTORY_FIELDS]
+        self.history = [j for j, sl in enumerate(self.layout.slots) if sl.name in HISTORY_FIELDS]
         # the slots each history slot's update reads, over every operation
-        self.updates: dict[int, set[int]] = {j: set() for j in history}
+        self.updates: dict[int, set[int]] = {j: set() for j in self.history}
+        self.written: set[int] = set()  # the slots some operation writes
+        self.cones: list[set[int]] = []  # per property, the history slots it depends on
 
     def input_state(self, x: CEmit, var: str) -> State:
         vals: dict[str, list[CVal]] = {}
@@ -196,6 +234,7 @@ class Generator:
         for j, v in enumerate(flat_post):
             if not (isinstance(v, CVal) and v.code == f"in[{j}]"):
                 body.append(f"out[{j}] = {x.lit(v)};")
+                self.written.add(j)
             if j in self.updates:
                 self.updates[j] |= x.reads(v)
         body.append("return 1;\n}\n")
@@ -231,23 +270,43 @@ class Generator:
                     todo.append(j)
         return keep
 
+    def fixed(self) -> dict[int, int]:
+        """The slots that need no bits: those no operation writes, always
+        at their initial value."""
+        init = self.layout.flatten(self.model.init())
+        return {j: init[j] for j in range(len(init)) if j not in self.written}
+
     def pack_code(self) -> str:
         out = ["static int pack(const int64_t *v, uint64_t *w) {",
                f"memset(w, 0, sizeof(uint64_t) * {self.layout.words});"]
         for j, sl in enumerate(self.layout.slots):
             d = sl.domain
+            word, shift = divmod(sl.offset, 64)
+            if not sl.bits:
+                out.append(f"if (v[{j}] != {sl.fixed}LL) return {j + 1};")
+                continue
             if d.values:  # an enumerated domain: the value's index
                 cases = " : ".join(f"v[{j}] == {val}LL ? {k}" for k, val in enumerate(d.values))
                 out.append(f"{{ int64_t e = {cases} : -1; if (e < 0) return {j + 1};")
-                out.append(f"w[{sl.word}] |= (uint64_t)e << {sl.shift}; }}")
-                continue
-            out.append(f"if (v[{j}] < {d.lo}LL || v[{j}] > {d.hi}LL) return {j + 1};")
-            out.append(f"w[{sl.word}] |= (uint64_t)(v[{j}] - ({d.lo}LL)) << {sl.shift};")
+            else:
+                out.append(f"if (v[{j}] < {d.lo}LL || v[{j}] > {d.hi}LL) return {j + 1};")
+                out.append(f"{{ int64_t e = v[{j}] - ({d.lo}LL);")
+            out.append(f"w[{word}] |= (uint64_t)e << {shift};")
+            if shift + sl.bits > 64:  # straddles into the next word
+                out.append(f"w[{word + 1}] |= (uint64_t)e >> {64 - shift};")
+            out.append("}")
         out.append("return 0;\n}\n")
         out.append("static void unpack(const uint64_t *w, int64_t *v) {")
         for j, sl in enumerate(self.layout.slots):
-            mask = (1 << sl.domain.bits) - 1
-            field = f"(int64_t)((w[{sl.word}] >> {sl.shift}) & {mask}ULL)"
+            if not sl.bits:
+                out.append(f"v[{j}] = {sl.fixed}LL;")
+                continue
+            word, shift = divmod(sl.offset, 64)
+            mask = (1 << sl.bits) - 1
+            bits = f"(w[{word}] >> {shift})"
+            if shift + sl.bits > 64:
+                bits = f"({bits} | (w[{word + 1}] << {64 - shift}))"
+            field = f"(int64_t)({bits} & {mask}ULL)"
             if sl.domain.values:
                 table = ", ".join(f"{val}LL" for val in sl.domain.values)
                 out.append(f"{{ static const int64_t e[] = {{{table}}}; v[{j}] = e[{field}]; }}")
@@ -299,14 +358,13 @@ class Generator:
             out.append((index[(sl.name, src)], rename))
         return out
 
-    def forget_code(self, kept: set[int]) -> str:
+    def forget_code(self) -> str:
         """forget(): the dead locals (model/state.py, `dead`: locals
-        of code not running, overwritten before they are next read), and the
-        history slots outside `kept`, set to 0, so states that differ only
-        in them are stored once."""
+        of code not running, overwritten before they are next read) set to
+        0, so states that differ only in them are stored once."""
         x = CEmit()
         s = self.input_state(x, "v")
-        assigns = [f"v[{j}] = 0;" for j in sorted(set(self.updates) - kept)]
+        assigns = []
         for j, sl in enumerate(self.layout.slots):
             is_dead = dead(x, s, sl.name, sl.index)
             if is_dead is not False:
@@ -333,26 +391,33 @@ class Generator:
         return "\n".join(out)
 
     def source(self) -> str:
-        nf, nw = len(self.layout.slots), self.layout.words
+        """The module's C source; afterwards `layout` is its packing and
+        `cones` the history each property depends on."""
         if len(self.ops) >= 0xFFFF:
             raise ValueError(f"{len(self.ops)} operations: the compiled engine keeps at most 65534")
-        parts = ["#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
-                 f"#define NF {nf}\n#define NW {nw}\n#define NOPS {len(self.ops)}\n"
-                 f"#define NPROPS {len(self.props)}\n"]
-        parts += [self.operation(k, op) for k, op in enumerate(self.ops)]
-        parts.append("typedef int (*op_fn)(const int64_t *, int64_t *);")
-        parts.append("static const op_fn OPS[NOPS] = {"
-                     + ", ".join(f"op_{k}" for k in range(len(self.ops))) + "};\n")
-        read: set[int] = set()
+        if len(self.props) > 64:
+            raise ValueError(f"{len(self.props)} properties: the compiled engine checks at most 64")
+        ops = [self.operation(k, op) for k, op in enumerate(self.ops)]
+        ops.append("typedef int (*op_fn)(const int64_t *, int64_t *);")
+        ops.append("static const op_fn OPS[NOPS] = {"
+                   + ", ".join(f"op_{k}" for k in range(len(self.ops))) + "};\n")
         for k, p in enumerate(self.props):
             code, reads = self.prop(k, p)
-            parts.append(code)
-            read |= reads
+            ops.append(code)
+            self.cones.append(self.cone(set(reads)))
+        self.layout = Layout.of(self.model, self.depth, self.fixed())
+        nf, nw = len(self.layout.slots), self.layout.words
+        hist = ", ".join(map(str, self.history)) or "0"
+        parts = ["#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
+                 f"#define NF {nf}\n#define NW {nw}\n#define NB {self.layout.bytes}\n"
+                 f"#define NOPS {len(self.ops)}\n#define NPROPS {len(self.props)}\n"
+                 f"#define NH {len(self.history)}\nstatic const int HIST[] = {{{hist}}};\n"]
+        parts += ops
         parts.append("typedef int (*prop_fn)(const int64_t *);")
         parts.append("static const prop_fn PROPS[NPROPS > 0 ? NPROPS : 1] = {"
                      + (", ".join(f"prop_{k}" for k in range(len(self.props))) or "0") + "};\n")
         parts.append(self.pack_code())
-        parts.append(self.forget_code(self.cone(read)))
+        parts.append(self.forget_code())
         parts.append(self.canon_code())
         parts.append(resources.files("percpu_mc.checker.engines").joinpath("search.c").read_text())
         return "\n".join(parts)
@@ -403,17 +468,29 @@ class Native:
     props: list[Property]
     layout: Layout
     ops: list[Operation]
+    cones: list[int]   # per property, the history it depends on: bit h for HIST[h]
+    keep_every: int    # every history slot
     ffi: cffi.FFI
     lib: Any
 
     @staticmethod
     def load(model: Model, props: list[Property], depth: int) -> Native:
-        layout = Layout.of(model, depth)
-        gen = Generator(model, props, layout)
+        gen = Generator(model, props, depth)
         path = build(gen.source())
         ffi = cffi.FFI()
         ffi.cdef(CDEF % max(1, len(props)))
-        return Native(model, props, layout, gen.ops, ffi, ffi.dlopen(str(path)))
+        cones = [sum(1 << h for h, j in enumerate(gen.history) if j in cone)
+                 for cone in gen.cones]
+        return Native(model, props, gen.layout, gen.ops, cones, (1 << len(gen.history)) - 1, ffi,
+                      ffi.dlopen(str(path)))
+
+    @property
+    def keep_all(self) -> int:
+        """The history some property depends on."""
+        out = 0
+        for cone in self.cones:
+            out |= cone
+        return out
 
     def successors(self, s: State) -> list[tuple[Operation, State]]:
         """Every enabled step of `s`, stepped natively."""
@@ -427,7 +504,8 @@ class Native:
     def canonical(self, s: State) -> tuple[int, ...]:
         """The packed representative of `s`'s class (dead locals forgotten)."""
         w = self.ffi.new("uint64_t[]", self.layout.words)
-        bad = self.lib.canonical_words(self.ffi.new("int64_t[]", self.layout.flatten(s)), w)
+        bad = self.lib.canonical_words(self.ffi.new("int64_t[]", self.layout.flatten(s)),
+                                       self.keep_all, w)
         if bad:
             raise ValueError(f"{self.layout.slots[bad - 1].name} outside its range")
         return tuple(w)

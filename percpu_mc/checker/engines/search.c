@@ -1,10 +1,12 @@
 /* Breadth-first search over packed states: the fixed half of the compiled
  * explicit engine (checker/engines/native.py generates the other half for
- * one spec: NF, NW, NOPS, NPROPS, OPS[], PROPS[], pack(), unpack(),
- * canon_pack()).
+ * one spec: NF, NW, NB, NH, HIST[], NOPS, NPROPS, OPS[], PROPS[], pack(),
+ * unpack(), canon_pack()).
  *
- * States are stored packed, NW words each, in one array in breadth-first
- * order, so the array is also the queue: level d is a range of indices.
+ * A state is packed into NW words whose first NB bytes hold every bit, and
+ * stored as those NB bytes (little-endian words: the low bytes come first),
+ * in one array in breadth-first order, so the array is also the queue:
+ * level d is a range of indices.
  * The visited set is an open-addressing table of 32-bit indices into that
  * array.  Each state keeps its parent's index and the operation (action and
  * choice combination) that produced it, so a shortest run is rebuilt by
@@ -26,13 +28,22 @@ typedef struct {
 typedef int (*progress_cb)(int depth, int64_t states, int64_t bytes);
 
 typedef struct {
-    uint64_t *states;
+    uint8_t *states;          /* NB bytes a state */
     uint32_t *parent;
-    uint16_t *op;
     uint32_t *table;
     int64_t n, cap;
     uint64_t tmask;
 } search_t;
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "states are stored as the low NB bytes of little-endian words"
+#endif
+
+/* Stored state i as NW words. */
+static void load(const search_t *s, int64_t i, uint64_t *w) {
+    w[NW - 1] = 0;
+    memcpy(w, s->states + i * NB, NB);
+}
 
 static uint64_t hash_words(const uint64_t *w) {
     uint64_t h = 0x9E3779B97F4A7C15ULL;
@@ -47,9 +58,11 @@ static uint64_t hash_words(const uint64_t *w) {
 static int grow_table(search_t *s) {
     uint64_t size = (s->tmask + 1) * 2;
     uint32_t *t = calloc(size, sizeof(uint32_t));
+    uint64_t w[NW];
     if (!t) return 0;
     for (int64_t i = 0; i < s->n; i++) {
-        uint64_t h = hash_words(s->states + i * NW) & (size - 1);
+        load(s, i, w);
+        uint64_t h = hash_words(w) & (size - 1);
         while (t[h]) h = (h + 1) & (size - 1);
         t[h] = (uint32_t)(i + 1);
     }
@@ -59,110 +72,118 @@ static int grow_table(search_t *s) {
     return 1;
 }
 
+/* By half again: large blocks are mapped, so realloc moves no bytes and the
+ * capacity not yet filled is never touched. */
 static int grow_states(search_t *s) {
-    int64_t cap = s->cap * 2;
-    uint64_t *st = realloc(s->states, cap * NW * sizeof(uint64_t));
+    int64_t cap = s->cap + s->cap / 2;
+    uint8_t *st = realloc(s->states, cap * NB);
     if (!st) return 0;
     s->states = st;
     uint32_t *pa = realloc(s->parent, cap * sizeof(uint32_t));
     if (!pa) return 0;
     s->parent = pa;
-    uint16_t *op = realloc(s->op, cap * sizeof(uint16_t));
-    if (!op) return 0;
-    s->op = op;
     s->cap = cap;
     return 1;
 }
 
 /* Index of the state `w`, inserting it if new (*fresh = 1); -1 on no memory. */
-static int64_t intern(search_t *s, const uint64_t *w, uint32_t parent, uint16_t op, int *fresh) {
+static int64_t intern(search_t *s, const uint64_t *w, uint32_t parent, int *fresh) {
     /* at most three quarters full: linear probing stays short, 5.3 bytes a state on average */
     if ((uint64_t)s->n * 4 >= (s->tmask + 1) * 3 && !grow_table(s)) return -1;
     uint64_t h = hash_words(w) & s->tmask;
     for (;;) {
         uint32_t e = s->table[h];
         if (!e) break;
-        if (!memcmp(s->states + (int64_t)(e - 1) * NW, w, NW * sizeof(uint64_t))) {
+        if (!memcmp(s->states + (int64_t)(e - 1) * NB, w, NB)) {
             *fresh = 0;
             return e - 1;
         }
         h = (h + 1) & s->tmask;
     }
     if (s->n == s->cap && !grow_states(s)) return -1;
-    memcpy(s->states + s->n * NW, w, NW * sizeof(uint64_t));
+    memcpy(s->states + s->n * NB, w, NB);
     s->parent[s->n] = parent;
-    s->op[s->n] = op;
     s->table[h] = (uint32_t)(s->n + 1);
     *fresh = 1;
     return s->n++;
 }
 
 static int64_t held(const search_t *s) {
-    return s->cap * (NW * 8 + 4 + 2) + (int64_t)(s->tmask + 1) * 4;
+    return s->cap * (NB + 4) + (int64_t)(s->tmask + 1) * 4;
 }
 
 search_t *search_new(void) {
     search_t *s = calloc(1, sizeof(search_t));
     if (!s) return NULL;
     s->cap = 1 << 16;
-    s->states = malloc(s->cap * NW * sizeof(uint64_t));
+    s->states = malloc(s->cap * NB);
     s->parent = malloc(s->cap * sizeof(uint32_t));
-    s->op = malloc(s->cap * sizeof(uint16_t));
     s->tmask = (1 << 17) - 1;
     s->table = calloc(s->tmask + 1, sizeof(uint32_t));
-    if (!s->states || !s->parent || !s->op || !s->table) return NULL;
+    if (!s->states || !s->parent || !s->table) return NULL;
     return s;
 }
 
 void search_free(search_t *s) {
     if (!s) return;
-    free(s->states); free(s->parent); free(s->op); free(s->table); free(s);
+    free(s->states); free(s->parent); free(s->table); free(s);
 }
 
-/* Pack `v` (canonically when `reduce`); 0, or 1 + the field out of range. */
-static int store_form(const int64_t *v, int reduce, uint64_t *w) {
-    return reduce ? canon_pack(v, w) : pack(v, w);
+/* Pack `v` with the history slots outside `keep` (bit h for HIST[h])
+ * zeroed, canonically when `reduce`; 0, or 1 + the field out of range. */
+static int store_form(const int64_t *v, int reduce, uint64_t keep, uint64_t *w) {
+    int64_t u[NF];
+    memcpy(u, v, sizeof(u));
+    for (int h = 0; h < NH; h++)
+        if (!(keep >> h & 1)) u[HIST[h]] = 0;
+    return reduce ? canon_pack(u, w) : pack(u, w);
 }
 
-static void check_props(const int64_t *v, int64_t idx, result_t *r, int *open) {
+static void check_props(const int64_t *v, int64_t idx, uint64_t check, result_t *r, int *open) {
     for (int p = 0; p < NPROPS; p++)
-        if (r->viol_index[p] < 0 && !PROPS[p](v)) {
+        if ((check >> p & 1) && r->viol_index[p] < 0 && !PROPS[p](v)) {
             r->viol_index[p] = idx;
             (*open)--;
         }
 }
 
+/* The search from `init` for the properties in `check` (bit p for PROPS[p]),
+ * keeping the history slots in `keep` (store_form). */
 int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int64_t max_states,
-               progress_cb cb, result_t *r) {
+               uint64_t keep, uint64_t check, progress_cb cb, result_t *r) {
     int64_t v[NF], t[NF];
     uint64_t w[NW];
-    int open = NPROPS, fresh, bad;
+    int open = 0, fresh, bad;
     memset(r, 0, sizeof(*r));
-    for (int p = 0; p < NPROPS; p++) r->viol_index[p] = -1;
-    if ((bad = store_form(init, reduce, w))) {
+    for (int p = 0; p < NPROPS; p++) {
+        r->viol_index[p] = -1;
+        open += check >> p & 1;
+    }
+    if ((bad = store_form(init, reduce, keep, w))) {
         r->error = 1; r->error_field = bad - 1; r->error_value = init[bad - 1];
         return 0;
     }
-    intern(s, w, 0, 0xFFFF, &fresh);
-    unpack(s->states, v);
-    check_props(v, 0, r, &open);
+    intern(s, w, 0, &fresh);
+    unpack(w, v);
+    check_props(v, 0, check, r, &open);
     int64_t begin = 0, end = s->n;
     while (begin < end && r->depth < max_depth && open > 0) {
         for (int64_t i = begin; i < end; i++) {
-            unpack(s->states + i * NW, v);
+            load(s, i, w);
+            unpack(w, v);
             for (int o = 0; o < NOPS; o++) {
                 if (!OPS[o](v, t)) continue;
                 r->transitions++;
-                if ((bad = store_form(t, reduce, w))) {
+                if ((bad = store_form(t, reduce, keep, w))) {
                     r->error = 1; r->error_field = bad - 1; r->error_value = t[bad - 1];
                     goto out;
                 }
-                int64_t j = intern(s, w, (uint32_t)i, (uint16_t)o, &fresh);
+                int64_t j = intern(s, w, (uint32_t)i, &fresh);
                 if (j < 0) { r->error = 2; goto out; }
                 if (fresh) {
                     if (open > 0) {
-                        if (reduce) unpack(w, t);
-                        check_props(t, j, r, &open);
+                        unpack(w, t);
+                        check_props(t, j, check, r, &open);
                     }
                     if (s->n >= max_states) { r->error = 3; goto out; }
                 }
@@ -190,7 +211,9 @@ int64_t search_parent(const search_t *s, int64_t idx) {
 }
 
 void search_state(const search_t *s, int64_t idx, int64_t *v) {
-    unpack(s->states + idx * NW, v);
+    uint64_t w[NW];
+    load(s, idx, w);
+    unpack(w, v);
 }
 
 /* Every enabled operation on `v`: their indices and successors (NF each). */
@@ -206,8 +229,11 @@ void props_hold(const int64_t *v, int32_t *out) {
     for (int p = 0; p < NPROPS; p++) out[p] = PROPS[p](v);
 }
 
-/* The stored (canonical) form of `v`: 0, or 1 + a field out of range. */
-int canonical_words(const int64_t *v, uint64_t *w) { return canon_pack(v, w); }
+/* The stored (canonical) form of `v`, keeping the history in `keep`: 0, or
+ * 1 + a field out of range. */
+int canonical_words(const int64_t *v, uint64_t keep, uint64_t *w) {
+    return store_form(v, 1, keep, w);
+}
 
 int words_per_state(void) { return NW; }
 int nr_ops(void) { return NOPS; }
@@ -220,7 +246,7 @@ int nr_fields(void) { return NF; }
 /* Expand `n` packed states: for each successor, its stored form, the index of
  * the state it came from and the operation; returns the number written, or
  * -1 - j when the successor of state j has a field out of range. */
-int64_t batch_expand(const uint64_t *in, int64_t n, int reduce, uint64_t *out,
+int64_t batch_expand(const uint64_t *in, int64_t n, int reduce, uint64_t keep, uint64_t *out,
                      int64_t *from, uint16_t *ops, int64_t max_out) {
     int64_t v[NF], t[NF], k = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -228,7 +254,7 @@ int64_t batch_expand(const uint64_t *in, int64_t n, int reduce, uint64_t *out,
         for (int o = 0; o < NOPS; o++) {
             if (!OPS[o](v, t)) continue;
             if (k == max_out) return -1 - i;
-            if (store_form(t, reduce, out + k * NW)) return -1 - i;
+            if (store_form(t, reduce, keep, out + k * NW)) return -1 - i;
             from[k] = i;
             ops[k] = (uint16_t)o;
             k++;
@@ -243,7 +269,7 @@ int64_t batch_expand(const uint64_t *in, int64_t n, int reduce, uint64_t *out,
 int batch_insert(search_t *s, const uint64_t *in, int64_t n, int64_t *fresh) {
     for (int64_t i = 0; i < n; i++) {
         int is_new;
-        int64_t j = intern(s, in + i * NW, 0, 0, &is_new);
+        int64_t j = intern(s, in + i * NW, 0, &is_new);
         if (j < 0) return -1;
         fresh[i] = is_new ? j : -1;
     }
@@ -252,7 +278,7 @@ int batch_insert(search_t *s, const uint64_t *in, int64_t n, int64_t *fresh) {
 
 /* The `n` packed states from local index `idx` on (NW words each). */
 void batch_state(const search_t *s, int64_t idx, int64_t n, uint64_t *out) {
-    memcpy(out, s->states + idx * NW, n * NW * sizeof(uint64_t));
+    for (int64_t i = 0; i < n; i++) load(s, idx + i, out + i * NW);
 }
 
 /* For each of `n` packed states, a bit per property that it violates. */
@@ -268,8 +294,8 @@ void batch_violations(const uint64_t *in, int64_t n, uint64_t *mask) {
 }
 
 /* The stored form of an unpacked state (the initial state of a search). */
-int batch_pack(const int64_t *v, int reduce, uint64_t *out) {
-    return store_form(v, reduce, out);
+int batch_pack(const int64_t *v, int reduce, uint64_t keep, uint64_t *out) {
+    return store_form(v, reduce, keep, out);
 }
 
 int64_t search_size(const search_t *s) { return s->n; }
