@@ -21,7 +21,7 @@ from percpu_mc.checker.engines import strengthen
 from percpu_mc.checker.cli import sweep as sweep_cli
 from percpu_mc.checker.report import terminal_map
 from percpu_mc.checker.engines.bmc import BMCEngine
-from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
+from percpu_mc.checker.engines.compiled import CompiledEngine, CompiledStats, SearchError
 from percpu_mc.checker.engines import distributed
 from percpu_mc.checker.cli.common import (Interrupt, Interrupted, Parser, Status, add_version,
                                           at_least, fail, quiet_closed_stdout, say_interrupted,
@@ -59,8 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--symmetry", action=argparse.BooleanOptionalAction, default=True,
                     help="explicit: store one state per class of states equal up to a "
                          "permutation of the contexts and of the dynamic chunk structs, dead "
-                         "locals forgotten (sound: same verdicts and shortest lengths; "
-                         "default: on)")
+                         "locals forgotten, and search properties that depend on different "
+                         "history variables apart, each keeping only its own (sound: same "
+                         "verdicts and shortest lengths; default: on)")
     ap.add_argument("--prove", action="store_true",
                     help="prove the properties for every run by k-induction (checker/induction.py); "
                          "what it cannot prove is then searched by BMC up to --depth")
@@ -214,7 +215,11 @@ def document(spec: specs.Spec, engine: str, depth: int, results: list[Result], s
     return {"spec": spec.name, "engine": engine, "depth": depth, "expected_depth": spec.depth,
             "results": out,
             "seconds": round(stats.seconds, 3),
-            **({"states": stats.states} if stats.states else {})}  # BMC counts none
+            **({"states": stats.states} if stats.states else {}),  # BMC counts none
+            # the compiled search: how many searches (one per history cone), and
+            # the states and memory of the largest
+            **({"searches": stats.searches, "largest_search_states": stats.largest,
+                "largest_search_bytes": stats.bytes} if isinstance(stats, CompiledStats) else {})}
 
 
 def human(doc: dict[str, Any], results: list[Result], model: Model, out: Console,

@@ -32,7 +32,7 @@ typedef struct {
     uint32_t *parent;
     uint32_t *table;
     int64_t n, cap;
-    uint64_t tmask;
+    uint64_t tsize;           /* table slots: not a power of two, see slot_of */
 } search_t;
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -55,20 +55,27 @@ static uint64_t hash_words(const uint64_t *w) {
     return h;
 }
 
+/* The slot of hash h in a table of `size` slots: h's high bits scaled to
+ * the size (a multiply, not a modulo), so the table can grow by half again
+ * rather than double: 5.3 to 8 bytes a state, not 5.3 to 10.7. */
+static uint64_t slot_of(uint64_t h, uint64_t size) {
+    return (uint64_t)(((unsigned __int128)h * size) >> 64);
+}
+
 static int grow_table(search_t *s) {
-    uint64_t size = (s->tmask + 1) * 2;
+    uint64_t size = s->tsize + s->tsize / 2;
     uint32_t *t = calloc(size, sizeof(uint32_t));
     uint64_t w[NW];
     if (!t) return 0;
     for (int64_t i = 0; i < s->n; i++) {
         load(s, i, w);
-        uint64_t h = hash_words(w) & (size - 1);
-        while (t[h]) h = (h + 1) & (size - 1);
+        uint64_t h = slot_of(hash_words(w), size);
+        while (t[h]) h = h + 1 == size ? 0 : h + 1;
         t[h] = (uint32_t)(i + 1);
     }
     free(s->table);
     s->table = t;
-    s->tmask = size - 1;
+    s->tsize = size;
     return 1;
 }
 
@@ -88,9 +95,9 @@ static int grow_states(search_t *s) {
 
 /* Index of the state `w`, inserting it if new (*fresh = 1); -1 on no memory. */
 static int64_t intern(search_t *s, const uint64_t *w, uint32_t parent, int *fresh) {
-    /* at most three quarters full: linear probing stays short, 5.3 bytes a state on average */
-    if ((uint64_t)s->n * 4 >= (s->tmask + 1) * 3 && !grow_table(s)) return -1;
-    uint64_t h = hash_words(w) & s->tmask;
+    /* at most three quarters full: linear probing stays short */
+    if ((uint64_t)s->n * 4 >= s->tsize * 3 && !grow_table(s)) return -1;
+    uint64_t h = slot_of(hash_words(w), s->tsize);
     for (;;) {
         uint32_t e = s->table[h];
         if (!e) break;
@@ -98,7 +105,7 @@ static int64_t intern(search_t *s, const uint64_t *w, uint32_t parent, int *fres
             *fresh = 0;
             return e - 1;
         }
-        h = (h + 1) & s->tmask;
+        h = h + 1 == s->tsize ? 0 : h + 1;
     }
     if (s->n == s->cap && !grow_states(s)) return -1;
     memcpy(s->states + s->n * NB, w, NB);
@@ -109,7 +116,7 @@ static int64_t intern(search_t *s, const uint64_t *w, uint32_t parent, int *fres
 }
 
 static int64_t held(const search_t *s) {
-    return s->cap * (NB + 4) + (int64_t)(s->tmask + 1) * 4;
+    return s->cap * (NB + 4) + (int64_t)s->tsize * 4;
 }
 
 search_t *search_new(void) {
@@ -118,8 +125,8 @@ search_t *search_new(void) {
     s->cap = 1 << 16;
     s->states = malloc(s->cap * NB);
     s->parent = malloc(s->cap * sizeof(uint32_t));
-    s->tmask = (1 << 17) - 1;
-    s->table = calloc(s->tmask + 1, sizeof(uint32_t));
+    s->tsize = 1 << 17;
+    s->table = calloc(s->tsize, sizeof(uint32_t));
     if (!s->states || !s->parent || !s->table) return NULL;
     return s;
 }
