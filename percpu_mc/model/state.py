@@ -177,12 +177,17 @@ PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")  # ctx * live_p
 # longer held, is overwritten before it is next read, so two states that
 # differ only in dead locals have the same futures.  Each is live while the
 # field named here (same index) is non-zero: its program counter is not
-# IDLE, the allocation is held, the map extension work is running.
+# IDLE, the allocation is held, the map extension work is running.  Two
+# history variables are dead the same way (model/machine.py, observe): the
+# watched request's size and alignment while nothing is watched (ap_phase
+# 0: arming overwrites them), and whether the balance run is clean while
+# none runs (starting one overwrites it).
 BALANCE_LOCALS = ("balance_chunk", "nr_to_pop", "balance_slot", "balance_new_alloc")
 LIVE_WHILE = {**dict.fromkeys(BALANCE_LOCALS, "balance_pc"),
               **dict.fromkeys(PER_CONTEXT[1:], "pc"),
               **dict.fromkeys(PER_LIVE[1:], "live_valid"),
-              "ext_new_alloc": "ext_running"}
+              "ext_new_alloc": "ext_running",
+              "ap_size": "ap_phase", "ap_align": "ap_phase", "run_clean": "balance_pc"}
 
 
 def schema(p: Params) -> dict[str, tuple[str, int | None]]:
