@@ -192,13 +192,14 @@ def test_exhaustive_search_of_the_peer_geometry() -> None:
 
 
 def test_properties_are_searched_apart_by_history() -> None:
-    """One search per distinct history cone, each property in exactly one,
-    with the kernel-only properties in the smallest; the unreduced search is
-    one search of every history."""
+    """With split, one search per distinct history cone, each property in
+    exactly one, with the kernel-only properties in the smallest; without,
+    one search of the history any property reads; the unreduced search is
+    one search of every history variable."""
     m = Model(specs.load("v4.13").params)
     premised = [p for p in PROPS if p.premise is not None]
     nat = Native.load(m, PROPS + [p.premise_reached() for p in premised], 8)
-    groups = CompiledEngine(m, PROPS).groups(nat, premised)
+    groups = CompiledEngine(m, PROPS, split=True).groups(nat, premised)
     checks = sorted(i for g in groups for i in g.checks)
     assert checks == list(range(len(nat.props)))
     sizes = [g.keep.bit_count() for g in groups]
@@ -206,8 +207,26 @@ def test_properties_are_searched_apart_by_history() -> None:
     assert all(g.keep for g in groups) and len(groups) > 1
     kernel = [k for k, p in enumerate(PROPS) if p.name == "no-deadlock"]
     assert set(kernel) <= set(groups[0].checks)
-    [every] = CompiledEngine(m, PROPS, reduce=False).groups(nat, premised)
+    [product] = CompiledEngine(m, PROPS).groups(nat, premised)
+    assert product.keep == nat.keep_all and len(product.checks) == len(nat.props)
+    [every] = CompiledEngine(m, PROPS, reduce=False, split=True).groups(nat, premised)
     assert every.keep == nat.keep_every and len(every.checks) == len(nat.props)
+
+
+@pytest.mark.parametrize("name,depth", [("pre-async-starve", 15), ("v4.13", 9)])
+def test_split_searches_keep_the_verdicts(name: str, depth: int) -> None:
+    """The properties searched apart give the verdicts, lengths, exhaustion
+    and vacuity of the one search, and the largest search stores no more
+    than the one does."""
+    m = Model(specs.load(name).params)
+    one, one_stats = CompiledEngine(m, PROPS).run(depth)
+    apart, apart_stats = CompiledEngine(m, PROPS, split=True).run(depth)
+    def key(results: list) -> list:
+        return [(r.prop, r.verdict, r.depth, getattr(r, "exhaustive", False),
+                 getattr(r, "vacuous", None)) for r in results]
+    assert key(apart) == key(one)
+    assert apart_stats.searches > 1 and one_stats.searches == 1
+    assert apart_stats.largest <= one_stats.states
 
 
 @pytest.mark.parametrize("engine", ["portfolio", "explicit"])

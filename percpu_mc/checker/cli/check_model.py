@@ -59,9 +59,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--symmetry", action=argparse.BooleanOptionalAction, default=True,
                     help="explicit: store one state per class of states equal up to a "
                          "permutation of the contexts and of the dynamic chunk structs, dead "
-                         "locals forgotten, and search properties that depend on different "
-                         "history variables apart, each keeping only its own (sound: same "
-                         "verdicts and shortest lengths; default: on)")
+                         "locals forgotten, and only the history variables the checked "
+                         "properties read (sound: same verdicts and shortest lengths; "
+                         "default: on)")
+    ap.add_argument("--split", action="store_true",
+                    help="explicit: search the properties that read different history "
+                         "variables apart, each search keeping only its own: the memory of "
+                         "the largest search, the time of them all (default: one search)")
     ap.add_argument("--prove", action="store_true",
                     help="prove the properties for every run by k-induction (checker/induction.py); "
                          "what it cannot prove is then searched by BMC up to --depth")
@@ -136,6 +140,9 @@ def run(args: argparse.Namespace, err: Console,
     if cluster and (args.prove or args.engine != "explicit" or order is not None):
         raise Failure("--scheduler/--workers: one search across a cluster is --engine explicit "
                     "(without --prove or --kernel-order); many jobs are --sweep")
+    if args.split and (cluster or args.prove or args.engine != "explicit" or order is not None):
+        raise Failure("--split: the properties searched apart is --engine explicit in one "
+                      "process (without --prove, --kernel-order or a cluster)")
     engine: Any = (InductionEngine(model, props) if args.prove
                    else BMCEngine(model, props, lemmas) if args.engine == "bmc"
                    else PortfolioEngine(model, props, lemmas) if args.engine == "portfolio"
@@ -143,7 +150,8 @@ def run(args: argparse.Namespace, err: Console,
                    if order is not None or args.engine == "explicit-python"
                    else distributed.DistributedEngine(model, props, args.scheduler,
                                                       args.workers or 0, args.symmetry)
-                   if cluster else CompiledEngine(model, props, args.symmetry))
+                   if cluster else CompiledEngine(model, props, args.symmetry,
+                                                  split=args.split))
     if cluster and (args.progress or err.is_terminal):
         engine.report = lambda line: err.print(line, highlight=False, markup=False)
     start = time.monotonic()

@@ -62,7 +62,7 @@ class Group:
 
 class CompiledEngine:
     def __init__(self, model: Model, props: list[Property], reduce: bool = True,
-                 max_states: int = 2**32 - 2, split: bool = True):
+                 max_states: int = 2**32 - 2, split: bool = False):
         self.model = model
         self.props = props
         self.reduce = reduce
@@ -70,20 +70,19 @@ class CompiledEngine:
         self.split = split  # with reduce: a search per history cone (groups), else one
 
     def groups(self, native: Native, premised: list[Property]) -> list[Group]:
-        """The searches to run.  Each property with its premise needs the
-        history in its cone (native.cones); searching the product of every
-        property's history stores a state per combination of them, so with
-        `reduce` the properties are searched apart, one search per distinct
-        cone, smallest first, and those that read no history join the
-        smallest.  The largest search bounds the memory; the sum of them
-        the time."""
+        """The searches to run: one, keeping the history every property
+        reads (with its premise: native.cones), or with `split` one per
+        distinct cone, smallest first, those that read no history joining
+        the smallest.  The product stores a state per combination of the
+        properties' histories; apart, the largest search bounds the memory
+        and the sum of them the time."""
         n = len(self.props)
         checks = [(k,) + ((n + premised.index(p),) if p.premise is not None else ())
                   for k, p in enumerate(self.props)]
         every = tuple(i for c in checks for i in c)
         if not self.reduce:
             return [Group(native.keep_every, every)]
-        if not self.split:  # one search of the product, as the distributed engine's
+        if not self.split:
             return [Group(native.keep_all, every)]
         by_cone: dict[int, list[int]] = {}
         for c in checks:
