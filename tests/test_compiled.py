@@ -240,3 +240,22 @@ def test_portfolio_and_explicit_agree_with_bmc(engine: str,
     assert [(r["property"], r["verdict"], r["depth"]) for r in doc["results"]] == \
         [(r.prop, r.verdict, r.depth) for r in bmc]
     assert all(r["engine"] in ("explicit", "bmc") for r in doc["results"])
+
+
+def test_split_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--split` runs one search per history cone with the verdicts of one
+    search, the JSON naming the searches and the largest; with another
+    engine it is a usage error (exit 2, one line)."""
+    args = ["--spec", "v4.13", "--depth", "9", "--engine", "explicit", "--json"]
+    assert main(args) == 0  # v4.13's first violation takes 12 steps
+    one = json.loads(capsys.readouterr().out)
+    assert main([*args, "--split"]) == 0
+    apart = json.loads(capsys.readouterr().out)
+    def verdicts(doc: dict) -> list:
+        return [(r["property"], r["verdict"], r["depth"]) for r in doc["results"]]
+    assert verdicts(apart) == verdicts(one)
+    assert one["searches"] == 1 and one["largest_search_states"] == one["states"]
+    assert apart["searches"] > 1 and apart["largest_search_states"] < apart["states"]
+    assert main(["--spec", "v4.13", "--depth", "3", "--engine", "bmc", "--split"]) == 2
+    err = capsys.readouterr().err
+    assert "--split" in err and err.count("\n") == 1 and "Traceback" not in err

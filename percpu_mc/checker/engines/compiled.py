@@ -8,12 +8,12 @@ pure-Python engine (checker/engines/explicit.py, the reference).  With
 a permutation of the allocating contexts and of the dynamic chunk structs is
 stored: sound because every action and property treats them alike
 (tests/test_compiled.py checks that the successors of a permuted state are
-the permuted successors).  Also with `reduce`, each search keeps only the
+the permuted successors).  Also with `reduce`, a search keeps only the
 history variables in the cone of influence of the properties it checks
-(zeroed before a state is stored, search.c store_form), and properties that
-depend on different history are searched apart (CompiledEngine.groups), so
-the memory is that of the largest search rather than of the product.
-A counterexample found on representatives is
+(zeroed before a state is stored: drop_history), and with `split` the
+properties that depend on different history are searched apart
+(CompiledEngine.groups), so the memory is that of the largest search
+rather than of the product.  A counterexample found on representatives is
 rebuilt on the concrete interpretation: from the initial state, each step is
 the concrete step whose successor has the stored representative, so what is
 printed is a run of the model itself.

@@ -205,7 +205,8 @@ class Part:
         for base in range(0, n, per):
             t0 = time.monotonic()
             m = min(per, n - base)
-            k = lib.batch_expand(frontier + base * nw, m, self.reduce, self.native.keep_all, out, origin, ops, cap)
+            k = lib.batch_expand(frontier + base * nw, m, self.reduce, self.native.keep_all,
+                                 out, origin, ops, cap)
             if k < 0:
                 bad = base - 1 - k
                 return Expanded(sum(sent), sent, expand_s, exchange_s,
@@ -363,11 +364,11 @@ class DistributedEngine:
                                  exchange_seconds=[0.0] * nparts, insert_seconds=[0.0] * nparts)
         wait([p.connect(parts) for p in parts])
         init = ffi.new("uint64_t[]", native.layout.words)
-        bad = lib.batch_pack(ffi.new("int64_t[]", native.layout.flatten(self.model.init())),
-                             int(self.reduce), native.keep_all, init)
+        flat = native.layout.flatten(self.model.init())
+        bad = lib.batch_pack(ffi.new("int64_t[]", flat), int(self.reduce), native.keep_all, init)
         if bad:
-            raise SearchError(f"the initial state's {native.layout.slots[bad - 1].name} is "
-                              "outside its range (model/domains.py)")
+            raise SearchError("the initial state's "
+                              + native.layout.slots[bad - 1].outside(flat[bad - 1]))
         counts = ffi.new("int64_t[]", nparts)  # batch_route of the one state: its owner
         lib.batch_route(init, ffi.new("int64_t[1]"), ffi.new("uint16_t[1]"), 1, nparts,
                         ffi.new("uint64_t[]", len(init)), ffi.new("int64_t[1]"),

@@ -7,13 +7,14 @@ every machine of this kind, and cffi is the well-kept way to call C from
 CPython without writing an extension module.  The module holds one
 straight-line function per (action, choice combination) and per property,
 the packing of a state into a bit string (each field in the bits its range
-in model/domains.py needs; none for a field no action writes), the canonical form under the symmetry of
-the allocating contexts and of the dynamic chunk structs, and the
-breadth-first search of search.c.  Built modules are cached by the hash of
+in model/domains.py needs; none for a field no action writes), the
+canonical form under the symmetry of the allocating contexts and of the
+dynamic chunk structs, and the breadth-first search of search.c.  Built modules are cached by the hash of
 their source, so a spec compiles once per machine.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -22,6 +23,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, fields
 from importlib import resources
+from operator import or_
 from pathlib import Path
 from typing import Any
 
@@ -359,9 +361,11 @@ class Generator:
         return out
 
     def forget_code(self) -> str:
-        """forget(): the dead locals (model/state.py, `dead`: locals
-        of code not running, overwritten before they are next read) set to
-        0, so states that differ only in them are stored once."""
+        """drop_history(): the history slots outside `keep` (bit h for
+        HIST[h]) set to 0; forget(): those, then the dead locals
+        (model/state.py, `dead`: locals of code not running, overwritten
+        before they are next read), so states that differ only in them are
+        stored once."""
         x = CEmit()
         s = self.input_state(x, "v")
         assigns = []
@@ -369,13 +373,17 @@ class Generator:
             is_dead = dead(x, s, sl.name, sl.index)
             if is_dead is not False:
                 assigns.append(f"if ({x.lit(is_dead)}) v[{j}] = 0;")
-        return "\n".join(["static void forget(int64_t *v) {", *x.lines, *assigns, "}\n"])
+        return "\n".join(["static void drop_history(int64_t *v, uint64_t keep) {",
+                          "for (int h = 0; h < NH; h++) if (!(keep >> h & 1)) v[HIST[h]] = 0;",
+                          "}\n",
+                          "static void forget(int64_t *v, uint64_t keep) {",
+                          "drop_history(v, keep);", *x.lines, *assigns, "}\n"])
 
     def canon_code(self) -> str:
-        """canon_pack(): the least packed form over the symmetry group, dead
-        locals forgotten."""
-        out = ["static int canon_pack(const int64_t *in, uint64_t *w) {",
-               "int64_t v[NF]; memcpy(v, in, sizeof(v)); forget(v);",
+        """canon_pack(): the least packed form over the symmetry group, the
+        history outside `keep` and the dead locals forgotten."""
+        out = ["static int canon_pack(const int64_t *in, uint64_t keep, uint64_t *w) {",
+               "int64_t v[NF]; memcpy(v, in, sizeof(v)); forget(v, keep);",
                "int bad = pack(v, w); if (bad) return bad;",
                f"int64_t u[NF]; uint64_t c[{self.layout.words}];"]
         for sym in self.symmetries():
@@ -469,6 +477,7 @@ class Native:
     layout: Layout
     ops: list[Operation]
     cones: list[int]   # per property, the history it depends on: bit h for HIST[h]
+    keep_all: int      # the history some property depends on
     keep_every: int    # every history slot
     ffi: cffi.FFI
     lib: Any
@@ -481,16 +490,8 @@ class Native:
         ffi.cdef(CDEF % max(1, len(props)))
         cones = [sum(1 << h for h, j in enumerate(gen.history) if j in cone)
                  for cone in gen.cones]
-        return Native(model, props, gen.layout, gen.ops, cones, (1 << len(gen.history)) - 1, ffi,
-                      ffi.dlopen(str(path)))
-
-    @property
-    def keep_all(self) -> int:
-        """The history some property depends on."""
-        out = 0
-        for cone in self.cones:
-            out |= cone
-        return out
+        return Native(model, props, gen.layout, gen.ops, cones, functools.reduce(or_, cones, 0),
+                      (1 << len(gen.history)) - 1, ffi, ffi.dlopen(str(path)))
 
     def successors(self, s: State) -> list[tuple[Operation, State]]:
         """Every enabled step of `s`, stepped natively."""

@@ -1,7 +1,7 @@
 /* Breadth-first search over packed states: the fixed half of the compiled
  * explicit engine (checker/engines/native.py generates the other half for
  * one spec: NF, NW, NB, NH, HIST[], NOPS, NPROPS, OPS[], PROPS[], pack(),
- * unpack(), canon_pack()).
+ * unpack(), drop_history(), canon_pack()).
  *
  * A state is packed into NW words whose first NB bytes hold every bit, and
  * stored as those NB bytes (little-endian words: the low bytes come first),
@@ -140,11 +140,11 @@ void search_free(search_t *s) {
 /* Pack `v` with the history slots outside `keep` (bit h for HIST[h])
  * zeroed, canonically when `reduce`; 0, or 1 + the field out of range. */
 static int store_form(const int64_t *v, int reduce, uint64_t keep, uint64_t *w) {
+    if (reduce) return canon_pack(v, keep, w);
     int64_t u[NF];
     memcpy(u, v, sizeof(u));
-    for (int h = 0; h < NH; h++)
-        if (!(keep >> h & 1)) u[HIST[h]] = 0;
-    return reduce ? canon_pack(u, w) : pack(u, w);
+    drop_history(u, keep);
+    return pack(u, w);
 }
 
 static void check_props(const int64_t *v, int64_t idx, uint64_t check, result_t *r, int *open) {
