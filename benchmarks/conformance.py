@@ -46,9 +46,9 @@ def level1(path: Path) -> None:
     assert not report.violations and not report.parse_errors
 
 
-def level2(spec: str, unit: int | None, outcome: list[str] | None = None
-           ) -> Callable[[Path], None]:
+def level2(spec: str, unit: int | None, outcome: list[str] | None = None) -> Callable[[Path], None]:
     """The replay; where it stopped undecided goes to `outcome`."""
+
     def run(path: Path) -> None:
         got = conform_file(str(path), spec, False, unit, read_records)
         assert not got.findings, got.findings[:1]
@@ -57,6 +57,7 @@ def level2(spec: str, unit: int | None, outcome: list[str] | None = None
             assert not undecided, undecided
         else:
             outcome.extend(undecided or ["explained to the end"])
+
     return run
 
 
@@ -74,10 +75,14 @@ def main() -> None:
         for name, run in [("level 1", level1), ("level 2, v5.14, real scale", real)]:
             spent = bench.timed(run, log)
             print(f"{name:<30} {options.lines / spent:>10,.0f} lines/s  ({spent:.1f} s)")
-        for name, path, count in [("tenth", tenth, options.lines // 10),
-                                  ("whole", log, options.lines)]:
-            print(f"peak memory, level 2, {count:>9,} lines: "
-                  f"{bench.peak_memory(real, path) / 2**20:.1f} MiB")
+        for name, path, count in [
+            ("tenth", tenth, options.lines // 10),
+            ("whole", log, options.lines),
+        ]:
+            print(
+                f"peak memory, level 2, {count:>9,} lines: "
+                f"{bench.peak_memory(real, path) / 2**20:.1f} MiB"
+            )
 
         model = Model(specs.load("v4.13").params)
         trace = random_run(model, options.steps, 1)
@@ -88,8 +93,10 @@ def main() -> None:
             outcome: list[str] = []
             spent = bench.timed(level2("v4.13", None, outcome), path)
             what = "every step traced" if markers else "tracepoints only"
-            print(f"level 2, v4.13, model scale, {what}: {n} lines, {n / spent:,.0f} lines/s "
-                  f"({spent:.1f} s, {len(trace.steps)} steps): {outcome[0]}")
+            print(
+                f"level 2, v4.13, model scale, {what}: {n} lines, {n / spent:,.0f} lines/s "
+                f"({spent:.1f} s, {len(trace.steps)} steps): {outcome[0]}"
+            )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ Part 2 prints states a second of the compiled and the pure-Python engine on
 shipped specs at a common depth.  Needs Debian's `spin` for part 1 (skipped
 with a message otherwise).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,26 +44,33 @@ CHECK_MODEL = Path(sys.executable).parent / "check-model"
 
 @dataclass(frozen=True)
 class Row:
-    spin: list[str]       # run.sh's arguments
-    spec: str             # ours
-    props: list[str]      # --property, none: every property
+    spin: list[str]  # run.sh's arguments
+    spec: str  # ours
+    props: list[str]  # --property, none: every property
 
 
 ROWS = {
     "k1": Row(["V4_13", "4", "1"], "v4.13-spin", []),
-    "k2": Row(["V4_13", "4", "2"], "v4.13-spin-k2",
-              ["counter-exact", "counter-nonnegative", "refill"]),
+    "k2": Row(
+        ["V4_13", "4", "2"], "v4.13-spin-k2", ["counter-exact", "counter-nonnegative", "refill"]
+    ),
     "k2-nodrift": Row(["V4_13", "4", "2", "-DNO_ALLOC_POP_FAIL"], "v4.13-popfail-fix-spin-k2", []),
 }
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None,
-          timeout: int = 7200) -> tuple[float, int, str]:
+def timed(
+    cmd: list[str], env: dict[str, str] | None = None, timeout: int = 7200
+) -> tuple[float, int, str]:
     """(wall seconds, peak RSS KB, stdout) of a command, via GNU time."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
         start = time.monotonic()
-        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name, *cmd],
-                              capture_output=True, text=True, env=env, timeout=timeout)
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", t.name, *cmd],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
         wall = time.monotonic() - start
         peak = int(t.read().strip().splitlines()[-1] or 0)
     return wall, peak, done.stdout + done.stderr
@@ -78,30 +86,54 @@ def spin(spin_dir: Path, row: Row) -> str:
     # breadth-first pan that reached its -DMEMLIM=8192 bound shows as a peak
     # at that bound with no error and the search unfinished
     full = pan is not None and int(pan.group(2)) >= 8192 * 1024 * 0.99
-    verdict = ("out of memory (the 8 GB bound), unfinished" if full else
-               "assertion violated" if "assertion violated" in out else
-               "errors: 0" if "errors: 0" in out else "see output")
-    return (f"SPIN {' '.join(row.spin)}: {wall:.1f} s in all (pan alone "
-            f"{pan.group(1) if pan else '?'} s), {stored.group(1) if stored else '?'} states, "
-            f"peak {int(pan.group(2)) // 1024 if pan else '?'} MB, {verdict}")
+    verdict = (
+        "out of memory (the 8 GB bound), unfinished"
+        if full
+        else "assertion violated"
+        if "assertion violated" in out
+        else "errors: 0"
+        if "errors: 0" in out
+        else "see output"
+    )
+    return (
+        f"SPIN {' '.join(row.spin)}: {wall:.1f} s in all (pan alone "
+        f"{pan.group(1) if pan else '?'} s), {stored.group(1) if stored else '?'} states, "
+        f"peak {int(pan.group(2)) // 1024 if pan else '?'} MB, {verdict}"
+    )
 
 
 def ours(row: Row) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         env = {"XDG_CACHE_HOME": tmp, "PATH": "/usr/bin:/bin"}
         props = [a for p in row.props for a in ("--property", p)]
-        wall, peak, out = timed([str(CHECK_MODEL), "--spec", row.spec, "--engine", "explicit",
-                                 "--depth", "1000", "--json", *props], env=env)
-    doc = json.loads(out[:out.rindex("}") + 1])
-    verdicts = ", ".join(f"{r['property']} {r['verdict']}"
-                         + (f" at {r['depth']}" if r["verdict"] == "violated" else "")
-                         + (" (exhaustive)" if r.get("exhaustive") else "")
-                         for r in doc["results"])
-    return (f"check-model --spec {row.spec} --engine explicit: {wall:.1f} s in all "
-            f"(compilation included), {doc.get('states')} states in {doc.get('searches')} "
-            f"searches (largest {doc.get('largest_search_states')}, "
-            f"{doc.get('largest_search_bytes', 0) / max(1, doc.get('largest_search_states', 1)):.1f}"
-            f" bytes a state), peak {peak // 1024} MB; {verdicts}")
+        wall, peak, out = timed(
+            [
+                str(CHECK_MODEL),
+                "--spec",
+                row.spec,
+                "--engine",
+                "explicit",
+                "--depth",
+                "1000",
+                "--json",
+                *props,
+            ],
+            env=env,
+        )
+    doc = json.loads(out[: out.rindex("}") + 1])
+    verdicts = ", ".join(
+        f"{r['property']} {r['verdict']}"
+        + (f" at {r['depth']}" if r["verdict"] == "violated" else "")
+        + (" (exhaustive)" if r.get("exhaustive") else "")
+        for r in doc["results"]
+    )
+    return (
+        f"check-model --spec {row.spec} --engine explicit: {wall:.1f} s in all "
+        f"(compilation included), {doc.get('states')} states in {doc.get('searches')} "
+        f"searches (largest {doc.get('largest_search_states')}, "
+        f"{doc.get('largest_search_bytes', 0) / max(1, doc.get('largest_search_states', 1)):.1f}"
+        f" bytes a state), peak {peak // 1024} MB; {verdicts}"
+    )
 
 
 def rates(depth: int) -> None:
@@ -110,9 +142,12 @@ def rates(depth: int) -> None:
     from percpu_mc.checker.engines.explicit import ExplicitEngine
     from percpu_mc.model.machine import Model
     from percpu_mc.model.properties import PROPERTIES
+
     props = list(PROPERTIES.values())
-    print(f"\nstates a second at depth {depth} (every property; compiled without symmetry, so "
-          "both store the same states; compilation excluded: the module is built first)")
+    print(
+        f"\nstates a second at depth {depth} (every property; compiled without symmetry, so "
+        "both store the same states; compilation excluded: the module is built first)"
+    )
     for name in ("seed", "v3.18", "v4.7", "v4.13", "v5.14"):
         m = Model(specs.load(name).params)
         CompiledEngine(m, props, reduce=False).run(1)  # build and cache the module
@@ -122,8 +157,10 @@ def rates(depth: int) -> None:
         t = time.monotonic()
         _, ps = ExplicitEngine(m, props).run(depth)
         tp = time.monotonic() - t
-        print(f"  {name:8} {cs.states:>8} states  compiled {cs.states / tc:>10,.0f}/s  "
-              f"python {ps.states / tp:>8,.0f}/s  ratio {tp / tc:,.0f}x")
+        print(
+            f"  {name:8} {cs.states:>8} states  compiled {cs.states / tc:>10,.0f}/s  "
+            f"python {ps.states / tp:>8,.0f}/s  ratio {tp / tc:,.0f}x"
+        )
 
 
 def main() -> None:

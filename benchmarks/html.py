@@ -32,8 +32,10 @@ from percpu_mc.checker.cli import check_trace as cli_trace  # noqa: E402
 
 MIX = ROOT / "tests" / "trace_samples" / "mix.trace.gz"
 STAMP = re.compile(r"^(.*?\]\s+\S+\s+)(\d+)\.(\d{6})(:.*)$", re.S)
-FAIL = ("  modprobe-131     [001] d..1.  {ts}: percpu_alloc_percpu_fail: reserved=0 "
-        "is_atomic=1 size=64 align=8\n")
+FAIL = (
+    "  modprobe-131     [001] d..1.  {ts}: percpu_alloc_percpu_fail: reserved=0 "
+    "is_atomic=1 size=64 align=8\n"
+)
 
 
 def build(path: Path, lines: int) -> int:
@@ -92,15 +94,32 @@ def main() -> None:
         plain, plain_cpu, status = timed(lambda: cli_trace.main([str(log)]))
         print(f"check-trace:          {plain:6.1f} s wall, {plain_cpu:6.1f} s CPU (exit {status})")
         html, html_cpu, status = timed(lambda: cli_trace.main(["--html", str(page), str(log)]))
-        print(f"check-trace --html:   {html:6.1f} s wall, {html_cpu:6.1f} s CPU (exit {status}), "
-              f"page {page.stat().st_size / 1e6:.2f} MB; "
-              f"--html adds {html_cpu - plain_cpu:.1f} s CPU")
+        print(
+            f"check-trace --html:   {html:6.1f} s wall, {html_cpu:6.1f} s CPU (exit {status}), "
+            f"page {page.stat().st_size / 1e6:.2f} MB; "
+            f"--html adds {html_cpu - plain_cpu:.1f} s CPU"
+        )
         model_page = where / "seed.html"
-        seconds, cpu, status = timed(lambda: cli_model.main([
-            "--spec", "seed", "--depth", "6", "--property", "no-deadlock",
-            "--property", "counter-exact", "--html", str(model_page)]))
-        print(f"check-model --html (seed, no-deadlock + counter-exact, depth 6): {seconds:.1f} s "
-              f"wall, {cpu:.1f} s CPU, page {model_page.stat().st_size / 1e3:.0f} kB")
+        seconds, cpu, status = timed(
+            lambda: cli_model.main(
+                [
+                    "--spec",
+                    "seed",
+                    "--depth",
+                    "6",
+                    "--property",
+                    "no-deadlock",
+                    "--property",
+                    "counter-exact",
+                    "--html",
+                    str(model_page),
+                ]
+            )
+        )
+        print(
+            f"check-model --html (seed, no-deadlock + counter-exact, depth 6): {seconds:.1f} s "
+            f"wall, {cpu:.1f} s CPU, page {model_page.stat().st_size / 1e3:.0f} kB"
+        )
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
 
 

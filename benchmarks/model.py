@@ -14,6 +14,7 @@ looks costlier than the proof (percpu_mc/checker/engines/bmc.py and
 strengthen.py), unless
 --no-lemmas.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,23 +40,48 @@ def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool) -> N
     sp = specs.load(spec)
     model = Model(sp.params)
     chosen = [PROPERTIES[n] for n in (props or PROPERTIES)]
-    eng = (BMCEngine(model, chosen, strengthen.proved_lemmas if lemmas else None)
-           if engine == "bmc" else ExplicitEngine(model, chosen))
+    eng = (
+        BMCEngine(model, chosen, strengthen.proved_lemmas if lemmas else None)
+        if engine == "bmc"
+        else ExplicitEngine(model, chosen)
+    )
     start, cpu0 = time.monotonic(), time.process_time()
 
     def progress(d: int, _: float) -> None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"depth": d, "seconds": round(time.monotonic() - start, 2),
-                          "cpu": round(time.process_time() - cpu0, 2),
-                          "peak_mb": round(rss, 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "depth": d,
+                    "seconds": round(time.monotonic() - start, 2),
+                    "cpu": round(time.process_time() - cpu0, 2),
+                    "peak_mb": round(rss, 1),
+                }
+            ),
+            flush=True,
+        )
 
     results, stats = eng.run(depth, progress)
     proved = getattr(eng, "proved", None)
-    print(json.dumps({"results": [{"property": r.prop, "verdict": r.verdict, "depth": r.depth,
-                                   "seconds": round(r.seconds, 2)} for r in results],
-                      "states": stats.states, "cpu": round(time.process_time() - cpu0, 2),
-                      "lemmas": None if proved is None else [lm.name for lm in proved]}),
-          flush=True)
+    print(
+        json.dumps(
+            {
+                "results": [
+                    {
+                        "property": r.prop,
+                        "verdict": r.verdict,
+                        "depth": r.depth,
+                        "seconds": round(r.seconds, 2),
+                    }
+                    for r in results
+                ],
+                "states": stats.states,
+                "cpu": round(time.process_time() - cpu0, 2),
+                "lemmas": None if proved is None else [lm.name for lm in proved],
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -82,27 +108,45 @@ def main() -> None:
                 lines = out.stdout.splitlines()
                 done = True
             except subprocess.TimeoutExpired as e:
-                lines = (e.stdout or b"").decode().splitlines() if isinstance(e.stdout, bytes) \
+                lines = (
+                    (e.stdout or b"").decode().splitlines()
+                    if isinstance(e.stdout, bytes)
                     else (e.stdout or "").splitlines()
+                )
                 done = False
             docs = [json.loads(ln) for ln in lines if ln.startswith("{")]
             depths = [d for d in docs if "depth" in d and "results" not in d]
             print(f"\n{spec} / {engine}" + ("" if done else f"  (timeout {args.timeout:.0f}s)"))
             if depths:
-                print("  depth: " + "  ".join(f"{d['depth']}:{d['seconds']:.1f}s({d['cpu']:.1f})"
-                                              for d in depths))
+                print(
+                    "  depth: "
+                    + "  ".join(f"{d['depth']}:{d['seconds']:.1f}s({d['cpu']:.1f})" for d in depths)
+                )
                 print(f"  peak memory {max(d['peak_mb'] for d in depths):.0f} MB")
             for d in docs:
                 for r in d.get("results", []):
-                    when = f"first counterexample {r['seconds']:.1f}s" if r["verdict"] == "violated" \
+                    when = (
+                        f"first counterexample {r['seconds']:.1f}s"
+                        if r["verdict"] == "violated"
                         else f"{r['seconds']:.1f}s"
+                    )
                     print(f"  {r['property']:<20} {r['verdict']:<9} depth {r['depth']:<3} {when}")
                 if d.get("states"):
                     print(f"  {d['states']} states")
                 if "results" in d:
-                    print(f"  cpu {d['cpu']:.1f}s" + ("" if engine != "bmc" else
-                          "; lemmas asserted: " + ("none (not triggered)" if d["lemmas"] is None
-                                                   else ", ".join(d["lemmas"]) or "none proved")))
+                    print(
+                        f"  cpu {d['cpu']:.1f}s"
+                        + (
+                            ""
+                            if engine != "bmc"
+                            else "; lemmas asserted: "
+                            + (
+                                "none (not triggered)"
+                                if d["lemmas"] is None
+                                else ", ".join(d["lemmas"]) or "none proved"
+                            )
+                        )
+                    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ far BMC gets towards a depth in a time budget (benchmarks/model.py).
 
 Each run is a subprocess of its own, so its peak resident memory is its own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,12 +35,27 @@ def one(spec: str, max_k: int) -> None:
     start = time.monotonic()
     results, _ = eng.run(max_k)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "seconds": round(time.monotonic() - start, 2), "peak_mb": round(rss, 1),
-        "cpu_seconds": round(time.process_time(), 2),
-        "results": [{"property": r.prop, "verdict": r.verdict, "k": r.depth,
-                     "seconds": round(r.seconds, 2), "reason": r.reason} for r in results],
-        "refuted_lemmas": eng.proof.refuted_lemmas}), flush=True)
+    print(
+        json.dumps(
+            {
+                "seconds": round(time.monotonic() - start, 2),
+                "peak_mb": round(rss, 1),
+                "cpu_seconds": round(time.process_time(), 2),
+                "results": [
+                    {
+                        "property": r.prop,
+                        "verdict": r.verdict,
+                        "k": r.depth,
+                        "seconds": round(r.seconds, 2),
+                        "reason": r.reason,
+                    }
+                    for r in results
+                ],
+                "refuted_lemmas": eng.proof.refuted_lemmas,
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -47,8 +63,9 @@ def main() -> None:
     ap.add_argument("--spec", action="append", dest="specs")
     ap.add_argument("--max-k", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=1800)
-    ap.add_argument("--bmc-depth", type=int, default=0,
-                    help="also run BMC towards this depth (0: not)")
+    ap.add_argument(
+        "--bmc-depth", type=int, default=0, help="also run BMC towards this depth (0: not)"
+    )
     ap.add_argument("--bmc-timeout", type=float, default=600)
     ap.add_argument("--one", nargs=2, metavar=("SPEC", "MAX_K"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -65,17 +82,33 @@ def main() -> None:
             print(f"  timeout {args.timeout:.0f}s")
             doc = None
         if doc:
-            print(f"  {doc['seconds']:.1f}s wall, {doc['cpu_seconds']:.1f}s cpu, "
-                  f"peak memory {doc['peak_mb']:.0f} MB")
+            print(
+                f"  {doc['seconds']:.1f}s wall, {doc['cpu_seconds']:.1f}s cpu, "
+                f"peak memory {doc['peak_mb']:.0f} MB"
+            )
             for r in doc["results"]:
                 what = f"k = {r['k']}" if r["verdict"] == "proved" else r["reason"]
-                print(f"  {r['property']:<20} {r['verdict']:<9} {what} (settled at {r['seconds']:.1f}s)")
+                print(
+                    f"  {r['property']:<20} {r['verdict']:<9} {what} (settled at {r['seconds']:.1f}s)"
+                )
             if doc["refuted_lemmas"]:
                 print(f"  lemmas refuted by a reachable state: {doc['refuted_lemmas']}")
         if args.bmc_depth:
             print(f"{spec} / bmc towards depth {args.bmc_depth}", flush=True)
-            subprocess.run([sys.executable, str(HERE / "model.py"), "--spec", spec, "--engine", "bmc",
-                            "--depth", str(args.bmc_depth), "--timeout", str(args.bmc_timeout)])
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / "model.py"),
+                    "--spec",
+                    spec,
+                    "--engine",
+                    "bmc",
+                    "--depth",
+                    str(args.bmc_depth),
+                    "--timeout",
+                    str(args.bmc_timeout),
+                ]
+            )
 
 
 if __name__ == "__main__":

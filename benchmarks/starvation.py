@@ -17,6 +17,7 @@ unit (or of the sizes --others lists).  A lasso found so is a lasso of the
 whole system (when and what the contexts request is a choice, never a
 fairness obligation); "none" then says nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from typing import Any, Iterable  # noqa: E402
 
-from percpu_mc.checker.engines import list_order
 from percpu_mc.checker import specs  # noqa: E402
+from percpu_mc.checker.engines import list_order
 from percpu_mc.checker.engines.lasso import Lasso, Refinement, explore, fair_lasso  # noqa: E402
 from percpu_mc.model.machine import Model  # noqa: E402
 from percpu_mc.model.state import State  # noqa: E402
@@ -43,8 +44,9 @@ class Starver:
     requests: alloc#1 only atomic ones of `size`, the others only
     non-atomic ones of the sizes `others` (the whole unit by default)."""
 
-    def __init__(self, model: Model, size: int, inner: Refinement | None,
-                 others: tuple[int, ...] = ()):
+    def __init__(
+        self, model: Model, size: int, inner: Refinement | None, others: tuple[int, ...] = ()
+    ):
         self.model, self.size, self.inner = model, size, inner
         self.others = others or (model.p.unit_cells,)
 
@@ -55,20 +57,28 @@ class Starver:
         return self.inner.advance(s, t, extra) if self.inner else None
 
     def steps(self, s: State, extra: Any) -> Iterable[tuple[int, dict[str, int], State]]:
-        for ai, ch, t in (self.inner.steps(s, extra) if self.inner else self.model.successors(s)):
+        for ai, ch, t in self.inner.steps(s, extra) if self.inner else self.model.successors(s):
             a = self.model.actions[ai]
             if a.name == "pcpu_alloc (atomic)" and (a.ctx != 0 or ch["size"] != self.size):
                 continue
-            if a.name == "pcpu_alloc (non-atomic)" and (a.ctx == 0 or ch["size"] not in self.others):
+            if a.name == "pcpu_alloc (non-atomic)" and (
+                a.ctx == 0 or ch["size"] not in self.others
+            ):
                 continue
             yield ai, ch, t
 
 
 def lasso_doc(model: Model, spec: str, lasso: Lasso, kernel_order: bool) -> dict:
-    return {"spec": spec, "size": lasso.size, "kernel_order": kernel_order,
-            "loop_start": lasso.loop_start,
-            "steps": [[model.actions[st.action].ctx, model.actions[st.action].name, st.choices]
-                      for st in lasso.trace.steps]}
+    return {
+        "spec": spec,
+        "size": lasso.size,
+        "kernel_order": kernel_order,
+        "loop_start": lasso.loop_start,
+        "steps": [
+            [model.actions[st.action].ctx, model.actions[st.action].name, st.choices]
+            for st in lasso.trace.steps
+        ],
+    }
 
 
 def main() -> int:
@@ -77,8 +87,11 @@ def main() -> int:
     ap.add_argument("--sizes", required=True, help="atomic request sizes in cells, e.g. 2,4")
     ap.add_argument("--kernel-order", action="store_true")
     ap.add_argument("--starver", action="store_true", help="narrow the requests (see above)")
-    ap.add_argument("--others", default="", help="--starver: the sizes the other contexts "
-                    "request, non-atomic (default: the unit)")
+    ap.add_argument(
+        "--others",
+        default="",
+        help="--starver: the sizes the other contexts request, non-atomic (default: the unit)",
+    )
     ap.add_argument("--limit", type=int, default=20_000_000)
     ap.add_argument("--save-lasso", type=Path)
     args = ap.parse_args()
@@ -91,17 +104,24 @@ def main() -> int:
     if args.starver:
         if len(sizes) != 1:
             ap.error("--starver: one size")
-        refine = Starver(model, sizes[0], refine,
-                         tuple(int(v) for v in args.others.split(",") if v))
+        refine = Starver(
+            model, sizes[0], refine, tuple(int(v) for v in args.others.split(",") if v)
+        )
     g = explore(model, args.limit, refine=refine)
     if g is None:
         print(json.dumps({"spec": spec.name, "verdict": f"more than {args.limit} states"}))
         return 2
-    doc = {"spec": spec.name, "sizes_explored": list(p.sizes), "kernel_order": args.kernel_order,
-           "starver": args.starver,
-           "states": len(g.states), "steps": sum(map(len, g.edges)),
-           "explore_seconds": round(time.monotonic() - start, 1),
-           "explore_cpu_seconds": round(time.process_time() - cpu, 1), "sizes": {}}
+    doc = {
+        "spec": spec.name,
+        "sizes_explored": list(p.sizes),
+        "kernel_order": args.kernel_order,
+        "starver": args.starver,
+        "states": len(g.states),
+        "steps": sum(map(len, g.edges)),
+        "explore_seconds": round(time.monotonic() - start, 1),
+        "explore_cpu_seconds": round(time.process_time() - cpu, 1),
+        "sizes": {},
+    }
     for size in sizes:
         t0, c0 = time.monotonic(), time.process_time()
         lasso = fair_lasso(model, g, size)
@@ -109,8 +129,12 @@ def main() -> int:
             "verdict": "lasso" if lasso else "none",
             "seconds": round(time.monotonic() - t0, 1),
             "cpu_seconds": round(time.process_time() - c0, 1),
-            **({"prefix": lasso.loop_start, "loop": len(lasso.trace.steps) - lasso.loop_start}
-               if lasso else {})}
+            **(
+                {"prefix": lasso.loop_start, "loop": len(lasso.trace.steps) - lasso.loop_start}
+                if lasso
+                else {}
+            ),
+        }
         if lasso and args.save_lasso:
             args.save_lasso.mkdir(parents=True, exist_ok=True)
             out = args.save_lasso / f"{spec.name}-{size}.json"

@@ -13,6 +13,7 @@ process pool, and the per-job overhead of a Dask distributed cluster.
 
 CPU shared with other work inflates the ratios; `os.getloadavg()` is printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,12 @@ def measure(label: str, jobs: list[sweep.Job], workers: int, scheduler: object |
     wall = time.monotonic() - start
     total = sum(r.seconds for r in results)
     ideal = total / workers
-    print(f"{label:<28} {len(jobs):>4} jobs  wall {wall:7.2f}s  sum {total:7.2f}s  "
-          f"sum/{workers} {ideal:6.2f}s  ratio {wall / ideal:5.2f}  "
-          f"overhead/job {1000 * (wall - ideal) / len(jobs):6.1f} ms", flush=True)
+    print(
+        f"{label:<28} {len(jobs):>4} jobs  wall {wall:7.2f}s  sum {total:7.2f}s  "
+        f"sum/{workers} {ideal:6.2f}s  ratio {wall / ideal:5.2f}  "
+        f"overhead/job {1000 * (wall - ideal) / len(jobs):6.1f} ms",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -43,17 +47,21 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=5)
     ap.add_argument("--tiny", type=int, default=200)
     args = ap.parse_args()
-    real = sweep.build_jobs(["v4.13"], ["PCPU_EMPTY_POP_PAGES_HIGH=1..4"], [], args.depth,
-                            ["explicit"], None)
-    tiny = sweep.build_jobs(["v4.13"], [f"empty_pop_pages_high=1..{args.tiny // 8}"],
-                            [], 1, ["explicit"], None)[:args.tiny]
+    real = sweep.build_jobs(
+        ["v4.13"], ["PCPU_EMPTY_POP_PAGES_HIGH=1..4"], [], args.depth, ["explicit"], None
+    )
+    tiny = sweep.build_jobs(
+        ["v4.13"], [f"empty_pop_pages_high=1..{args.tiny // 8}"], [], 1, ["explicit"], None
+    )[: args.tiny]
     print(f"load average before: {os.getloadavg()[0]:.2f}, cores: {os.cpu_count()}")
     measure(f"local pool, depth {args.depth}", real, args.workers, None)
     measure("local pool, depth 1", tiny, args.workers, None)
 
     from distributed import LocalCluster
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster:
+
+    with LocalCluster(
+        n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
         measure(f"dask LocalCluster, depth {args.depth}", real, args.workers, cluster)
         measure("dask LocalCluster, depth 1", tiny, args.workers, cluster)
     print(f"load average after: {os.getloadavg()[0]:.2f}")

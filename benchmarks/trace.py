@@ -58,8 +58,10 @@ def generate(path: Path, lines: int, seed: int = 1) -> None:
     ts = 1_000_000
     with path.open("w") as out:
         out.write(HEADER.format(n=lines))
-        out.write(f"     kworker/1:1-35      [001] .....     0.900000: percpu_create_chunk: "
-                  f"base_addr={CHUNK:016x}\n")
+        out.write(
+            f"     kworker/1:1-35      [001] .....     0.900000: percpu_create_chunk: "
+            f"base_addr={CHUNK:016x}\n"
+        )
         for _ in range(lines - 13):
             ts += rng.randint(1, 40)
             cpu = rng.randint(0, 1)
@@ -74,15 +76,19 @@ def generate(path: Path, lines: int, seed: int = 1) -> None:
                 if off == next_off[base]:
                     next_off[base] += 16
                 live.append((base, off))
-                out.write(head + f"percpu_alloc_percpu: call_site=alloc_desc+0x50/0x250 "
-                          f"reserved=0 is_atomic=0 size=16 align=8 base_addr={base:016x} "
-                          f"off={off} ptr={base + off - PTR_DELTA:016x} bytes_alloc=64 "
-                          "gfp_flags=GFP_KERNEL\n")
+                out.write(
+                    head + f"percpu_alloc_percpu: call_site=alloc_desc+0x50/0x250 "
+                    f"reserved=0 is_atomic=0 size=16 align=8 base_addr={base:016x} "
+                    f"off={off} ptr={base + off - PTR_DELTA:016x} bytes_alloc=64 "
+                    "gfp_flags=GFP_KERNEL\n"
+                )
             else:
                 base, off = live.pop(rng.randrange(len(live) // 2))
                 reuse[base].append(off)
-                out.write(head + f"percpu_free_percpu: base_addr={base:016x} off={off} "
-                          f"ptr={base + off - PTR_DELTA:016x}\n")
+                out.write(
+                    head + f"percpu_free_percpu: base_addr={base:016x} off={off} "
+                    f"ptr={base + off - PTR_DELTA:016x}\n"
+                )
 
 
 def floor(path: Path) -> None:
@@ -133,14 +139,22 @@ def main() -> None:
         generate(log, lines)
         head(log, lines // 10, tenth)
         LogParser()  # builds the grammar cache, which later runs load
-        seconds = {name: timed(run, log) for name, run in
-                   [("floor", floor), ("parse", parse_only), ("parse+check", parse_and_check)]}
+        seconds = {
+            name: timed(run, log)
+            for name, run in [
+                ("floor", floor),
+                ("parse", parse_only),
+                ("parse+check", parse_and_check),
+            ]
+        }
         for name, spent in seconds.items():
             print(f"{name:<12} {lines / spent:>10,.0f} lines/s  ({spent:.1f} s)")
         print(f"parse+check / floor: {seconds['parse+check'] / seconds['floor']:.1f}x")
         for name, path, count in [("tenth", tenth, lines // 10), ("whole", log, lines)]:
-            print(f"peak memory, parse+check, {count:>9,} lines: "
-                  f"{peak_memory(parse_and_check, path) / 2**20:.1f} MiB")
+            print(
+                f"peak memory, parse+check, {count:>9,} lines: "
+                f"{peak_memory(parse_and_check, path) / 2**20:.1f} MiB"
+            )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ extension and schedules the balance work when `map_alloc < map_used +
 PCPU_ATOMIC_MAP_MARGIN_LOW`, before the scan skips the chunk for the margin
 (`if (is_atomic) continue;`) or for the populated-only fit.  The chunk the
 allocation ends in is not the only one queued."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -17,24 +18,37 @@ from percpu_mc.model.state import State, chunk_slot, need_to_extend, upd
 
 # v4.13's code on a chunk large enough for a map that needs the atomic margin:
 # 4 pages of 4 cells.
-PARAMS = replace(specs.load("v4.13").params, unit_pages=4, cells_per_page=4,
-                 first_chunk_static_cells=1, sizes=(1,))
+PARAMS = replace(
+    specs.load("v4.13").params,
+    unit_pages=4,
+    cells_per_page=4,
+    first_chunk_static_cells=1,
+    sizes=(1,),
+)
 
 
 def with_chunk_1(m: Model, alloc_map: int, bound_map: int, populated: int) -> State:
     """After percpu_enable_async(): the first chunk as at boot, chunk 1 live
     on pcpu_slot[] with a fresh 16-entry map and the given areas."""
     s = upd(m.init(), pcpu_async_enabled=True)
-    return upd(s, live=(True, True, False), linked=(True, True, False),
-               alloc_map=(s.alloc_map[0], alloc_map, 0), bound_map=(s.bound_map[0], bound_map, 0),
-               populated=(s.populated[0], populated, 0),
-               map_alloc=(s.map_alloc[0], PCPU_DFL_MAP_ALLOC, PCPU_DFL_MAP_ALLOC))
+    return upd(
+        s,
+        live=(True, True, False),
+        linked=(True, True, False),
+        alloc_map=(s.alloc_map[0], alloc_map, 0),
+        bound_map=(s.bound_map[0], bound_map, 0),
+        populated=(s.populated[0], populated, 0),
+        map_alloc=(s.map_alloc[0], PCPU_DFL_MAP_ALLOC, PCPU_DFL_MAP_ALLOC),
+    )
 
 
 def atomic_alloc(m: Model, s: State) -> list[State]:
     """The successors of s by context 0's atomic pcpu_alloc() of one cell."""
-    return [t for ai, ch, t in m.successors(s)
-            if m.actions[ai].name == "pcpu_alloc (atomic)" and m.actions[ai].ctx == 0]
+    return [
+        t
+        for ai, ch, t in m.successors(s)
+        if m.actions[ai].name == "pcpu_alloc (atomic)" and m.actions[ai].ctx == 0
+    ]
 
 
 def test_a_chunk_skipped_for_the_margin_is_queued() -> None:
@@ -49,7 +63,7 @@ def test_a_chunk_skipped_for_the_margin_is_queued() -> None:
     bound = sum(1 << c for c in range(0, 14, 2)) | (1 << 14)
     s = with_chunk_1(m, used, bound, 0b1111)
     g = m.kernel.g
-    assert need_to_extend(x, g, s, 1, True) != 0   # the margin skip
+    assert need_to_extend(x, g, s, 1, True) != 0  # the margin skip
     assert chunk_slot(x, g, s.alloc_map[1]) < chunk_slot(x, g, s.alloc_map[0])
     [t] = atomic_alloc(m, s)
     assert t.alloc_map[0] != s.alloc_map[0] and t.alloc_map[1] == s.alloc_map[1]

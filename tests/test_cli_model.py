@@ -82,12 +82,22 @@ def cli(*argv: str) -> tuple[int, str, str]:
 
 
 def violation(pinned: str, engine: str) -> tuple[int, dict]:
-    rc, out, _ = cli("--spec", pinned, "--property", "counter-exact", "--depth", "8",
-                     "--engine", engine, "--json")
+    rc, out, _ = cli(
+        "--spec",
+        pinned,
+        "--property",
+        "counter-exact",
+        "--depth",
+        "8",
+        "--engine",
+        engine,
+        "--json",
+    )
     return rc, json.loads(out)
 
 
 # -- bad input: exit 2, one message ------------------------------------------------
+
 
 def bad_inputs(tmp: Path) -> list[tuple[list[str], list[str]]]:
     """(argv, what the message must name)."""
@@ -96,15 +106,20 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], list[str]]]:
     return [
         (["--spec", "no-such-spec"], ["no-such-spec", *available()]),
         (["--spec", str(malformed)], [str(malformed)]),
-        (["--spec", "v4.13", "--property", "no-such-property"], ["no-such-property", "counter-exact"]),
+        (
+            ["--spec", "v4.13", "--property", "no-such-property"],
+            ["no-such-property", "counter-exact"],
+        ),
         (["--spec", "v4.13", "--depth", "0"], ["--depth"]),
     ]
 
 
-@pytest.mark.parametrize("case", range(4),
-                         ids=["unknown spec", "malformed spec", "unknown property", "depth 0"])
-def test_bad_input_exits_2_with_one_message(case: int, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "case", range(4), ids=["unknown spec", "malformed spec", "unknown property", "depth 0"]
+)
+def test_bad_input_exits_2_with_one_message(
+    case: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Bad input: exit status 2, nothing on stdout, and on stderr exactly one
     line naming what is wrong, no traceback."""
     argv, names = bad_inputs(tmp_path)[case]
@@ -122,8 +137,9 @@ def test_installed_script_exits_2(tmp_path: Path) -> None:
     exit status 2 and one-line message for an unknown spec."""
     script = shutil.which("check-model", path=str(Path(sys.executable).parent))
     assert script, "check-model is not installed next to the test interpreter"
-    run = subprocess.run([script, "--spec", "no-such-spec"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [script, "--spec", "no-such-spec"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 2
     assert run.stdout == ""
     assert "Traceback" not in run.stderr
@@ -132,6 +148,7 @@ def test_installed_script_exits_2(tmp_path: Path) -> None:
 
 
 # -- verdicts -----------------------------------------------------------------------
+
 
 def counter_exact_violated(state: dict) -> bool:
     """counter-exact on a counterexample's JSON state: with every context
@@ -159,8 +176,11 @@ def test_json_shape_and_counterexample(pinned: str, engine: str) -> None:
     assert (doc["spec"], doc["engine"], doc["depth"]) == ("seed-pinned", engine, 8)
     [result] = doc["results"]
     assert {"property", "verdict", "depth", "counterexample"} <= set(result)
-    assert (result["property"], result["verdict"], result["depth"]) == \
-        ("counter-exact", "violated", RACE_DEPTH)
+    assert (result["property"], result["verdict"], result["depth"]) == (
+        "counter-exact",
+        "violated",
+        RACE_DEPTH,
+    )
     steps = result["counterexample"]
     assert [s["step"] for s in steps] == list(range(1, RACE_DEPTH + 1))
     for s in steps:
@@ -176,19 +196,24 @@ def test_engines_agree(pinned: str) -> None:
     for engine in ("bmc", "explicit"):
         rc, doc = violation(pinned, engine)
         verdicts[engine] = (rc, [(r["property"], r["verdict"], r["depth"]) for r in doc["results"]])
-    assert verdicts["bmc"] == verdicts["explicit"] == \
-        (1, [("counter-exact", "violated", RACE_DEPTH)])
+    assert (
+        verdicts["bmc"] == verdicts["explicit"] == (1, [("counter-exact", "violated", RACE_DEPTH)])
+    )
 
 
 @pytest.mark.parametrize("engine", ["bmc", "explicit"])
 def test_nothing_violated_exits_0(engine: str) -> None:
     """A property that holds up to the depth: exit 0, verdict holds."""
-    rc, out, _ = cli("--spec", "v4.13", "--property", "no-deadlock", "--depth", "4",
-                     "--engine", engine, "--json")
+    rc, out, _ = cli(
+        "--spec", "v4.13", "--property", "no-deadlock", "--depth", "4", "--engine", engine, "--json"
+    )
     assert rc == 0
     [result] = json.loads(out)["results"]
-    assert (result["property"], result["verdict"], result["counterexample"]) == \
-        ("no-deadlock", "holds", [])
+    assert (result["property"], result["verdict"], result["counterexample"]) == (
+        "no-deadlock",
+        "holds",
+        [],
+    )
 
 
 @pytest.mark.parametrize("engine", ["bmc", "explicit"])
@@ -196,9 +221,21 @@ def test_json_seconds_and_states(pinned: str, engine: str) -> None:
     """Each property's `seconds` is its own: under BMC the time of its own
     queries, so that together they take no longer than the run; `states` is
     a count where the engine has one and absent under BMC, never null."""
-    rc, out, _ = cli("--spec", pinned, "--property", "no-deadlock", "--property",
-                     "counter-exact", "--property", "chunk-lifecycle", "--depth", "6",
-                     "--engine", engine, "--json")
+    rc, out, _ = cli(
+        "--spec",
+        pinned,
+        "--property",
+        "no-deadlock",
+        "--property",
+        "counter-exact",
+        "--property",
+        "chunk-lifecycle",
+        "--depth",
+        "6",
+        "--engine",
+        engine,
+        "--json",
+    )
     doc = json.loads(out)
     assert rc == 1 and len(doc["results"]) == 3
     seconds = [r["seconds"] for r in doc["results"]]
@@ -227,8 +264,9 @@ def test_context_labels_name_the_request_only_inside_pcpu_alloc() -> None:
     belongs to no request and names the bare context."""
     model = Model(load("seed").params)
     s = model.init()
-    labels = {(model.actions[ai].name, context_label(model, ai, t, s))
-              for ai, _, t in model.successors(s)}
+    labels = {
+        (model.actions[ai].name, context_label(model, ai, t, s)) for ai, _, t in model.successors(s)
+    }
     assert ("pcpu_alloc (atomic)", "alloc#1 (atomic)") in labels
     assert ("pcpu_alloc (non-atomic)", "alloc#1 (non-atomic)") in labels
     free = next(ai for ai, a in enumerate(model.actions) if a.name == "free_percpu")

@@ -2,6 +2,7 @@
 installed scripts, bad option values refused as usage errors (exit 2, one
 line, before any work), and every error under --json also a JSON document
 `{"error": {"file", "line", "message"}}` on stdout, with its line on stderr."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,9 @@ def script(name: str) -> str:
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_version(name: str, tmp_path: Path) -> None:
     """`--version` prints the installed distribution's version, exit 0."""
-    done = subprocess.run([script(name), "--version"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [script(name), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{name} {metadata.version('percpu-mc')}\n"
 
@@ -52,10 +54,12 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("name, argv, option", BAD_VALUES,
-                         ids=[f"{n} {' '.join(a)}" for n, a, _ in BAD_VALUES])
-def test_bad_option_values_are_usage_errors(name: str, argv: list[str], option: str,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "name, argv, option", BAD_VALUES, ids=[f"{n} {' '.join(a)}" for n, a, _ in BAD_VALUES]
+)
+def test_bad_option_values_are_usage_errors(
+    name: str, argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A bad option value: exit status 2, nothing on stdout, one line on
     stderr naming the option; with --json, the same line and the error
     document on stdout."""
@@ -66,8 +70,9 @@ def test_bad_option_values_are_usage_errors(name: str, argv: list[str], option: 
     assert PROGRAMS[name](["--json", *argv]) == 2
     out, err2 = capsys.readouterr()
     assert err2 == err
-    assert json.loads(out) == {"error": {"file": None, "line": None,
-                                         "message": err[len(name) + 2:].strip()}}
+    assert json.loads(out) == {
+        "error": {"file": None, "line": None, "message": err[len(name) + 2 :].strip()}
+    }
 
 
 def errors(tmp: Path) -> list[tuple[str, list[str], str | None, int | None, str]]:
@@ -83,8 +88,13 @@ def errors(tmp: Path) -> list[tuple[str, list[str], str | None, int | None, str]
         ("check-model", ["--spec", "no-such-spec"], None, None, "unknown spec"),
         ("check-model", ["--spec", str(bad_toml)], str(bad_toml), 5, "malformed TOML"),
         ("check-model", ["--spec", str(bad_param)], str(bad_param), 5, "too large to search"),
-        ("check-model", ["--spec", str(unreadable / "x.toml")], str(unreadable / "x.toml"),
-         None, "no such spec file"),
+        (
+            "check-model",
+            ["--spec", str(unreadable / "x.toml")],
+            str(unreadable / "x.toml"),
+            None,
+            "no such spec file",
+        ),
         ("check-model", ["--property", "no-such-property"], None, None, "unknown property"),
         ("check-model", ["--starvation", "999"], None, None, "--starvation"),
         ("check-model", ["--sweep", "--spec", str(bad_toml)], str(bad_toml), 5, "malformed"),
@@ -114,22 +124,28 @@ def test_unreadable_log_is_an_error_on_stderr(tmp_path: Path) -> None:
     carries it as its error; exit status 2."""
     folder = tmp_path / "adir"
     folder.mkdir()
-    done = subprocess.run([script("check-trace"), str(folder)], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [script("check-trace"), str(folder)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert "cannot read" not in done.stdout and "unreadable" in done.stdout
     assert done.stderr == f"check-trace: {folder}: cannot read: Is a directory\n"
-    done = subprocess.run([script("check-trace"), "--json", str(folder)], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [script("check-trace"), "--json", str(folder)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     doc = json.loads(done.stdout)
     assert doc["verdict"] == "unparseable"
-    assert doc["error"] == {"file": str(folder), "line": None,
-                            "message": "cannot read: Is a directory"}
+    assert doc["error"] == {
+        "file": str(folder),
+        "line": None,
+        "message": "cannot read: Is a directory",
+    }
 
 
-def test_unparseable_log_error_names_the_line(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_unparseable_log_error_names_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Lines that fit no format: stderr names the first one and the count;
     the JSON document's error is that line."""
     log = tmp_path / "log"

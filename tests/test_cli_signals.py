@@ -1,6 +1,7 @@
 """SIGINT and SIGTERM sent to real check-model and check-trace processes:
 each stops, prints what it settled and says it was interrupted, exits
 128 + the signal, with no traceback and no process left behind."""
+
 from __future__ import annotations
 
 import json
@@ -17,16 +18,23 @@ import pytest
 SPECS = Path(__file__).resolve().parent.parent / "percpu_mc" / "specs"
 # long enough that no engine finishes before the signal: v4.13 with two
 # allocations per context (tens of millions of states to depth 30)
-LONG = {"bmc": ["--engine", "bmc", "--depth", "30"],
-        "portfolio": ["--depth", "30", "--spec", "{big}"],
-        "explicit": ["--engine", "explicit", "--depth", "30", "--spec", "{big}"],
-        "explicit-python": ["--engine", "explicit-python", "--depth", "30", "--spec", "v4.13"],
-        "prove": ["--prove", "--max-k", "6", "--depth", "30", "--spec", "v4.13"]}
+LONG = {
+    "bmc": ["--engine", "bmc", "--depth", "30"],
+    "portfolio": ["--depth", "30", "--spec", "{big}"],
+    "explicit": ["--engine", "explicit", "--depth", "30", "--spec", "{big}"],
+    "explicit-python": ["--engine", "explicit-python", "--depth", "30", "--spec", "v4.13"],
+    "prove": ["--prove", "--max-k", "6", "--depth", "30", "--spec", "v4.13"],
+}
 
 
 def start(module: str, *argv: str, **kw: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", f"percpu_mc.checker.cli.{module}", *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", f"percpu_mc.checker.cli.{module}", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def children(pid: int) -> list[int]:
@@ -54,13 +62,22 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.mark.parametrize("engine,signum", [
-    ("bmc", signal.SIGINT), ("bmc", signal.SIGTERM), ("portfolio", signal.SIGINT),
-    ("explicit", signal.SIGTERM), ("explicit-python", signal.SIGINT), ("prove", signal.SIGINT)])
+@pytest.mark.parametrize(
+    "engine,signum",
+    [
+        ("bmc", signal.SIGINT),
+        ("bmc", signal.SIGTERM),
+        ("portfolio", signal.SIGINT),
+        ("explicit", signal.SIGTERM),
+        ("explicit-python", signal.SIGINT),
+        ("prove", signal.SIGINT),
+    ],
+)
 def test_check_model_stops(engine: str, signum: int, tmp_path: Path) -> None:
     big = tmp_path / "v4.13-two-each.toml"
-    big.write_text((SPECS / "v4.13.toml").read_text()
-                   .replace("live_per_context = 1", "live_per_context = 2"))
+    big.write_text(
+        (SPECS / "v4.13.toml").read_text().replace("live_per_context = 1", "live_per_context = 2")
+    )
     proc = start("check_model", "--json", *[a.format(big=big) for a in LONG[engine]])
     handling(proc)
     time.sleep(2)  # into the search
@@ -82,8 +99,18 @@ def test_check_model_stops(engine: str, signum: int, tmp_path: Path) -> None:
 
 
 def test_check_model_human_output_lists_settled_verdicts() -> None:
-    proc = start("check_model", "--engine", "bmc", "--depth", "30", "--property",
-                 "no-deadlock", "--property", "no-use-after-free", "--progress")
+    proc = start(
+        "check_model",
+        "--engine",
+        "bmc",
+        "--depth",
+        "30",
+        "--property",
+        "no-deadlock",
+        "--property",
+        "no-use-after-free",
+        "--progress",
+    )
     assert proc.stderr is not None
     seen = ""
     while not re.search(r"depth ([2-9]|\d\d)/30 done", seen):  # depth 2 settled
@@ -119,8 +146,13 @@ def test_closed_pipe_keeps_the_verdict_status() -> None:
     pipe = subprocess.run(
         f"{sys.executable} -m percpu_mc.checker.cli.check_trace --json {sample} "
         "| head -c 1 >/dev/null; echo ${PIPESTATUS[0]}",
-        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONUNBUFFERED": "0"})
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONUNBUFFERED": "0"},
+    )
     assert pipe.stdout.strip() == "0", pipe.stderr
     assert "Traceback" not in pipe.stderr and "BrokenPipe" not in pipe.stderr
 
@@ -128,8 +160,17 @@ def test_closed_pipe_keeps_the_verdict_status() -> None:
 def test_depth_lines_quiet_on_a_pipe_unless_asked() -> None:
     """A run longer than a few seconds writes no `depth N/M done` lines to a
     stderr that is no terminal, unless --progress asks for them."""
-    proc = start("check_model", "--engine", "bmc", "--depth", "30", "--property",
-                 "no-deadlock", "--property", "no-use-after-free")
+    proc = start(
+        "check_model",
+        "--engine",
+        "bmc",
+        "--depth",
+        "30",
+        "--property",
+        "no-deadlock",
+        "--property",
+        "no-use-after-free",
+    )
     handling(proc)
     time.sleep(6)  # past the 3 s after which the lines would start
     proc.send_signal(signal.SIGINT)

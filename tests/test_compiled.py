@@ -8,6 +8,7 @@ in Python.  The symmetry reduction is checked twice: the successors of a
 permuted state are the permuted successors (so one representative per class
 is enough), and the reduced search gives the unreduced verdicts and
 shortest lengths."""
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,10 @@ def test_stored_states_unpack_to_themselves(variant: str, data: st.DataObject) -
             flat = lay.flatten(s)
             w = ffi.new("uint64_t[]", lay.words)
             assert lib.batch_pack(ffi.new("int64_t[]", flat), 0, nat.keep_every, w) == 0
-            assert int.from_bytes(b"".join(x.to_bytes(8, "little") for x in w),
-                                  "little") >> lay.bits == 0
+            assert (
+                int.from_bytes(b"".join(x.to_bytes(8, "little") for x in w), "little") >> lay.bits
+                == 0
+            )
             assert lay.unpack(w) == flat
             fresh = ffi.new("int64_t[1]")
             assert lib.batch_insert(handle, w, 1, fresh) == 0
@@ -98,8 +101,11 @@ def test_stored_states_unpack_to_themselves(variant: str, data: st.DataObject) -
 def test_some_field_straddles_two_words() -> None:
     """The layouts the round trip above runs on have fields across a word
     boundary, so it reaches that code."""
-    assert any(sl.bits and sl.offset // 64 != (sl.offset + sl.bits - 1) // 64
-               for v in VARIANTS for sl in native(v).layout.slots)
+    assert any(
+        sl.bits and sl.offset // 64 != (sl.offset + sl.bits - 1) // 64
+        for v in VARIANTS
+        for sl in native(v).layout.slots
+    )
 
 
 def test_comparison_is_not_vacuous() -> None:
@@ -138,15 +144,19 @@ def test_successors_commute_with_symmetries(variant: str, data: st.DataObject) -
                 assert bool(p.holds(x, m.kernel, s)) == bool(p.holds(x, m.kernel, ps)), p.name
 
 
-@pytest.mark.parametrize("name,depth", [("seed", 7), ("v4.13", 8), ("v5.14", 6),
-                                        ("pre-async-starve", 15), ("v4.13-straddle", 9)])
+@pytest.mark.parametrize(
+    "name,depth",
+    [("seed", 7), ("v4.13", 8), ("v5.14", 6), ("pre-async-starve", 15), ("v4.13-straddle", 9)],
+)
 def test_compiled_search_agrees_with_python_search(name: str, depth: int) -> None:
     m = Model(specs.load(name).params)
     python, py_stats = ExplicitEngine(m, PROPS).run(depth)
     plain, plain_stats = CompiledEngine(m, PROPS, reduce=False).run(depth)
     reduced, red_stats = CompiledEngine(m, PROPS, reduce=True).run(depth)
+
     def key(results: list) -> list:
         return [(r.prop, r.verdict, r.depth, getattr(r, "exhaustive", False)) for r in results]
+
     assert key(plain) == key(python)
     assert key(reduced) == key(python)
     assert plain_stats.states == py_stats.states  # the same graph, state for state
@@ -161,8 +171,10 @@ def test_compiled_search_agrees_with_python_search(name: str, depth: int) -> Non
             assert not PROPERTIES[r.prop].holds(x, m.kernel, s)
 
 
-@pytest.mark.parametrize("names", [["atomic-progress"], ["refill"], ["chunk-lifecycle"],
-                                   ["no-deadlock", "counter-exact"]])
+@pytest.mark.parametrize(
+    "names",
+    [["atomic-progress"], ["refill"], ["chunk-lifecycle"], ["no-deadlock", "counter-exact"]],
+)
 def test_history_cone_keeps_the_verdicts(names: list[str]) -> None:
     """Searching some properties forgets the history variables none of them
     reads (native.py, Generator.cone): the verdicts, shortest lengths and
@@ -170,9 +182,18 @@ def test_history_cone_keeps_the_verdicts(names: list[str]) -> None:
     pure-Python search), on no more states, and on fewer when no history
     variable is read."""
     m = Model(specs.load("pre-async-starve").params)
+
     def key(results: list) -> dict:
-        return {r.prop: (r.verdict, r.depth, getattr(r, "exhaustive", False),
-                         getattr(r, "vacuous", None)) for r in results}
+        return {
+            r.prop: (
+                r.verdict,
+                r.depth,
+                getattr(r, "exhaustive", False),
+                getattr(r, "vacuous", None),
+            )
+            for r in results
+        }
+
     every, every_stats = CompiledEngine(m, PROPS).run(15)
     some, some_stats = CompiledEngine(m, [PROPERTIES[n] for n in names]).run(15)
     assert key(some) == {n: key(every)[n] for n in names}
@@ -221,24 +242,36 @@ def test_split_searches_keep_the_verdicts(name: str, depth: int) -> None:
     m = Model(specs.load(name).params)
     one, one_stats = CompiledEngine(m, PROPS).run(depth)
     apart, apart_stats = CompiledEngine(m, PROPS, split=True).run(depth)
+
     def key(results: list) -> list:
-        return [(r.prop, r.verdict, r.depth, getattr(r, "exhaustive", False),
-                 getattr(r, "vacuous", None)) for r in results]
+        return [
+            (
+                r.prop,
+                r.verdict,
+                r.depth,
+                getattr(r, "exhaustive", False),
+                getattr(r, "vacuous", None),
+            )
+            for r in results
+        ]
+
     assert key(apart) == key(one)
     assert apart_stats.searches > 1 and one_stats.searches == 1
     assert apart_stats.largest <= one_stats.states
 
 
 @pytest.mark.parametrize("engine", ["portfolio", "explicit"])
-def test_portfolio_and_explicit_agree_with_bmc(engine: str,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_portfolio_and_explicit_agree_with_bmc(
+    engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Each verdict names its engine, and agrees with BMC alone in verdict and length."""
     assert main(["--spec", "seed", "--depth", "6", "--engine", engine, "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     m = Model(specs.load("seed").params)
     bmc, _ = BMCEngine(m, PROPS).run(6)
-    assert [(r["property"], r["verdict"], r["depth"]) for r in doc["results"]] == \
-        [(r.prop, r.verdict, r.depth) for r in bmc]
+    assert [(r["property"], r["verdict"], r["depth"]) for r in doc["results"]] == [
+        (r.prop, r.verdict, r.depth) for r in bmc
+    ]
     assert all(r["engine"] in ("explicit", "bmc") for r in doc["results"])
 
 
@@ -251,8 +284,10 @@ def test_split_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     one = json.loads(capsys.readouterr().out)
     assert main([*args, "--split"]) == 0
     apart = json.loads(capsys.readouterr().out)
+
     def verdicts(doc: dict) -> list:
         return [(r["property"], r["verdict"], r["depth"]) for r in doc["results"]]
+
     assert verdicts(apart) == verdicts(one)
     assert one["searches"] == 1 and one["largest_search_states"] == one["states"]
     assert apart["searches"] > 1 and apart["largest_search_states"] < apart["states"]

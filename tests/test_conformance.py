@@ -2,22 +2,23 @@
 runs written as logs round-trip; counterexamples come back as their
 property at the line of the violating step; a bug's log is rejected by the
 fixed spec; every kind of mismatch explains itself."""
+
 from __future__ import annotations
 
 import json
 from functools import cache
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_trace import main, read_records
-from percpu_mc.checker.logs.conformance import Conformance, conform_file
-from percpu_mc.checker.logs.emit_log import random_run
 from percpu_mc.checker.engines.compiled import CompiledEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
-from percpu_mc.model.machine import Trace
-from percpu_mc.model.machine import Model
+from percpu_mc.checker.logs.conformance import Conformance, conform_file
+from percpu_mc.checker.logs.emit_log import random_run
+from percpu_mc.model.machine import Model, Trace
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.traces.observe import ALL_MARKERS, Observer
 from percpu_mc.traces.writer import write_trace
@@ -45,8 +46,10 @@ def counterexample(spec: str, prop: str, depth: int) -> tuple[Model, Trace]:
 
 
 @settings(max_examples=5, deadline=None)
-@given(spec=st.sampled_from(["seed", "v3.18", "v4.7", "v4.13", "pre-async"]),
-       seed=st.integers(0, 100_000))
+@given(
+    spec=st.sampled_from(["seed", "v3.18", "v4.7", "v4.13", "pre-async"]),
+    seed=st.integers(0, 100_000),
+)
 def test_random_run_conforms(tmp_path_factory, spec: str, seed: int) -> None:
     """A random correct run of a spec, as a log with every step traced,
     conforms to that spec, and the replay decides it (no bound reached)."""
@@ -109,8 +112,9 @@ def test_counterexamples_come_back_as_their_property(tmp_path: Path) -> None:
         last = trace.steps[-1].state
         broken = ExplicitEngine(model, list(PROPERTIES.values())).violated(last)
         assert prop in broken
-        assert sorted((v.kind, v.line) for v in got.findings) == \
-            sorted((b, lines[-1]) for b in broken), got.findings
+        assert sorted((v.kind, v.line) for v in got.findings) == sorted(
+            (b, lines[-1]) for b in broken
+        ), got.findings
 
 
 def test_cve_log_reported_by_seed_rejected_by_v413() -> None:
@@ -126,8 +130,10 @@ def test_cve_log_reported_by_seed_rejected_by_v413() -> None:
     second_task = line_of(CVE_LOG.read_text(), "systemd-udevd-163")
     assert (v.kind, v.line) == ("nonconforming", second_task)
     assert "pcpu_alloc: (pcpu_alloc+0x0/0x6b0)" in v.text and "gfp=0xcc0" in v.text
-    assert "pcpu_alloc (non-atomic) (alloc#1): not enabled: alloc#1 is at IDLE, " \
+    assert (
+        "pcpu_alloc (non-atomic) (alloc#1): not enabled: alloc#1 is at IDLE, "
         "pcpu_alloc_mutex held by alloc#2" in v.message
+    )
 
 
 def line_of(text: str, needle: str) -> int:
@@ -190,23 +196,31 @@ def real_log(tmp_path: Path, body: str) -> Path:
     return path
 
 
-ALLOC = ("     {comm}-{pid:<7} [000] ....1 {ts}: percpu_alloc_percpu: reserved={r} is_atomic={a} "
-         "size=48 align=8 base_addr=ffffef47bfc00000 off=1024 ptr=0000000000001000\n")
+ALLOC = (
+    "     {comm}-{pid:<7} [000] ....1 {ts}: percpu_alloc_percpu: reserved={r} is_atomic={a} "
+    "size=48 align=8 base_addr=ffffef47bfc00000 off=1024 ptr=0000000000001000\n"
+)
 
 
 def test_real_destroy_outside_the_balance_work(tmp_path: Path) -> None:
-    log = real_log(tmp_path, "        modprobe-131     [001] .....     4.9: percpu_destroy_chunk: "
-                             "base_addr=ffffef47bfc00000\n")
+    log = real_log(
+        tmp_path,
+        "        modprobe-131     [001] .....     4.9: percpu_destroy_chunk: "
+        "base_addr=ffffef47bfc00000\n",
+    )
     (v,) = conform(log, "v4.13").findings
     assert v.kind == "nonconforming" and "only pcpu_balance_workfn destroys chunks" in v.message
 
 
 def test_real_create_then_atomic_alloc(tmp_path: Path) -> None:
     """A task's chunk creation belongs to its non-atomic pcpu_alloc()."""
-    log = real_log(tmp_path, "        modprobe-131     [001] .....     4.9: percpu_create_chunk: "
-                             "base_addr=ffffef47bfc00000\n"
-                   + "        modprobe-131     [001] .....     5.0: percpu_alloc_percpu: reserved=0 "
-                     "is_atomic=1 size=48 align=8 base_addr=ffffef47bfc00000 off=0 ptr=1000\n")
+    log = real_log(
+        tmp_path,
+        "        modprobe-131     [001] .....     4.9: percpu_create_chunk: "
+        "base_addr=ffffef47bfc00000\n"
+        + "        modprobe-131     [001] .....     5.0: percpu_alloc_percpu: reserved=0 "
+        "is_atomic=1 size=48 align=8 base_addr=ffffef47bfc00000 off=0 ptr=1000\n",
+    )
     (v,) = conform(log, "v4.13").findings
     assert v.line == 3 and "creates a chunk only inside a non-atomic pcpu_alloc()" in v.message
     softirq = log.read_text().replace("[001] .....     5.0", "[001] ..s1.     5.0")
@@ -217,13 +231,19 @@ def test_real_create_then_atomic_alloc(tmp_path: Path) -> None:
 def test_real_missing_behaviours_named(tmp_path: Path) -> None:
     """What a spec's model lacks is named: the reserved chunk (the shipped
     small specs have none) and partial depopulation (v5.14)."""
-    log = real_log(tmp_path, "        modprobe-131     [001] .....     4.9: percpu_alloc_percpu: "
-                             "reserved=1 is_atomic=0 size=24 align=16 base_addr=ffff8cabfdc35000 "
-                             "off=0 ptr=0000000000035000\n")
+    log = real_log(
+        tmp_path,
+        "        modprobe-131     [001] .....     4.9: percpu_alloc_percpu: "
+        "reserved=1 is_atomic=0 size=24 align=16 base_addr=ffff8cabfdc35000 "
+        "off=0 ptr=0000000000035000\n",
+    )
     (v,) = conform(log, "v4.13").findings
     assert "the model lacks pcpu_reserved_chunk" in v.message
-    log = real_log(tmp_path, "     kworker/0:1-17      [000] .....    29.2: pcpu_reclaim_populated "
-                             "<-pcpu_balance_workfn\n")
+    log = real_log(
+        tmp_path,
+        "     kworker/0:1-17      [000] .....    29.2: pcpu_reclaim_populated "
+        "<-pcpu_balance_workfn\n",
+    )
     (v,) = conform(log, "v4.13").findings
     assert "partial depopulation of isolated chunks" in v.message
 
@@ -234,8 +254,9 @@ def test_check_trace_spec_json(tmp_path: Path, capsys) -> None:
     doc = json.loads(capsys.readouterr().out)
     (f,) = doc["files"]
     last = len(CVE_LOG.read_text().splitlines())
-    assert f["violations"] == [{"line": last, "kind": "no-use-after-free",
-                                "message": f["violations"][0]["message"]}]
+    assert f["violations"] == [
+        {"line": last, "kind": "no-use-after-free", "message": f["violations"][0]["message"]}
+    ]
     assert any(x.startswith("conformance (seed): model scale") for x in f["features"])
 
 
@@ -258,17 +279,23 @@ def test_real_captures_conform_to_v514() -> None:
     (v,) = conform(SAMPLES / "mix.trace.gz", "v4.13").findings
     assert v.line == 412 and "reserved=1" in v.text and "pcpu_reserved_chunk" in v.message
     # the geometry the log implies: dmesg said u1048576
-    (unit,) = [n for n in conform(SAMPLES / "mix.trace.gz", "v5.14").notes if "unit size" in n
-               and "at least" in n]
+    (unit,) = [
+        n
+        for n in conform(SAMPLES / "mix.trace.gz", "v5.14").notes
+        if "unit size" in n and "at least" in n
+    ]
     assert "at least 1048576 bytes" in unit and "at most 1048576 bytes" in unit
 
 
 def test_real_area_past_the_unit(tmp_path: Path) -> None:
     """With the unit size given, an area must lie inside it; without it, the
     least unit size the log implies is stated instead."""
-    log = real_log(tmp_path, "        modprobe-131     [001] .....     4.9: percpu_alloc_percpu: "
-                             "reserved=0 is_atomic=0 size=64 align=8 base_addr=ffff8cabfdc37000 "
-                             "off=32736 ptr=0000000000037000\n")
+    log = real_log(
+        tmp_path,
+        "        modprobe-131     [001] .....     4.9: percpu_alloc_percpu: "
+        "reserved=0 is_atomic=0 size=64 align=8 base_addr=ffff8cabfdc37000 "
+        "off=32736 ptr=0000000000037000\n",
+    )
     (v,) = conform(log, "v5.14", unit=32768).findings
     assert "ends past the unit size 32768" in v.message
     got = conform(log, "v5.14")
@@ -276,8 +303,11 @@ def test_real_area_past_the_unit(tmp_path: Path) -> None:
 
 
 def test_real_area_map_extension_in_a_bitmap_spec(tmp_path: Path) -> None:
-    log = real_log(tmp_path, "     kworker/0:1-17      [000] .....    29.2: pcpu_extend_area_map "
-                             "<-pcpu_balance_workfn\n")
+    log = real_log(
+        tmp_path,
+        "     kworker/0:1-17      [000] .....    29.2: pcpu_extend_area_map "
+        "<-pcpu_balance_workfn\n",
+    )
     (v,) = conform(log, "v5.14").findings
     assert "the bitmap allocator (v4.14) has no area-map extension" in v.message
     assert conform(log, "v4.13").findings == []

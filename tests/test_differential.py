@@ -21,8 +21,8 @@ import z3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from percpu_mc.checker.specs import load
 from percpu_mc.checker.engines.symbolic import Z3Ops, flat, state_vars
+from percpu_mc.checker.specs import load
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Params, Switches
@@ -31,54 +31,91 @@ from percpu_mc.model.state import AllocPc, BalancePc, State, schema
 
 # Reproducible runs; examples are few because each compares every step of a
 # state (about a hundred action instances) on both interpretations.
-WALKS = settings(max_examples=8, deadline=None, derandomize=True,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+WALKS = settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 STATES = settings(WALKS, max_examples=30)
 
 # The shipped variants the two interpretations must agree on, plus one
 # geometry the specs do not use: a reserved chunk (its own search path and the
 # `reserved` choice), two live allocations per context, alignment 2.
-VARIANTS: dict[str, Params] = {name: load(name).params
-                               for name in ("seed", "v4.7", "v4.13", "pre-async", "v5.14",
-                                            "v4.13-popfail-fix", "v4.13-counter-fix")}
+VARIANTS: dict[str, Params] = {
+    name: load(name).params
+    for name in (
+        "seed",
+        "v4.7",
+        "v4.13",
+        "pre-async",
+        "v5.14",
+        "v4.13-popfail-fix",
+        "v4.13-counter-fix",
+    )
+}
 VARIANTS["reserved"] = Params(
-    unit_pages=2, cells_per_page=2, nr_chunks=3, first_chunk_static_cells=1,
-    reserved_cells=2, nr_contexts=2, live_per_context=2, sizes=(1, 2, 3), aligns=(1, 2),
-    switches=Switches(create_fail_unlocks_mutex=True))
+    unit_pages=2,
+    cells_per_page=2,
+    nr_chunks=3,
+    first_chunk_static_cells=1,
+    reserved_cells=2,
+    nr_contexts=2,
+    live_per_context=2,
+    sizes=(1, 2, 3),
+    aligns=(1, 2),
+    switches=Switches(create_fail_unlocks_mutex=True),
+)
 # Every injected-bug switch (specs/inject-*.toml) flipped at once on v4.13, so
 # each of their branches is compared too; `populate_slot_offset` both ways.
 INJECTED = dict(
-    occ_pages_counts="populated-before", occupied_tail_test=">", alloc_population_counted=False,
-    alloc_create_relocates=False, atomic_fail_sets_flag=False, balance_spares_free=0, atomic_fit_pop_only=False,
-    low_check_test="<=", extend_fail_unlocks_mutex=False,
-    free_schedules_balance=False, free_counts_pages=False, counter_update="unlocked-atomic",
-    async_gate=False)
-VARIANTS["injected"] = replace(VARIANTS["v4.13"], switches=replace(
-    VARIANTS["v4.13"].switches, populate_slot_offset=-1, **INJECTED))
-VARIANTS["injected-slot-above"] = replace(VARIANTS["v4.13"], switches=replace(
-    VARIANTS["v4.13"].switches, populate_slot_offset=1, **INJECTED))
+    occ_pages_counts="populated-before",
+    occupied_tail_test=">",
+    alloc_population_counted=False,
+    alloc_create_relocates=False,
+    atomic_fail_sets_flag=False,
+    balance_spares_free=0,
+    atomic_fit_pop_only=False,
+    low_check_test="<=",
+    extend_fail_unlocks_mutex=False,
+    free_schedules_balance=False,
+    free_counts_pages=False,
+    counter_update="unlocked-atomic",
+    async_gate=False,
+)
+VARIANTS["injected"] = replace(
+    VARIANTS["v4.13"],
+    switches=replace(VARIANTS["v4.13"].switches, populate_slot_offset=-1, **INJECTED),
+)
+VARIANTS["injected-slot-above"] = replace(
+    VARIANTS["v4.13"],
+    switches=replace(VARIANTS["v4.13"].switches, populate_slot_offset=1, **INJECTED),
+)
 
 WALK_STEPS = 12
-MAP_SIZES = [PCPU_DFL_MAP_ALLOC << k for k in range((MAX_MAP_ALLOC // PCPU_DFL_MAP_ALLOC).bit_length())]
+MAP_SIZES = [
+    PCPU_DFL_MAP_ALLOC << k for k in range((MAX_MAP_ALLOC // PCPU_DFL_MAP_ALLOC).bit_length())
+]
 SMALL_INT = (-4, 8)  # counters, offsets, sizes: a small signed range, well inside the width
 
 
 @dataclass(frozen=True)
 class Instance:
     """One action with one choice combination, and its symbolic step."""
-    index: int                 # into Model.actions
-    choices: dict[str, int]    # every choice name (unused ones 0), as the engines pass them
-    guard: Any                 # z3 BoolRef (or a folded Python bool)
-    post: State                # over the variant's state constants
+
+    index: int  # into Model.actions
+    choices: dict[str, int]  # every choice name (unused ones 0), as the engines pass them
+    guard: Any  # z3 BoolRef (or a folded Python bool)
+    post: State  # over the variant's state constants
 
 
 @dataclass(frozen=True)
 class Symbolic:
     model: Model
     width: int
-    variables: list[Any]       # the state constants, in flat() order
+    variables: list[Any]  # the state constants, in flat() order
     instances: list[Instance]
-    props: dict[str, Any]      # property name -> z3 formula over the constants
+    props: dict[str, Any]  # property name -> z3 formula over the constants
 
 
 @cache
@@ -103,8 +140,10 @@ def evaluate(sym: Symbolic, s: State, exprs: list[Any]) -> list[int | bool]:
     expressions go into one bit-vector concatenation, so shared subterms are
     substituted once."""
     w = sym.width
-    pairs = [(v, z3.BoolVal(c) if isinstance(c, bool) else z3.BitVecVal(c, w))
-             for v, (_, c) in zip(sym.variables, flat(s))]
+    pairs = [
+        (v, z3.BoolVal(c) if isinstance(c, bool) else z3.BitVecVal(c, w))
+        for v, (_, c) in zip(sym.variables, flat(s))
+    ]
     parts, layout = [], []
     for e in exprs:
         if isinstance(e, bool) or (isinstance(e, z3.ExprRef) and z3.is_bool(e)):
@@ -149,8 +188,9 @@ def assert_agree(variant: str, s: State) -> tuple[int, int]:
     concrete = [m.step(conc, s, m.actions[inst.index], inst.choices) for inst in sym.instances]
     guards = evaluate(sym, s, [inst.guard for inst in sym.instances])
     for inst, (c_en, _), z_en in zip(sym.instances, concrete, guards, strict=True):
-        assert bool(c_en) == z_en, \
+        assert bool(c_en) == z_en, (
             f"{variant}: enabledness of {describe(sym, inst)}: concrete {c_en}, symbolic {z_en} in {s}"
+        )
     enabled = [(inst, post) for inst, (c_en, post) in zip(sym.instances, concrete) if c_en]
     values = evaluate(sym, s, [v for inst, _ in enabled for _, v in flat(inst.post)])
     pos = 0
@@ -158,21 +198,24 @@ def assert_agree(variant: str, s: State) -> tuple[int, int]:
         for label, c_val in flat(c_post):
             z_val = values[pos]
             pos += 1
-            assert c_val == z_val and type(c_val) is type(z_val), \
-                f"{variant}: {describe(sym, inst)}: field {label}: concrete {c_val!r}, " \
+            assert c_val == z_val and type(c_val) is type(z_val), (
+                f"{variant}: {describe(sym, inst)}: field {label}: concrete {c_val!r}, "
                 f"symbolic {z_val!r} in {s}"
+            )
     assert pos == len(values)
     names = list(sym.props)
     z_props = evaluate(sym, s, [sym.props[n] for n in names])
     for name, z_val in zip(names, z_props, strict=True):
         c_val = PROPERTIES[name].holds(conc, m.kernel, s)
-        assert bool(c_val) == z_val, \
+        assert bool(c_val) == z_val, (
             f"{variant}: property {name}: concrete {c_val}, symbolic {z_val} in {s}"
+        )
     _agreed.add((variant, s))
     return len(enabled), pos
 
 
 # -- states --------------------------------------------------------------------
+
 
 @st.composite
 def reachable_states(draw: st.DrawFn, variant: str) -> list[State]:
@@ -201,8 +244,11 @@ def field_strategy(p: Params, name: str, kind: str) -> st.SearchStrategy:
         return st.booleans()
     chunk = st.integers(0, p.nr_chunks - 1)
     bounded = {
-        "pc": st.integers(0, max(AllocPc)), "balance_pc": st.integers(0, max(BalancePc)),
-        "chunk": chunk, "live_chunk": chunk, "balance_chunk": chunk,
+        "pc": st.integers(0, max(AllocPc)),
+        "balance_pc": st.integers(0, max(BalancePc)),
+        "chunk": chunk,
+        "live_chunk": chunk,
+        "balance_chunk": chunk,
         "alloc_map": st.integers(0, (1 << p.unit_cells) - 1),
         "bound_map": st.integers(0, (1 << p.unit_cells) - 1),
         "populated": st.integers(0, (1 << p.unit_pages) - 1),
@@ -228,6 +274,7 @@ def arbitrary_states(draw: st.DrawFn, variant: str) -> State:
 
 
 # -- the tests -----------------------------------------------------------------
+
 
 @WALKS
 @given(data=st.data())
@@ -263,5 +310,4 @@ def test_comparison_is_not_vacuous(variant: str) -> None:
     enabled, compared = assert_agree(variant, s)
     assert enabled == len(list(sym.model.successors(s))) > 0
     assert compared == enabled * len(flat(s))
-    assert all(isinstance(inst.guard, z3.BoolRef) or inst.guard is False
-               for inst in sym.instances)
+    assert all(isinstance(inst.guard, z3.BoolRef) or inst.guard is False for inst in sym.instances)

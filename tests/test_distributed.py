@@ -3,6 +3,7 @@ the same states, verdicts and shortest lengths as the single-process
 compiled engine, counterexamples that replay on the concrete model, the
 successors routed to one owner each, and the cluster's failures reported
 (no scheduler: exit 2 before any work; a lost worker: exit 3)."""
+
 from __future__ import annotations
 
 import io
@@ -38,16 +39,18 @@ def cli(*argv: str) -> tuple[int, dict, str]:
 
 
 def outcome(doc: dict) -> list[tuple]:
-    return [(r["property"], r["verdict"], r["depth"], len(r["counterexample"]))
-            for r in doc["results"]]
+    return [
+        (r["property"], r["verdict"], r["depth"], len(r["counterexample"])) for r in doc["results"]
+    ]
 
 
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                      dashboard_address=":0") as cluster:
+    with LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
+    ) as cluster:
         yield cluster.scheduler_address
 
 
@@ -85,8 +88,9 @@ def test_seed_violations_on_two_workers(scheduler: str) -> None:
     rc1, one, _ = cli("--spec", "seed", "--engine", "explicit", "--depth", "10", "--json")
     results, stats = DistributedEngine(model, props, scheduler).run(10)
     assert rc1 == 1 and stats.workers == 2
-    assert [(r.prop, r.verdict, r.depth) for r in results] == \
-        [(o[0], o[1], o[2]) for o in outcome(one)]
+    assert [(r.prop, r.verdict, r.depth) for r in results] == [
+        (o[0], o[1], o[2]) for o in outcome(one)
+    ]
     bad = [r for r in results if r.verdict == "violated"]
     assert {r.prop for r in bad} >= {"no-deadlock", "counter-exact"}
     for r in bad:
@@ -96,27 +100,48 @@ def test_seed_violations_on_two_workers(scheduler: str) -> None:
 
 def test_workers_flag_starts_a_local_cluster() -> None:
     """--workers N alone: a local cluster of N processes, "workers": N."""
-    rc, doc, _ = cli("--spec", "seed", "--engine", "explicit", "--depth", "3",
-                     "--property", "no-deadlock", "--json", "--workers", "2")
+    rc, doc, _ = cli(
+        "--spec",
+        "seed",
+        "--engine",
+        "explicit",
+        "--depth",
+        "3",
+        "--property",
+        "no-deadlock",
+        "--json",
+        "--workers",
+        "2",
+    )
     assert rc == 1 and doc["workers"] == 2
     assert outcome(doc) == [("no-deadlock", "violated", 2, 2)]
 
 
 def test_no_scheduler_is_exit_2_quickly() -> None:
     start = time.monotonic()
-    rc, doc, err = cli("--spec", "v4.13", "--engine", "explicit", "--depth", "3",
-                       "--scheduler", "tcp://127.0.0.1:1")
+    rc, doc, err = cli(
+        "--spec",
+        "v4.13",
+        "--engine",
+        "explicit",
+        "--depth",
+        "3",
+        "--scheduler",
+        "tcp://127.0.0.1:1",
+    )
     assert rc == 2 and doc == {}
     assert "no Dask scheduler answers at tcp://127.0.0.1:1" in err and err.count("\n") == 1
     assert time.monotonic() - start < 20
 
 
 def test_cluster_flags_need_the_explicit_engine() -> None:
-    rc, _, err = cli("--spec", "v4.13", "--engine", "bmc", "--depth", "2",
-                     "--scheduler", "tcp://127.0.0.1:1")
+    rc, _, err = cli(
+        "--spec", "v4.13", "--engine", "bmc", "--depth", "2", "--scheduler", "tcp://127.0.0.1:1"
+    )
     assert rc == 2 and "--engine explicit" in err
-    rc, _, err = cli("--spec", "v4.13", "--starvation", "2", "--engine", "explicit",
-                     "--workers", "2")
+    rc, _, err = cli(
+        "--spec", "v4.13", "--starvation", "2", "--engine", "explicit", "--workers", "2"
+    )
     assert rc == 2 and "--starvation runs on one machine" in err
 
 
@@ -125,11 +150,16 @@ def test_a_lost_worker_stops_the_search() -> None:
     level, not a hang and not a wrong verdict."""
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         pids = list(client.run(os.getpid).values())
-        engine = DistributedEngine(Model(specs.load("v4.13").params),
-                                   list(PROPERTIES.values()), cluster.scheduler_address)
+        engine = DistributedEngine(
+            Model(specs.load("v4.13").params), list(PROPERTIES.values()), cluster.scheduler_address
+        )
 
         def kill_at_level_3(line: str) -> None:
             if line.startswith("level 3: worker 1"):
@@ -141,8 +171,10 @@ def test_a_lost_worker_stops_the_search() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 2**64 - 1), min_size=4, max_size=4), max_size=40),
-       st.integers(1, 9))
+@given(
+    st.lists(st.lists(st.integers(0, 2**64 - 1), min_size=4, max_size=4), max_size=40),
+    st.integers(1, 9),
+)
 def test_route_is_a_stable_partition(states: list[list[int]], parts: int) -> None:
     """batch_route: a permutation into one run per part, stable within a
     part, equal states always with the same part."""
@@ -153,8 +185,11 @@ def test_route_is_a_stable_partition(states: list[list[int]], parts: int) -> Non
     flat = ffi.new("uint64_t[]", [w for r in rows for w in r] or [0])
     origin = ffi.new("int64_t[]", list(range(n)) or [0])
     ops = ffi.new("uint16_t[]", [i % 7 for i in range(n)] or [0])
-    out, out_o, out_p = ffi.new("uint64_t[]", max(1, n * nw)), ffi.new("int64_t[]", max(1, n)), \
-        ffi.new("uint16_t[]", max(1, n))
+    out, out_o, out_p = (
+        ffi.new("uint64_t[]", max(1, n * nw)),
+        ffi.new("int64_t[]", max(1, n)),
+        ffi.new("uint16_t[]", max(1, n)),
+    )
     counts = ffi.new("int64_t[]", parts)
     lib.batch_route(flat, origin, ops, n, parts, out, out_o, out_p, counts)
     assert sum(counts) == n
@@ -164,7 +199,7 @@ def test_route_is_a_stable_partition(states: list[list[int]], parts: int) -> Non
         mine = [out_o[k] for k in range(at, at + counts[j])]
         assert mine == sorted(mine)
         for k in range(at, at + counts[j]):
-            assert tuple(out[k * nw:(k + 1) * nw]) == rows[out_o[k]] and out_p[k] == out_o[k] % 7
+            assert tuple(out[k * nw : (k + 1) * nw]) == rows[out_o[k]] and out_p[k] == out_o[k] % 7
             assert owner.setdefault(rows[out_o[k]], j) == j
         at += counts[j]
     assert sorted(out_o[k] for k in range(n)) == list(range(n))
@@ -184,12 +219,21 @@ def test_a_cluster_started_as_a_user_would(tmp_path: Path) -> None:
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     log = open(tmp_path / "cluster.log", "w")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], stdout=log, stderr=log)]
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=log,
+            stderr=log,
+        )
+    ]
     try:
-        procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "2",
-                                       "--nthreads", "1", "--no-dashboard"],
-                                      stdout=log, stderr=log))
+        procs.append(
+            subprocess.Popen(
+                [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                stdout=log,
+                stderr=log,
+            )
+        )
         from distributed import Client
 
         with Client(address, timeout=20) as client:

@@ -1,6 +1,7 @@
 """The first chunk's area map is the static smap/dmap array: pcpu_setup_first_chunk()
 sets `map_alloc = ARRAY_SIZE(smap)` = PERCPU_DYNAMIC_EARLY_SLOTS = 128 (3.18 to
 4.13), so no allocation in it ever asks for map extension."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """--html pages and the terminal chunk map: what Chromium renders of a seed
 counterexample and of the shipped mix capture, self-containment, atomic
 writing, and the bounded log summary behind the page."""
+
 from __future__ import annotations
 
 import gzip
@@ -19,14 +20,21 @@ from rich.console import Console
 
 from percpu_mc.checker.cli import check_model as cli_model
 from percpu_mc.checker.cli import check_trace as cli_trace
-from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker.logs.trace_summary import MAX_BINS, Histogram, LogSummary
+from percpu_mc.checker.report import html as html_report
 from percpu_mc.traces.parser import LogParser
 
 SAMPLES = Path(__file__).parent / "trace_samples"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def chromium(tmp: Path, *args: str) -> str:
@@ -39,8 +47,13 @@ def chromium(tmp: Path, *args: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     profile = tmp / "chromium-profile"
-    done = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return done.stdout
 
 
@@ -70,16 +83,30 @@ class Elements(HTMLParser):
     def inside(self, **want: str) -> list[dict[str, str]]:
         """Elements with an ancestor whose attributes include `want`
         (class is matched as one of the classes)."""
+
         def match(a: dict[str, str]) -> bool:
-            return all(v in a.get("class", "").split() if k == "class_" else a.get(k) == v
-                       for k, v in want.items())
+            return all(
+                v in a.get("class", "").split() if k == "class_" else a.get(k) == v
+                for k, v in want.items()
+            )
+
         return [a for a, up in self.found if any(match(u) for u in up)]
 
 
 @pytest.fixture(scope="module")
 def seed_run() -> tuple:
-    args = cli_model.parse_args(["--spec", "seed", "--depth", "10", "--property", "no-deadlock",
-                                 "--property", "counter-exact"])
+    args = cli_model.parse_args(
+        [
+            "--spec",
+            "seed",
+            "--depth",
+            "10",
+            "--property",
+            "no-deadlock",
+            "--property",
+            "counter-exact",
+        ]
+    )
     return cli_model.run(args, Console(stderr=True, quiet=True))
 
 
@@ -91,20 +118,27 @@ def test_seed_counterexamples_render_in_chromium(seed_run: tuple, tmp_path: Path
     assert {r.prop: r.depth for r in results} == {"no-deadlock": 2, "counter-exact": 10}
     for r in results:
         # the violating step is the last one, highlighted, and draws every chunk struct
-        violating = [a for a, _ in dom.found if "violating" in a.get("class", "").split()
-                     and a.get("data-step")]
+        violating = [
+            a
+            for a, _ in dom.found
+            if "violating" in a.get("class", "").split() and a.get("data-step")
+        ]
         steps = {a["data-step"] for a in violating if a["id"].startswith(r.prop)}
         assert steps == {str(r.depth)}
-        chunks = {a["data-chunk"] for a in dom.inside(id=f"{r.prop}-step-{r.depth}")
-                  if "data-chunk" in a}
+        chunks = {
+            a["data-chunk"] for a in dom.inside(id=f"{r.prop}-step-{r.depth}") if "data-chunk" in a
+        }
         assert chunks == {str(c) for c in range(model.p.nr_chunks)}
         every_step = {a["data-step"] for a in dom.inside(id=r.prop) if "data-step" in a}
         assert every_step == {str(n) for n in range(r.depth + 1)}
     text = " ".join(" ".join(dom.text).split())
     assert re.search(r"pcpu_alloc_mutex is owned by alloc#\d, which is at IDLE", text)
     # the lost update: the counter and the pages it counts differ
-    counted = re.search(r"pcpu_nr_empty_pop_pages is (-?\d+), but the chunks hold (\d+) "
-                        r"populated pages", text)
+    counted = re.search(
+        r"pcpu_nr_empty_pop_pages is (-?\d+), but the chunks hold (\d+) "
+        r"populated pages",
+        text,
+    )
     assert counted and counted.group(1) != counted.group(2)
 
 
@@ -125,8 +159,10 @@ def test_seed_terminal_map_fits_100_columns(seed_run: tuple) -> None:
 def test_map_is_off_when_stdout_is_not_a_terminal(capsys: pytest.CaptureFixture) -> None:
     assert cli_model.main(["--spec", "seed", "--depth", "2", "--property", "no-deadlock"]) == 1
     assert "chunk map per step" not in capsys.readouterr().out
-    assert cli_model.main(["--spec", "seed", "--depth", "2", "--property", "no-deadlock",
-                           "--map"]) == 1
+    assert (
+        cli_model.main(["--spec", "seed", "--depth", "2", "--property", "no-deadlock", "--map"])
+        == 1
+    )
     assert "no-deadlock: chunk map per step" in capsys.readouterr().out
 
 
@@ -162,7 +198,8 @@ LOG = (
     "align=8 base_addr=ffff8cabfdc35000 off=0 ptr=ffff9d643e06b000\n"
     "CPU:0 [LOST 3 EVENTS]\n"
     "  a-1 [000] .... 3.000000: percpu_alloc_percpu: reserved=0 is_atomic=0 size=16 "
-    "align=8 base_addr=ffff8cabfdc37000 off=0 ptr=ffff9d643e06d000\n")
+    "align=8 base_addr=ffff8cabfdc37000 off=0 ptr=ffff9d643e06d000\n"
+)
 
 
 def test_violations_failures_and_gaps_are_drawn(tmp_path: Path) -> None:
@@ -198,8 +235,12 @@ def test_unwritable_html_path_is_bad_input(tmp_path: Path, capsys: pytest.Captur
     missing = tmp_path / "no" / "such.html"
     assert cli_trace.main(["--html", str(missing), str(SAMPLES / "boot.trace")]) == 2
     assert "no directory" in capsys.readouterr().err
-    assert cli_model.main(["--spec", "seed", "--property", "no-deadlock", "--depth", "2",
-                           "--html", str(missing)]) == 2
+    assert (
+        cli_model.main(
+            ["--spec", "seed", "--property", "no-deadlock", "--depth", "2", "--html", str(missing)]
+        )
+        == 2
+    )
     assert "no directory" in capsys.readouterr().err and not missing.parent.exists()
 
 
@@ -215,20 +256,25 @@ def test_histogram_keeps_every_event(stamps: list[int], bins: int) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.integers(0, 7), st.sampled_from([8, 16, 64])),
-                max_size=60))
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 7), st.sampled_from([8, 16, 64])), max_size=60)
+)
 def test_live_bytes_are_the_sum_of_live_areas(ops: list[tuple[bool, int, int]]) -> None:
     """An allocation at a fresh offset (slot * 64) or a free of one."""
     lines = []
     for n, (alloc, slot, size) in enumerate(ops):
         ts = f"1.{n:06d}"
         if alloc:
-            lines.append(f"  a-1 [000] .... {ts}: percpu_alloc_percpu: reserved=0 is_atomic=0 "
-                         f"size={size} align=8 base_addr=ffff8cabfdc37000 off={slot * 64} "
-                         "ptr=0000000000037000\n")
+            lines.append(
+                f"  a-1 [000] .... {ts}: percpu_alloc_percpu: reserved=0 is_atomic=0 "
+                f"size={size} align=8 base_addr=ffff8cabfdc37000 off={slot * 64} "
+                "ptr=0000000000037000\n"
+            )
         else:
-            lines.append(f"  a-1 [000] .... {ts}: percpu_free_percpu: "
-                         f"base_addr=ffff8cabfdc37000 off={slot * 64} ptr=0000000000037000\n")
+            lines.append(
+                f"  a-1 [000] .... {ts}: percpu_free_percpu: "
+                f"base_addr=ffff8cabfdc37000 off={slot * 64} ptr=0000000000037000\n"
+            )
     summary = LogSummary()
     for record in LogParser().records(iter(lines)):
         summary.feed(record)

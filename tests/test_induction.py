@@ -1,6 +1,7 @@
 """k-induction (checker/induction.py): a property proved with the lemma that
 makes it inductive, not proved without it, and a violated one refuted by the
 base case with its shortest counterexample."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ LEMMA = {lm.name: lm for lm in LEMMAS}
 
 
 def prove(spec: str, prop: str, lemmas: list[str], max_k: int = 1, depth: int = 0):
-    eng = InductionEngine(Model(specs.load(spec).params), [PROPERTIES[prop]],
-                          [LEMMA[n] for n in lemmas])
+    eng = InductionEngine(
+        Model(specs.load(spec).params), [PROPERTIES[prop]], [LEMMA[n] for n in lemmas]
+    )
     [result], _ = eng.run(max_k, depth)
     return result, eng
 
@@ -51,15 +53,29 @@ def test_refuted_with_its_shortest_counterexample() -> None:
     m = Model(specs.load("seed").params)
     last = result.trace.steps[-1].state
     assert not PROPERTIES["counter-exact"].holds(Concrete(), m.kernel, last)
-    assert all(PROPERTIES["counter-exact"].holds(Concrete(), m.kernel, st.state)
-               for st in result.trace.steps[:-1])
+    assert all(
+        PROPERTIES["counter-exact"].holds(Concrete(), m.kernel, st.state)
+        for st in result.trace.steps[:-1]
+    )
 
 
 def test_cli_prove_json(capsys) -> None:
     """--prove --json on a buggy spec: exit 1, the violation with its
     counterexample; engine 'induction'."""
-    rc = main(["--spec", "seed", "--prove", "--max-k", "1", "--depth", "3",
-               "--property", "no-deadlock", "--json"])
+    rc = main(
+        [
+            "--spec",
+            "seed",
+            "--prove",
+            "--max-k",
+            "1",
+            "--depth",
+            "3",
+            "--property",
+            "no-deadlock",
+            "--json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert rc == 1 and doc["engine"] == "induction"
     [item] = doc["results"]
@@ -72,8 +88,9 @@ def test_cli_prove_bad_max_k(capsys) -> None:
     assert "--max-k" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name,counter", [("v4.13-straddle", 0), ("v4.13-popfail-fix", 1),
-                                          ("v4.13-counter-fix", 1)])
+@pytest.mark.parametrize(
+    "name,counter", [("v4.13-straddle", 0), ("v4.13-popfail-fix", 1), ("v4.13-counter-fix", 1)]
+)
 def test_v4_13_counter_drift_on_population_failure(name: str, counter: int) -> None:
     """A finding the induction pointed at (lemma occ-pages is not inductive
     once an area can straddle a page boundary): v4.13's population failure
@@ -86,25 +103,36 @@ def test_v4_13_counter_drift_on_population_failure(name: str, counter: int) -> N
     # the drift's geometry (v4.13-straddle: alloc#2 holds two areas), with each spec's code
     geometry = specs.load("v4.13-straddle").params
     m = Model(replace(geometry, switches=specs.load(name).params.switches))
-    plan = [("percpu_enable_async", None, {}),
-            # alloc#2 takes the first chunk's last cell (its static map needs no extension)
-            ("pcpu_alloc (non-atomic)", 1, {"size": 1}), ("pcpu_alloc: counter", 1, {}),
-            # alloc#1 creates chunk 1 and takes its cell 0 (page 0 populated)
-            ("pcpu_alloc (non-atomic)", 0, {"size": 1}), ("pcpu_create_chunk", 0, {"fail": 0}),
-            ("pcpu_extend_area_map", 0, {"fail": 0}), ("pcpu_alloc: restart", 0, {}),
-            ("pcpu_populate_chunk", 0, {"fail": 0}), ("pcpu_alloc: counter", 0, {}),
-            # alloc#2: cells 1-2, across pages 0 and 1 (occ_pages 1: page 1 only)
-            ("pcpu_alloc (non-atomic)", 1, {"size": 2}),
-            # alloc#1 frees cell 0: page 0 still holds alloc#2's cell, counter += 0
-            ("free_percpu", 0, {}),
-            # page 1's population fails: the area is freed, page 0 is empty: uncounted, unless fixed
-            ("pcpu_populate_chunk", 1, {"fail": 1})]
+    plan = [
+        ("percpu_enable_async", None, {}),
+        # alloc#2 takes the first chunk's last cell (its static map needs no extension)
+        ("pcpu_alloc (non-atomic)", 1, {"size": 1}),
+        ("pcpu_alloc: counter", 1, {}),
+        # alloc#1 creates chunk 1 and takes its cell 0 (page 0 populated)
+        ("pcpu_alloc (non-atomic)", 0, {"size": 1}),
+        ("pcpu_create_chunk", 0, {"fail": 0}),
+        ("pcpu_extend_area_map", 0, {"fail": 0}),
+        ("pcpu_alloc: restart", 0, {}),
+        ("pcpu_populate_chunk", 0, {"fail": 0}),
+        ("pcpu_alloc: counter", 0, {}),
+        # alloc#2: cells 1-2, across pages 0 and 1 (occ_pages 1: page 1 only)
+        ("pcpu_alloc (non-atomic)", 1, {"size": 2}),
+        # alloc#1 frees cell 0: page 0 still holds alloc#2's cell, counter += 0
+        ("free_percpu", 0, {}),
+        # page 1's population fails: the area is freed, page 0 is empty: uncounted, unless fixed
+        ("pcpu_populate_chunk", 1, {"fail": 1}),
+    ]
     assert len(plan) == 12
     s, x = m.init(), Concrete()
     for name, ctx, want in plan:
         assert PROPERTIES["counter-exact"].holds(x, m.kernel, s)
-        s = next(t for ai, ch, t in m.successors(s) if m.actions[ai].name == name and
-                 m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items()))
+        s = next(
+            t
+            for ai, ch, t in m.successors(s)
+            if m.actions[ai].name == name
+            and m.actions[ai].ctx == ctx
+            and all(ch.get(k) == v for k, v in want.items())
+        )
     assert (s.nr_empty_pop_pages, s.populated[1], s.alloc_map[1]) == (counter, 0b01, 0)
     assert PROPERTIES["counter-exact"].holds(x, m.kernel, s) == (counter == 1)
 
@@ -123,26 +151,38 @@ def test_popfail_fix_proves_the_counter() -> None:
 WINDOW = [  # (context, action, choices) of the in-flight window (README)
     (None, "percpu_enable_async", {}),
     # alloc#2 takes the first chunk's one free cell
-    (1, "pcpu_alloc (atomic)", {"size": 1}), (1, "pcpu_alloc: counter", {}),
+    (1, "pcpu_alloc (atomic)", {"size": 1}),
+    (1, "pcpu_alloc: counter", {}),
     # alloc#1 creates chunk 1, takes all of it and populates it: the mutex is
     # released, `pcpu_nr_empty_pop_pages -= occ_pages` is still to come
-    (0, "pcpu_alloc (non-atomic)", {"size": 4}), (0, "pcpu_create_chunk", {"fail": 0, "chunk": 1}),
-    (0, "pcpu_extend_area_map", {"fail": 0}), (0, "pcpu_alloc: restart", {"chunk": 1}),
+    (0, "pcpu_alloc (non-atomic)", {"size": 4}),
+    (0, "pcpu_create_chunk", {"fail": 0, "chunk": 1}),
+    (0, "pcpu_extend_area_map", {"fail": 0}),
+    (0, "pcpu_alloc: restart", {"chunk": 1}),
     (0, "pcpu_populate_chunk", {"fail": 0}),
     # the atomic request fails: nothing populated is free
     (1, "pcpu_alloc (atomic)", {"size": 1}),
     # the balance run: pcpu_atomic_alloc_failed, so nr_to_pop = HIGH; no chunk
     # to populate, so pcpu_create_chunk() and goto retry_pop, which recomputes
     # nr_to_pop from the counter, still holding alloc#1's two pages
-    (None, "pcpu_balance_workfn", {}), (None, "pcpu_balance_workfn: collect", {}),
+    (None, "pcpu_balance_workfn", {}),
+    (None, "pcpu_balance_workfn: collect", {}),
     (None, "pcpu_balance_workfn: map extend pick", {"chunk": 0}),  # nothing queued
-    (None, "pcpu_balance_workfn: retry_pop", {}), (None, "pcpu_balance_workfn: pick chunk", {}),
-    (None, "pcpu_create_chunk", {"fail": 0}), (None, "pcpu_balance_workfn: retry_pop", {})]
+    (None, "pcpu_balance_workfn: retry_pop", {}),
+    (None, "pcpu_balance_workfn: pick chunk", {}),
+    (None, "pcpu_create_chunk", {"fail": 0}),
+    (None, "pcpu_balance_workfn: retry_pop", {}),
+]
 
 
 def step(m: Model, s, ctx, name: str, want: dict):
-    [t] = [t for ai, ch, t in m.successors(s) if m.actions[ai].name == name
-           and m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items())]
+    [t] = [
+        t
+        for ai, ch, t in m.successors(s)
+        if m.actions[ai].name == name
+        and m.actions[ai].ctx == ctx
+        and all(ch.get(k) == v for k, v in want.items())
+    ]
     return t
 
 
@@ -176,8 +216,9 @@ def test_counter_fix_closes_the_window() -> None:
         s = step(m, s, ctx, name, want)
     assert (s.nr_to_pop, s.nr_empty_pop_pages) == (2, 0)
     while s.balance_pc != int(BalancePc.IDLE):  # the rest of the run, nothing failing
-        s = next(t for ai, ch, t in m.successors(s)
-                 if m.actions[ai].ctx is None and not ch.get("fail"))
+        s = next(
+            t for ai, ch, t in m.successors(s) if m.actions[ai].ctx is None and not ch.get("fail")
+        )
         assert PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
     assert s.ap_phase == 3 and s.nr_empty_pop_pages == 2
 
@@ -187,8 +228,9 @@ def test_counter_fix_proves_every_property() -> None:
     are reachable in v4.13: the counter properties and atomic-progress are
     proved for every depth at k = 1."""
     props = ["counter-nonnegative", "counter-exact", "atomic-progress"]
-    eng = InductionEngine(Model(specs.load("v4.13-counter-fix").params),
-                          [PROPERTIES[n] for n in props])
+    eng = InductionEngine(
+        Model(specs.load("v4.13-counter-fix").params), [PROPERTIES[n] for n in props]
+    )
     results, _ = eng.run(1)
     assert [(r.verdict, r.k) for r in results] == [("proved", 1)] * 3
     assert "counter-identity" in results[0].lemmas

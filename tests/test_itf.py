@@ -3,6 +3,7 @@ document (Apalache ADR-015), checked here against the ADR's rules and
 replayed on the concrete model: the first state is the initial one, each
 next state a successor by the action its `#meta` names, the last one
 breaks the property."""
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,7 @@ map_extension = "work-item"
 alloc_mutex = "populate-only"
 """
 
-MAX_JSON_INT = 2 ** 53 - 1  # RFC 7159's interoperable range, as ADR-015 says
+MAX_JSON_INT = 2**53 - 1  # RFC 7159's interoperable range, as ADR-015 says
 
 
 def itf_problems(doc: Any) -> list[str]:
@@ -78,7 +79,8 @@ def itf_problems(doc: Any) -> list[str]:
             elif "#map" in v:
                 pairs = v["#map"]
                 if not isinstance(pairs, list) or any(
-                        not isinstance(p, list) or len(p) != 2 for p in pairs):
+                    not isinstance(p, list) or len(p) != 2 for p in pairs
+                ):
                     out.append(f"{where}: #map must hold [key, value] pairs")
                 else:
                     expr(pairs, where)
@@ -95,8 +97,11 @@ def itf_problems(doc: Any) -> list[str]:
     if "#meta" in doc and not isinstance(doc["#meta"], dict):
         out.append("#meta must be an object")
     names = doc.get("vars")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) \
-            or len(set(names)) != len(names):
+    if (
+        not isinstance(names, list)
+        or not all(isinstance(n, str) for n in names)
+        or len(set(names)) != len(names)
+    ):
         return out + ["vars must be a list of distinct names"]
     states = doc.get("states")
     if not isinstance(states, list) or not states:
@@ -132,7 +137,7 @@ def test_the_checker_refuses_what_the_rules_refuse() -> None:
     broken = [
         {"vars": ["x"], "states": [{"y": 1}]},
         {"vars": ["x"], "states": [{"x": {"#bigint": 3}}]},
-        {"vars": ["x"], "states": [{"x": 2 ** 60}]},
+        {"vars": ["x"], "states": [{"x": 2**60}]},
         {"vars": ["x"], "states": [{"x": {"#map": [[1]]}}]},
         {"vars": ["x"], "states": [{"x": 1.5}]},
         {"vars": ["x", "x"], "states": [{"x": 1}]},
@@ -151,10 +156,28 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.
     spec.write_text(PINNED)
     script = shutil.which("check-model", path=str(Path(sys.executable).parent))
     assert script
-    done = subprocess.run([script, "--spec", str(spec), "--engine", "explicit", "--depth", "6",
-                           "--property", "no-deadlock", "--property", "counter-exact",
-                           "--itf", str(tmp / "cex.itf.json"), "--json"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp)
+    done = subprocess.run(
+        [
+            script,
+            "--spec",
+            str(spec),
+            "--engine",
+            "explicit",
+            "--depth",
+            "6",
+            "--property",
+            "no-deadlock",
+            "--property",
+            "counter-exact",
+            "--itf",
+            str(tmp / "cex.itf.json"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp,
+    )
     return spec, done
 
 
@@ -171,8 +194,9 @@ def test_one_file_per_counterexample(written: tuple[Path, subprocess.CompletedPr
 
 
 @pytest.mark.parametrize("prop, steps", [("no-deadlock", 3), ("counter-exact", 6)])
-def test_itf_is_valid_and_replays(written: tuple[Path, subprocess.CompletedProcess], prop: str,
-                                  steps: int) -> None:
+def test_itf_is_valid_and_replays(
+    written: tuple[Path, subprocess.CompletedProcess], prop: str, steps: int
+) -> None:
     spec, _ = written
     doc = json.loads((spec.parent / f"cex.{prop}.itf.json").read_text())
     assert itf_problems(doc) == []
@@ -198,8 +222,26 @@ def test_one_counterexample_is_file_itself(tmp_path: Path) -> None:
     spec = tmp_path / "pinned.toml"
     spec.write_text(PINNED)
     target = tmp_path / "trace.json"
-    assert main(["--spec", str(spec), "--engine", "explicit", "--depth", "3", "--property",
-                 "no-deadlock", "--itf", str(target), "--no-map"]) == 1
+    assert (
+        main(
+            [
+                "--spec",
+                str(spec),
+                "--engine",
+                "explicit",
+                "--depth",
+                "3",
+                "--property",
+                "no-deadlock",
+                "--itf",
+                str(target),
+                "--no-map",
+            ]
+        )
+        == 1
+    )
     assert itf_problems(json.loads(target.read_text())) == []
-    assert main(["--spec", str(spec), "--depth", "3", "--itf",
-                 str(tmp_path / "missing" / "t.json")]) == 2
+    assert (
+        main(["--spec", str(spec), "--depth", "3", "--itf", str(tmp_path / "missing" / "t.json")])
+        == 2
+    )

@@ -1,6 +1,7 @@
 """Starvation lassos (checker/lasso.py): found where the balance work never
 refills (PCPU_EMPTY_POP_PAGES_HIGH = 0), with the loop really closing and
 really starving the request; and the CLI shows the loop."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,16 +10,20 @@ import json
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.lasso import LassoEngine, explore, fair_lasso
-from percpu_mc.model.state import canonical
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import AllocPc, BalancePc
+from percpu_mc.model.state import AllocPc, BalancePc, canonical
 from percpu_mc.traces.events import ParseError
 from percpu_mc.traces.parser import LogParser, open_log
 
 # v4.13's code on a geometry of its own: a first chunk with three free cells
 # (one static), requests of one cell or the whole unit
-NO_REFILL = dataclasses.replace(specs.load("v4.13").params, empty_pop_pages_high=0,
-                                empty_pop_pages_low=0, first_chunk_static_cells=1, sizes=(1, 4))
+NO_REFILL = dataclasses.replace(
+    specs.load("v4.13").params,
+    empty_pop_pages_high=0,
+    empty_pop_pages_low=0,
+    first_chunk_static_cells=1,
+    sizes=(1, 4),
+)
 
 
 def test_lasso_when_the_balance_work_populates_nothing() -> None:
@@ -39,12 +44,16 @@ def test_lasso_when_the_balance_work_populates_nothing() -> None:
     names = [model.actions[steps[j].action].name for j in loop]
     # an atomic request of the size fails in it (and none succeeds) ...
     tries = [j for j in loop if names[j - lasso.loop_start] == "pcpu_alloc (atomic)"]
-    assert tries and all(steps[j].choices["size"] == 4 and
-                         steps[j].state.pc[model.actions[steps[j].action].ctx] == AllocPc.IDLE
-                         for j in tries)
+    assert tries and all(
+        steps[j].choices["size"] == 4
+        and steps[j].state.pc[model.actions[steps[j].action].ctx] == AllocPc.IDLE
+        for j in tries
+    )
     # ... and a balance run completes
-    assert any(states[j].balance_pc != BalancePc.IDLE and states[j + 1].balance_pc == BalancePc.IDLE
-               for j in loop)
+    assert any(
+        states[j].balance_pc != BalancePc.IDLE and states[j + 1].balance_pc == BalancePc.IDLE
+        for j in loop
+    )
 
 
 def test_no_lasso_below_its_length() -> None:
@@ -53,9 +62,12 @@ def test_no_lasso_below_its_length() -> None:
 
 def test_cli_starvation_json(tmp_path, capsys) -> None:
     """--starvation --json: the lasso's steps, each marked in the loop or not."""
-    text = (specs.resolve("v4.13").read_text()
-            .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
-            .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0"))
+    text = (
+        specs.resolve("v4.13")
+        .read_text()
+        .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
+        .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0")
+    )
     spec = tmp_path / "no-refill.toml"
     spec.write_text(text)
     assert main(["--spec", str(spec), "--starvation", "4", "--depth", "6", "--json"]) == 1
@@ -71,13 +83,30 @@ def test_cli_starvation_json(tmp_path, capsys) -> None:
 def test_cli_starvation_emit_log(tmp_path, capsys) -> None:
     """--starvation --emit-log: the lasso as a log our parser reads; its
     header names the loop, and the loop's lines are the 5 steps' lines."""
-    text = (specs.resolve("v4.13").read_text()
-            .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
-            .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0"))
+    text = (
+        specs.resolve("v4.13")
+        .read_text()
+        .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
+        .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0")
+    )
     spec = tmp_path / "no-refill.toml"
     spec.write_text(text)
-    assert main(["--spec", str(spec), "--starvation", "4", "--depth", "6", "--json",
-                 "--emit-log", str(tmp_path / "logs")]) == 1
+    assert (
+        main(
+            [
+                "--spec",
+                str(spec),
+                "--starvation",
+                "4",
+                "--depth",
+                "6",
+                "--json",
+                "--emit-log",
+                str(tmp_path / "logs"),
+            ]
+        )
+        == 1
+    )
     doc = json.loads(capsys.readouterr().out)
     path = tmp_path / "logs" / "v4.13-starvation-4.trace"  # the spec's own name
     assert doc["log"]["path"] == str(path)
@@ -92,9 +121,15 @@ def test_cli_starvation_emit_log(tmp_path, capsys) -> None:
 
 # One context holding at most one allocation, pages of one cell, one
 # dynamic chunk: every reachable state is explored in a few seconds.
-TINY = dataclasses.replace(specs.load("v4.13").params, cells_per_page=1, sizes=(1, 2),
-                           nr_chunks=2, nr_contexts=1, live_per_context=1,
-                           first_chunk_static_cells=1)
+TINY = dataclasses.replace(
+    specs.load("v4.13").params,
+    cells_per_page=1,
+    sizes=(1, 2),
+    nr_chunks=2,
+    nr_contexts=1,
+    live_per_context=1,
+    first_chunk_static_cells=1,
+)
 
 
 def test_explicit_none_and_lasso_on_a_tiny_geometry() -> None:
@@ -114,7 +149,10 @@ def test_explicit_none_and_lasso_on_a_tiny_geometry() -> None:
     assert lasso is not None
     states = [lasso.trace.init] + [st.state for st in lasso.trace.steps]
     assert states[lasso.loop_start] == states[-1]
-    loop = lasso.trace.steps[lasso.loop_start:]
-    atomic = [st for st in loop if starve.actions[st.action].name == "pcpu_alloc (atomic)"
-              and st.choices["size"] == 2]
+    loop = lasso.trace.steps[lasso.loop_start :]
+    atomic = [
+        st
+        for st in loop
+        if starve.actions[st.action].name == "pcpu_alloc (atomic)" and st.choices["size"] == 2
+    ]
     assert atomic and all(st.state.pc[0] == AllocPc.IDLE for st in atomic)

@@ -1,44 +1,64 @@
 """The kernel's list order (checker/list_order.py): the chunk choices the
 kernel's pcpu_slot[] order makes, out of the ones the model allows."""
+
 from __future__ import annotations
 
 import dataclasses
 import json
 from pathlib import Path
 
+from test_verdicts import PRE_ASYNC_STARVES, pre_async_starvation_plan
+
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
-from percpu_mc.model.state import canonical
 from percpu_mc.checker.engines.list_order import KernelOrder, Order, replay
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import AllocPc, BalancePc, State
-from test_verdicts import PRE_ASYNC_STARVES, pre_async_starvation_plan
+from percpu_mc.model.state import AllocPc, BalancePc, State, canonical
 
 LASSOS = Path(__file__).parent / "lassos"
 TINY_NO_REFILL = dataclasses.replace(
-    specs.load("v4.13").params, cells_per_page=1, sizes=(1, 2), nr_chunks=2, nr_contexts=1,
-    empty_pop_pages_low=0, empty_pop_pages_high=0, first_chunk_static_cells=1)
+    specs.load("v4.13").params,
+    cells_per_page=1,
+    sizes=(1, 2),
+    nr_chunks=2,
+    nr_contexts=1,
+    empty_pop_pages_low=0,
+    empty_pop_pages_high=0,
+    first_chunk_static_cells=1,
+)
 
 ALLOC, CREATE = "pcpu_alloc (non-atomic)", "pcpu_create_chunk"
 # v4.13's code with requests of one cell or the whole unit and a first chunk
 # of three free cells (the shipped geometry before issue 15): the list-order
 # runs and the recorded whole-unit lasso below are at this geometry
-WHOLE_UNIT = dataclasses.replace(specs.load("v4.13").params, first_chunk_static_cells=1,
-                                 sizes=(1, 4))
-WHOLE_CHUNK = [(ALLOC, {"size": 4}), (CREATE, {"fail": 0}), ("pcpu_extend_area_map", {"fail": 0}),
-               ("pcpu_alloc: restart", {}), ("pcpu_populate_chunk", {"fail": 0}),
-               ("pcpu_alloc: counter", {})]
+WHOLE_UNIT = dataclasses.replace(
+    specs.load("v4.13").params, first_chunk_static_cells=1, sizes=(1, 4)
+)
+WHOLE_CHUNK = [
+    (ALLOC, {"size": 4}),
+    (CREATE, {"fail": 0}),
+    ("pcpu_extend_area_map", {"fail": 0}),
+    ("pcpu_alloc: restart", {}),
+    ("pcpu_populate_chunk", {"fail": 0}),
+    ("pcpu_alloc: counter", {}),
+]
 
 
-def walk(m: Model, plan: list[tuple[int | None, str, dict[str, int]]]) \
-        -> tuple[State, Order, KernelOrder]:
+def walk(
+    m: Model, plan: list[tuple[int | None, str, dict[str, int]]]
+) -> tuple[State, Order, KernelOrder]:
     """Follow the plan through the kernel's steps, each the only one that matches."""
     k = KernelOrder(m)
     s = canonical(m.init())
     o = k.initial(s)
     for ctx, name, want in plan:
-        [t] = [t for ai, ch, t in k.steps(s, o) if m.actions[ai].name == name
-               and m.actions[ai].ctx == ctx and all(ch.get(n) == v for n, v in want.items())]
+        [t] = [
+            t
+            for ai, ch, t in k.steps(s, o)
+            if m.actions[ai].name == name
+            and m.actions[ai].ctx == ctx
+            and all(ch.get(n) == v for n, v in want.items())
+        ]
         t = canonical(t)
         s, o = t, k.advance(s, t, o)
     return s, o, k
@@ -50,9 +70,14 @@ def test_the_balance_work_spares_the_chunk_freed_last() -> None:
     head of the free slot (list_move).  The model lets the balance work
     spare either; the kernel spares chunk 2 and destroys chunk 1."""
     m = Model(WHOLE_UNIT)
-    plan = [(None, "percpu_enable_async", {}),
-            *[(0, a, ch) for a, ch in WHOLE_CHUNK], *[(1, a, ch) for a, ch in WHOLE_CHUNK],
-            (0, "free_percpu", {}), (1, "free_percpu", {}), (None, "pcpu_balance_workfn", {})]
+    plan = [
+        (None, "percpu_enable_async", {}),
+        *[(0, a, ch) for a, ch in WHOLE_CHUNK],
+        *[(1, a, ch) for a, ch in WHOLE_CHUNK],
+        (0, "free_percpu", {}),
+        (1, "free_percpu", {}),
+        (None, "pcpu_balance_workfn", {}),
+    ]
     s, o, k = walk(m, plan)
     assert (s.live_valid, o.slots[-1]) == ((False, False), (2, 1))
     collect = "pcpu_balance_workfn: collect"
@@ -70,20 +95,31 @@ def test_a_created_chunk_is_taken_before_an_older_free_one() -> None:
     (and populates it) rather than the older, populated one.  The model
     allows both."""
     m = Model(WHOLE_UNIT)
-    bal = [(None, "pcpu_balance_workfn" + step, {}) for step in
-           ("", ": collect", ": map extend pick", ": retry_pop", ": pick chunk")]
-    plan = [(None, "percpu_enable_async", {}), *[(0, a, ch) for a, ch in WHOLE_CHUNK],
-            # the atomic request of the whole unit fails: pcpu_atomic_alloc_failed
-            (1, "pcpu_alloc (atomic)", {"size": 4}), (0, "free_percpu", {}),
-            # nr_to_pop = HIGH, nothing to populate: chunk 2 is created; then
-            # the counter (3) is above HIGH and the run ends
-            *bal, (None, CREATE, {"fail": 0}), (None, "pcpu_balance_workfn: retry_pop", {}),
-            (1, ALLOC, {"size": 4})]
+    bal = [
+        (None, "pcpu_balance_workfn" + step, {})
+        for step in ("", ": collect", ": map extend pick", ": retry_pop", ": pick chunk")
+    ]
+    plan = [
+        (None, "percpu_enable_async", {}),
+        *[(0, a, ch) for a, ch in WHOLE_CHUNK],
+        # the atomic request of the whole unit fails: pcpu_atomic_alloc_failed
+        (1, "pcpu_alloc (atomic)", {"size": 4}),
+        (0, "free_percpu", {}),
+        # nr_to_pop = HIGH, nothing to populate: chunk 2 is created; then
+        # the counter (3) is above HIGH and the run ends
+        *bal,
+        (None, CREATE, {"fail": 0}),
+        (None, "pcpu_balance_workfn: retry_pop", {}),
+        (1, ALLOC, {"size": 4}),
+    ]
     s, o, k = walk(m, plan[:-1])
     assert (s.populated, o.slots[-1], s.balance_pc) == ((3, 3, 0), (2, 1), 0)
     s2, o2, _ = walk(m, plan)
-    model_takes = {ch["chunk"] for ai, ch, _ in m.successors(s)
-                   if m.actions[ai].name == ALLOC and ch["size"] == 4 and m.actions[ai].ctx == 1}
+    model_takes = {
+        ch["chunk"]
+        for ai, ch, _ in m.successors(s)
+        if m.actions[ai].name == ALLOC and ch["size"] == 4 and m.actions[ai].ctx == 1
+    }
     assert (model_takes, s2.chunk[1]) == ({1, 2}, 2)
 
 
@@ -100,8 +136,9 @@ def replay_lasso(m: Model, doc: dict) -> tuple[list[State], list[Order], Steps]:
     return states, orders, steps
 
 
-def assert_fair_starvation(m: Model, states: list[State], orders: list[Order], steps: Steps,
-                           loop_start: int, size: int) -> None:
+def assert_fair_starvation(
+    m: Model, states: list[State], orders: list[Order], steps: Steps, loop_start: int, size: int
+) -> None:
     """Steps loop_start+1 .. n repeat forever (state and list order), an
     atomic request of `size` fails in them and none succeeds, a balance run
     completes, no GFP_KERNEL allocation fails and every creation creates,
@@ -111,19 +148,26 @@ def assert_fair_starvation(m: Model, states: list[State], orders: list[Order], s
     loop = range(loop_start, n)  # step k goes from states[k] to states[k + 1]
     name = [m.actions[steps[k][0]].name for k in loop]
     ctx = [m.actions[steps[k][0]].ctx for k in loop]
-    tries = [(k, c) for k, a, c in zip(loop, name, ctx) if a == "pcpu_alloc (atomic)"
-             and steps[k][1]["size"] == size]
+    tries = [
+        (k, c)
+        for k, a, c in zip(loop, name, ctx)
+        if a == "pcpu_alloc (atomic)" and steps[k][1]["size"] == size
+    ]
     assert tries and all(states[k + 1].pc[c] == AllocPc.IDLE for k, c in tries)
     assert all(steps[k][1].get("fail", 0) == 0 for k in loop)
     assert any(states[k].balance_pc != BalancePc.IDLE == states[k + 1].balance_pc for k in loop)
     for k, a, c in zip(loop, name, ctx):
         if a == CREATE:
-            assert (states[k + 1].balance_pc == BalancePc.RETRY_POP if c is None
-                    else states[k + 1].pc[c] != AllocPc.IDLE), k
+            assert (
+                states[k + 1].balance_pc == BalancePc.RETRY_POP
+                if c is None
+                else states[k + 1].pc[c] != AllocPc.IDLE
+            ), k
     for i in range(m.p.nr_contexts):
         assert any(states[k].pc[i] == AllocPc.IDLE for k in loop) or i in ctx
-    assert any(not states[k].balance_pending or states[k].balance_pc != BalancePc.IDLE
-               for k in loop)
+    assert any(
+        not states[k].balance_pending or states[k].balance_pc != BalancePc.IDLE for k in loop
+    )
 
 
 def test_replayed_lasso_on_a_tiny_geometry() -> None:
@@ -143,11 +187,16 @@ def test_the_pre_async_starvation_run_is_in_the_kernels_order() -> None:
 def test_cli_kernel_order(tmp_path, capsys) -> None:
     """--kernel-order: the explicit search in the kernel's list order, said
     in the JSON; with the BMC engine, a clear error (exit 2)."""
-    text = (specs.resolve("v4.13").read_text().replace("cells_per_page = 2", "cells_per_page = 1")
-            .replace("nr_chunks = 3", "nr_chunks = 2").replace("nr_contexts = 2", "nr_contexts = 1")
-            .replace("first_chunk_static_cells = 3", "first_chunk_static_cells = 1")
-            .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
-            .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0"))
+    text = (
+        specs.resolve("v4.13")
+        .read_text()
+        .replace("cells_per_page = 2", "cells_per_page = 1")
+        .replace("nr_chunks = 3", "nr_chunks = 2")
+        .replace("nr_contexts = 2", "nr_contexts = 1")
+        .replace("first_chunk_static_cells = 3", "first_chunk_static_cells = 1")
+        .replace("empty_pop_pages_low = 1", "empty_pop_pages_low = 0")
+        .replace("empty_pop_pages_high = 2", "empty_pop_pages_high = 0")
+    )
     spec = tmp_path / "tiny.toml"
     spec.write_text(text)
     args = ["--spec", str(spec), "--starvation", "2", "--kernel-order", "--json"]
@@ -198,5 +247,8 @@ def test_the_one_page_lasso_of_the_model_is_not_the_kernels() -> None:
     k = KernelOrder(m)
     before, orders = replay(m, steps[:22])
     assert orders[-1].slots[-1] == (1, 2)
-    assert [ch["chunk"] for ai, ch, _ in k.steps(before[-1], orders[-1])
-            if m.actions[ai].name == "pcpu_balance_workfn: collect"] == [1]
+    assert [
+        ch["chunk"]
+        for ai, ch, _ in k.steps(before[-1], orders[-1])
+        if m.actions[ai].name == "pcpu_balance_workfn: collect"
+    ] == [1]

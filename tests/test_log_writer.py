@@ -1,22 +1,35 @@
 """Model runs written as logs (traces/writer.py, check-model --emit-log and
 --simulate): what our own parser reads back, line for line."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.logs.emit_log import random_run, violates
 from percpu_mc.checker.logs.trace_check import check_log
 from percpu_mc.model.machine import Model
-from percpu_mc.traces.events import FunctionCall, PercpuAlloc, PercpuAllocFail, PercpuCreateChunk, ProbeHit
+from percpu_mc.traces.events import (
+    FunctionCall,
+    PercpuAlloc,
+    PercpuAllocFail,
+    PercpuCreateChunk,
+    ProbeHit,
+)
 from percpu_mc.traces.observe import ALLOC, CREATE, FAIL, Observer
 from percpu_mc.traces.parser import LogParser, open_log
-from percpu_mc.traces.writer import (FIRST_CHUNK_BASE, HEADER_LINES, PCPU_PTR_DELTA, cell_bytes,
-                           write_trace)
+from percpu_mc.traces.writer import (
+    FIRST_CHUNK_BASE,
+    HEADER_LINES,
+    PCPU_PTR_DELTA,
+    cell_bytes,
+    write_trace,
+)
 
 
 def records(path: Path) -> list:
@@ -53,8 +66,12 @@ def test_random_run_reads_back(tmp_path_factory, spec: str, seed: int) -> None:
         if o.kind == ALLOC:
             assert isinstance(e, PercpuAlloc)
             chunk, off, size, align, atomic, reserved = o.args
-            assert (e.off, e.size, e.align, e.is_atomic) == (off * cell, size * cell, align * cell,
-                                                              atomic)
+            assert (e.off, e.size, e.align, e.is_atomic) == (
+                off * cell,
+                size * cell,
+                align * cell,
+                atomic,
+            )
             assert e.ptr == e.base_addr + e.off - PCPU_PTR_DELTA
             assert chunk != 0 or e.base_addr == FIRST_CHUNK_BASE
         elif o.kind == FAIL:
@@ -73,8 +90,21 @@ def test_emit_log_writes_each_counterexample(tmp_path: Path, capsys) -> None:
     """check-model --emit-log: DIR/<spec>-<property>.trace per counterexample,
     nothing else left in DIR (the write goes through a temporary file)."""
     out = tmp_path / "logs"
-    code = main(["--spec", "seed", "--engine", "explicit", "--depth", "2",
-                 "--property", "no-deadlock", "--json", "--emit-log", str(out)])
+    code = main(
+        [
+            "--spec",
+            "seed",
+            "--engine",
+            "explicit",
+            "--depth",
+            "2",
+            "--property",
+            "no-deadlock",
+            "--json",
+            "--emit-log",
+            str(out),
+        ]
+    )
     assert code == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["logs"] == [str(out / "seed-no-deadlock.trace")]
@@ -89,8 +119,10 @@ def test_emit_log_writes_each_counterexample(tmp_path: Path, capsys) -> None:
 
 
 def test_simulate_writes_a_run(tmp_path: Path, capsys) -> None:
-    assert main(["--spec", "v4.13", "--simulate", "40", "--seed", "5",
-                 "--emit-log", str(tmp_path)]) == 0
+    assert (
+        main(["--spec", "v4.13", "--simulate", "40", "--seed", "5", "--emit-log", str(tmp_path)])
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     path = tmp_path / "v4.13-simulate-5.trace"
     assert doc["simulated"] == str(path)

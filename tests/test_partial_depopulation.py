@@ -2,6 +2,7 @@
 built by hand: no run of the spec's small geometry reaches an isolation
 within the depths the engines search (12 steps, 124,395 states), so the
 steps are held to the kernel's code here."""
+
 from __future__ import annotations
 
 from percpu_mc.checker import specs
@@ -30,11 +31,20 @@ def test_free_isolates_and_balance_work_depopulates() -> None:
     s = m.init()
     # chunk 2: areas at cells 0 and 2 (one per page), both pages populated;
     # chunk 3: fully free, populated.  Counter: first chunk 1 + chunk 3 2 = 3.
-    s = upd(s, pcpu_async_enabled=True,
-            live=(True, True, True, True), linked=(True, False, True, True),
-            alloc_map=s.alloc_map[:2] + (0b0101, 0), bound_map=s.bound_map[:2] + (0b0101, 0),
-            populated=s.populated[:2] + (0b11, 0b11), nr_empty_pop_pages=3,
-            live_valid=(True, True), live_chunk=(2, 2), live_off=(0, 2), live_size=(1, 1))
+    s = upd(
+        s,
+        pcpu_async_enabled=True,
+        live=(True, True, True, True),
+        linked=(True, False, True, True),
+        alloc_map=s.alloc_map[:2] + (0b0101, 0),
+        bound_map=s.bound_map[:2] + (0b0101, 0),
+        populated=s.populated[:2] + (0b11, 0b11),
+        nr_empty_pop_pages=3,
+        live_valid=(True, True),
+        live_chunk=(2, 2),
+        live_off=(0, 2),
+        live_size=(1, 1),
+    )
     assert holds(m, s, "counter-exact")
     # alloc#2 frees cell 2: page 1 of chunk 2 is empty (+1 = 4), and 4 > HIGH + 1:
     # pcpu_should_reclaim_chunk(), so the chunk is isolated and its page leaves the counter
@@ -64,12 +74,18 @@ def test_free_isolates_and_balance_work_depopulates() -> None:
     # the next run depopulates page 0 and, the chunk being fully free, reintegrates it
     s = step(m, s, "pcpu_balance_workfn: retry_pop")
     while s.balance_pc != BalancePc.IDLE:
-        s = step(m, s, {BalancePc.PICK: "pcpu_balance_workfn: pick chunk",
-                        BalancePc.POP: "pcpu_populate_chunk",
-                        BalancePc.CREATE: "pcpu_create_chunk",
-                        BalancePc.FINAL_COLLECT: "pcpu_balance_free(true): collect",
-                        BalancePc.FINAL_DESTROY: "pcpu_destroy_chunk"}[BalancePc(s.balance_pc)],
-                 chunk=3)
+        s = step(
+            m,
+            s,
+            {
+                BalancePc.PICK: "pcpu_balance_workfn: pick chunk",
+                BalancePc.POP: "pcpu_populate_chunk",
+                BalancePc.CREATE: "pcpu_create_chunk",
+                BalancePc.FINAL_COLLECT: "pcpu_balance_free(true): collect",
+                BalancePc.FINAL_DESTROY: "pcpu_destroy_chunk",
+            }[BalancePc(s.balance_pc)],
+            chunk=3,
+        )
     s = step(m, s, "pcpu_balance_workfn")
     s = step(m, s, "pcpu_balance_workfn: collect", chunk=3)
     while s.balance_pc == BalancePc.EXT_PICK:
@@ -84,12 +100,22 @@ def test_reclaim_below_high_reintegrates() -> None:
     and all, and its empty pages count again."""
     m = Model(specs.load("v5.14").params)
     s = m.init()
-    s = upd(s, live=(True, True, True, False), linked=(True, False, True, False),
-            alloc_map=s.alloc_map[:2] + (0b0001, 0), bound_map=s.bound_map[:2] + (0b0001, 0),
-            populated=s.populated[:2] + (0b11, 0), nr_empty_pop_pages=1,
-            isolated=(0, 0, int(Isolated.TO_DEPOPULATE), 0), balance_pc=int(BalancePc.RECLAIM),
-            alloc_mutex=m.p.nr_contexts + 1,
-            live_valid=(True, False), live_chunk=(2, 0), live_off=(0, 0), live_size=(1, 0))
+    s = upd(
+        s,
+        live=(True, True, True, False),
+        linked=(True, False, True, False),
+        alloc_map=s.alloc_map[:2] + (0b0001, 0),
+        bound_map=s.bound_map[:2] + (0b0001, 0),
+        populated=s.populated[:2] + (0b11, 0),
+        nr_empty_pop_pages=1,
+        isolated=(0, 0, int(Isolated.TO_DEPOPULATE), 0),
+        balance_pc=int(BalancePc.RECLAIM),
+        alloc_mutex=m.p.nr_contexts + 1,
+        live_valid=(True, False),
+        live_chunk=(2, 0),
+        live_off=(0, 0),
+        live_size=(1, 0),
+    )
     assert holds(m, s, "counter-exact")
     s = step(m, s, "pcpu_reclaim_populated", chunk=2)
     assert s.isolated[2] == Isolated.NO and s.populated[2] == 0b11
@@ -102,13 +128,18 @@ def test_final_balance_free_destroys_unpopulated_free_chunks() -> None:
     the run spares)."""
     m = Model(specs.load("v5.14").params)
     s = m.init()
-    s = upd(s, live=(True, True, True, True), linked=(True, False, True, True),
-            populated=s.populated[:2] + (0b11, 0), nr_empty_pop_pages=3,
-            balance_pc=int(BalancePc.FINAL_COLLECT), alloc_mutex=m.p.nr_contexts + 1)
+    s = upd(
+        s,
+        live=(True, True, True, True),
+        linked=(True, False, True, True),
+        populated=s.populated[:2] + (0b11, 0),
+        nr_empty_pop_pages=3,
+        balance_pc=int(BalancePc.FINAL_COLLECT),
+        alloc_mutex=m.p.nr_contexts + 1,
+    )
     assert holds(m, s, "counter-exact")
     s = step(m, s, "pcpu_balance_free(true): collect", chunk=2)
     assert s.balance_pc == BalancePc.FINAL_DESTROY and s.to_free[3] and not s.to_free[2]
     s = step(m, s, "pcpu_destroy_chunk", chunk=3)
     assert not s.live[3] and s.live[2] and s.balance_pc == BalancePc.IDLE
     assert s.nr_empty_pop_pages == 3 and holds(m, s, "counter-exact") and holds(m, s, "no-deadlock")
-

@@ -3,6 +3,7 @@ whole-page units and requests: specs/pre-async-starve.toml is pre-async's
 code at that geometry (the default one breaks it too, tests/test_verdicts.py),
 and both engines find the violation at the same shortest length, the spec's
 expect.depth (docs/findings.md)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -11,10 +12,10 @@ from typing import Any
 import pytest
 
 from percpu_mc.checker import specs
+from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.engines.induction import InductionEngine
-from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.list_order import KernelOrder, replay
 from percpu_mc.checker.result import Result
 from percpu_mc.model.actions import Kernel
@@ -83,18 +84,30 @@ def test_bmc_finds_the_same_shortest_length() -> None:
 ALLOC, ATOMIC, CREATE = "pcpu_alloc (non-atomic)", "pcpu_alloc (atomic)", "pcpu_create_chunk"
 EXTEND, COUNTER = "pcpu_extend_area_map", ["pcpu_alloc: counter load", "pcpu_alloc: counter store"]
 UP_TO_THE_FAILURE: list[tuple[int, str, dict[str, int]]] = [
-    *[(0, a, {}) for a in [ALLOC, CREATE, EXTEND, "pcpu_alloc: restart", "pcpu_populate_chunk",
-                           *COUNTER]],
-    (1, ALLOC, {}), (1, CREATE, {}), (0, "free_percpu", {}), (0, ATOMIC, {"chunk": 1}),
-    (1, EXTEND, {"fail": 1}), (1, ATOMIC, {})]
+    *[
+        (0, a, {})
+        for a in [ALLOC, CREATE, EXTEND, "pcpu_alloc: restart", "pcpu_populate_chunk", *COUNTER]
+    ],
+    (1, ALLOC, {}),
+    (1, CREATE, {}),
+    (0, "free_percpu", {}),
+    (0, ATOMIC, {"chunk": 1}),
+    (1, EXTEND, {"fail": 1}),
+    (1, ATOMIC, {}),
+]
 
 
 def walk(m: Model, s: State, ctx: int | None, name: str, want: dict[str, int]) -> State:
     """The one successor of s by the named step and choices (no failure
     unless asked for)."""
     want = {"fail": 0, **want}
-    [t] = [t for ai, ch, t in m.successors(s) if m.actions[ai].name == name
-           and m.actions[ai].ctx == ctx and all(ch.get(k, v) == v for k, v in want.items())]
+    [t] = [
+        t
+        for ai, ch, t in m.successors(s)
+        if m.actions[ai].name == name
+        and m.actions[ai].ctx == ctx
+        and all(ch.get(k, v) == v for k, v in want.items())
+    ]
     return t
 
 
@@ -104,8 +117,9 @@ def test_a_populating_balance_work_answers_it() -> None:
     chunk 2 and the failed request then fits; in pre-async's code the run
     ends after its collect and the request still fails."""
     spec = specs.load(SPEC)
-    fixed = replace(spec.params, switches=replace(spec.params.switches,
-                                                  balance_work="free-and-populate"))
+    fixed = replace(
+        spec.params, switches=replace(spec.params.switches, balance_work="free-and-populate")
+    )
     ends: dict[str, tuple[list[str], int, bool]] = {}
     for params in (spec.params, fixed):
         m = Model(params)
@@ -116,8 +130,11 @@ def test_a_populating_balance_work_answers_it() -> None:
         s = walk(m, s, None, "pcpu_balance_workfn", {})
         names = []
         while s.ap_phase == 2:
-            [(ai, s)] = [(ai, t) for ai, ch, t in m.successors(s)
-                         if m.actions[ai].context.label == "balance work" and ch.get("fail", 0) == 0]
+            [(ai, s)] = [
+                (ai, t)
+                for ai, ch, t in m.successors(s)
+                if m.actions[ai].context.label == "balance work" and ch.get("fail", 0) == 0
+            ]
             names.append(m.actions[ai].name)
         fits = PROPERTIES["atomic-progress"].holds(Concrete(), m.kernel, s)
         ends[params.switches.balance_work] = (names, s.populated[2], fits)
@@ -133,22 +150,41 @@ def first_chunk(x: Ops, k: Kernel, s: State) -> Any:
     context with an allocation in progress has room for its pointer."""
     g, p = k.g, k.p
     ars = areas(x, k, s)
-    ok = [s.live[0], s.linked[0], x.not_(s.to_free[0]), x.eq(s.isolated[0], 0),
-          x.eq(s.populated[0], full(g.pages)), x.le(PCPU_DFL_MAP_ALLOC, s.map_alloc[0])]
+    ok = [
+        s.live[0],
+        s.linked[0],
+        x.not_(s.to_free[0]),
+        x.eq(s.isolated[0], 0),
+        x.eq(s.populated[0], full(g.pages)),
+        x.le(PCPU_DFL_MAP_ALLOC, s.map_alloc[0]),
+    ]
     here = [x.and_(pres, x.eq(c, 0)) for pres, c, _, _ in ars]
     masks = [area_mask(x, g, off, size) for _, _, off, size in ars]
     used: Any = fixed_cells(k, 0)
     for a, (h, m, (_, _, off, size)) in enumerate(zip(here, masks, ars)):
         used = used | x.ite(h, m, 0)
-        ok.append(x.or_(x.not_(h), x.and_(x.le(off + size, g.cells), x.eq(m & fixed_cells(k, 0), 0),
-                                          x.or_(*[x.eq(size, z) for z in p.sizes]))))
-        ok += [x.or_(x.not_(x.and_(h, here[b])), x.eq(m & masks[b], 0))
-               for b in range(a + 1, len(ars))]
+        ok.append(
+            x.or_(
+                x.not_(h),
+                x.and_(
+                    x.le(off + size, g.cells),
+                    x.eq(m & fixed_cells(k, 0), 0),
+                    x.or_(*[x.eq(size, z) for z in p.sizes]),
+                ),
+            )
+        )
+        ok += [
+            x.or_(x.not_(x.and_(h, here[b])), x.eq(m & masks[b], 0)) for b in range(a + 1, len(ars))
+        ]
     ok.append(x.eq(s.alloc_map[0], used))
     lp = p.live_per_context
-    ok += [x.or_(x.eq(pc, int(AllocPc.IDLE)),
-                 *[x.not_(s.live_valid[j]) for j in range(i * lp, (i + 1) * lp)])
-           for i, pc in enumerate(s.pc)]
+    ok += [
+        x.or_(
+            x.eq(pc, int(AllocPc.IDLE)),
+            *[x.not_(s.live_valid[j]) for j in range(i * lp, (i + 1) * lp)],
+        )
+        for i, pc in enumerate(s.pc)
+    ]
     return x.and_(*ok)
 
 
@@ -166,8 +202,9 @@ def test_small_atomic_requests_fail_at_both_geometries() -> None:
     armed = Property("never-armed", "no atomic request of at most one page failed", never_armed)
     [r], _ = ExplicitEngine(Model(specs.load("pre-async").params), [armed]).run(12)
     assert r.verdict == "violated"
-    lemma = Lemma("first-chunk", "pcpu_setup_first_chunk(): immutable, fully populated",
-                  first_chunk)
+    lemma = Lemma(
+        "first-chunk", "pcpu_setup_first_chunk(): immutable, fully populated", first_chunk
+    )
     [r], _ = InductionEngine(Model(specs.load(SPEC).params), [armed], [lemma]).run(1)
     assert (r.verdict, r.depth) == ("violated", 1)
 
@@ -177,10 +214,16 @@ def populated_chunk_destroyed_for_an_unpopulated_one(x: Ops, k: Kernel, s: State
     has sent a populated chunk to to_free and spared a free chunk that has
     no populated page."""
     chunks = k.normal_chunks()
-    bad = x.and_(x.eq(s.balance_pc, int(BalancePc.DESTROY)),
-                 x.or_(*[x.and_(s.to_free[c], x.not_(x.eq(s.populated[c], 0))) for c in chunks]),
-                 x.or_(*[x.and_(k.in_slots(x, s, c), fully_free(x, s.alloc_map[c]),
-                                x.eq(s.populated[c], 0)) for c in chunks]))
+    bad = x.and_(
+        x.eq(s.balance_pc, int(BalancePc.DESTROY)),
+        x.or_(*[x.and_(s.to_free[c], x.not_(x.eq(s.populated[c], 0))) for c in chunks]),
+        x.or_(
+            *[
+                x.and_(k.in_slots(x, s, c), fully_free(x, s.alloc_map[c]), x.eq(s.populated[c], 0))
+                for c in chunks
+            ]
+        ),
+    )
     return x.not_(bad)
 
 

@@ -3,6 +3,7 @@ names the depth and the property being solved, its search the states, their
 rate and the memory; check-trace the bytes and lines read of each file.  On
 a terminal by default (a real pseudo-terminal here), on a pipe only when
 asked with --progress; stdout keeps its document either way."""
+
 from __future__ import annotations
 
 import fcntl
@@ -38,8 +39,9 @@ def on_a_terminal(argv: list[str], cwd: Path) -> tuple[int, str, str]:
     # a terminal of 160 columns, so that a whole progress line fits (rich
     # reads the width from COLUMNS when stdout is no terminal)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, cwd=cwd,
-                            env={**os.environ, "COLUMNS": "160"})
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=slave, cwd=cwd, env={**os.environ, "COLUMNS": "160"}
+    )
     os.close(slave)
     shown = b""
     while True:
@@ -69,8 +71,22 @@ def pinned(tmp_path: Path) -> Path:
 
 def test_bmc_shows_depth_and_property(pinned: Path) -> None:
     status, out, shown = on_a_terminal(
-        [script("check-model"), "--spec", str(pinned), "--engine", "bmc", "--depth", "5",
-         "--property", "counter-exact", "--property", "no-deadlock", "--json"], pinned.parent)
+        [
+            script("check-model"),
+            "--spec",
+            str(pinned),
+            "--engine",
+            "bmc",
+            "--depth",
+            "5",
+            "--property",
+            "counter-exact",
+            "--property",
+            "no-deadlock",
+            "--json",
+        ],
+        pinned.parent,
+    )
     assert status == 1 and json.loads(out)["spec"] == "seed-pinned"
     assert re.search(r"depth [1-5]/5: (counter-exact|no-deadlock)", shown), shown[-2000:]
     assert re.search(r"\d:\d\d:\d\d", shown)  # the time in it
@@ -78,16 +94,36 @@ def test_bmc_shows_depth_and_property(pinned: Path) -> None:
 
 def test_search_shows_states_rate_and_memory(pinned: Path) -> None:
     status, out, shown = on_a_terminal(
-        [script("check-model"), "--spec", str(pinned), "--engine", "explicit-python",
-         "--depth", "6", "--property", "counter-exact", "--json"], pinned.parent)
+        [
+            script("check-model"),
+            "--spec",
+            str(pinned),
+            "--engine",
+            "explicit-python",
+            "--depth",
+            "6",
+            "--property",
+            "counter-exact",
+            "--json",
+        ],
+        pinned.parent,
+    )
     assert status == 1 and json.loads(out)["results"][0]["verdict"] == "violated"
-    assert re.search(r"depth \d/6 .*[\d,]+ states, [\d,]+/s, peak [\d,]+ MiB", shown), \
-        shown[-2000:]
+    assert re.search(r"depth \d/6 .*[\d,]+ states, [\d,]+/s, peak [\d,]+ MiB", shown), shown[-2000:]
 
 
 def test_quiet_on_a_pipe_unless_asked(pinned: Path) -> None:
-    argv = [script("check-model"), "--spec", str(pinned), "--engine", "bmc", "--depth", "3",
-            "--property", "no-deadlock"]
+    argv = [
+        script("check-model"),
+        "--spec",
+        str(pinned),
+        "--engine",
+        "bmc",
+        "--depth",
+        "3",
+        "--property",
+        "no-deadlock",
+    ]
     quiet = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert quiet.returncode == 1 and "depth 1/3:" not in quiet.stderr
     assert "\x1b[" not in quiet.stderr
@@ -95,12 +131,14 @@ def test_quiet_on_a_pipe_unless_asked(pinned: Path) -> None:
     assert asked.returncode == 1 and "depth 1/3: no-deadlock" in asked.stderr
     assert asked.stdout == quiet.stdout.replace(
         re.search(r"\(\d+\.\d+s\)", quiet.stdout)[0],  # type: ignore[index]
-        re.search(r"\(\d+\.\d+s\)", asked.stdout)[0])  # type: ignore[index]
+        re.search(r"\(\d+\.\d+s\)", asked.stdout)[0],
+    )  # type: ignore[index]
 
 
 def test_check_trace_shows_bytes_and_lines(tmp_path: Path) -> None:
     status, out, shown = on_a_terminal(
-        [script("check-trace"), "--json", str(SAMPLES / "mix.trace.gz")], tmp_path)
+        [script("check-trace"), "--json", str(SAMPLES / "mix.trace.gz")], tmp_path
+    )
     assert status == 0 and json.loads(out)["verdict"] == "clean"
     assert "mix.trace.gz" in shown
     assert re.search(r"[\d.]+/[\d.]+ [kM]B +[\d,]+ lines", shown), shown[-2000:]

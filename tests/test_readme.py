@@ -8,6 +8,7 @@ its own (a command without `--depth` gets one), for examples too slow for a
 test; its exit status must still be 0 or 1 (never 2, which is bad input).
 Synopses go in `text` blocks, which are not run.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,18 +25,21 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 COMMAND = re.compile(r"^(\$ )?(check-model|check-trace)\b")
 DEPTH_MARK = re.compile(r"^<!-- test: --depth (\d+) -->$")
 # What a verdict looks like in check-model's and check-trace's output.
-VERDICT = re.compile(r"^(?:[a-z-]+ +(?:violated at depth \d+|holds up to depth \d+|"
-                     r"holds \(every reachable state checked\)|proved \(k = \d+\))"
-                     r"|verdict: [a-z]+|line \d+: [a-z-]+:)")
+VERDICT = re.compile(
+    r"^(?:[a-z-]+ +(?:violated at depth \d+|holds up to depth \d+|"
+    r"holds \(every reachable state checked\)|proved \(k = \d+\))"
+    r"|verdict: [a-z]+|line \d+: [a-z-]+:)"
+)
 
 
 @dataclass
 class Example:
     """One command of a fenced block, with the output the doc shows for it."""
-    where: str                      # file:line
+
+    where: str  # file:line
     command: str
     shown: list[str] = field(default_factory=list)
-    depth: int | None = None        # run at this depth instead (a slow example)
+    depth: int | None = None  # run at this depth instead (a slow example)
 
     def verdicts(self) -> list[str]:
         """The shown verdict lines, whitespace-normalised."""
@@ -47,8 +51,9 @@ class Example:
         verdicts = self.verdicts()
         if self.depth is not None or not verdicts:
             return {0, 1}
-        bad = any("violated" in v or v == "verdict: violations" or v.startswith("line ")
-                  for v in verdicts)
+        bad = any(
+            "violated" in v or v == "verdict: violations" or v.startswith("line ") for v in verdicts
+        )
         return {1} if bad else {0}
 
     def runnable(self) -> str:
@@ -105,8 +110,14 @@ def examples(path: Path) -> list[Example]:
 
 def run(example: Example, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["bash", "-c", example.runnable()], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["bash", "-c", example.runnable()],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
@@ -122,12 +133,14 @@ def test_examples_run_as_written(doc: Path, tmp_path: Path) -> None:
         done = run(example, tmp_path)
         output = [" ".join(line.split()) for line in (done.stdout + done.stderr).splitlines()]
         assert done.returncode in example.expected_status(), (
-            f"{example.where}: `{example.runnable()}` exited {done.returncode}\n{done.stderr[-2000:]}")
+            f"{example.where}: `{example.runnable()}` exited {done.returncode}\n{done.stderr[-2000:]}"
+        )
         if example.depth is None:
             for verdict in example.verdicts():
                 assert any(line.startswith(verdict) for line in output), (
                     f"{example.where}: `{example.command}` does not print {verdict!r}:\n"
-                    + "\n".join(output[:40]))
+                    + "\n".join(output[:40])
+                )
 
 
 def test_readme_shows_both_commands_with_their_verdicts() -> None:
@@ -144,16 +157,22 @@ def test_readme_is_short_and_opens_with_the_two_commands() -> None:
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 200
     _, lang, lines, _ = fenced_blocks(ROOT / "README.md")[0]
-    assert (lang, lines) == ("sh", [
-        "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/check-model --depth 13",
-        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest -q -n 2",
-    ])
+    assert (lang, lines) == (
+        "sh",
+        [
+            "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/check-model --depth 13",
+            "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest -q -n 2",
+        ],
+    )
 
 
 def anchors(path: Path) -> set[str]:
     """GitHub's anchors of a Markdown file's headings."""
-    heads = (line.lstrip("#").strip() for line in path.read_text().splitlines()
-             if line.startswith("#") and not line.startswith("#!"))
+    heads = (
+        line.lstrip("#").strip()
+        for line in path.read_text().splitlines()
+        if line.startswith("#") and not line.startswith("#!")
+    )
     return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
 
 

@@ -8,6 +8,7 @@ a traceback.
 HYPOTHESIS_PROFILE=bench selects a long run (benchmarks, not CI):
     HYPOTHESIS_PROFILE=bench pytest -p no:xdist tests/test_spec_fuzz.py
 """
+
 from __future__ import annotations
 
 import os
@@ -26,24 +27,56 @@ from percpu_mc.model.domains import domains
 from percpu_mc.model.params import MAX_SYMMETRIES, param_names, switch_names
 
 PROFILES = {
-    "ci": (settings(max_examples=150, deadline=timedelta(seconds=5), derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow]),
-           settings(max_examples=3, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])),
-    "bench": (settings(max_examples=5000, deadline=None,
-                       suppress_health_check=[HealthCheck.too_slow]),
-              settings(max_examples=60, deadline=None,
-                       suppress_health_check=[HealthCheck.too_slow])),
+    "ci": (
+        settings(
+            max_examples=150,
+            deadline=timedelta(seconds=5),
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+        settings(
+            max_examples=3,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    ),
+    "bench": (
+        settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]),
+        settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]),
+    ),
 }
 LOADER, COMMAND = PROFILES.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), PROFILES["ci"])
 SHIPPED = [specs.resolve(name).read_text() for name in ("seed", "v4.13", "v5.14", "pre-async")]
 
 values = st.one_of(
-    st.integers(-3, 12).map(str), st.sampled_from(
-        ["0", "-1", "100000", "1000000000000", "99999999999999999999", "true", '"2"', "[]",
-         "[1, 2, 2]", "[0]", "[3, 1]", "[1, 16]", "{}", "1.5", "nan", '"unlocked"', '"none"']))
-names = st.one_of(st.sampled_from(param_names() + switch_names() + ["depth", "violated"]),
-                  st.from_regex(r"[a-z_]{1,12}", fullmatch=True))
+    st.integers(-3, 12).map(str),
+    st.sampled_from(
+        [
+            "0",
+            "-1",
+            "100000",
+            "1000000000000",
+            "99999999999999999999",
+            "true",
+            '"2"',
+            "[]",
+            "[1, 2, 2]",
+            "[0]",
+            "[3, 1]",
+            "[1, 16]",
+            "{}",
+            "1.5",
+            "nan",
+            '"unlocked"',
+            '"none"',
+        ]
+    ),
+)
+names = st.one_of(
+    st.sampled_from(param_names() + switch_names() + ["depth", "violated"]),
+    st.from_regex(r"[a-z_]{1,12}", fullmatch=True),
+)
 
 
 @st.composite
@@ -60,13 +93,24 @@ def mutated_spec(draw: st.DrawFn) -> str:
         elif how == "key" and "=" in line:
             lines[i] = f"{draw(names)} = {line.split('=', 1)[1].strip()}"
         elif how == "header":
-            lines[i] = draw(st.sampled_from(["[params", "[paramz]", "[params.x]", "[[expect]]",
-                                             "[switches]", "[expect.why]", "[]"]))
+            lines[i] = draw(
+                st.sampled_from(
+                    [
+                        "[params",
+                        "[paramz]",
+                        "[params.x]",
+                        "[[expect]]",
+                        "[switches]",
+                        "[expect.why]",
+                        "[]",
+                    ]
+                )
+            )
         elif how == "add":
             lines.insert(i, f"{draw(names)} = {draw(values)}")
         else:
             j = draw(st.integers(0, len(line)))
-            lines[i] = line[:j] + draw(st.text(max_size=3)) + line[j + draw(st.integers(0, 3)):]
+            lines[i] = line[:j] + draw(st.text(max_size=3)) + line[j + draw(st.integers(0, 3)) :]
     return "\n".join(lines) + "\n"
 
 
@@ -102,9 +146,24 @@ def test_check_model_exits_0_1_or_2(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzzed.toml"
         path.write_bytes(text.encode("utf-8", "surrogatepass"))
-        done = subprocess.run([script, "--spec", str(path), "--depth", "1", "--engine", "bmc",
-                               "--property", "no-deadlock", "--json"],
-                              capture_output=True, text=True, timeout=300, cwd=tmp)
+        done = subprocess.run(
+            [
+                script,
+                "--spec",
+                str(path),
+                "--depth",
+                "1",
+                "--engine",
+                "bmc",
+                "--property",
+                "no-deadlock",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp,
+        )
     assert done.returncode in (0, 1, 2), done.stderr
     assert "Traceback" not in done.stderr
     if done.returncode == 2:

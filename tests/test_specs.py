@@ -66,8 +66,12 @@ def test_valid_spec_from_a_path(tmp_path: Path) -> None:
     """A spec given by path loads, with its parameters, switches and
     expectations; what it leaves out keeps the defaults."""
     spec = load(str(write(tmp_path, VALID)))
-    assert (spec.name, spec.depth, spec.violated, spec.holds) == \
-        ("tmp", 6, ("counter-exact",), ("no-deadlock",))
+    assert (spec.name, spec.depth, spec.violated, spec.holds) == (
+        "tmp",
+        6,
+        ("counter-exact",),
+        ("no-deadlock",),
+    )
     assert spec.params.sizes == (1, 2)
     assert spec.params.switches.counter_update == "locked"
     assert spec.params.nr_chunks == 3  # the default
@@ -75,28 +79,54 @@ def test_valid_spec_from_a_path(tmp_path: Path) -> None:
 
 # (what is broken, text replaced, replacement, the key the error must name)
 BROKEN = [
-    ("unknown top-level key", 'description = "a small valid spec"',
-     'description = "a small valid spec"\ncolour = "red"', "colour"),
+    (
+        "unknown top-level key",
+        'description = "a small valid spec"',
+        'description = "a small valid spec"\ncolour = "red"',
+        "colour",
+    ),
     ("unknown parameter", "unit_pages = 2", "unit_pagez = 2", "unit_pagez"),
-    ("parameter of the wrong type", "cells_per_page = 2", 'cells_per_page = "two"', "cells_per_page"),
+    (
+        "parameter of the wrong type",
+        "cells_per_page = 2",
+        'cells_per_page = "two"',
+        "cells_per_page",
+    ),
     ("sizes not a list", "sizes = [1, 2]", 'sizes = "small"', "sizes"),
     ("unknown switch", "async_gate = true", "async_gait = true", "async_gait"),
-    ("switch value outside its choices", 'counter_update = "locked"',
-     'counter_update = "sometimes"', "counter_update"),
+    (
+        "switch value outside its choices",
+        'counter_update = "locked"',
+        'counter_update = "sometimes"',
+        "counter_update",
+    ),
     ("boolean switch given a string", "async_gate = true", 'async_gate = "yes"', "async_gate"),
-    ("unknown property expected violated", 'violated = ["counter-exact"]',
-     'violated = ["counter-exakt"]', "counter-exakt"),
-    ("unknown property expected to hold", 'holds = ["no-deadlock"]',
-     'holds = ["no-deadlock", "no-livelock"]', "no-livelock"),
-    ("property both violated and held", 'holds = ["no-deadlock"]',
-     'holds = ["counter-exact"]', "counter-exact"),
+    (
+        "unknown property expected violated",
+        'violated = ["counter-exact"]',
+        'violated = ["counter-exakt"]',
+        "counter-exakt",
+    ),
+    (
+        "unknown property expected to hold",
+        'holds = ["no-deadlock"]',
+        'holds = ["no-deadlock", "no-livelock"]',
+        "no-livelock",
+    ),
+    (
+        "property both violated and held",
+        'holds = ["no-deadlock"]',
+        'holds = ["counter-exact"]',
+        "counter-exact",
+    ),
     ("depth not positive", "depth = 6", "depth = 0", "depth"),
 ]
 
 
 @pytest.mark.parametrize("what, old, new, key", BROKEN, ids=[b[0] for b in BROKEN])
-def test_broken_spec_names_file_and_line(tmp_path: Path, what: str, old: str, new: str,
-                                         key: str) -> None:
+def test_broken_spec_names_file_and_line(
+    tmp_path: Path, what: str, old: str, new: str, key: str
+) -> None:
     """A spec with one bad entry fails with a SpecError that names the file,
     the line of the bad entry, and the entry itself."""
     assert old in VALID
@@ -121,8 +151,9 @@ def test_malformed_toml(tmp_path: Path) -> None:
     assert f"line {line_of(text, '[switches')}" in msg
 
 
-@pytest.mark.parametrize("param, value", [("unit_pages", 0), ("nr_contexts", 0),
-                                          ("empty_pop_pages_low", 5)])
+@pytest.mark.parametrize(
+    "param, value", [("unit_pages", 0), ("nr_contexts", 0), ("empty_pop_pages_low", 5)]
+)
 def test_invalid_parameters(tmp_path: Path, param: str, value: int) -> None:
     """Parameters the model cannot take fail with a SpecError naming the
     file and the parameter."""
@@ -141,8 +172,10 @@ def test_lines_follow_the_tables(tmp_path: Path) -> None:
     to, not at an earlier line of the same name in another table: an unknown
     parameter `depth` below [expect]'s depth, and a bad `depth` in [expect]
     below a [params] key named so in a comment-free inline table."""
-    text = VALID.replace("[params]\nunit_pages = 2\ncells_per_page = 2\nsizes = [1, 2]\n", "") \
+    text = (
+        VALID.replace("[params]\nunit_pages = 2\ncells_per_page = 2\nsizes = [1, 2]\n", "")
         + "\n[params]\nunit_pages = 2\ncells_per_page = 2\ndepth = 3\n"
+    )
     with pytest.raises(SpecError) as err:
         load(str(write(tmp_path, text)))
     assert "unknown parameter 'depth'" in err.value.message
@@ -179,9 +212,16 @@ def test_toml_error_in_a_table_header(tmp_path: Path) -> None:
     assert err.value.line == line_of(text, "[expect")
 
 
-@pytest.mark.parametrize("param, value", [("nr_contexts", 100_000), ("nr_contexts", 19),
-                                          ("nr_chunks", 40), ("live_per_context", 9),
-                                          ("nr_contexts", 10 ** 12)])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("nr_contexts", 100_000),
+        ("nr_contexts", 19),
+        ("nr_chunks", 40),
+        ("live_per_context", 9),
+        ("nr_contexts", 10**12),
+    ],
+)
 def test_sizes_too_large_to_search(tmp_path: Path, param: str, value: int) -> None:
     """A geometry whose symmetries the compiled engine cannot write out is
     refused at once, at its line, with the reason."""

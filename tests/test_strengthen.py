@@ -2,6 +2,7 @@
 keeps hold in every reachable state, a lemma a bug breaks is not kept, and
 asserting the kept ones on every step changes no verdict and no shortest
 counterexample length."""
+
 from __future__ import annotations
 
 import pytest
@@ -38,7 +39,9 @@ def test_kept_lemmas_hold_in_reachable_states(proved, name: str) -> None:
         nxt = []
         for s in frontier:
             for lm in lemmas:
-                assert lm.holds(x, model.kernel, s), f"{name}: {lm.name} broken by a reachable state"
+                assert lm.holds(x, model.kernel, s), (
+                    f"{name}: {lm.name} broken by a reachable state"
+                )
             for _, _, t in model.successors(s):
                 if t not in seen:
                     seen.add(t)
@@ -53,11 +56,16 @@ def test_lemma_the_bug_breaks_is_not_kept(proved) -> None:
     assert "mutex-owner" not in {lm.name for lm in lemmas}
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("seed", {"no-deadlock": 2, "counter-exact": 10}),
-    ("inject-atomic-fit-unpopulated",
-     {"populated-backing": 3, "counter-nonnegative": 4, "counter-exact": 5}),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("seed", {"no-deadlock": 2, "counter-exact": 10}),
+        (
+            "inject-atomic-fit-unpopulated",
+            {"populated-backing": 3, "counter-nonnegative": 4, "counter-exact": 5},
+        ),
+    ],
+)
 def test_strengthened_bmc_same_shortest(proved, name: str, expected: dict[str, int]) -> None:
     """Lemmas asserted from the first step on (a negative proof cost): every
     violation is still found, at its known shortest length, and replays."""

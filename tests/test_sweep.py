@@ -2,6 +2,7 @@
 on this machine's cores or on a Dask cluster with the same results, bad
 arguments refused with one message and exit status 2, the mutation score
 counted per engine."""
+
 from __future__ import annotations
 
 import io
@@ -12,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from percpu_mc.checker import specs
-from percpu_mc.checker import sweep
+from percpu_mc.checker import specs, sweep
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.model.properties import PROPERTIES
 
@@ -28,14 +28,35 @@ def cli(*argv: str) -> tuple[int, str, str]:
 # 2 specs x 2 x 2 parameter values x 8 properties = 64 jobs of 3 steps each:
 # v4.13 holds everything; the injected bug keeps pcpu_alloc_mutex when the
 # map extension of a chunk it created fails, a deadlock 3 steps deep.
-SWEEP = ["--sweep", "--spec", "v4.13,inject-extend-fail-keeps-mutex",
-         "--param", "PCPU_EMPTY_POP_PAGES_HIGH=1..2", "--param", "unit_pages=2|3",
-         "--depth", "3", "--engine", "explicit", "--json"]
+SWEEP = [
+    "--sweep",
+    "--spec",
+    "v4.13,inject-extend-fail-keeps-mutex",
+    "--param",
+    "PCPU_EMPTY_POP_PAGES_HIGH=1..2",
+    "--param",
+    "unit_pages=2|3",
+    "--depth",
+    "3",
+    "--engine",
+    "explicit",
+    "--json",
+]
 
 
 def outcomes(doc: dict) -> list[tuple]:
-    return [(j["spec"], tuple(sorted(j["params"].items())), j["property"], j["engine"],
-             j["depth"], j["verdict"], j["counterexample_depth"]) for j in doc["jobs"]]
+    return [
+        (
+            j["spec"],
+            tuple(sorted(j["params"].items())),
+            j["property"],
+            j["engine"],
+            j["depth"],
+            j["verdict"],
+            j["counterexample_depth"],
+        )
+        for j in doc["jobs"]
+    ]
 
 
 def test_sweep_local_and_on_a_dask_cluster_agree() -> None:
@@ -48,8 +69,9 @@ def test_sweep_local_and_on_a_dask_cluster_agree() -> None:
     local = outcomes(json.loads(out))
     assert len(local) >= 50
     assert rc == 1
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
         rc_d, out_d, _ = cli(*SWEEP, "--scheduler", cluster.scheduler_address)
         # the jobs were tasks of this scheduler (each went through several states)
         assert cluster.scheduler.transition_counter >= len(local)
@@ -64,9 +86,21 @@ def test_sweep_local_and_on_a_dask_cluster_agree() -> None:
 def test_sweep_table_is_printed() -> None:
     """Without --json, one table with a row per job: the swept parameters,
     the verdict and the counterexample depth."""
-    rc, out, _ = cli("--sweep", "--spec", "inject-extend-fail-keeps-mutex", "--param", "nr_chunks=2..3",
-                     "--property", "no-deadlock", "--depth", "3", "--engine", "explicit",
-                     "--workers", "1")
+    rc, out, _ = cli(
+        "--sweep",
+        "--spec",
+        "inject-extend-fail-keeps-mutex",
+        "--param",
+        "nr_chunks=2..3",
+        "--property",
+        "no-deadlock",
+        "--depth",
+        "3",
+        "--engine",
+        "explicit",
+        "--workers",
+        "1",
+    )
     assert rc == 1
     rows = [ln for ln in out.splitlines() if "inject-extend-fail-keeps-mutex" in ln]
     assert len(rows) == 2 and all("violated" in r and "no-deadlock" in r for r in rows)
@@ -119,8 +153,14 @@ def test_ranges_are_inclusive(lo: int, n: int) -> None:
 def test_jobs_carry_their_parameters() -> None:
     """Each job's Params are the spec's with the swept values, one job per
     combination, property and engine."""
-    jobs = sweep.build_jobs(["v4.13"], ["PCPU_EMPTY_POP_PAGES_HIGH=2..4", "sizes=1,2|1,4"],
-                            ["refill"], 3, ["bmc", "explicit"], None)
+    jobs = sweep.build_jobs(
+        ["v4.13"],
+        ["PCPU_EMPTY_POP_PAGES_HIGH=2..4", "sizes=1,2|1,4"],
+        ["refill"],
+        3,
+        ["bmc", "explicit"],
+        None,
+    )
     assert len(jobs) == 3 * 2 * 2
     base = specs.load("v4.13").params
     for j in jobs:
@@ -128,8 +168,9 @@ def test_jobs_carry_their_parameters() -> None:
         assert j.params.empty_pop_pages_high == ov["empty_pop_pages_high"]
         assert j.params.sizes == ov["sizes"]
         assert j.params.switches == base.switches and j.params.nr_chunks == base.nr_chunks
-    assert {(j.params.empty_pop_pages_high, j.params.sizes, j.engine) for j in jobs} == \
-        {(h, s, e) for h in (2, 3, 4) for s in ((1, 2), (1, 4)) for e in ("bmc", "explicit")}
+    assert {(j.params.empty_pop_pages_high, j.params.sizes, j.engine) for j in jobs} == {
+        (h, s, e) for h in (2, 3, 4) for s in ((1, 2), (1, 4)) for e in ("bmc", "explicit")
+    }
 
 
 def test_budget_stops_a_job() -> None:
@@ -148,21 +189,28 @@ def result(spec: str, prop: str, engine: str, verdict: str, depth: int) -> sweep
 def test_mutation_score_counts_caught_bugs_per_engine() -> None:
     """A mutant counts as caught by an engine that violates the property it
     must break; a harmless one is never counted and shows what held."""
-    rs = [result("inject-extend-fail-keeps-mutex", "no-deadlock", "bmc", "violated", 2),
-          result("inject-extend-fail-keeps-mutex", "no-deadlock", "explicit", "over-budget", 1),
-          result("inject-occupied-tail-off-by-one", "counter-exact", "bmc", "violated", 4),
-          result("inject-occupied-tail-off-by-one", "counter-exact", "explicit", "holds", 3)]
+    rs = [
+        result("inject-extend-fail-keeps-mutex", "no-deadlock", "bmc", "violated", 2),
+        result("inject-extend-fail-keeps-mutex", "no-deadlock", "explicit", "over-budget", 1),
+        result("inject-occupied-tail-off-by-one", "counter-exact", "bmc", "violated", 4),
+        result("inject-occupied-tail-off-by-one", "counter-exact", "explicit", "holds", 3),
+    ]
     harmless = specs.load("inject-no-async-gate")
     assert not harmless.violated
-    rs += [result("inject-no-async-gate", p, e, "holds", 12) for p in harmless.notes
-           for e in ("bmc", "explicit")]
+    rs += [
+        result("inject-no-async-gate", p, e, "holds", 12)
+        for p in harmless.notes
+        for e in ("bmc", "explicit")
+    ]
     rows, score = sweep.mutation_score(rs)
     assert score == {"bmc": (2, 2), "explicit": (0, 2)}
     cells = {r.spec: r.caught for r in rows}
     assert cells["inject-extend-fail-keeps-mutex"] == {"bmc": "depth 2", "explicit": "over budget"}
     assert cells["inject-occupied-tail-off-by-one"]["explicit"] == "no"
     assert cells["inject-no-async-gate"]["bmc"] == "held to 12"
-    assert {r.spec: r.expected for r in rows}["inject-no-async-gate"] == "harmless (atomic-progress holds)"
+    assert {r.spec: r.expected for r in rows}[
+        "inject-no-async-gate"
+    ] == "harmless (atomic-progress holds)"
 
 
 def test_mutant_jobs_cover_every_injected_spec() -> None:
@@ -184,7 +232,16 @@ def test_unreachable_scheduler() -> None:
     import dask
 
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        rc, out, err = cli("--sweep", "--spec", "v4.13", "--property", "refill", "--depth", "1",
-                           "--scheduler", "tcp://127.0.0.1:1")
+        rc, out, err = cli(
+            "--sweep",
+            "--spec",
+            "v4.13",
+            "--property",
+            "refill",
+            "--depth",
+            "1",
+            "--scheduler",
+            "tcp://127.0.0.1:1",
+        )
     assert rc == 2 and out == ""
     assert err.startswith("check-model: --scheduler tcp://127.0.0.1:1: ") and err.count("\n") == 1

@@ -18,8 +18,9 @@ from percpu_mc.checker.logs.trace_check import KINDS, Report, check_log
 from percpu_mc.traces.parser import LogParser, open_log
 
 SAMPLES = Path(__file__).parent / "trace_samples"
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 FIRST_CHUNK = 0xFFFF8CABFDC37000
 RESERVED_CHUNK = 0xFFFF8CABFDC35000
@@ -31,8 +32,9 @@ CHUNK_BYTES = 4096  # scaled down: only the first-fit search below cares
 def check(text: str, strict: bool = False, window_ns: int = 100_000) -> Report:
     """Level 1 on a merged capture: the damaged logs below, all on one CPU,
     would otherwise look like a per_cpu file (tests/test_partial_capture.py)."""
-    return check_log(LogParser().records(text.splitlines(keepends=True)), strict, window_ns,
-                     partial=False)
+    return check_log(
+        LogParser().records(text.splitlines(keepends=True)), strict, window_ns, partial=False
+    )
 
 
 def kinds(report: Report) -> list[tuple[str, int]]:
@@ -41,22 +43,36 @@ def kinds(report: Report) -> list[tuple[str, int]]:
 
 # -- hand-made lines ----------------------------------------------------------
 
+
 def ftrace(cpu: int, ts: str, event: str) -> str:
     return f"     kworker/{cpu}:1-17      [{cpu:03d}] d..1. {ts:>12}: {event}\n"
 
 
-def alloc(off: int, size: int = 8, align: int = 8, base: int = FIRST_CHUNK, cpu: int = 0,
-          ts: str = "1.000000", reserved: int = 0, bytes_alloc: int | None = None,
-          ptr: int | None = None) -> str:
+def alloc(
+    off: int,
+    size: int = 8,
+    align: int = 8,
+    base: int = FIRST_CHUNK,
+    cpu: int = 0,
+    ts: str = "1.000000",
+    reserved: int = 0,
+    bytes_alloc: int | None = None,
+    ptr: int | None = None,
+) -> str:
     ptr = base + off - PTR_DELTA if ptr is None else ptr
-    return ftrace(cpu, ts, f"percpu_alloc_percpu: call_site=f+0x1/0x2 reserved={reserved} "
-                           f"is_atomic=0 size={size} align={align} base_addr={base:016x} "
-                           f"off={off} ptr={ptr:016x} bytes_alloc={bytes_alloc or size * 4} "
-                           "gfp_flags=GFP_KERNEL")
+    return ftrace(
+        cpu,
+        ts,
+        f"percpu_alloc_percpu: call_site=f+0x1/0x2 reserved={reserved} "
+        f"is_atomic=0 size={size} align={align} base_addr={base:016x} "
+        f"off={off} ptr={ptr:016x} bytes_alloc={bytes_alloc or size * 4} "
+        "gfp_flags=GFP_KERNEL",
+    )
 
 
-def free(off: int, base: int = FIRST_CHUNK, cpu: int = 0, ts: str = "1.000000",
-         ptr: int | None = None) -> str:
+def free(
+    off: int, base: int = FIRST_CHUNK, cpu: int = 0, ts: str = "1.000000", ptr: int | None = None
+) -> str:
     ptr = base + off - PTR_DELTA if ptr is None else ptr
     return ftrace(cpu, ts, f"percpu_free_percpu: base_addr={base:016x} off={off} ptr={ptr:016x}")
 
@@ -113,7 +129,9 @@ def test_unknown_history_is_not_an_error_unless_strict() -> None:
     log = free(0) + alloc(0, base=C) + destroy(CHUNK_BASES[1]) + free(8, base=C)
     assert check(log).violations == []
     assert {kind for kind, _ in kinds(check(log, strict=True))} == {
-        "free-unknown", "destroy-unknown-chunk"}
+        "free-unknown",
+        "destroy-unknown-chunk",
+    }
 
 
 def test_lost_events_forget_state() -> None:
@@ -127,16 +145,24 @@ def test_lost_events_forget_state() -> None:
 def test_overwritten_buffer_checks_from_the_last_cpu_to_appear() -> None:
     header = "# entries-in-buffer/entries-written: 4/9   #P:2\n"
     # CPU 1's frees before its first line are gone; they may have freed 0.
-    log = header + alloc(0, cpu=0, ts="1.0") + alloc(0, cpu=0, ts="1.1") + \
-        alloc(64, cpu=1, ts="1.2") + alloc(64, cpu=0, ts="1.3")
+    log = (
+        header
+        + alloc(0, cpu=0, ts="1.0")
+        + alloc(0, cpu=0, ts="1.1")
+        + alloc(64, cpu=1, ts="1.2")
+        + alloc(64, cpu=0, ts="1.3")
+    )
     assert kinds(check(log)) == [("overlap", 5)]
     assert "allocation state checked from line 4" in check(log).features
 
 
 def test_cross_cpu_skew_inside_the_window_is_tolerated() -> None:
     """CPU 1's clock lags: its allocation of the area CPU 0 frees prints first."""
-    log = alloc(0, cpu=0, ts="1.000000") + alloc(0, cpu=1, ts="1.000010") + \
-        free(0, cpu=0, ts="1.000020")
+    log = (
+        alloc(0, cpu=0, ts="1.000000")
+        + alloc(0, cpu=1, ts="1.000010")
+        + free(0, cpu=0, ts="1.000020")
+    )
     assert check(log).violations == []
     assert kinds(check(log, window_ns=5_000)) == [("overlap", 2)]
     same_cpu = log.replace("[001]", "[000]").replace("kworker/1", "kworker/0")
@@ -153,8 +179,12 @@ def test_zero_size_alloc_at_a_live_area_is_one_finding(tmp_path: Path) -> None:
     assert kinds(check(inside, strict=True)) == [("invalid-request", 2)]
     path = tmp_path / "zero.trace"
     path.write_text(log)
-    done = subprocess.run([sys.executable, "-m", "percpu_mc.checker.cli.check_trace", str(path)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "percpu_mc.checker.cli.check_trace", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert "Traceback" not in done.stdout + done.stderr and done.stderr == ""
     assert done.returncode == 1 and "line 2: invalid-request" in done.stdout
 
@@ -168,6 +198,7 @@ def test_real_captures_are_consistent(name: str, strict: bool) -> None:
 
 
 # -- generated logs -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Op:
@@ -246,8 +277,8 @@ class Style:
     def header(self) -> str:
         return {
             "trace": "# tracer: nop\n#\n# entries-in-buffer/entries-written: 9/9   #P:2\n#\n"
-                     "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n"
-                     "#              | |         |   |||||     |         |\n",
+            "#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n"
+            "#              | |         |   |||||     |         |\n",
             "trace-cmd": "version = 7\ncpus=2\n",
         }.get(self.format, "")
 
@@ -258,16 +289,24 @@ class Style:
 
     def line(self, op: Op) -> str:
         ts = f"{op.ts_us // 1_000_000}.{op.ts_us % 1_000_000:06d}"
-        name = {"alloc": "percpu_alloc_percpu", "free": "percpu_free_percpu",
-                "create": "percpu_create_chunk", "destroy": "percpu_destroy_chunk"}[op.kind]
+        name = {
+            "alloc": "percpu_alloc_percpu",
+            "free": "percpu_free_percpu",
+            "create": "percpu_create_chunk",
+            "destroy": "percpu_destroy_chunk",
+        }[op.kind]
         base = self.pointer(op.base)
         ptr = self.pointer(op.base + op.off - PTR_DELTA)
         if op.kind == "alloc":
-            fields = (f"reserved=0 is_atomic=0 size={op.size} align={op.align} "
-                      f"base_addr={base} off={op.off} ptr={ptr}")
+            fields = (
+                f"reserved=0 is_atomic=0 size={op.size} align={op.align} "
+                f"base_addr={base} off={op.off} ptr={ptr}"
+            )
             if self.v519:
-                fields = (f"call_site=pcpu_test+0x1/0x2 {fields} bytes_alloc={op.size * 4} "
-                          "gfp_flags=GFP_KERNEL")
+                fields = (
+                    f"call_site=pcpu_test+0x1/0x2 {fields} bytes_alloc={op.size * 4} "
+                    "gfp_flags=GFP_KERNEL"
+                )
         elif op.kind == "free":
             fields = f"base_addr={base} off={op.off} ptr={ptr}"
         else:
@@ -284,8 +323,12 @@ class Style:
         return [self.header(), *(self.line(op) for op in ops)]
 
 
-styles = st.builds(Style, st.sampled_from(["trace", "trace_pipe", "trace-cmd", "perf"]),
-                   st.booleans(), st.booleans())
+styles = st.builds(
+    Style,
+    st.sampled_from(["trace", "trace_pipe", "trace-cmd", "perf"]),
+    st.booleans(),
+    st.booleans(),
+)
 
 
 def header_lines(style: Style) -> int:
@@ -302,7 +345,8 @@ def test_correct_runs_check_clean(ops: list[Op], style: Style) -> None:
     records = list(parser.records(text.splitlines(keepends=True)))
     events = [r for r in records if hasattr(r, "cpu")]
     assert [(e.cpu, e.ts_ns // 1000, getattr(e, "off", 0)) for e in events] == [
-        (op.cpu, op.ts_us, op.off) for op in ops]
+        (op.cpu, op.ts_us, op.off) for op in ops
+    ]
     if ops or style.header():  # an empty perf or trace_pipe log tells no format
         assert parser.format.value == style.format
     report = check_log(iter(records), strict=True)
@@ -335,13 +379,20 @@ def test_dropped_free(ops: list[Op], style: Style, data: st.DataObject) -> None:
         return
     i = data.draw(st.sampled_from(frees))
     gone = ops[i]
-    size = next(op.size for op in reversed(ops[:i])
-                if op.kind == "alloc" and (op.base, op.off) == (gone.base, gone.off))
-    rest = ops[:i] + ops[i + 1:]
+    size = next(
+        op.size
+        for op in reversed(ops[:i])
+        if op.kind == "alloc" and (op.base, op.off) == (gone.base, gone.off)
+    )
+    rest = ops[:i] + ops[i + 1 :]
     expected = []
     for j, op in enumerate(rest[i:], i):
-        if op.base == gone.base and (op.kind == "destroy" or op.kind == "alloc" and
-                                     op.off < gone.off + size and gone.off < op.off + op.size):
+        if op.base == gone.base and (
+            op.kind == "destroy"
+            or op.kind == "alloc"
+            and op.off < gone.off + size
+            and gone.off < op.off + op.size
+        ):
             kind = "destroy-nonempty-chunk" if op.kind == "destroy" else "overlap"
             expected = [(kind, header_lines(style) + j + 1)]
             break
@@ -358,10 +409,16 @@ def test_dropped_alloc(ops: list[Op], style: Style, data: st.DataObject) -> None
         return
     i = data.draw(st.sampled_from(allocs))
     gone = ops[i]
-    rest = ops[:i] + ops[i + 1:]
+    rest = ops[:i] + ops[i + 1 :]
     found = kinds(check("".join(style.render(rest))))
-    free_at = next((j for j, op in enumerate(rest[i:], i)
-                    if op.kind == "free" and (op.base, op.off) == (gone.base, gone.off)), None)
+    free_at = next(
+        (
+            j
+            for j, op in enumerate(rest[i:], i)
+            if op.kind == "free" and (op.base, op.off) == (gone.base, gone.off)
+        ),
+        None,
+    )
     if free_at is None:
         assert found == []
         return
@@ -385,7 +442,7 @@ def test_reordered_lines(ops: list[Op], style: Style, data: st.DataObject) -> No
     i = data.draw(st.integers(0, len(ops) - 2))
     if ops[i].ts_us == ops[i + 1].ts_us:
         return
-    swapped = ops[:i] + [ops[i + 1], ops[i]] + ops[i + 2:]
+    swapped = ops[:i] + [ops[i + 1], ops[i]] + ops[i + 2 :]
     found = kinds(check("".join(style.render(swapped))))
     if ops[i].cpu == ops[i + 1].cpu:
         assert ("time-goes-back", header_lines(style) + i + 2) in found
@@ -410,7 +467,7 @@ def test_truncated_last_line(ops: list[Op], style: Style, data: st.DataObject) -
 # -- degenerate requests ------------------------------------------------------
 
 # Values no correct run prints, each of which the parser still accepts.
-SIZES = [0, 0, 1, 4, CHUNK_BYTES * 2, 1 << 64, 10 ** 30]
+SIZES = [0, 0, 1, 4, CHUNK_BYTES * 2, 1 << 64, 10**30]
 ALIGNS = [0, 1, 3, 8, 12, 1 << 70]
 OFFSETS = [-8, -1, 1, 3, CHUNK_BYTES, 1 << 64]
 
@@ -428,14 +485,20 @@ def degenerate_alloc(draw: st.DrawFn, ops: list[Op], at: int) -> Op:
     base = draw(st.sampled_from(bases))
     offs = sorted({op.off + d for op in ops if op.base == base for d in (0, 4)} | {0})
     off = draw(st.sampled_from(offs) | st.sampled_from(OFFSETS))
-    return Op("alloc", near.cpu, near.ts_us, base, off,
-              draw(st.sampled_from(SIZES)), draw(st.sampled_from(ALIGNS)))
+    return Op(
+        "alloc",
+        near.cpu,
+        near.ts_us,
+        base,
+        off,
+        draw(st.sampled_from(SIZES)),
+        draw(st.sampled_from(ALIGNS)),
+    )
 
 
 @SETTINGS
 @given(runs(), styles, st.data())
-def test_zero_size_alloc_is_one_finding(ops: list[Op], style: Style,
-                                        data: st.DataObject) -> None:
+def test_zero_size_alloc_is_one_finding(ops: list[Op], style: Style, data: st.DataObject) -> None:
     """pcpu_alloc() refuses a zero size before taking anything: anywhere in a
     correct run, even at a live area's start, such a line is one finding,
     also in a log that claims to be complete."""
@@ -449,9 +512,9 @@ def test_zero_size_alloc_is_one_finding(ops: list[Op], style: Style,
 
 @SETTINGS
 @given(runs(), styles, st.data())
-def test_degenerate_requests_never_crash(tmp_path_factory: pytest.TempPathFactory,
-                                         ops: list[Op], style: Style,
-                                         data: st.DataObject) -> None:
+def test_degenerate_requests_never_crash(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[Op], style: Style, data: st.DataObject
+) -> None:
     """Zero or huge sizes, zero or odd alignments, negative offsets, inserted
     into a correct run: each invalid request is found where it is, and the
     command answers with an exit status, never a traceback."""

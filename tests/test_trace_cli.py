@@ -14,10 +14,14 @@ from hypothesis import strategies as st
 from percpu_mc.checker.cli.check_trace import main
 
 SAMPLES = Path(__file__).parent / "trace_samples"
-CLEAN = "  a-1 [000] .... 1.000000: percpu_alloc_percpu: reserved=0 is_atomic=0 size=8 " \
-        "align=8 base_addr=ffff8cabfdc37000 off=0 ptr=0000000000037000\n"
-DOUBLE_FREE = CLEAN + 2 * ("  a-1 [000] .... 1.000001: percpu_free_percpu: "
-                           "base_addr=ffff8cabfdc37000 off=0 ptr=0000000000037000\n")
+CLEAN = (
+    "  a-1 [000] .... 1.000000: percpu_alloc_percpu: reserved=0 is_atomic=0 size=8 "
+    "align=8 base_addr=ffff8cabfdc37000 off=0 ptr=0000000000037000\n"
+)
+DOUBLE_FREE = CLEAN + 2 * (
+    "  a-1 [000] .... 1.000001: percpu_free_percpu: "
+    "base_addr=ffff8cabfdc37000 off=0 ptr=0000000000037000\n"
+)
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str]:
@@ -31,12 +35,17 @@ def test_real_captures_are_clean(capsys: pytest.CaptureFixture) -> None:
     assert status == 0 and document["verdict"] == "clean"
     boot, mix = document["files"]
     assert boot["format"] == "trace" and boot["lines"] == 372
-    assert boot["events"] == {"percpu_alloc_percpu": 338, "percpu_free_percpu": 21,
-                              "percpu_create_chunk": 1}
+    assert boot["events"] == {
+        "percpu_alloc_percpu": 338,
+        "percpu_free_percpu": 21,
+        "percpu_create_chunk": 1,
+    }
     assert "hashed pointers" in boot["features"] and "raw pointers" in mix["features"]
     assert mix["events"]["percpu_destroy_chunk"] == 1
-    assert all(f["violations"] == [] and f["parse_errors"] == [] and f["skipped"] == 0
-               for f in document["files"])
+    assert all(
+        f["violations"] == [] and f["parse_errors"] == [] and f["skipped"] == 0
+        for f in document["files"]
+    )
 
 
 def test_violation_human_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -66,8 +75,9 @@ def test_unparseable_beats_violations(tmp_path: Path, capsys: pytest.CaptureFixt
     status, out = run(capsys, "--json", str(bad), str(broken), str(tmp_path / "missing"))
     document = json.loads(out)
     assert status == 2 and document["verdict"] == "unparseable"
-    assert document["files"][1]["parse_errors"] == [{
-        "line": 2, "message": "column 22: expected percpu_free_percpu 'base_addr= off= ptr='"}]
+    assert document["files"][1]["parse_errors"] == [
+        {"line": 2, "message": "column 22: expected percpu_free_percpu 'base_addr= off= ptr='"}
+    ]
     assert "cannot read" in document["files"][2]["parse_errors"][0]["message"]
 
 
@@ -81,17 +91,25 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_standard_input_through_the_console_script() -> None:
-    done = subprocess.run([sys.executable, "-m", "percpu_mc.checker.cli.check_trace", "-"], input=DOUBLE_FREE,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "percpu_mc.checker.cli.check_trace", "-"],
+        input=DOUBLE_FREE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 1 and "double-free" in done.stdout and done.stderr == ""
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(st.binary(max_size=400) | st.text(max_size=300).map(str.encode)
-       | st.builds(lambda head, tail: head + tail, st.just(DOUBLE_FREE.encode()),
-                   st.binary(max_size=50)))
-def test_arbitrary_bytes_never_raise(tmp_path_factory: pytest.TempPathFactory,
-                                     data: bytes) -> None:
+@given(
+    st.binary(max_size=400)
+    | st.text(max_size=300).map(str.encode)
+    | st.builds(
+        lambda head, tail: head + tail, st.just(DOUBLE_FREE.encode()), st.binary(max_size=50)
+    )
+)
+def test_arbitrary_bytes_never_raise(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
     """Whatever the bytes, the answer is an exit status, never a traceback."""
     log = tmp_path_factory.mktemp("fuzz") / "log"
     log.write_bytes(data)

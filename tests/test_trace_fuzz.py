@@ -27,28 +27,62 @@ SAMPLES = Path(__file__).parent / "trace_samples"
 # chunk creation, atomic and reserved requests).
 with gzip.open(SAMPLES / "mix.trace.gz", "rt") as mix:
     MIX_HEAD = "".join(line for _, line in zip(range(1500), mix))
-CAPTURES = [(SAMPLES / "boot.trace").read_text(),
-            (SAMPLES / "seed-no-use-after-free.trace").read_text(), MIX_HEAD]
+CAPTURES = [
+    (SAMPLES / "boot.trace").read_text(),
+    (SAMPLES / "seed-no-use-after-free.trace").read_text(),
+    MIX_HEAD,
+]
 
 PROFILES = {
-    "ci": settings(max_examples=25, deadline=timedelta(seconds=20), derandomize=True,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]),
-    "bench": settings(max_examples=3000, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]),
+    "ci": settings(
+        max_examples=25,
+        deadline=timedelta(seconds=20),
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    ),
+    "bench": settings(
+        max_examples=3000,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    ),
 }
 FUZZ = PROFILES.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), PROFILES["ci"])
-OPTIONS = st.sampled_from([[], ["--json"], ["--strict"], ["--partial"], ["--no-partial", "--json"],
-                           ["--window-us", "0"]])
+OPTIONS = st.sampled_from(
+    [[], ["--json"], ["--strict"], ["--partial"], ["--no-partial", "--json"], ["--window-us", "0"]]
+)
 # The widest line check-trace prints: an event line (400 characters) or a
 # message naming a few numbers, indented.
 WIDEST = 1000
 
-numbers = st.one_of(st.integers(-10, 10_000).map(str), st.sampled_from(
-    ["0", "-1", "18446744073709551615", "99999999999999999999999", "1" * 5000, "0x10", ""]))
-tokens = st.one_of(numbers, st.sampled_from(
-    ["percpu_alloc_percpu:", "percpu_free_percpu:", "percpu:", "base_addr=", "(____ptrval____)",
-     "[001]", "[", "]", "#P:", "CPU:0 [LOST 3 EVENTS]", "<-", "\t", "\x00", "\ufffd", " "]),
-    st.text(max_size=12))
+numbers = st.one_of(
+    st.integers(-10, 10_000).map(str),
+    st.sampled_from(
+        ["0", "-1", "18446744073709551615", "99999999999999999999999", "1" * 5000, "0x10", ""]
+    ),
+)
+tokens = st.one_of(
+    numbers,
+    st.sampled_from(
+        [
+            "percpu_alloc_percpu:",
+            "percpu_free_percpu:",
+            "percpu:",
+            "base_addr=",
+            "(____ptrval____)",
+            "[001]",
+            "[",
+            "]",
+            "#P:",
+            "CPU:0 [LOST 3 EVENTS]",
+            "<-",
+            "\t",
+            "\x00",
+            "\ufffd",
+            " ",
+        ]
+    ),
+    st.text(max_size=12),
+)
 
 
 @st.composite
@@ -67,7 +101,7 @@ def mutated_lines(draw: st.DrawFn) -> bytes:
                 j = draw(st.integers(0, len(lines) - 1))
                 lines[i], lines[j] = lines[j], lines[i]
             case "cut":
-                lines[i] = lines[i][:draw(st.integers(0, len(lines[i])))]
+                lines[i] = lines[i][: draw(st.integers(0, len(lines[i])))]
             case "word":
                 words = lines[i].split(" ")
                 k = draw(st.integers(0, len(words) - 1))
@@ -96,7 +130,7 @@ def mutated_bytes(draw: st.DrawFn) -> bytes:
             case "insert":
                 data[i:i] = draw(st.binary(min_size=1, max_size=64))
             case "delete":
-                del data[i:i + draw(st.integers(1, 512))]
+                del data[i : i + draw(st.integers(1, 512))]
             case "truncate":
                 del data[i:]
     return bytes(data)
@@ -118,13 +152,15 @@ def check(tmp_path_factory: pytest.TempPathFactory, data: bytes, options: list[s
 
 @FUZZ
 @given(mutated_lines(), OPTIONS)
-def test_mutated_lines(tmp_path_factory: pytest.TempPathFactory, data: bytes,
-                       options: list[str]) -> None:
+def test_mutated_lines(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, options: list[str]
+) -> None:
     check(tmp_path_factory, data, options)
 
 
 @FUZZ
 @given(mutated_bytes(), OPTIONS)
-def test_mutated_bytes(tmp_path_factory: pytest.TempPathFactory, data: bytes,
-                       options: list[str]) -> None:
+def test_mutated_bytes(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, options: list[str]
+) -> None:
     check(tmp_path_factory, data, options)

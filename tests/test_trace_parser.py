@@ -41,12 +41,26 @@ def only(text: str):
     return records[0]
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("boot.trace", {PercpuAlloc: 338, PercpuFree: 21, PercpuCreateChunk: 1,
-                    BufferEntries: 1, Columns: 1}),
-    ("mix.trace.gz", {PercpuAlloc: 25906, PercpuFree: 25551, PercpuCreateChunk: 3,
-                      PercpuDestroyChunk: 1, BufferEntries: 1, Columns: 1}),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        (
+            "boot.trace",
+            {PercpuAlloc: 338, PercpuFree: 21, PercpuCreateChunk: 1, BufferEntries: 1, Columns: 1},
+        ),
+        (
+            "mix.trace.gz",
+            {
+                PercpuAlloc: 25906,
+                PercpuFree: 25551,
+                PercpuCreateChunk: 3,
+                PercpuDestroyChunk: 1,
+                BufferEntries: 1,
+                Columns: 1,
+            },
+        ),
+    ],
+)
 def test_real_captures_parse_completely(name: str, expected: dict) -> None:
     """The shipped Debian 6.1 captures: no parse error, every percpu event
     recognised (the counts of the samples' README)."""
@@ -58,24 +72,47 @@ def test_real_captures_parse_completely(name: str, expected: dict) -> None:
 
 
 def test_trace_file_line_v519_hashed() -> None:
-    alloc = only("          <idle>-0       [000] d..1.     0.343039: percpu_alloc_percpu: "
-                 "call_site=alloc_desc+0x50/0x250 reserved=0 is_atomic=0 size=4 align=4 "
-                 "base_addr=000000009126c0db off=2208 ptr=000000005077dc68 bytes_alloc=16 "
-                 "gfp_flags=GFP_KERNEL\n")
+    alloc = only(
+        "          <idle>-0       [000] d..1.     0.343039: percpu_alloc_percpu: "
+        "call_site=alloc_desc+0x50/0x250 reserved=0 is_atomic=0 size=4 align=4 "
+        "base_addr=000000009126c0db off=2208 ptr=000000005077dc68 bytes_alloc=16 "
+        "gfp_flags=GFP_KERNEL\n"
+    )
     assert alloc == PercpuAlloc(
-        line=1, comm="<idle>", pid=0, tgid=None, cpu=0, flags="d..1.", timestamp="0.343039",
-        ts_ns=343_039_000, text=alloc.text, call_site="alloc_desc+0x50/0x250", reserved=False,
-        is_atomic=False, size=4, align=4, base_addr=0x9126C0DB, off=2208, ptr=0x5077DC68,
-        bytes_alloc=16, gfp_flags="GFP_KERNEL")
+        line=1,
+        comm="<idle>",
+        pid=0,
+        tgid=None,
+        cpu=0,
+        flags="d..1.",
+        timestamp="0.343039",
+        ts_ns=343_039_000,
+        text=alloc.text,
+        call_site="alloc_desc+0x50/0x250",
+        reserved=False,
+        is_atomic=False,
+        size=4,
+        align=4,
+        base_addr=0x9126C0DB,
+        off=2208,
+        ptr=0x5077DC68,
+        bytes_alloc=16,
+        gfp_flags="GFP_KERNEL",
+    )
 
 
 def test_module_call_site_and_raw_pointers() -> None:
-    alloc = only("        modprobe-178     [001] .....     6.155535: percpu_alloc_percpu: "
-                 "call_site=dummy_dev_init+0x1e/0x77 [dummy] reserved=1 is_atomic=1 size=8 "
-                 "align=8 base_addr=ffff8cabfdc35000 off=0 ptr=0000000000035000 "
-                 "bytes_alloc=32 gfp_flags=GFP_NOWAIT|__GFP_NOWARN\n")
-    assert (alloc.comm, alloc.pid, alloc.call_site) == ("modprobe", 178,
-                                                         "dummy_dev_init+0x1e/0x77 [dummy]")
+    alloc = only(
+        "        modprobe-178     [001] .....     6.155535: percpu_alloc_percpu: "
+        "call_site=dummy_dev_init+0x1e/0x77 [dummy] reserved=1 is_atomic=1 size=8 "
+        "align=8 base_addr=ffff8cabfdc35000 off=0 ptr=0000000000035000 "
+        "bytes_alloc=32 gfp_flags=GFP_NOWAIT|__GFP_NOWARN\n"
+    )
+    assert (alloc.comm, alloc.pid, alloc.call_site) == (
+        "modprobe",
+        178,
+        "dummy_dev_init+0x1e/0x77 [dummy]",
+    )
     assert (alloc.reserved, alloc.is_atomic, alloc.base_addr) == (True, True, 0xFFFF8CABFDC35000)
     assert alloc.gfp_flags == "GFP_NOWAIT|__GFP_NOWARN"
 
@@ -94,7 +131,8 @@ def test_v413_field_set_four_irq_columns_and_header() -> None:
         "is_atomic=0 size=48 align=8 base_addr=00000000fa92a086 off=32672 "
         "ptr=000000008da0b73d\n"
         "          <idle>-0     [000] ....     0.543208: percpu_create_chunk: "
-        "base_addr=000000005d5ad71c\n")
+        "base_addr=000000005d5ad71c\n"
+    )
     assert fmt is Format.TRACE
     entries, columns, alloc, create = records
     assert entries == BufferEntries(3, 159836, 64690869, 4)
@@ -112,7 +150,8 @@ def test_tgid_column_and_irq_info_off() -> None:
         "base_addr=ffffef47bfa00000\n"
         "#           TASK-PID     CPU#     TIMESTAMP  FUNCTION\n"
         "     kworker/0:1-17      [000]    29.279928: percpu_destroy_chunk: "
-        "base_addr=ffffef47bfa00000\n")
+        "base_addr=ffffef47bfa00000\n"
+    )
     columns, free, destroy, no_irq, plain = records
     assert columns == Columns(1, 4, True)
     assert (free.comm, free.pid, free.tgid, free.flags) == ("bash", 1977, 1977, "....")
@@ -128,14 +167,28 @@ def test_trace_pipe_lost_events() -> None:
         "CPU:1 [LOST 118 EVENTS]\n"
         "CPU:0 [LOST EVENTS]\n"
         "  Web Content-3012    [000] d..1.     2.000001: percpu_alloc_percpu_fail: "
-        "reserved=0 is_atomic=1 size=64 align=8\n")
+        "reserved=0 is_atomic=1 size=64 align=8\n"
+    )
     assert fmt is Format.TRACE_PIPE
     create, lost, lost_unknown, fail = records
     assert lost == LostEvents(2, 1, 118)
     assert lost_unknown == LostEvents(3, 0, None)
     assert isinstance(create, PercpuCreateChunk)
-    assert fail == PercpuAllocFail(4, "Web Content", 3012, None, 0, "d..1.", "2.000001",
-                                   2_000_001_000, fail.text, False, True, 64, 8)
+    assert fail == PercpuAllocFail(
+        4,
+        "Web Content",
+        3012,
+        None,
+        0,
+        "d..1.",
+        "2.000001",
+        2_000_001_000,
+        fail.text,
+        False,
+        True,
+        64,
+        8,
+    )
 
 
 def test_trace_cmd_report() -> None:
@@ -150,7 +203,8 @@ def test_trace_cmd_report() -> None:
         "base_addr=0xffff8cabfdc35000 off=0 ptr=0x35000 bytes_alloc=96 gfp_flags=GFP_KERNEL\n"
         "CPU:1 [12 EVENTS DROPPED]\n"
         "     kworker/0:1-17    [000]    29.279928: percpu_destroy_chunk: "
-        "base_addr=0xffffef47bfa00000\n")
+        "base_addr=0xffffef47bfa00000\n"
+    )
     assert fmt is Format.TRACE_CMD
     function, alloc, lost, destroy = records
     assert (function.function, function.parent) == ("pcpu_balance_workfn", "process_one_work")
@@ -167,7 +221,8 @@ def test_perf_script() -> None:
         "     kworker/0:1  17/17 [000]    29.279928: percpu:percpu_free_percpu: "
         "base_addr=0xffffef47bfa00000 off=64 ptr=0x629bc2000040\n"
         "            perf  4242 [001]    30.000000: sched:sched_switch: prev_comm=perf "
-        "prev_pid=4242 ==> next_comm=swapper/1 next_pid=0\n")
+        "prev_pid=4242 ==> next_comm=swapper/1 next_pid=0\n"
+    )
     assert fmt is Format.PERF
     alloc, free, other = records
     assert (alloc.comm, alloc.pid, alloc.cpu, alloc.size) == ("modprobe", 131, 1, 24)
@@ -185,33 +240,57 @@ def test_function_probe_and_other_events() -> None:
         "(__alloc_percpu+0x15/0x20 <- pcpu_alloc) arg1=0x35000\n"
         "     rcu_preempt-18      [001] d..3. 54968.170887: hrtimer_cancel: "
         "hrtimer=00000000456b5702\n"
-        "          <idle>-0       [000] d.h2.    12.000000: tracing_mark_write:\n")
+        "          <idle>-0       [000] d.h2.    12.000000: tracing_mark_write:\n"
+    )
     function, probe, retprobe, other, empty = records
     assert isinstance(function, FunctionCall) and function.parent == "process_one_work"
-    assert probe == ProbeHit(2, "bash", 1977, None, 1, "d...", "17284.993652",
-                             17284_993_652_000, probe.text, "p_pcpu_alloc_0",
-                             "pcpu_alloc+0x0/0x9c0", (("size", "0x8"), ("align", "0x8")))
+    assert probe == ProbeHit(
+        2,
+        "bash",
+        1977,
+        None,
+        1,
+        "d...",
+        "17284.993652",
+        17284_993_652_000,
+        probe.text,
+        "p_pcpu_alloc_0",
+        "pcpu_alloc+0x0/0x9c0",
+        (("size", "0x8"), ("align", "0x8")),
+    )
     assert retprobe.site == "__alloc_percpu+0x15/0x20 <- pcpu_alloc"
     assert isinstance(other, OtherEvent) and other.name == "hrtimer_cancel"
     assert isinstance(empty, OtherEvent)
 
 
 def test_ptrval_and_counter_clock() -> None:
-    free = only("          <idle>-0       [000] d..1.  123456789: percpu_free_percpu: "
-                "base_addr=(____ptrval____) off=8 ptr=(____ptrval____)\n")
+    free = only(
+        "          <idle>-0       [000] d..1.  123456789: percpu_free_percpu: "
+        "base_addr=(____ptrval____) off=8 ptr=(____ptrval____)\n"
+    )
     assert (free.base_addr, free.ptr, free.ts_ns) == (None, None, 123456789)
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("  a-1 [000] .... 1.0: percpu_free_percpu: base_addr=ab off=8\n",
-     "percpu_free_percpu 'base_addr= off= ptr='"),
-    ("  a-1 [000] .... 1.0: percpu_alloc_percpu: reserved=0 is_atomic=0 size=4 align=4 "
-     "base_addr=ab off=8 ptr=cd bytes_alloc=16\n", "v4.13 fields"),
-    ("  a-1 [000] .... 1.0: percpu:percpu_create_chunk:\n", "percpu_create_chunk 'base_addr='"),
-    ("hello world\n", "an event line"),
-    ("  a-1 [000] .... 1.0: percpu_alloc_percpu: call_site=f reserved=0 is_atomic=0 si",
-     "v5.19+ fields"),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        (
+            "  a-1 [000] .... 1.0: percpu_free_percpu: base_addr=ab off=8\n",
+            "percpu_free_percpu 'base_addr= off= ptr='",
+        ),
+        (
+            "  a-1 [000] .... 1.0: percpu_alloc_percpu: reserved=0 is_atomic=0 size=4 align=4 "
+            "base_addr=ab off=8 ptr=cd bytes_alloc=16\n",
+            "v4.13 fields",
+        ),
+        ("  a-1 [000] .... 1.0: percpu:percpu_create_chunk:\n", "percpu_create_chunk 'base_addr='"),
+        ("hello world\n", "an event line"),
+        (
+            "  a-1 [000] .... 1.0: percpu_alloc_percpu: call_site=f reserved=0 is_atomic=0 si",
+            "v5.19+ fields",
+        ),
+    ],
+)
 def test_bad_lines_are_named(line: str, expected: str) -> None:
     """A line that fits no format, a malformed percpu line in particular, is
     an error naming the line and what was expected, never skipped."""
@@ -242,6 +321,7 @@ def test_gzip_and_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 # -- the scanner reads every line as Lark's parser does -------------------------
 
+
 def lark_and_scanner(lines: list[str]) -> tuple[tuple[list, Format], tuple[list, Format]]:
     results = []
     for scanner in (False, True):
@@ -251,11 +331,19 @@ def lark_and_scanner(lines: list[str]) -> tuple[tuple[list, Format], tuple[list,
 
 
 SAMPLE_LINES = [
-    "# tracer: nop\n", "#\n", "# entries-in-buffer/entries-written: 159836/64690869   #P:4\n",
+    "# tracer: nop\n",
+    "#\n",
+    "# entries-in-buffer/entries-written: 159836/64690869   #P:4\n",
     "#           TASK-PID    TGID     CPU#  ||||    TIMESTAMP  FUNCTION\n",
     "#           TASK-PID     CPU#     TIMESTAMP  FUNCTION\n",
-    "version = 7\n", "cpus=4\n", "CPU 2 is empty\n", "CPU:1 [LOST 118 EVENTS]\n",
-    "CPU:0 [LOST EVENTS]\n", "CPU:1 [12 EVENTS DROPPED]\n", "\n", "   \t\n",
+    "version = 7\n",
+    "cpus=4\n",
+    "CPU 2 is empty\n",
+    "CPU:1 [LOST 118 EVENTS]\n",
+    "CPU:0 [LOST EVENTS]\n",
+    "CPU:1 [12 EVENTS DROPPED]\n",
+    "\n",
+    "   \t\n",
     "          <idle>-0       [000] d..1.     0.343039: percpu_alloc_percpu: "
     "call_site=alloc_desc+0x50/0x250 reserved=0 is_atomic=0 size=4 align=4 "
     "base_addr=000000009126c0db off=2208 ptr=000000005077dc68 bytes_alloc=16 "
@@ -305,20 +393,29 @@ def test_scanner_reads_the_captures_as_lark_does(name: str) -> None:
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.lists(st.sampled_from(SAMPLE_LINES), min_size=1, max_size=4),
-       st.lists(st.tuples(st.integers(0, 400), st.sampled_from(
-           [" ", "", "-", "[", "]", ":", "=", "(", "x", "0", "\t", "percpu:", ".", "|", "é"])),
-           max_size=3),
-       st.booleans())
-def test_scanner_reads_any_line_as_lark_does(lines: list[str], edits: list[tuple[int, str]],
-                                             cut_last: bool) -> None:
+@given(
+    st.lists(st.sampled_from(SAMPLE_LINES), min_size=1, max_size=4),
+    st.lists(
+        st.tuples(
+            st.integers(0, 400),
+            st.sampled_from(
+                [" ", "", "-", "[", "]", ":", "=", "(", "x", "0", "\t", "percpu:", ".", "|", "é"]
+            ),
+        ),
+        max_size=3,
+    ),
+    st.booleans(),
+)
+def test_scanner_reads_any_line_as_lark_does(
+    lines: list[str], edits: list[tuple[int, str]], cut_last: bool
+) -> None:
     """Whatever the line, well-formed or damaged, the scanner gives the
     record Lark's parser gives, bad lines included, and the same format."""
     lines = list(lines)
     for at, text in edits:  # replace one character of one line, or insert one
         i = at % len(lines)
         j = at % len(lines[i])
-        lines[i] = lines[i][:j] + text + lines[i][j + (at % 2):]
+        lines[i] = lines[i][:j] + text + lines[i][j + (at % 2) :]
         if not lines[i].endswith("\n"):
             lines[i] += "\n"
     if cut_last:

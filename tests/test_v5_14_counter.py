@@ -6,6 +6,7 @@ area makes non-empty, populated or not, and pcpu_chunk_populated() adds the
 pages it populates back ("If non atomic case, the number will be added back
 in pcpu_chunk_populated() when populating pages").  No counter step of its
 own, as v4.13's `pcpu_nr_empty_pop_pages -= occ_pages` after population was."""
+
 from __future__ import annotations
 
 from test_partial_depopulation import X, step

@@ -4,6 +4,7 @@ and `--fail-on-vacuity` turns it into exit status 1.  At v4.13's geometry and
 depth 6 a quiescent point with a live allocation arises (counter-exact is
 tested) and no failed atomic request meets a clean balance run (atomic-progress
 is vacuous): the engines must agree on both."""
+
 from __future__ import annotations
 
 import io
@@ -36,8 +37,7 @@ def vacuity(engine: type, depth: int = DEPTH) -> dict[str, bool | None]:
 
 @pytest.mark.parametrize("engine", [ExplicitEngine, CompiledEngine, BMCEngine])
 def test_engines_report_vacuity(engine: type) -> None:
-    assert vacuity(engine) == {"counter-exact": False, "atomic-progress": True,
-                               "no-deadlock": None}
+    assert vacuity(engine) == {"counter-exact": False, "atomic-progress": True, "no-deadlock": None}
 
 
 def test_premise_met_only_where_it_holds() -> None:
@@ -47,8 +47,9 @@ def test_premise_met_only_where_it_holds() -> None:
     x, s0 = Concrete(), model.init()
     for p in PROPERTIES.values():
         if p.premise is not None:
-            assert p.premise_reached().holds(x, model.kernel, s0) == \
-                (not p.premise(x, model.kernel, s0))
+            assert p.premise_reached().holds(x, model.kernel, s0) == (
+                not p.premise(x, model.kernel, s0)
+            )
 
 
 def cli(*argv: str) -> tuple[int, str]:
@@ -59,14 +60,23 @@ def cli(*argv: str) -> tuple[int, str]:
 
 
 def test_cli_reports_and_fails_on_vacuity() -> None:
-    base = ["--spec", "v4.13", "--depth", str(DEPTH), "--engine", "explicit",
-            "--property", "atomic-progress", "--property", "counter-exact"]
+    base = [
+        "--spec",
+        "v4.13",
+        "--depth",
+        str(DEPTH),
+        "--engine",
+        "explicit",
+        "--property",
+        "atomic-progress",
+        "--property",
+        "counter-exact",
+    ]
     rc, text = cli(*base)
     assert rc == 0
     line = next(ln for ln in text.splitlines() if ln.startswith("atomic-progress"))
     assert f"holds up to depth {DEPTH} (vacuously: " in line
-    assert "vacuously" not in next(ln for ln in text.splitlines()
-                                   if ln.startswith("counter-exact"))
+    assert "vacuously" not in next(ln for ln in text.splitlines() if ln.startswith("counter-exact"))
     rc, text = cli(*base, "--json")
     assert rc == 0
     doc = {r["property"]: r for r in json.loads(text)["results"]}
@@ -74,8 +84,20 @@ def test_cli_reports_and_fails_on_vacuity() -> None:
     assert doc["counter-exact"]["vacuous"] is False
     assert cli(*base, "--fail-on-vacuity")[0] == 1
     assert cli(*base[:-2], "--fail-on-vacuity")[0] == 1
-    assert cli("--spec", "v4.13", "--depth", str(DEPTH), "--engine", "explicit",
-               "--property", "counter-exact", "--fail-on-vacuity")[0] == 0
+    assert (
+        cli(
+            "--spec",
+            "v4.13",
+            "--depth",
+            str(DEPTH),
+            "--engine",
+            "explicit",
+            "--property",
+            "counter-exact",
+            "--fail-on-vacuity",
+        )[0]
+        == 0
+    )
 
 
 def test_induction_reports_vacuity_of_the_base_case() -> None:

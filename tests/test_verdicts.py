@@ -1,6 +1,7 @@
 """The known bugs of this code's history, found with their shortest
 counterexamples, and the fixed variants holding: every spec is held to the
 verdicts it states (specs/*.toml, [expect]) at the depths CI can afford."""
+
 from __future__ import annotations
 
 from dataclasses import fields, replace
@@ -21,7 +22,7 @@ from percpu_mc.model.state import AllocPc, State
 
 AGREE_DEPTH = 7  # both engines, every property, every spec of DESIGN's table
 MAIN_SPECS = ("pre-async", "seed", "v3.18", "v4.7", "v4.13")
-CVE_DEPTH = 14   # both halves of CVE-2016-4794 at the default geometry (13 and 14 steps)
+CVE_DEPTH = 14  # both halves of CVE-2016-4794 at the default geometry (13 and 14 steps)
 
 
 def run(engine: type, spec: specs.Spec, props: list[Property], depth: int) -> dict[str, Result]:
@@ -69,18 +70,18 @@ def test_engines_agree_on_every_other_spec(name: str) -> None:
 # exactly that length and not before; BMC confirms the lengths it reaches
 # within CI's budget (the others: docs/benchmarks.md)
 KNOWN_BUGS = [
-    ("seed", "no-deadlock", 2, True),          # 1a4d76076cda: create failure keeps the mutex
+    ("seed", "no-deadlock", 2, True),  # 1a4d76076cda: create failure keeps the mutex
     ("pre-async", "no-deadlock", 2, True),
-    ("seed", "counter-exact", 10, False),      # unlocked pcpu_nr_empty_pop_pages update
+    ("seed", "counter-exact", 10, False),  # unlocked pcpu_nr_empty_pop_pages update
     ("v3.18", "counter-exact", 10, False),
     ("v4.7", "counter-exact", 10, True),
     ("pre-async", "counter-exact", 10, False),
     ("v4.7", "counter-nonnegative", 10, True),  # a consequence of the lost updates
-    ("seed", "no-use-after-free", 13, False),   # CVE-2016-4794
+    ("seed", "no-use-after-free", 13, False),  # CVE-2016-4794
     ("v3.18", "no-use-after-free", 13, False),
-    ("pre-async", "refill", 14, False),         # a balance run that only frees
+    ("pre-async", "refill", 14, False),  # a balance run that only frees
     ("pre-async", "atomic-progress", 15, False),
-    ("v4.13", "counter-exact", 12, False),      # the population-failure drift (docs/findings.md)
+    ("v4.13", "counter-exact", 12, False),  # the population-failure drift (docs/findings.md)
     ("v4.13", "counter-nonnegative", 14, False),
     ("v4.13-spin-k2", "counter-exact", 11, False),  # the same drift at the SPIN geometry
     ("v4.13-spin-k2", "counter-nonnegative", 13, False),
@@ -124,26 +125,34 @@ def test_pre_async_atomic_progress_at_the_default_geometry() -> None:
 def work_item_on_destroyed_chunk(x: Ops, k: Kernel, s: State) -> Any:
     """CVE-2016-4794, first half (4f996e234dad): a map_extend_work queued or
     running on a chunk pcpu_balance_workfn destroyed."""
-    return x.and_(*[x.or_(s.live[c], x.not_(x.or_(s.map_extend_pending[c], s.ext_running[c])))
-                    for c in range(k.p.nr_chunks)])
+    return x.and_(
+        *[
+            x.or_(s.live[c], x.not_(x.or_(s.map_extend_pending[c], s.ext_running[c])))
+            for c in range(k.p.nr_chunks)
+        ]
+    )
 
 
 def extension_on_destroyed_chunk(x: Ops, k: Kernel, s: State) -> Any:
     """CVE-2016-4794, second half (6710e594f71c): pcpu_alloc() about to extend
     (or rescan after extending) the map of a chunk destroyed meanwhile."""
     pcs = (AllocPc.EXTEND, AllocPc.RESTART)
-    return x.and_(*[x.or_(x.not_(x.or_(*[x.eq(pc, int(q)) for q in pcs])),
-                          select(x, s.live, s.chunk[i])) for i, pc in enumerate(s.pc)])
+    return x.and_(
+        *[
+            x.or_(x.not_(x.or_(*[x.eq(pc, int(q)) for q in pcs])), select(x, s.live, s.chunk[i]))
+            for i, pc in enumerate(s.pc)
+        ]
+    )
 
 
 HALF_A = Property("cve-2016-4794-a", "4f996e234dad", work_item_on_destroyed_chunk)
 HALF_B = Property("cve-2016-4794-b", "6710e594f71c", extension_on_destroyed_chunk)
 
 
-@pytest.mark.parametrize("half,fix", [
-    (HALF_A, {"map_extension": "balance-list"}),
-    (HALF_B, {"alloc_mutex": "whole-call"}),
-])
+@pytest.mark.parametrize(
+    "half,fix",
+    [(HALF_A, {"map_extension": "balance-list"}), (HALF_B, {"alloc_mutex": "whole-call"})],
+)
 def test_cve_2016_4794_halves(half: Property, fix: dict[str, str]) -> None:
     """Both halves of CVE-2016-4794 are reachable in seed, each a violation of
     no-use-after-free, and each fix closes its own half (up to the depth)."""
@@ -176,8 +185,11 @@ def test_enough_injected_bugs() -> None:
     base = specs.load("v4.13-popfail-fix").params
     for name in INJECTED:
         p = specs.load(name).params
-        changed = [f.name for f in fields(base.switches)
-                   if getattr(base.switches, f.name) != getattr(p.switches, f.name)]
+        changed = [
+            f.name
+            for f in fields(base.switches)
+            if getattr(base.switches, f.name) != getattr(p.switches, f.name)
+        ]
         assert len(changed) == 1, (name, changed)
         assert replace(p, switches=base.switches) == base, name
 
@@ -207,35 +219,58 @@ def test_injected_bug_as_expected(name: str) -> None:
         assert (bmc.verdict, bmc.depth) == ("violated", exp[first].depth), name
 
 
-PRE_ASYNC_STARVES = replace(specs.load("pre-async").params, first_chunk_static_cells=3,
-                            live_per_context=2, sizes=(1, 4))
+PRE_ASYNC_STARVES = replace(
+    specs.load("pre-async").params, first_chunk_static_cells=3, live_per_context=2, sizes=(1, 4)
+)
 
 
 def pre_async_starvation_plan() -> list[tuple[int | None, str, dict[str, int]]]:
     """The 24 steps of test_pre_async_atomic_starves: (context, action, choices)."""
-    alloc, extend, restart = "pcpu_alloc (non-atomic)", "pcpu_extend_area_map", "pcpu_alloc: restart"
+    alloc, extend, restart = (
+        "pcpu_alloc (non-atomic)",
+        "pcpu_extend_area_map",
+        "pcpu_alloc: restart",
+    )
     populate, create = "pcpu_populate_chunk", "pcpu_create_chunk"
     counter = [("pcpu_alloc: counter load", {}), ("pcpu_alloc: counter store", {})]
     return [
         # alloc#1 takes the first chunk's one free cell (its static map needs no extension)
         *[(0, a, ch) for a, ch in [(alloc, {"size": 1}), (populate, {"fail": 0}), *counter]],
         # alloc#2 creates chunk 1 and takes all of it, populated
-        *[(1, a, ch) for a, ch in [(alloc, {"size": 4}), (create, {"fail": 0, "chunk": 1}),
-                                    (extend, {"fail": 0}), (restart, {"chunk": 1}),
-                                    (populate, {"fail": 0}), *counter]],
+        *[
+            (1, a, ch)
+            for a, ch in [
+                (alloc, {"size": 4}),
+                (create, {"fail": 0, "chunk": 1}),
+                (extend, {"fail": 0}),
+                (restart, {"chunk": 1}),
+                (populate, {"fail": 0}),
+                *counter,
+            ]
+        ],
         # alloc#1 creates chunk 2, whose population fails: fully free, unpopulated
-        *[(0, a, ch) for a, ch in [(alloc, {"size": 4}), (create, {"fail": 0, "chunk": 2}),
-                                    (extend, {"fail": 0}), (restart, {"chunk": 2}),
-                                    (populate, {"fail": 1})]],
+        *[
+            (0, a, ch)
+            for a, ch in [
+                (alloc, {"size": 4}),
+                (create, {"fail": 0, "chunk": 2}),
+                (extend, {"fail": 0}),
+                (restart, {"chunk": 2}),
+                (populate, {"fail": 1}),
+            ]
+        ],
         # alloc#2 frees chunk 1: two fully free chunks, the balance work is queued
         (1, "free_percpu", {"live": 0}),
         # alloc#2 takes chunk 1 (the head of the free slot) again
-        *[(1, a, ch) for a, ch in [(alloc, {"size": 4, "chunk": 1}), (populate, {"fail": 0}),
-                                    *counter]],
+        *[
+            (1, a, ch)
+            for a, ch in [(alloc, {"size": 4, "chunk": 1}), (populate, {"fail": 0}), *counter]
+        ],
         # the atomic request fails: the first chunk and chunk 1 full, chunk 2 unpopulated
         (0, "pcpu_alloc (atomic)", {"size": 1}),
         (None, "pcpu_balance_workfn", {}),
-        (None, "pcpu_balance_workfn: collect", {"chunk": 2})]
+        (None, "pcpu_balance_workfn: collect", {"chunk": 2}),
+    ]
 
 
 def test_pre_async_atomic_starves() -> None:
@@ -251,7 +286,12 @@ def test_pre_async_atomic_starves() -> None:
     s = m.init()
     for ctx, name, want in plan:
         assert PROPERTIES["atomic-progress"].holds(x, m.kernel, s)
-        [s] = [t for ai, ch, t in m.successors(s) if m.actions[ai].name == name
-               and m.actions[ai].ctx == ctx and all(ch.get(k) == v for k, v in want.items())]
+        [s] = [
+            t
+            for ai, ch, t in m.successors(s)
+            if m.actions[ai].name == name
+            and m.actions[ai].ctx == ctx
+            and all(ch.get(k) == v for k, v in want.items())
+        ]
     assert len(plan) == 24 and s.ap_phase == 3
     assert not PROPERTIES["atomic-progress"].holds(x, m.kernel, s)

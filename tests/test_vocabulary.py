@@ -2,6 +2,7 @@
 what the observer derives from the states: every line a step prints is one
 its kind says it may print, and every action's context is the one its kind
 belongs to."""
+
 from __future__ import annotations
 
 from hypothesis import given, settings
@@ -16,8 +17,13 @@ from percpu_mc.traces.observe import FUNC, PROBE, PROBES, Observer
 # the spec of every variant, and one with each map-extension variant
 SPECS = ["pre-async", "seed", "v3.18", "v4.7", "v4.13", "v5.14"]
 
-FAMILY = {"ALLOC": Role.ALLOC, "FREE": Role.ALLOC, "BALANCE": Role.BALANCE,
-          "MAP_EXTEND": Role.MAP_EXTEND, "ENABLE_ASYNC": Role.INIT}
+FAMILY = {
+    "ALLOC": Role.ALLOC,
+    "FREE": Role.ALLOC,
+    "BALANCE": Role.BALANCE,
+    "MAP_EXTEND": Role.MAP_EXTEND,
+    "ENABLE_ASYNC": Role.INIT,
+}
 
 
 @settings(max_examples=12, deadline=None)

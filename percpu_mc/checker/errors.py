@@ -1,6 +1,7 @@
 """Bad input as the commands report it: what is wrong, and the file and line
 where it is when known (one line on stderr; under --json also the document
 `{"error": {"file", "line", "message"}}` on stdout); exit status 2."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,8 +13,13 @@ class Failure(Exception):
         self.message, self.file, self.line = message, file, line
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}: " if self.file and self.line else \
-                f"{self.file}: " if self.file else ""
+        where = (
+            f"{self.file}:{self.line}: "
+            if self.file and self.line
+            else f"{self.file}: "
+            if self.file
+            else ""
+        )
         return where + self.message
 
     def doc(self) -> dict[str, Any]:

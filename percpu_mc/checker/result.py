@@ -1,6 +1,7 @@
 """What an engine returns: one verdict per property, each with what backs it
 (a depth searched, a counterexample trace, an induction proof, or why
 nothing was settled), and the run's statistics."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from percpu_mc.model.machine import Trace
 class Holds:
     """No violation within `depth` steps (`exhaustive`: the explicit engine
     saw every reachable state, so none at any depth)."""
+
     prop: str
     depth: int
     exhaustive: bool = False
@@ -27,6 +29,7 @@ class Holds:
 @dataclass(frozen=True)
 class Violated:
     """A shortest counterexample: its last state violates the property."""
+
     prop: str
     trace: Trace
     seconds: float = 0.0
@@ -42,6 +45,7 @@ class Violated:
 @dataclass(frozen=True)
 class Proved:
     """Holds in every reachable state: k-inductive with the `lemmas`."""
+
     prop: str
     k: int
     lemmas: tuple[str, ...] = ()
@@ -58,6 +62,7 @@ class Proved:
 class Unknown:
     """Nothing settled: the solver gave up at `depth`, or the proof failed
     and no violation was found; `reason` says which."""
+
     prop: str
     reason: str
     depth: int

@@ -1,10 +1,11 @@
 """Reading spec files (specs/*.toml): parameters, switches, expected verdicts."""
+
 from __future__ import annotations
 
 import re
-from importlib import resources
 import tomllib
 from dataclasses import dataclass, fields, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
@@ -26,10 +27,10 @@ class Spec:
     path: Path
     description: str
     params: Params
-    violated: tuple[str, ...]   # properties the spec must violate ...
-    holds: tuple[str, ...]      # ... and must hold, up to `depth`
-    depth: int                  # the depth at which the expectations are checked
-    notes: dict[str, str]       # why, per property
+    violated: tuple[str, ...]  # properties the spec must violate ...
+    holds: tuple[str, ...]  # ... and must hold, up to `depth`
+    depth: int  # the depth at which the expectations are checked
+    notes: dict[str, str]  # why, per property
 
 
 def available() -> list[str]:
@@ -44,8 +45,10 @@ def resolve(name_or_path: str) -> Path:
         return path
     path = SPEC_DIR / f"{name_or_path}.toml"
     if not path.is_file():
-        raise SpecError(f"unknown spec '{name_or_path}' (expected one of: {', '.join(available())}, "
-                        "or a path to a .toml file)")
+        raise SpecError(
+            f"unknown spec '{name_or_path}' (expected one of: {', '.join(available())}, "
+            "or a path to a .toml file)"
+        )
     return path
 
 
@@ -75,12 +78,12 @@ def _line_of(text: str, key: tuple[str, ...]) -> int | None:
             continue
         if m := _HEADER.match(line):
             table = _names(m[1])
-            if table[:len(key)] == key:
+            if table[: len(key)] == key:
                 return n
         elif m := _KEY.match(line):
             at = table + _names(m[1])
             # the key itself, or the inline table the key is in
-            if at[:len(key)] == key or key[:len(at)] == at:
+            if at[: len(key)] == key or key[: len(at)] == at:
                 return n
         in_string = quotes % 2 == 1
     return None
@@ -110,7 +113,8 @@ def load(name_or_path: str) -> Spec:
     for k in ("sizes", "aligns"):
         if k in params:
             if not isinstance(params[k], list) or not all(
-                    isinstance(v, int) and not isinstance(v, bool) for v in params[k]):
+                isinstance(v, int) and not isinstance(v, bool) for v in params[k]
+            ):
                 raise bad(f"'{k}' must be a list of integers", "params", k)
             params[k] = tuple(params[k])
     for k, v in params.items():
@@ -130,16 +134,22 @@ def load(name_or_path: str) -> Spec:
     if errors := p.validate():
         field = errors[0][0]
         table = "switches" if field in switches else "params"
-        raise SpecError(f"invalid parameters: {'; '.join(why for _, why in errors)}", str(path),
-                        _line_of(text, (table, field)) or _line_of(text, (table,)))
+        raise SpecError(
+            f"invalid parameters: {'; '.join(why for _, why in errors)}",
+            str(path),
+            _line_of(text, (table, field)) or _line_of(text, (table,)),
+        )
 
     expect = doc.get("expect", {})
     if not isinstance(expect, dict):
         raise bad("[expect] must be a table", "expect")
     for key in expect:
         if key not in ("depth", "violated", "holds", "why"):
-            raise bad(f"unknown key '{key}' in [expect] (expected one of: depth, violated, "
-                      "holds, why)", "expect", key)
+            raise bad(
+                f"unknown key '{key}' in [expect] (expected one of: depth, violated, holds, why)",
+                "expect",
+                key,
+            )
     lists: dict[str, tuple[str, ...]] = {}
     for k in ("violated", "holds"):
         names = expect.get(k, [])
@@ -147,23 +157,33 @@ def load(name_or_path: str) -> Spec:
             raise bad(f"expect.{k} must be a list of property names", "expect", k)
         for n in names:
             if n not in PROPERTIES:
-                raise bad(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})",
-                          "expect", k)
+                raise bad(
+                    f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})",
+                    "expect",
+                    k,
+                )
         lists[k] = tuple(names)
     both = set(lists["violated"]) & set(lists["holds"])
     if both:
-        raise bad(f"properties both violated and held: {', '.join(sorted(both))}",
-                  "expect", "holds")
+        raise bad(
+            f"properties both violated and held: {', '.join(sorted(both))}", "expect", "holds"
+        )
     depth = expect.get("depth", 20)
     if not isinstance(depth, int) or depth < 1:
         raise bad("expect.depth must be a positive integer", "expect", "depth")
     notes = expect.get("why", {})
     if not isinstance(notes, dict):
         raise bad("expect.why must be a table of property = reason", "expect", "why")
-    return Spec(name=str(doc.get("name", path.stem)), path=path,
-                description=str(doc.get("description", "")), params=p,
-                violated=lists["violated"], holds=lists["holds"], depth=depth,
-                notes={str(k): str(v) for k, v in notes.items()})
+    return Spec(
+        name=str(doc.get("name", path.stem)),
+        path=path,
+        description=str(doc.get("description", "")),
+        params=p,
+        violated=lists["violated"],
+        holds=lists["holds"],
+        depth=depth,
+        notes={str(k): str(v) for k, v in notes.items()},
+    )
 
 
 def _section(doc: dict, name: str, allowed: list[str], bad: Any) -> dict[str, Any]:
@@ -173,8 +193,11 @@ def _section(doc: dict, name: str, allowed: list[str], bad: Any) -> dict[str, An
     for key in sec:
         if key not in allowed:
             noun = {"params": "parameter", "switches": "switch"}[name]
-            raise bad(f"unknown {noun} '{key}' in [{name}] (expected one of: "
-                      f"{', '.join(allowed)})", name, key)
+            raise bad(
+                f"unknown {noun} '{key}' in [{name}] (expected one of: {', '.join(allowed)})",
+                name,
+                key,
+            )
     return dict(sec)
 
 
@@ -185,6 +208,10 @@ def _literal_values(switch: str) -> tuple[Any, ...]:
 
 def with_switches(spec: Spec, **changes: Any) -> Spec:
     """The same spec with some switches changed (used to isolate one window)."""
-    sw = Switches(**{f.name: changes.get(f.name, getattr(spec.params.switches, f.name))
-                     for f in fields(Switches)})
+    sw = Switches(
+        **{
+            f.name: changes.get(f.name, getattr(spec.params.switches, f.name))
+            for f in fields(Switches)
+        }
+    )
     return replace(spec, params=replace(spec.params, switches=sw))

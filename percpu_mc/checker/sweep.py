@@ -7,6 +7,7 @@ of this machine (all cores by default) or on a Dask distributed cluster given
 by its scheduler's address; either way the results come back in job order,
 so the same sweep prints the same table wherever it ran.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -19,9 +20,9 @@ from typing import Any, Iterable, Sequence
 from rich.table import Table
 
 from percpu_mc.checker import specs
-from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
+from percpu_mc.checker.errors import Failure
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params, param_names
 from percpu_mc.model.properties import PROPERTIES
@@ -43,20 +44,20 @@ class SweepError(Failure):
 
 @dataclass(frozen=True)
 class Job:
-    spec: str                          # the spec's name, for the table
+    spec: str  # the spec's name, for the table
     overrides: tuple[tuple[str, Any], ...]  # the swept parameters' values
-    params: Params                     # the spec's parameters with the overrides
+    params: Params  # the spec's parameters with the overrides
     prop: str
     depth: int
-    engine: str                        # "bmc" or "explicit"
-    budget: float | None = None        # seconds; checked after each depth
+    engine: str  # "bmc" or "explicit"
+    budget: float | None = None  # seconds; checked after each depth
 
 
 @dataclass(frozen=True)
 class JobResult:
     job: Job
-    verdict: str      # holds, violated, unknown, or over-budget
-    depth: int        # the shortest counterexample's length, or the depth reached
+    verdict: str  # holds, violated, unknown, or over-budget
+    depth: int  # the shortest counterexample's length, or the depth reached
     seconds: float
 
     def outcome(self) -> tuple[str, int]:
@@ -65,6 +66,7 @@ class JobResult:
 
 
 # --- parsing ------------------------------------------------------------------
+
 
 def _int(text: str, where: str) -> int:
     try:
@@ -104,13 +106,21 @@ def parse_param(arg: str) -> tuple[str, list[Any]]:
     field = ALIASES.get(name, name)
     known = param_names() + [DEPTH]
     if field not in known:
-        raise SweepError(f"--param {arg}: unknown parameter '{name}' (expected one of: "
-                         f"{', '.join(known)}, or {', '.join(ALIASES)})")
+        raise SweepError(
+            f"--param {arg}: unknown parameter '{name}' (expected one of: "
+            f"{', '.join(known)}, or {', '.join(ALIASES)})"
+        )
     return field, parse_values(field, text)
 
 
-def build_jobs(spec_names: Sequence[str], param_args: Sequence[str], props: Sequence[str],
-               depth: int | None, engines: Sequence[str], budget: float | None) -> list[Job]:
+def build_jobs(
+    spec_names: Sequence[str],
+    param_args: Sequence[str],
+    props: Sequence[str],
+    depth: int | None,
+    engines: Sequence[str],
+    budget: float | None,
+) -> list[Job]:
     """Every combination, in a fixed order: spec, parameters, depth, property, engine."""
     axes: dict[str, list[Any]] = {}
     for arg in param_args:
@@ -134,18 +144,27 @@ def build_jobs(spec_names: Sequence[str], param_args: Sequence[str], props: Sequ
             errors = params.validate()
             if errors:
                 shown = ", ".join(f"{k}={v}" for k, v in setting.items())
-                raise SweepError(f"{spec.name} with {shown}: "
-                                 f"{'; '.join(why for _, why in errors)}")
+                raise SweepError(f"{spec.name} with {shown}: {'; '.join(why for _, why in errors)}")
             for prop in props or list(PROPERTIES):
                 for engine in engines:
-                    jobs.append(Job(spec.name, tuple(sorted(setting.items())), params, prop, d,
-                                    engine, budget))
+                    jobs.append(
+                        Job(
+                            spec.name,
+                            tuple(sorted(setting.items())),
+                            params,
+                            prop,
+                            d,
+                            engine,
+                            budget,
+                        )
+                    )
     if not jobs:
         raise SweepError("the sweep has no jobs")
     return jobs
 
 
 # --- running ------------------------------------------------------------------
+
 
 class _OverBudget(Exception):
     def __init__(self, depth: int):
@@ -191,13 +210,16 @@ def run_dask(jobs: Sequence[Job], scheduler: Any) -> list[JobResult]:
         return client.gather(futures)
 
 
-def run(jobs: Sequence[Job], scheduler: str | None = None, workers: int | None = None) -> list[JobResult]:
+def run(
+    jobs: Sequence[Job], scheduler: str | None = None, workers: int | None = None
+) -> list[JobResult]:
     if scheduler:
         return run_dask(jobs, scheduler)
     return run_local(jobs, workers)
 
 
 # --- mutation score -------------------------------------------------------------
+
 
 def mutant_specs() -> list[specs.Spec]:
     return [specs.load(n) for n in specs.available() if n.startswith(MUTANT_PREFIX)]
@@ -221,11 +243,13 @@ def mutant_jobs(engines: Sequence[str], depth: int | None, budget: float | None)
 @dataclass(frozen=True)
 class MutantRow:
     spec: str
-    expected: str     # the property it must break, or "harmless"
+    expected: str  # the property it must break, or "harmless"
     caught: dict[str, str]  # engine -> "depth N" / "no" / "over budget" / "held to N"
 
 
-def mutation_score(results: Sequence[JobResult]) -> tuple[list[MutantRow], dict[str, tuple[int, int]]]:
+def mutation_score(
+    results: Sequence[JobResult],
+) -> tuple[list[MutantRow], dict[str, tuple[int, int]]]:
     """Rows per mutant, and per engine (caught, mutants expected to be caught)."""
     by_spec: dict[str, list[JobResult]] = {}
     for r in results:
@@ -241,9 +265,13 @@ def mutation_score(results: Sequence[JobResult]) -> tuple[list[MutantRow], dict[
             mine = [r for r in rs if r.job.engine == e]
             hit = [r for r in mine if r.verdict == "violated"]
             if harmless:
-                cells[e] = (f"violated {hit[0].job.prop} at {hit[0].depth}!" if hit else
-                            "over budget" if any(r.verdict == "over-budget" for r in mine) else
-                            f"held to {mine[0].job.depth}")
+                cells[e] = (
+                    f"violated {hit[0].job.prop} at {hit[0].depth}!"
+                    if hit
+                    else "over budget"
+                    if any(r.verdict == "over-budget" for r in mine)
+                    else f"held to {mine[0].job.depth}"
+                )
                 continue
             caught, total = score[e]
             if hit:
@@ -259,6 +287,7 @@ def mutation_score(results: Sequence[JobResult]) -> tuple[list[MutantRow], dict[
 
 # --- output -----------------------------------------------------------------------
 
+
 def sweep_table(results: Iterable[JobResult]) -> Table:
     results = list(results)
     axes = list(dict.fromkeys(k for r in results for k, _ in r.job.overrides))
@@ -270,15 +299,26 @@ def sweep_table(results: Iterable[JobResult]) -> Table:
     t.add_column("seconds", justify="right")
     for r in results:
         ov = dict(r.job.overrides)
-        vals = [",".join(map(str, v)) if isinstance(v, tuple) else str(v)
-                for v in (ov.get(a, "") for a in axes)]
-        t.add_row(r.job.spec, *vals, r.job.prop, r.job.engine, str(r.job.depth), r.verdict,
-                  str(r.depth) if r.verdict == "violated" else "", f"{r.seconds:.2f}")
+        vals = [
+            ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
+            for v in (ov.get(a, "") for a in axes)
+        ]
+        t.add_row(
+            r.job.spec,
+            *vals,
+            r.job.prop,
+            r.job.engine,
+            str(r.job.depth),
+            r.verdict,
+            str(r.depth) if r.verdict == "violated" else "",
+            f"{r.seconds:.2f}",
+        )
     return t
 
 
-def mutants_table(rows: Sequence[MutantRow], score: dict[str, tuple[int, int]],
-                  depth_note: str) -> Table:
+def mutants_table(
+    rows: Sequence[MutantRow], score: dict[str, tuple[int, int]], depth_note: str
+) -> Table:
     engines = list(score)
     t = Table(title=f"injected bugs caught ({depth_note})")
     t.add_column("mutant")
@@ -292,8 +332,13 @@ def mutants_table(rows: Sequence[MutantRow], score: dict[str, tuple[int, int]],
 
 
 def result_doc(r: JobResult) -> dict[str, Any]:
-    return {"spec": r.job.spec, "params": {k: list(v) if isinstance(v, tuple) else v
-                                           for k, v in r.job.overrides},
-            "property": r.job.prop, "engine": r.job.engine, "depth": r.job.depth,
-            "verdict": r.verdict, "counterexample_depth": r.depth if r.verdict == "violated" else None,
-            "seconds": round(r.seconds, 3)}
+    return {
+        "spec": r.job.spec,
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in r.job.overrides},
+        "property": r.job.prop,
+        "engine": r.job.engine,
+        "depth": r.job.depth,
+        "verdict": r.verdict,
+        "counterexample_depth": r.depth if r.verdict == "violated" else None,
+        "seconds": round(r.seconds, 3),
+    }

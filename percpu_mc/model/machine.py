@@ -1,5 +1,6 @@
 """The transition system: initial state, actions, and the history variables
 the properties read."""
+
 from __future__ import annotations
 
 import itertools
@@ -14,15 +15,16 @@ from percpu_mc.model.state import BalancePc, State, initial_state, upd
 
 @dataclass(frozen=True)
 class TraceStep:
-    action: int                 # index into Model.actions
-    choices: dict[str, int]     # only the action's own choices
-    state: State                # the state after the step
+    action: int  # index into Model.actions
+    choices: dict[str, int]  # only the action's own choices
+    state: State  # the state after the step
 
 
 @dataclass(frozen=True)
 class Trace:
     """A run from the initial state (a counterexample: its last state violates
     the property)."""
+
     init: State
     steps: tuple[TraceStep, ...]
 
@@ -50,8 +52,10 @@ class Model:
 
     def choice_combos(self, a: Action) -> list[dict[str, int]]:
         """Every combination of the action's own choices."""
-        return [dict(zip(a.choices, combo))
-                for combo in itertools.product(*(self.domains[c] for c in a.choices))]
+        return [
+            dict(zip(a.choices, combo))
+            for combo in itertools.product(*(self.domains[c] for c in a.choices))
+        ]
 
     def successors(self, s: State) -> Iterator[tuple[int, dict[str, int], State]]:
         """(action index, its choices, successor) for every enabled step of the
@@ -79,8 +83,10 @@ class Model:
         idle = int(BalancePc.IDLE)
         started = x.and_(x.eq(pre.balance_pc, idle), x.not_(x.eq(post.balance_pc, idle)))
         ended = x.and_(x.not_(x.eq(pre.balance_pc, idle)), x.eq(post.balance_pc, idle))
-        collected = x.and_(x.eq(pre.balance_pc, int(BalancePc.MUTEX)),
-                           x.not_(x.eq(post.balance_pc, int(BalancePc.MUTEX))))
+        collected = x.and_(
+            x.eq(pre.balance_pc, int(BalancePc.MUTEX)),
+            x.not_(x.eq(post.balance_pc, int(BalancePc.MUTEX))),
+        )
         enabled = pre.pcpu_async_enabled if self.p.switches.async_gate else True
 
         phase = x.ite(x.eq(pre.ap_phase, 3), 0, pre.ap_phase)
@@ -88,7 +94,9 @@ class Model:
         if ev.alloc_step:
             phase = 0
             i = a.ctx
-            arm = x.and_(ev.atomic_fail, enabled, x.le(post.req_size[i], self.p.atomic_progress_cells))
+            arm = x.and_(
+                ev.atomic_fail, enabled, x.le(post.req_size[i], self.p.atomic_progress_cells)
+            )
             phase = x.ite(arm, 1, phase)
             size = x.ite(arm, post.req_size[i], size)
             align = x.ite(arm, post.req_align[i], align)
@@ -97,5 +105,12 @@ class Model:
         phase = x.ite(x.and_(x.eq(phase, 2), ended), 3, phase)
 
         clean = x.and_(x.or_(started, pre.run_clean), x.not_(ev.env_fail), not ev.alloc_step)
-        return upd(post, ap_phase=phase, ap_size=size, ap_align=align, run_clean=clean,
-                       refill_check=x.and_(ended, clean), after_collect=collected)
+        return upd(
+            post,
+            ap_phase=phase,
+            ap_size=size,
+            ap_align=align,
+            run_clean=clean,
+            refill_check=x.and_(ended, clean),
+            after_collect=collected,
+        )

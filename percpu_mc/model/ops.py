@@ -10,12 +10,13 @@ in checker/symbolic.py).  Rules that keep the two interpretations equal:
 * bitmaps (cell or page sets) are non-negative integers below 2**nbits:
   shift left with `shl` and complement with `bnot`, which mask.
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol, Sequence
 
-Val = Any    # an int-like value: int or z3 BitVecRef
-Bool = Any   # a bool-like value: bool or z3 BoolRef
+Val = Any  # an int-like value: int or z3 BitVecRef
+Bool = Any  # a bool-like value: bool or z3 BoolRef
 
 
 class Ops(Protocol):
@@ -24,8 +25,8 @@ class Ops(Protocol):
     def or_(self, *xs: Bool) -> Bool: ...
     def not_(self, a: Bool) -> Bool: ...
     def eq(self, a: Any, b: Any) -> Bool: ...
-    def lt(self, a: Val, b: Val) -> Bool: ...       # signed
-    def le(self, a: Val, b: Val) -> Bool: ...       # signed
+    def lt(self, a: Val, b: Val) -> Bool: ...  # signed
+    def le(self, a: Val, b: Val) -> Bool: ...  # signed
     def shl(self, a: Val, k: int, nbits: int) -> Val: ...
     def lshr(self, a: Val, k: int) -> Val: ...
     def bnot(self, a: Val, nbits: int) -> Val: ...
@@ -95,7 +96,7 @@ def select(x: Ops, items: Sequence[Any], idx: Val) -> Any:
 def store(x: Ops, items: tuple, idx: Val, val: Any) -> tuple:
     """items with items[idx] = val, for a possibly symbolic index."""
     if isinstance(idx, int):
-        return items[:idx] + (val,) + items[idx + 1:]
+        return items[:idx] + (val,) + items[idx + 1 :]
     return tuple(x.ite(x.eq(idx, i), val, old) for i, old in enumerate(items))
 
 

@@ -4,6 +4,7 @@ Everything a spec TOML file can set lives here, with the kernel name it
 scales down or the commit that changed the behaviour.  Parameters are
 substituted into the model, never edited into it (like a TLC model config).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -131,8 +132,9 @@ class Switches:
     # pcpu_block_update_hint_free() gives back every page a free empties;
     # the unpopulated pages an allocation in flight has taken are off the
     # counter until their population.  Both need counter_update = "locked".
-    occ_pages_subtracted: Literal["after-population", "with-area",
-                                  "with-area-every-page"] = "after-population"
+    occ_pages_subtracted: Literal["after-population", "with-area", "with-area-every-page"] = (
+        "after-population"
+    )
 
 
 @dataclass(frozen=True)
@@ -141,17 +143,17 @@ class Params:
     allocator's smallest granule (sizeof(int) in the area map), so the 2-byte
     head/tail cases of pcpu_alloc_area are outside the model."""
 
-    unit_pages: int = 2           # pcpu_unit_pages
-    cells_per_page: int = 2       # PAGE_SIZE / cell
-    nr_chunks: int = 3            # chunk structs: first chunk, reserved (if any), dynamic ones
+    unit_pages: int = 2  # pcpu_unit_pages
+    cells_per_page: int = 2  # PAGE_SIZE / cell
+    nr_chunks: int = 3  # chunk structs: first chunk, reserved (if any), dynamic ones
     first_chunk_static_cells: int = 2  # static (+reserved) prefix of pcpu_first_chunk, in use
-    reserved_cells: int = 0       # size of pcpu_reserved_chunk's area; 0: no reserved chunk
+    reserved_cells: int = 0  # size of pcpu_reserved_chunk's area; 0: no reserved chunk
     empty_pop_pages_low: int = 1  # PCPU_EMPTY_POP_PAGES_LOW (kernel: 2)
     empty_pop_pages_high: int = 2  # PCPU_EMPTY_POP_PAGES_HIGH (kernel: 4)
-    nr_contexts: int = 2          # concurrent allocating contexts (tasks or irq paths)
-    live_per_context: int = 1     # live allocations one context may hold
-    sizes: tuple[int, ...] = (1, 2)   # request sizes, cells
-    aligns: tuple[int, ...] = (1,)    # request alignments, cells (powers of two)
+    nr_contexts: int = 2  # concurrent allocating contexts (tasks or irq paths)
+    live_per_context: int = 1  # live allocations one context may hold
+    sizes: tuple[int, ...] = (1, 2)  # request sizes, cells
+    aligns: tuple[int, ...] = (1,)  # request alignments, cells (powers of two)
     # The largest failed atomic request atomic-progress watches, in cells; 0:
     # one page (what the balance work's population is for).  A question for
     # sweeps, not a kernel parameter.
@@ -185,8 +187,13 @@ class Params:
         values (the counter, nr_to_pop) and cell bitmaps must fit with a sign
         bit to spare, and so must the owners of pcpu_alloc_mutex (one per
         context and the balance work)."""
-        biggest = max(1 << self.unit_cells, MAX_MAP_ALLOC, self.nr_chunks * self.unit_pages,
-                      self.nr_contexts + 1, self.empty_pop_pages_high)
+        biggest = max(
+            1 << self.unit_cells,
+            MAX_MAP_ALLOC,
+            self.nr_chunks * self.unit_pages,
+            self.nr_contexts + 1,
+            self.empty_pop_pages_high,
+        )
         return biggest.bit_length() + 1
 
     def symmetries(self, cap: int) -> int:
@@ -194,8 +201,11 @@ class Params:
         over, nr_contexts! * (dynamic chunk structs)! * live_per_context!^nr_contexts,
         or a number past `cap` once it is (never computed in full)."""
         order = 1
-        for n, times in ((self.nr_contexts, 1), (self.nr_chunks - self.first_dynamic, 1),
-                         (self.live_per_context, self.nr_contexts)):
+        for n, times in (
+            (self.nr_contexts, 1),
+            (self.nr_chunks - self.first_dynamic, 1),
+            (self.live_per_context, self.nr_contexts),
+        ):
             for _ in range(times if n > 1 else 0):
                 for k in range(2, n + 1):
                     order *= k
@@ -214,42 +224,74 @@ class Params:
         if errors:
             return errors
         if self.unit_cells > 24:
-            errors.append(("unit_pages",
-                           "unit_pages * cells_per_page must be at most 24 for the checker"))
+            errors.append(
+                ("unit_pages", "unit_pages * cells_per_page must be at most 24 for the checker")
+            )
         if self.unit_cells + 1 + PCPU_ATOMIC_MAP_MARGIN_HIGH > MAX_MAP_ALLOC:
-            errors.append(("unit_pages", f"a chunk of more than "
-                           f"{MAX_MAP_ALLOC - 1 - PCPU_ATOMIC_MAP_MARGIN_HIGH} cells needs a "
-                           "larger MAX_MAP_ALLOC"))
+            errors.append(
+                (
+                    "unit_pages",
+                    f"a chunk of more than "
+                    f"{MAX_MAP_ALLOC - 1 - PCPU_ATOMIC_MAP_MARGIN_HIGH} cells needs a "
+                    "larger MAX_MAP_ALLOC",
+                )
+            )
         if self.nr_chunks < self.first_dynamic:
             errors.append(("nr_chunks", f"nr_chunks must be at least {self.first_dynamic}"))
         elif self.symmetries(MAX_SYMMETRIES) > MAX_SYMMETRIES:
-            errors.append(("nr_contexts", "too large to search: the symmetries of the "
-                           "contexts, dynamic chunk structs and live allocations, nr_contexts! * "
-                           "(nr_chunks - first dynamic)! * live_per_context!^nr_contexts, are "
-                           f"more than {MAX_SYMMETRIES} (the compiled engine writes a canonical "
-                           "form for each; the states grow faster still)"))
+            errors.append(
+                (
+                    "nr_contexts",
+                    "too large to search: the symmetries of the "
+                    "contexts, dynamic chunk structs and live allocations, nr_contexts! * "
+                    "(nr_chunks - first dynamic)! * live_per_context!^nr_contexts, are "
+                    f"more than {MAX_SYMMETRIES} (the compiled engine writes a canonical "
+                    "form for each; the states grow faster still)",
+                )
+            )
         if not 0 < self.first_chunk_static_cells < self.unit_cells:
-            errors.append(("first_chunk_static_cells",
-                           "first_chunk_static_cells must leave a dynamic area and be positive"))
+            errors.append(
+                (
+                    "first_chunk_static_cells",
+                    "first_chunk_static_cells must leave a dynamic area and be positive",
+                )
+            )
         if not 0 <= self.reserved_cells <= self.unit_cells:
             errors.append(("reserved_cells", "reserved_cells must be between 0 and the unit size"))
         if not 0 <= self.empty_pop_pages_low <= self.empty_pop_pages_high:
-            errors.append(("empty_pop_pages_low",
-                           "need 0 <= empty_pop_pages_low <= empty_pop_pages_high"))
-        if not self.sizes or any(not 1 <= s <= self.unit_cells for s in self.sizes) \
-                or len(set(self.sizes)) < len(self.sizes):
-            errors.append(("sizes", "sizes must be non-empty and distinct, each between 1 and "
-                                    "the unit size"))
+            errors.append(
+                ("empty_pop_pages_low", "need 0 <= empty_pop_pages_low <= empty_pop_pages_high")
+            )
+        if (
+            not self.sizes
+            or any(not 1 <= s <= self.unit_cells for s in self.sizes)
+            or len(set(self.sizes)) < len(self.sizes)
+        ):
+            errors.append(
+                ("sizes", "sizes must be non-empty and distinct, each between 1 and the unit size")
+            )
         if not 0 <= self.progress_watch_cells <= self.unit_cells:
-            errors.append(("progress_watch_cells", "progress_watch_cells must be between 0 "
-                                                   "(one page) and the unit size"))
-        if not self.aligns or any(a < 1 or a & (a - 1) or a > self.cells_per_page
-                                  for a in self.aligns) or len(set(self.aligns)) < len(self.aligns):
+            errors.append(
+                (
+                    "progress_watch_cells",
+                    "progress_watch_cells must be between 0 (one page) and the unit size",
+                )
+            )
+        if (
+            not self.aligns
+            or any(a < 1 or a & (a - 1) or a > self.cells_per_page for a in self.aligns)
+            or len(set(self.aligns)) < len(self.aligns)
+        ):
             errors.append(("aligns", "aligns must be distinct powers of two of at most one page"))
         sw = self.switches
         if sw.occ_pages_subtracted != "after-population" and sw.counter_update != "locked":
-            errors.append(("occ_pages_subtracted", f"occ_pages_subtracted = "
-                           f"\"{sw.occ_pages_subtracted}\" needs counter_update = \"locked\""))
+            errors.append(
+                (
+                    "occ_pages_subtracted",
+                    f"occ_pages_subtracted = "
+                    f'"{sw.occ_pages_subtracted}" needs counter_update = "locked"',
+                )
+            )
         return errors
 
 

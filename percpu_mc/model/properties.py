@@ -4,6 +4,7 @@ Each is a predicate on one state (history variables included) and names the
 comment or commit that promises it.  None mentions a bug: bugs live in the
 variants' behaviour (model/actions/, switched by specs/).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,9 +12,19 @@ from typing import Any, Callable
 
 from percpu_mc.model.actions import Kernel
 from percpu_mc.model.ops import Ops, select
-from percpu_mc.model.state import (ALLOC_CHUNK_PCS, ALLOC_MUTEX_PCS, BALANCE_CHUNK_PCS,
-                         BALANCE_MUTEX_PCS, AllocPc, State, alloc_owner,
-                         area_pages, full, fully_free, nr_empty_pop)
+from percpu_mc.model.state import (
+    ALLOC_CHUNK_PCS,
+    ALLOC_MUTEX_PCS,
+    BALANCE_CHUNK_PCS,
+    BALANCE_MUTEX_PCS,
+    AllocPc,
+    State,
+    alloc_owner,
+    area_pages,
+    full,
+    fully_free,
+    nr_empty_pop,
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +42,9 @@ class Property:
         engines find premise states the way they find violations."""
         assert self.premise is not None
         premise = self.premise
-        return Property(f"premise:{self.name}", self.premise_text,
-                        lambda x, k, s: x.not_(premise(x, k, s)))
+        return Property(
+            f"premise:{self.name}", self.premise_text, lambda x, k, s: x.not_(premise(x, k, s))
+        )
 
 
 def _in(x: Ops, v: Any, pcs: frozenset) -> Any:
@@ -84,8 +96,9 @@ def no_use_after_free(x: Ops, k: Kernel, s: State) -> Any:
         ok.append(x.or_(x.not_(_in(x, pc, ALLOC_CHUNK_PCS)), select(x, s.live, s.chunk[i])))
     for j, valid in enumerate(s.live_valid):
         ok.append(x.or_(x.not_(valid), select(x, s.live, s.live_chunk[j])))
-    ok.append(x.or_(x.not_(_in(x, s.balance_pc, BALANCE_CHUNK_PCS)),
-                    select(x, s.live, s.balance_chunk)))
+    ok.append(
+        x.or_(x.not_(_in(x, s.balance_pc, BALANCE_CHUNK_PCS)), select(x, s.live, s.balance_chunk))
+    )
     for c in range(k.p.nr_chunks):
         # the work item (or list entry) lives inside struct pcpu_chunk
         ok.append(x.or_(s.live[c], x.not_(x.or_(s.map_extend_pending[c], s.ext_running[c]))))
@@ -98,24 +111,35 @@ def no_deadlock(x: Ops, k: Kernel, s: State) -> Any:
     the balance work would wait forever.  Only one lock is ever waited for
     across steps, so there is no cycle to look for."""
     holding_pcs = ALLOC_MUTEX_PCS[k.sw.alloc_mutex]
-    stranded = [x.and_(x.eq(s.alloc_mutex, alloc_owner(i)), x.not_(_in(x, pc, holding_pcs)))
-                for i, pc in enumerate(s.pc)]
-    stranded.append(x.and_(x.eq(s.alloc_mutex, k.bal), x.not_(_in(x, s.balance_pc, BALANCE_MUTEX_PCS))))
+    stranded = [
+        x.and_(x.eq(s.alloc_mutex, alloc_owner(i)), x.not_(_in(x, pc, holding_pcs)))
+        for i, pc in enumerate(s.pc)
+    ]
+    stranded.append(
+        x.and_(x.eq(s.alloc_mutex, k.bal), x.not_(_in(x, s.balance_pc, BALANCE_MUTEX_PCS)))
+    )
     return x.not_(x.or_(*stranded))
 
 
 def chunk_lifecycle(x: Ops, k: Kernel, s: State) -> Any:
     p, g = k.p, k.g
     immutable = [0] + ([p.reserved_index] if p.has_reserved else [])
-    ok = [x.and_(s.live[c], x.eq(s.populated[c], full(g.pages)), x.not_(s.to_free[c]))
-          for c in immutable]
+    ok = [
+        x.and_(s.live[c], x.eq(s.populated[c], full(g.pages)), x.not_(s.to_free[c]))
+        for c in immutable
+    ]
     for c in range(p.first_dynamic, p.nr_chunks):
-        ok.append(x.or_(s.live[c], x.and_(fully_free(x, s.alloc_map[c]), x.eq(s.populated[c], 0),
-                                          x.not_(s.linked[c]))))
+        ok.append(
+            x.or_(
+                s.live[c],
+                x.and_(fully_free(x, s.alloc_map[c]), x.eq(s.populated[c], 0), x.not_(s.linked[c])),
+            )
+        )
     free_chunks = 0
     for c in k.normal_chunks():
         free_chunks = free_chunks + x.ite(
-            x.and_(s.live[c], s.linked[c], fully_free(x, s.alloc_map[c])), 1, 0)
+            x.and_(s.live[c], s.linked[c], fully_free(x, s.alloc_map[c])), 1, 0
+        )
     ok.append(x.or_(x.not_(s.after_collect), x.le(free_chunks, 1)))
     return x.and_(*ok)
 
@@ -137,31 +161,61 @@ def refill(x: Ops, k: Kernel, s: State) -> Any:
     return x.or_(x.not_(s.refill_check), x.le(k.p.empty_pop_pages_high, s.nr_empty_pop_pages))
 
 
-PROPERTIES: dict[str, Property] = {p.name: p for p in [
-    Property("counter-nonnegative",
-             "pcpu_nr_empty_pop_pages: 'The number of empty populated pages' (b539b87fed37)",
-             counter_nonnegative),
-    Property("counter-exact",
-             "pcpu_nr_empty_pop_pages: 'The number of empty populated pages, protected by "
-             "pcpu_lock. The reserved chunk doesn't contribute to the count.'", counter_exact,
-             counter_exact_premise, "no quiescent point with an allocation live"),
-    Property("populated-backing",
-             "1a4d76076cda: atomic allocations only from populated areas; pcpu_alloc() "
-             "populates before returning", populated_backing),
-    Property("no-use-after-free",
-             "pcpu_balance_workfn: '@chunk can't go away while pcpu_alloc_mutex is held' "
-             "(4f996e234dad, 6710e594f71c)", no_use_after_free),
-    Property("no-deadlock", "mm/percpu.c synchronization rules: pcpu_alloc_mutex is released "
-             "by the code path that took it", no_deadlock),
-    Property("chunk-lifecycle",
-             "pcpu_balance_workfn: 'Destroy all free chunks except for one'; first and reserved "
-             "chunks immutable", chunk_lifecycle),
-    Property("atomic-progress",
-             "1a4d76076cda: 'If atomic allocation failed previously, always populate the "
-             "maximum amount'", atomic_progress, atomic_progress_premise,
-             "no failed atomic request of at most a page was followed by a clean balance run"),
-    Property("refill",
-             "1a4d76076cda: 'keep the number of populated free pages between "
-             "PCPU_EMPTY_POP_PAGES_LOW and HIGH'", refill, refill_premise,
-             "no balance run completed without a failure"),
-]}
+PROPERTIES: dict[str, Property] = {
+    p.name: p
+    for p in [
+        Property(
+            "counter-nonnegative",
+            "pcpu_nr_empty_pop_pages: 'The number of empty populated pages' (b539b87fed37)",
+            counter_nonnegative,
+        ),
+        Property(
+            "counter-exact",
+            "pcpu_nr_empty_pop_pages: 'The number of empty populated pages, protected by "
+            "pcpu_lock. The reserved chunk doesn't contribute to the count.'",
+            counter_exact,
+            counter_exact_premise,
+            "no quiescent point with an allocation live",
+        ),
+        Property(
+            "populated-backing",
+            "1a4d76076cda: atomic allocations only from populated areas; pcpu_alloc() "
+            "populates before returning",
+            populated_backing,
+        ),
+        Property(
+            "no-use-after-free",
+            "pcpu_balance_workfn: '@chunk can't go away while pcpu_alloc_mutex is held' "
+            "(4f996e234dad, 6710e594f71c)",
+            no_use_after_free,
+        ),
+        Property(
+            "no-deadlock",
+            "mm/percpu.c synchronization rules: pcpu_alloc_mutex is released "
+            "by the code path that took it",
+            no_deadlock,
+        ),
+        Property(
+            "chunk-lifecycle",
+            "pcpu_balance_workfn: 'Destroy all free chunks except for one'; first and reserved "
+            "chunks immutable",
+            chunk_lifecycle,
+        ),
+        Property(
+            "atomic-progress",
+            "1a4d76076cda: 'If atomic allocation failed previously, always populate the "
+            "maximum amount'",
+            atomic_progress,
+            atomic_progress_premise,
+            "no failed atomic request of at most a page was followed by a clean balance run",
+        ),
+        Property(
+            "refill",
+            "1a4d76076cda: 'keep the number of populated free pages between "
+            "PCPU_EMPTY_POP_PAGES_LOW and HIGH'",
+            refill,
+            refill_premise,
+            "no balance run completed without a failure",
+        ),
+    ]
+}

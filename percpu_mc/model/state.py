@@ -24,6 +24,7 @@ reserved chunk when there is one, the rest are created and destroyed by
 pcpu_create_chunk() / pcpu_destroy_chunk().  A destroyed struct may be reused
 by a later creation, as the kernel reuses memory.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -31,45 +32,53 @@ from enum import IntEnum
 from typing import Any
 
 from percpu_mc.model.ops import Ops, Val, match, select
-from percpu_mc.model.params import (MAX_MAP_ALLOC, PCPU_ATOMIC_MAP_MARGIN,
-                          PCPU_ATOMIC_MAP_MARGIN_HIGH, PCPU_DFL_MAP_ALLOC,
-                          PERCPU_DYNAMIC_EARLY_SLOTS, Params)
+from percpu_mc.model.params import (
+    MAX_MAP_ALLOC,
+    PCPU_ATOMIC_MAP_MARGIN,
+    PCPU_ATOMIC_MAP_MARGIN_HIGH,
+    PCPU_DFL_MAP_ALLOC,
+    PERCPU_DYNAMIC_EARLY_SLOTS,
+    Params,
+)
 
 
 class AllocPc(IntEnum):
     """Where an allocating context is in pcpu_alloc() / free_percpu()."""
-    IDLE = 0           # outside the allocator
-    EXTEND = 1         # about to pcpu_extend_area_map(chunk, new_alloc)
-    RESTART = 2        # extension done: spin_lock, goto restart
-    CHUNK_MUTEX = 3    # no area, pcpu_lock dropped: mutex_lock() to create a chunk is next
-    CREATE = 4         # holding the mutex (whole-call): pcpu_create_chunk() if the free slot is empty
-    POP_MUTEX = 5      # area_found, pcpu_lock dropped: mutex_lock() to populate is next
-    POPULATE = 6       # holding the mutex: pcpu_populate_chunk() per unpopulated region
-    COUNTER = 7        # about to update pcpu_nr_empty_pop_pages
+
+    IDLE = 0  # outside the allocator
+    EXTEND = 1  # about to pcpu_extend_area_map(chunk, new_alloc)
+    RESTART = 2  # extension done: spin_lock, goto restart
+    CHUNK_MUTEX = 3  # no area, pcpu_lock dropped: mutex_lock() to create a chunk is next
+    CREATE = 4  # holding the mutex (whole-call): pcpu_create_chunk() if the free slot is empty
+    POP_MUTEX = 5  # area_found, pcpu_lock dropped: mutex_lock() to populate is next
+    POPULATE = 6  # holding the mutex: pcpu_populate_chunk() per unpopulated region
+    COUNTER = 7  # about to update pcpu_nr_empty_pop_pages
     COUNTER_STORE = 8  # unlocked update: loaded the counter, about to store
 
 
 class BalancePc(IntEnum):
     """Where pcpu_balance_workfn is."""
-    IDLE = 0       # not running (it may be pending: balance_pending)
-    MUTEX = 1      # running, waiting in mutex_lock(&pcpu_alloc_mutex)
-    DESTROY = 2    # phase 1: depopulate and destroy the chunks on to_free
-    EXT_PICK = 3   # 4f996e234dad: take a chunk off pcpu_map_extend_chunks
-    EXT = 4        # 4f996e234dad: pcpu_extend_area_map() on balance_chunk
+
+    IDLE = 0  # not running (it may be pending: balance_pending)
+    MUTEX = 1  # running, waiting in mutex_lock(&pcpu_alloc_mutex)
+    DESTROY = 2  # phase 1: depopulate and destroy the chunks on to_free
+    EXT_PICK = 3  # 4f996e234dad: take a chunk off pcpu_map_extend_chunks
+    EXT = 4  # 4f996e234dad: pcpu_extend_area_map() on balance_chunk
     RETRY_POP = 5  # phase 2, retry_pop: compute nr_to_pop
-    PICK = 6       # phase 2: find a chunk with unpopulated pages from balance_slot up
-    POP = 7        # phase 2: pcpu_populate_chunk() on balance_chunk
-    CREATE = 8     # phase 2: ran out of chunks, pcpu_create_chunk()
-    RECLAIM = 9    # f183324133ea: pcpu_reclaim_populated(), one isolated chunk a step
+    PICK = 6  # phase 2: find a chunk with unpopulated pages from balance_slot up
+    POP = 7  # phase 2: pcpu_populate_chunk() on balance_chunk
+    CREATE = 8  # phase 2: ran out of chunks, pcpu_create_chunk()
+    RECLAIM = 9  # f183324133ea: pcpu_reclaim_populated(), one isolated chunk a step
     FINAL_COLLECT = 10  # f183324133ea: pcpu_balance_free(true) after phase 2
     FINAL_DESTROY = 11  # ... destroying the free chunks with no populated page
 
 
 class Isolated(IntEnum):
     """f183324133ea: where an isolated chunk sits (chunk->isolated and its list)."""
-    NO = 0            # in the pcpu_slot[] lists
+
+    NO = 0  # in the pcpu_slot[] lists
     TO_DEPOPULATE = 1  # pcpu_to_depopulate_slot
-    SIDELINED = 2      # pcpu_sidelined_slot
+    SIDELINED = 2  # pcpu_sidelined_slot
 
 
 # Program counters at which the running code holds pcpu_alloc_mutex (the
@@ -77,13 +86,20 @@ class Isolated(IntEnum):
 # against it).  Per alloc_mutex switch for allocating contexts.
 ALLOC_MUTEX_PCS = {
     "populate-only": frozenset({AllocPc.POPULATE}),
-    "whole-call": frozenset({AllocPc.EXTEND, AllocPc.RESTART, AllocPc.CREATE,
-                             AllocPc.POPULATE}),
+    "whole-call": frozenset({AllocPc.EXTEND, AllocPc.RESTART, AllocPc.CREATE, AllocPc.POPULATE}),
 }
 BALANCE_MUTEX_PCS = frozenset(BalancePc) - {BalancePc.IDLE, BalancePc.MUTEX}
 # Program counters at which a context holds a chunk pointer it will dereference.
-ALLOC_CHUNK_PCS = frozenset({AllocPc.EXTEND, AllocPc.RESTART, AllocPc.POP_MUTEX,
-                             AllocPc.POPULATE, AllocPc.COUNTER, AllocPc.COUNTER_STORE})
+ALLOC_CHUNK_PCS = frozenset(
+    {
+        AllocPc.EXTEND,
+        AllocPc.RESTART,
+        AllocPc.POP_MUTEX,
+        AllocPc.POPULATE,
+        AllocPc.COUNTER,
+        AllocPc.COUNTER_STORE,
+    }
+)
 BALANCE_CHUNK_PCS = frozenset({BalancePc.EXT, BalancePc.POP})
 
 MUTEX_FREE = 0  # alloc_mutex owner: 0 free, ctx + 1, or balance_owner(p)
@@ -106,71 +122,106 @@ def owning_context(p: Params, owner: int) -> int | None:
 @dataclass(frozen=True)
 class State:
     # --- per chunk struct (tuples indexed by chunk) ---
-    live: tuple          # created and not destroyed (pcpu_create/destroy_chunk)
-    linked: tuple        # on a pcpu_slot[] list (false on to_free, before relocate, reserved)
-    to_free: tuple       # on pcpu_balance_workfn's local to_free list
-    alloc_map: tuple     # cells in use (map[i] & 1)
-    bound_map: tuple     # cells that start an in-use area (map[i])
-    populated: tuple     # chunk->populated bitmap, pages
-    map_alloc: tuple     # chunk->map_alloc
+    live: tuple  # created and not destroyed (pcpu_create/destroy_chunk)
+    linked: tuple  # on a pcpu_slot[] list (false on to_free, before relocate, reserved)
+    to_free: tuple  # on pcpu_balance_workfn's local to_free list
+    alloc_map: tuple  # cells in use (map[i] & 1)
+    bound_map: tuple  # cells that start an in-use area (map[i])
+    populated: tuple  # chunk->populated bitmap, pages
+    map_alloc: tuple  # chunk->map_alloc
     map_extend_pending: tuple  # map_extend_work queued, or on pcpu_map_extend_chunks
-    ext_running: tuple   # pcpu_map_extend_workfn running past its need computation
+    ext_running: tuple  # pcpu_map_extend_workfn running past its need computation
     ext_new_alloc: tuple  # the new_alloc it computed
-    isolated: tuple      # Isolated (f183324133ea)
+    isolated: tuple  # Isolated (f183324133ea)
     # --- globals ---
-    nr_empty_pop_pages: Val     # pcpu_nr_empty_pop_pages
-    pcpu_async_enabled: Any     # pcpu_async_enabled
+    nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages
+    pcpu_async_enabled: Any  # pcpu_async_enabled
     pcpu_atomic_alloc_failed: Any  # pcpu_atomic_alloc_failed
-    alloc_mutex: Val            # owner of pcpu_alloc_mutex
-    balance_pending: Any        # pcpu_balance_work queued
-    balance_pc: Val             # BalancePc
-    balance_chunk: Val          # chunk pcpu_balance_workfn works on
-    nr_to_pop: Val              # its local nr_to_pop
-    balance_slot: Val           # its slot loop variable
-    balance_new_alloc: Val      # 4f996e234dad: new_alloc of the map it extends
+    alloc_mutex: Val  # owner of pcpu_alloc_mutex
+    balance_pending: Any  # pcpu_balance_work queued
+    balance_pc: Val  # BalancePc
+    balance_chunk: Val  # chunk pcpu_balance_workfn works on
+    nr_to_pop: Val  # its local nr_to_pop
+    balance_slot: Val  # its slot loop variable
+    balance_new_alloc: Val  # 4f996e234dad: new_alloc of the map it extends
     # --- per allocating context (tuples indexed by context) ---
-    pc: tuple            # AllocPc
-    req_size: tuple      # pcpu_alloc(size, ...) in cells
-    req_align: tuple     # pcpu_alloc(.., align, ..) in cells
-    req_atomic: tuple    # is_atomic
+    pc: tuple  # AllocPc
+    req_size: tuple  # pcpu_alloc(size, ...) in cells
+    req_align: tuple  # pcpu_alloc(.., align, ..) in cells
+    req_atomic: tuple  # is_atomic
     req_reserved: tuple  # reserved
-    chunk: tuple         # the chunk pcpu_alloc works on
-    off: tuple           # the area's offset (cells)
-    occ: tuple           # occ_pages
-    new_alloc: tuple     # new_alloc for the area map extension
-    counter_reg: tuple   # the loaded pcpu_nr_empty_pop_pages (unlocked update)
+    chunk: tuple  # the chunk pcpu_alloc works on
+    off: tuple  # the area's offset (cells)
+    occ: tuple  # occ_pages
+    new_alloc: tuple  # new_alloc for the area map extension
+    counter_reg: tuple  # the loaded pcpu_nr_empty_pop_pages (unlocked update)
     # --- live allocations (tuples indexed by ctx * live_per_context + i) ---
-    live_valid: tuple    # the context holds this percpu pointer
+    live_valid: tuple  # the context holds this percpu pointer
     live_chunk: tuple
     live_off: tuple
     live_size: tuple
     # --- history variables, read only by properties ---
-    ap_phase: Val        # atomic-progress monitor: 0 off, 1 armed, 2 in the run, 3 check
-    ap_size: Val         # the failed atomic request
+    ap_phase: Val  # atomic-progress monitor: 0 off, 1 armed, 2 in the run, 3 check
+    ap_size: Val  # the failed atomic request
     ap_align: Val
-    run_clean: Any       # the running balance work met no failure and no allocation
-    refill_check: Any    # a clean balance run has just completed
-    after_collect: Any   # phase 1 has just collected the chunks to free
+    run_clean: Any  # the running balance work met no failure and no allocation
+    refill_check: Any  # a clean balance run has just completed
+    after_collect: Any  # phase 1 has just collected the chunks to free
 
 
 # The history variables: written by every step (model/machine.py, observe),
 # read by no action; BMC and the compiled explicit engine leave them out when
 # no checked property reads them (checker/engines/bmc.py, native.py: the cone
 # of influence), and a lasso's loop ignores them (checker/engines/lasso.py).
-HISTORY_FIELDS = frozenset({"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check",
-                            "after_collect"})
+HISTORY_FIELDS = frozenset(
+    {"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check", "after_collect"}
+)
 
-BOOL_FIELDS = frozenset({
-    "live", "linked", "to_free", "map_extend_pending", "ext_running",
-    "pcpu_async_enabled", "pcpu_atomic_alloc_failed", "balance_pending",
-    "req_atomic", "req_reserved", "live_valid", "run_clean", "refill_check",
-    "after_collect"})
+BOOL_FIELDS = frozenset(
+    {
+        "live",
+        "linked",
+        "to_free",
+        "map_extend_pending",
+        "ext_running",
+        "pcpu_async_enabled",
+        "pcpu_atomic_alloc_failed",
+        "balance_pending",
+        "req_atomic",
+        "req_reserved",
+        "live_valid",
+        "run_clean",
+        "refill_check",
+        "after_collect",
+    }
+)
 
 # The field groups, by what their tuples are indexed by.
-PER_CHUNK = ("live", "linked", "to_free", "alloc_map", "bound_map", "populated", "map_alloc",
-             "map_extend_pending", "ext_running", "ext_new_alloc", "isolated")
-PER_CONTEXT = ("pc", "req_size", "req_align", "req_atomic", "req_reserved", "chunk", "off",
-               "occ", "new_alloc", "counter_reg")
+PER_CHUNK = (
+    "live",
+    "linked",
+    "to_free",
+    "alloc_map",
+    "bound_map",
+    "populated",
+    "map_alloc",
+    "map_extend_pending",
+    "ext_running",
+    "ext_new_alloc",
+    "isolated",
+)
+PER_CONTEXT = (
+    "pc",
+    "req_size",
+    "req_align",
+    "req_atomic",
+    "req_reserved",
+    "chunk",
+    "off",
+    "occ",
+    "new_alloc",
+    "counter_reg",
+)
 PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")  # ctx * live_per_context + k
 
 # Dead locals: a field of code that is not running, or of an allocation no
@@ -183,11 +234,15 @@ PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")  # ctx * live_p
 # 0: arming overwrites them), and whether the balance run is clean while
 # none runs (starting one overwrites it).
 BALANCE_LOCALS = ("balance_chunk", "nr_to_pop", "balance_slot", "balance_new_alloc")
-LIVE_WHILE = {**dict.fromkeys(BALANCE_LOCALS, "balance_pc"),
-              **dict.fromkeys(PER_CONTEXT[1:], "pc"),
-              **dict.fromkeys(PER_LIVE[1:], "live_valid"),
-              "ext_new_alloc": "ext_running",
-              "ap_size": "ap_phase", "ap_align": "ap_phase", "run_clean": "balance_pc"}
+LIVE_WHILE = {
+    **dict.fromkeys(BALANCE_LOCALS, "balance_pc"),
+    **dict.fromkeys(PER_CONTEXT[1:], "pc"),
+    **dict.fromkeys(PER_LIVE[1:], "live_valid"),
+    "ext_new_alloc": "ext_running",
+    "ap_size": "ap_phase",
+    "ap_align": "ap_phase",
+    "run_clean": "balance_pc",
+}
 
 
 def schema(p: Params) -> dict[str, tuple[str, int | None]]:
@@ -195,8 +250,15 @@ def schema(p: Params) -> dict[str, tuple[str, int | None]]:
     out: dict[str, tuple[str, int | None]] = {}
     for f in fields(State):
         kind = "bool" if f.name in BOOL_FIELDS else "int"
-        n = (p.nr_chunks if f.name in PER_CHUNK else p.nr_contexts if f.name in PER_CONTEXT
-             else p.nr_contexts * p.live_per_context if f.name in PER_LIVE else None)
+        n = (
+            p.nr_chunks
+            if f.name in PER_CHUNK
+            else p.nr_contexts
+            if f.name in PER_CONTEXT
+            else p.nr_contexts * p.live_per_context
+            if f.name in PER_LIVE
+            else None
+        )
         out[f.name] = (kind, n)
     return out
 
@@ -269,30 +331,57 @@ def initial_state(p: Params) -> State:
         alloc_map[r], bound_map[r] = outside, (1 << p.reserved_cells) & full(cells)
         populated[r], live[r] = full(pages), True
     linked = [i == 0 for i in range(k)]
-    empty = sum(1 for pg in range(pages)
-                if not static & (full(p.cells_per_page) << pg * p.cells_per_page))
+    empty = sum(
+        1 for pg in range(pages) if not static & (full(p.cells_per_page) << pg * p.cells_per_page)
+    )
     return State(
-        live=tuple(live), linked=tuple(linked), to_free=(False,) * k,
-        alloc_map=tuple(alloc_map), bound_map=tuple(bound_map),
+        live=tuple(live),
+        linked=tuple(linked),
+        to_free=(False,) * k,
+        alloc_map=tuple(alloc_map),
+        bound_map=tuple(bound_map),
         # pcpu_setup_first_chunk(): the first and reserved chunks use the static
         # smap/dmap, map_alloc = PERCPU_DYNAMIC_EARLY_SLOTS: at these sizes never
         # extended, nor queued for extension
         populated=tuple(populated),
-        map_alloc=tuple(PERCPU_DYNAMIC_EARLY_SLOTS if live[c] else PCPU_DFL_MAP_ALLOC
-                        for c in range(k)),
-        map_extend_pending=(False,) * k, ext_running=(False,) * k,
-        ext_new_alloc=(0,) * k, isolated=(0,) * k,
-        nr_empty_pop_pages=empty, pcpu_async_enabled=False,
-        pcpu_atomic_alloc_failed=False, alloc_mutex=MUTEX_FREE,
-        balance_pending=False, balance_pc=int(BalancePc.IDLE), balance_chunk=0,
-        nr_to_pop=0, balance_slot=0, balance_new_alloc=0,
-        pc=(int(AllocPc.IDLE),) * n, req_size=(0,) * n, req_align=(0,) * n,
-        req_atomic=(False,) * n, req_reserved=(False,) * n, chunk=(0,) * n,
-        off=(0,) * n, occ=(0,) * n, new_alloc=(0,) * n, counter_reg=(0,) * n,
-        live_valid=(False,) * nl, live_chunk=(0,) * nl, live_off=(0,) * nl,
+        map_alloc=tuple(
+            PERCPU_DYNAMIC_EARLY_SLOTS if live[c] else PCPU_DFL_MAP_ALLOC for c in range(k)
+        ),
+        map_extend_pending=(False,) * k,
+        ext_running=(False,) * k,
+        ext_new_alloc=(0,) * k,
+        isolated=(0,) * k,
+        nr_empty_pop_pages=empty,
+        pcpu_async_enabled=False,
+        pcpu_atomic_alloc_failed=False,
+        alloc_mutex=MUTEX_FREE,
+        balance_pending=False,
+        balance_pc=int(BalancePc.IDLE),
+        balance_chunk=0,
+        nr_to_pop=0,
+        balance_slot=0,
+        balance_new_alloc=0,
+        pc=(int(AllocPc.IDLE),) * n,
+        req_size=(0,) * n,
+        req_align=(0,) * n,
+        req_atomic=(False,) * n,
+        req_reserved=(False,) * n,
+        chunk=(0,) * n,
+        off=(0,) * n,
+        occ=(0,) * n,
+        new_alloc=(0,) * n,
+        counter_reg=(0,) * n,
+        live_valid=(False,) * nl,
+        live_chunk=(0,) * nl,
+        live_off=(0,) * nl,
         live_size=(0,) * nl,
-        ap_phase=0, ap_size=0, ap_align=0, run_clean=False, refill_check=False,
-        after_collect=False)
+        ap_phase=0,
+        ap_size=0,
+        ap_align=0,
+        run_clean=False,
+        refill_check=False,
+        after_collect=False,
+    )
 
 
 def ite_state(x: Ops, c: Any, a: State, b: State) -> State:
@@ -307,8 +396,7 @@ def ite_state(x: Ops, c: Any, a: State, b: State) -> State:
         if va is vb:
             continue
         if isinstance(va, tuple):
-            changes[f.name] = tuple(ea if ea is eb else x.ite(c, ea, eb)
-                                    for ea, eb in zip(va, vb))
+            changes[f.name] = tuple(ea if ea is eb else x.ite(c, ea, eb) for ea, eb in zip(va, vb))
         else:
             changes[f.name] = x.ite(c, va, vb)
     return upd(b, **changes)
@@ -316,6 +404,7 @@ def ite_state(x: Ops, c: Any, a: State, b: State) -> State:
 
 # ---------------------------------------------------------------------------
 # Derived quantities, shared by actions and properties.
+
 
 class Geometry:
     """Constant masks of one parameter set."""
@@ -407,8 +496,9 @@ def runs_of(x: Ops, g: Geometry, avail: Val, size: int) -> Val:
     return out
 
 
-def fit_offsets(x: Ops, g: Geometry, amap: Val, populated: Val, size: Val,
-                align: Val, pop_only: Any) -> Val:
+def fit_offsets(
+    x: Ops, g: Geometry, amap: Val, populated: Val, size: Val, align: Val, pop_only: Any
+) -> Val:
     """Offsets where pcpu_alloc_area() may place the request.  pop_only
     (atomic) also needs every page the area touches populated
     (pcpu_fit_in_area)."""
@@ -471,15 +561,17 @@ def occupied_pages(x: Ops, g: Geometry, amap_in_use: Val, area: Val) -> Val:
     return out
 
 
-
-def count_occupied_pages(x: Ops, g: Geometry, amap_in_use: Val, area: Val,
-                         populated: Val | None = None) -> Val:
+def count_occupied_pages(
+    x: Ops, g: Geometry, amap_in_use: Val, area: Val, populated: Val | None = None
+) -> Val:
     """pcpu_count_occupied_pages() as the variant counts it (occupied_pages()
     is what the kernel means); `populated` (pcpu_alloc) is what was populated
     before the allocation, counted alone where the population for the
     allocation is not counted."""
     sw = g.p.switches
-    populated_only = sw.occ_pages_counts == "populated-before" or sw.occ_pages_subtracted == "with-area"
+    populated_only = (
+        sw.occ_pages_counts == "populated-before" or sw.occ_pages_subtracted == "with-area"
+    )
     if sw.occupied_tail_test == ">=" and (populated is None or not populated_only):
         return occupied_pages(x, g, amap_in_use, area)
     others = amap_in_use & x.bnot(area, g.cells)
@@ -490,12 +582,13 @@ def count_occupied_pages(x: Ops, g: Geometry, amap_in_use: Val, area: Val,
             # off by one: a tail page the area ends inside counts only if
             # the free run goes on past the page (the chunk's end never does)
             ends_inside = x.not_(x.bit(area, (pg + 1) * g.cpp - 1))
-            past = (x.not_(x.bit(others, (pg + 1) * g.cpp)) if pg + 1 < g.pages else False)
+            past = x.not_(x.bit(others, (pg + 1) * g.cpp)) if pg + 1 < g.pages else False
             hit = x.and_(hit, x.or_(x.not_(ends_inside), past))
         if populated is not None and populated_only:
             hit = x.and_(hit, x.bit(populated, pg))
         out = out + x.ite(hit, 1, 0)
     return out
+
 
 def area_pages(x: Ops, g: Geometry, off: Val, size: Val) -> Val:
     """[PFN_DOWN(off), PFN_UP(off + size)) as a page bitmap."""

@@ -7,6 +7,7 @@ the reports) reads these fields, never an action's display name.
 Which of a step's possible lines it prints depends on the state it runs in
 (traces/observe.py decides that); here is only what it may print.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,10 +16,11 @@ from enum import Enum, StrEnum, auto
 
 class Tracepoint(StrEnum):
     """The five percpu:* tracepoints (kernel facts, section 3)."""
-    ALLOC = "alloc"      # percpu_alloc_percpu, where pcpu_alloc() returns an area
-    FAIL = "fail"        # percpu_alloc_percpu_fail, at pcpu_alloc()'s `fail:`
-    FREE = "free"        # percpu_free_percpu, in free_percpu()
-    CREATE = "create"    # percpu_create_chunk, in pcpu_create_chunk()
+
+    ALLOC = "alloc"  # percpu_alloc_percpu, where pcpu_alloc() returns an area
+    FAIL = "fail"  # percpu_alloc_percpu_fail, at pcpu_alloc()'s `fail:`
+    FREE = "free"  # percpu_free_percpu, in free_percpu()
+    CREATE = "create"  # percpu_create_chunk, in pcpu_create_chunk()
     DESTROY = "destroy"  # percpu_destroy_chunk, in pcpu_destroy_chunk()
 
 
@@ -28,9 +30,10 @@ class Log:
     each sort, a function-tracer line of a function it calls and a kprobe on
     its inline code; `populate`: a kprobe on pcpu_populate_chunk() naming
     the chunk and pages (what a replay cannot infer alone)."""
+
     tracepoints: frozenset[Tracepoint] = frozenset()
     call: tuple[str, str] | None = None  # (function, parent)
-    probe: str | None = None             # the kprobe's name
+    probe: str | None = None  # the kprobe's name
     populate: bool = False
 
     @property
@@ -44,10 +47,11 @@ class Log:
 
 class Role(Enum):
     """Who runs a step (each has its own program counter)."""
-    ALLOC = auto()       # an allocating context: pcpu_alloc() and free_percpu() calls
-    BALANCE = auto()     # pcpu_balance_work on the system workqueue
+
+    ALLOC = auto()  # an allocating context: pcpu_alloc() and free_percpu() calls
+    BALANCE = auto()  # pcpu_balance_work on the system workqueue
     MAP_EXTEND = auto()  # 1a4d76076cda: one chunk's map_extend_work
-    INIT = auto()        # the initcall percpu_enable_async()
+    INIT = auto()  # the initcall percpu_enable_async()
 
 
 @dataclass(frozen=True)
@@ -101,12 +105,16 @@ def _tp(*kinds: Tracepoint) -> frozenset[Tracepoint]:
 class Kind(Enum):
     """What kind of kernel step an action is: the kernel function and the
     step in it; `log` is what such a step may print."""
+
     # pcpu_alloc(), in an allocating context
     ALLOC = Log(_tp(Tracepoint.FAIL), probe="pcpu_alloc")  # the entry and its scan
     ALLOC_EXTEND = Log(_tp(Tracepoint.FAIL), call=("pcpu_extend_area_map", "pcpu_alloc"))
     ALLOC_RESTART = Log(probe="pcpu_alloc_restart")
-    ALLOC_CREATE = Log(_tp(Tracepoint.FAIL, Tracepoint.CREATE),
-                       call=("pcpu_create_chunk", "pcpu_alloc"), probe="pcpu_alloc_chunk_mutex")
+    ALLOC_CREATE = Log(
+        _tp(Tracepoint.FAIL, Tracepoint.CREATE),
+        call=("pcpu_create_chunk", "pcpu_alloc"),
+        probe="pcpu_alloc_chunk_mutex",
+    )
     ALLOC_POP_MUTEX = Log(_tp(Tracepoint.FAIL), probe="pcpu_alloc_pop_mutex", populate=True)
     ALLOC_POPULATE = Log(_tp(Tracepoint.FAIL), probe="pcpu_alloc_pop_mutex", populate=True)
     ALLOC_COUNTER = Log(_tp(Tracepoint.ALLOC), probe="pcpu_alloc_counter")
@@ -117,15 +125,18 @@ class Kind(Enum):
     # pcpu_balance_workfn()
     BALANCE_START = Log(call=("pcpu_balance_workfn", "process_one_work"))
     BALANCE_COLLECT = Log(probe="pcpu_balance_collect")
-    BALANCE_DESTROY = Log(_tp(Tracepoint.DESTROY),
-                          call=("pcpu_depopulate_chunk", "pcpu_balance_workfn"))
+    BALANCE_DESTROY = Log(
+        _tp(Tracepoint.DESTROY), call=("pcpu_depopulate_chunk", "pcpu_balance_workfn")
+    )
     BALANCE_MAP_EXTEND_PICK = Log(probe="pcpu_balance_map_extend")  # 4f996e234dad
     BALANCE_MAP_EXTEND = Log(call=("pcpu_extend_area_map", "pcpu_balance_workfn"))
     BALANCE_FREE_EMPTY = Log(probe="pcpu_balance_free_empty")  # f183324133ea
-    BALANCE_FREE_EMPTY_DESTROY = Log(_tp(Tracepoint.DESTROY),
-                                     call=("pcpu_depopulate_chunk", "pcpu_balance_workfn"))
-    BALANCE_RECLAIM = Log(call=("pcpu_depopulate_chunk", "pcpu_reclaim_populated"),
-                          probe="pcpu_balance_reclaim")
+    BALANCE_FREE_EMPTY_DESTROY = Log(
+        _tp(Tracepoint.DESTROY), call=("pcpu_depopulate_chunk", "pcpu_balance_workfn")
+    )
+    BALANCE_RECLAIM = Log(
+        call=("pcpu_depopulate_chunk", "pcpu_reclaim_populated"), probe="pcpu_balance_reclaim"
+    )
     BALANCE_RETRY_POP = Log(probe="pcpu_balance_retry_pop")
     BALANCE_PICK = Log(probe="pcpu_balance_pick")
     BALANCE_POPULATE = Log(populate=True)

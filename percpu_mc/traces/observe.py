@@ -16,6 +16,7 @@ action (model/vocabulary.py); which of them it prints, and their fields,
 are derived here from the state before and after the step, so the writer
 and the replay cannot disagree about what a step logs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Obs:
     probe   (name, site) or (name, site, fetch): a kprobe with fetch args,
             each (key, kind, value): kind "chunk" (a chunk struct, printed
             as its base_addr), "cells" (printed in bytes) or "int"."""
+
     kind: str
     args: tuple
 
@@ -90,18 +92,36 @@ def populate(chunk: int, region: int) -> Obs:
     """A kprobe on pcpu_populate_chunk(chunk, page_start, page_end): which
     chunk and pages are populated is what the replay cannot infer alone."""
     start = (region & -region).bit_length() - 1
-    return Obs(PROBE, ("pcpu_populate_chunk", PROBES["pcpu_populate_chunk"],
-                       (("chunk", "chunk", chunk), ("page_start", "int", start),
-                        ("page_end", "int", region.bit_length()))))
+    return Obs(
+        PROBE,
+        (
+            "pcpu_populate_chunk",
+            PROBES["pcpu_populate_chunk"],
+            (
+                ("chunk", "chunk", chunk),
+                ("page_start", "int", start),
+                ("page_end", "int", region.bit_length()),
+            ),
+        ),
+    )
 
 
 def alloc_entry(size: int, align: int, reserved: bool, atomic: bool) -> Obs:
     """A kprobe on pcpu_alloc(size, align, reserved, gfp): the request, which
     the replay would otherwise guess until the call's tracepoint."""
-    return Obs(PROBE, ("pcpu_alloc", PROBES["pcpu_alloc"],
-                       (("size", "cells", size), ("align", "cells", align),
-                        ("reserved", "int", int(reserved)),
-                        ("gfp", "int", GFP_ATOMIC if atomic else GFP_KERNEL))))
+    return Obs(
+        PROBE,
+        (
+            "pcpu_alloc",
+            PROBES["pcpu_alloc"],
+            (
+                ("size", "cells", size),
+                ("align", "cells", align),
+                ("reserved", "int", int(reserved)),
+                ("gfp", "int", GFP_ATOMIC if atomic else GFP_KERNEL),
+            ),
+        ),
+    )
 
 
 def p(name: str) -> Obs:
@@ -128,8 +148,9 @@ class Observer:
         log = a.kind.log
         if a.kind is Kind.ALLOC:
             i = a.ctx
-            return alloc_entry(post.req_size[i], post.req_align[i], post.req_reserved[i],
-                               post.req_atomic[i])
+            return alloc_entry(
+                post.req_size[i], post.req_align[i], post.req_reserved[i], post.req_atomic[i]
+            )
         if log.populate and (where := self.populated(a, pre)) is not None:
             return populate(*where)
         if log.call is not None and self.calls(a, pre, post):
@@ -184,12 +205,31 @@ class Observer:
         new = [j for j in mine if post.live_valid[j] and not pre.live_valid[j]]
         if new:
             j = new[0]
-            out.append(Obs(ALLOC, (post.live_chunk[j], post.live_off[j], post.live_size[j],
-                                   post.req_align[i], bool(post.req_atomic[i]),
-                                   bool(post.req_reserved[i]))))
+            out.append(
+                Obs(
+                    ALLOC,
+                    (
+                        post.live_chunk[j],
+                        post.live_off[j],
+                        post.live_size[j],
+                        post.req_align[i],
+                        bool(post.req_atomic[i]),
+                        bool(post.req_reserved[i]),
+                    ),
+                )
+            )
         else:
-            out.append(Obs(FAIL, (post.req_size[i], post.req_align[i], bool(post.req_atomic[i]),
-                                  bool(post.req_reserved[i]))))
+            out.append(
+                Obs(
+                    FAIL,
+                    (
+                        post.req_size[i],
+                        post.req_align[i],
+                        bool(post.req_atomic[i]),
+                        bool(post.req_reserved[i]),
+                    ),
+                )
+            )
         return out
 
 

@@ -102,7 +102,8 @@ def _values(fields: str, count: int) -> list[str]:
     words = fields.replace("=", " ").split()
     if fields.endswith("=\n"):
         words.append("")
-    return words[1 - 2 * count::2]
+    return words[1 - 2 * count :: 2]
+
 
 # 10 ** (9 - digits): nanoseconds per unit of a fraction with that many digits.
 _FRACTION_SCALE = [10 ** (9 - digits) for digits in range(10)]
@@ -114,7 +115,7 @@ def _nanoseconds(timestamp: str) -> int:
     if dot < 0:
         return int(timestamp)
     digits = len(timestamp) - dot - 1
-    units = int(timestamp[:dot] + timestamp[dot + 1:])
+    units = int(timestamp[:dot] + timestamp[dot + 1 :])
     if digits < len(_FRACTION_SCALE):
         return units * _FRACTION_SCALE[digits]
     return units // 10 ** (digits - 9)
@@ -150,15 +151,36 @@ def _alloc_v519(common: tuple, body: str) -> PercpuAlloc:
     if rest.endswith("=\n"):
         words.append("")
     reserved, is_atomic, size, align, base, off, ptr, bytes_alloc, gfp = words[::2]
-    return PercpuAlloc(*common, call_site, reserved == "1", is_atomic == "1", int(size),
-                       int(align), None if base[0] == "(" else int(base, 16), int(off),
-                       None if ptr[0] == "(" else int(ptr, 16), int(bytes_alloc), gfp)
+    return PercpuAlloc(
+        *common,
+        call_site,
+        reserved == "1",
+        is_atomic == "1",
+        int(size),
+        int(align),
+        None if base[0] == "(" else int(base, 16),
+        int(off),
+        None if ptr[0] == "(" else int(ptr, 16),
+        int(bytes_alloc),
+        gfp,
+    )
 
 
 def _alloc_v413(common: tuple, body: str) -> PercpuAlloc:
     reserved, is_atomic, size, align, base, off, ptr = _values(body, 7)
-    return PercpuAlloc(*common, None, reserved == "1", is_atomic == "1", int(size),
-                       int(align), _pointer(base), int(off), _pointer(ptr), None, None)
+    return PercpuAlloc(
+        *common,
+        None,
+        reserved == "1",
+        is_atomic == "1",
+        int(size),
+        int(align),
+        _pointer(base),
+        int(off),
+        _pointer(ptr),
+        None,
+        None,
+    )
 
 
 def _alloc_fail(common: tuple, body: str) -> PercpuAllocFail:
@@ -168,8 +190,12 @@ def _alloc_fail(common: tuple, body: str) -> PercpuAllocFail:
 
 def _free(common: tuple, body: str) -> PercpuFree:
     base, off, ptr = body.replace("=", " ").split()[-5::2]  # _values(body, 3), inline
-    return PercpuFree(*common, None if base[0] == "(" else int(base, 16), int(off),
-                      None if ptr[0] == "(" else int(ptr, 16))
+    return PercpuFree(
+        *common,
+        None if base[0] == "(" else int(base, 16),
+        int(off),
+        None if ptr[0] == "(" else int(ptr, 16),
+    )
 
 
 def _create_chunk(common: tuple, body: str) -> PercpuCreateChunk:
@@ -190,8 +216,9 @@ def _function(common: tuple, body: str) -> FunctionCall:
 def _probe(common: tuple, body: str) -> ProbeHit:
     name, _, rest = body.strip().partition(": (")
     site, _, args = rest.rpartition(")")
-    return ProbeHit(*common, name, site,
-                    tuple(tuple(kv.partition("=")[::2]) for kv in args.split()))
+    return ProbeHit(
+        *common, name, site, tuple(tuple(kv.partition("=")[::2]) for kv in args.split())
+    )
 
 
 def _other(common: tuple, body: str) -> OtherEvent:
@@ -231,8 +258,9 @@ class _ToRecords(Transformer):
 
     def event_line(self, children: list[Token]) -> Record:
         head, body = children
-        return self.event(head.type, EVENT_DECODERS[body.type], head + body, len(head),
-                          self._line(head))
+        return self.event(
+            head.type, EVENT_DECODERS[body.type], head + body, len(head), self._line(head)
+        )
 
     def event(self, head_type: str, decode: Decoder, text: str, end: int, line: int) -> Record:
         """The record of an event line `text`, newline included, which is a
@@ -248,15 +276,14 @@ class _ToRecords(Transformer):
                 self._prefixes.clear()
             known = self._prefixes[prefix] = _prefix(head_type, prefix)
         _, comm, pid, tgid, cpu, flags = known
-        timestamp = text[space + 1:end - 1]
+        timestamp = text[space + 1 : end - 1]
         dot = timestamp.find(".")
         digits = len(timestamp) - dot - 1
         if dot > 0 and digits < len(_FRACTION_SCALE):
             ns = int(timestamp.replace(".", "")) * _FRACTION_SCALE[digits]
         else:
             ns = _nanoseconds(timestamp)
-        return decode(
-            (line, comm, pid, tgid, cpu, flags, timestamp, ns, text[:-1]), text[end:])
+        return decode((line, comm, pid, tgid, cpu, flags, timestamp, ns, text[:-1]), text[end:])
 
     def lost_line(self, children: list[Token]) -> LostEvents:
         (token,) = children
@@ -299,10 +326,10 @@ def _describe(error: UnexpectedInput, text: str) -> str:
     """What the line lacks, in the grammar's own terms."""
     column = getattr(error, "column", len(text) + 1)
     expected = getattr(error, "allowed", None) or getattr(error, "expected", None) or set()
-    rest = text[column - 1:].lstrip()
+    rest = text[column - 1 :].lstrip()
     rest = rest.partition(":")[2].lstrip() if rest.startswith("percpu:") else rest
     for name, terminals in PERCPU_TERMINALS.items():
-        if rest.startswith(name) and rest[len(name):len(name) + 1] in ("", " "):
+        if rest.startswith(name) and rest[len(name) : len(name) + 1] in ("", " "):
             expected = set(terminals)
             break
     if "FTRACE_HEAD" in expected:  # at the start of a line: say it briefly
@@ -321,11 +348,13 @@ class LogParser:
     def __init__(self, scanner: bool = True) -> None:
         self._use_scanner = scanner
         self._records = _ToRecords()
-        self._lark = Lark(_grammar(), parser="lalr", lexer="contextual",
-                          transformer=self._records, cache=True)
+        self._lark = Lark(
+            _grammar(), parser="lalr", lexer="contextual", transformer=self._records, cache=True
+        )
         self._scanner = LineScanner(self._lark)
-        self._one_token = {terminal: getattr(self._records, rule)
-                           for terminal, rule in self._scanner.rule.items()}
+        self._one_token = {
+            terminal: getattr(self._records, rule) for terminal, rule in self._scanner.rule.items()
+        }
         if self._scanner.pair_rule != "event_line":
             raise ValueError("the grammar's two-token lines are not event lines")
 
@@ -341,8 +370,10 @@ class LogParser:
                 yield from self._parse(line if line.endswith("\n") else line + "\n", number)
             return
         match, one_token = self._scanner.match, self._one_token
-        pairs = {group: (head, EVENT_DECODERS[body])
-                 for group, (head, body) in self._scanner.pairs.items()}
+        pairs = {
+            group: (head, EVENT_DECODERS[body])
+            for group, (head, body) in self._scanner.pairs.items()
+        }
         event = self._records.event
         for number, line in enumerate(lines, 1):
             if (tokens := match(line)) is None or tokens.end() != len(line):
@@ -380,8 +411,11 @@ class LogParser:
 def _overlong_number(number: int, line: str) -> ParseError:
     """A line in the grammar whose number int() refuses to convert (more
     digits than sys.get_int_max_str_digits()): no kernel prints one."""
-    return ParseError(number, "a number too long to convert (the kernel prints at most 20 "
-                      "digits)", line.rstrip("\n"))
+    return ParseError(
+        number,
+        "a number too long to convert (the kernel prints at most 20 digits)",
+        line.rstrip("\n"),
+    )
 
 
 class BinaryCapture(ValueError):
@@ -414,8 +448,9 @@ def open_log(path: str, raw: IO[bytes] | None = None) -> IO[str]:
         start = buffered.peek(16)
         for magic, what, command in BINARY_CAPTURES:
             if start.startswith(magic):
-                raise BinaryCapture(f"{what}, not text: check the text that "
-                                    f"`{command} {_text_of(path)}` prints")
+                raise BinaryCapture(
+                    f"{what}, not text: check the text that `{command} {_text_of(path)}` prints"
+                )
     except BaseException:
         if raw is not sys.stdin.buffer:
             raw.close()

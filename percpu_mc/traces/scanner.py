@@ -22,6 +22,7 @@ from re import Match
 from lark import Lark
 from lark.lexer import BasicLexer, PatternRE
 
+
 class GrammarShapeError(ValueError):
     """The grammar is not a repetition of lines of one or two tokens."""
 
@@ -38,12 +39,16 @@ class LineScanner:
         conf = lark.lexer_conf
         if conf.ignore or conf.callbacks or conf.postlex:
             raise GrammarShapeError("ignored terminals, lexer callbacks or a postlexer")
-        line_rules = [rule for rule in lark.rules
-                      if rule.expansion and all(symbol.is_term for symbol in rule.expansion)]
+        line_rules = [
+            rule
+            for rule in lark.rules
+            if rule.expansion and all(symbol.is_term for symbol in rule.expansion)
+        ]
         line_names = {rule.origin.name for rule in line_rules}
         for rule in lark.rules:  # everything else only repeats lines
             if rule.origin.name not in line_names and any(
-                    symbol.is_term for symbol in rule.expansion):
+                symbol.is_term for symbol in rule.expansion
+            ):
                 raise GrammarShapeError(f"rule {rule.origin.name} mixes tokens and lines")
         self.rule: dict[str, str] = {}  # one-token line: terminal -> rule
         seconds: dict[str, set[str]] = {}  # first terminal -> second terminals
@@ -51,7 +56,8 @@ class LineScanner:
         for rule in line_rules:
             names = [symbol.name for symbol in rule.expansion]
             if any(name.startswith("_") for name in names) or (
-                    rule.options and rule.options.keep_all_tokens):
+                rule.options and rule.options.keep_all_tokens
+            ):
                 raise GrammarShapeError(f"rule {rule.origin.name} filters tokens")
             name = rule.alias or rule.origin.name
             if len(names) == 1:
@@ -62,8 +68,9 @@ class LineScanner:
             else:
                 raise GrammarShapeError(f"rule {name} has more than two tokens")
         if self.rule.keys() & seconds.keys() or len(pair_rules) > 1:
-            raise GrammarShapeError("a token both ends and starts a line, or two kinds of "
-                                    "two-token lines")
+            raise GrammarShapeError(
+                "a token both ends and starts a line, or two kinds of two-token lines"
+            )
         self.pair_rule = pair_rules.pop() if pair_rules else None
         # The lexer state at the start of a line: its first token, and no
         # going back on it whatever follows (the lexer does not backtrack).
@@ -79,7 +86,8 @@ class LineScanner:
             self.pairs.update((group[name], (first, name)) for name in names)
             rest = f"(?({first})(?:{_alternation(conf, names, group)})|{rest})"
         self.match: Callable[[str], Match[str] | None] = conf.re_module.compile(
-            pattern + rest, conf.g_regex_flags).match
+            pattern + rest, conf.g_regex_flags
+        ).match
 
 
 def _alternation(conf, names: Iterable[str], groups: dict[str, str] | None = None) -> str:
@@ -93,5 +101,7 @@ def _alternation(conf, names: Iterable[str], groups: dict[str, str] | None = Non
     if not all(isinstance(terminal.pattern, PatternRE) for terminal in terminals):
         raise GrammarShapeError("string terminals in rules (Lark may retype them)")
     groups = groups or {}
-    return "|".join(f"(?P<{groups.get(terminal.name, terminal.name)}>"
-                    f"{terminal.pattern.to_regexp()})" for terminal in terminals)
+    return "|".join(
+        f"(?P<{groups.get(terminal.name, terminal.name)}>{terminal.pattern.to_regexp()})"
+        for terminal in terminals
+    )

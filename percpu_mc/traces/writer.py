@@ -14,6 +14,7 @@ alignments are cells times that.  Chunk base addresses are raw (unhashed)
 vmalloc addresses: the first chunk and the reserved chunk have fixed ones,
 every created chunk a fresh one; ptr = base_addr + off - PCPU_PTR_DELTA.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,14 @@ CHUNK_STRIDE = 0x200000
 PCPU_PTR_DELTA = 0xFFFF8CABFDC00000
 
 # Realistic tasks for the allocating contexts (comm, pid).
-ALLOC_TASKS = [("modprobe", 211), ("systemd-udevd", 163), ("ip", 388), ("sh", 301),
-               ("insmod", 412), ("bpftool", 455)]
+ALLOC_TASKS = [
+    ("modprobe", 211),
+    ("systemd-udevd", 163),
+    ("ip", 388),
+    ("sh", 301),
+    ("insmod", 412),
+    ("bpftool", 455),
+]
 TASKS = {Role.BALANCE: ("kworker/u4:1", 27), Role.INIT: ("swapper/0", 1)}
 NR_CPUS = 2
 
@@ -86,6 +93,7 @@ def task_of(who: Context) -> tuple[str, int, int]:
 @dataclass
 class Addresses:
     """Chunk struct -> base_addr, a fresh address per creation."""
+
     p: Params
     created: int = 0
     base: dict[int, int] = field(default_factory=dict)
@@ -113,19 +121,24 @@ def event_text(o: Obs, p: Params, addr: Addresses) -> str:
         if o.kind == FREE:
             return f"percpu_free_percpu: {where}"
         _, _, size, align, atomic, reserved = o.args
-        return (f"percpu_alloc_percpu: reserved={int(reserved)} is_atomic={int(atomic)} "
-                f"size={size * cell} align={align * cell} {where}")
+        return (
+            f"percpu_alloc_percpu: reserved={int(reserved)} is_atomic={int(atomic)} "
+            f"size={size * cell} align={align * cell} {where}"
+        )
     if o.kind == FAIL:
         size, align, atomic, reserved = o.args
-        return (f"percpu_alloc_percpu_fail: reserved={int(reserved)} is_atomic={int(atomic)} "
-                f"size={size * cell} align={align * cell}")
+        return (
+            f"percpu_alloc_percpu_fail: reserved={int(reserved)} is_atomic={int(atomic)} "
+            f"size={size * cell} align={align * cell}"
+        )
     if o.kind == CREATE:
         return f"percpu_create_chunk: base_addr={addr.create(o.args[0]):016x}"
     if o.kind == DESTROY:
         return f"percpu_destroy_chunk: base_addr={addr.base[o.args[0]]:016x}"
     fetched = "".join(  # a kprobe's fetch args, printed as hex
         f" {key}={addr.base[v] if kind == 'chunk' else v * cell if kind == 'cells' else v:#x}"
-        for key, kind, v in (o.args[2] if len(o.args) > 2 else ()))
+        for key, kind, v in (o.args[2] if len(o.args) > 2 else ())
+    )
     return f"{o.args[0]}: ({o.args[1]}){fetched}"
 
 
@@ -156,8 +169,10 @@ class LogLines:
             self.line += 1
             self.usecs += 3 + self.line * 7 % 23
             secs, us = divmod(self.usecs, 1_000_000)
-            yield (f"{comm:>16}-{pid:<7} [{cpu:03d}] {irq_flags(o)} {secs:5d}.{us:06d}: "
-                   f"{event_text(o, self.model.p, self.addr)}\n")
+            yield (
+                f"{comm:>16}-{pid:<7} [{cpu:03d}] {irq_flags(o)} {secs:5d}.{us:06d}: "
+                f"{event_text(o, self.model.p, self.addr)}\n"
+            )
         self.step_line.append(self.line)
 
     def run(self, trace: Trace) -> Iterator[str]:
@@ -167,8 +182,9 @@ class LogLines:
             pre = st.state
 
 
-def write_atomically(path: Path, what: str, p: Params, body: Iterable[str],
-                     traced: bool = False) -> int:
+def write_atomically(
+    path: Path, what: str, p: Params, body: Iterable[str], traced: bool = False
+) -> int:
     """Write header + body to `path` through a temporary file in the same
     directory and a rename; returns the number of event lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,8 +198,15 @@ def write_atomically(path: Path, what: str, p: Params, body: Iterable[str],
         fd2, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
         try:
             with os.fdopen(fd2, "w") as out, open(tmp_body) as src:
-                out.write(HEADER.format(n=n, cpus=NR_CPUS, what=what, cell=cell_bytes(p),
-                                        traced=EVERY_STEP_TRACED if traced else ""))
+                out.write(
+                    HEADER.format(
+                        n=n,
+                        cpus=NR_CPUS,
+                        what=what,
+                        cell=cell_bytes(p),
+                        traced=EVERY_STEP_TRACED if traced else "",
+                    )
+                )
                 copy(src, out)
             os.replace(tmp, path)
         except BaseException:
@@ -199,8 +222,9 @@ def copy(src: IO[str], dst: IO[str]) -> None:
         dst.write(chunk)
 
 
-def write_trace(path: Path, model: Model, trace: Trace, what: str,
-                markers: bool = True) -> list[int]:
+def write_trace(
+    path: Path, model: Model, trace: Trace, what: str, markers: bool = True
+) -> list[int]:
     """Write `trace` as a log at `path`; returns each step's line (see LogLines)."""
     lines = LogLines(model, markers)
     write_atomically(path, what, model.p, lines.run(trace), traced=markers)

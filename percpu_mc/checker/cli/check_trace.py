@@ -9,24 +9,40 @@ import json
 import sys
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import IO
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
-from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker import specs
-from percpu_mc.checker.cli.common import (Interrupt, Interrupted, Parser, add_version, at_least,
-                                          fail, quiet_closed_stdout, reading_bar,
-                                          say_interrupted, showing, stderr_console, wants_json)
+from percpu_mc.checker.cli.common import (
+    Interrupt,
+    Interrupted,
+    Parser,
+    add_version,
+    at_least,
+    fail,
+    quiet_closed_stdout,
+    reading_bar,
+    say_interrupted,
+    showing,
+    stderr_console,
+    wants_json,
+)
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
-from percpu_mc.checker.logs.trace_check import (DEFAULT_WINDOW_NS, KINDS, Report, TraceChecker,
-                                                excerpt)
+from percpu_mc.checker.logs.trace_check import (
+    DEFAULT_WINDOW_NS,
+    KINDS,
+    Report,
+    TraceChecker,
+    excerpt,
+)
 from percpu_mc.checker.logs.trace_summary import LogSummary
+from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker.report.trace_view import file_view
 from percpu_mc.traces.events import Format, Record
 from percpu_mc.traces.parser import BinaryCapture, LogParser, open_log
@@ -61,15 +77,25 @@ class FileResult:
         if self.report.parse_errors:
             first = self.report.parse_errors[0]
             count = self.report.parse_error_count
-            return Failure(f"does not parse: {first.message}"
-                           + (f" ({count} lines in all)" if count > 1 else ""),
-                           self.path, first.line)
+            return Failure(
+                f"does not parse: {first.message}"
+                + (f" ({count} lines in all)" if count > 1 else ""),
+                self.path,
+                first.line,
+            )
         return None
 
 
-def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | None = None,
-               spec: str | None = None, unit_size: int | None = None,
-               partial: bool | None = None, bar: Progress | None = None) -> FileResult:
+def check_file(
+    path: str,
+    strict: bool,
+    window_ns: int,
+    summary: LogSummary | None = None,
+    spec: str | None = None,
+    unit_size: int | None = None,
+    partial: bool | None = None,
+    bar: Progress | None = None,
+) -> FileResult:
     checker = TraceChecker(strict, window_ns, partial)
     parser = LogParser()
     facts = LogFacts() if spec is not None else None
@@ -84,8 +110,9 @@ def check_file(path: str, strict: bool, window_ns: int, summary: LogSummary | No
                     facts.feed(record)
         report = checker.finish()
         if spec is not None and not report.parse_errors:
-            level2 = conform_file(path, spec, strict, unit_size, read_records, facts,
-                                  report.partial)
+            level2 = conform_file(
+                path, spec, strict, unit_size, read_records, facts, report.partial
+            )
             report.violations += level2.findings
     except BinaryCapture as error:  # says what the file is and the command that reads it
         return FileResult(path, None, checker.finish(), str(error))
@@ -149,12 +176,16 @@ def to_json(results: Sequence[FileResult]) -> dict:
             "events": dict(report.events),
             "skipped": report.skipped,
             "features": result.features,
-            "violations": [{"line": v.line, "kind": v.kind, "message": v.message}
-                           for v in report.violations],
+            "violations": [
+                {"line": v.line, "kind": v.kind, "message": v.message} for v in report.violations
+            ],
             "parse_errors": errors,
             "parse_error_count": report.parse_error_count + (result.error is not None),
-            **({"no_percpu_event": report.no_percpu_event}
-               if report.no_percpu_event and not result.unparseable else {}),
+            **(
+                {"no_percpu_event": report.no_percpu_event}
+                if report.no_percpu_event and not result.unparseable
+                else {}
+            ),
             **({"partial": report.partial.as_json()} if report.partial else {}),
         }
 
@@ -167,9 +198,11 @@ def to_json(results: Sequence[FileResult]) -> dict:
 def print_human(results: Sequence[FileResult], console: Console) -> None:
     for result in results:
         report = result.report
-        console.print(f"[bold]{escape(result.path)}[/bold]: "
-                      f"{result.format.value if result.format else 'unreadable'}, "
-                      f"{report.lines} lines")
+        console.print(
+            f"[bold]{escape(result.path)}[/bold]: "
+            f"{result.format.value if result.format else 'unreadable'}, "
+            f"{report.lines} lines"
+        )
         if report.features:
             console.print(f"  kernel features: {escape(', '.join(report.features))}")
         for note in result.conformance.lines() if result.conformance else []:
@@ -179,17 +212,21 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
         if report.skipped:
             console.print(f"  ({report.skipped} events of other kinds skipped)")
         for error in report.parse_errors:
-            console.print(f"  [red]line {error.line}[/red]: does not parse: "
-                          f"{escape(error.message)}\n    "
-                          f"{escape(excerpt(error.text, BAD_LINE_WIDTH))}")
+            console.print(
+                f"  [red]line {error.line}[/red]: does not parse: "
+                f"{escape(error.message)}\n    "
+                f"{escape(excerpt(error.text, BAD_LINE_WIDTH))}"
+            )
         if (more := report.parse_error_count - len(report.parse_errors)) > 0:
             console.print(f"  [red]... and {more} more lines that do not parse[/red]")
         if report.no_percpu_event and not result.unparseable:
             console.print(f"  [red]no percpu event[/red]: {escape(report.no_percpu_event)}")
         for violation in report.violations:
-            console.print(f"  [red]line {violation.line}[/red]: {violation.kind}: "
-                          f"{escape(violation.message)}\n    "
-                          f"{escape(excerpt(violation.text.strip(), EVENT_LINE_WIDTH))}")
+            console.print(
+                f"  [red]line {violation.line}[/red]: {violation.kind}: "
+                f"{escape(violation.message)}\n    "
+                f"{escape(excerpt(violation.text.strip(), EVENT_LINE_WIDTH))}"
+            )
         if not (report.violations or result.unparseable or report.no_percpu_event):
             console.print("  [green]consistent[/green]")
     console.print(f"verdict: {verdict(results)}")
@@ -200,37 +237,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = Parser(
         prog="check-trace",
         description="Check ftrace logs of the Linux percpu allocator for consistency "
-                    "(trace, trace_pipe, trace-cmd report or perf script text; plain or gzip).",
+        "(trace, trace_pipe, trace-cmd report or perf script text; plain or gzip).",
         epilog=f"findings:\n{kinds}\n\nexit status: 0 clean, 1 violations, 2 unreadable "
-               "or unparseable input, no percpu event, or a usage error",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "or unparseable input, no percpu event, or a usage error",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_version(arguments)
-    arguments.add_argument("files", nargs="+", metavar="FILE",
-                           help="a log file, or - for standard input")
-    arguments.add_argument("--strict", action="store_true",
-                           help="the logs are complete from boot: unknown areas and chunks "
-                                "are errors")
-    arguments.add_argument("--partial", action=argparse.BooleanOptionalAction,
-                           help="the logs hold only some CPUs' events (per_cpu/cpuN/trace, or "
-                                "cut by CPU): what the others did is unknown, not a violation; "
-                                "default: told from the header and the CPUs seen "
-                                "(docs/partial-captures.md)")
-    arguments.add_argument("--json", action="store_true",
-                           help="print one JSON document on standard output")
-    arguments.add_argument("--progress", action="store_true",
-                           help="progress on stderr: bytes and lines read of each file "
-                                "(default: when stderr is a terminal)")
-    arguments.add_argument("--window-us", type=at_least(0), default=DEFAULT_WINDOW_NS // 1000,
-                           metavar="USEC",
-                           help="tolerate cross-CPU clock skew up to this many microseconds "
-                                "(default %(default)s)")
-    arguments.add_argument("--html", metavar="FILE",
-                           help="also write a self-contained HTML page: timeline and chunk map")
-    arguments.add_argument("--spec", metavar="NAME|PATH",
-                           help="also check level-2 conformance: could this spec's model have "
-                                "printed the log? (findings: nonconforming, or a property name)")
-    arguments.add_argument("--unit-size", type=at_least(1), metavar="BYTES",
-                           help="with --spec on a real-scale log: the unit size (pcpu_unit_size)")
+    arguments.add_argument(
+        "files", nargs="+", metavar="FILE", help="a log file, or - for standard input"
+    )
+    arguments.add_argument(
+        "--strict",
+        action="store_true",
+        help="the logs are complete from boot: unknown areas and chunks are errors",
+    )
+    arguments.add_argument(
+        "--partial",
+        action=argparse.BooleanOptionalAction,
+        help="the logs hold only some CPUs' events (per_cpu/cpuN/trace, or "
+        "cut by CPU): what the others did is unknown, not a violation; "
+        "default: told from the header and the CPUs seen "
+        "(docs/partial-captures.md)",
+    )
+    arguments.add_argument(
+        "--json", action="store_true", help="print one JSON document on standard output"
+    )
+    arguments.add_argument(
+        "--progress",
+        action="store_true",
+        help="progress on stderr: bytes and lines read of each file "
+        "(default: when stderr is a terminal)",
+    )
+    arguments.add_argument(
+        "--window-us",
+        type=at_least(0),
+        default=DEFAULT_WINDOW_NS // 1000,
+        metavar="USEC",
+        help="tolerate cross-CPU clock skew up to this many microseconds (default %(default)s)",
+    )
+    arguments.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained HTML page: timeline and chunk map",
+    )
+    arguments.add_argument(
+        "--spec",
+        metavar="NAME|PATH",
+        help="also check level-2 conformance: could this spec's model have "
+        "printed the log? (findings: nonconforming, or a property name)",
+    )
+    arguments.add_argument(
+        "--unit-size",
+        type=at_least(1),
+        metavar="BYTES",
+        help="with --spec on a real-scale log: the unit size (pcpu_unit_size)",
+    )
     try:
         options = arguments.parse_args(argv)
     except Failure as failure:
@@ -257,14 +318,37 @@ def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> in
     summaries = [LogSummary() if options.html else None for _ in options.files]
     err = stderr_console(options.progress)
     with reading_bar(err, showing(err, options.progress)) as bar:
-        results = [check_file(path, options.strict, options.window_us * 1000, summary,
-                              options.spec, options.unit_size, options.partial, bar)
-                   for path, summary in zip(options.files, summaries)]
+        results = [
+            check_file(
+                path,
+                options.strict,
+                options.window_us * 1000,
+                summary,
+                options.spec,
+                options.unit_size,
+                options.partial,
+                bar,
+            )
+            for path, summary in zip(options.files, summaries)
+        ]
     if options.html:
         try:
-            html_report.write_trace(options.html, verdict(results), [
-                file_view(r.path, r.format.value if r.format else "unreadable", r.report, s,
-                          verdict([r]), r.error, r.features) for r, s in zip(results, summaries)])
+            html_report.write_trace(
+                options.html,
+                verdict(results),
+                [
+                    file_view(
+                        r.path,
+                        r.format.value if r.format else "unreadable",
+                        r.report,
+                        s,
+                        verdict([r]),
+                        r.error,
+                        r.features,
+                    )
+                    for r, s in zip(results, summaries)
+                ],
+            )
         except OSError as error:
             raise Failure(f"cannot write: {error.strerror}", options.html) from None
     for result in results:  # what is wrong with the input, on stderr whatever stdout holds

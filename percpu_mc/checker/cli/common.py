@@ -1,6 +1,7 @@
 """What every command shares: stopping cleanly on SIGINT/SIGTERM, and the
 exit statuses that say so (128 + the signal's number, as a shell does); the
 version; option values checked as argparse reads them; progress on stderr."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,14 +12,20 @@ import signal
 import sys
 import threading
 import time
-from types import FrameType
-from typing import Any, Callable, Iterator, NoReturn, Sequence
 from contextlib import contextmanager
 from importlib import metadata
+from types import FrameType
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn,
-                           TimeElapsedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from percpu_mc.checker.errors import Failure
 
@@ -129,9 +136,15 @@ class Status:
     `with status.bar:`; off, it draws nothing."""
 
     def __init__(self, console: Console, enabled: bool, text: str = ""):
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                            TimeElapsedColumn(), TextColumn("{task.fields[note]}"),
-                            console=console, transient=True, disable=not enabled)
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=console,
+            transient=True,
+            disable=not enabled,
+        )
         self.task = self.bar.add_task(text, note="")
         self.text = text
         self.start = time.monotonic()
@@ -143,21 +156,31 @@ class Status:
         if states is not None:
             rate = states / max(time.monotonic() - self.start, 1e-3)
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-            self.bar.update(self.task, note=f"{states:,} states, {rate:,.0f}/s, "
-                                            f"peak {peak:,.0f} MiB")
+            self.bar.update(
+                self.task, note=f"{states:,} states, {rate:,.0f}/s, peak {peak:,.0f} MiB"
+            )
 
 
 def reading_bar(console: Console, enabled: bool) -> Progress:
     """Progress of logs read: bytes of the file's size, lines, time."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    TextColumn("{task.fields[lines]:,} lines"), TimeElapsedColumn(),
-                    console=console, transient=True, disable=not enabled)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[lines]:,} lines"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not enabled,
+    )
 
 
 def say_interrupted(prog: str, signum: int) -> None:
     name = signal.Signals(signum).name
-    print(f"{prog}: interrupted by {name}; the verdicts above are those settled before it",
-          file=sys.stderr)
+    print(
+        f"{prog}: interrupted by {name}; the verdicts above are those settled before it",
+        file=sys.stderr,
+    )
 
 
 def quiet_closed_stdout() -> None:
@@ -215,7 +238,8 @@ def at_least(low: int | float, kind: type = int, *, above: bool = False) -> Call
             raise argparse.ArgumentTypeError(f"expected {noun}, not {text!r}") from None
         if not (value > low if above else value >= low):  # also refuses nan
             raise argparse.ArgumentTypeError(
-                f"must be {'greater than' if above else 'at least'} {low}, not {text}")
+                f"must be {'greater than' if above else 'at least'} {low}, not {text}"
+            )
         return value
 
     return convert

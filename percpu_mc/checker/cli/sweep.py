@@ -1,4 +1,5 @@
 """The --sweep and --mutants modes of check-model: arguments, the run, the table."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,26 +15,50 @@ from percpu_mc.checker.errors import Failure
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     g = ap.add_argument_group("sweeps (--sweep, --mutants)")
-    g.add_argument("--sweep", action="store_true",
-                   help="run one job per (spec, parameters, property, depth, engine) and print "
-                        "one table; --spec takes a comma-separated list here")
-    g.add_argument("--param", action="append", default=[], metavar="NAME=VALUES",
-                   help="a swept parameter (repeatable): a Params field or kernel name "
-                        "(PCPU_EMPTY_POP_PAGES_HIGH), or depth; VALUES is A..B, a|b|c or one "
-                        "value; sizes/aligns take comma lists (sizes=1,2|1,4)")
-    g.add_argument("--mutants", action="store_true",
-                   help="mutation score: each specs/inject-*.toml on the property it must "
-                        "break, per engine (--engines), at --depth (default: each spec's)")
-    g.add_argument("--engines", default=None, metavar="E,E",
-                   help="engines of a sweep, comma-separated (default: --engine; "
-                        "--mutants: bmc,explicit)")
-    g.add_argument("--budget", type=at_least(0, float, above=True), default=None, metavar="SECONDS",
-                   help="per job; a job past it stops after its current depth: over-budget")
-    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run the jobs on a Dask distributed cluster (tcp://host:port) "
-                        "instead of this machine's cores")
-    g.add_argument("--workers", type=at_least(1), default=None,
-                   help="local processes (default: one per core)")
+    g.add_argument(
+        "--sweep",
+        action="store_true",
+        help="run one job per (spec, parameters, property, depth, engine) and print "
+        "one table; --spec takes a comma-separated list here",
+    )
+    g.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUES",
+        help="a swept parameter (repeatable): a Params field or kernel name "
+        "(PCPU_EMPTY_POP_PAGES_HIGH), or depth; VALUES is A..B, a|b|c or one "
+        "value; sizes/aligns take comma lists (sizes=1,2|1,4)",
+    )
+    g.add_argument(
+        "--mutants",
+        action="store_true",
+        help="mutation score: each specs/inject-*.toml on the property it must "
+        "break, per engine (--engines), at --depth (default: each spec's)",
+    )
+    g.add_argument(
+        "--engines",
+        default=None,
+        metavar="E,E",
+        help="engines of a sweep, comma-separated (default: --engine; --mutants: bmc,explicit)",
+    )
+    g.add_argument(
+        "--budget",
+        type=at_least(0, float, above=True),
+        default=None,
+        metavar="SECONDS",
+        help="per job; a job past it stops after its current depth: over-budget",
+    )
+    g.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the jobs on a Dask distributed cluster (tcp://host:port) "
+        "instead of this machine's cores",
+    )
+    g.add_argument(
+        "--workers", type=at_least(1), default=None, help="local processes (default: one per core)"
+    )
 
 
 # A sweep's jobs already fill the cores one each: the portfolio (two
@@ -61,9 +86,14 @@ def main(args: argparse.Namespace) -> int:
             jobs = sweep.mutant_jobs(_engines(args, "bmc,explicit"), args.depth, args.budget)
         else:
             names = [n.strip() for n in args.spec.split(",") if n.strip()]
-            jobs = sweep.build_jobs(names, args.param, args.properties or [], args.depth,
-                                    _engines(args, SWEEP_ENGINE.get(args.engine, args.engine)),
-                                    args.budget)
+            jobs = sweep.build_jobs(
+                names,
+                args.param,
+                args.properties or [],
+                args.depth,
+                _engines(args, SWEEP_ENGINE.get(args.engine, args.engine)),
+                args.budget,
+            )
     except Failure as e:  # a bad spec, parameter or option
         return fail("check-model", e, args.json)
     try:
@@ -76,8 +106,9 @@ def main(args: argparse.Namespace) -> int:
         doc: dict = {"jobs": [sweep.result_doc(r) for r in results]}
         if args.mutants:
             rows, score = sweep.mutation_score(results)
-            doc["mutants"] = [{"spec": r.spec, "must_break": r.expected, "caught": r.caught}
-                              for r in rows]
+            doc["mutants"] = [
+                {"spec": r.spec, "must_break": r.expected, "caught": r.caught} for r in rows
+            ]
             doc["score"] = {e: {"caught": c, "of": n} for e, (c, n) in score.items()}
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")

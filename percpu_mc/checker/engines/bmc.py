@@ -19,6 +19,7 @@ lemmas of model/invariants.py, the ones proved invariant for the spec
 counterexample length) are asserted on every state, and a property that
 follows from them in one step costs about the same at every depth.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,12 +28,19 @@ from typing import Any, Callable
 
 import z3
 
-from percpu_mc.checker.result import (Holds, Result, RunStats, Unknown, Unwatched, Violated, Watch,
-                                      interrupted)
-from percpu_mc.model.machine import Trace, TraceStep
 from percpu_mc.checker.engines.symbolic import Fields, Z3Ops, decode, equal, flat, state_vars
+from percpu_mc.checker.result import (
+    Holds,
+    Result,
+    RunStats,
+    Unknown,
+    Unwatched,
+    Violated,
+    Watch,
+    interrupted,
+)
 from percpu_mc.model.invariants import Lemma
-from percpu_mc.model.machine import Model
+from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
 from percpu_mc.model.state import State
@@ -110,8 +118,11 @@ class TransitionRelation:
                     self.effects.append(None)
                     continue
                 self.guards.append(x.and_(self.act0 == n, g))
-                news = {j: new for j, ((_, old), (_, new)) in enumerate(zip(base, flat(post)))
-                        if new is not old}
+                news = {
+                    j: new
+                    for j, ((_, old), (_, new)) in enumerate(zip(base, flat(post)))
+                    if new is not old
+                }
                 self.effects.append((g, news))
                 for j, new in news.items():
                     self.updates.setdefault(j, []).append((n, new))
@@ -144,8 +155,12 @@ class TransitionRelation:
         """The fields (by `flat` index) the properties and the guards read,
         closed under the fields read by their updates."""
         x, s = self.x, self.s0
-        need = set(self.fields.of(*[eff[0] for eff in self.effects if eff],
-                                  *[x.boolean(pr.holds(x, self.model.kernel, s)) for pr in props]))
+        need = set(
+            self.fields.of(
+                *[eff[0] for eff in self.effects if eff],
+                *[x.boolean(pr.holds(x, self.model.kernel, s)) for pr in props],
+            )
+        )
         todo = list(need)
         while todo:
             for _, new in self.updates.get(todo.pop(), []):
@@ -174,16 +189,22 @@ class BMCEngine:
     (checker/strengthen.py); they are asserted on every unrolled state once
     the proof, estimated at `proof_cost` resource units, looks worth it."""
 
-    def __init__(self, model: Model, props: list[Property],
-                 lemmas: LemmaProver | None = None, proof_cost: float = PROOF_COST):
+    def __init__(
+        self,
+        model: Model,
+        props: list[Property],
+        lemmas: LemmaProver | None = None,
+        proof_cost: float = PROOF_COST,
+    ):
         self.model = model
         self.props = props
         self.x = Z3Ops(model.p.width)
         self.lemmas, self.proof_cost = lemmas, proof_cost
         self.proved: list[Lemma] | None = None  # the lemmas asserted, once proved
 
-    def run(self, depth: int, progress: Progress | None = None,
-            watch: Watch | None = None) -> tuple[list[Result], RunStats]:
+    def run(
+        self, depth: int, progress: Progress | None = None, watch: Watch | None = None
+    ) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
         stop = (watch or Unwatched()).stopped
         show = (watch or Unwatched()).show
@@ -191,8 +212,11 @@ class BMCEngine:
         stats = RunStats()
         model, x, p = self.model, self.x, self.model.p
         # the cone takes in what the premises read, for the vacuity query
-        trans = TransitionRelation(model, x, self.props + [pr.premise_reached() for pr in self.props
-                                                           if pr.premise is not None])
+        trans = TransitionRelation(
+            model,
+            x,
+            self.props + [pr.premise_reached() for pr in self.props if pr.premise is not None],
+        )
         solver = bv_solver()
         states = [state_vars(p, "0")]
         acts: list[Any] = []
@@ -225,8 +249,11 @@ class BMCEngine:
                 r = solver.check(bad, held[pr.name])
                 if r == z3.unsat:
                     solver.add(z3.Implies(held[pr.name], ok))
-                trace = self.extract(solver.model(), trans, states[:k + 1], acts) \
-                    if r == z3.sat else None
+                trace = (
+                    self.extract(solver.model(), trans, states[: k + 1], acts)
+                    if r == z3.sat
+                    else None
+                )
                 own[pr.name] += time.monotonic() - asked
                 if trace is not None:
                     found[pr.name] = Violated(pr.name, trace, own[pr.name])
@@ -248,33 +275,42 @@ class BMCEngine:
                     solver.add(*self.facts(st))
         if stop():
             stats.seconds = time.monotonic() - start
-            results = [found.get(pr.name) or interrupted(pr.name, done, own[pr.name])
-                       for pr in self.props]
+            results = [
+                found.get(pr.name) or interrupted(pr.name, done, own[pr.name]) for pr in self.props
+            ]
         else:
-            results = [found.get(pr.name) or self.held(pr, trans, solver, states, depth,
-                                                       own[pr.name])
-                       for pr in self.props]
+            results = [
+                found.get(pr.name) or self.held(pr, trans, solver, states, depth, own[pr.name])
+                for pr in self.props
+            ]
             stats.seconds = time.monotonic() - start
         if self.proved is not None:
             stats.lemmas = tuple(lm.name for lm in self.proved)
         return results, stats
 
-    def held(self, pr: Property, trans: TransitionRelation, solver: z3.Solver,
-             states: list[State], depth: int, seconds: float) -> Holds:
+    def held(
+        self,
+        pr: Property,
+        trans: TransitionRelation,
+        solver: z3.Solver,
+        states: list[State],
+        depth: int,
+        seconds: float,
+    ) -> Holds:
         """The verdict of a property never violated; its time takes in the
         vacuity query."""
         asked = time.monotonic()
         vacuous = self.vacuous(pr, trans, solver, states)
         return Holds(pr.name, depth, seconds=seconds + time.monotonic() - asked, vacuous=vacuous)
 
-    def vacuous(self, pr: Property, trans: TransitionRelation, solver: z3.Solver,
-                states: list[State]) -> bool | None:
+    def vacuous(
+        self, pr: Property, trans: TransitionRelation, solver: z3.Solver, states: list[State]
+    ) -> bool | None:
         """One more query: can the premise arise at any unrolled step?"""
         if pr.premise is None:
             return None
         x = self.x
-        r = solver.check(z3.Or(*[x.boolean(pr.premise(x, self.model.kernel, st))
-                                 for st in states]))
+        r = solver.check(z3.Or(*[x.boolean(pr.premise(x, self.model.kernel, st)) for st in states]))
         return None if r == z3.unknown else r == z3.unsat
 
     def worth_proving(self, costs: list[float], remaining: int) -> bool:
@@ -286,8 +322,9 @@ class BMCEngine:
     def facts(self, s: State) -> list[Any]:
         return [self.x.boolean(lm.holds(self.x, self.model.kernel, s)) for lm in self.proved or []]
 
-    def extract(self, m: z3.ModelRef, trans: TransitionRelation, states: list[State],
-                acts: list[Any]) -> Trace:
+    def extract(
+        self, m: z3.ModelRef, trans: TransitionRelation, states: list[State], acts: list[Any]
+    ) -> Trace:
         """Decode the model and replay it on the concrete interpretation; the
         two must agree step by step on every field the formula constrains, or
         the encoding is wrong.  The trace holds the concrete states."""
@@ -299,8 +336,10 @@ class BMCEngine:
             a = model.actions[ai]
             enabled, t = model.step(conc, s, a, ch)
             if not enabled or trans.in_cone(t) != trans.in_cone(decode(m, states[k + 1])):
-                raise AssertionError(f"BMC step {k + 1} ({a.context}: {a.name}) does not replay "
-                                     "concretely: the symbolic encoding disagrees with the model")
+                raise AssertionError(
+                    f"BMC step {k + 1} ({a.context}: {a.name}) does not replay "
+                    "concretely: the symbolic encoding disagrees with the model"
+                )
             steps.append(TraceStep(ai, ch, t))
             s = t
         return Trace(model.init(), tuple(steps))

@@ -11,6 +11,7 @@ constants are folded as the other interpretations fold them.
 C integers are int64_t and compare signed, as the model's integers are
 mathematical (the ranges of model/domains.py are far inside int64).
 """
+
 from __future__ import annotations
 
 import re
@@ -25,6 +26,7 @@ _OPERAND = re.compile(r"\b(t\d+)\b|\b[a-z]+\[(\d+)\]")
 class CVal:
     """A C expression (a temporary or a state slot); `boolean` marks 0/1 values,
     `reads` the state slots (flat indices) its value depends on."""
+
     code: str
     boolean: bool
     emit: CEmit = field(repr=False)
@@ -37,20 +39,47 @@ class CVal:
         a, b = (other, self) if swap else (self, other)
         return self.emit.tmp(f"{self.emit.lit(a)} {op} {self.emit.lit(b)}", False)
 
-    def __and__(self, o: Any) -> Any: return self._bin("&", o)
-    def __rand__(self, o: Any) -> Any: return self._bin("&", o, True)
-    def __or__(self, o: Any) -> Any: return self._bin("|", o)
-    def __ror__(self, o: Any) -> Any: return self._bin("|", o, True)
-    def __xor__(self, o: Any) -> Any: return self._bin("^", o)
-    def __rxor__(self, o: Any) -> Any: return self._bin("^", o, True)
-    def __add__(self, o: Any) -> Any: return self._bin("+", o)
-    def __radd__(self, o: Any) -> Any: return self._bin("+", o, True)
-    def __sub__(self, o: Any) -> Any: return self._bin("-", o)
-    def __rsub__(self, o: Any) -> Any: return self._bin("-", o, True)
-    def __mul__(self, o: Any) -> Any: return self._bin("*", o)
-    def __rmul__(self, o: Any) -> Any: return self._bin("*", o, True)
-    def __lshift__(self, o: Any) -> Any: return self._bin("<<", o)
-    def __rshift__(self, o: Any) -> Any: return self._bin(">>", o)
+    def __and__(self, o: Any) -> Any:
+        return self._bin("&", o)
+
+    def __rand__(self, o: Any) -> Any:
+        return self._bin("&", o, True)
+
+    def __or__(self, o: Any) -> Any:
+        return self._bin("|", o)
+
+    def __ror__(self, o: Any) -> Any:
+        return self._bin("|", o, True)
+
+    def __xor__(self, o: Any) -> Any:
+        return self._bin("^", o)
+
+    def __rxor__(self, o: Any) -> Any:
+        return self._bin("^", o, True)
+
+    def __add__(self, o: Any) -> Any:
+        return self._bin("+", o)
+
+    def __radd__(self, o: Any) -> Any:
+        return self._bin("+", o, True)
+
+    def __sub__(self, o: Any) -> Any:
+        return self._bin("-", o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return self._bin("-", o, True)
+
+    def __mul__(self, o: Any) -> Any:
+        return self._bin("*", o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return self._bin("*", o, True)
+
+    def __lshift__(self, o: Any) -> Any:
+        return self._bin("<<", o)
+
+    def __rshift__(self, o: Any) -> Any:
+        return self._bin(">>", o)
 
     def __neg__(self) -> Any:
         return self.emit.tmp(f"-{self.code}", False)
@@ -102,8 +131,9 @@ class CEmit:
             return a
         if c is False:
             return b
-        if a is b or (not isinstance(a, CVal) and not isinstance(b, CVal)
-                      and type(a) is type(b) and a == b):
+        if a is b or (
+            not isinstance(a, CVal) and not isinstance(b, CVal) and type(a) is type(b) and a == b
+        ):
             return a
         boolean = self.is_bool(a) or self.is_bool(b)
         return self.tmp(f"{self.lit(c)} ? {self.lit(a)} : {self.lit(b)}", boolean)

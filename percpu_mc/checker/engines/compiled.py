@@ -18,6 +18,7 @@ rebuilt on the concrete interpretation: from the initial state, each step is
 the concrete step whose successor has the stored representative, so what is
 printed is a run of the model itself.
 """
+
 from __future__ import annotations
 
 import time
@@ -25,8 +26,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from percpu_mc.checker.engines.native import Native
-from percpu_mc.checker.result import (Holds, Result, RunStats, Unwatched, Violated, Watch,
-                                      interrupted)
+from percpu_mc.checker.result import (
+    Holds,
+    Result,
+    RunStats,
+    Unwatched,
+    Violated,
+    Watch,
+    interrupted,
+)
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
@@ -44,10 +52,10 @@ class SearchError(RuntimeError):
 @dataclass
 class CompiledStats(RunStats):
     transitions: int = 0
-    bytes: int = 0        # memory the largest search held at its end
-    largest: int = 0      # states stored by the largest search
-    searches: int = 0     # one per group of properties (CompiledEngine.groups)
-    words: int = 0        # 64-bit words per packed state
+    bytes: int = 0  # memory the largest search held at its end
+    largest: int = 0  # states stored by the largest search
+    searches: int = 0  # one per group of properties (CompiledEngine.groups)
+    words: int = 0  # 64-bit words per packed state
     reduced: bool = True
     stopped: bool = False
 
@@ -56,13 +64,20 @@ class CompiledStats(RunStats):
 class Group:
     """One search: the history slots it keeps (bit h for HIST[h]) and the
     indices of the native properties it checks."""
+
     keep: int
     checks: tuple[int, ...]
 
 
 class CompiledEngine:
-    def __init__(self, model: Model, props: list[Property], reduce: bool = True,
-                 max_states: int = 2**32 - 2, split: bool = False):
+    def __init__(
+        self,
+        model: Model,
+        props: list[Property],
+        reduce: bool = True,
+        max_states: int = 2**32 - 2,
+        split: bool = False,
+    ):
         self.model = model
         self.props = props
         self.reduce = reduce
@@ -77,8 +92,10 @@ class CompiledEngine:
         properties' histories; apart, the largest search bounds the memory
         and the sum of them the time."""
         n = len(self.props)
-        checks = [(k,) + ((n + premised.index(p),) if p.premise is not None else ())
-                  for k, p in enumerate(self.props)]
+        checks = [
+            (k,) + ((n + premised.index(p),) if p.premise is not None else ())
+            for k, p in enumerate(self.props)
+        ]
         every = tuple(i for c in checks for i in c)
         if not self.reduce:
             return [Group(native.keep_every, every)]
@@ -97,21 +114,23 @@ class CompiledEngine:
         by_cone[order[0]] += free
         return [Group(cone, tuple(sorted(by_cone[cone]))) for cone in order]
 
-    def run(self, depth: int, progress: Progress | None = None,
-            watch: Watch | None = None) -> tuple[list[Result], CompiledStats]:
+    def run(
+        self, depth: int, progress: Progress | None = None, watch: Watch | None = None
+    ) -> tuple[list[Result], CompiledStats]:
         start = time.monotonic()
         # each premise searched as a pseudo-property violated where it holds
         premised = [p for p in self.props if p.premise is not None]
-        native = Native.load(self.model, self.props + [p.premise_reached() for p in premised],
-                             depth)
+        native = Native.load(
+            self.model, self.props + [p.premise_reached() for p in premised], depth
+        )
         groups = self.groups(native, premised)
-        stats = CompiledStats(words=native.layout.words, reduced=self.reduce,
-                              searches=len(groups))
+        stats = CompiledStats(words=native.layout.words, reduced=self.reduce, searches=len(groups))
         found: dict[str, Result] = {}
         for g, group in enumerate(groups):
             label = f"search {g + 1}/{len(groups)}, " if len(groups) > 1 else ""
-            r, level_done, traces = self.search(native, group, depth, progress, watch, start,
-                                                stats.states, label)
+            r, level_done, traces = self.search(
+                native, group, depth, progress, watch, start, stats.states, label
+            )
             if r.error == 1:
                 raise SearchError(native.layout.slots[r.error_field].outside(r.error_value))
             if r.error:
@@ -122,18 +141,27 @@ class CompiledEngine:
                     continue
                 if k in traces:
                     trace = traces[k]
-                    found[p.name] = Violated(p.name, trace,
-                                             level_done.get(len(trace.steps), seconds),
-                                             engine="explicit")
+                    found[p.name] = Violated(
+                        p.name, trace, level_done.get(len(trace.steps), seconds), engine="explicit"
+                    )
                 elif r.stopped:
-                    found[p.name] = replace(interrupted(p.name, r.depth, seconds),
-                                            engine="explicit")
+                    found[p.name] = replace(
+                        interrupted(p.name, r.depth, seconds), engine="explicit"
+                    )
                 else:
-                    vacuous = (None if p.premise is None else
-                               r.viol_index[len(self.props) + premised.index(p)] < 0)
-                    found[p.name] = Holds(p.name, depth if r.exhaustive else r.depth,
-                                          bool(r.exhaustive), seconds, engine="explicit",
-                                          vacuous=vacuous)
+                    vacuous = (
+                        None
+                        if p.premise is None
+                        else r.viol_index[len(self.props) + premised.index(p)] < 0
+                    )
+                    found[p.name] = Holds(
+                        p.name,
+                        depth if r.exhaustive else r.depth,
+                        bool(r.exhaustive),
+                        seconds,
+                        engine="explicit",
+                        vacuous=vacuous,
+                    )
             stats.states += r.states
             stats.transitions += r.transitions
             stats.bytes = max(stats.bytes, r.bytes)
@@ -143,12 +171,22 @@ class CompiledEngine:
                 break
         seconds = time.monotonic() - start
         stats.seconds = seconds
-        return [found.get(p.name) or replace(interrupted(p.name, 0, seconds), engine="explicit")
-                for p in self.props], stats
+        return [
+            found.get(p.name) or replace(interrupted(p.name, 0, seconds), engine="explicit")
+            for p in self.props
+        ], stats
 
-    def search(self, native: Native, group: Group, depth: int, progress: Progress | None,
-               watch: Watch | None, start: float, before: int,
-               label: str) -> tuple[Any, dict[int, float], dict[int, Trace]]:
+    def search(
+        self,
+        native: Native,
+        group: Group,
+        depth: int,
+        progress: Progress | None,
+        watch: Watch | None,
+        start: float,
+        before: int,
+        label: str,
+    ) -> tuple[Any, dict[int, float], dict[int, Trace]]:
         """One group's search: its result_t, when each level was done (a
         violation d steps deep is settled then), and the run to each
         property's first violation."""
@@ -169,17 +207,21 @@ class CompiledEngine:
                     if progress:
                         progress(d, before + states)
                 if watch is not None:
-                    watch.show(f"{label}depth {min(d + (d == r.depth), depth)}/{depth}",
-                               before + states)
+                    watch.show(
+                        f"{label}depth {min(d + (d == r.depth), depth)}/{depth}", before + states
+                    )
                 return 1 if asked() else 0
 
             init = ffi.new("int64_t[]", native.layout.flatten(self.model.init()))
             check = sum(1 << i for i in group.checks)
-            lib.search_run(handle, init, depth, int(self.reduce), self.max_states, group.keep,
-                           check, report, r)
-            traces = {k: self.rebuild(native, handle, group.keep, r.viol_index[k])
-                      for k in range(len(self.props))
-                      if k in group.checks and r.viol_index[k] >= 0 and not r.error}
+            lib.search_run(
+                handle, init, depth, int(self.reduce), self.max_states, group.keep, check, report, r
+            )
+            traces = {
+                k: self.rebuild(native, handle, group.keep, r.viol_index[k])
+                for k in range(len(self.props))
+                if k in group.checks and r.viol_index[k] >= 0 and not r.error
+            }
             return r, level_done, traces
         finally:
             lib.search_free(handle)
@@ -198,8 +240,9 @@ class CompiledEngine:
         return rebuild_run(self.model, native, self.reduce, keep, words)
 
 
-def rebuild_run(model: Model, native: Native, reduce: bool, keep: int,
-                chain: Sequence[tuple[int, ...]]) -> Trace:
+def rebuild_run(
+    model: Model, native: Native, reduce: bool, keep: int, chain: Sequence[tuple[int, ...]]
+) -> Trace:
     """The run through the stored (packed) states `chain`, the initial
     state's first, on the concrete interpretation.
 
@@ -222,8 +265,10 @@ def rebuild_run(model: Model, native: Native, reduce: bool, keep: int,
                 match = (ai, ch, t)
                 break
         if match is None:
-            raise AssertionError(f"compiled step {k} of a stored run has no concrete "
-                                 "counterpart: the interpretations disagree")
+            raise AssertionError(
+                f"compiled step {k} of a stored run has no concrete "
+                "counterpart: the interpretations disagree"
+            )
         found.append((match[0], match[1]))
         s = match[2]
     x = Concrete()

@@ -36,6 +36,7 @@ A worker lost mid-search takes its part of the visited set with it, and the
 levels before cannot be recovered without it: the search stops with
 `WorkerLost` (check-model: exit status 3) naming the last completed level.
 """
+
 from __future__ import annotations
 
 import time
@@ -68,6 +69,7 @@ class WorkerLost(RuntimeError):
 @dataclass(frozen=True)
 class Task:
     """What a worker needs to build the same native module: picklable."""
+
     params: Params
     props: tuple[str, ...]
     depth: int
@@ -77,6 +79,7 @@ class Task:
 @dataclass
 class Inserted:
     """A part's answer to one insert round."""
+
     fresh: int
     states: int
     bytes: int
@@ -88,11 +91,12 @@ class Inserted:
 @dataclass
 class Expanded:
     """A part's answer to one expand round."""
+
     successors: int
-    sent: list[int]       # successors sent to each part (its own included)
+    sent: list[int]  # successors sent to each part (its own included)
     expand_seconds: float
     exchange_seconds: float
-    error: str = ""       # a successor left its packed range
+    error: str = ""  # a successor left its packed range
 
 
 def _array(code: str, data: bytes) -> array:
@@ -116,8 +120,9 @@ class Part:
     """One worker's part of the search (a Dask actor)."""
 
     def __init__(self, task: Task, index: int, parts: int):
-        self.native = Native.load(Model(task.params), [PROPERTIES[n] for n in task.props],
-                                  task.depth)
+        self.native = Native.load(
+            Model(task.params), [PROPERTIES[n] for n in task.props], task.depth
+        )
         self.handle = self.native.lib.search_new()
         if self.handle == self.native.ffi.NULL:
             raise MemoryError("search_new")
@@ -126,10 +131,10 @@ class Part:
         self.row = 8 * self.native.layout.words
         self.peers: list[Any] = []
         self.inbox: list[tuple[int, int, bytes, bytes, bytes]] = []  # src, base, words, from, ops
-        self.frontier = b""            # packed states of the current level's fresh states
+        self.frontier = b""  # packed states of the current level's fresh states
         self.level_start: list[int] = []  # local index of each level's first fresh state
         self.parent_part = array("h")  # per local index: the parent's part (-1: the root)
-        self.parent_pos = array("q")   # the parent's position in its level
+        self.parent_pos = array("q")  # the parent's position in its level
         self.op = array("H")
 
     def connect(self, peers: list[Any]) -> int:
@@ -162,7 +167,7 @@ class Part:
         for src, base, _, origin_b, ops_b in inbox:
             origin, ops = _array("q", origin_b), _array("H", ops_b)
             # comprehensions over array slices: this loop is the per-state cost of a part
-            new = [i for i, j in enumerate(got[r0:r0 + len(ops)]) if j >= 0]
+            new = [i for i, j in enumerate(got[r0 : r0 + len(ops)]) if j >= 0]
             self.parent_part.extend([src] * len(new))
             self.parent_pos.extend([base + origin[i] for i in new])
             self.op.extend([ops[i] for i in new])
@@ -180,12 +185,17 @@ class Part:
             lib.batch_violations(ffi.from_buffer("uint64_t[]", self.frontier), len(keep), mask)
             masks = _array("Q", ffi.buffer(mask)[:])
             for pos in [i for i, m in enumerate(masks) if m]:
-                w = tuple(_array("Q", self.frontier[pos * row:(pos + 1) * row]))
+                w = tuple(_array("Q", self.frontier[pos * row : (pos + 1) * row]))
                 for p in range(len(self.native.props)):
                     if masks[pos] >> p & 1 and (p not in violations or w < violations[p][0]):
                         violations[p] = (w, pos)
-        return Inserted(len(keep), lib.search_size(self.handle), lib.search_bytes(self.handle),
-                        time.monotonic() - start, violations)
+        return Inserted(
+            len(keep),
+            lib.search_size(self.handle),
+            lib.search_bytes(self.handle),
+            time.monotonic() - start,
+            violations,
+        )
 
     def expand(self) -> Expanded:
         ffi, lib = self.native.ffi, self.native.lib
@@ -193,10 +203,16 @@ class Part:
         n = len(self.frontier) // row
         per = max(1, CHUNK_OUTPUTS // nops)  # states per native call: never fills the buffer
         cap = per * nops
-        out, origin, ops = ffi.new("uint64_t[]", cap * nw), ffi.new("int64_t[]", cap), \
-            ffi.new("uint16_t[]", cap)
-        r_out, r_origin, r_ops = ffi.new("uint64_t[]", cap * nw), ffi.new("int64_t[]", cap), \
-            ffi.new("uint16_t[]", cap)
+        out, origin, ops = (
+            ffi.new("uint64_t[]", cap * nw),
+            ffi.new("int64_t[]", cap),
+            ffi.new("uint16_t[]", cap),
+        )
+        r_out, r_origin, r_ops = (
+            ffi.new("uint64_t[]", cap * nw),
+            ffi.new("int64_t[]", cap),
+            ffi.new("uint16_t[]", cap),
+        )
         counts = ffi.new("int64_t[]", self.parts)
         frontier = ffi.from_buffer("uint64_t[]", self.frontier) if n else ffi.NULL
         sent = [0] * self.parts
@@ -205,20 +221,31 @@ class Part:
         for base in range(0, n, per):
             t0 = time.monotonic()
             m = min(per, n - base)
-            k = lib.batch_expand(frontier + base * nw, m, self.reduce, self.native.keep_all,
-                                 out, origin, ops, cap)
+            k = lib.batch_expand(
+                frontier + base * nw, m, self.reduce, self.native.keep_all, out, origin, ops, cap
+            )
             if k < 0:
                 bad = base - 1 - k
-                return Expanded(sum(sent), sent, expand_s, exchange_s,
-                                out_of_range(self.native, self.frontier[bad * row:(bad + 1) * row]))
+                return Expanded(
+                    sum(sent),
+                    sent,
+                    expand_s,
+                    exchange_s,
+                    out_of_range(self.native, self.frontier[bad * row : (bad + 1) * row]),
+                )
             lib.batch_route(out, origin, ops, k, self.parts, r_out, r_origin, r_ops, counts)
             t1 = time.monotonic()
             at = 0
             for j in range(self.parts):
                 c = counts[j]
                 if c:
-                    msg = (self.index, base, ffi.buffer(r_out + at * nw, c * row)[:],
-                           ffi.buffer(r_origin + at, 8 * c)[:], ffi.buffer(r_ops + at, 2 * c)[:])
+                    msg = (
+                        self.index,
+                        base,
+                        ffi.buffer(r_out + at * nw, c * row)[:],
+                        ffi.buffer(r_origin + at, 8 * c)[:],
+                        ffi.buffer(r_ops + at, 2 * c)[:],
+                    )
                     if j == self.index:
                         self.inbox.append(msg)
                     else:
@@ -252,29 +279,43 @@ class DistributedStats(CompiledStats):
     states_per_worker: list[int] = field(default_factory=list)
     bytes_per_worker: list[int] = field(default_factory=list)
     exchanged_per_level: list[int] = field(default_factory=list)  # sent to another worker
-    expand_seconds: list[float] = field(default_factory=list)     # per worker, all levels
+    expand_seconds: list[float] = field(default_factory=list)  # per worker, all levels
     exchange_seconds: list[float] = field(default_factory=list)
     insert_seconds: list[float] = field(default_factory=list)
 
     def doc(self) -> dict[str, Any]:
         """The JSON counts of a distributed run."""
+
         def r(xs: list[float]) -> list[float]:
             return [round(x, 3) for x in xs]
-        return {"workers": self.workers, "distributed": {
-            "states_per_worker": self.states_per_worker,
-            "bytes_per_worker": self.bytes_per_worker,
-            "exchanged_per_level": self.exchanged_per_level,
-            "seconds_per_worker": {"expand": r(self.expand_seconds),
-                                   "exchange": r(self.exchange_seconds),
-                                   "insert": r(self.insert_seconds)}}}
+
+        return {
+            "workers": self.workers,
+            "distributed": {
+                "states_per_worker": self.states_per_worker,
+                "bytes_per_worker": self.bytes_per_worker,
+                "exchanged_per_level": self.exchanged_per_level,
+                "seconds_per_worker": {
+                    "expand": r(self.expand_seconds),
+                    "exchange": r(self.exchange_seconds),
+                    "insert": r(self.insert_seconds),
+                },
+            },
+        }
 
 
 class DistributedEngine:
     """`scheduler`: a Dask scheduler's address (tcp://host:port), every worker
     of it taking a part; else a local cluster of `workers` processes."""
 
-    def __init__(self, model: Model, props: list[Property], scheduler: str | None = None,
-                 workers: int = 2, reduce: bool = True):
+    def __init__(
+        self,
+        model: Model,
+        props: list[Property],
+        scheduler: str | None = None,
+        workers: int = 2,
+        reduce: bool = True,
+    ):
         self.model = model
         self.props = props
         self.scheduler = scheduler
@@ -288,24 +329,32 @@ class DistributedEngine:
         from distributed import Client, LocalCluster  # only cluster runs need it
 
         if self.scheduler is None:
-            cluster = LocalCluster(n_workers=self.workers, processes=True, threads_per_worker=1,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+            cluster = LocalCluster(
+                n_workers=self.workers,
+                processes=True,
+                threads_per_worker=1,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
             return Client(cluster), cluster
         try:
             client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as e:
-            raise SchedulerUnreachable(f"no Dask scheduler answers at {self.scheduler} "
-                                       f"within {CONNECT_TIMEOUT:.0f}s ({e})") from None
+            raise SchedulerUnreachable(
+                f"no Dask scheduler answers at {self.scheduler} within {CONNECT_TIMEOUT:.0f}s ({e})"
+            ) from None
         try:
             client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
             client.close()
-            raise SchedulerUnreachable(f"the scheduler at {self.scheduler} has no workers "
-                                       f"({e})") from None
+            raise SchedulerUnreachable(
+                f"the scheduler at {self.scheduler} has no workers ({e})"
+            ) from None
         return client, None
 
-    def run(self, depth: int, progress: Progress | None = None) \
-            -> tuple[list[Result], DistributedStats]:
+    def run(
+        self, depth: int, progress: Progress | None = None
+    ) -> tuple[list[Result], DistributedStats]:
         start = time.monotonic()
         client, cluster = self._client()  # first: an absent scheduler is found before any work
         try:
@@ -316,15 +365,26 @@ class DistributedEngine:
             if cluster is not None:
                 cluster.close()
 
-    def _search(self, client: Any, native: Native, depth: int, progress: Progress | None,
-                start: float) -> tuple[list[Result], DistributedStats]:
+    def _search(
+        self, client: Any, native: Native, depth: int, progress: Progress | None, start: float
+    ) -> tuple[list[Result], DistributedStats]:
         ffi, lib = native.ffi, native.lib
         addresses = sorted(client.scheduler_info()["workers"])
         nparts = len(addresses)
         task = Task(self.model.p, tuple(p.name for p in self.props), depth, self.reduce)
-        futures = [client.submit(Part, task, i, nparts, actor=True, workers=[a],
-                                 allow_other_workers=False, pure=False)
-                   for i, a in enumerate(addresses)]
+        futures = [
+            client.submit(
+                Part,
+                task,
+                i,
+                nparts,
+                actor=True,
+                workers=[a],
+                allow_other_workers=False,
+                pure=False,
+            )
+            for i, a in enumerate(addresses)
+        ]
         level = 0
 
         def lost(e: Exception | None) -> WorkerLost | None:
@@ -336,8 +396,10 @@ class DistributedEngine:
                 return None
             who = f"worker {', '.join(gone)}" if gone else "a worker"
             why = f" ({type(e).__name__}: {e})" if e is not None else ""
-            return WorkerLost(f"{who} was lost after level {level} of {depth} completed{why}; "
-                              "its part of the visited set is gone, so the search stopped")
+            return WorkerLost(
+                f"{who} was lost after level {level} of {depth} completed{why}; "
+                "its part of the visited set is gone, so the search stopped"
+            )
 
         def wait(calls: list[Any]) -> list[Any]:
             out = []
@@ -359,20 +421,34 @@ class DistributedEngine:
             return out
 
         parts = wait(futures)
-        stats = DistributedStats(words=native.layout.words, reduced=self.reduce,
-                                 workers=nparts, expand_seconds=[0.0] * nparts,
-                                 exchange_seconds=[0.0] * nparts, insert_seconds=[0.0] * nparts)
+        stats = DistributedStats(
+            words=native.layout.words,
+            reduced=self.reduce,
+            workers=nparts,
+            expand_seconds=[0.0] * nparts,
+            exchange_seconds=[0.0] * nparts,
+            insert_seconds=[0.0] * nparts,
+        )
         wait([p.connect(parts) for p in parts])
         init = ffi.new("uint64_t[]", native.layout.words)
         flat = native.layout.flatten(self.model.init())
         bad = lib.batch_pack(ffi.new("int64_t[]", flat), int(self.reduce), native.keep_all, init)
         if bad:
-            raise SearchError("the initial state's "
-                              + native.layout.slots[bad - 1].outside(flat[bad - 1]))
+            raise SearchError(
+                "the initial state's " + native.layout.slots[bad - 1].outside(flat[bad - 1])
+            )
         counts = ffi.new("int64_t[]", nparts)  # batch_route of the one state: its owner
-        lib.batch_route(init, ffi.new("int64_t[1]"), ffi.new("uint16_t[1]"), 1, nparts,
-                        ffi.new("uint64_t[]", len(init)), ffi.new("int64_t[1]"),
-                        ffi.new("uint16_t[1]"), counts)
+        lib.batch_route(
+            init,
+            ffi.new("int64_t[1]"),
+            ffi.new("uint16_t[1]"),
+            1,
+            nparts,
+            ffi.new("uint64_t[]", len(init)),
+            ffi.new("int64_t[1]"),
+            ffi.new("uint16_t[1]"),
+            counts,
+        )
         wait([parts[next(j for j in range(nparts) if counts[j])].seed(bytes(ffi.buffer(init)))])
         found: dict[int, tuple[int, int, int]] = {}  # property -> (level, part, position)
         exhaustive = False
@@ -383,8 +459,11 @@ class DistributedEngine:
             for i, ins in enumerate(inserted):
                 stats.insert_seconds[i] += ins.seconds
             for k in range(len(self.props)):
-                cands = [(ins.violations[k][0], i, ins.violations[k][1])
-                         for i, ins in enumerate(inserted) if k in ins.violations]
+                cands = [
+                    (ins.violations[k][0], i, ins.violations[k][1])
+                    for i, ins in enumerate(inserted)
+                    if k in ins.violations
+                ]
                 if k not in found and cands:
                     _, i, pos = min(cands)
                     found[k] = (level, i, pos)
@@ -394,8 +473,10 @@ class DistributedEngine:
             if self.report:
                 wall = time.monotonic() - t0 + expand_wall
                 for i, ins in enumerate(inserted):
-                    self.report(f"level {level}: worker {i} holds {ins.states} states "
-                                f"(+{ins.fresh}, {ins.fresh / max(wall, 1e-9):,.0f} states/s)")
+                    self.report(
+                        f"level {level}: worker {i} holds {ins.states} states "
+                        f"(+{ins.fresh}, {ins.fresh / max(wall, 1e-9):,.0f} states/s)"
+                    )
             if level and progress:
                 progress(level, stats.states)
             if sum(ins.fresh for ins in inserted) == 0:
@@ -412,16 +493,22 @@ class DistributedEngine:
                 stats.expand_seconds[i] += ex.expand_seconds
                 stats.exchange_seconds[i] += ex.exchange_seconds
                 stats.transitions += ex.successors
-            stats.exchanged_per_level.append(sum(ex.successors - ex.sent[i]
-                                                 for i, ex in enumerate(expanded)))
+            stats.exchanged_per_level.append(
+                sum(ex.successors - ex.sent[i] for i, ex in enumerate(expanded))
+            )
             level += 1
         stats.bytes = sum(stats.bytes_per_worker)
         seconds = time.monotonic() - start
         results = []
         for k, p in enumerate(self.props):
             if k in found:
-                trace = rebuild_run(self.model, native, self.reduce, native.keep_all,
-                                    self._chain(parts, *found[k], wait))
+                trace = rebuild_run(
+                    self.model,
+                    native,
+                    self.reduce,
+                    native.keep_all,
+                    self._chain(parts, *found[k], wait),
+                )
                 results.append(Violated(p.name, trace, seconds, engine="explicit"))
             else:
                 results.append(Holds(p.name, depth, exhaustive, seconds, engine="explicit"))
@@ -430,8 +517,9 @@ class DistributedEngine:
         return results, stats
 
     @staticmethod
-    def _chain(parts: list[Any], level: int, part: int, pos: int,
-               wait: Callable[[list[Any]], list[Any]]) -> list[tuple[int, ...]]:
+    def _chain(
+        parts: list[Any], level: int, part: int, pos: int, wait: Callable[[list[Any]], list[Any]]
+    ) -> list[tuple[int, ...]]:
         """The stored states from the initial state to (level, part, pos),
         each asked of its owner."""
         chain = []

@@ -8,15 +8,22 @@ engine has to take over.  With a refinement (checker/list_order.py's kernel
 list order) the nodes are (state, order) and only the chunk choices the
 kernel makes are explored: a shortest run the kernel itself can take.
 """
+
 from __future__ import annotations
 
 import time
 from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol
 
-from percpu_mc.checker.result import (Holds, Result, RunStats, Unwatched, Violated, Watch,
-                                      interrupted)
-from percpu_mc.model.machine import Trace, TraceStep
-from percpu_mc.model.machine import Model
+from percpu_mc.checker.result import (
+    Holds,
+    Result,
+    RunStats,
+    Unwatched,
+    Violated,
+    Watch,
+    interrupted,
+)
+from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
 from percpu_mc.model.state import State
@@ -54,8 +61,9 @@ class ExplicitEngine:
             node = prev
         return Trace(node[0], tuple(reversed(steps)))
 
-    def next_nodes(self, node: tuple[State, Any]) \
-            -> Iterator[tuple[int, dict[str, int], tuple[State, Any]]]:
+    def next_nodes(
+        self, node: tuple[State, Any]
+    ) -> Iterator[tuple[int, dict[str, int], tuple[State, Any]]]:
         """(action index, choices, successor node) of every step explored."""
         s, extra = node
         if self.refine is None:
@@ -65,15 +73,17 @@ class ExplicitEngine:
         for ai, ch, t in self.refine.steps(s, extra):
             yield ai, ch, (t, self.refine.advance(s, t, extra))
 
-    def run(self, depth: int, progress: Progress | None = None,
-            watch: Watch | None = None) -> tuple[list[Result], RunStats]:
+    def run(
+        self, depth: int, progress: Progress | None = None, watch: Watch | None = None
+    ) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
         stop = (watch or Unwatched()).stopped
         stats = RunStats()
         s0 = self.model.init()
         init = (s0, self.refine.initial(s0) if self.refine else None)
-        parents: dict[tuple[State, Any], tuple[tuple[State, Any], int, dict[str, int]] | None] = \
-            {init: None}
+        parents: dict[tuple[State, Any], tuple[tuple[State, Any], int, dict[str, int]] | None] = {
+            init: None
+        }
         found: dict[str, Result] = {}
         premised = [p for p in self.props if p.premise is not None]
         met: set[str] = set()  # properties whose premise a visited state met
@@ -82,8 +92,9 @@ class ExplicitEngine:
         def record(node: tuple[State, Any], d: int) -> None:
             for name in self.violated(node[0]):
                 if name not in found:
-                    found[name] = Violated(name, self.trace_to(parents, node),
-                                           time.monotonic() - start)
+                    found[name] = Violated(
+                        name, self.trace_to(parents, node), time.monotonic() - start
+                    )
             for p in premised:
                 if p.name not in met and p.premise(x, self.model.kernel, node[0]):  # type: ignore[misc]
                     met.add(p.name)
@@ -118,7 +129,13 @@ class ExplicitEngine:
             elif stop():
                 results.append(interrupted(p.name, d, stats.seconds))
             else:
-                results.append(Holds(p.name, d if not exhaustive else depth,
-                                     exhaustive, stats.seconds,
-                                     vacuous=None if p.premise is None else p.name not in met))
+                results.append(
+                    Holds(
+                        p.name,
+                        d if not exhaustive else depth,
+                        exhaustive,
+                        stats.seconds,
+                        vacuous=None if p.premise is None else p.name not in met,
+                    )
+                )
         return results, stats

@@ -7,6 +7,7 @@ request fails, none succeeds, and a balance run completes; under the
 fairness assumption (FAIRNESS) nothing in `waiting` waits through the whole
 loop without taking a step, and no GFP_KERNEL allocation fails in it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,10 +18,12 @@ from percpu_mc.model.params import Params
 from percpu_mc.model.state import AllocPc, BalancePc, State
 from percpu_mc.model.vocabulary import Kind
 
-FAIRNESS = ("every queued work item (the balance work, map extension) and every allocation "
-            "in progress eventually runs (weak fairness); in the loop no chunk creation, page "
-            "population or map extension fails (nor does a creation for want of a chunk struct, "
-            "the model's bound on memory)")
+FAIRNESS = (
+    "every queued work item (the balance work, map extension) and every allocation "
+    "in progress eventually runs (weak fairness); in the loop no chunk creation, page "
+    "population or map extension fails (nor does a creation for want of a chunk struct, "
+    "the model's bound on memory)"
+)
 
 
 def requests(a: Action, ch: dict[str, int], size: int) -> bool:

@@ -18,6 +18,7 @@ lemmas beside it, and no lemma is ever assumed without that proof.  A
 dropped candidate gets another chance at the next k.  A property neither
 proved nor refuted by `max_k` is unknown, with the step that broke it.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,9 +28,17 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
-from percpu_mc.checker.result import (Proved, Result, RunStats, Unknown, Unwatched, Violated, Watch,
-                                      interrupted)
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, equal, state_vars
+from percpu_mc.checker.result import (
+    Proved,
+    Result,
+    RunStats,
+    Unknown,
+    Unwatched,
+    Violated,
+    Watch,
+    interrupted,
+)
 from percpu_mc.model.invariants import LEMMAS, Lemma
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import Property
@@ -48,8 +57,11 @@ class Candidate:
 @dataclass
 class Proof:
     """What the induction established, beside the per-property results."""
+
     refuted_lemmas: dict[str, int] = field(default_factory=dict)  # lemma -> depth it fails at
-    cti: dict[str, str] = field(default_factory=dict)  # unproved property -> the step that breaks it
+    cti: dict[str, str] = field(
+        default_factory=dict
+    )  # unproved property -> the step that breaks it
 
 
 class InductionEngine:
@@ -64,9 +76,13 @@ class InductionEngine:
         # counterexamples to induction: (dropped, pre, post, action), for diagnosis
         self.ctis: list[tuple[list[str], State, State, int]] = []
 
-    def run(self, max_k: int, depth: int = 0,
-            progress: Progress | None = None,
-            watch: Watch | None = None) -> tuple[list[Result], RunStats]:
+    def run(
+        self,
+        max_k: int,
+        depth: int = 0,
+        progress: Progress | None = None,
+        watch: Watch | None = None,
+    ) -> tuple[list[Result], RunStats]:
         """Induction up to `max_k`; a property it leaves open is then looked
         for by the base case (BMC) up to `depth` steps."""
         start = time.monotonic()
@@ -106,8 +122,9 @@ class InductionEngine:
                 elif not stop():  # else Z3 was interrupted: the run stops
                     del pool[c.name]
                     if c.is_property:
-                        done[c.name] = Unknown(c.name, base.reason_unknown(), k,
-                                               time.monotonic() - start)
+                        done[c.name] = Unknown(
+                            c.name, base.reason_unknown(), k, time.monotonic() - start
+                        )
             if stop():
                 break
             settled = k
@@ -115,7 +132,9 @@ class InductionEngine:
                 kept = self.houdini(trans, k, list(pool.values()))
                 for c in kept:
                     if c.is_property and c.name not in done and not stop():
-                        used = tuple(o.name.removeprefix("lemma:") for o in kept if not o.is_property)
+                        used = tuple(
+                            o.name.removeprefix("lemma:") for o in kept if not o.is_property
+                        )
                         done[c.name] = Proved(c.name, k, used, time.monotonic() - start)
                         self.proof.cti.pop(c.name, None)
             if progress:
@@ -130,33 +149,53 @@ class InductionEngine:
             if stop() and pr.name not in done:
                 out.append(interrupted(pr.name, settled, secs))
                 continue
-            out.append(done.get(pr.name) or Unknown(
-                pr.name, f"not k-inductive for k <= {max_k} with the lemmas "
-                         f"({self.proof.cti.get(pr.name, 'no step found')}); "
-                         f"no violation within {max(max_k, depth)} steps", max_k, secs))
+            out.append(
+                done.get(pr.name)
+                or Unknown(
+                    pr.name,
+                    f"not k-inductive for k <= {max_k} with the lemmas "
+                    f"({self.proof.cti.get(pr.name, 'no step found')}); "
+                    f"no violation within {max(max_k, depth)} steps",
+                    max_k,
+                    secs,
+                )
+            )
         return out, RunStats(seconds=secs)
 
-    def premises(self, done: dict[str, Result], trans: TransitionRelation, base: z3.Solver,
-                 bstates: list[Any], bacts: list[Any], depth: int) -> None:
+    def premises(
+        self,
+        done: dict[str, Result],
+        trans: TransitionRelation,
+        base: z3.Solver,
+        bstates: list[Any],
+        bacts: list[Any],
+        depth: int,
+    ) -> None:
         """Whether each proved property's premise arises within `depth` steps
         of the initial state (the base case's unrolling, extended if the run
         asked for more): one query each, as BMC asks."""
         x, model = self.x, self.model
-        asked = [pr for pr in self.props
-                 if isinstance(done.get(pr.name), Proved) and pr.premise is not None]
+        asked = [
+            pr
+            for pr in self.props
+            if isinstance(done.get(pr.name), Proved) and pr.premise is not None
+        ]
         if not asked:
             return
         while len(bstates) <= depth:
             self.unroll(trans, base, bstates, bacts)
         for pr in asked:
-            arises = z3.Or(*[x.boolean(pr.premise(x, model.kernel, st))
-                             for st in bstates[:depth + 1]])
+            arises = z3.Or(
+                *[x.boolean(pr.premise(x, model.kernel, st)) for st in bstates[: depth + 1]]
+            )
             r = base.check(arises)  # unknown: interrupted or given up, so not said
-            done[pr.name] = replace(done[pr.name], base_depth=depth,
-                                    vacuous=None if r == z3.unknown else r == z3.unsat)
+            done[pr.name] = replace(
+                done[pr.name], base_depth=depth, vacuous=None if r == z3.unknown else r == z3.unsat
+            )
 
-    def unroll(self, trans: TransitionRelation, base: z3.Solver, bstates: list[Any],
-               bacts: list[Any]) -> None:
+    def unroll(
+        self, trans: TransitionRelation, base: z3.Solver, bstates: list[Any], bacts: list[Any]
+    ) -> None:
         """One more step of the base case's unrolling from the initial state."""
         k = len(bstates)
         bstates.append(state_vars(self.model.p, f"b{k}"))
@@ -176,7 +215,9 @@ class InductionEngine:
         lits, last, assumed = {}, {}, {}
         for c in cands:
             lits[c.name] = z3.Bool(f"assume:{c.name}")
-            assumed[c.name] = z3.And(*[x.boolean(c.holds(x, model.kernel, st)) for st in states[:k]])
+            assumed[c.name] = z3.And(
+                *[x.boolean(c.holds(x, model.kernel, st)) for st in states[:k]]
+            )
             s.add(z3.Implies(lits[c.name], assumed[c.name]))
             last[c.name] = x.boolean(c.holds(x, model.kernel, states[k]))
 
@@ -184,11 +225,19 @@ class InductionEngine:
             """The query on a fresh solver that may eliminate variables (the
             incremental one must keep them all for later queries): slower to
             set up, much faster on the hard ones of a larger geometry."""
-            o = z3.Then("simplify", "propagate-values", "solve-eqs", "elim-uncnstr",
-                        "simplify", "bit-blast", "sat").solver()
+            o = z3.Then(
+                "simplify",
+                "propagate-values",
+                "solve-eqs",
+                "elim-uncnstr",
+                "simplify",
+                "bit-blast",
+                "sat",
+            ).solver()
             o.add(*path, *[assumed[n] for n in live], z3.Not(part))
             r = o.check()
             return r, (o.model() if r == z3.sat else None)
+
         live = {c.name: c for c in cands}
         # One query per candidate, conjunct by conjunct (a disjunction of all
         # is several times slower, and the area map of a larger geometry is

@@ -22,6 +22,7 @@ sl; the first depth with a model gives a shortest lasso (prefix + loop), and
 unsatisfiability at every depth up to the bound means no lasso of at most
 that many steps.  The lasso is replayed concretely, as every BMC trace is.
 """
+
 from __future__ import annotations
 
 import time
@@ -32,9 +33,14 @@ import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
 from percpu_mc.checker.engines.explicit import Refinement
+from percpu_mc.checker.engines.fairness import (
+    gfp_failed,
+    request_failed,
+    requests,
+    run_ended,
+    waiting,
+)
 from percpu_mc.checker.engines.native import Native
-from percpu_mc.checker.engines.fairness import (gfp_failed, request_failed, requests, run_ended,
-                                                waiting)
 from percpu_mc.checker.engines.symbolic import Z3Ops, equal, state_vars
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
@@ -45,9 +51,9 @@ Progress = Callable[[int, float], None]
 
 @dataclass(frozen=True)
 class Lasso:
-    size: int          # the starved atomic request, cells
-    trace: Trace       # s0 .. sn
-    loop_start: int    # l: the loop is steps l+1 .. n, and state n equals state l
+    size: int  # the starved atomic request, cells
+    trace: Trace  # s0 .. sn
+    loop_start: int  # l: the loop is steps l+1 .. n, and state n equals state l
 
 
 def kernel_equal(x: Z3Ops, a: State, b: State) -> Any:
@@ -69,8 +75,9 @@ class LassoEngine:
         self.model, self.size = model, size
         self.x = Z3Ops(model.p.width)
 
-    def step_facts(self, trans: TransitionRelation, pre: State, post: State, act: Any) \
-            -> dict[str, Any]:
+    def step_facts(
+        self, trans: TransitionRelation, pre: State, post: State, act: Any
+    ) -> dict[str, Any]:
         """What one step of the unrolling does, as formulas over it."""
         x, model = self.x, self.model
         atomic_try: dict[int, list[int]] = {}
@@ -92,16 +99,21 @@ class LassoEngine:
         def is_one(ns: list[int]) -> Any:
             return z3.Or(*[act == n for n in ns]) if ns else z3.BoolVal(False)
 
-        fail = [z3.And(is_one(ns), x.boolean(request_failed(x, post, i)))
-                for i, ns in atomic_try.items()]
-        succ = [z3.And(is_one(ns), z3.Not(x.boolean(request_failed(x, post, i))))
-                for i, ns in atomic_try.items()]
+        fail = [
+            z3.And(is_one(ns), x.boolean(request_failed(x, post, i)))
+            for i, ns in atomic_try.items()
+        ]
+        succ = [
+            z3.And(is_one(ns), z3.Not(x.boolean(request_failed(x, post, i))))
+            for i, ns in atomic_try.items()
+        ]
         return {
             "fail": z3.Or(*fail) if fail else z3.BoolVal(False),
             "succ": z3.Or(*succ) if succ else z3.BoolVal(False),
             "end": x.boolean(run_ended(x, pre, post)),
-            "gfp_fail": z3.Or(is_one(gfp_fail), *[z3.And(act == n, x.boolean(f))
-                                                  for n, f in creates]),
+            "gfp_fail": z3.Or(
+                is_one(gfp_fail), *[z3.And(act == n, x.boolean(f)) for n, f in creates]
+            ),
             "ctx_steps": {i: is_one(ns) for i, ns in by_ctx.items()},
         }
 
@@ -134,30 +146,39 @@ class LassoEngine:
                 raise RuntimeError(f"lasso search at depth {n}: {solver.reason_unknown()}")
         return None, time.monotonic() - start
 
-    def loop(self, states: list[State], facts: list[dict[str, Any]], acts: list[Any],
-             l: int, n: int) -> Any:
+    def loop(
+        self, states: list[State], facts: list[dict[str, Any]], acts: list[Any], l: int, n: int
+    ) -> Any:
         """Steps l+1 .. n form a fair starvation loop closing at state l."""
         x = self.x
         steps = facts[l:n]
-        cond = [kernel_equal(x, states[l], states[n]),
-                z3.Or(*[f["fail"] for f in steps]), z3.Or(*[f["end"] for f in steps])]
+        cond = [
+            kernel_equal(x, states[l], states[n]),
+            z3.Or(*[f["fail"] for f in steps]),
+            z3.Or(*[f["end"] for f in steps]),
+        ]
         cond += [z3.Not(f["succ"]) for f in steps] + [z3.Not(f["gfp_fail"]) for f in steps]
         # weak fairness: nothing waits in every state of the loop without
         # taking a step (a context's own step, or the work item's change of state)
         waits = [[x.boolean(w) for w in waiting(x, self.model.p, s)] for s in states[l:n]]
         for w in range(len(waits[0])):
             p = self.model.p
-            moved = [f["ctx_steps"].get(w, z3.BoolVal(False)) for f in steps] \
-                if w < p.nr_contexts else []
+            moved = (
+                [f["ctx_steps"].get(w, z3.BoolVal(False)) for f in steps]
+                if w < p.nr_contexts
+                else []
+            )
             cond.append(z3.Or(*[z3.Not(ws[w]) for ws in waits], *moved))
         return z3.And(*cond)
 
 
 # --- explicit: every reachable state, fair strongly connected components ------
 
+
 @dataclass
 class Graph:
     """The reachable kernel states (history variables dropped) and their steps."""
+
     states: list[State]
     index: dict[tuple[State, Hashable], int]  # (state, refinement) -> node
     # per state: (target, action index, choices)
@@ -166,8 +187,13 @@ class Graph:
     extra: list[Hashable]  # per node, what a Refinement tracks (None without one)
 
 
-def explore(model: Model, limit: int, progress: Progress | None = None,
-            refine: Refinement | None = None, native: Native | None = None) -> Graph | None:
+def explore(
+    model: Model,
+    limit: int,
+    progress: Progress | None = None,
+    refine: Refinement | None = None,
+    native: Native | None = None,
+) -> Graph | None:
     """Breadth-first search of every reachable kernel state (with `refine`:
     every reachable (state, extra) under the steps it allows); None when
     there are more than `limit`.  With `native` (the compiled model) each
@@ -180,8 +206,13 @@ def explore(model: Model, limit: int, progress: Progress | None = None,
     while i < len(g.states):
         out = []
         s, e = g.states[i], g.extra[i]
-        steps = (refine.steps(s, e) if refine else model.successors(s) if native is None
-                 else ((op.action, op.choices, t) for op, t in native.successors(s)))
+        steps = (
+            refine.steps(s, e)
+            if refine
+            else model.successors(s)
+            if native is None
+            else ((op.action, op.choices, t) for op, t in native.successors(s))
+        )
         for ai, ch, t in steps:
             t = canonical(t)
             key = (t, refine.advance(s, t, e) if refine else None)
@@ -202,8 +233,9 @@ def explore(model: Model, limit: int, progress: Progress | None = None,
     return g
 
 
-def _labels(model: Model, g: Graph, size: int, i: int, j: int, ai: int,
-            ch: dict[str, int]) -> tuple[bool, bool, bool, bool]:
+def _labels(
+    model: Model, g: Graph, size: int, i: int, j: int, ai: int, ch: dict[str, int]
+) -> tuple[bool, bool, bool, bool]:
     """(atomic request of `size` fails, one succeeds, a balance run ends,
     a GFP_KERNEL allocation fails) on the step i -> j."""
     x, a, pre, post = Concrete(), model.actions[ai], g.states[i], g.states[j]
@@ -282,8 +314,11 @@ def fair_lasso(model: Model, g: Graph, size: int) -> Lasso | None:
         ok = True
         for w in range(len(waiting(x, model.p, g.states[comp[0]]))):
             calm = next((v for v in comp if not waiting(x, model.p, g.states[v])[w]), None)
-            moved = next(((i, e) for i, e in inner if w < nc and model.actions[e[1]].ctx == w),
-                         None) if calm is None else None
+            moved = (
+                next(((i, e) for i, e in inner if w < nc and model.actions[e[1]].ctx == w), None)
+                if calm is None
+                else None
+            )
             if calm is None and moved is None:
                 ok = False
                 break
@@ -293,12 +328,12 @@ def fair_lasso(model: Model, g: Graph, size: int) -> Lasso | None:
     return None
 
 
-def _build(model: Model, g: Graph, size: int, comp_of: list[int], ci: int,
-           allowed: list, needs: list[Any]) -> Lasso:
+def _build(
+    model: Model, g: Graph, size: int, comp_of: list[int], ci: int, allowed: list, needs: list[Any]
+) -> Lasso:
     """Prefix: the shortest path to the component's nearest state; loop:
     from there through every needed state or step and back, by shortest paths
     inside the component."""
-
 
     def depth(v: int) -> int:
         d = 0

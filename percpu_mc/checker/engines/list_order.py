@@ -22,6 +22,7 @@ A step moves at most one existing chunk between lists, besides a creation
 then the other move is the kernel's order.  The isolated chunks and the
 final collect of f183324133ea are not covered (partial_depopulation).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,9 @@ from percpu_mc.model.vocabulary import Kind
 
 # The kinds of step whose `chunk` choice picks from a list, and which list:
 # the pcpu_slot[] lists, to_free, pcpu_map_extend_chunks.
-SCANS = frozenset({Kind.ALLOC, Kind.ALLOC_RESTART, Kind.ALLOC_CREATE, Kind.BALANCE_COLLECT,
-                   Kind.BALANCE_PICK})
+SCANS = frozenset(
+    {Kind.ALLOC, Kind.ALLOC_RESTART, Kind.ALLOC_CREATE, Kind.BALANCE_COLLECT, Kind.BALANCE_PICK}
+)
 TO_FREE = Kind.BALANCE_DESTROY
 EXTEND_LIST = Kind.BALANCE_MAP_EXTEND_PICK
 
@@ -44,9 +46,10 @@ EXTEND_LIST = Kind.BALANCE_MAP_EXTEND_PICK
 @dataclass(frozen=True)
 class Order:
     """The lists the model leaves unordered."""
+
     slots: tuple[tuple[int, ...], ...]  # pcpu_slot[k], head first
-    to_free: tuple[int, ...] = ()       # the balance work's to_free, head first
-    extend: tuple[int, ...] = ()        # pcpu_map_extend_chunks, head first
+    to_free: tuple[int, ...] = ()  # the balance work's to_free, head first
+    extend: tuple[int, ...] = ()  # pcpu_map_extend_chunks, head first
 
 
 class KernelOrder:
@@ -72,12 +75,16 @@ class KernelOrder:
             lists[self.slot_of(s, c)].append(c)
         return self.normalise(s, lists, [], [])
 
-    def normalise(self, s: State, lists: dict[int, list[int]], to_free: list[int],
-                  extend: list[int]) -> Order:
+    def normalise(
+        self, s: State, lists: dict[int, list[int]], to_free: list[int], extend: list[int]
+    ) -> Order:
         assert sorted(c for l in lists.values() for c in l) == self.listed(s), (lists, s)
         assert all(self.slot_of(s, c) == k for k, l in lists.items() for c in l), (lists, s)
-        return Order(tuple(tuple(lists[k]) for k in range(self.g.free_slot + 1)),
-                     tuple(to_free), tuple(extend))
+        return Order(
+            tuple(tuple(lists[k]) for k in range(self.g.free_slot + 1)),
+            tuple(to_free),
+            tuple(extend),
+        )
 
     def lists(self, o: Order) -> dict[int, list[int]]:
         return {k: list(l) for k, l in enumerate(o.slots)}
@@ -109,7 +116,9 @@ class KernelOrder:
         groups: dict[tuple, list[tuple[int, dict[str, int], State]]] = {}
         for ai, ch, t in self.model.successors(s):
             a = self.model.actions[ai]
-            if "chunk" not in a.choices or not (a.kind in SCANS or a.kind in (TO_FREE, EXTEND_LIST)):
+            if "chunk" not in a.choices or not (
+                a.kind in SCANS or a.kind in (TO_FREE, EXTEND_LIST)
+            ):
                 yield ai, ch, t
                 continue
             key = (ai, tuple(sorted((k, v) for k, v in ch.items() if k != "chunk")))
@@ -135,8 +144,12 @@ class KernelOrder:
         gone = before - after - set(moved)
         assert not gone, f"unlinked without collect: {gone}"
         # pcpu_chunk_relocate() of the chunk the step allocated from or freed into
-        movers = [c for c in sorted(after) if (c in new and self.slot_of(t, c) != self.g.free_slot)
-                  or (c in before and self.slot_of(s, c) != self.slot_of(t, c))]
+        movers = [
+            c
+            for c in sorted(after)
+            if (c in new and self.slot_of(t, c) != self.g.free_slot)
+            or (c in before and self.slot_of(s, c) != self.slot_of(t, c))
+        ]
         assert len([c for c in movers if c not in new]) <= 1, movers
         for c in movers:
             old = self.g.free_slot if c in new else self.slot_of(s, c)
@@ -149,14 +162,20 @@ class KernelOrder:
         # pcpu_map_extend_chunks: list_add_tail() in the scan's order, list_del_init()
         extend = [c for c in o.extend if t.map_extend_pending[c]]
         scan = [c for k in range(len(o.slots)) for c in lists[k]]
-        extend += [c for c in sorted(range(len(t.map_extend_pending)),
-                                     key=lambda c: scan.index(c) if c in scan else len(scan) + c)
-                   if t.map_extend_pending[c] and c not in extend]
+        extend += [
+            c
+            for c in sorted(
+                range(len(t.map_extend_pending)),
+                key=lambda c: scan.index(c) if c in scan else len(scan) + c,
+            )
+            if t.map_extend_pending[c] and c not in extend
+        ]
         return self.normalise(t, lists, to_free, extend)
 
 
-def replay(model: Model, steps: list[tuple[int, dict[str, int]]]) \
-        -> tuple[list[State], list[Order]]:
+def replay(
+    model: Model, steps: list[tuple[int, dict[str, int]]]
+) -> tuple[list[State], list[Order]]:
     """Run (action index, choices) steps from the initial state, each checked
     to be enabled and to make the kernel's chunk choice; the states and the
     orders after each step (index 0: the initial ones)."""
@@ -172,4 +191,3 @@ def replay(model: Model, steps: list[tuple[int, dict[str, int]]]) \
         states.append(t)
         s = t
     return states, orders
-

@@ -12,6 +12,7 @@ canonical form under the symmetry of the allocating contexts and of the
 dynamic chunk structs, and the breadth-first search of search.c.  Built modules are cached by the hash of
 their source, so a spec compiles once per machine.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,8 +34,7 @@ from percpu_mc.checker.engines.codegen import CEmit, CVal
 from percpu_mc.model.domains import Domain, Group, Names, domains
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import Property
-from percpu_mc.model.state import (BOOL_FIELDS, HISTORY_FIELDS, MUTEX_FREE, State, alloc_owner,
-                                   dead)
+from percpu_mc.model.state import BOOL_FIELDS, HISTORY_FIELDS, MUTEX_FREE, State, alloc_owner, dead
 
 CDEF = """
 typedef struct {
@@ -75,6 +75,7 @@ class Slot:
     """One scalar of the state: field, index in its tuple (None for a scalar
     field), domain, and where its bits go: `bits` from bit `offset` of the
     packed state, or none when the slot always holds `fixed`."""
+
     name: str
     index: int | None
     domain: Domain
@@ -84,15 +85,21 @@ class Slot:
 
     def admits(self, v: int) -> bool:
         d = self.domain
-        return v == self.fixed if not self.bits else (v in d.values if d.values
-                                                      else d.lo <= v <= d.hi)
+        return (
+            v == self.fixed if not self.bits else (v in d.values if d.values else d.lo <= v <= d.hi)
+        )
 
     def outside(self, v: int) -> str:
         """Why `v` cannot be packed here."""
         where = self.name if self.index is None else f"{self.name}[{self.index}]"
         d = self.domain
-        span = (f"fixed value {self.fixed} (no action writes it)" if not self.bits
-                else f"values {list(d.values)}" if d.values else f"range [{d.lo}, {d.hi}]")
+        span = (
+            f"fixed value {self.fixed} (no action writes it)"
+            if not self.bits
+            else f"values {list(d.values)}"
+            if d.values
+            else f"range [{d.lo}, {d.hi}]"
+        )
         return f"{where} = {v} is outside its {span} (model/domains.py)"
 
 
@@ -122,7 +129,7 @@ class Layout:
         offset = 0
         for name, dom in domains(model.p, depth).items():
             v = getattr(s0, name)
-            for index in (range(len(v)) if isinstance(v, tuple) else [None]):
+            for index in range(len(v)) if isinstance(v, tuple) else [None]:
                 j = len(slots)
                 bits = 0 if j in fixed else dom.bits
                 slots.append(Slot(name, index, dom, offset, bits, fixed.get(j, 0)))
@@ -135,8 +142,13 @@ class Layout:
         out = []
         for sl in self.slots:
             e = n >> sl.offset & ((1 << sl.bits) - 1)
-            out.append(sl.fixed if not sl.bits else
-                       sl.domain.values[e] if sl.domain.values else e + sl.domain.lo)
+            out.append(
+                sl.fixed
+                if not sl.bits
+                else sl.domain.values[e]
+                if sl.domain.values
+                else e + sl.domain.lo
+            )
         return out
 
     def flatten(self, s: State) -> list[int]:
@@ -163,24 +175,27 @@ class Layout:
         return State(**out)
 
 
-
 @dataclass(frozen=True)
 class Symmetry:
     """A permutation of the contexts, a relabelling of the chunk structs,
     and per context a permutation of its live-allocation slots."""
+
     sigma: tuple[int, ...]
     chunk_map: dict[int, int]
     live: tuple[tuple[int, ...], ...]
 
     def identity(self) -> bool:
-        return (all(i == s for i, s in enumerate(self.sigma))
-                and all(k == v for k, v in self.chunk_map.items())
-                and all(all(i == s for i, s in enumerate(perm)) for perm in self.live))
+        return (
+            all(i == s for i, s in enumerate(self.sigma))
+            and all(k == v for k, v in self.chunk_map.items())
+            and all(all(i == s for i, s in enumerate(perm)) for perm in self.live)
+        )
 
 
 @dataclass(frozen=True)
 class Operation:
     """What one compiled function does: action index and its choices."""
+
     action: int
     choices: dict[str, int]
 
@@ -193,8 +208,9 @@ class Generator:
         self.props = props
         self.depth = depth
         self.layout = Layout.of(model, depth)  # every slot packed, until source() knows better
-        self.ops: list[Operation] = [Operation(ai, ch) for ai, a in enumerate(model.actions)
-                                     for ch in model.choice_combos(a)]
+        self.ops: list[Operation] = [
+            Operation(ai, ch) for ai, a in enumerate(model.actions) for ch in model.choice_combos(a)
+        ]
         self.history = [j for j, sl in enumerate(self.layout.slots) if sl.name in HISTORY_FIELDS]
         # the slots each history slot's update reads, over every operation
         self.updates: dict[int, set[int]] = {j: set() for j in self.history}
@@ -254,8 +270,14 @@ class Generator:
         x = CEmit()
         s = self.input_state(x, "in")
         holds = p.holds(x, self.model.kernel, s)
-        return "\n".join([f"static int prop_{k}(const int64_t *in) {{", *x.lines,
-                          f"return {x.lit(holds)} ? 1 : 0;", "}\n"]), x.reads(holds)
+        return "\n".join(
+            [
+                f"static int prop_{k}(const int64_t *in) {{",
+                *x.lines,
+                f"return {x.lit(holds)} ? 1 : 0;",
+                "}\n",
+            ]
+        ), x.reads(holds)
 
     def cone(self, read: set[int]) -> set[int]:
         """The history slots in the cone of influence of slots `read` (those
@@ -279,8 +301,10 @@ class Generator:
         return {j: init[j] for j in range(len(init)) if j not in self.written}
 
     def pack_code(self) -> str:
-        out = ["static int pack(const int64_t *v, uint64_t *w) {",
-               f"memset(w, 0, sizeof(uint64_t) * {self.layout.words});"]
+        out = [
+            "static int pack(const int64_t *v, uint64_t *w) {",
+            f"memset(w, 0, sizeof(uint64_t) * {self.layout.words});",
+        ]
         for j, sl in enumerate(self.layout.slots):
             d = sl.domain
             word, shift = divmod(sl.offset, 64)
@@ -343,8 +367,9 @@ class Generator:
         p = self.model.p
         per_live = p.live_per_context
         index = {(sl.name, sl.index): j for j, sl in enumerate(self.layout.slots)}
-        owner = {MUTEX_FREE: MUTEX_FREE} | {alloc_owner(i): alloc_owner(sym.sigma[i])
-                                            for i in range(p.nr_contexts)}
+        owner = {MUTEX_FREE: MUTEX_FREE} | {
+            alloc_owner(i): alloc_owner(sym.sigma[i]) for i in range(p.nr_contexts)
+        }
         out = []
         for sl in self.layout.slots:
             g, src = sl.domain.group, sl.index
@@ -373,19 +398,28 @@ class Generator:
             is_dead = dead(x, s, sl.name, sl.index)
             if is_dead is not False:
                 assigns.append(f"if ({x.lit(is_dead)}) v[{j}] = 0;")
-        return "\n".join(["static void drop_history(int64_t *v, uint64_t keep) {",
-                          "for (int h = 0; h < NH; h++) if (!(keep >> h & 1)) v[HIST[h]] = 0;",
-                          "}\n",
-                          "static void forget(int64_t *v, uint64_t keep) {",
-                          "drop_history(v, keep);", *x.lines, *assigns, "}\n"])
+        return "\n".join(
+            [
+                "static void drop_history(int64_t *v, uint64_t keep) {",
+                "for (int h = 0; h < NH; h++) if (!(keep >> h & 1)) v[HIST[h]] = 0;",
+                "}\n",
+                "static void forget(int64_t *v, uint64_t keep) {",
+                "drop_history(v, keep);",
+                *x.lines,
+                *assigns,
+                "}\n",
+            ]
+        )
 
     def canon_code(self) -> str:
         """canon_pack(): the least packed form over the symmetry group, the
         history outside `keep` and the dead locals forgotten."""
-        out = ["static int canon_pack(const int64_t *in, uint64_t keep, uint64_t *w) {",
-               "int64_t v[NF]; memcpy(v, in, sizeof(v)); forget(v, keep);",
-               "int bad = pack(v, w); if (bad) return bad;",
-               f"int64_t u[NF]; uint64_t c[{self.layout.words}];"]
+        out = [
+            "static int canon_pack(const int64_t *in, uint64_t keep, uint64_t *w) {",
+            "int64_t v[NF]; memcpy(v, in, sizeof(v)); forget(v, keep);",
+            "int bad = pack(v, w); if (bad) return bad;",
+            f"int64_t u[NF]; uint64_t c[{self.layout.words}];",
+        ]
         for sym in self.symmetries():
             for j, (src, rename) in enumerate(self.moves(sym)):
                 expr = f"v[{src}]"
@@ -407,8 +441,11 @@ class Generator:
             raise ValueError(f"{len(self.props)} properties: the compiled engine checks at most 64")
         ops = [self.operation(k, op) for k, op in enumerate(self.ops)]
         ops.append("typedef int (*op_fn)(const int64_t *, int64_t *);")
-        ops.append("static const op_fn OPS[NOPS] = {"
-                   + ", ".join(f"op_{k}" for k in range(len(self.ops))) + "};\n")
+        ops.append(
+            "static const op_fn OPS[NOPS] = {"
+            + ", ".join(f"op_{k}" for k in range(len(self.ops)))
+            + "};\n"
+        )
         for k, p in enumerate(self.props):
             code, reads = self.prop(k, p)
             ops.append(code)
@@ -416,14 +453,19 @@ class Generator:
         self.layout = Layout.of(self.model, self.depth, self.fixed())
         nf, nw = len(self.layout.slots), self.layout.words
         hist = ", ".join(map(str, self.history)) or "0"
-        parts = ["#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
-                 f"#define NF {nf}\n#define NW {nw}\n#define NB {self.layout.bytes}\n"
-                 f"#define NOPS {len(self.ops)}\n#define NPROPS {len(self.props)}\n"
-                 f"#define NH {len(self.history)}\nstatic const int HIST[] = {{{hist}}};\n"]
+        parts = [
+            "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
+            f"#define NF {nf}\n#define NW {nw}\n#define NB {self.layout.bytes}\n"
+            f"#define NOPS {len(self.ops)}\n#define NPROPS {len(self.props)}\n"
+            f"#define NH {len(self.history)}\nstatic const int HIST[] = {{{hist}}};\n",
+        ]
         parts += ops
         parts.append("typedef int (*prop_fn)(const int64_t *);")
-        parts.append("static const prop_fn PROPS[NPROPS > 0 ? NPROPS : 1] = {"
-                     + (", ".join(f"prop_{k}" for k in range(len(self.props))) or "0") + "};\n")
+        parts.append(
+            "static const prop_fn PROPS[NPROPS > 0 ? NPROPS : 1] = {"
+            + (", ".join(f"prop_{k}" for k in range(len(self.props))) or "0")
+            + "};\n"
+        )
         parts.append(self.pack_code())
         parts.append(self.forget_code())
         parts.append(self.canon_code())
@@ -439,9 +481,11 @@ def cache_dir() -> Path:
 def compiler() -> str:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
-        raise CompilerMissing("the compiled explicit engine needs a C compiler (cc or gcc; "
-                              "Debian: apt-get install gcc); --engine explicit-python runs "
-                              "the pure-Python engine without one")
+        raise CompilerMissing(
+            "the compiled explicit engine needs a C compiler (cc or gcc; "
+            "Debian: apt-get install gcc); --engine explicit-python runs "
+            "the pure-Python engine without one"
+        )
     return cc
 
 
@@ -457,8 +501,11 @@ def build(source: str) -> Path:
         src = Path(tmp) / "model.c"
         src.write_text(source)
         out = Path(tmp) / "model.so"
-        done = subprocess.run([cc, "-O1", "-shared", "-fPIC", "-w", "-o", str(out), str(src)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [cc, "-O1", "-shared", "-fPIC", "-w", "-o", str(out), str(src)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise CompilerMissing(f"{cc} failed on the generated model: {done.stderr[:2000]}")
         # a rename within the cache directory, so a concurrent run never loads half a file
@@ -472,13 +519,14 @@ def build(source: str) -> Path:
 @dataclass
 class Native:
     """One spec's compiled module, loaded."""
+
     model: Model
     props: list[Property]
     layout: Layout
     ops: list[Operation]
-    cones: list[int]   # per property, the history it depends on: bit h for HIST[h]
-    keep_all: int      # the history some property depends on
-    keep_every: int    # every history slot
+    cones: list[int]  # per property, the history it depends on: bit h for HIST[h]
+    keep_all: int  # the history some property depends on
+    keep_every: int  # every history slot
     ffi: cffi.FFI
     lib: Any
 
@@ -488,10 +536,18 @@ class Native:
         path = build(gen.source())
         ffi = cffi.FFI()
         ffi.cdef(CDEF % max(1, len(props)))
-        cones = [sum(1 << h for h, j in enumerate(gen.history) if j in cone)
-                 for cone in gen.cones]
-        return Native(model, props, gen.layout, gen.ops, cones, functools.reduce(or_, cones, 0),
-                      (1 << len(gen.history)) - 1, ffi, ffi.dlopen(str(path)))
+        cones = [sum(1 << h for h, j in enumerate(gen.history) if j in cone) for cone in gen.cones]
+        return Native(
+            model,
+            props,
+            gen.layout,
+            gen.ops,
+            cones,
+            functools.reduce(or_, cones, 0),
+            (1 << len(gen.history)) - 1,
+            ffi,
+            ffi.dlopen(str(path)),
+        )
 
     def successors(self, s: State) -> list[tuple[Operation, State]]:
         """Every enabled step of `s`, stepped natively."""
@@ -500,13 +556,14 @@ class Native:
         ops = ffi.new("int32_t[]", len(self.ops))
         outs = ffi.new("int64_t[]", len(self.ops) * n)
         k = self.lib.step_all(v, ops, outs)
-        return [(self.ops[ops[i]], self.layout.state(outs[i * n:(i + 1) * n])) for i in range(k)]
+        return [(self.ops[ops[i]], self.layout.state(outs[i * n : (i + 1) * n])) for i in range(k)]
 
     def canonical(self, s: State) -> tuple[int, ...]:
         """The packed representative of `s`'s class (dead locals forgotten)."""
         w = self.ffi.new("uint64_t[]", self.layout.words)
-        bad = self.lib.canonical_words(self.ffi.new("int64_t[]", self.layout.flatten(s)),
-                                       self.keep_all, w)
+        bad = self.lib.canonical_words(
+            self.ffi.new("int64_t[]", self.layout.flatten(s)), self.keep_all, w
+        )
         if bad:
             raise ValueError(f"{self.layout.slots[bad - 1].name} outside its range")
         return tuple(w)

@@ -11,6 +11,7 @@ verdicts are used only when the search cannot complete (no C compiler, the
 state limit, memory, or a field outside its packed range: a counter that
 drifts without bound).
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -52,14 +53,18 @@ class PortfolioEngine:
         self.lemmas = lemmas
         self.note = ""  # why the explicit search did not settle the run, if it did not
 
-    def run(self, depth: int, progress: Progress | None = None,
-            watch: Watch | None = None) -> tuple[list[Result], RunStats]:
+    def run(
+        self, depth: int, progress: Progress | None = None, watch: Watch | None = None
+    ) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
         stop = (watch or Unwatched()).stopped
         ctx = multiprocessing.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)
-        bmc = ctx.Process(target=_bmc, args=(send, self.model, [p.name for p in self.props],
-                                             depth, self.lemmas), daemon=True)
+        bmc = ctx.Process(
+            target=_bmc,
+            args=(send, self.model, [p.name for p in self.props], depth, self.lemmas),
+            daemon=True,
+        )
         bmc.start()
         send.close()
         try:
@@ -68,7 +73,8 @@ class PortfolioEngine:
             explicit.max_states = min(explicit.max_states, memory_budget() // 64)
             try:
                 results, stats = explicit.run(
-                    depth, lambda d, n: progress(d, n) if progress else None, watch=watch)
+                    depth, lambda d, n: progress(d, n) if progress else None, watch=watch
+                )
                 stats.seconds = time.monotonic() - start
                 return results, stats
             except (SearchError, CompilerMissing) as e:
@@ -76,15 +82,18 @@ class PortfolioEngine:
             try:
                 while not recv.poll(0.1):
                     if stop():
-                        return [interrupted(p.name, 0, time.monotonic() - start)
-                                for p in self.props], RunStats(0, time.monotonic() - start)
+                        return [
+                            interrupted(p.name, 0, time.monotonic() - start) for p in self.props
+                        ], RunStats(0, time.monotonic() - start)
                 results, stats = recv.recv()
             except EOFError:
-                return [Unknown(p.name, "BMC ended without a verdict", depth, engine="bmc")
-                        for p in self.props], \
-                    RunStats(0, time.monotonic() - start)
-            return [replace(r, engine="bmc") for r in results], \
-                RunStats(stats.states, time.monotonic() - start)
+                return [
+                    Unknown(p.name, "BMC ended without a verdict", depth, engine="bmc")
+                    for p in self.props
+                ], RunStats(0, time.monotonic() - start)
+            return [replace(r, engine="bmc") for r in results], RunStats(
+                stats.states, time.monotonic() - start
+            )
         finally:
             if bmc.is_alive():
                 bmc.terminate()

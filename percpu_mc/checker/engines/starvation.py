@@ -1,26 +1,27 @@
 """check-model --starvation SIZE: search a starvation lasso for atomic
 requests of SIZE cells and show it (JSON document and human output), the
 loop marked.  The search itself is checker/lasso.py."""
+
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 import json
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from percpu_mc.checker.engines import list_order
-from percpu_mc.checker.report import counterexample
 from percpu_mc.checker import specs
-from percpu_mc.checker.errors import Failure
+from percpu_mc.checker.engines import list_order
 from percpu_mc.checker.engines.fairness import FAIRNESS
-from percpu_mc.checker.engines.native import CompilerMissing, Native
 from percpu_mc.checker.engines.lasso import Lasso, LassoEngine, explore, fair_lasso
+from percpu_mc.checker.engines.native import CompilerMissing, Native
+from percpu_mc.checker.errors import Failure
+from percpu_mc.checker.report import counterexample
 from percpu_mc.model.machine import Model
 from percpu_mc.traces.writer import HEADER_LINES, write_trace
 
@@ -31,12 +32,20 @@ UNKNOWN = "unknown"  # the search gave up: neither a lasso nor its absence
 class NoLasso:
     """No lasso found: `reason` says within what; not `settled`: the
     search gave up, so whether one exists is unknown."""
+
     reason: str
     settled: bool = True
 
 
-def search(model: Model, size: int, engine: str, depth: int, limit: int,
-           progress: Any = None, kernel_order: bool = False) -> Lasso | NoLasso:
+def search(
+    model: Model,
+    size: int,
+    engine: str,
+    depth: int,
+    limit: int,
+    progress: Any = None,
+    kernel_order: bool = False,
+) -> Lasso | NoLasso:
     if engine in ("explicit", "explicit-python"):
         native = None
         if engine == "explicit" and not kernel_order:
@@ -44,26 +53,36 @@ def search(model: Model, size: int, engine: str, depth: int, limit: int,
                 native = Native.load(model, [], depth)
             except CompilerMissing:
                 native = None  # the concrete interpretation explores the same graph
-        g = explore(model, limit, refine=list_order.KernelOrder(model) if kernel_order else None,
-                    native=native)
+        g = explore(
+            model,
+            limit,
+            refine=list_order.KernelOrder(model) if kernel_order else None,
+            native=native,
+        )
         if g is None:
             return NoLasso(f"{UNKNOWN}: more than {limit} reachable states (--limit)", False)
         lasso = fair_lasso(model, g, size)
         what = " (with the kernel's list order)" if kernel_order else ""
-        return lasso or NoLasso(f"no fair starvation loop among all {len(g.states)} reachable "
-                                f"states{what}")
+        return lasso or NoLasso(
+            f"no fair starvation loop among all {len(g.states)} reachable states{what}"
+        )
     lasso, _ = LassoEngine(model, size).run(depth, progress)
     return lasso or NoLasso(f"none of at most {depth} steps (prefix + loop)")
 
 
-def document(spec_name: str, model: Model, size: int, engine: str, found: Lasso | NoLasso,
-             seconds: float) -> dict[str, Any]:
+def document(
+    spec_name: str, model: Model, size: int, engine: str, found: Lasso | NoLasso, seconds: float
+) -> dict[str, Any]:
     p = model.p
     out: dict[str, Any] = {
-        "spec": spec_name, "engine": engine, "size_cells": size,
+        "spec": spec_name,
+        "engine": engine,
+        "size_cells": size,
         "size_pages": size / p.cells_per_page,
-        "empty_pop_pages_high": p.empty_pop_pages_high, "fairness": FAIRNESS,
-        "seconds": round(seconds, 3)}
+        "empty_pop_pages_high": p.empty_pop_pages_high,
+        "fairness": FAIRNESS,
+        "seconds": round(seconds, 3),
+    }
     if isinstance(found, NoLasso):
         out.update(verdict="none" if found.settled else UNKNOWN, reason=found.reason)
         return out
@@ -71,16 +90,22 @@ def document(spec_name: str, model: Model, size: int, engine: str, found: Lasso 
     steps = counterexample.steps(model, lasso.trace)
     for st in steps:
         st["in_loop"] = st["step"] > lasso.loop_start
-    out.update(verdict="lasso", prefix=lasso.loop_start,
-               loop=len(lasso.trace.steps) - lasso.loop_start, steps=steps)
+    out.update(
+        verdict="lasso",
+        prefix=lasso.loop_start,
+        loop=len(lasso.trace.steps) - lasso.loop_start,
+        steps=steps,
+    )
     return out
 
 
 def human(doc: dict[str, Any], model: Model, lasso: Lasso | None, out: Console) -> None:
-    head = (f"spec {doc['spec']}, atomic requests of {doc['size_cells']} cells "
-            f"({doc['size_pages']:g} pages; PCPU_EMPTY_POP_PAGES_HIGH = "
-            f"{doc['empty_pop_pages_high']}), engine {doc['engine']} ({doc['seconds']:.1f}s)"
-            + (", the kernel's list order" if doc.get("list_order") == "kernel" else ""))
+    head = (
+        f"spec {doc['spec']}, atomic requests of {doc['size_cells']} cells "
+        f"({doc['size_pages']:g} pages; PCPU_EMPTY_POP_PAGES_HIGH = "
+        f"{doc['empty_pop_pages_high']}), engine {doc['engine']} ({doc['seconds']:.1f}s)"
+        + (", the kernel's list order" if doc.get("list_order") == "kernel" else "")
+    )
     out.print(head, highlight=False, markup=False)
     for ln in textwrap.wrap("fairness: " + FAIRNESS, 96, subsequent_indent="  "):
         out.print(ln, highlight=False, markup=False)
@@ -89,8 +114,12 @@ def human(doc: dict[str, Any], model: Model, lasso: Lasso | None, out: Console) 
         out.print(what + doc["reason"], highlight=False, markup=False)
         return
     n = len(lasso.trace.steps)
-    out.print(f"starvation lasso: a prefix of {lasso.loop_start} steps, then a loop of "
-              f"{n - lasso.loop_start} steps repeated forever", highlight=False, markup=False)
+    out.print(
+        f"starvation lasso: a prefix of {lasso.loop_start} steps, then a loop of "
+        f"{n - lasso.loop_start} steps repeated forever",
+        highlight=False,
+        markup=False,
+    )
     lines = counterexample.render_steps(model, lasso.trace)
     marker = f"  ---- loop: steps {lasso.loop_start + 1}..{n} repeat forever ----"
     first = f"  {lasso.loop_start + 1:>3}. "
@@ -98,8 +127,12 @@ def human(doc: dict[str, Any], model: Model, lasso: Lasso | None, out: Console) 
         if ln.startswith(first):
             out.print(marker, highlight=False, markup=False)
         out.print(ln, highlight=False, markup=False)
-    out.print(f"  ---- the state after step {n} is the state after step {lasso.loop_start} "
-              "(kernel state): back to the loop's start ----", highlight=False, markup=False)
+    out.print(
+        f"  ---- the state after step {n} is the state after step {lasso.loop_start} "
+        "(kernel state): back to the loop's start ----",
+        highlight=False,
+        markup=False,
+    )
 
 
 class BadRequest(Failure):
@@ -111,12 +144,18 @@ def emit(out_dir: Path, spec_name: str, model: Model, lasso: Lasso, err: Console
     names the loop's steps, and its first and last log lines are reported."""
     n, first = len(lasso.trace.steps), lasso.loop_start + 1
     path = out_dir / f"{spec_name}-starvation-{lasso.size}.trace"
-    step_line = write_trace(path, model, lasso.trace,
-                            f"spec {spec_name}, starvation lasso for atomic requests of "
-                            f"{lasso.size} cells: steps {first}..{n} repeat forever")
+    step_line = write_trace(
+        path,
+        model,
+        lasso.trace,
+        f"spec {spec_name}, starvation lasso for atomic requests of "
+        f"{lasso.size} cells: steps {first}..{n} repeat forever",
+    )
     before = step_line[lasso.loop_start - 1] if lasso.loop_start > 0 else HEADER_LINES
     lines = (before + 1, step_line[n - 1])
-    err.print(f"wrote {path} (the loop: lines {lines[0]}..{lines[1]})", highlight=False, markup=False)
+    err.print(
+        f"wrote {path} (the loop: lines {lines[0]}..{lines[1]})", highlight=False, markup=False
+    )
     return {"path": str(path), "loop_lines": list(lines)}
 
 
@@ -126,11 +165,14 @@ def main(args: Any) -> int:
     p = spec.params
     size = args.starvation
     if not 1 <= size <= p.unit_cells:
-        raise BadRequest(f"--starvation: the size must be between 1 and {p.unit_cells} cells "
-                      f"(the unit of spec {spec.name}), not {size}")
+        raise BadRequest(
+            f"--starvation: the size must be between 1 and {p.unit_cells} cells "
+            f"(the unit of spec {spec.name}), not {size}"
+        )
     if args.kernel_order and args.engine not in ("explicit", "explicit-python"):
-        raise BadRequest("--kernel-order: only the explicit engine tracks the list order "
-                         "(--engine explicit)")
+        raise BadRequest(
+            "--kernel-order: only the explicit engine tracks the list order (--engine explicit)"
+        )
     if size not in p.sizes:  # the request must be one the environment can make
         p = dataclasses.replace(p, sizes=tuple(sorted({*p.sizes, size})))
     model = Model(p)
@@ -141,7 +183,9 @@ def main(args: Any) -> int:
 
     def progress(n: int, secs: float) -> None:
         if secs > 3:
-            err.print(f"[dim]{spec.name}: no lasso of {n} steps ({secs:.1f}s)[/dim]", highlight=False)
+            err.print(
+                f"[dim]{spec.name}: no lasso of {n} steps ({secs:.1f}s)[/dim]", highlight=False
+            )
 
     found = search(model, size, engine, depth, args.limit, progress, args.kernel_order)
     doc = document(spec.name, model, size, engine, found, time.monotonic() - start)

@@ -16,6 +16,7 @@ A lemma a buggy spec breaks (or that is not inductive without one it
 breaks) is dropped by the proof and never asserted; only the properties are
 searched, never assumed.
 """
+
 from __future__ import annotations
 
 from percpu_mc.checker.engines.bmc import TransitionRelation
@@ -28,7 +29,10 @@ def proved_lemmas(trans: TransitionRelation) -> list[Lemma]:
     """The largest set of LEMMAS true initially and 1-inductive together."""
     model = trans.model
     init = model.init()
-    cands = [Candidate(lm.name, lm.holds, False) for lm in LEMMAS
-             if lm.holds(Concrete(), model.kernel, init)]
+    cands = [
+        Candidate(lm.name, lm.holds, False)
+        for lm in LEMMAS
+        if lm.holds(Concrete(), model.kernel, init)
+    ]
     kept = {c.name for c in InductionEngine(model, [], LEMMAS).houdini(trans, 1, cands)}
     return [lm for lm in LEMMAS if lm.name in kept]

@@ -6,6 +6,7 @@ bitmaps are bit-vectors of the same width whose high bits stay zero.
 Python constants are folded where both operands are constants, so a
 formula only carries what depends on the state.
 """
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -92,8 +93,11 @@ class Z3Ops:
     def popcount(self, a: Any, nbits: int) -> Any:
         if isinstance(a, int):
             return a.bit_count()
-        return reduce(lambda acc, i: acc + z3.ZeroExt(self.w - 1, z3.Extract(i, i, a)),
-                      range(1, nbits), z3.ZeroExt(self.w - 1, z3.Extract(0, 0, a)))
+        return reduce(
+            lambda acc, i: acc + z3.ZeroExt(self.w - 1, z3.Extract(i, i, a)),
+            range(1, nbits),
+            z3.ZeroExt(self.w - 1, z3.Extract(0, 0, a)),
+        )
 
     def lowest_set(self, a: Any, nbits: int) -> Any:
         if isinstance(a, int):
@@ -109,9 +113,13 @@ def state_vars(p: Params, tag: str) -> State:
     w = p.width
     vals: dict[str, Any] = {}
     for name, (kind, n) in schema(p).items():
+
         def mk(label: str) -> Any:
             return z3.Bool(label) if kind == "bool" else z3.BitVec(label, w)
-        vals[name] = mk(f"{name}@{tag}") if n is None else tuple(mk(f"{name}[{j}]@{tag}") for j in range(n))
+
+        vals[name] = (
+            mk(f"{name}@{tag}") if n is None else tuple(mk(f"{name}[{j}]@{tag}") for j in range(n))
+        )
     return State(**vals)
 
 

@@ -35,6 +35,7 @@ reported but noted, and the replay stops there — an unknown past never
 produces a finding.  When a search bound is reached the replay also stops
 with a note rather than guess.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -44,31 +45,62 @@ from typing import NamedTuple
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.logs.conformance_real import RealReplay
-from percpu_mc.checker.report.counterexample import cell_map, chunk_role, owner_name, page_map
 from percpu_mc.checker.logs.trace_check import PartialView, Violation
+from percpu_mc.checker.report.counterexample import cell_map, chunk_role, owner_name, page_map
 from percpu_mc.model.actions import Action
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import (PER_CONTEXT, PER_LIVE, AllocPc, BalancePc, MUTEX_FREE, State,
-                                   alloc_owner, forget_dead, owning_context, upd)
-from percpu_mc.traces.events import (Event, FunctionCall, LostEvents, PercpuAlloc, PercpuAllocFail,
-                           PercpuCreateChunk, PercpuDestroyChunk, PercpuFree, ProbeHit, Record)
+from percpu_mc.model.state import (
+    MUTEX_FREE,
+    PER_CONTEXT,
+    PER_LIVE,
+    AllocPc,
+    BalancePc,
+    State,
+    alloc_owner,
+    forget_dead,
+    owning_context,
+    upd,
+)
 from percpu_mc.model.vocabulary import Context, Kind, Role, alloc_context
-from percpu_mc.traces.observe import (ALL_MARKERS, ALLOC, CREATE, DESTROY, FAIL, FREE, FUNC, PROBE,
-                                      Obs, Observer)
+from percpu_mc.traces.events import (
+    Event,
+    FunctionCall,
+    LostEvents,
+    PercpuAlloc,
+    PercpuAllocFail,
+    PercpuCreateChunk,
+    PercpuDestroyChunk,
+    PercpuFree,
+    ProbeHit,
+    Record,
+)
+from percpu_mc.traces.observe import (
+    ALL_MARKERS,
+    ALLOC,
+    CREATE,
+    DESTROY,
+    FAIL,
+    FREE,
+    FUNC,
+    PROBE,
+    Obs,
+    Observer,
+)
 from percpu_mc.traces.parser import open_log
 from percpu_mc.traces.writer import EVERY_STEP_TRACED, HEADER_LINES, cell_bytes
 
-MAX_STATES = 2_000       # states explored per line (unlogged steps)
-MAX_CANDIDATES = 100     # candidates kept between lines
+MAX_STATES = 2_000  # states explored per line (unlogged steps)
+MAX_CANDIDATES = 100  # candidates kept between lines
 SUCCESSOR_CACHE = 50_000  # states whose successors are remembered
 
 
 class Line(NamedTuple):
     """A log line as the replay matches it: the kind (traces.observe), the
     fields in log terms (bytes, addresses), the task, and the record."""
+
     kind: str
     args: tuple
     pid: int
@@ -79,8 +111,14 @@ class Line(NamedTuple):
 def line_of(record: Event) -> Line | None:
     match record:
         case PercpuAlloc():
-            args: tuple = (record.base_addr, record.off, record.size, record.align,
-                           record.is_atomic, record.reserved)
+            args: tuple = (
+                record.base_addr,
+                record.off,
+                record.size,
+                record.align,
+                record.is_atomic,
+                record.reserved,
+            )
             kind = ALLOC
         case PercpuAllocFail():
             args, kind = (record.size, record.align, record.is_atomic, record.reserved), FAIL
@@ -101,12 +139,13 @@ def line_of(record: Event) -> Line | None:
 
 class Cand(NamedTuple):
     """One explanation of the log so far."""
+
     state: State
-    tasks: tuple          # per allocating context: pid of the call in progress, or None
-    bases: tuple          # per chunk struct: its base_addr, or None
-    pending: tuple        # lines of the current step still to come
-    pid: int | None       # the task printing the pending lines
-    violated: frozenset   # properties this run has violated
+    tasks: tuple  # per allocating context: pid of the call in progress, or None
+    bases: tuple  # per chunk struct: its base_addr, or None
+    pending: tuple  # lines of the current step still to come
+    pid: int | None  # the task printing the pending lines
+    violated: frozenset  # properties this run has violated
 
 
 def symmetric(c: Cand, p: Params) -> Cand:
@@ -119,16 +158,21 @@ def symmetric(c: Cand, p: Params) -> Cand:
     if s is not c.state:
         c = c._replace(state=s)
     n, lp = p.nr_contexts, p.live_per_context
-    keys = [(tuple(getattr(s, f)[i] for f in PER_CONTEXT),
-             tuple(getattr(s, f)[i * lp:(i + 1) * lp] for f in PER_LIVE),
-             c.tasks[i] or 0) for i in range(n)]
+    keys = [
+        (
+            tuple(getattr(s, f)[i] for f in PER_CONTEXT),
+            tuple(getattr(s, f)[i * lp : (i + 1) * lp] for f in PER_LIVE),
+            c.tasks[i] or 0,
+        )
+        for i in range(n)
+    ]
     order = sorted(range(n), key=keys.__getitem__)
     if order == list(range(n)):
         return c
     changes = {f: tuple(getattr(s, f)[i] for i in order) for f in PER_CONTEXT}
     for f in PER_LIVE:
         v = getattr(s, f)
-        changes[f] = tuple(x for i in order for x in v[i * lp:(i + 1) * lp])
+        changes[f] = tuple(x for i in order for x in v[i * lp : (i + 1) * lp])
     if (owner := owning_context(p, s.alloc_mutex)) is not None:
         changes["alloc_mutex"] = alloc_owner(order.index(owner))
     return c._replace(state=upd(s, **changes), tasks=tuple(c.tasks[i] for i in order))
@@ -137,7 +181,7 @@ def symmetric(c: Cand, p: Params) -> Cand:
 class Succ(NamedTuple):
     action: int
     post: State
-    lines: tuple          # every line the step prints (markers included)
+    lines: tuple  # every line the step prints (markers included)
 
 
 @dataclass
@@ -150,27 +194,38 @@ class Outcome:
 
 def describe(p: Params, s: State) -> str:
     """A model state in one line of kernel terms."""
-    parts = [f"pcpu_nr_empty_pop_pages={s.nr_empty_pop_pages}",
-             f"pcpu_alloc_mutex {owner_name(p, s.alloc_mutex)}"]
+    parts = [
+        f"pcpu_nr_empty_pop_pages={s.nr_empty_pop_pages}",
+        f"pcpu_alloc_mutex {owner_name(p, s.alloc_mutex)}",
+    ]
     for i, pc in enumerate(s.pc):
         if pc != AllocPc.IDLE:
             parts.append(f"{alloc_context(i)} at {AllocPc(pc).name}")
     if s.balance_pc != BalancePc.IDLE or s.balance_pending:
-        parts.append(f"balance work {BalancePc(s.balance_pc).name}"
-                     + (" (pending)" if s.balance_pending else ""))
+        parts.append(
+            f"balance work {BalancePc(s.balance_pc).name}"
+            + (" (pending)" if s.balance_pending else "")
+        )
     for c in range(p.nr_chunks):
         if s.live[c]:
-            parts.append(f"{chunk_role(p, c)} [{cell_map(p, s.alloc_map[c], s.bound_map[c])}] "
-                         f"populated {page_map(p, s.populated[c])}")
+            parts.append(
+                f"{chunk_role(p, c)} [{cell_map(p, s.alloc_map[c], s.bound_map[c])}] "
+                f"populated {page_map(p, s.populated[c])}"
+            )
     return ", ".join(parts)
 
 
 class ModelReplay:
     """Feed it a log's records in order, then call finish()."""
 
-    def __init__(self, model: Model, strict: bool = False,
-                 markers: set[tuple[str, str]] | None = None, max_states: int = MAX_STATES,
-                 max_candidates: int = MAX_CANDIDATES):
+    def __init__(
+        self,
+        model: Model,
+        strict: bool = False,
+        markers: set[tuple[str, str]] | None = None,
+        max_states: int = MAX_STATES,
+        max_candidates: int = MAX_CANDIDATES,
+    ):
         self.model = model
         self.p = model.p
         self.x = Concrete()
@@ -191,9 +246,16 @@ class ModelReplay:
         self.cache: dict[State, list[Succ]] = {}
         self.violated_cache: dict[State, frozenset] = {}
         init = model.init()
-        self.cands: set[Cand] = {Cand(init, (None,) * self.p.nr_contexts,
-                                      (None,) * self.p.nr_chunks, (), None,
-                                      self.violations(init, frozenset()))}
+        self.cands: set[Cand] = {
+            Cand(
+                init,
+                (None,) * self.p.nr_contexts,
+                (None,) * self.p.nr_chunks,
+                (),
+                None,
+                self.violations(init, frozenset()),
+            )
+        }
 
     # -- the model side --------------------------------------------------------
 
@@ -214,8 +276,10 @@ class ModelReplay:
         if got is not None:
             return got
         actions = self.model.actions
-        out = [Succ(ai, t, tuple(self.observer.lines(actions[ai], s, t)))
-               for ai, _, t in self.model.successors(s)]
+        out = [
+            Succ(ai, t, tuple(self.observer.lines(actions[ai], s, t)))
+            for ai, _, t in self.model.successors(s)
+        ]
         if len(self.cache) >= SUCCESSOR_CACHE:
             self.cache.clear()
         self.cache[s] = out
@@ -257,7 +321,8 @@ class ModelReplay:
             if (lsize, lalign, latomic, lreserved) != (size * cell, align * cell, atomic, reserved):
                 return f"would print {self.show(o, c)}"
             return self.base_mismatch(c, chunk, base) or (
-                None if loff == off * cell else f"would print {self.show(o, c)}")
+                None if loff == off * cell else f"would print {self.show(o, c)}"
+            )
         if o.kind == FAIL:
             size, align, atomic, reserved = o.args
             if ln.args != (size * cell, align * cell, atomic, reserved):
@@ -266,7 +331,8 @@ class ModelReplay:
         if o.kind == FREE:
             chunk, off = o.args
             return self.base_mismatch(c, chunk, ln.args[0]) or (
-                None if ln.args[1] == off * cell else f"would print {self.show(o, c)}")
+                None if ln.args[1] == off * cell else f"would print {self.show(o, c)}"
+            )
         if o.kind == CREATE:
             base = ln.args[0]
             if any(b == base and post.live[j] for j, b in enumerate(c.bases)):
@@ -296,8 +362,7 @@ class ModelReplay:
     def base_mismatch(self, c: Cand, chunk: int, base: int | None) -> str | None:
         bound = c.bases[chunk]
         if bound is not None:
-            return None if bound == base else (f"would name chunk {chunk} "
-                                               f"(base_addr={bound:x})")
+            return None if bound == base else (f"would name chunk {chunk} (base_addr={bound:x})")
         if base in c.bases:
             return f"base_addr={base:x} is chunk {c.bases.index(base)}'s"
         if chunk >= self.p.first_dynamic:
@@ -314,19 +379,24 @@ class ModelReplay:
             if o.kind == FREE:
                 return f"percpu_free_percpu off={o.args[1] * cell} in {where}"
             _, off, size, align, atomic, reserved = o.args
-            return (f"percpu_alloc_percpu off={off * cell} size={size * cell} align="
-                    f"{align * cell} is_atomic={int(atomic)} reserved={int(reserved)} in {where}")
+            return (
+                f"percpu_alloc_percpu off={off * cell} size={size * cell} align="
+                f"{align * cell} is_atomic={int(atomic)} reserved={int(reserved)} in {where}"
+            )
         if o.kind == FAIL:
             size, align, atomic, reserved = o.args
-            return (f"percpu_alloc_percpu_fail size={size * cell} align={align * cell} "
-                    f"is_atomic={int(atomic)} reserved={int(reserved)}")
+            return (
+                f"percpu_alloc_percpu_fail size={size * cell} align={align * cell} "
+                f"is_atomic={int(atomic)} reserved={int(reserved)}"
+            )
         if o.kind == CREATE:
             return f"percpu_create_chunk (chunk {o.args[0]})"
         if o.kind == FUNC:
             return f"'{o.args[0]} <-{o.args[1]}'"
-        args = " ".join(f"{key}={'chunk ' if kind == 'chunk' else ''}"
-                        f"{v * cell if kind == 'cells' else v}"
-                        for key, kind, v in (o.args[2] if len(o.args) > 2 else ()))
+        args = " ".join(
+            f"{key}={'chunk ' if kind == 'chunk' else ''}{v * cell if kind == 'cells' else v}"
+            for key, kind, v in (o.args[2] if len(o.args) > 2 else ())
+        )
         return f"probe {o.args[0]}" + (f" {args}" if args else "")
 
     def bind(self, c: Cand, a: Action, o: Obs, ln: Line, post: State) -> tuple[tuple, tuple]:
@@ -336,12 +406,12 @@ class ModelReplay:
             i = a.ctx
             t = ln.pid if post.pc[i] != AllocPc.IDLE else None
             if tasks[i] != t:
-                tasks = tasks[:i] + (t,) + tasks[i + 1:]
+                tasks = tasks[:i] + (t,) + tasks[i + 1 :]
         if o.kind in (ALLOC, FREE, CREATE, DESTROY):
             chunk = o.args[0]
             b = None if o.kind == DESTROY else ln.args[0]
             if bases[chunk] != b:
-                bases = bases[:chunk] + (b,) + bases[chunk + 1:]
+                bases = bases[:chunk] + (b,) + bases[chunk + 1 :]
         return tasks, bases
 
     # -- one line --------------------------------------------------------------
@@ -380,7 +450,7 @@ class ModelReplay:
             # keep the explanations that guess least: the fewest calls in
             # progress no line has shown yet, then the fewest unlogged steps
             kept.sort(key=self.speculation)
-            kept = kept[:self.max_candidates]
+            kept = kept[: self.max_candidates]
             self.prune(ln, f"more than {self.max_candidates} candidate states")
         self.cands = set(kept)
         if not self.pruned_at:
@@ -399,9 +469,11 @@ class ModelReplay:
         explains, or a violation, can no longer be claimed."""
         if not self.pruned_at:
             self.pruned_at = ln.event.line
-            self.out.notes.append(f"search bounded from line {ln.event.line} ({why}): the replay "
-                                  "goes on with the simplest explanations; a line none of them "
-                                  "explains is noted, not reported, and properties are not judged")
+            self.out.notes.append(
+                f"search bounded from line {ln.event.line} ({why}): the replay "
+                "goes on with the simplest explanations; a line none of them "
+                "explains is noted, not reported, and properties are not judged"
+            )
 
     def mismatch_pending(self, c: Cand, o: Obs, ln: Line) -> str | None:
         # the rest of a step: same task, same line
@@ -414,7 +486,7 @@ class ModelReplay:
         if o.kind in (ALLOC, FREE, CREATE, DESTROY):
             chunk = o.args[0]
             b = None if o.kind == DESTROY else ln.args[0]
-            bases = bases[:chunk] + (b,) + bases[chunk + 1:]
+            bases = bases[:chunk] + (b,) + bases[chunk + 1 :]
         rest = c.pending[1:]
         return c._replace(bases=bases, pending=rest, pid=c.pid if rest else None)
 
@@ -436,8 +508,17 @@ class ModelReplay:
             for sc in self.successors(c.state):
                 lines = self.shown(sc.lines)
                 if not lines:
-                    nxt = symmetric(Cand(sc.post, c.tasks, c.bases, (), None,
-                                         self.violations(sc.post, c.violated)), self.p)
+                    nxt = symmetric(
+                        Cand(
+                            sc.post,
+                            c.tasks,
+                            c.bases,
+                            (),
+                            None,
+                            self.violations(sc.post, c.violated),
+                        ),
+                        self.p,
+                    )
                     if nxt not in seen:
                         seen[nxt] = None
                         tie += 1
@@ -447,9 +528,19 @@ class ModelReplay:
                 if self.mismatch(c, a, lines[0], ln, sc.post) is not None:
                     continue
                 tasks, bases = self.bind(c, a, lines[0], ln, sc.post)
-                new[symmetric(Cand(sc.post, tasks, bases, lines[1:],
-                                   ln.pid if len(lines) > 1 else None,
-                                   self.violations(sc.post, c.violated)), self.p)] = None
+                new[
+                    symmetric(
+                        Cand(
+                            sc.post,
+                            tasks,
+                            bases,
+                            lines[1:],
+                            ln.pid if len(lines) > 1 else None,
+                            self.violations(sc.post, c.violated),
+                        ),
+                        self.p,
+                    )
+                ] = None
         return list(seen), True
 
     def check_properties(self, ln: Line) -> None:
@@ -458,11 +549,15 @@ class ModelReplay:
         common = frozenset.intersection(*(c.violated for c in self.cands)) - self.reported
         for name in sorted(common):
             self.reported.add(name)
-            self.out.findings.append(Violation(
-                ln.event.line, name,
-                f"every run of the model that explains the log up to here violates {name} "
-                f"({PROPERTIES[name].promise}); e.g. {describe(self.p, next(iter(self.cands)).state)}",
-                ln.event.text))
+            self.out.findings.append(
+                Violation(
+                    ln.event.line,
+                    name,
+                    f"every run of the model that explains the log up to here violates {name} "
+                    f"({PROPERTIES[name].promise}); e.g. {describe(self.p, next(iter(self.cands)).state)}",
+                    ln.event.text,
+                )
+            )
 
     def stop(self, line: int, why: str) -> None:
         self.stopped = True
@@ -473,25 +568,39 @@ class ModelReplay:
 
     def unexplained(self, ln: Line, visited: list[Cand], complete: bool) -> None:
         if not complete or self.pruned_at:
-            self.stop(ln.event.line, "none of the explanations kept explains this line, and "
-                      "the search was bounded" + (f" from line {self.pruned_at}" if self.pruned_at
-                                                  else f" ({self.max_states} states)"))
+            self.stop(
+                ln.event.line,
+                "none of the explanations kept explains this line, and "
+                "the search was bounded"
+                + (
+                    f" from line {self.pruned_at}"
+                    if self.pruned_at
+                    else f" ({self.max_states} states)"
+                ),
+            )
             return
         if not (self.strict or self.boot_seen):
-            self.stop(ln.event.line, "no run from boot explains this line, and the log may "
-                      "start after boot (no percpu_enable_async line, no --strict)")
+            self.stop(
+                ln.event.line,
+                "no run from boot explains this line, and the log may "
+                "start after boot (no percpu_enable_async line, no --strict)",
+            )
             return
         self.stopped = True
-        self.out.findings.append(Violation(ln.event.line, "nonconforming",
-                                           self.explain(ln, visited), ln.event.text))
+        self.out.findings.append(
+            Violation(ln.event.line, "nonconforming", self.explain(ln, visited), ln.event.text)
+        )
 
     def explain(self, ln: Line, visited: list[Cand]) -> str:
         actions = self.model.actions
         reasons: dict[str, dict[str, None]] = {}
         pending = [c for c in self.cands if c.pending]
         for c in pending[:50]:
-            why = self.mismatch_pending(c, c.pending[0], ln) if c.pid == ln.pid else \
-                f"task pid {c.pid} would print {self.show(c.pending[0], c)} first"
+            why = (
+                self.mismatch_pending(c, c.pending[0], ln)
+                if c.pid == ln.pid
+                else f"task pid {c.pid} would print {self.show(c.pending[0], c)} first"
+            )
             reasons.setdefault("the step in progress", {})[why or ""] = None
         relevant = [ai for ai, a in enumerate(actions) if self.may_print(a, ln.kind, ln.args[0])]
         for c in visited[:200]:
@@ -511,8 +620,10 @@ class ModelReplay:
                     if why is not None:
                         reasons.setdefault(label, {})[why] = None
         n = len(visited) + len(pending)
-        head = (f"no run of the model explains this line: {n} candidate states after "
-                f"unlogged steps (e.g. {describe(self.p, (visited or pending)[0].state)})")
+        head = (
+            f"no run of the model explains this line: {n} candidate states after "
+            f"unlogged steps (e.g. {describe(self.p, (visited or pending)[0].state)})"
+        )
         parts = []
         for label, whys in reasons.items():
             shown = list(whys)[:3]
@@ -547,7 +658,8 @@ class ModelReplay:
                 return f"not enabled: the balance work waits for pcpu_alloc_mutex, held by {mutex}"
             if bpc == BalancePc.IDLE:
                 return "not enabled: the balance work is not running" + (
-                    "" if s.balance_pending else " nor scheduled")
+                    "" if s.balance_pending else " nor scheduled"
+                )
             return f"not enabled: the balance work is at {bpc.name}"
         return "not enabled"
 
@@ -591,6 +703,7 @@ class LogFacts:
 class Conformance:
     """What check-trace --spec adds to a file's report: the level-2
     findings, and notes on the scale and on how far the replay got."""
+
     spec: str
     findings: list[Violation]
     notes: list[str]
@@ -610,10 +723,15 @@ def every_step_traced(path: str) -> bool:
     return False
 
 
-def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
-                 read: Callable[[str], Iterator[Record]],
-                 facts: LogFacts | None = None,
-                 partial: PartialView | None = None) -> Conformance:
+def conform_file(
+    path: str,
+    spec_name: str,
+    strict: bool,
+    unit_size: int | None,
+    read: Callable[[str], Iterator[Record]],
+    facts: LogFacts | None = None,
+    partial: PartialView | None = None,
+) -> Conformance:
     """Replay the log at `path` (read with `read`) against the spec; `facts`
     from the caller's own reading of the log, else from a first pass.  A
     partial capture (level 1 found some CPUs' events missing) is not judged:
@@ -623,9 +741,14 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
     spec = specs.load(spec_name)
     if partial is not None:
         cpus = ",".join(map(str, partial.seen)) or "none"
-        return Conformance(spec.name, [], [
-            f"conformance not decided: a partial capture (CPUs {cpus} seen); "
-            "check the merged trace of every CPU"])
+        return Conformance(
+            spec.name,
+            [],
+            [
+                f"conformance not decided: a partial capture (CPUs {cpus} seen); "
+                "check the merged trace of every CPU"
+            ],
+        )
     p = spec.params
     if facts is None:
         facts = LogFacts()
@@ -637,9 +760,11 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
         for rec in read(path):
             replay.feed(rec)
         out = replay.finish()
-        geometry = (f"model scale: one cell = {cell_bytes(p)} bytes, units of {p.unit_pages} "
-                    f"pages, {p.nr_chunks} chunk structs, {p.nr_contexts} allocating contexts "
-                    "(the spec's geometry: every request is one of its sizes)")
+        geometry = (
+            f"model scale: one cell = {cell_bytes(p)} bytes, units of {p.unit_pages} "
+            f"pages, {p.nr_chunks} chunk structs, {p.nr_contexts} allocating contexts "
+            "(the spec's geometry: every request is one of its sizes)"
+        )
         notes = [geometry] + out.notes
         if not out.findings and out.decided:
             notes.append(f"every line explained (at most {out.max_candidates} candidate states)")
@@ -649,8 +774,10 @@ def conform_file(path: str, spec_name: str, strict: bool, unit_size: int | None,
         real.feed(rec)
     real.finish()
     unit = f"unit size {unit_size} bytes (--unit-size)" if unit_size else "unit size unknown"
-    notes = [f"real scale, 4 KiB pages, {unit}; offsets, population and the balance work's "
-             "timing are free choices (over-approximated)"] + real.notes
+    notes = [
+        f"real scale, 4 KiB pages, {unit}; offsets, population and the balance work's "
+        "timing are free choices (over-approximated)"
+    ] + real.notes
     if not real.findings:
         notes.append("no line contradicts the spec's code paths")
     return Conformance(spec.name, real.findings, notes)

@@ -23,14 +23,23 @@ rule from the spec's code paths:
 Everything else a real log shows (areas, double frees, destroyed chunks) is
 level 1's, which runs beside this.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from percpu_mc.checker.logs.trace_check import Violation
 from percpu_mc.model.params import Params
-from percpu_mc.traces.events import (BufferEntries, Event, FunctionCall, PercpuAlloc, PercpuAllocFail,
-                           PercpuCreateChunk, PercpuDestroyChunk, Record)
+from percpu_mc.traces.events import (
+    BufferEntries,
+    Event,
+    FunctionCall,
+    PercpuAlloc,
+    PercpuAllocFail,
+    PercpuCreateChunk,
+    PercpuDestroyChunk,
+    Record,
+)
 
 PAGE_SIZE = 4096
 
@@ -70,9 +79,12 @@ class RealReplay:
             case PercpuDestroyChunk():
                 self.chunk_lives(record)
                 if not is_kworker(record.comm):
-                    self.nonconforming(record, f"task {record.comm} destroys a chunk: only "
-                                       "pcpu_balance_workfn destroys chunks, and it runs on a "
-                                       "kworker")
+                    self.nonconforming(
+                        record,
+                        f"task {record.comm} destroys a chunk: only "
+                        "pcpu_balance_workfn destroys chunks, and it runs on a "
+                        "kworker",
+                    )
             case PercpuCreateChunk():
                 self.chunk_lives(record)
                 self.created(record)
@@ -110,11 +122,17 @@ class RealReplay:
         if not e.is_atomic:
             return
         what = "an atomic allocation"
-        who = "the balance work does not create chunks in this spec (balance_work = " \
-            f"\"{self.p.switches.balance_work}\")" if is_kworker(made.comm) else \
-            "a task creates a chunk only inside a non-atomic pcpu_alloc()"
-        self.nonconforming(made, f"task {made.comm}-{made.pid} created this chunk, but its next "
-                           f"percpu event (line {e.line}) is {what}: {who}")
+        who = (
+            "the balance work does not create chunks in this spec (balance_work = "
+            f'"{self.p.switches.balance_work}")'
+            if is_kworker(made.comm)
+            else "a task creates a chunk only inside a non-atomic pcpu_alloc()"
+        )
+        self.nonconforming(
+            made,
+            f"task {made.comm}-{made.pid} created this chunk, but its next "
+            f"percpu event (line {e.line}) is {what}: {who}",
+        )
 
     def allocation(self, e: PercpuAlloc | PercpuAllocFail) -> None:
         self.call_ends(e)
@@ -123,24 +141,34 @@ class RealReplay:
         if e.align <= 0 or e.align & (e.align - 1) or e.align > PAGE_SIZE:
             return  # pcpu_alloc() refuses these before tracing anything: level 1 reports it
         if e.reserved and not self.p.has_reserved:
-            self.nonconforming(e, "a reserved allocation, but the spec models no reserved chunk "
-                               "(reserved_cells = 0): the model lacks pcpu_reserved_chunk")
+            self.nonconforming(
+                e,
+                "a reserved allocation, but the spec models no reserved chunk "
+                "(reserved_cells = 0): the model lacks pcpu_reserved_chunk",
+            )
             return
         if isinstance(e, PercpuAlloc):
             end = e.off + e.size
             self.largest_end = max(self.largest_end, end)
             if self.unit_size is not None and end > self.unit_size:
-                self.nonconforming(e, f"the area [{e.off}, {end}) ends past the unit size "
-                                   f"{self.unit_size}: pcpu_alloc_area() serves one unit")
+                self.nonconforming(
+                    e,
+                    f"the area [{e.off}, {end}) ends past the unit size "
+                    f"{self.unit_size}: pcpu_alloc_area() serves one unit",
+                )
 
     def function(self, e: FunctionCall) -> None:
         sw = self.p.switches
         if e.function in PARTIAL_DEPOPULATION and not sw.partial_depopulation:
-            self.nonconforming(e, f"{e.function}: partial depopulation of isolated chunks "
-                               "(v5.14, f183324133ea) is not in this spec's model")
+            self.nonconforming(
+                e,
+                f"{e.function}: partial depopulation of isolated chunks "
+                "(v5.14, f183324133ea) is not in this spec's model",
+            )
         elif e.function in AREA_MAP_EXTENSION and sw.area_map == "bitmap":
-            self.nonconforming(e, f"{e.function}: the bitmap allocator (v4.14) has no area-map "
-                               "extension")
+            self.nonconforming(
+                e, f"{e.function}: the bitmap allocator (v4.14) has no area-map extension"
+            )
 
     def nonconforming(self, e: Event, message: str) -> None:
         self.findings.append(Violation(e.line, "nonconforming", message, e.text))
@@ -150,9 +178,13 @@ class RealReplay:
         if self.unit_size is not None or not self.largest_end:
             return
         unit = 1 << (self.largest_end - 1).bit_length()
-        note = (f"unit size not given: at least {self.largest_end} bytes ({unit} if a power of "
-                "two), inferred from the largest area")
+        note = (
+            f"unit size not given: at least {self.largest_end} bytes ({unit} if a power of "
+            "two), inferred from the largest area"
+        )
         if self.stride is not None and self.cpus:
-            note += (f"; at most {self.stride // self.cpus} bytes, from two live chunks "
-                     f"{self.stride:#x} bytes apart and #P:{self.cpus} units each")
+            note += (
+                f"; at most {self.stride // self.cpus} bytes, from two live chunks "
+                f"{self.stride:#x} bytes apart and #P:{self.cpus} units each"
+            )
         self.notes.append(note)

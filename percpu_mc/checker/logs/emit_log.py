@@ -6,6 +6,7 @@ steps of the concrete interpretation (seeded by --seed) that never enters a
 state violating a property is written as DIR/<spec>-simulate-<seed>.trace,
 a correct run of the spec for tests and benchmarks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,9 @@ import random
 from pathlib import Path
 
 from percpu_mc.checker.cli.common import at_least
-from percpu_mc.checker.result import Result, Violated
 from percpu_mc.checker.engines.native import CompilerMissing, Native
-from percpu_mc.model.machine import Trace, TraceStep
-from percpu_mc.model.machine import Model
+from percpu_mc.checker.result import Result, Violated
+from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import State
@@ -24,12 +24,20 @@ from percpu_mc.traces.writer import write_trace
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--emit-log", metavar="DIR", type=Path,
-                    help="write each counterexample as DIR/<spec>-<property>.trace, an ftrace "
-                         "`trace` file check-trace can replay (with --simulate: the random run)")
-    ap.add_argument("--simulate", metavar="STEPS", type=at_least(1),
-                    help="check nothing: take STEPS random steps that violate no property "
-                         "and write them with --emit-log")
+    ap.add_argument(
+        "--emit-log",
+        metavar="DIR",
+        type=Path,
+        help="write each counterexample as DIR/<spec>-<property>.trace, an ftrace "
+        "`trace` file check-trace can replay (with --simulate: the random run)",
+    )
+    ap.add_argument(
+        "--simulate",
+        metavar="STEPS",
+        type=at_least(1),
+        help="check nothing: take STEPS random steps that violate no property "
+        "and write them with --emit-log",
+    )
     ap.add_argument("--seed", type=int, default=0, help="random seed of --simulate (default 0)")
 
 
@@ -60,8 +68,9 @@ def random_run(model: Model, steps: int, seed: int, native: Native | None = None
         if native is None:
             options = [(ai, ch, t) for ai, ch, t in model.successors(s) if not violates(model, t)]
         else:
-            options = [(op.action, op.choices, t) for op, t in native.successors(s)
-                       if all(native.holds(t))]
+            options = [
+                (op.action, op.choices, t) for op, t in native.successors(s) if all(native.holds(t))
+            ]
         if not options:
             break
         ai, ch, s = rng.choice(options)
@@ -69,8 +78,9 @@ def random_run(model: Model, steps: int, seed: int, native: Native | None = None
     return Trace(model.init(), tuple(out))
 
 
-def emit_counterexamples(out_dir: Path, spec_name: str, model: Model,
-                         results: list[Result]) -> list[Path]:
+def emit_counterexamples(
+    out_dir: Path, spec_name: str, model: Model, results: list[Result]
+) -> list[Path]:
     written = []
     for r in results:
         if isinstance(r, Violated):
@@ -87,6 +97,7 @@ def emit_simulation(out_dir: Path, spec_name: str, model: Model, steps: int, see
         native = None  # the concrete interpretation walks the same run, more slowly
     trace = random_run(model, steps, seed, native)
     path = out_dir / f"{spec_name}-simulate-{seed}.trace"
-    write_trace(path, model, trace,
-                f"spec {spec_name}, random run of {len(trace.steps)} steps, seed {seed}")
+    write_trace(
+        path, model, trace, f"spec {spec_name}, random run of {len(trace.steps)} steps, seed {seed}"
+    )
     return path

@@ -86,11 +86,21 @@ KINDS = {
 # shown removes each. The other kinds rest on one line, on one CPU's clock or
 # on a constant of the boot (the pointer offset, bytes_alloc per byte, the one
 # reserved chunk), which no other CPU changes: they stay violations.
-EXPLAINED_BY_OTHER_CPUS = frozenset({
-    "overlap", "double-free", "free-unknown", "free-inside-area", "free-in-destroyed-chunk",
-    "alloc-in-destroyed-chunk", "alloc-unknown-chunk", "destroy-nonempty-chunk",
-    "destroy-destroyed-chunk", "destroy-unknown-chunk", "create-live-chunk",
-})
+EXPLAINED_BY_OTHER_CPUS = frozenset(
+    {
+        "overlap",
+        "double-free",
+        "free-unknown",
+        "free-inside-area",
+        "free-in-destroyed-chunk",
+        "alloc-in-destroyed-chunk",
+        "alloc-unknown-chunk",
+        "destroy-nonempty-chunk",
+        "destroy-destroyed-chunk",
+        "destroy-unknown-chunk",
+        "create-live-chunk",
+    }
+)
 
 # Lines that do not parse kept for the report: enough to show what the file
 # is; the rest are only counted (a binary file has thousands).
@@ -180,8 +190,11 @@ class PartialView:
 
     def as_json(self) -> dict:
         """For --json; "cpus" only when the header told it."""
-        return {"cpus_seen": list(self.seen), **({"cpus": self.cpus} if self.cpus else {}),
-                "unknown": dict(self.unknown)}
+        return {
+            "cpus_seen": list(self.seen),
+            **({"cpus": self.cpus} if self.cpus else {}),
+            "unknown": dict(self.unknown),
+        }
 
     def describe(self) -> str:
         of = f" of {self.cpus}" if self.cpus else ""
@@ -211,8 +224,9 @@ class Report:
 class TraceChecker:
     """Feed it a log's records in order, then call finish()."""
 
-    def __init__(self, strict: bool = False, window_ns: int = DEFAULT_WINDOW_NS,
-                 partial: bool | None = None) -> None:
+    def __init__(
+        self, strict: bool = False, window_ns: int = DEFAULT_WINDOW_NS, partial: bool | None = None
+    ) -> None:
         self.strict = strict
         self.window_ns = window_ns
         self.partial = partial  # None: tell from the log whether CPUs are missing
@@ -249,9 +263,12 @@ class TraceChecker:
         cpu = event.cpu
         last = self._last_time.get(cpu)
         if last is not None and event.ts_ns < last.ts_ns:
-            self._violate(event, "time-goes-back",
-                          f"CPU {cpu} stamped {event.timestamp} after {last.timestamp} "
-                          f"at line {last.line}: one CPU's ring buffer is written in time order")
+            self._violate(
+                event,
+                "time-goes-back",
+                f"CPU {cpu} stamped {event.timestamp} after {last.timestamp} "
+                f"at line {last.line}: one CPU's ring buffer is written in time order",
+            )
         self._last_time[cpu] = event
         if self._cpus_to_wait is not None:
             if last is None:
@@ -288,8 +305,9 @@ class TraceChecker:
                 self._feature("ring buffer overwritten")
                 self._cpus_to_wait = record.cpus
         elif isinstance(record, Columns):
-            self._feature(f"{record.irq_info} irq-info columns" if record.irq_info
-                          else "irq-info off")
+            self._feature(
+                f"{record.irq_info} irq-info columns" if record.irq_info else "irq-info off"
+            )
             if record.tgid:
                 self._feature("tgid column")
 
@@ -300,18 +318,23 @@ class TraceChecker:
         self._finished = True
         self._flush()
         if self._cpus_to_wait is not None:
-            self._feature(f"allocation state not checked: {self._cpus_to_wait} CPUs never "
-                          "appear in the overwritten buffer")
+            self._feature(
+                f"allocation state not checked: {self._cpus_to_wait} CPUs never "
+                "appear in the overwritten buffer"
+            )
         report = self.report
         unknown = Counter(v.kind for v in report.violations if v.kind in EXPLAINED_BY_OTHER_CPUS)
         report.partial = self._partial_view(unknown)
         if report.partial is not None:
-            report.violations = [v for v in report.violations
-                                 if v.kind not in EXPLAINED_BY_OTHER_CPUS]
+            report.violations = [
+                v for v in report.violations if v.kind not in EXPLAINED_BY_OTHER_CPUS
+            ]
             self._feature(report.partial.describe())
         elif unknown and self.partial is None and self._entries is None:
-            self._feature("every CPU's events taken as present (for a log of some CPUs "
-                          "only, --partial takes the others' as unknown)")
+            self._feature(
+                "every CPU's events taken as present (for a log of some CPUs "
+                "only, --partial takes the others' as unknown)"
+            )
         report.no_percpu_event = self._no_percpu_event()
         report.features = list(self._features)
         return report
@@ -330,14 +353,17 @@ class TraceChecker:
         if entries is not None:
             events = sum(self.report.events.values())
             if seen and len(seen) < entries.cpus and events < entries.in_buffer:
-                return PartialView(seen, cpus, f"the header counts {entries.in_buffer} entries "
-                                   f"in the buffers of all CPUs, the file holds {events}",
-                                   unknown)
+                return PartialView(
+                    seen,
+                    cpus,
+                    f"the header counts {entries.in_buffer} entries "
+                    f"in the buffers of all CPUs, the file holds {events}",
+                    unknown,
+                )
             return None
         missing = sorted(set(range(seen[-1] + 1)) - set(seen)) if seen else []
         if missing and unknown:
-            return PartialView(seen, None, "no line of CPU " + ",".join(map(str, missing)),
-                               unknown)
+            return PartialView(seen, None, "no line of CPU " + ",".join(map(str, missing)), unknown)
         return None
 
     def _no_percpu_event(self) -> str | None:
@@ -347,16 +373,22 @@ class TraceChecker:
             return None
         total = sum(events.values())
         if not total and self._entries is None and not self._features:
-            return ("no event and no ftrace header: an empty file, or not the trace file "
-                    "(/sys/kernel/tracing/trace)")
+            return (
+                "no event and no ftrace header: an empty file, or not the trace file "
+                "(/sys/kernel/tracing/trace)"
+            )
         if not total:
-            return ("a header and no event: nothing was traced (tracing off, or the buffer "
-                    "was cleared before it was copied)")
+            return (
+                "a header and no event: nothing was traced (tracing off, or the buffer "
+                "was cleared before it was copied)"
+            )
         name, count = events.most_common(1)[0]
-        return (f"{total} events, none a percpu tracepoint (the most frequent: {name}, "
-                f"{count}): the percpu events were not enabled (echo 1 > "
-                "/sys/kernel/tracing/events/percpu/enable, or trace_event=percpu:* on the "
-                "kernel command line)")
+        return (
+            f"{total} events, none a percpu tracepoint (the most frequent: {name}, "
+            f"{count}): the percpu events were not enabled (echo 1 > "
+            "/sys/kernel/tracing/events/percpu/enable, or trace_event=percpu:* on the "
+            "kernel command line)"
+        )
 
     def _feature(self, name: str) -> None:
         self._features[name] = None
@@ -410,9 +442,12 @@ class TraceChecker:
             for i, later in enumerate(pending):
                 if later.ts_ns - event.ts_ns > self.window_ns:
                     break
-                if (later.cpu != event.cpu and id(later) not in self._moved
-                        and self._explains(event, later)):
-                    early = [e for e in list(pending)[:i + 1] if e.cpu == later.cpu]
+                if (
+                    later.cpu != event.cpu
+                    and id(later) not in self._moved
+                    and self._explains(event, later)
+                ):
+                    early = [e for e in list(pending)[: i + 1] if e.cpu == later.cpu]
                     for e in early:
                         pending.remove(e)
                         self._moved.add(id(e))
@@ -432,8 +467,11 @@ class TraceChecker:
                 return False  # changes no state (see _alloc): no order explains it
             case PercpuAlloc(off=off, size=size):
                 # A chunk seen first here may be a create of another CPU's.
-                return chunk is None or chunk.destroyed is not None or bool(
-                    chunk.overlapping(off, off + size))
+                return (
+                    chunk is None
+                    or chunk.destroyed is not None
+                    or bool(chunk.overlapping(off, off + size))
+                )
             case PercpuFree(off=off):
                 # Freeing an area not known to be live may be another CPU's
                 # allocation of it, taken too late.
@@ -454,8 +492,11 @@ class TraceChecker:
             return False
         match event:
             case PercpuAlloc(off=off, size=size):
-                return (isinstance(later, PercpuCreateChunk) or isinstance(later, PercpuFree)
-                        and off - size < later.off < off + size)
+                return (
+                    isinstance(later, PercpuCreateChunk)
+                    or isinstance(later, PercpuFree)
+                    and off - size < later.off < off + size
+                )
             case PercpuFree(off=off):
                 return isinstance(later, PercpuAlloc) and later.off == off and later.size != 0
             case PercpuDestroyChunk():
@@ -480,20 +521,31 @@ class TraceChecker:
         if i < len(starts) and starts[i] < off + size:  # chunk.overlaps(off, off + size)
             return False
         bytes_alloc = event.bytes_alloc
-        if (size == 0 or align <= 0 or align & (align - 1) or off % align or off < 0
-                or event.reserved
-                or bytes_alloc is not None and ((first := self._bytes_ratio) is None
-                                                or bytes_alloc * first.size
-                                                != first.bytes_alloc * size)
-                or ptr is None or base < KERNEL_HALF  # type: ignore[operator]
-                or (base + off - ptr) & ADDRESS_MASK != self._ptr_delta  # type: ignore[operator]
-                or chunk.created is None and self._complete):
+        if (
+            size == 0
+            or align <= 0
+            or align & (align - 1)
+            or off % align
+            or off < 0
+            or event.reserved
+            or bytes_alloc is not None
+            and (
+                (first := self._bytes_ratio) is None
+                or bytes_alloc * first.size != first.bytes_alloc * size
+            )
+            or ptr is None
+            or base < KERNEL_HALF  # type: ignore[operator]
+            or (base + off - ptr) & ADDRESS_MASK != self._ptr_delta  # type: ignore[operator]
+            or chunk.created is None
+            and self._complete
+        ):
             self._alloc(event, chunk)
             return True
         # An allocation with raw pointers that _alloc would find sound
         # ("raw pointers" is a feature since _ptr_delta was set).
-        self._features["v5.19+ field set" if event.call_site is not None
-                       else "v4.13 field set"] = None
+        self._features["v5.19+ field set" if event.call_site is not None else "v4.13 field set"] = (
+            None
+        )
         bisect.insort(starts, off)
         chunk.areas[off] = Area(off, size, ptr, event.line)
         chunk.freed.pop(off, None)
@@ -506,8 +558,11 @@ class TraceChecker:
         if chunk is None or (area := chunk.areas.get(off)) is None:
             return False
         base, ptr = event.base_addr, event.ptr
-        if (ptr is None or base < KERNEL_HALF  # type: ignore[operator]
-                or (base + off - ptr) & ADDRESS_MASK != self._ptr_delta):  # type: ignore[operator]
+        if (
+            ptr is None
+            or base < KERNEL_HALF  # type: ignore[operator]
+            or (base + off - ptr) & ADDRESS_MASK != self._ptr_delta
+        ):  # type: ignore[operator]
             self._check_ptr(event, area)
         del chunk.areas[off]
         del chunk.starts[bisect.bisect_left(chunk.starts, off)]
@@ -531,20 +586,32 @@ class TraceChecker:
     def _alloc(self, event: PercpuAlloc, clean: Chunk | None = None) -> None:
         """`clean`: the event's chunk, live and free at the event's area."""
         base, off, size, align = event.base_addr, event.off, event.size, event.align
-        self._features["v5.19+ field set" if event.call_site is not None
-                       else "v4.13 field set"] = None
-        if (bytes_alloc := event.bytes_alloc) is not None and size != 0 and (
+        self._features["v5.19+ field set" if event.call_site is not None else "v4.13 field set"] = (
+            None
+        )
+        if (
+            (bytes_alloc := event.bytes_alloc) is not None
+            and size != 0
+            and (
                 (first := self._bytes_ratio) is None
-                or bytes_alloc * first.size != first.bytes_alloc * size):
+                or bytes_alloc * first.size != first.bytes_alloc * size
+            )
+        ):
             self._check_bytes_alloc(event)
         if size == 0 or align & (align - 1) or align <= 0:
-            self._violate(event, "invalid-request",
-                          f"size={size} align={align}: pcpu_alloc() refuses a zero size or an "
-                          "alignment that is not a power of two before allocating anything")
+            self._violate(
+                event,
+                "invalid-request",
+                f"size={size} align={align}: pcpu_alloc() refuses a zero size or an "
+                "alignment that is not a power of two before allocating anything",
+            )
         elif off % align or off < 0:
-            self._violate(event, "misaligned",
-                          f"off={off} is not a multiple of align={align}: the area search "
-                          "only considers offsets aligned to the request")
+            self._violate(
+                event,
+                "misaligned",
+                f"off={off} is not a multiple of align={align}: the area search "
+                "only considers offsets aligned to the request",
+            )
         if base is None:
             return
         self._check_ptr(event, None)
@@ -570,17 +637,23 @@ class TraceChecker:
         if chunk is None:
             chunk = self._chunks[base] = Chunk(base)
         if chunk.destroyed is not None:
-            self._violate(event, "alloc-in-destroyed-chunk",
-                          f"chunk {base:#x} was destroyed at line {chunk.destroyed} and not "
-                          "created again: pcpu_balance_workfn unlinked it from the slot lists "
-                          "before pcpu_destroy_chunk")
+            self._violate(
+                event,
+                "alloc-in-destroyed-chunk",
+                f"chunk {base:#x} was destroyed at line {chunk.destroyed} and not "
+                "created again: pcpu_balance_workfn unlinked it from the slot lists "
+                "before pcpu_destroy_chunk",
+            )
             chunk = self._chunks[base] = Chunk(base)
         self._check_chunk_identity(event, chunk)
         for area in chunk.overlapping(off, off + size):
-            self._violate(event, "overlap",
-                          f"[{off}, {off + size}) of chunk {base:#x} overlaps the live area "
-                          f"[{area.off}, {area.off + area.size}) allocated at line {area.line} "
-                          "and not freed since: pcpu_alloc_area() only hands out free bits")
+            self._violate(
+                event,
+                "overlap",
+                f"[{off}, {off + size}) of chunk {base:#x} overlaps the live area "
+                f"[{area.off}, {area.off + area.size}) allocated at line {area.line} "
+                "and not freed since: pcpu_alloc_area() only hands out free bits",
+            )
             chunk.remove(area)
         chunk.add(Area(off, size, event.ptr, event.line))
 
@@ -589,26 +662,35 @@ class TraceChecker:
         the first chunk, exists from boot and never gets a create event."""
         if chunk.created is not None:
             if event.reserved:
-                self._violate(event, "reserved-chunk-mismatch",
-                              f"a reserved allocation in chunk {chunk.base:#x}, created at line "
-                              f"{chunk.created}: reserved requests are served only by "
-                              "pcpu_reserved_chunk, which is set up at boot")
+                self._violate(
+                    event,
+                    "reserved-chunk-mismatch",
+                    f"a reserved allocation in chunk {chunk.base:#x}, created at line "
+                    f"{chunk.created}: reserved requests are served only by "
+                    "pcpu_reserved_chunk, which is set up at boot",
+                )
             return
         if event.reserved:
             if self._reserved_chunk is None:
                 self._reserved_chunk = chunk.base
             elif self._reserved_chunk != chunk.base:
-                self._violate(event, "reserved-chunk-mismatch",
-                              f"a reserved allocation in chunk {chunk.base:#x}, but earlier ones "
-                              f"used {self._reserved_chunk:#x}: there is one pcpu_reserved_chunk")
+                self._violate(
+                    event,
+                    "reserved-chunk-mismatch",
+                    f"a reserved allocation in chunk {chunk.base:#x}, but earlier ones "
+                    f"used {self._reserved_chunk:#x}: there is one pcpu_reserved_chunk",
+                )
         elif self._complete:
             if self._first_chunk is None:
                 self._first_chunk = chunk.base
             elif self._first_chunk != chunk.base:
-                self._violate(event, "alloc-unknown-chunk",
-                              f"chunk {chunk.base:#x} was never created, and the first chunk is "
-                              f"{self._first_chunk:#x}: in a complete log every other chunk "
-                              "appears with percpu_create_chunk first")
+                self._violate(
+                    event,
+                    "alloc-unknown-chunk",
+                    f"chunk {chunk.base:#x} was never created, and the first chunk is "
+                    f"{self._first_chunk:#x}: in a complete log every other chunk "
+                    "appears with percpu_create_chunk first",
+                )
 
     def _check_ptr(self, event: PercpuAlloc | PercpuFree, area: Area | None) -> None:
         """ptr is __addr_to_pcpu_ptr(base_addr + off): the address shifted by
@@ -624,17 +706,23 @@ class TraceChecker:
             if self._ptr_delta is None:
                 self._ptr_delta = delta
             else:
-                self._violate(event, "ptr-mismatch",
-                              f"ptr={ptr:#x} is not base_addr + off - {self._ptr_delta:#x}, the "
-                              "offset every earlier event of this boot showed "
-                              "(__addr_to_pcpu_ptr)")
+                self._violate(
+                    event,
+                    "ptr-mismatch",
+                    f"ptr={ptr:#x} is not base_addr + off - {self._ptr_delta:#x}, the "
+                    "offset every earlier event of this boot showed "
+                    "(__addr_to_pcpu_ptr)",
+                )
             return
         if base < HASH_LIMIT:
             self._feature("hashed pointers")
         if area is not None and area.ptr is not None and area.ptr != ptr:
-            self._violate(event, "ptr-mismatch",
-                          f"ptr={ptr:#x}, but the area at off={event.off} was handed out as "
-                          f"ptr={area.ptr:#x} at line {area.line}")
+            self._violate(
+                event,
+                "ptr-mismatch",
+                f"ptr={ptr:#x}, but the area at off={event.off} was handed out as "
+                f"ptr={area.ptr:#x} at line {area.line}",
+            )
 
     def _check_bytes_alloc(self, event: PercpuAlloc) -> None:
         """bytes_alloc = pcpu_obj_full_size(size): size times the possible
@@ -644,10 +732,13 @@ class TraceChecker:
         if first is None:
             self._bytes_ratio = event
         elif event.bytes_alloc * first.size != first.bytes_alloc * event.size:
-            self._violate(event, "bytes-alloc-mismatch",
-                          f"bytes_alloc={event.bytes_alloc} for size={event.size}, but line "
-                          f"{first.line} had bytes_alloc={first.bytes_alloc} for size="
-                          f"{first.size}: pcpu_obj_full_size() is linear in size")
+            self._violate(
+                event,
+                "bytes-alloc-mismatch",
+                f"bytes_alloc={event.bytes_alloc} for size={event.size}, but line "
+                f"{first.line} had bytes_alloc={first.bytes_alloc} for size="
+                f"{first.size}: pcpu_obj_full_size() is linear in size",
+            )
 
     def _free(self, event: PercpuFree) -> None:
         base, off = event.base_addr, event.off
@@ -667,29 +758,45 @@ class TraceChecker:
         chunk = self._chunks.get(base)
         if chunk is None:
             if self._complete:
-                return ("free-unknown", f"chunk {base:#x} holds no area allocated in this log, "
-                        "which claims to be complete")
+                return (
+                    "free-unknown",
+                    f"chunk {base:#x} holds no area allocated in this log, "
+                    "which claims to be complete",
+                )
             return None
         if off in chunk.areas:
             return None
         if chunk.destroyed is not None:
-            return ("free-in-destroyed-chunk",
-                    f"chunk {base:#x} was destroyed at line {chunk.destroyed}: only a fully "
-                    "free chunk is destroyed, and nothing was allocated in it since")
+            return (
+                "free-in-destroyed-chunk",
+                f"chunk {base:#x} was destroyed at line {chunk.destroyed}: only a fully "
+                "free chunk is destroyed, and nothing was allocated in it since",
+            )
         if inside := chunk.overlapping(off, off + 1):
-            return ("free-inside-area",
-                    f"off={off} lies inside the live area [{inside[0].off}, "
-                    f"{inside[0].off + inside[0].size}) allocated at line {inside[0].line}: "
-                    "free_percpu() must be given the area's start")
+            return (
+                "free-inside-area",
+                f"off={off} lies inside the live area [{inside[0].off}, "
+                f"{inside[0].off + inside[0].size}) allocated at line {inside[0].line}: "
+                "free_percpu() must be given the area's start",
+            )
         if off in chunk.freed:
-            return ("double-free", f"the area at off={off} of chunk {base:#x} was already freed "
-                    f"at line {chunk.freed[off]} and not allocated again")
+            return (
+                "double-free",
+                f"the area at off={off} of chunk {base:#x} was already freed "
+                f"at line {chunk.freed[off]} and not allocated again",
+            )
         if chunk.created is not None:
-            return ("free-unknown", f"no area at off={off} of chunk {base:#x} was allocated since "
-                    f"its percpu_create_chunk at line {chunk.created}")
+            return (
+                "free-unknown",
+                f"no area at off={off} of chunk {base:#x} was allocated since "
+                f"its percpu_create_chunk at line {chunk.created}",
+            )
         if self._complete:
-            return ("free-unknown", f"no area at off={off} of chunk {base:#x} was allocated in "
-                    "this log, which claims to be complete")
+            return (
+                "free-unknown",
+                f"no area at off={off} of chunk {base:#x} was allocated in "
+                "this log, which claims to be complete",
+            )
         return None
 
     @staticmethod
@@ -702,11 +809,17 @@ class TraceChecker:
             return
         chunk = self._chunks.get(base)
         if chunk is not None and self._is_live(chunk):
-            why = (f"created at line {chunk.created}" if chunk.created is not None
-                   else f"holding {len(chunk.areas)} live areas")
-            self._violate(event, "create-live-chunk",
-                          f"chunk {base:#x} is live ({why}) and not destroyed: its vm area "
-                          "cannot be handed out again")
+            why = (
+                f"created at line {chunk.created}"
+                if chunk.created is not None
+                else f"holding {len(chunk.areas)} live areas"
+            )
+            self._violate(
+                event,
+                "create-live-chunk",
+                f"chunk {base:#x} is live ({why}) and not destroyed: its vm area "
+                "cannot be handed out again",
+            )
         self._chunks[base] = Chunk(base, created=event.line)
 
     def _destroy(self, event: PercpuDestroyChunk) -> None:
@@ -715,30 +828,40 @@ class TraceChecker:
             return
         chunk = self._chunks.get(base, Chunk(base))
         if chunk.destroyed is not None:
-            self._violate(event, "destroy-destroyed-chunk",
-                          f"chunk {base:#x} was already destroyed at line {chunk.destroyed}")
+            self._violate(
+                event,
+                "destroy-destroyed-chunk",
+                f"chunk {base:#x} was already destroyed at line {chunk.destroyed}",
+            )
         elif chunk.areas:
             first = chunk.areas[chunk.starts[0]]
-            self._violate(event, "destroy-nonempty-chunk",
-                          f"chunk {base:#x} still holds {len(chunk.areas)} live areas (the first "
-                          f"at off={first.off}, allocated at line {first.line}): "
-                          "pcpu_balance_workfn frees only fully free chunks")
+            self._violate(
+                event,
+                "destroy-nonempty-chunk",
+                f"chunk {base:#x} still holds {len(chunk.areas)} live areas (the first "
+                f"at off={first.off}, allocated at line {first.line}): "
+                "pcpu_balance_workfn frees only fully free chunks",
+            )
         elif chunk.created is None and self._complete:
-            self._violate(event, "destroy-unknown-chunk",
-                          f"chunk {base:#x} was never created in this log, which claims to be "
-                          "complete, and the first and reserved chunks are never destroyed")
+            self._violate(
+                event,
+                "destroy-unknown-chunk",
+                f"chunk {base:#x} was never created in this log, which claims to be "
+                "complete, and the first and reserved chunks are never destroyed",
+            )
         self._chunks[base] = Chunk(base, destroyed=event.line)
 
 
 # The events _settle applies at once when they conflict with nothing.
-SETTLE_CLEAN = {
-    PercpuAlloc: TraceChecker._alloc_if_clean,
-    PercpuFree: TraceChecker._free_if_clean,
-}
+SETTLE_CLEAN = {PercpuAlloc: TraceChecker._alloc_if_clean, PercpuFree: TraceChecker._free_if_clean}
 
 
-def check_log(records: Iterable[Record], strict: bool = False,
-              window_ns: int = DEFAULT_WINDOW_NS, partial: bool | None = None) -> Report:
+def check_log(
+    records: Iterable[Record],
+    strict: bool = False,
+    window_ns: int = DEFAULT_WINDOW_NS,
+    partial: bool | None = None,
+) -> Report:
     """Check a whole log, given as its records in order."""
     checker = TraceChecker(strict, window_ns, partial)
     feed = checker.feed

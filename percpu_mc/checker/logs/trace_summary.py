@@ -6,26 +6,36 @@ a histogram that coarsens itself, and lists of marks are capped.
 It is fed the same records as the level-1 checker (checker/trace_check.py)
 and keeps its own, simpler picture: it does not judge, the checker does.
 """
+
 from __future__ import annotations
 
 import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 
-from percpu_mc.traces.events import (Event, LostEvents, PercpuAlloc, PercpuAllocFail, PercpuCreateChunk,
-                           PercpuDestroyChunk, PercpuFree, Record)
+from percpu_mc.traces.events import (
+    Event,
+    LostEvents,
+    PercpuAlloc,
+    PercpuAllocFail,
+    PercpuCreateChunk,
+    PercpuDestroyChunk,
+    PercpuFree,
+    Record,
+)
 
-PAGE_SIZE = 4096       # the samples' kernels (x86-64); the log does not say
-MAX_MARKS = 500        # atomic failures and lost-event gaps drawn on the timeline
-MAX_BINS = 20_000      # histogram buckets kept before they are merged tenfold
+PAGE_SIZE = 4096  # the samples' kernels (x86-64); the log does not say
+MAX_MARKS = 500  # atomic failures and lost-event gaps drawn on the timeline
+MAX_BINS = 20_000  # histogram buckets kept before they are merged tenfold
 START_RESOLUTION_NS = 1_000_000
-SAMPLE_EVERY = 256     # events between two (line, timestamp) samples
+SAMPLE_EVERY = 256  # events between two (line, timestamp) samples
 
 
 @dataclass
 class Histogram:
     """Counts per time bucket; when there are too many buckets the
     resolution grows tenfold, so memory stays bounded."""
+
     resolution_ns: int = START_RESOLUTION_NS
     counts: Counter = field(default_factory=Counter)
 
@@ -52,8 +62,9 @@ class Histogram:
 class ChunkLife:
     """One chunk between its creation (or the start of the log) and its
     destruction (or the end of the log). A base_addr may be reused."""
+
     base: int
-    created: tuple[int, int] | None = None    # (line, ts_ns) of percpu_create_chunk
+    created: tuple[int, int] | None = None  # (line, ts_ns) of percpu_create_chunk
     destroyed: tuple[int, int] | None = None  # (line, ts_ns) of percpu_destroy_chunk
     gap: int | None = None  # line of the lost-events marker that ended what is known of it
     first_ns: int = 0
@@ -112,10 +123,17 @@ class LogSummary:
                 case PercpuAllocFail():
                     self.nr_failures += 1
                     if len(self.failures) < MAX_MARKS:
-                        self.failures.append(Mark(record.line, ts, (
-                            f"{'atomic' if record.is_atomic else 'GFP_KERNEL'}"
-                            f"{' reserved' if record.reserved else ''} size={record.size} "
-                            f"align={record.align} failed")))
+                        self.failures.append(
+                            Mark(
+                                record.line,
+                                ts,
+                                (
+                                    f"{'atomic' if record.is_atomic else 'GFP_KERNEL'}"
+                                    f"{' reserved' if record.reserved else ''} size={record.size} "
+                                    f"align={record.align} failed"
+                                ),
+                            )
+                        )
                 case PercpuCreateChunk(base_addr=base) if base is not None:
                     life = self._new_life(base, ts)
                     life.created = (record.line, ts)
@@ -132,8 +150,9 @@ class LogSummary:
             self.current.clear()
             if len(self.gaps) < MAX_MARKS:
                 count = "an unknown number of" if record.count is None else str(record.count)
-                self.gaps.append(Mark(record.line, self.last_ns,
-                                      f"CPU {record.cpu} lost {count} events"))
+                self.gaps.append(
+                    Mark(record.line, self.last_ns, f"CPU {record.cpu} lost {count} events")
+                )
 
     def _new_life(self, base: int, ts: int) -> ChunkLife:
         old = self.current.get(base)
@@ -168,8 +187,9 @@ class LogSummary:
         life.live[event.off] = event.size
         life.peak_bytes = max(life.peak_bytes, life.live_bytes)
         life.extent = max(life.extent, event.off + event.size)
-        life.touched.update(range(event.off // PAGE_SIZE,
-                                  (event.off + max(event.size, 1) - 1) // PAGE_SIZE + 1))
+        life.touched.update(
+            range(event.off // PAGE_SIZE, (event.off + max(event.size, 1) - 1) // PAGE_SIZE + 1)
+        )
 
     def _free(self, event: PercpuFree) -> None:
         life = self._life(event, self.frees)

@@ -1,5 +1,6 @@
 """`--html FILE`: one self-contained page (inline CSS and SVG, no script, no
 external asset) drawn with Jinja2 templates from checker/templates/."""
+
 from __future__ import annotations
 
 import os
@@ -9,9 +10,9 @@ from typing import Any
 
 import jinja2
 
-from percpu_mc.checker.result import Result, Violated
 from percpu_mc.checker.report.step_view import AreaView, counterexample
 from percpu_mc.checker.report.trace_view import PAGE_SIZE, TIMELINE_WIDTH, FileView
+from percpu_mc.checker.result import Result, Violated
 from percpu_mc.model.machine import Model
 from percpu_mc.model.vocabulary import alloc_context
 
@@ -36,8 +37,11 @@ def short_holder(area: AreaView) -> str:
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("percpu_mc.checker.report", "templates"),
-        autoescape=True, trim_blocks=True, lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined)
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.globals.update(colour=holder_colour, short=short_holder)
     return env
 
@@ -71,9 +75,9 @@ def unwritable(path: str) -> str | None:
 
 def model_page(doc: dict[str, Any], results: list[Result], model: Model) -> str:
     views = [counterexample(model, r.prop, r.trace) for r in results if isinstance(r, Violated)]
-    legend = [(f"area held by {alloc_context(i)}", holder_colour(i))
-              for i in range(model.p.nr_contexts)] + [("the first chunk's static area (S)",
-                                                       STATIC_COLOUR)]
+    legend = [
+        (f"area held by {alloc_context(i)}", holder_colour(i)) for i in range(model.p.nr_contexts)
+    ] + [("the first chunk's static area (S)", STATIC_COLOUR)]
     return environment().get_template("model.html.j2").render(doc=doc, views=views, legend=legend)
 
 
@@ -82,8 +86,11 @@ def write_model(path: str, doc: dict[str, Any], results: list[Result], model: Mo
 
 
 def trace_page(verdict: str, files: list[FileView]) -> str:
-    return environment().get_template("trace.html.j2").render(
-        verdict=verdict, files=files, timeline_width=TIMELINE_WIDTH, page_size=PAGE_SIZE)
+    return (
+        environment()
+        .get_template("trace.html.j2")
+        .render(verdict=verdict, files=files, timeline_width=TIMELINE_WIDTH, page_size=PAGE_SIZE)
+    )
 
 
 def write_trace(path: str, verdict: str, files: list[FileView]) -> None:

@@ -8,6 +8,7 @@ per-context or per-allocation tuple is an ITF list, an integer
 `{"#bigint": "n"}`, a flag a JSON boolean.  Each state after the first names
 in its `#meta` the action that led to it (context, action, kernel function,
 choices), as Quint's `mbt::actionTaken` does, but outside the variables."""
+
 from __future__ import annotations
 
 import json
@@ -43,16 +44,27 @@ def document(spec: str, model: Model, result: Violated) -> dict[str, Any]:
     pre = trace.init
     for i, step in enumerate(trace.steps, 1):
         action = model.actions[step.action]
-        meta = {"index": i, "context": context_label(model, step.action, step.state, pre),
-                "action": action.name, "kernel": action.kernel, "choices": dict(step.choices)}
+        meta = {
+            "index": i,
+            "context": context_label(model, step.action, step.state, pre),
+            "action": action.name,
+            "kernel": action.kernel,
+            "choices": dict(step.choices),
+        }
         states.append({"#meta": meta, **state_vars(step.state)})
         pre = step.state
-    return {"#meta": {"format": "ITF", "format-description": FORMAT_DESCRIPTION,
-                      "source": spec, "description":
-                      f"check-model: {result.prop} violated after step {result.depth}: "
-                      f"{PROPERTIES[result.prop].promise}",
-                      "property": result.prop},
-            "vars": VARS, "states": states}
+    return {
+        "#meta": {
+            "format": "ITF",
+            "format-description": FORMAT_DESCRIPTION,
+            "source": spec,
+            "description": f"check-model: {result.prop} violated after step {result.depth}: "
+            f"{PROPERTIES[result.prop].promise}",
+            "property": result.prop,
+        },
+        "vars": VARS,
+        "states": states,
+    }
 
 
 def state_vars(s: State) -> dict[str, Any]:
@@ -67,9 +79,8 @@ def paths(path: str, props: list[str]) -> dict[str, Path]:
     if len(props) == 1:
         return {props[0]: target}
     name = target.name
-    suffix = ".itf.json" if name.endswith(".itf.json") and name != ".itf.json" \
-        else target.suffix
-    stem = name[:len(name) - len(suffix)] if suffix else name
+    suffix = ".itf.json" if name.endswith(".itf.json") and name != ".itf.json" else target.suffix
+    stem = name[: len(name) - len(suffix)] if suffix else name
     return {p: target.with_name(f"{stem}.{p}{suffix}") for p in props}
 
 

@@ -7,6 +7,7 @@ The HTML report (checker/html_report.py) and the terminal map
 (checker/terminal_map.py) both render these views; the cell and page strings
 are those of checker/report.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,19 +17,28 @@ from percpu_mc.checker.report.counterexample import steps as step_records
 from percpu_mc.model.machine import Model, Trace
 from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import (ALLOC_CHUNK_PCS, BALANCE_CHUNK_PCS, AllocPc, BalancePc,
-                         MUTEX_FREE, State, alloc_owner, balance_owner)
+from percpu_mc.model.state import (
+    ALLOC_CHUNK_PCS,
+    BALANCE_CHUNK_PCS,
+    MUTEX_FREE,
+    AllocPc,
+    BalancePc,
+    State,
+    alloc_owner,
+    balance_owner,
+)
 from percpu_mc.model.vocabulary import BALANCE_WORK, Context, alloc_context, map_extend_work
 
 
 @dataclass(frozen=True)
 class AreaView:
     """An allocated area of a chunk: cells [off, off + size)."""
+
     off: int
     size: int
     holder: str  # "alloc#1", "alloc#2 (in pcpu_alloc)", "static", "unowned"
     owner: int | None = None  # the allocating context holding it
-    in_call: bool = False     # its pcpu_alloc() call is still in progress
+    in_call: bool = False  # its pcpu_alloc() call is still in progress
 
 
 @dataclass(frozen=True)
@@ -38,26 +48,26 @@ class ChunkView:
     live: bool
     linked: bool
     to_free: bool
-    cells: str      # cell_map, pages separated by '|'
-    pages: str      # page_map: 'P' populated, '-' not
+    cells: str  # cell_map, pages separated by '|'
+    pages: str  # page_map: 'P' populated, '-' not
     areas: tuple[AreaView, ...]
     empty_pop_pages: int  # populated pages with no cell in use
-    counted: bool   # contributes to pcpu_nr_empty_pop_pages (not the reserved chunk)
-    changed: bool   # the step changed this chunk
+    counted: bool  # contributes to pcpu_nr_empty_pop_pages (not the reserved chunk)
+    changed: bool  # the step changed this chunk
 
 
 @dataclass(frozen=True)
 class ContextView:
     name: str
     pc: str
-    mutex: bool     # owns pcpu_alloc_mutex after the step
-    acting: bool    # ran this step
-    detail: str     # request, chunk it works on
+    mutex: bool  # owns pcpu_alloc_mutex after the step
+    acting: bool  # ran this step
+    detail: str  # request, chunk it works on
 
 
 @dataclass(frozen=True)
 class StepView:
-    number: int     # 0: the initial state
+    number: int  # 0: the initial state
     context: str
     action: str
     kernel: str
@@ -66,7 +76,7 @@ class StepView:
     changes: tuple[str, ...]
     counter: int
     counter_truth: int
-    quiet: bool     # no context inside pcpu_alloc(): the counter must equal counter_truth
+    quiet: bool  # no context inside pcpu_alloc(): the counter must equal counter_truth
     mutex_owner: str
     chunks: tuple[ChunkView, ...]
     contexts: tuple[ContextView, ...]
@@ -75,7 +85,7 @@ class StepView:
 @dataclass(frozen=True)
 class CounterexampleView:
     prop: str
-    steps: tuple[StepView, ...]   # steps[0] is the initial state
+    steps: tuple[StepView, ...]  # steps[0] is the initial state
     explanation: tuple[str, ...]  # why the last state breaks the property
     cells_per_page: int
     unit_pages: int
@@ -130,12 +140,23 @@ def _chunks(model: Model, pre: State | None, s: State) -> tuple[ChunkView, ...]:
     for c in range(p.nr_chunks):
         changed = pre is not None and any(
             getattr(pre, f)[c] != getattr(s, f)[c]
-            for f in ("live", "linked", "to_free", "alloc_map", "bound_map", "populated"))
-        out.append(ChunkView(
-            c, chunk_role(p, c), bool(s.live[c]), bool(s.linked[c]), bool(s.to_free[c]),
-            cell_map(p, s.alloc_map[c], s.bound_map[c]), page_map(p, s.populated[c]),
-            _areas(p, s, c) if s.live[c] else (), _empty_pop_pages(p, s, c), c in counted,
-            changed))
+            for f in ("live", "linked", "to_free", "alloc_map", "bound_map", "populated")
+        )
+        out.append(
+            ChunkView(
+                c,
+                chunk_role(p, c),
+                bool(s.live[c]),
+                bool(s.linked[c]),
+                bool(s.to_free[c]),
+                cell_map(p, s.alloc_map[c], s.bound_map[c]),
+                page_map(p, s.populated[c]),
+                _areas(p, s, c) if s.live[c] else (),
+                _empty_pop_pages(p, s, c),
+                c in counted,
+                changed,
+            )
+        )
     return tuple(out)
 
 
@@ -146,40 +167,69 @@ def _contexts(model: Model, s: State, acting: Context | None) -> tuple[ContextVi
         pc = AllocPc(s.pc[i])
         detail = ""
         if pc != AllocPc.IDLE:
-            detail = (f"{'atomic' if s.req_atomic[i] else 'GFP_KERNEL'}"
-                      f"{' reserved' if s.req_reserved[i] else ''} request of {s.req_size[i]} "
-                      f"cells, align {s.req_align[i]}")
+            detail = (
+                f"{'atomic' if s.req_atomic[i] else 'GFP_KERNEL'}"
+                f"{' reserved' if s.req_reserved[i] else ''} request of {s.req_size[i]} "
+                f"cells, align {s.req_align[i]}"
+            )
             if pc in ALLOC_CHUNK_PCS:
                 detail += f"; chunk {s.chunk[i]} off {s.off[i]}"
         who = alloc_context(i)
-        out.append(ContextView(who.label, pc.name, s.alloc_mutex == alloc_owner(i), acting == who,
-                               detail))
+        out.append(
+            ContextView(who.label, pc.name, s.alloc_mutex == alloc_owner(i), acting == who, detail)
+        )
     bpc = BalancePc(s.balance_pc)
     detail = "queued" if s.balance_pending else ""
     if bpc in BALANCE_CHUNK_PCS:
         detail = (detail + "; " if detail else "") + f"chunk {s.balance_chunk}"
-    out.append(ContextView(BALANCE_WORK.label, bpc.name, s.alloc_mutex == balance_owner(p),
-                           acting == BALANCE_WORK, detail))
+    out.append(
+        ContextView(
+            BALANCE_WORK.label,
+            bpc.name,
+            s.alloc_mutex == balance_owner(p),
+            acting == BALANCE_WORK,
+            detail,
+        )
+    )
     for c in range(p.nr_chunks):
         if s.map_extend_pending[c] or s.ext_running[c]:
             who = map_extend_work(c)
-            out.append(ContextView(who.label, "RUNNING" if s.ext_running[c] else "QUEUED", False,
-                                   acting == who, ""))
+            out.append(
+                ContextView(
+                    who.label, "RUNNING" if s.ext_running[c] else "QUEUED", False, acting == who, ""
+                )
+            )
     return tuple(out)
 
 
-def _step(model: Model, number: int, pre: State | None, s: State, action: int | None,
-          context: str, changes: list[str], choices: dict[str, int]) -> StepView:
+def _step(
+    model: Model,
+    number: int,
+    pre: State | None,
+    s: State,
+    action: int | None,
+    context: str,
+    changes: list[str],
+    choices: dict[str, int],
+) -> StepView:
     a = model.actions[action] if action is not None else None
     chunks = _chunks(model, pre, s)
     truth = sum(ch.empty_pop_pages for ch in chunks if ch.live and ch.counted)
     return StepView(
-        number, context, a.name if a else "initial state", a.kernel if a else "",
-        a is not None and "pcpu_lock" in a.kernel, tuple(choices.items()), tuple(changes),
-        s.nr_empty_pop_pages, truth,
+        number,
+        context,
+        a.name if a else "initial state",
+        a.kernel if a else "",
+        a is not None and "pcpu_lock" in a.kernel,
+        tuple(choices.items()),
+        tuple(changes),
+        s.nr_empty_pop_pages,
+        truth,
         all(AllocPc(pc) == AllocPc.IDLE for pc in s.pc),
-        owner_name(model.p, s.alloc_mutex), chunks,
-        _contexts(model, s, a.context if a else None))
+        owner_name(model.p, s.alloc_mutex),
+        chunks,
+        _contexts(model, s, a.context if a else None),
+    )
 
 
 def explain(model: Model, prop: str, last: StepView, s: State) -> tuple[str, ...]:
@@ -187,29 +237,38 @@ def explain(model: Model, prop: str, last: StepView, s: State) -> tuple[str, ...
     p = model.p
     out = [f"The state after step {last.number} breaks {prop}: {PROPERTIES[prop].promise}."]
     if prop in ("counter-exact", "counter-nonnegative"):
-        pages = ", ".join(f"{ch.role} {ch.empty_pop_pages}" for ch in last.chunks
-                          if ch.live and ch.counted)
-        out.append(f"pcpu_nr_empty_pop_pages is {last.counter}, but the chunks hold "
-                   f"{last.counter_truth} populated pages with no area in them ({pages}).")
+        pages = ", ".join(
+            f"{ch.role} {ch.empty_pop_pages}" for ch in last.chunks if ch.live and ch.counted
+        )
+        out.append(
+            f"pcpu_nr_empty_pop_pages is {last.counter}, but the chunks hold "
+            f"{last.counter_truth} populated pages with no area in them ({pages})."
+        )
     elif prop == "no-deadlock" and s.alloc_mutex != MUTEX_FREE:
         owner = next(c for c in last.contexts if c.mutex)
-        out.append(f"pcpu_alloc_mutex is owned by {owner.name}, which is at {owner.pc}: the code "
-                   "path that took it has no mutex_unlock() left to run, so the next "
-                   "mutex_lock(&pcpu_alloc_mutex) of an allocation or of pcpu_balance_workfn "
-                   "waits forever.")
+        out.append(
+            f"pcpu_alloc_mutex is owned by {owner.name}, which is at {owner.pc}: the code "
+            "path that took it has no mutex_unlock() left to run, so the next "
+            "mutex_lock(&pcpu_alloc_mutex) of an allocation or of pcpu_balance_workfn "
+            "waits forever."
+        )
     elif prop == "no-use-after-free":
         dead = [ch.index for ch in last.chunks if not ch.live]
         users = []
         for i in range(p.nr_contexts):
             if AllocPc(s.pc[i]) in ALLOC_CHUNK_PCS and s.chunk[i] in dead:
-                users.append(f"{alloc_context(i)} (at {AllocPc(s.pc[i]).name}) still points at "
-                             f"destroyed chunk {s.chunk[i]}")
+                users.append(
+                    f"{alloc_context(i)} (at {AllocPc(s.pc[i]).name}) still points at "
+                    f"destroyed chunk {s.chunk[i]}"
+                )
         if BalancePc(s.balance_pc) in BALANCE_CHUNK_PCS and s.balance_chunk in dead:
             users.append(f"pcpu_balance_workfn still points at destroyed chunk {s.balance_chunk}")
         for c in dead:
             if s.map_extend_pending[c] or s.ext_running[c]:
-                users.append(f"chunk {c}'s map_extend_work is queued or running, but the "
-                             "struct pcpu_chunk it lives in was freed by pcpu_destroy_chunk()")
+                users.append(
+                    f"chunk {c}'s map_extend_work is queued or running, but the "
+                    "struct pcpu_chunk it lives in was freed by pcpu_destroy_chunk()"
+                )
         out += [u + "." for u in users]
     return tuple(out)
 
@@ -218,9 +277,23 @@ def counterexample(model: Model, prop: str, trace: Trace) -> CounterexampleView:
     steps = [_step(model, 0, None, trace.init, None, "", [], {})]
     for d, st in zip(step_records(model, trace), trace.steps):
         pre_state = trace.init if d["step"] == 1 else trace.steps[d["step"] - 2].state
-        steps.append(_step(model, d["step"], pre_state, st.state, st.action, d["context"],
-                           d["changes"], d["choices"]))
+        steps.append(
+            _step(
+                model,
+                d["step"],
+                pre_state,
+                st.state,
+                st.action,
+                d["context"],
+                d["changes"],
+                d["choices"],
+            )
+        )
     last = trace.steps[-1].state if trace.steps else trace.init
-    return CounterexampleView(prop, tuple(steps),
-                              explain(model, prop, steps[-1], last),
-                              model.p.cells_per_page, model.p.unit_pages)
+    return CounterexampleView(
+        prop,
+        tuple(steps),
+        explain(model, prop, steps[-1], last),
+        model.p.cells_per_page,
+        model.p.unit_pages,
+    )

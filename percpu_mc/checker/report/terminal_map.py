@@ -3,6 +3,7 @@ table row per step, one column per chunk struct, in the characters of
 checker/report.py ('.' free, 'A'/'a' an area, pages split by '|', then the
 page map 'P' populated / '-' not), coloured by the context holding each area
 and by population. Fits the console width (100 columns by default)."""
+
 from __future__ import annotations
 
 from rich import box
@@ -10,9 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from percpu_mc.model.machine import Trace
 from percpu_mc.checker.report.step_view import ChunkView, StepView, counterexample
-from percpu_mc.model.machine import Model
+from percpu_mc.model.machine import Model, Trace
 
 HOLDER_STYLES = ("bold blue", "bold dark_orange", "bold magenta", "bold cyan", "bold green")
 
@@ -53,8 +53,13 @@ def counter_text(step: StepView, last: bool) -> Text:
 
 def map_table(model: Model, prop: str, trace: Trace) -> Table:
     view = counterexample(model, prop, trace)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
-                  title=f"{prop}: chunk map per step", title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        title=f"{prop}: chunk map per step",
+        title_justify="left",
+    )
     table.add_column("#", justify="right")
     table.add_column("context: action", overflow="fold", ratio=1)
     for ch in view.steps[0].chunks:
@@ -64,9 +69,13 @@ def map_table(model: Model, prop: str, trace: Trace) -> Table:
     for step in view.steps:
         last = step is view.steps[-1] and step.number > 0
         who = "initial state" if step.number == 0 else f"{step.context}: {step.action}"
-        table.add_row(str(step.number), Text(who, style="bold red" if last else ""),
-                      *(chunk_text(ch, view.cells_per_page) for ch in step.chunks),
-                      counter_text(step, last), step.mutex_owner)
+        table.add_row(
+            str(step.number),
+            Text(who, style="bold red" if last else ""),
+            *(chunk_text(ch, view.cells_per_page) for ch in step.chunks),
+            counter_text(step, last),
+            step.mutex_owner,
+        )
     return table
 
 

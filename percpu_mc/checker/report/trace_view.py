@@ -3,6 +3,7 @@ rates, chunk lives, atomic failures, lost-event gaps, violations) and a
 chunk map (each chunk life as a row of pages, shaded by how much of each is
 allocated at the end of the log). Sizes are capped: the page is a summary,
 not a dump of the log."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,20 +11,20 @@ from dataclasses import dataclass
 from percpu_mc.checker.logs.trace_check import KINDS, Report
 from percpu_mc.checker.logs.trace_summary import PAGE_SIZE, ChunkLife, LogSummary
 
-TIMELINE_WIDTH = 900    # px of the time axis
+TIMELINE_WIDTH = 900  # px of the time axis
 RATE_BINS = 150
-MAX_MAP_BOXES = 64      # boxes per chunk row; wider chunks group pages per box
-MAX_LIVES = 60          # chunk lives drawn (the rest counted)
-MAX_VIOLATIONS = 100    # violations listed and marked (the rest counted)
+MAX_MAP_BOXES = 64  # boxes per chunk row; wider chunks group pages per box
+MAX_LIVES = 60  # chunk lives drawn (the rest counted)
+MAX_VIOLATIONS = 100  # violations listed and marked (the rest counted)
 
 
 @dataclass(frozen=True)
 class Bar:
     x: float
     width: float
-    height: float        # all allocations, px
+    height: float  # all allocations, px
     atomic_height: float
-    rate: float          # allocations per second
+    rate: float  # allocations per second
     atomic_rate: float
 
 
@@ -40,9 +41,9 @@ class LifeRow:
     label: str
     x: float
     width: float
-    created: str    # "line 123 at 1.234567 s", or "before the log"
+    created: str  # "line 123 at 1.234567 s", or "before the log"
     destroyed: str  # likewise, or "live at the end", or where events were lost
-    end: str        # "destroyed", "lost events" or "live"
+    end: str  # "destroyed", "lost events" or "live"
     allocs: int
     atomic_allocs: int
     frees: int
@@ -115,8 +116,15 @@ def _when(mark: tuple[int, int] | None, absent: str) -> str:
     return absent if mark is None else f"line {mark[0]} at {_seconds(mark[1]):.6f} s"
 
 
-def file_view(path: str, fmt: str, report: Report, summary: LogSummary, verdict: str,
-              error: str | None, features: list[str]) -> FileView:
+def file_view(
+    path: str,
+    fmt: str,
+    report: Report,
+    summary: LogSummary,
+    verdict: str,
+    error: str | None,
+    features: list[str],
+) -> FileView:
     """`features`: the kernel features and any level-2 notes."""
     start = summary.first_ns or 0
     end = max(summary.last_ns, start + 1)
@@ -127,44 +135,86 @@ def file_view(path: str, fmt: str, report: Report, summary: LogSummary, verdict:
 
     def ticks(marks: list) -> tuple[Tick, ...]:
         # a gap before the first event is drawn at the start
-        return tuple(Tick(x(t := max(m.ts_ns, start)), m.line, _seconds(t), m.what)
-                     for m in marks)
+        return tuple(Tick(x(t := max(m.ts_ns, start)), m.line, _seconds(t), m.what) for m in marks)
 
     allocs = summary.allocs.rebin(start, end, RATE_BINS)
     atomic = summary.atomic_allocs.rebin(start, end, RATE_BINS)
     bin_s = _seconds(span) / RATE_BINS
     max_rate = max(allocs) / bin_s if any(allocs) else 0.0
     width = TIMELINE_WIDTH / RATE_BINS
-    bars = tuple(Bar(round(i * width, 1), round(width, 1),
-                     round(60 * n / bin_s / max_rate, 1) if max_rate else 0.0,
-                     round(60 * a / bin_s / max_rate, 1) if max_rate else 0.0,
-                     n / bin_s, a / bin_s)
-                 for i, (n, a) in enumerate(zip(allocs, atomic)) if n)
-    axis = tuple(Tick(round(i * TIMELINE_WIDTH / 5, 1), 0, _seconds(start + span * i // 5), "")
-                 for i in range(6))
+    bars = tuple(
+        Bar(
+            round(i * width, 1),
+            round(width, 1),
+            round(60 * n / bin_s / max_rate, 1) if max_rate else 0.0,
+            round(60 * a / bin_s / max_rate, 1) if max_rate else 0.0,
+            n / bin_s,
+            a / bin_s,
+        )
+        for i, (n, a) in enumerate(zip(allocs, atomic))
+        if n
+    )
+    axis = tuple(
+        Tick(round(i * TIMELINE_WIDTH / 5, 1), 0, _seconds(start + span * i // 5), "")
+        for i in range(6)
+    )
 
     lives = []
     for life in summary.lives[:MAX_LIVES]:
         pages, per_box, boxes = _boxes(life)
         last = summary.last_ns if summary.current.get(life.base) is life else life.last_ns
-        lives.append(LifeRow(
-            f"{life.base:#x}", x(life.first_ns), max(x(last) - x(life.first_ns), 2.0),
-            _when(life.created, "before the log"),
-            _when(life.destroyed, "live at the end" if life.gap is None
-                  else f"unknown: events lost at line {life.gap}"),
-            "destroyed" if life.destroyed else "lost events" if life.gap else "live",
-            life.allocs, life.atomic_allocs, life.frees, len(life.live), life.live_bytes,
-            life.peak_bytes, pages, per_box, boxes, _role(life)))
+        lives.append(
+            LifeRow(
+                f"{life.base:#x}",
+                x(life.first_ns),
+                max(x(last) - x(life.first_ns), 2.0),
+                _when(life.created, "before the log"),
+                _when(
+                    life.destroyed,
+                    "live at the end"
+                    if life.gap is None
+                    else f"unknown: events lost at line {life.gap}",
+                ),
+                "destroyed" if life.destroyed else "lost events" if life.gap else "live",
+                life.allocs,
+                life.atomic_allocs,
+                life.frees,
+                len(life.live),
+                life.live_bytes,
+                life.peak_bytes,
+                pages,
+                per_box,
+                boxes,
+                _role(life),
+            )
+        )
 
     shown = report.violations[:MAX_VIOLATIONS]
-    violations = tuple(Tick(x(ts := summary.line_ts(v.line)), v.line, _seconds(ts), v.kind)
-                       for v in shown)
+    violations = tuple(
+        Tick(x(ts := summary.line_ts(v.line)), v.line, _seconds(ts), v.kind) for v in shown
+    )
     rows = tuple((v.line, v.kind, KINDS.get(v.kind, ""), v.message) for v in shown)
     errors = tuple((e.line, e.message) for e in report.parse_errors[:MAX_VIOLATIONS])
     return FileView(
-        path, fmt, report.lines, verdict, tuple(sorted(report.events.items(), key=str)),
-        tuple(features), (_seconds(start), _seconds(end)), axis, bars, max_rate,
-        tuple(lives), max(0, len(summary.lives) - MAX_LIVES), ticks(summary.failures),
-        summary.nr_failures, ticks(summary.gaps), summary.nr_gaps, violations, rows,
-        len(report.violations), errors, error)
-
+        path,
+        fmt,
+        report.lines,
+        verdict,
+        tuple(sorted(report.events.items(), key=str)),
+        tuple(features),
+        (_seconds(start), _seconds(end)),
+        axis,
+        bars,
+        max_rate,
+        tuple(lives),
+        max(0, len(summary.lives) - MAX_LIVES),
+        ticks(summary.failures),
+        summary.nr_failures,
+        ticks(summary.gaps),
+        summary.nr_gaps,
+        violations,
+        rows,
+        len(report.violations),
+        errors,
+        error,
+    )

@@ -26,6 +26,7 @@ Abstractions, and why they are sound for the properties:
   PERCPU_DYNAMIC_EARLY_SLOTS entries, which no scaled geometry fills: its
   extension is never needed, so it is not modelled.
 """
+
 from __future__ import annotations
 
 from percpu_mc.model.actions.alloc import PcpuAlloc

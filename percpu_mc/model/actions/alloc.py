@@ -1,4 +1,5 @@
 """pcpu_alloc() and free_percpu(): the allocating contexts' steps."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -6,10 +7,25 @@ from typing import Any, Callable
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step, at_pc
 from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import (AllocPc, Isolated, MUTEX_FREE, State, alloc_owner, area_mask,
-                                   area_pages, chunk_slot, count_occupied_pages, first_run,
-                                   fit_offsets, fully_free, ite_state, max_run_fits,
-                                   need_to_extend, nr_empty_pop, upd)
+from percpu_mc.model.state import (
+    MUTEX_FREE,
+    AllocPc,
+    Isolated,
+    State,
+    alloc_owner,
+    area_mask,
+    area_pages,
+    chunk_slot,
+    count_occupied_pages,
+    first_run,
+    fit_offsets,
+    fully_free,
+    ite_state,
+    max_run_fits,
+    need_to_extend,
+    nr_empty_pop,
+    upd,
+)
 from percpu_mc.model.vocabulary import Kind, alloc_context
 
 
@@ -29,8 +45,9 @@ class PcpuAlloc(KernelBase):
             # the reserved path: only pcpu_reserved_chunk; the choice is unused
             r = p.reserved_index
             is_r = s.req_reserved[i]
-            r_fit = x.not_(x.eq(fit_offsets(x, g, s.alloc_map[r], s.populated[r], size,
-                                            align, False), 0))
+            r_fit = x.not_(
+                x.eq(fit_offsets(x, g, s.alloc_map[r], s.populated[r], size, align, False), 0)
+            )
             valid = x.ite(is_r, x.eq(c, 0), valid)
             found = x.ite(is_r, r_fit, found)
             c = x.ite(is_r, r, c)
@@ -38,8 +55,11 @@ class PcpuAlloc(KernelBase):
         else:
             is_r = False
         # found, need to extend first: drop pcpu_lock and extend
-        to_extend = upd(self.set_pc(x, s, i, int(AllocPc.EXTEND)),
-                        chunk=store(x, s.chunk, i, c), new_alloc=store(x, s.new_alloc, i, ext))
+        to_extend = upd(
+            self.set_pc(x, s, i, int(AllocPc.EXTEND)),
+            chunk=store(x, s.chunk, i, c),
+            new_alloc=store(x, s.new_alloc, i, ext),
+        )
         if atomic:
             # every chunk the scan reaches with size <= contig_hint gets
             # pcpu_need_to_extend(chunk, true), which queues its map extension,
@@ -49,8 +69,12 @@ class PcpuAlloc(KernelBase):
             # order is a choice: the non-candidates are taken to come first)
             slot_c = select(x, [slots.get(j, 0) for j in range(p.nr_chunks)], c)
             for j in self.normal_chunks():
-                passed = x.and_(self.in_slots(x, s, j), max_run_fits(x, g, s.alloc_map[j], size),
-                                x.not_(cands[j]), x.le(slots[j], slot_c))
+                passed = x.and_(
+                    self.in_slots(x, s, j),
+                    max_run_fits(x, g, s.alloc_map[j], size),
+                    x.not_(cands[j]),
+                    x.le(slots[j], slot_c),
+                )
                 s = self.schedule_map_extend(x, s, j, x.and_(found, x.not_(is_r), passed))
         area = self.alloc_area(x, s, i, c, atomic)
         none = self.no_area(x, s, i, atomic, is_r)
@@ -69,10 +93,14 @@ class PcpuAlloc(KernelBase):
         new_map = amap | area
         bound = select(x, s.bound_map, c) | x.from_bits([x.eq(off, k) for k in range(g.cells)])
         occ = count_occupied_pages(x, self.g, new_map, area, pop)
-        s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
-                 bound_map=store(x, s.bound_map, c, bound),
-                 chunk=store(x, s.chunk, i, c), off=store(x, s.off, i, off),
-                 occ=store(x, s.occ, i, occ))
+        s2 = upd(
+            s,
+            alloc_map=store(x, s.alloc_map, c, new_map),
+            bound_map=store(x, s.bound_map, c, bound),
+            chunk=store(x, s.chunk, i, c),
+            off=store(x, s.off, i, off),
+            occ=store(x, s.occ, i, occ),
+        )
         if self.sw.occ_pages_subtracted != "after-population":
             # the pages it makes non-empty (with-area: the populated ones;
             # every-page: all, the population adds back the unpopulated)
@@ -95,8 +123,9 @@ class PcpuAlloc(KernelBase):
         """Holding the mutex: populate what is left, or mutex_unlock() when
         every page of the area is populated."""
         done = self.set_pc(x, self.release_mutex(s), i, int(AllocPc.COUNTER))
-        return ite_state(x, x.eq(self.unpopulated(x, s, i), 0), done,
-                         self.set_pc(x, s, i, int(AllocPc.POPULATE)))
+        return ite_state(
+            x, x.eq(self.unpopulated(x, s, i), 0), done, self.set_pc(x, s, i, int(AllocPc.POPULATE))
+        )
 
     def populate_region(self, x: Ops, s: State, i: int, fail: Any) -> State:
         """pcpu_populate_chunk(chunk, rs, re) (pcpu_alloc_mutex), then pcpu_lock:
@@ -107,33 +136,51 @@ class PcpuAlloc(KernelBase):
         with_area = self.sw.occ_pages_subtracted == "with-area"
         every_page = self.sw.occ_pages_subtracted == "with-area-every-page"
         # with the area: pcpu_chunk_populated(..., for_alloc) adds nothing (v4.14)
-        added = x.popcount(region, g.pages) if self.sw.alloc_population_counted and not with_area else 0
+        added = (
+            x.popcount(region, g.pages) if self.sw.alloc_population_counted and not with_area else 0
+        )
         if every_page:
             # pcpu_update_empty_pages(): an isolated chunk's pages are not on the counter
             added = x.ite(x.eq(select(x, s.isolated, c), int(Isolated.NO)), added, 0)
-        ok = upd(s, populated=store(x, s.populated, c, select(x, s.populated, c) | region),
-                 nr_empty_pop_pages=s.nr_empty_pop_pages + added)
+        ok = upd(
+            s,
+            populated=store(x, s.populated, c, select(x, s.populated, c) | region),
+            nr_empty_pop_pages=s.nr_empty_pop_pages + added,
+        )
         area = area_mask(x, g, s.off[i], s.req_size[i])
         start = x.from_bits([x.eq(s.off[i], k) for k in range(g.cells)])
         amap = select(x, s.alloc_map, c)
-        freed = upd(s, alloc_map=store(x, s.alloc_map, c, amap & x.bnot(area, g.cells)),
-                    bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)))
+        freed = upd(
+            s,
+            alloc_map=store(x, s.alloc_map, c, amap & x.bnot(area, g.cells)),
+            bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
+        )
         counted = x.not_(x.eq(c, self.reserved_or_none()))
         if every_page:
             # pcpu_block_update_hint_free(): every page the free empties, the
             # unpopulated ones the allocation took included
             counted = x.and_(counted, x.eq(select(x, s.isolated, c), int(Isolated.NO)))
             back = count_occupied_pages(x, self.g, amap, area)
-            freed = upd(freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0))
+            freed = upd(
+                freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0)
+            )
         elif with_area:
             # what free_percpu() would give back: the populated pages it empties
             back = count_occupied_pages(x, self.g, amap, area, select(x, s.populated, c))
-            freed = upd(freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0))
+            freed = upd(
+                freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0)
+            )
         elif self.sw.populate_fail_counter == "as-free":
             delta = count_occupied_pages(x, self.g, amap, area) - s.occ[i]
-            freed = upd(freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, delta, 0))
-        return ite_state(x, fail, self.fail(x, self.release_mutex(freed), i, False),
-                         self.populate_or_unlock(x, ok, i))
+            freed = upd(
+                freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, delta, 0)
+            )
+        return ite_state(
+            x,
+            fail,
+            self.fail(x, self.release_mutex(freed), i, False),
+            self.populate_or_unlock(x, ok, i),
+        )
 
     def no_area(self, x: Ops, s: State, i: int, atomic: bool, is_r: Any) -> State:
         """No area: an atomic caller fails; a non-atomic one goes to create a chunk."""
@@ -153,8 +200,9 @@ class PcpuAlloc(KernelBase):
         s = self.set_pc(x, s, i, int(AllocPc.IDLE))
         if self.sw.alloc_mutex == "whole-call" and not keep_mutex:
             # 6710e594f71c: every fail path of a non-atomic call unlocks
-            s = upd(s, alloc_mutex=x.ite(x.eq(s.alloc_mutex, alloc_owner(i)),
-                                             MUTEX_FREE, s.alloc_mutex))
+            s = upd(
+                s, alloc_mutex=x.ite(x.eq(s.alloc_mutex, alloc_owner(i)), MUTEX_FREE, s.alloc_mutex)
+            )
         if self.sw.atomic_fail_schedules:
             if self.sw.atomic_fail_sets_flag:
                 s = upd(s, pcpu_atomic_alloc_failed=x.or_(s.pcpu_atomic_alloc_failed, atomic))
@@ -169,11 +217,13 @@ class PcpuAlloc(KernelBase):
         for k in slots:
             put = x.and_(x.not_(taken), x.not_(s.live_valid[k]))
             taken = x.or_(taken, put)
-            s = upd(s,
-                        live_valid=store(x, s.live_valid, k, x.or_(s.live_valid[k], put)),
-                        live_chunk=store(x, s.live_chunk, k, x.ite(put, s.chunk[i], s.live_chunk[k])),
-                        live_off=store(x, s.live_off, k, x.ite(put, s.off[i], s.live_off[k])),
-                        live_size=store(x, s.live_size, k, x.ite(put, s.req_size[i], s.live_size[k])))
+            s = upd(
+                s,
+                live_valid=store(x, s.live_valid, k, x.or_(s.live_valid[k], put)),
+                live_chunk=store(x, s.live_chunk, k, x.ite(put, s.chunk[i], s.live_chunk[k])),
+                live_off=store(x, s.live_off, k, x.ite(put, s.off[i], s.live_off[k])),
+                live_size=store(x, s.live_size, k, x.ite(put, s.req_size[i], s.live_size[k])),
+            )
         return self.set_pc(x, s, i, int(AllocPc.IDLE))
 
     def maybe_isolate(self, x: Ops, s: State, c: Val, cond: Any) -> State:
@@ -183,16 +233,26 @@ class PcpuAlloc(KernelBase):
         g, p = self.g, self.p
         iso = select(x, s.isolated, c)
         # chunk->nr_empty_pop_pages
-        empty = nr_empty_pop(x, g, select(x, s.alloc_map, c), select(x, s.populated, c)) \
-            - self.taken_unpopulated(x, s, c)
+        empty = nr_empty_pop(
+            x, g, select(x, s.alloc_map, c), select(x, s.populated, c)
+        ) - self.taken_unpopulated(x, s, c)
         immutable = x.or_(x.eq(c, 0), x.eq(c, self.reserved_or_none()))
-        reclaim = x.and_(cond, x.not_(immutable), x.or_(
-            x.and_(x.not_(x.eq(iso, int(Isolated.NO))), x.lt(0, empty)),
-            x.and_(x.lt(p.empty_pop_pages_high + empty, s.nr_empty_pop_pages),
-                   x.le(p.unit_pages // 4, empty))))
-        isolate = upd(s, isolated=store(x, s.isolated, c, int(Isolated.TO_DEPOPULATE)),
-                      nr_empty_pop_pages=s.nr_empty_pop_pages
-                      - x.ite(x.eq(iso, int(Isolated.NO)), empty, 0))
+        reclaim = x.and_(
+            cond,
+            x.not_(immutable),
+            x.or_(
+                x.and_(x.not_(x.eq(iso, int(Isolated.NO))), x.lt(0, empty)),
+                x.and_(
+                    x.lt(p.empty_pop_pages_high + empty, s.nr_empty_pop_pages),
+                    x.le(p.unit_pages // 4, empty),
+                ),
+            ),
+        )
+        isolate = upd(
+            s,
+            isolated=store(x, s.isolated, c, int(Isolated.TO_DEPOPULATE)),
+            nr_empty_pop_pages=s.nr_empty_pop_pages - x.ite(x.eq(iso, int(Isolated.NO)), empty, 0),
+        )
         return ite_state(x, reclaim, self.schedule_balance(x, isolate, True), s)
 
     def low_check(self, x: Ops, s: State) -> State:
@@ -200,8 +260,11 @@ class PcpuAlloc(KernelBase):
         if not self.sw.low_check_schedules:
             return s
         low = self.p.empty_pop_pages_low
-        below = (x.lt(s.nr_empty_pop_pages, low) if self.sw.low_check_test == "<"
-                 else x.le(s.nr_empty_pop_pages, low))
+        below = (
+            x.lt(s.nr_empty_pop_pages, low)
+            if self.sw.low_check_test == "<"
+            else x.le(s.nr_empty_pop_pages, low)
+        )
         return self.schedule_balance(x, s, below)
 
     def alloc_actions(self, i: int) -> list[Action]:
@@ -217,8 +280,9 @@ class PcpuAlloc(KernelBase):
 
         def idle_with_room(x: Ops, s: State) -> Any:
             # outside the allocator, with room to hold one more pointer
-            return x.and_(x.eq(s.pc[i], int(AllocPc.IDLE)),
-                          x.or_(*[x.not_(s.live_valid[k]) for k in mine]))
+            return x.and_(
+                x.eq(s.pc[i], int(AllocPc.IDLE)), x.or_(*[x.not_(s.live_valid[k]) for k in mine])
+            )
 
         def idle_with_room_locked(x: Ops, s: State) -> Any:
             # 6710e594f71c: a non-atomic call starts with mutex_lock()
@@ -227,20 +291,25 @@ class PcpuAlloc(KernelBase):
         def enter(atomic: bool) -> Callable[[Ops, State, Choices], Step]:
             def fn(x: Ops, s: State, ch: Choices) -> Step:
                 # pcpu_alloc(): (whole-call: mutex_lock;) pcpu_lock: the scan
-                s = upd(s, req_size=store(x, s.req_size, i, ch["size"]),
-                        req_align=store(x, s.req_align, i, ch["align"]),
-                        req_atomic=store(x, s.req_atomic, i, atomic),
-                        req_reserved=store(x, s.req_reserved, i, x.eq(ch["reserved"], 1)))
+                s = upd(
+                    s,
+                    req_size=store(x, s.req_size, i, ch["size"]),
+                    req_align=store(x, s.req_align, i, ch["align"]),
+                    req_atomic=store(x, s.req_atomic, i, atomic),
+                    req_reserved=store(x, s.req_reserved, i, x.eq(ch["reserved"], 1)),
+                )
                 if whole and not atomic:
                     s = self.take_mutex(s, me)
                 return self.search(x, s, i, ch["chunk"], atomic)
+
             return fn
 
         def extend(x: Ops, s: State, ch: Choices) -> Step:
             # pcpu_extend_area_map(): GFP_KERNEL map, then swap under pcpu_lock.
             # 1a4d76076cda holds no lock here: CVE-2016-4794, second half.
-            ok = self.extend_area_map(x, self.set_pc(x, s, i, int(AllocPc.RESTART)),
-                                      s.chunk[i], s.new_alloc[i], True)
+            ok = self.extend_area_map(
+                x, self.set_pc(x, s, i, int(AllocPc.RESTART)), s.chunk[i], s.new_alloc[i], True
+            )
             failed = self.fail(x, s, i, False, keep_mutex=not sw.extend_fail_unlocks_mutex)
             return True, ite_state(x, x.eq(ch["fail"], 1), failed, ok), step
 
@@ -265,19 +334,31 @@ class PcpuAlloc(KernelBase):
                 failed = self.release_mutex(failed)
             went_on = x.or_(x.not_(need), ok)
             # a choice that changes nothing must be 0, so no run is counted twice
-            guard = x.and_(x.ite(went_on, valid, x.eq(ch["chunk"], 0)), x.or_(need, x.eq(ch["fail"], 0)))
-            return guard, ite_state(x, went_on, searched, failed), \
-                replace(ev, env_fail=x.and_(need, x.not_(ok)))
+            guard = x.and_(
+                x.ite(went_on, valid, x.eq(ch["chunk"], 0)), x.or_(need, x.eq(ch["fail"], 0))
+            )
+            return (
+                guard,
+                ite_state(x, went_on, searched, failed),
+                replace(ev, env_fail=x.and_(need, x.not_(ok))),
+            )
 
         def pop_mutex(x: Ops, s: State, ch: Choices) -> Step:
             # area_found: mutex_lock(&pcpu_alloc_mutex), then the first region
             s = self.take_mutex(s, me)
             region = self.unpopulated(x, s, i)
             fail = x.and_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 1))
-            post = ite_state(x, x.eq(region, 0), self.populate_or_unlock(x, s, i),
-                             self.populate_region(x, s, i, fail))
-            return x.or_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 0)), post, \
-                Events(alloc_step=True, env_fail=fail)
+            post = ite_state(
+                x,
+                x.eq(region, 0),
+                self.populate_or_unlock(x, s, i),
+                self.populate_region(x, s, i, fail),
+            )
+            return (
+                x.or_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 0)),
+                post,
+                Events(alloc_step=True, env_fail=fail),
+            )
 
         def populate(x: Ops, s: State, ch: Choices) -> Step:
             # the next unpopulated region of the area
@@ -298,9 +379,12 @@ class PcpuAlloc(KernelBase):
             def unlocked() -> State:
                 # no lock (1a4d76076cda): load the counter; the reserved chunk skips
                 # the update and goes to the LOW check
-                load = upd(self.set_pc(x, s, i, int(AllocPc.COUNTER_STORE)),
-                           counter_reg=store(x, s.counter_reg, i, s.nr_empty_pop_pages - s.occ[i]))
+                load = upd(
+                    self.set_pc(x, s, i, int(AllocPc.COUNTER_STORE)),
+                    counter_reg=store(x, s.counter_reg, i, s.nr_empty_pop_pages - s.occ[i]),
+                )
                 return ite_state(x, counted, load, self.finish(x, self.low_check(x, s), i))
+
             if sw.counter_update == "locked":
                 return True, locked(), step
             if sw.counter_update == "unlocked":
@@ -326,17 +410,33 @@ class PcpuAlloc(KernelBase):
             new_map = amap & x.bnot(area, g.cells)
             start = x.from_bits([x.eq(off, b) for b in range(g.cells)])
             # pcpu_update_empty_pages(): neither the reserved nor an isolated chunk counts
-            counted = x.and_(x.not_(x.eq(c, self.reserved_or_none())),
-                             x.eq(select(x, s.isolated, c), int(Isolated.NO)))
-            s2 = upd(s, alloc_map=store(x, s.alloc_map, c, new_map),
-                     bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
-                     nr_empty_pop_pages=s.nr_empty_pop_pages + (
-                         x.ite(counted, occ, 0) if sw.free_counts_pages else 0),
-                     live_valid=store(x, s.live_valid, mine[0] + k, False) if isinstance(k, int)
-                     else tuple(x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
-                                for j, v in enumerate(s.live_valid)))
-            other_free = x.or_(*[x.and_(x.not_(x.eq(c, j)), self.in_slots(x, s2, j),
-                                        fully_free(x, s2.alloc_map[j])) for j in self.normal_chunks()])
+            counted = x.and_(
+                x.not_(x.eq(c, self.reserved_or_none())),
+                x.eq(select(x, s.isolated, c), int(Isolated.NO)),
+            )
+            s2 = upd(
+                s,
+                alloc_map=store(x, s.alloc_map, c, new_map),
+                bound_map=store(
+                    x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)
+                ),
+                nr_empty_pop_pages=s.nr_empty_pop_pages
+                + (x.ite(counted, occ, 0) if sw.free_counts_pages else 0),
+                live_valid=store(x, s.live_valid, mine[0] + k, False)
+                if isinstance(k, int)
+                else tuple(
+                    x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
+                    for j, v in enumerate(s.live_valid)
+                ),
+            )
+            other_free = x.or_(
+                *[
+                    x.and_(
+                        x.not_(x.eq(c, j)), self.in_slots(x, s2, j), fully_free(x, s2.alloc_map[j])
+                    )
+                    for j in self.normal_chunks()
+                ]
+            )
             freed_chunk = x.and_(counted, fully_free(x, new_map))
             if sw.free_schedules_balance:
                 s2 = self.schedule_balance(x, s2, x.and_(freed_chunk, other_free))
@@ -345,56 +445,155 @@ class PcpuAlloc(KernelBase):
             return valid, s2, Events()
 
         kind = {True: "atomic", False: "non-atomic"}
-        acts = [Action(f"pcpu_alloc ({kind[a]})", ctx,
-                       "pcpu_alloc(): " + ("mutex_lock(&pcpu_alloc_mutex); " if whole and not a else "")
-                       + "pcpu_lock: scan pcpu_slot[], pcpu_alloc_area()"
-                       + (", occ_pages off the counter" if sw.occ_pages_subtracted != "after-population"
-                          else ""),
-                       ("size", "align", "reserved", "chunk"),
-                       idle_with_room_locked if whole and not a else idle_with_room, enter(a),
-                       Kind.ALLOC, a)
-                for a in (True, False)]
+        acts = [
+            Action(
+                f"pcpu_alloc ({kind[a]})",
+                ctx,
+                "pcpu_alloc(): "
+                + ("mutex_lock(&pcpu_alloc_mutex); " if whole and not a else "")
+                + "pcpu_lock: scan pcpu_slot[], pcpu_alloc_area()"
+                + (
+                    ", occ_pages off the counter"
+                    if sw.occ_pages_subtracted != "after-population"
+                    else ""
+                ),
+                ("size", "align", "reserved", "chunk"),
+                idle_with_room_locked if whole and not a else idle_with_room,
+                enter(a),
+                Kind.ALLOC,
+                a,
+            )
+            for a in (True, False)
+        ]
         acts += [
-            Action("pcpu_extend_area_map", ctx, "pcpu_alloc() -> pcpu_extend_area_map(): " +
-                   ("pcpu_alloc_mutex held" if whole else "no lock held"),
-                   ("fail",), at(AllocPc.EXTEND), extend, Kind.ALLOC_EXTEND),
-            Action("pcpu_alloc: restart", ctx, "pcpu_alloc(): pcpu_lock; goto restart: scan",
-                   ("chunk",), at(AllocPc.RESTART), restart, Kind.ALLOC_RESTART)]
+            Action(
+                "pcpu_extend_area_map",
+                ctx,
+                "pcpu_alloc() -> pcpu_extend_area_map(): "
+                + ("pcpu_alloc_mutex held" if whole else "no lock held"),
+                ("fail",),
+                at(AllocPc.EXTEND),
+                extend,
+                Kind.ALLOC_EXTEND,
+            ),
+            Action(
+                "pcpu_alloc: restart",
+                ctx,
+                "pcpu_alloc(): pcpu_lock; goto restart: scan",
+                ("chunk",),
+                at(AllocPc.RESTART),
+                restart,
+                Kind.ALLOC_RESTART,
+            ),
+        ]
         if whole:
             acts += [
-                Action("pcpu_create_chunk", ctx, "pcpu_alloc() -> pcpu_create_chunk() "
-                       "(pcpu_alloc_mutex); pcpu_lock: relocate, goto restart",
-                       ("fail", "chunk"), at(AllocPc.CREATE), create, Kind.ALLOC_CREATE),
-                Action("pcpu_populate_chunk", ctx, "pcpu_alloc() -> pcpu_populate_chunk() "
-                       "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
-                       ("fail",), at(AllocPc.POPULATE), populate, Kind.ALLOC_POPULATE)]
+                Action(
+                    "pcpu_create_chunk",
+                    ctx,
+                    "pcpu_alloc() -> pcpu_create_chunk() "
+                    "(pcpu_alloc_mutex); pcpu_lock: relocate, goto restart",
+                    ("fail", "chunk"),
+                    at(AllocPc.CREATE),
+                    create,
+                    Kind.ALLOC_CREATE,
+                ),
+                Action(
+                    "pcpu_populate_chunk",
+                    ctx,
+                    "pcpu_alloc() -> pcpu_populate_chunk() "
+                    "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
+                    ("fail",),
+                    at(AllocPc.POPULATE),
+                    populate,
+                    Kind.ALLOC_POPULATE,
+                ),
+            ]
         else:
             acts += [
-                Action("pcpu_create_chunk", ctx, "pcpu_alloc(): mutex_lock(&pcpu_alloc_mutex), "
-                       "pcpu_create_chunk(); pcpu_lock: relocate, mutex_unlock, goto restart",
-                       ("fail", "chunk"), at(AllocPc.CHUNK_MUTEX, mutex=True), create,
-                       Kind.ALLOC_CREATE),
-                Action("pcpu_populate_chunk", ctx, "pcpu_alloc(): area_found, mutex_lock(&pcpu_alloc_mutex),"
-                       " pcpu_populate_chunk(); pcpu_lock: pcpu_chunk_populated()",
-                       ("fail",), at(AllocPc.POP_MUTEX, mutex=True), pop_mutex,
-                       Kind.ALLOC_POP_MUTEX),
-                Action("pcpu_populate_chunk", ctx, "pcpu_alloc() -> pcpu_populate_chunk() "
-                       "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
-                       ("fail",), at(AllocPc.POPULATE), populate, Kind.ALLOC_POPULATE)]
+                Action(
+                    "pcpu_create_chunk",
+                    ctx,
+                    "pcpu_alloc(): mutex_lock(&pcpu_alloc_mutex), "
+                    "pcpu_create_chunk(); pcpu_lock: relocate, mutex_unlock, goto restart",
+                    ("fail", "chunk"),
+                    at(AllocPc.CHUNK_MUTEX, mutex=True),
+                    create,
+                    Kind.ALLOC_CREATE,
+                ),
+                Action(
+                    "pcpu_populate_chunk",
+                    ctx,
+                    "pcpu_alloc(): area_found, mutex_lock(&pcpu_alloc_mutex),"
+                    " pcpu_populate_chunk(); pcpu_lock: pcpu_chunk_populated()",
+                    ("fail",),
+                    at(AllocPc.POP_MUTEX, mutex=True),
+                    pop_mutex,
+                    Kind.ALLOC_POP_MUTEX,
+                ),
+                Action(
+                    "pcpu_populate_chunk",
+                    ctx,
+                    "pcpu_alloc() -> pcpu_populate_chunk() "
+                    "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
+                    ("fail",),
+                    at(AllocPc.POPULATE),
+                    populate,
+                    Kind.ALLOC_POPULATE,
+                ),
+            ]
         if sw.counter_update == "locked":
-            acts.append(Action("pcpu_alloc: counter", ctx,
-                               "pcpu_alloc(): pcpu_lock: " + (
-                                   "the LOW check" if sw.occ_pages_subtracted != "after-population"
-                                   else "pcpu_nr_empty_pop_pages -= occ_pages"),
-                               (), at(AllocPc.COUNTER), counter, Kind.ALLOC_COUNTER))
+            acts.append(
+                Action(
+                    "pcpu_alloc: counter",
+                    ctx,
+                    "pcpu_alloc(): pcpu_lock: "
+                    + (
+                        "the LOW check"
+                        if sw.occ_pages_subtracted != "after-population"
+                        else "pcpu_nr_empty_pop_pages -= occ_pages"
+                    ),
+                    (),
+                    at(AllocPc.COUNTER),
+                    counter,
+                    Kind.ALLOC_COUNTER,
+                )
+            )
         else:
-            how = "no lock" if sw.counter_update == "unlocked" else "no lock if atomic, else pcpu_lock"
+            how = (
+                "no lock"
+                if sw.counter_update == "unlocked"
+                else "no lock if atomic, else pcpu_lock"
+            )
             acts += [
-                Action("pcpu_alloc: counter load", ctx, f"pcpu_alloc(): {how}: load pcpu_nr_empty_pop_pages",
-                       (), at(AllocPc.COUNTER), counter, Kind.ALLOC_COUNTER_LOAD),
-                Action("pcpu_alloc: counter store", ctx,
-                       "pcpu_alloc(): no lock: store pcpu_nr_empty_pop_pages - occ_pages",
-                       (), at(AllocPc.COUNTER_STORE), counter_store, Kind.ALLOC_COUNTER_STORE)]
-        acts.append(Action("free_percpu", ctx, "free_percpu(): pcpu_lock: pcpu_free_area(), counter += occ_pages",
-                           ("live",), at(AllocPc.IDLE), free, Kind.FREE))
+                Action(
+                    "pcpu_alloc: counter load",
+                    ctx,
+                    f"pcpu_alloc(): {how}: load pcpu_nr_empty_pop_pages",
+                    (),
+                    at(AllocPc.COUNTER),
+                    counter,
+                    Kind.ALLOC_COUNTER_LOAD,
+                ),
+                Action(
+                    "pcpu_alloc: counter store",
+                    ctx,
+                    "pcpu_alloc(): no lock: store pcpu_nr_empty_pop_pages - occ_pages",
+                    (),
+                    at(AllocPc.COUNTER_STORE),
+                    counter_store,
+                    Kind.ALLOC_COUNTER_STORE,
+                ),
+            ]
+        acts.append(
+            Action(
+                "free_percpu",
+                ctx,
+                "free_percpu(): pcpu_lock: pcpu_free_area(), counter += occ_pages",
+                ("live",),
+                at(AllocPc.IDLE),
+                free,
+                Kind.FREE,
+            )
+        )
         return acts

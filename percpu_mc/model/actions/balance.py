@@ -1,15 +1,28 @@
 """pcpu_balance_workfn(): the balance work's steps (chunk destruction, map
 extension from 4f996e234dad on, partial depopulation from f183324133ea on,
 page population)."""
+
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step, at_pc
 from percpu_mc.model.ops import Ops, select, store
-from percpu_mc.model.state import (BalancePc, Isolated, State, chunk_slot, empty_pages,
-                                   first_n_bits, first_run, full, fully_free, ite_state,
-                                   need_to_extend, nr_empty_pop, upd)
+from percpu_mc.model.state import (
+    BalancePc,
+    Isolated,
+    State,
+    chunk_slot,
+    empty_pages,
+    first_n_bits,
+    first_run,
+    full,
+    fully_free,
+    ite_state,
+    need_to_extend,
+    nr_empty_pop,
+    upd,
+)
 from percpu_mc.model.vocabulary import BALANCE_WORK, Kind
 
 
@@ -69,14 +82,28 @@ class PcpuBalanceWork(KernelBase):
             if sw.balance_spares_free == 0:
                 valid, moved = x.eq(spare, 0), free
             for c, mv in moved.items():
-                s2 = upd(s2, to_free=store(x, s2.to_free, c, mv),
-                         linked=store(x, s2.linked, c, x.and_(s2.linked[c], x.not_(mv))))
+                s2 = upd(
+                    s2,
+                    to_free=store(x, s2.to_free, c, mv),
+                    linked=store(x, s2.linked, c, x.and_(s2.linked[c], x.not_(mv))),
+                )
                 if sw.map_extension == "balance-list":
                     # 4f996e234dad: list_del_init(&chunk->map_extend_list)
-                    s2 = upd(s2, map_extend_pending=store(
-                        x, s2.map_extend_pending, c, x.and_(s2.map_extend_pending[c], x.not_(mv))))
-            post = ite_state(x, x.or_(*moved.values()),
-                             upd(s2, balance_pc=int(BalancePc.DESTROY)), self.after_phase1(x, s2))
+                    s2 = upd(
+                        s2,
+                        map_extend_pending=store(
+                            x,
+                            s2.map_extend_pending,
+                            c,
+                            x.and_(s2.map_extend_pending[c], x.not_(mv)),
+                        ),
+                    )
+            post = ite_state(
+                x,
+                x.or_(*moved.values()),
+                upd(s2, balance_pc=int(BalancePc.DESTROY)),
+                self.after_phase1(x, s2),
+            )
             return valid, post, none
 
         def destroy_one(x: Ops, s: State, ch: Choices, then: State) -> Step:
@@ -84,9 +111,13 @@ class PcpuBalanceWork(KernelBase):
             # pcpu_chunk_depopulated(); then pcpu_destroy_chunk() (pcpu_alloc_mutex)
             c = ch["chunk"]
             pop = select(x, s.populated, c)
-            s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - x.popcount(pop, g.pages),
-                     populated=store(x, s.populated, c, 0), live=store(x, s.live, c, False),
-                     to_free=store(x, s.to_free, c, False))
+            s2 = upd(
+                s,
+                nr_empty_pop_pages=s.nr_empty_pop_pages - x.popcount(pop, g.pages),
+                populated=store(x, s.populated, c, 0),
+                live=store(x, s.live, c, False),
+                to_free=store(x, s.to_free, c, False),
+            )
             more = x.or_(*[s2.to_free[j] for j in normal])
             return select(x, s.to_free, c), ite_state(x, more, s2, then(x, s2)), none
 
@@ -99,15 +130,23 @@ class PcpuBalanceWork(KernelBase):
             free = self.free_slot(x, s)
             spare = ch["chunk"]
             valid = self.list_head(x, free, spare)
-            moved = {c: x.and_(f, x.not_(x.eq(spare, c)), x.eq(s.populated[c], 0))
-                     for c, f in free.items()}
+            moved = {
+                c: x.and_(f, x.not_(x.eq(spare, c)), x.eq(s.populated[c], 0))
+                for c, f in free.items()
+            }
             s2 = s
             for c, mv in moved.items():
-                s2 = upd(s2, to_free=store(x, s2.to_free, c, mv),
-                         linked=store(x, s2.linked, c, x.and_(s2.linked[c], x.not_(mv))))
-            post = ite_state(x, x.or_(*moved.values()),
-                             upd(s2, balance_pc=int(BalancePc.FINAL_DESTROY)),
-                             self.balance_done(x, s2))
+                s2 = upd(
+                    s2,
+                    to_free=store(x, s2.to_free, c, mv),
+                    linked=store(x, s2.linked, c, x.and_(s2.linked[c], x.not_(mv))),
+                )
+            post = ite_state(
+                x,
+                x.or_(*moved.values()),
+                upd(s2, balance_pc=int(BalancePc.FINAL_DESTROY)),
+                self.balance_done(x, s2),
+            )
             return valid, post, none
 
         def final_destroy(x: Ops, s: State, ch: Choices) -> Step:
@@ -120,15 +159,20 @@ class PcpuBalanceWork(KernelBase):
             listed = x.or_(*[s.map_extend_pending[j] for j in normal])
             valid = x.ite(listed, select(x, s.map_extend_pending, c), x.eq(c, 0))
             new = need_to_extend(x, g, s, c, False)
-            taken = upd(s, map_extend_pending=store(x, s.map_extend_pending, c, False),
-                        balance_chunk=c, balance_new_alloc=new,
-                        balance_pc=x.ite(x.eq(new, 0), int(BalancePc.EXT_PICK), int(BalancePc.EXT)))
+            taken = upd(
+                s,
+                map_extend_pending=store(x, s.map_extend_pending, c, False),
+                balance_chunk=c,
+                balance_new_alloc=new,
+                balance_pc=x.ite(x.eq(new, 0), int(BalancePc.EXT_PICK), int(BalancePc.EXT)),
+            )
             return valid, ite_state(x, listed, taken, self.phase2(x, s)), none
 
         def ext(x: Ops, s: State, ch: Choices) -> Step:
             # 4f996e234dad: pcpu_extend_area_map(chunk, new_alloc) (pcpu_alloc_mutex)
-            grown = self.extend_area_map(x, s, s.balance_chunk, s.balance_new_alloc,
-                                         x.eq(ch["fail"], 0))
+            grown = self.extend_area_map(
+                x, s, s.balance_chunk, s.balance_new_alloc, x.eq(ch["fail"], 0)
+            )
             return True, upd(grown, balance_pc=int(BalancePc.EXT_PICK)), none
 
         def retry_pop(x: Ops, s: State, ch: Choices) -> Step:
@@ -138,9 +182,13 @@ class PcpuBalanceWork(KernelBase):
             want = high - s.nr_empty_pop_pages
             clamped = x.ite(x.lt(want, 0), 0, x.ite(x.lt(high, want), high, want))
             nr = x.ite(s.pcpu_atomic_alloc_failed, high, clamped)
-            s2 = upd(s, nr_to_pop=nr, pcpu_atomic_alloc_failed=False,
-                     balance_slot=g.page_slot + sw.populate_slot_offset,
-                     balance_pc=int(BalancePc.PICK))
+            s2 = upd(
+                s,
+                nr_to_pop=nr,
+                pcpu_atomic_alloc_failed=False,
+                balance_slot=g.page_slot + sw.populate_slot_offset,
+                balance_pc=int(BalancePc.PICK),
+            )
             return True, ite_state(x, x.eq(nr, 0), self.end_of_run(x, s2), s2), none
 
         def pick(x: Ops, s: State, ch: Choices) -> Step:
@@ -148,12 +196,26 @@ class PcpuBalanceWork(KernelBase):
             # chunk of the slot with unpopulated pages; none left: create one
             c = ch["chunk"]
             slots = {j: chunk_slot(x, g, s.alloc_map[j]) for j in normal}
-            cands = {j: x.and_(self.in_slots(x, s, j), x.not_(x.eq(s.populated[j], full(g.pages))),
-                               x.le(s.balance_slot, slots[j])) for j in normal}
+            cands = {
+                j: x.and_(
+                    self.in_slots(x, s, j),
+                    x.not_(x.eq(s.populated[j], full(g.pages))),
+                    x.le(s.balance_slot, slots[j]),
+                )
+                for j in normal
+            }
             found, valid = self.pick(x, cands, slots, c)
-            chosen = upd(s, balance_chunk=c, balance_pc=int(BalancePc.POP),
-                         balance_slot=select(x, [slots.get(j, 0) for j in range(p.nr_chunks)], c) + 1)
-            return valid, ite_state(x, found, chosen, upd(s, balance_pc=int(BalancePc.CREATE))), none
+            chosen = upd(
+                s,
+                balance_chunk=c,
+                balance_pc=int(BalancePc.POP),
+                balance_slot=select(x, [slots.get(j, 0) for j in range(p.nr_chunks)], c) + 1,
+            )
+            return (
+                valid,
+                ite_state(x, found, chosen, upd(s, balance_pc=int(BalancePc.CREATE))),
+                none,
+            )
 
         def populate(x: Ops, s: State, ch: Choices) -> Step:
             # pcpu_populate_chunk(chunk, rs, rs + min(re - rs, nr_to_pop)); pcpu_lock:
@@ -163,12 +225,20 @@ class PcpuBalanceWork(KernelBase):
             bits = first_n_bits(x, g, first_run(x, g, x.bnot(pop, g.pages)), s.nr_to_pop)
             nr = x.popcount(bits, g.pages)
             fail = x.eq(ch["fail"], 1)
-            ok = upd(s, populated=store(x, s.populated, c, pop | bits),
-                     nr_empty_pop_pages=s.nr_empty_pop_pages + nr, nr_to_pop=s.nr_to_pop - nr)
+            ok = upd(
+                s,
+                populated=store(x, s.populated, c, pop | bits),
+                nr_empty_pop_pages=s.nr_empty_pop_pages + nr,
+                nr_to_pop=s.nr_to_pop - nr,
+            )
             s2 = ite_state(x, fail, upd(s, nr_to_pop=0), ok)
             more = x.not_(x.eq(select(x, s2.populated, c), full(g.pages)))
-            post = ite_state(x, x.eq(s2.nr_to_pop, 0), self.end_of_run(x, s2),
-                             ite_state(x, more, s2, upd(s2, balance_pc=int(BalancePc.PICK))))
+            post = ite_state(
+                x,
+                x.eq(s2.nr_to_pop, 0),
+                self.end_of_run(x, s2),
+                ite_state(x, more, s2, upd(s2, balance_pc=int(BalancePc.PICK))),
+            )
             return True, post, Events(env_fail=fail)
 
         def reclaim(x: Ops, s: State, ch: Choices) -> Step:
@@ -179,71 +249,156 @@ class PcpuBalanceWork(KernelBase):
             # reintegrate it if fully free, else sideline it.  None left: phase 2
             c = ch["chunk"]
             listed = x.or_(*[x.eq(s.isolated[j], int(Isolated.TO_DEPOPULATE)) for j in normal])
-            valid = x.ite(listed, x.eq(select(x, s.isolated, c), int(Isolated.TO_DEPOPULATE)),
-                          x.eq(c, 0))
+            valid = x.ite(
+                listed, x.eq(select(x, s.isolated, c), int(Isolated.TO_DEPOPULATE)), x.eq(c, 0)
+            )
             amap, pop = select(x, s.alloc_map, c), select(x, s.populated, c)
             low = x.lt(s.nr_empty_pop_pages, p.empty_pop_pages_high)
             depop = x.ite(low, 0, empty_pages(x, g, amap) & pop)
             pop2 = pop & x.bnot(depop, g.pages)
             back = x.or_(low, fully_free(x, amap))
-            done = upd(s, populated=store(x, s.populated, c, pop2),
-                       isolated=store(x, s.isolated, c,
-                                      x.ite(back, int(Isolated.NO), int(Isolated.SIDELINED))),
-                       nr_empty_pop_pages=s.nr_empty_pop_pages
-                       + x.ite(back, nr_empty_pop(x, g, amap, pop2)
-                               - self.taken_unpopulated(x, s, c), 0))
+            done = upd(
+                s,
+                populated=store(x, s.populated, c, pop2),
+                isolated=store(
+                    x, s.isolated, c, x.ite(back, int(Isolated.NO), int(Isolated.SIDELINED))
+                ),
+                nr_empty_pop_pages=s.nr_empty_pop_pages
+                + x.ite(back, nr_empty_pop(x, g, amap, pop2) - self.taken_unpopulated(x, s, c), 0),
+            )
             return valid, ite_state(x, listed, done, self.populate_phase(x, s)), none
 
         def create(x: Ops, s: State, ch: Choices) -> Step:
             # ran out of chunks to populate: pcpu_create_chunk(); pcpu_lock:
             # relocate; goto retry_pop.  Failure: mutex_unlock and return
             ok, made = self.new_chunk(x, s, ch["fail"])
-            post = ite_state(x, ok, upd(made, balance_pc=int(BalancePc.RETRY_POP)),
-                             self.end_of_run(x, s))
+            post = ite_state(
+                x, ok, upd(made, balance_pc=int(BalancePc.RETRY_POP)), self.end_of_run(x, s)
+            )
             return True, post, Events(env_fail=x.not_(ok))
 
         acts = [
-            Action("pcpu_balance_workfn", ctx, "workqueue: pcpu_balance_work starts", (), pending, start,
-                   Kind.BALANCE_START),
-            Action("pcpu_balance_workfn: collect", ctx,
-                   "mutex_lock(&pcpu_alloc_mutex); pcpu_lock: free chunks but the first to to_free",
-                   ("chunk",), at(BalancePc.MUTEX, mutex=True), collect, Kind.BALANCE_COLLECT),
-            Action("pcpu_destroy_chunk", ctx,
-                   "phase 1: pcpu_depopulate_chunk(), pcpu_chunk_depopulated(), pcpu_destroy_chunk()",
-                   ("chunk",), at(BalancePc.DESTROY), destroy, Kind.BALANCE_DESTROY)]
+            Action(
+                "pcpu_balance_workfn",
+                ctx,
+                "workqueue: pcpu_balance_work starts",
+                (),
+                pending,
+                start,
+                Kind.BALANCE_START,
+            ),
+            Action(
+                "pcpu_balance_workfn: collect",
+                ctx,
+                "mutex_lock(&pcpu_alloc_mutex); pcpu_lock: free chunks but the first to to_free",
+                ("chunk",),
+                at(BalancePc.MUTEX, mutex=True),
+                collect,
+                Kind.BALANCE_COLLECT,
+            ),
+            Action(
+                "pcpu_destroy_chunk",
+                ctx,
+                "phase 1: pcpu_depopulate_chunk(), pcpu_chunk_depopulated(), pcpu_destroy_chunk()",
+                ("chunk",),
+                at(BalancePc.DESTROY),
+                destroy,
+                Kind.BALANCE_DESTROY,
+            ),
+        ]
         if sw.map_extension == "balance-list":
             acts += [
-                Action("pcpu_balance_workfn: map extend pick", ctx,
-                       "pcpu_lock: list_del_init() off pcpu_map_extend_chunks, pcpu_need_to_extend()",
-                       ("chunk",), at(BalancePc.EXT_PICK), ext_pick, Kind.BALANCE_MAP_EXTEND_PICK),
-                Action("pcpu_extend_area_map", ctx,
-                       "pcpu_balance_workfn() -> pcpu_extend_area_map() (pcpu_alloc_mutex)",
-                       ("fail",), at(BalancePc.EXT), ext, Kind.BALANCE_MAP_EXTEND)]
+                Action(
+                    "pcpu_balance_workfn: map extend pick",
+                    ctx,
+                    "pcpu_lock: list_del_init() off pcpu_map_extend_chunks, pcpu_need_to_extend()",
+                    ("chunk",),
+                    at(BalancePc.EXT_PICK),
+                    ext_pick,
+                    Kind.BALANCE_MAP_EXTEND_PICK,
+                ),
+                Action(
+                    "pcpu_extend_area_map",
+                    ctx,
+                    "pcpu_balance_workfn() -> pcpu_extend_area_map() (pcpu_alloc_mutex)",
+                    ("fail",),
+                    at(BalancePc.EXT),
+                    ext,
+                    Kind.BALANCE_MAP_EXTEND,
+                ),
+            ]
         if sw.partial_depopulation:
             acts += [
-                Action("pcpu_balance_free(true): collect", ctx,
-                       "f183324133ea: pcpu_lock: free chunks with no populated page, but the "
-                       "first, to to_free", ("chunk",), at(BalancePc.FINAL_COLLECT), final_collect,
-                       Kind.BALANCE_FREE_EMPTY),
-                Action("pcpu_destroy_chunk", ctx, "pcpu_balance_free(true): pcpu_destroy_chunk()",
-                       ("chunk",), at(BalancePc.FINAL_DESTROY), final_destroy,
-                       Kind.BALANCE_FREE_EMPTY_DESTROY)]
-            acts.append(Action("pcpu_reclaim_populated", ctx,
-                               "f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot: "
-                               "pcpu_depopulate_chunk() its empty pages, reintegrate or sideline",
-                               ("chunk",), at(BalancePc.RECLAIM), reclaim, Kind.BALANCE_RECLAIM))
+                Action(
+                    "pcpu_balance_free(true): collect",
+                    ctx,
+                    "f183324133ea: pcpu_lock: free chunks with no populated page, but the "
+                    "first, to to_free",
+                    ("chunk",),
+                    at(BalancePc.FINAL_COLLECT),
+                    final_collect,
+                    Kind.BALANCE_FREE_EMPTY,
+                ),
+                Action(
+                    "pcpu_destroy_chunk",
+                    ctx,
+                    "pcpu_balance_free(true): pcpu_destroy_chunk()",
+                    ("chunk",),
+                    at(BalancePc.FINAL_DESTROY),
+                    final_destroy,
+                    Kind.BALANCE_FREE_EMPTY_DESTROY,
+                ),
+            ]
+            acts.append(
+                Action(
+                    "pcpu_reclaim_populated",
+                    ctx,
+                    "f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot: "
+                    "pcpu_depopulate_chunk() its empty pages, reintegrate or sideline",
+                    ("chunk",),
+                    at(BalancePc.RECLAIM),
+                    reclaim,
+                    Kind.BALANCE_RECLAIM,
+                )
+            )
         if sw.balance_work == "free-and-populate":
             acts += [
-                Action("pcpu_balance_workfn: retry_pop", ctx,
-                       "retry_pop: nr_to_pop from pcpu_atomic_alloc_failed or the counter (no lock)",
-                       (), at(BalancePc.RETRY_POP), retry_pop, Kind.BALANCE_RETRY_POP),
-                Action("pcpu_balance_workfn: pick chunk", ctx,
-                       "pcpu_lock: first chunk with unpopulated pages from the PAGE_SIZE slot up",
-                       ("chunk",), at(BalancePc.PICK), pick, Kind.BALANCE_PICK),
-                Action("pcpu_populate_chunk", ctx, "phase 2: pcpu_populate_chunk() (pcpu_alloc_mutex); "
-                       "pcpu_lock: pcpu_chunk_populated()", ("fail",), at(BalancePc.POP), populate,
-                       Kind.BALANCE_POPULATE),
-                Action("pcpu_create_chunk", ctx,
-                       "phase 2: pcpu_create_chunk(); pcpu_lock: pcpu_chunk_relocate()",
-                       ("fail",), at(BalancePc.CREATE), create, Kind.BALANCE_CREATE)]
+                Action(
+                    "pcpu_balance_workfn: retry_pop",
+                    ctx,
+                    "retry_pop: nr_to_pop from pcpu_atomic_alloc_failed or the counter (no lock)",
+                    (),
+                    at(BalancePc.RETRY_POP),
+                    retry_pop,
+                    Kind.BALANCE_RETRY_POP,
+                ),
+                Action(
+                    "pcpu_balance_workfn: pick chunk",
+                    ctx,
+                    "pcpu_lock: first chunk with unpopulated pages from the PAGE_SIZE slot up",
+                    ("chunk",),
+                    at(BalancePc.PICK),
+                    pick,
+                    Kind.BALANCE_PICK,
+                ),
+                Action(
+                    "pcpu_populate_chunk",
+                    ctx,
+                    "phase 2: pcpu_populate_chunk() (pcpu_alloc_mutex); "
+                    "pcpu_lock: pcpu_chunk_populated()",
+                    ("fail",),
+                    at(BalancePc.POP),
+                    populate,
+                    Kind.BALANCE_POPULATE,
+                ),
+                Action(
+                    "pcpu_create_chunk",
+                    ctx,
+                    "phase 2: pcpu_create_chunk(); pcpu_lock: pcpu_chunk_relocate()",
+                    ("fail",),
+                    at(BalancePc.CREATE),
+                    create,
+                    Kind.BALANCE_CREATE,
+                ),
+            ]
         return acts

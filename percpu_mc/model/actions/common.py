@@ -2,6 +2,7 @@
 reports, and the helpers more than one kernel function uses (scheduling the
 balance work and map extension, the slot scan's candidate test, chunk
 creation, the pcpu_slot[] lists, pcpu_alloc_mutex)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,18 +10,31 @@ from typing import Any, Callable
 
 from percpu_mc.model.ops import Ops, Val, select, store
 from percpu_mc.model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
-from percpu_mc.model.state import (AllocPc, Isolated, MUTEX_FREE, Geometry, State, area_pages,
-                                   balance_owner, fit_offsets, fully_free, map_used,
-                                   max_run_fits, need_to_extend, upd)
+from percpu_mc.model.state import (
+    MUTEX_FREE,
+    AllocPc,
+    Geometry,
+    Isolated,
+    State,
+    area_pages,
+    balance_owner,
+    fit_offsets,
+    fully_free,
+    map_used,
+    max_run_fits,
+    need_to_extend,
+    upd,
+)
 from percpu_mc.model.vocabulary import Context, Kind, Role
 
 
 @dataclass(frozen=True)
 class Events:
     """What a step did that the history variables observe."""
-    alloc_step: bool = False      # a step of pcpu_alloc() (not free_percpu)
-    atomic_fail: Any = False      # an atomic, non-reserved pcpu_alloc() failed
-    env_fail: Any = False         # chunk creation or page population failed
+
+    alloc_step: bool = False  # a step of pcpu_alloc() (not free_percpu)
+    atomic_fail: Any = False  # an atomic, non-reserved pcpu_alloc() failed
+    env_fail: Any = False  # chunk creation or page population failed
 
 
 Step = tuple[Any, State, Events]
@@ -32,13 +46,14 @@ class Action:
     """One step.  `at` is the first conjunct of its guard: where the code runs
     (a program counter) and the lock it waits for; `fn` returns the rest of
     the guard (which choices are the kernel's), the successor and its events."""
-    name: str          # kernel function and step, for display
-    context: Context   # who runs it
-    kernel: str        # the code it models and the lock it holds
+
+    name: str  # kernel function and step, for display
+    context: Context  # who runs it
+    kernel: str  # the code it models and the lock it holds
     choices: tuple[str, ...]
     at: Callable[[Ops, State], Any]
     fn: Callable[[Ops, State, Choices], Step]
-    kind: Kind         # what step it is, and what it may print in a log
+    kind: Kind  # what step it is, and what it may print in a log
     atomic: bool = False  # Kind.ALLOC: a GFP_ATOMIC request
 
     @property
@@ -70,9 +85,11 @@ class KernelBase:
     def domains(self) -> dict[str, tuple[int, ...]]:
         p = self.p
         return {
-            "size": p.sizes, "align": p.aligns,
+            "size": p.sizes,
+            "align": p.aligns,
             "reserved": (0, 1) if p.has_reserved else (0,),
-            "chunk": tuple(range(p.nr_chunks)), "fail": (0, 1),
+            "chunk": tuple(range(p.nr_chunks)),
+            "fail": (0, 1),
             "live": tuple(range(p.live_per_context)),
         }
 
@@ -91,16 +108,22 @@ class KernelBase:
         g = self.g
         if self.sw.area_map == "bitmap":
             return s
-        low = x.lt(select(x, s.map_alloc, c),
-                   map_used(x, g, select(x, s.alloc_map, c), select(x, s.bound_map, c))
-                   + PCPU_ATOMIC_MAP_MARGIN_LOW)
+        low = x.lt(
+            select(x, s.map_alloc, c),
+            map_used(x, g, select(x, s.alloc_map, c), select(x, s.bound_map, c))
+            + PCPU_ATOMIC_MAP_MARGIN_LOW,
+        )
         want = x.and_(cond, low)
         old = select(x, s.map_extend_pending, c)
         if self.sw.map_extension == "work-item":
             # 1a4d76076cda: schedule_work(&chunk->map_extend_work), gated
             gate = s.pcpu_async_enabled if self.sw.async_gate else True
-            return upd(s, map_extend_pending=store(
-                x, s.map_extend_pending, c, x.or_(old, x.and_(want, gate))))
+            return upd(
+                s,
+                map_extend_pending=store(
+                    x, s.map_extend_pending, c, x.or_(old, x.and_(want, gate))
+                ),
+            )
         # 4f996e234dad: list_add_tail(&chunk->map_extend_list) and schedule balance
         s = upd(s, map_extend_pending=store(x, s.map_extend_pending, c, x.or_(old, want)))
         return self.schedule_balance(x, s, x.and_(want, x.not_(old)))
@@ -121,9 +144,16 @@ class KernelBase:
         """(some candidate exists, c is a candidate in the lowest such slot);
         when none exists c must be 0, so the choice adds no duplicate runs."""
         any_c = x.or_(*cands.values())
-        ok = x.or_(*[x.and_(x.eq(c, i), cand,
-                            *[x.or_(x.not_(cands[j]), x.le(slots[i], slots[j])) for j in cands])
-                     for i, cand in cands.items()])
+        ok = x.or_(
+            *[
+                x.and_(
+                    x.eq(c, i),
+                    cand,
+                    *[x.or_(x.not_(cands[j]), x.le(slots[i], slots[j])) for j in cands],
+                )
+                for i, cand in cands.items()
+            ]
+        )
         return any_c, x.ite(any_c, ok, x.eq(c, 0))
 
     def set_pc(self, x: Ops, s: State, i: int, pc: Val) -> State:
@@ -151,13 +181,16 @@ class KernelBase:
             made = upd(
                 made,
                 live=store(x, made.live, c, x.or_(made.live[c], hit)),
-                linked=store(x, made.linked, c, x.or_(made.linked[c], hit) if relocate
-                             else made.linked[c]),
+                linked=store(
+                    x, made.linked, c, x.or_(made.linked[c], hit) if relocate else made.linked[c]
+                ),
                 alloc_map=store(x, made.alloc_map, c, x.ite(hit, 0, made.alloc_map[c])),
                 bound_map=store(x, made.bound_map, c, x.ite(hit, 0, made.bound_map[c])),
                 populated=store(x, made.populated, c, x.ite(hit, 0, made.populated[c])),
-                map_alloc=store(x, made.map_alloc, c,
-                                x.ite(hit, PCPU_DFL_MAP_ALLOC, made.map_alloc[c])))
+                map_alloc=store(
+                    x, made.map_alloc, c, x.ite(hit, PCPU_DFL_MAP_ALLOC, made.map_alloc[c])
+                ),
+            )
         return ok, made
 
     def in_slots(self, x: Ops, s: State, c: int) -> Any:
@@ -167,8 +200,10 @@ class KernelBase:
 
     def free_slot(self, x: Ops, s: State) -> dict[int, Any]:
         """Which chunks sit on pcpu_slot[pcpu_nr_slots - 1], the fully free ones."""
-        return {c: x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c]))
-                for c in self.normal_chunks()}
+        return {
+            c: x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c]))
+            for c in self.normal_chunks()
+        }
 
     def free_slot_empty(self, x: Ops, s: State) -> Any:
         """list_empty(&pcpu_slot[pcpu_nr_slots - 1])."""
@@ -177,9 +212,11 @@ class KernelBase:
     def list_head(self, x: Ops, free: dict[int, Any], head: Val) -> Any:
         """`head` is the first chunk of the free slot, the one the balance work
         spares (any of them: list order is not modelled); 0 when the slot is empty."""
-        return x.ite(x.or_(*free.values()),
-                     x.or_(*[x.and_(x.eq(head, c), f) for c, f in free.items()]),
-                     x.eq(head, 0))
+        return x.ite(
+            x.or_(*free.values()),
+            x.or_(*[x.and_(x.eq(head, c), f) for c, f in free.items()]),
+            x.eq(head, 0),
+        )
 
     def extend_area_map(self, x: Ops, s: State, c: Val, new_alloc: Val, ok: Any) -> State:
         """pcpu_extend_area_map(chunk, new_alloc), pcpu_lock: the map grows to
@@ -199,12 +236,15 @@ class KernelBase:
         g = self.g
         out: Val = 0
         for i in range(self.p.nr_contexts):
-            busy = x.and_(x.eq(s.chunk[i], c), x.or_(x.eq(s.pc[i], int(AllocPc.POP_MUTEX)),
-                                                     x.eq(s.pc[i], int(AllocPc.POPULATE))))
-            unpop = area_pages(x, g, s.off[i], s.req_size[i]) & x.bnot(select(x, s.populated, c), g.pages)
+            busy = x.and_(
+                x.eq(s.chunk[i], c),
+                x.or_(x.eq(s.pc[i], int(AllocPc.POP_MUTEX)), x.eq(s.pc[i], int(AllocPc.POPULATE))),
+            )
+            unpop = area_pages(x, g, s.off[i], s.req_size[i]) & x.bnot(
+                select(x, s.populated, c), g.pages
+            )
             out = out + x.ite(busy, x.popcount(unpop, g.pages), 0)
         return out
 
     def reserved_or_none(self) -> int:
         return self.p.reserved_index if self.p.has_reserved else -1
-

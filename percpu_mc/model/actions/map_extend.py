@@ -1,5 +1,6 @@
 """pcpu_map_extend_workfn() (1a4d76076cda: one work item per chunk) and
 percpu_enable_async(), the initcall that lets both kinds of work run."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,9 +28,16 @@ class PcpuMapExtendWork(KernelBase):
                 # new_alloc = pcpu_need_to_extend(chunk, false).  No reference
                 # on the chunk, no pcpu_alloc_mutex: CVE-2016-4794, first half.
                 new = need_to_extend(x, g, s, c, False)
-                return True, upd(s, map_extend_pending=store(x, s.map_extend_pending, c, False),
-                                 ext_running=store(x, s.ext_running, c, x.not_(x.eq(new, 0))),
-                                 ext_new_alloc=store(x, s.ext_new_alloc, c, new)), Events()
+                return (
+                    True,
+                    upd(
+                        s,
+                        map_extend_pending=store(x, s.map_extend_pending, c, False),
+                        ext_running=store(x, s.ext_running, c, x.not_(x.eq(new, 0))),
+                        ext_new_alloc=store(x, s.ext_new_alloc, c, new),
+                    ),
+                    Events(),
+                )
 
             def running(x: Ops, s: State, c: int = c) -> Any:
                 return s.ext_running[c]
@@ -40,12 +48,25 @@ class PcpuMapExtendWork(KernelBase):
                 return True, upd(grown, ext_running=store(x, s.ext_running, c, False)), Events()
 
             acts += [
-                Action("pcpu_map_extend_workfn", ctx,
-                       "pcpu_map_extend_workfn(): pcpu_lock: pcpu_need_to_extend()", (), queued, start,
-                       Kind.MAP_EXTEND_START),
-                Action("pcpu_extend_area_map", ctx,
-                       "pcpu_map_extend_workfn() -> pcpu_extend_area_map(): no mutex",
-                       ("fail",), running, extend, Kind.MAP_EXTEND)]
+                Action(
+                    "pcpu_map_extend_workfn",
+                    ctx,
+                    "pcpu_map_extend_workfn(): pcpu_lock: pcpu_need_to_extend()",
+                    (),
+                    queued,
+                    start,
+                    Kind.MAP_EXTEND_START,
+                ),
+                Action(
+                    "pcpu_extend_area_map",
+                    ctx,
+                    "pcpu_map_extend_workfn() -> pcpu_extend_area_map(): no mutex",
+                    ("fail",),
+                    running,
+                    extend,
+                    Kind.MAP_EXTEND,
+                ),
+            ]
         return acts
 
     def init_actions(self) -> list[Action]:
@@ -55,7 +76,17 @@ class PcpuMapExtendWork(KernelBase):
         def enable(x: Ops, s: State, ch: Choices) -> Step:
             # subsys_initcall(percpu_enable_async)
             return True, upd(s, pcpu_async_enabled=True), Events()
+
         if not self.sw.async_gate:
             return []
-        return [Action("percpu_enable_async", INIT, "percpu_enable_async(): subsys_initcall",
-                       (), disabled, enable, Kind.ENABLE_ASYNC)]
+        return [
+            Action(
+                "percpu_enable_async",
+                INIT,
+                "percpu_enable_async(): subsys_initcall",
+                (),
+                disabled,
+                enable,
+                Kind.ENABLE_ASYNC,
+            )
+        ]

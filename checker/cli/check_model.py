@@ -1,0 +1,482 @@
+"""check-model: check a spec's properties with BMC or explicit-state search."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import time
+from typing import Any
+
+import z3
+from rich.console import Console
+
+from percpu_mc.checker import specs
+from percpu_mc.checker.cli import sweep as sweep_cli
+from percpu_mc.checker.cli.common import (
+    Interrupt,
+    Interrupted,
+    Parser,
+    Status,
+    add_version,
+    at_least,
+    fail,
+    quiet_closed_stdout,
+    say_interrupted,
+    showing,
+    stderr_console,
+    wants_json,
+)
+from percpu_mc.checker.engines import distributed, list_order, starvation, strengthen
+from percpu_mc.checker.engines.bmc import BMCEngine
+from percpu_mc.checker.engines.compiled import CompiledEngine, CompiledStats, SearchError
+from percpu_mc.checker.engines.explicit import ExplicitEngine
+from percpu_mc.checker.engines.induction import InductionEngine
+from percpu_mc.checker.engines.native import CompilerMissing
+from percpu_mc.checker.engines.portfolio import PortfolioEngine
+from percpu_mc.checker.errors import Failure
+from percpu_mc.checker.logs import emit_log
+from percpu_mc.checker.report import counterexample, itf, terminal_map
+from percpu_mc.checker.report import html as html_report
+from percpu_mc.checker.result import Holds, Proved, Result, RunStats, Unknown, Violated
+from percpu_mc.model.machine import Model
+from percpu_mc.model.properties import PROPERTIES
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = Parser(
+        prog="check-model",
+        description="Check the percpu allocator model of a kernel variant (a spec) for "
+        "violations of its properties, up to a depth.",
+    )
+    add_version(ap)
+    ap.add_argument(
+        "--spec",
+        default="seed",
+        help=f"spec name ({', '.join(specs.available())}) or path to a .toml file (default: seed)",
+    )
+    ap.add_argument(
+        "--depth",
+        type=at_least(1),
+        default=None,
+        help="maximum number of steps (default: the spec's expect.depth)",
+    )
+    ap.add_argument(
+        "--property",
+        action="append",
+        dest="properties",
+        metavar="NAME",
+        help=f"check only this property (repeatable): {', '.join(PROPERTIES)}",
+    )
+    ap.add_argument(
+        "--engine",
+        choices=("portfolio", "bmc", "explicit", "explicit-python"),
+        default="portfolio",
+        help="portfolio (default): the compiled explicit search and BMC side by side, "
+        "each property's strongest verdict; bmc: bounded model checking on Z3; "
+        "explicit: breadth-first search compiled to native code; "
+        "explicit-python: the same search on the pure-Python interpretation "
+        "(the reference)",
+    )
+    ap.add_argument(
+        "--symmetry",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="explicit: store one state per class of states equal up to a "
+        "permutation of the contexts and of the dynamic chunk structs, dead "
+        "locals forgotten, and only the history variables the checked "
+        "properties read (sound: same verdicts and shortest lengths; "
+        "default: on)",
+    )
+    ap.add_argument(
+        "--split",
+        action="store_true",
+        help="explicit: search the properties that read different history "
+        "variables apart, each search keeping only its own: the memory of "
+        "the largest search, the time of them all (default: one search)",
+    )
+    ap.add_argument(
+        "--prove",
+        action="store_true",
+        help="prove the properties for every run by k-induction (checker/induction.py); "
+        "what it cannot prove is then searched by BMC up to --depth",
+    )
+    ap.add_argument(
+        "--lemmas",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="bmc: once the next depth looks costlier than the proof, prove the "
+        "lemmas of model/invariants.py by induction and assert the proved ones "
+        "on every step (checker/strengthen.py; cannot change a verdict or a "
+        "counterexample's length; default: on)",
+    )
+    ap.add_argument(
+        "--max-k",
+        type=at_least(1),
+        default=2,
+        metavar="K",
+        help="--prove: the largest k of the induction (default: 2)",
+    )
+    ap.add_argument(
+        "--starvation",
+        type=at_least(1),
+        metavar="SIZE",
+        help="search a starvation lasso for atomic requests of SIZE cells instead "
+        "(checker/lasso.py): bmc up to --depth steps, or explicit: every state",
+    )
+    ap.add_argument(
+        "--limit",
+        type=at_least(1),
+        default=2_000_000,
+        help="--starvation --engine explicit: give up past this many states",
+    )
+    ap.add_argument(
+        "--kernel-order",
+        action="store_true",
+        help="--engine explicit (also with --starvation): track the order of the "
+        "kernel's chunk lists and explore only the chunk choices it makes "
+        "(checker/list_order.py)",
+    )
+    ap.add_argument(
+        "--progress",
+        action="store_true",
+        help="progress on stderr, redrawn in place: BMC's depth, the property being "
+        "solved and the time in it; a search's states, rate and memory (with "
+        "--scheduler/--workers: each worker's after each level) (default: when "
+        "stderr is a terminal)",
+    )
+    ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    ap.add_argument(
+        "--fail-on-vacuity",
+        action="store_true",
+        help="exit with status 1 when a property holds only because its premise "
+        "never arose within the run",
+    )
+    ap.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the counterexamples as one self-contained HTML page",
+    )
+    ap.add_argument(
+        "--itf",
+        metavar="FILE",
+        help="also write each counterexample in the Informal Trace Format (Apalache "
+        "ADR-015 JSON); several: one file each, the property's name before "
+        "the suffix (FILE cex.itf.json: cex.<property>.itf.json)",
+    )
+    ap.add_argument(
+        "--map",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw each counterexample as a per-step chunk map "
+        "(default: when stdout is a terminal)",
+    )
+    sweep_cli.add_arguments(ap)
+    emit_log.add_arguments(ap)
+    return ap.parse_args(argv)
+
+
+def run(
+    args: argparse.Namespace, err: Console, watch: Interrupt | None = None
+) -> tuple[dict[str, Any], list[Result], Model]:
+    watch = watch or Interrupt()  # not installed: never stops
+    spec = specs.load(args.spec)
+    depth = spec.depth if args.depth is None else args.depth
+    names = args.properties or list(PROPERTIES)
+    for n in names:
+        if n not in PROPERTIES:
+            raise Failure(f"unknown property '{n}' (expected one of: {', '.join(PROPERTIES)})")
+    for path in (args.html, args.itf):
+        if path and (why := html_report.unwritable(path)):
+            raise Failure(why)
+    if (bad := emit_log.usage_error(args)) is not None:
+        raise Failure(bad)
+    model = Model(spec.params)
+    if args.simulate is not None:
+        path = emit_log.emit_simulation(args.emit_log, spec.name, model, args.simulate, args.seed)
+        err.print(f"wrote {path}", highlight=False, markup=False)
+        return {"spec": spec.name, "simulated": str(path), "results": []}, [], model
+    props = [PROPERTIES[n] for n in dict.fromkeys(names)]
+    lemmas = strengthen.proved_lemmas if args.lemmas else None
+    if args.kernel_order and (args.prove or args.engine not in ("explicit", "explicit-python")):
+        raise Failure(
+            "--kernel-order: only the explicit engine tracks the list order (--engine explicit)"
+        )
+    try:
+        order = list_order.KernelOrder(model) if args.kernel_order else None
+    except ValueError as e:
+        raise Failure(f"--kernel-order: {e}") from None
+    cluster = args.scheduler is not None or args.workers is not None
+    if cluster and (args.prove or args.engine != "explicit" or order is not None):
+        raise Failure(
+            "--scheduler/--workers: one search across a cluster is --engine explicit "
+            "(without --prove or --kernel-order); many jobs are --sweep"
+        )
+    if args.split and (cluster or args.prove or args.engine != "explicit" or order is not None):
+        raise Failure(
+            "--split: the properties searched apart is --engine explicit in one "
+            "process (without --prove, --kernel-order or a cluster)"
+        )
+    engine: Any = (
+        InductionEngine(model, props)
+        if args.prove
+        else BMCEngine(model, props, lemmas)
+        if args.engine == "bmc"
+        else PortfolioEngine(model, props, lemmas)
+        if args.engine == "portfolio"
+        else ExplicitEngine(model, props, order)
+        if order is not None or args.engine == "explicit-python"
+        else distributed.DistributedEngine(
+            model, props, args.scheduler, args.workers or 0, args.symmetry
+        )
+        if cluster
+        else CompiledEngine(model, props, args.symmetry, split=args.split)
+    )
+    if cluster and (args.progress or err.is_terminal):
+        engine.report = lambda line: err.print(line, highlight=False, markup=False)
+    start = time.monotonic()
+    shown = [False]
+
+    def progress(d: int, n: float) -> None:
+        # progress only where it is shown, and for runs longer than a few seconds
+        if showing(err, args.progress) and (time.monotonic() - start > 3 or shown[0]):
+            shown[0] = True
+            what = f"{n:.1f}s" if args.engine == "bmc" else f"{int(n)} states"
+            err.print(f"[dim]{spec.name}: depth {d}/{depth} done ({what})[/dim]", highlight=False)
+
+    # Z3 must not answer SIGINT itself (an `unknown` and the run going on):
+    # the signal stops the run, and interrupts the solver in this process
+    z3.set_param("ctrl_c", False)
+    watch.on_stop.append(lambda: z3.main_ctx().interrupt())
+    watch.display = Status(err, showing(err, args.progress), f"{spec.name}: preparing the engine")
+    try:
+        with watch.polling(), watch.display.bar:
+            if args.prove:
+                results, stats = engine.run(args.max_k, depth, progress, watch=watch)
+            elif cluster:
+                results, stats = engine.run(depth, progress)
+            else:
+                results, stats = engine.run(depth, progress, watch=watch)
+    except (CompilerMissing, SearchError, distributed.SchedulerUnreachable) as e:
+        raise Failure(f"--engine explicit: {e}") from None
+    if getattr(engine, "note", ""):
+        err.print(engine.note, highlight=False, markup=False)
+    doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
+    if watch.stopped():
+        doc["interrupted"] = True
+    if order is not None:
+        doc["list_order"] = "kernel"
+    if isinstance(stats, distributed.DistributedStats):
+        doc.update(stats.doc())
+    if stats.lemmas is not None:
+        doc["lemmas"] = list(stats.lemmas)
+    if args.emit_log is not None:
+        doc["logs"] = [
+            str(p) for p in emit_log.emit_counterexamples(args.emit_log, spec.name, model, results)
+        ]
+        for path in doc["logs"]:
+            err.print(f"wrote {path}", highlight=False, markup=False)
+    return doc, results, model
+
+
+def document(
+    spec: specs.Spec, engine: str, depth: int, results: list[Result], stats: RunStats, model: Model
+) -> dict[str, Any]:
+    out = []
+    for r in results:
+        item: dict[str, Any] = {
+            "property": r.prop,
+            "verdict": r.verdict,
+            "depth": r.k if isinstance(r, Proved) else r.depth,
+            "counterexample": counterexample.steps(model, r.trace)
+            if isinstance(r, Violated)
+            else [],
+            "seconds": round(r.seconds, 3),
+            "expected": (
+                "violated" if r.prop in spec.violated else "holds" if r.prop in spec.holds else None
+            ),
+        }
+        if r.engine:
+            item["engine"] = r.engine
+        if isinstance(r, Holds) and r.exhaustive:
+            item["exhaustive"] = True
+        if isinstance(r, (Holds, Proved)) and r.vacuous is not None:
+            item["vacuous"] = r.vacuous
+        if isinstance(r, Unknown) and r.reason:
+            item["reason"] = r.reason
+        if isinstance(r, Proved):
+            item["k"], item["invariants"] = r.k, list(r.lemmas)
+        out.append(item)
+    return {
+        "spec": spec.name,
+        "engine": engine,
+        "depth": depth,
+        "expected_depth": spec.depth,
+        "results": out,
+        "seconds": round(stats.seconds, 3),
+        **({"states": stats.states} if stats.states else {}),  # BMC counts none
+        # the compiled search: how many searches (one per history cone), and
+        # the states and memory of the largest
+        **(
+            {
+                "searches": stats.searches,
+                "largest_search_states": stats.largest,
+                "largest_search_bytes": stats.bytes,
+            }
+            if isinstance(stats, CompiledStats)
+            else {}
+        ),
+    }
+
+
+def human(
+    doc: dict[str, Any], results: list[Result], model: Model, out: Console, chunk_map: bool = False
+) -> None:
+    out.print(
+        f"spec {doc['spec']}, engine {doc['engine']}, depth {doc['depth']} ({doc['seconds']:.1f}s)",
+        highlight=False,
+    )
+    if doc.get("lemmas") is not None:
+        for ln in textwrap.wrap(
+            "every step constrained by the lemmas proved invariant: "
+            + (", ".join(doc["lemmas"]) or "none"),
+            96,
+            subsequent_indent="    ",
+            break_on_hyphens=False,
+        ):
+            out.print(ln, highlight=False, markup=False)
+    for item, r in zip(doc["results"], results):
+        match r:
+            case Violated():
+                line = f"violated at depth {r.depth}"
+            case Holds(exhaustive=True):
+                line = "holds (every reachable state checked)"
+            case Holds():
+                line = f"holds up to depth {r.depth}"
+            case Proved():
+                line = f"proved (k = {r.k})"
+            case Unknown(reason="interrupted") if r.depth < 0:
+                line = "interrupted before the first depth was checked"
+            case Unknown(reason="interrupted"):
+                line = f"interrupted: no violation up to depth {r.depth}"
+            case Unknown():
+                line = f"unknown at depth {r.depth}: {r.reason}"
+        if isinstance(r, Holds) and r.vacuous:
+            line += f" (vacuously: {PROPERTIES[r.prop].premise_text})"
+        if isinstance(r, Proved) and r.vacuous:
+            line += (
+                f" (vacuously: {PROPERTIES[r.prop].premise_text} within the base case's "
+                f"{r.base_depth} steps)"
+            )
+        if r.engine:
+            line += f" \\[{r.engine}]"
+        exp = item["expected"]
+        exp = "proved" if exp == "holds" and r.verdict == "proved" else exp
+        mark = (
+            "" if exp is None else "  (as expected)" if exp == r.verdict else f"  (expected: {exp}"
+        )
+        if exp is not None and exp != r.verdict:
+            mark += f" within {doc['expected_depth']} steps)" if exp == "violated" else ")"
+        out.print(f"{r.prop:<20} {line}{mark}", highlight=False)
+        if isinstance(r, Proved) and r.lemmas:
+            for ln in textwrap.wrap(
+                "with the lemmas " + ", ".join(r.lemmas),
+                96,
+                initial_indent="    ",
+                subsequent_indent="      ",
+            ):
+                out.print(ln, highlight=False, markup=False)
+        if isinstance(r, Violated):
+            for ln in counterexample.render_steps(model, r.trace):
+                out.print(ln, highlight=False, markup=False)
+            promise = PROPERTIES[r.prop].promise
+            for ln in textwrap.wrap(
+                f"the state after step {r.depth} breaks {r.prop}: {promise}",
+                96,
+                initial_indent="    ",
+                subsequent_indent="      ",
+            ):
+                out.print(ln, highlight=False, markup=False)
+            if chunk_map:
+                terminal_map.print_map(out, model, r.prop, r.trace)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+    except Failure as e:
+        return fail("check-model", e, wants_json(argv))
+    if args.sweep or args.mutants:
+        return sweep_cli.main(args)
+    err = stderr_console(args.progress)
+    if args.starvation is not None:
+        try:
+            if args.scheduler is not None or args.workers is not None:
+                raise Failure(
+                    "--starvation runs on one machine (docs/distributed.md says why); "
+                    "--scheduler/--workers take --engine explicit"
+                )
+            return starvation.main(args)
+        except Failure as e:
+            return fail("check-model", e, args.json)
+    interrupt = Interrupt()
+    with interrupt.installed():
+        try:
+            return report(args, err, interrupt)
+        except Interrupted as e:  # before the engine ran, or while printing
+            if args.json:
+                print(json.dumps({"interrupted": True}))
+            say_interrupted("check-model", e.signum)
+            return 128 + e.signum
+
+
+def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
+    try:
+        doc, results, model = run(args, err, interrupt)
+    except Failure as e:
+        return fail("check-model", e, args.json)
+    except distributed.WorkerLost as e:  # not bad input: the cluster failed (exit 3)
+        return fail("check-model", Failure(str(e)), args.json, 3)
+    if args.html:
+        try:
+            html_report.write_model(args.html, doc, results, model)
+        except OSError as e:
+            return fail("check-model", Failure(f"cannot write: {e.strerror}", args.html), args.json)
+    if args.itf and (violated := [r for r in results if isinstance(r, Violated)]):
+        try:
+            doc["itf"] = [str(p) for p in itf.write(args.itf, doc["spec"], model, violated)]
+        except OSError as e:
+            return fail(
+                "check-model", Failure(f"cannot write: {e.strerror}", e.filename), args.json
+            )
+        for path in doc["itf"]:
+            err.print(f"wrote {path}", highlight=False, markup=False)
+    try:
+        if args.json or args.simulate is not None:
+            json.dump(doc, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            chunk_map = sys.stdout.isatty() if args.map is None else args.map
+            human(doc, results, model, Console(width=100, soft_wrap=True), chunk_map)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_closed_stdout()
+    if interrupt.stopped():
+        say_interrupted("check-model", interrupt.signum)
+        return interrupt.status
+    if any(r.verdict == "violated" for r in results):
+        return 1
+    if args.fail_on_vacuity and any(isinstance(r, (Holds, Proved)) and r.vacuous for r in results):
+        return 1
+    if unknown := [r.prop for r in results if r.verdict == "unknown"]:
+        print(
+            f"check-model: no verdict for {', '.join(unknown)} (unknown): exit status 3",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

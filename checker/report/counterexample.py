@@ -1,0 +1,232 @@
+"""Counterexamples in kernel terms: each step's context, code path and the
+state it changes (chunk maps, populated pages, counter, locks, work items)."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from percpu_mc.model.machine import Model, Trace
+from percpu_mc.model.params import Params
+from percpu_mc.model.state import MUTEX_FREE, AllocPc, BalancePc, State, owning_context
+from percpu_mc.model.vocabulary import BALANCE_WORK, Kind, alloc_context
+
+
+def chunk_role(p: Params, c: int) -> str:
+    if c == 0:
+        return "first chunk"
+    if p.has_reserved and c == p.reserved_index:
+        return "reserved chunk"
+    return f"chunk {c}"
+
+
+def cell_map(p: Params, amap: int, bmap: int) -> str:
+    """One character per cell, pages separated by '|': '.' free, 'a' in use,
+    'A' the first cell of an in-use area."""
+    out = []
+    for pg in range(p.unit_pages):
+        cells = ""
+        for i in range(pg * p.cells_per_page, (pg + 1) * p.cells_per_page):
+            cells += ("A" if bmap >> i & 1 else "a") if amap >> i & 1 else "."
+        out.append(cells)
+    return "|".join(out)
+
+
+def page_map(p: Params, populated: int) -> str:
+    """One character per page: 'P' populated, '-' not."""
+    return "".join("P" if populated >> pg & 1 else "-" for pg in range(p.unit_pages))
+
+
+def owner_name(p: Params, owner: int) -> str:
+    if owner == MUTEX_FREE:
+        return "free"
+    i = owning_context(p, owner)
+    return BALANCE_WORK.label if i is None else alloc_context(i).label
+
+
+def state_dict(p: Params, s: State) -> dict[str, Any]:
+    """The state as JSON: what a user of the checker reads."""
+    chunks = []
+    for c in range(p.nr_chunks):
+        if not s.live[c]:
+            continue
+        chunks.append(
+            {
+                "chunk": c,
+                "role": chunk_role(p, c),
+                "linked": s.linked[c],
+                "to_free": s.to_free[c],
+                "map": cell_map(p, s.alloc_map[c], s.bound_map[c]),
+                "populated": page_map(p, s.populated[c]),
+                "map_alloc": s.map_alloc[c],
+                "map_extend_pending": s.map_extend_pending[c],
+                "map_extend_running": s.ext_running[c],
+            }
+        )
+    ctxs = []
+    for i in range(p.nr_contexts):
+        pc = AllocPc(s.pc[i])
+        d: dict[str, Any] = {"context": alloc_context(i).label, "pc": pc.name}
+        if pc != AllocPc.IDLE:
+            d.update(
+                size=s.req_size[i],
+                align=s.req_align[i],
+                atomic=s.req_atomic[i],
+                reserved=s.req_reserved[i],
+            )
+        if pc in (
+            AllocPc.EXTEND,
+            AllocPc.RESTART,
+            AllocPc.POP_MUTEX,
+            AllocPc.POPULATE,
+            AllocPc.COUNTER,
+            AllocPc.COUNTER_STORE,
+        ):
+            d.update(chunk=s.chunk[i], off=s.off[i], occ_pages=s.occ[i])
+        if pc == AllocPc.COUNTER_STORE:
+            d["loaded_counter_minus_occ"] = s.counter_reg[i]
+        lp = p.live_per_context
+        d["holds"] = [
+            {"chunk": s.live_chunk[k], "off": s.live_off[k], "size": s.live_size[k]}
+            for k in range(i * lp, (i + 1) * lp)
+            if s.live_valid[k]
+        ]
+        ctxs.append(d)
+    bpc = BalancePc(s.balance_pc)
+    balance: dict[str, Any] = {"pending": s.balance_pending, "pc": bpc.name}
+    if bpc in (BalancePc.PICK, BalancePc.POP, BalancePc.CREATE):
+        balance.update(nr_to_pop=s.nr_to_pop)
+    if bpc in (BalancePc.POP, BalancePc.EXT):
+        balance.update(chunk=s.balance_chunk)
+    return {
+        "pcpu_nr_empty_pop_pages": s.nr_empty_pop_pages,
+        "pcpu_async_enabled": s.pcpu_async_enabled,
+        "pcpu_atomic_alloc_failed": s.pcpu_atomic_alloc_failed,
+        "pcpu_alloc_mutex": owner_name(p, s.alloc_mutex),
+        "chunks": chunks,
+        "contexts": ctxs,
+        "balance_work": balance,
+    }
+
+
+def changes(p: Params, pre: State, post: State) -> list[str]:
+    """What a step changed, in kernel terms."""
+    out: list[str] = []
+    if pre.nr_empty_pop_pages != post.nr_empty_pop_pages:
+        out.append(f"pcpu_nr_empty_pop_pages {pre.nr_empty_pop_pages} -> {post.nr_empty_pop_pages}")
+    if pre.alloc_mutex != post.alloc_mutex:
+        out.append(
+            f"pcpu_alloc_mutex {owner_name(p, pre.alloc_mutex)} -> "
+            f"{owner_name(p, post.alloc_mutex)}"
+        )
+    for name in ("pcpu_async_enabled", "pcpu_atomic_alloc_failed"):
+        if getattr(pre, name) != getattr(post, name):
+            out.append(f"{name} = {str(getattr(post, name)).lower()}")
+    for c in range(p.nr_chunks):
+        role = chunk_role(p, c)
+        if pre.live[c] != post.live[c]:
+            out.append(f"{role} {'created' if post.live[c] else 'destroyed'}")
+        if (pre.alloc_map[c], pre.bound_map[c]) != (post.alloc_map[c], post.bound_map[c]):
+            out.append(
+                f"{role} map {cell_map(p, pre.alloc_map[c], pre.bound_map[c])} -> "
+                f"{cell_map(p, post.alloc_map[c], post.bound_map[c])}"
+            )
+        if pre.populated[c] != post.populated[c]:
+            out.append(
+                f"{role} populated {page_map(p, pre.populated[c])} -> {page_map(p, post.populated[c])}"
+            )
+        if pre.linked[c] != post.linked[c] and post.live[c]:
+            out.append(f"{role} {'linked into pcpu_slot[]' if post.linked[c] else 'unlinked'}")
+        if pre.to_free[c] != post.to_free[c] and post.to_free[c]:
+            out.append(f"{role} moved to to_free")
+        if pre.map_alloc[c] != post.map_alloc[c]:
+            out.append(f"{role} map_alloc {pre.map_alloc[c]} -> {post.map_alloc[c]}")
+        if pre.isolated[c] != post.isolated[c]:
+            out.append(
+                f"{role} "
+                + (
+                    "isolated"
+                    if post.isolated[c] == 1
+                    else "sidelined"
+                    if post.isolated[c] == 2
+                    else "reintegrated"
+                )
+            )
+        if pre.map_extend_pending[c] != post.map_extend_pending[c]:
+            out.append(
+                f"{role} map extension {'queued' if post.map_extend_pending[c] else 'taken'}"
+            )
+    for i in range(p.nr_contexts):
+        if pre.pc[i] != post.pc[i]:
+            what = AllocPc(post.pc[i]).name
+            if (
+                AllocPc(post.pc[i])
+                in (AllocPc.EXTEND, AllocPc.POP_MUTEX, AllocPc.POPULATE, AllocPc.COUNTER)
+                and AllocPc(pre.pc[i]) != AllocPc.POPULATE
+            ):
+                what += f" (chunk {post.chunk[i]}, off {post.off[i]}, occ_pages {post.occ[i]})"
+            out.append(f"{alloc_context(i)} -> {what}")
+    lp = p.live_per_context
+    for k in range(p.nr_contexts * lp):
+        if pre.live_valid[k] != post.live_valid[k]:
+            verb, of = ("holds", post) if post.live_valid[k] else ("freed", pre)
+            out.append(
+                f"{alloc_context(k // lp)} {verb} chunk {of.live_chunk[k]} off "
+                f"{of.live_off[k]} size {of.live_size[k]}"
+            )
+    if pre.balance_pending != post.balance_pending:
+        out.append(f"balance work {'queued' if post.balance_pending else 'dequeued'}")
+    if pre.balance_pc != post.balance_pc:
+        extra = (
+            f" (nr_to_pop {post.nr_to_pop})" if BalancePc(post.balance_pc) == BalancePc.PICK else ""
+        )
+        out.append(f"balance work -> {BalancePc(post.balance_pc).name}{extra}")
+    return out
+
+
+def context_label(model: Model, ai: int, post: State, pre: State | None = None) -> str:
+    a = model.actions[ai]
+    if a.ctx is None or a.kind is Kind.FREE:  # a free belongs to no request
+        return a.context.label
+    # the request is the post-state's, or the pre-state's once the call has
+    # returned (a lasso's states forget a finished call's locals)
+    if a.kind is Kind.ALLOC:
+        atomic = a.atomic
+    elif pre is not None and post.pc[a.ctx] == AllocPc.IDLE:
+        atomic = pre.req_atomic[a.ctx]
+    else:
+        atomic = post.req_atomic[a.ctx]
+    return f"{a.context} ({'atomic' if atomic else 'non-atomic'})"
+
+
+def steps(model: Model, trace: Trace) -> list[dict[str, Any]]:
+    out = []
+    pre = trace.init
+    for n, st in enumerate(trace.steps, 1):
+        a = model.actions[st.action]
+        out.append(
+            {
+                "step": n,
+                "context": context_label(model, st.action, st.state, pre),
+                "action": a.name,
+                "kernel": a.kernel,
+                "choices": st.choices,
+                "changes": changes(model.p, pre, st.state),
+                "state": state_dict(model.p, st.state),
+            }
+        )
+        pre = st.state
+    return out
+
+
+def render_steps(model: Model, trace: Trace, width: int = 100) -> list[str]:
+    """The counterexample as numbered steps, wrapped to `width` columns."""
+    lines = []
+    for d in steps(model, trace):
+        lines.append(f"  {d['step']:>3}. {d['context']}: {d['action']}")
+        lines += textwrap.wrap(
+            d["kernel"], width, initial_indent=" " * 7, subsequent_indent=" " * 9
+        )
+        for c in d["changes"]:
+            lines += textwrap.wrap(c, width, initial_indent=" " * 9, subsequent_indent=" " * 11)
+    return lines

@@ -1,0 +1,50 @@
+"""The actions: one per lock-delimited step of the kernel code, by kernel
+function family: `alloc` (pcpu_alloc(), free_percpu()), `balance`
+(pcpu_balance_workfn()), `map_extend` (pcpu_map_extend_workfn(),
+percpu_enable_async()); `common` holds what they share.
+
+Each action is `guard, effect` on a State, written once against `Ops`.  Its
+choices (request size, which chunk of a pcpu_slot[] list, whether a
+GFP_KERNEL allocation fails) are inputs the checker explores.
+
+Abstractions, and why they are sound for the properties:
+* the order of chunks inside one pcpu_slot[] list is not modelled: where the
+  kernel takes the first suitable chunk of the lowest slot, the model takes
+  any suitable chunk of the lowest slot (a `chunk` choice);
+* contig_hint is replaced by the exact largest free run (the hint is only an
+  upper bound, used to skip chunks early): what the kernel's extra visits
+  can and cannot do is argued at state.max_run_fits();
+* consecutive empty slot scans of the balance work's phase 2 are one step,
+  and a step that ends in `mutex_unlock` also releases the mutex: the
+  interleavings lost commute with the merged step (nothing else touches what
+  the merged step touches in between);
+* an atomic pcpu_alloc() queues map extension for every chunk it reaches:
+  where the kernel's list order would pass over chunks of the chosen chunk's
+  slot, the model passes over every one it cannot use (a list order the
+  kernel can have; more queued extensions only add balance runs);
+* the reserved chunk's map is the first chunk's static smap[] of
+  PERCPU_DYNAMIC_EARLY_SLOTS entries, which no scaled geometry fills: its
+  extension is never needed, so it is not modelled.
+"""
+
+from __future__ import annotations
+
+from percpu_mc.model.actions.alloc import PcpuAlloc
+from percpu_mc.model.actions.balance import PcpuBalanceWork
+from percpu_mc.model.actions.common import Action, Choices, Events, Step
+from percpu_mc.model.actions.map_extend import PcpuMapExtendWork
+
+__all__ = ["Action", "Choices", "Events", "Kernel", "Step"]
+
+
+class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork):
+    """The actions of one spec: parameters and switches bound."""
+
+    def actions(self) -> list[Action]:
+        acts = self.init_actions()
+        for i in range(self.p.nr_contexts):
+            acts += self.alloc_actions(i)
+        acts += self.balance_actions()
+        if self.sw.map_extension == "work-item":
+            acts += self.map_extend_actions()
+        return acts

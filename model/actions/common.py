@@ -1,0 +1,250 @@
+"""What every family of actions shares: the Action record, the events a step
+reports, and the helpers more than one kernel function uses (scheduling the
+balance work and map extension, the slot scan's candidate test, chunk
+creation, the pcpu_slot[] lists, pcpu_alloc_mutex)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from percpu_mc.model.ops import Ops, Val, select, store
+from percpu_mc.model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
+from percpu_mc.model.state import (
+    MUTEX_FREE,
+    AllocPc,
+    Geometry,
+    Isolated,
+    State,
+    area_pages,
+    balance_owner,
+    fit_offsets,
+    fully_free,
+    map_used,
+    max_run_fits,
+    need_to_extend,
+    upd,
+)
+from percpu_mc.model.vocabulary import Context, Kind, Role
+
+
+@dataclass(frozen=True)
+class Events:
+    """What a step did that the history variables observe."""
+
+    alloc_step: bool = False  # a step of pcpu_alloc() (not free_percpu)
+    atomic_fail: Any = False  # an atomic, non-reserved pcpu_alloc() failed
+    env_fail: Any = False  # chunk creation or page population failed
+
+
+Step = tuple[Any, State, Events]
+Choices = dict[str, Val]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step.  `at` is the first conjunct of its guard: where the code runs
+    (a program counter) and the lock it waits for; `fn` returns the rest of
+    the guard (which choices are the kernel's), the successor and its events."""
+
+    name: str  # kernel function and step, for display
+    context: Context  # who runs it
+    kernel: str  # the code it models and the lock it holds
+    choices: tuple[str, ...]
+    at: Callable[[Ops, State], Any]
+    fn: Callable[[Ops, State, Choices], Step]
+    kind: Kind  # what step it is, and what it may print in a log
+    atomic: bool = False  # Kind.ALLOC: a GFP_ATOMIC request
+
+    @property
+    def ctx(self) -> int | None:
+        """The allocating context that runs it (None: not one)."""
+        return self.context.index if self.context.role is Role.ALLOC else None
+
+
+def at_pc(where: Callable[[State], Val], pc: int, mutex: bool) -> Callable[[Ops, State], Any]:
+    """An action's `at`: the context is at `pc` (and, if `mutex`, the
+    pcpu_alloc_mutex it is about to take is free)."""
+    if mutex:
+        return lambda x, s: x.and_(x.eq(where(s), int(pc)), x.eq(s.alloc_mutex, MUTEX_FREE))
+    return lambda x, s: x.eq(where(s), int(pc))
+
+
+class KernelBase:
+    """Parameters and switches of one spec, and the helpers the action
+    families share."""
+
+    def __init__(self, p: Params):
+        self.p = p
+        self.g = Geometry(p)
+        self.sw = p.switches
+        self.bal = balance_owner(p)
+
+    # --- helpers shared by actions -----------------------------------------
+
+    def domains(self) -> dict[str, tuple[int, ...]]:
+        p = self.p
+        return {
+            "size": p.sizes,
+            "align": p.aligns,
+            "reserved": (0, 1) if p.has_reserved else (0,),
+            "chunk": tuple(range(p.nr_chunks)),
+            "fail": (0, 1),
+            "live": tuple(range(p.live_per_context)),
+        }
+
+    def normal_chunks(self) -> range | list[int]:
+        """Chunk structs that may sit in pcpu_slot[] (all but the reserved)."""
+        p = self.p
+        return [c for c in range(p.nr_chunks) if not (p.has_reserved and c == p.reserved_index)]
+
+    def schedule_balance(self, x: Ops, s: State, cond: Any) -> State:
+        """pcpu_schedule_balance_work(): schedule_work() once async is enabled."""
+        gate = s.pcpu_async_enabled if self.sw.async_gate else True
+        return upd(s, balance_pending=x.or_(s.balance_pending, x.and_(cond, gate)))
+
+    def schedule_map_extend(self, x: Ops, s: State, c: Val, cond: Any) -> State:
+        """pcpu_need_to_extend(atomic): ask for the map to grow asynchronously."""
+        g = self.g
+        if self.sw.area_map == "bitmap":
+            return s
+        low = x.lt(
+            select(x, s.map_alloc, c),
+            map_used(x, g, select(x, s.alloc_map, c), select(x, s.bound_map, c))
+            + PCPU_ATOMIC_MAP_MARGIN_LOW,
+        )
+        want = x.and_(cond, low)
+        old = select(x, s.map_extend_pending, c)
+        if self.sw.map_extension == "work-item":
+            # 1a4d76076cda: schedule_work(&chunk->map_extend_work), gated
+            gate = s.pcpu_async_enabled if self.sw.async_gate else True
+            return upd(
+                s,
+                map_extend_pending=store(
+                    x, s.map_extend_pending, c, x.or_(old, x.and_(want, gate))
+                ),
+            )
+        # 4f996e234dad: list_add_tail(&chunk->map_extend_list) and schedule balance
+        s = upd(s, map_extend_pending=store(x, s.map_extend_pending, c, x.or_(old, want)))
+        return self.schedule_balance(x, s, x.and_(want, x.not_(old)))
+
+    def candidate(self, x: Ops, s: State, c: int, size: Val, align: Val, atomic: bool) -> Any:
+        """Chunk c is where pcpu_alloc()'s slot scan stops: it extends c's map
+        (non-atomic) or allocates from it."""
+        g = self.g
+        amap, pop = s.alloc_map[c], s.populated[c]
+        usable = x.and_(self.in_slots(x, s, c), max_run_fits(x, g, amap, size))
+        pop_only = atomic and self.sw.atomic_fit_pop_only
+        fits = x.not_(x.eq(fit_offsets(x, g, amap, pop, size, align, pop_only), 0))
+        if atomic:
+            return x.and_(usable, x.eq(need_to_extend(x, g, s, c, True), 0), fits)
+        return x.and_(usable, x.or_(fits, x.not_(x.eq(need_to_extend(x, g, s, c, False), 0))))
+
+    def pick(self, x: Ops, cands: dict[int, Any], slots: dict[int, Val], c: Val) -> tuple[Any, Any]:
+        """(some candidate exists, c is a candidate in the lowest such slot);
+        when none exists c must be 0, so the choice adds no duplicate runs."""
+        any_c = x.or_(*cands.values())
+        ok = x.or_(
+            *[
+                x.and_(
+                    x.eq(c, i),
+                    cand,
+                    *[x.or_(x.not_(cands[j]), x.le(slots[i], slots[j])) for j in cands],
+                )
+                for i, cand in cands.items()
+            ]
+        )
+        return any_c, x.ite(any_c, ok, x.eq(c, 0))
+
+    def set_pc(self, x: Ops, s: State, i: int, pc: Val) -> State:
+        return upd(s, pc=store(x, s.pc, i, pc))
+
+    def take_mutex(self, s: State, owner: int) -> State:
+        return upd(s, alloc_mutex=owner)
+
+    def release_mutex(self, s: State) -> State:
+        return upd(s, alloc_mutex=MUTEX_FREE)
+
+    def new_chunk(self, x: Ops, s: State, fail: Val, relocate: bool = True) -> tuple[Any, State]:
+        """pcpu_create_chunk() + pcpu_chunk_relocate(chunk, -1) (unless not
+        `relocate`): (created, state); the lowest free struct is used.  A
+        fresh chunk: empty map of PCPU_DFL_MAP_ALLOC entries, nothing
+        populated.  With every struct in use it fails."""
+        free_idx = list(range(self.p.first_dynamic, self.p.nr_chunks))
+        idx: Val = 0
+        for c in reversed(free_idx):
+            idx = x.ite(x.not_(s.live[c]), c, idx)
+        ok = x.and_(x.eq(fail, 0), x.or_(*[x.not_(s.live[c]) for c in free_idx]))
+        made = s
+        for c in free_idx:
+            hit = x.and_(ok, x.eq(idx, c))
+            made = upd(
+                made,
+                live=store(x, made.live, c, x.or_(made.live[c], hit)),
+                linked=store(
+                    x, made.linked, c, x.or_(made.linked[c], hit) if relocate else made.linked[c]
+                ),
+                alloc_map=store(x, made.alloc_map, c, x.ite(hit, 0, made.alloc_map[c])),
+                bound_map=store(x, made.bound_map, c, x.ite(hit, 0, made.bound_map[c])),
+                populated=store(x, made.populated, c, x.ite(hit, 0, made.populated[c])),
+                map_alloc=store(
+                    x, made.map_alloc, c, x.ite(hit, PCPU_DFL_MAP_ALLOC, made.map_alloc[c])
+                ),
+            )
+        return ok, made
+
+    def in_slots(self, x: Ops, s: State, c: int) -> Any:
+        """On a pcpu_slot[] list pcpu_alloc() and the balance work scan (an
+        isolated chunk sits on a list past pcpu_free_slot)."""
+        return x.and_(s.live[c], s.linked[c], x.eq(s.isolated[c], int(Isolated.NO)))
+
+    def free_slot(self, x: Ops, s: State) -> dict[int, Any]:
+        """Which chunks sit on pcpu_slot[pcpu_nr_slots - 1], the fully free ones."""
+        return {
+            c: x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c]))
+            for c in self.normal_chunks()
+        }
+
+    def free_slot_empty(self, x: Ops, s: State) -> Any:
+        """list_empty(&pcpu_slot[pcpu_nr_slots - 1])."""
+        return x.not_(x.or_(*self.free_slot(x, s).values()))
+
+    def list_head(self, x: Ops, free: dict[int, Any], head: Val) -> Any:
+        """`head` is the first chunk of the free slot, the one the balance work
+        spares (any of them: list order is not modelled); 0 when the slot is empty."""
+        return x.ite(
+            x.or_(*free.values()),
+            x.or_(*[x.and_(x.eq(head, c), f) for c, f in free.items()]),
+            x.eq(head, 0),
+        )
+
+    def extend_area_map(self, x: Ops, s: State, c: Val, new_alloc: Val, ok: Any) -> State:
+        """pcpu_extend_area_map(chunk, new_alloc), pcpu_lock: the map grows to
+        new_alloc entries unless the allocation failed (`ok` false) or a
+        concurrent extension already grew it that far."""
+        old = select(x, s.map_alloc, c)
+        grown = x.and_(ok, x.lt(old, new_alloc))
+        return upd(s, map_alloc=store(x, s.map_alloc, c, x.ite(grown, new_alloc, old)))
+
+    def taken_unpopulated(self, x: Ops, s: State, c: Val) -> Val:
+        """With every-page accounting (b239f7daf553), the unpopulated pages of
+        chunk c that allocations in progress have taken off the counter ahead
+        of their population: chunk->nr_empty_pop_pages is the chunk's empty
+        populated pages less these."""
+        if self.sw.occ_pages_subtracted != "with-area-every-page":
+            return 0
+        g = self.g
+        out: Val = 0
+        for i in range(self.p.nr_contexts):
+            busy = x.and_(
+                x.eq(s.chunk[i], c),
+                x.or_(x.eq(s.pc[i], int(AllocPc.POP_MUTEX)), x.eq(s.pc[i], int(AllocPc.POPULATE))),
+            )
+            unpop = area_pages(x, g, s.off[i], s.req_size[i]) & x.bnot(
+                select(x, s.populated, c), g.pages
+            )
+            out = out + x.ite(busy, x.popcount(unpop, g.pages), 0)
+        return out
+
+    def reserved_or_none(self) -> int:
+        return self.p.reserved_index if self.p.has_reserved else -1

@@ -1,0 +1,221 @@
+"""The properties: what the kernel promises, stated apart from the actions.
+
+Each is a predicate on one state (history variables included) and names the
+comment or commit that promises it.  None mentions a bug: bugs live in the
+variants' behaviour (model/actions/, switched by specs/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from percpu_mc.model.actions import Kernel
+from percpu_mc.model.ops import Ops, select
+from percpu_mc.model.state import (
+    ALLOC_CHUNK_PCS,
+    ALLOC_MUTEX_PCS,
+    BALANCE_CHUNK_PCS,
+    BALANCE_MUTEX_PCS,
+    AllocPc,
+    State,
+    alloc_owner,
+    area_pages,
+    full,
+    fully_free,
+    nr_empty_pop,
+)
+
+
+@dataclass(frozen=True)
+class Property:
+    name: str
+    promise: str  # where the kernel promises it
+    holds: Callable[[Ops, Kernel, State], Any]
+    # the situation the property speaks about; a run in which it never arises
+    # tests nothing, and the checkers report the verdict as vacuous
+    premise: Callable[[Ops, Kernel, State], Any] | None = None
+    premise_text: str = ""  # what never happened, for a vacuous verdict
+
+    def premise_reached(self) -> Property:
+        """A pseudo-property violated exactly where the premise holds: the
+        engines find premise states the way they find violations."""
+        assert self.premise is not None
+        premise = self.premise
+        return Property(
+            f"premise:{self.name}", self.premise_text, lambda x, k, s: x.not_(premise(x, k, s))
+        )
+
+
+def _in(x: Ops, v: Any, pcs: frozenset) -> Any:
+    return x.or_(*[x.eq(v, int(pc)) for pc in pcs])
+
+
+def counter_nonnegative(x: Ops, k: Kernel, s: State) -> Any:
+    return x.le(0, s.nr_empty_pop_pages)
+
+
+def _quiet(x: Ops, s: State) -> Any:
+    return x.and_(*[x.eq(pc, int(AllocPc.IDLE)) for pc in s.pc])
+
+
+def counter_exact_premise(x: Ops, k: Kernel, s: State) -> Any:
+    """A quiescent point with an allocation live: the counter has moved."""
+    return x.and_(_quiet(x, s), x.or_(*s.live_valid))
+
+
+def counter_exact(x: Ops, k: Kernel, s: State) -> Any:
+    quiet = _quiet(x, s)
+    truth: Any = 0
+    for c in k.normal_chunks():
+        # v5.14: "Isolated chunks' empty pages are excluded from the global counter"
+        counted = x.and_(s.live[c], x.eq(s.isolated[c], 0))
+        truth = truth + x.ite(counted, nr_empty_pop(x, k.g, s.alloc_map[c], s.populated[c]), 0)
+    return x.or_(x.not_(quiet), x.eq(s.nr_empty_pop_pages, truth))
+
+
+def populated_backing(x: Ops, k: Kernel, s: State) -> Any:
+    g = k.g
+    ok = []
+    for j in range(len(s.live_valid)):
+        pages = area_pages(x, g, s.live_off[j], s.live_size[j])
+        pop = select(x, s.populated, s.live_chunk[j])
+        ok.append(x.or_(x.not_(s.live_valid[j]), x.eq(pages & x.bnot(pop, g.pages), 0)))
+    # an allocation past population (or an atomic one past pcpu_alloc_area)
+    for i, pc in enumerate(s.pc):
+        done = _in(x, pc, frozenset({AllocPc.COUNTER, AllocPc.COUNTER_STORE}))
+        pages = area_pages(x, g, s.off[i], s.req_size[i])
+        pop = select(x, s.populated, s.chunk[i])
+        ok.append(x.or_(x.not_(done), x.eq(pages & x.bnot(pop, g.pages), 0)))
+    return x.and_(*ok)
+
+
+def no_use_after_free(x: Ops, k: Kernel, s: State) -> Any:
+    ok = []
+    for i, pc in enumerate(s.pc):
+        ok.append(x.or_(x.not_(_in(x, pc, ALLOC_CHUNK_PCS)), select(x, s.live, s.chunk[i])))
+    for j, valid in enumerate(s.live_valid):
+        ok.append(x.or_(x.not_(valid), select(x, s.live, s.live_chunk[j])))
+    ok.append(
+        x.or_(x.not_(_in(x, s.balance_pc, BALANCE_CHUNK_PCS)), select(x, s.live, s.balance_chunk))
+    )
+    for c in range(k.p.nr_chunks):
+        # the work item (or list entry) lives inside struct pcpu_chunk
+        ok.append(x.or_(s.live[c], x.not_(x.or_(s.map_extend_pending[c], s.ext_running[c]))))
+    return x.and_(*ok)
+
+
+def no_deadlock(x: Ops, k: Kernel, s: State) -> Any:
+    """pcpu_alloc_mutex is never held by a context whose code no longer holds
+    it (a finished call, say): every later mutex_lock() of an allocation or of
+    the balance work would wait forever.  Only one lock is ever waited for
+    across steps, so there is no cycle to look for."""
+    holding_pcs = ALLOC_MUTEX_PCS[k.sw.alloc_mutex]
+    stranded = [
+        x.and_(x.eq(s.alloc_mutex, alloc_owner(i)), x.not_(_in(x, pc, holding_pcs)))
+        for i, pc in enumerate(s.pc)
+    ]
+    stranded.append(
+        x.and_(x.eq(s.alloc_mutex, k.bal), x.not_(_in(x, s.balance_pc, BALANCE_MUTEX_PCS)))
+    )
+    return x.not_(x.or_(*stranded))
+
+
+def chunk_lifecycle(x: Ops, k: Kernel, s: State) -> Any:
+    p, g = k.p, k.g
+    immutable = [0] + ([p.reserved_index] if p.has_reserved else [])
+    ok = [
+        x.and_(s.live[c], x.eq(s.populated[c], full(g.pages)), x.not_(s.to_free[c]))
+        for c in immutable
+    ]
+    for c in range(p.first_dynamic, p.nr_chunks):
+        ok.append(
+            x.or_(
+                s.live[c],
+                x.and_(fully_free(x, s.alloc_map[c]), x.eq(s.populated[c], 0), x.not_(s.linked[c])),
+            )
+        )
+    free_chunks = 0
+    for c in k.normal_chunks():
+        free_chunks = free_chunks + x.ite(
+            x.and_(s.live[c], s.linked[c], fully_free(x, s.alloc_map[c])), 1, 0
+        )
+    ok.append(x.or_(x.not_(s.after_collect), x.le(free_chunks, 1)))
+    return x.and_(*ok)
+
+
+def atomic_progress(x: Ops, k: Kernel, s: State) -> Any:
+    fits = [k.candidate(x, s, c, s.ap_size, s.ap_align, True) for c in k.normal_chunks()]
+    return x.or_(x.not_(x.eq(s.ap_phase, 3)), *fits)
+
+
+def atomic_progress_premise(x: Ops, k: Kernel, s: State) -> Any:
+    return x.eq(s.ap_phase, 3)
+
+
+def refill_premise(x: Ops, k: Kernel, s: State) -> Any:
+    return s.refill_check
+
+
+def refill(x: Ops, k: Kernel, s: State) -> Any:
+    return x.or_(x.not_(s.refill_check), x.le(k.p.empty_pop_pages_high, s.nr_empty_pop_pages))
+
+
+PROPERTIES: dict[str, Property] = {
+    p.name: p
+    for p in [
+        Property(
+            "counter-nonnegative",
+            "pcpu_nr_empty_pop_pages: 'The number of empty populated pages' (b539b87fed37)",
+            counter_nonnegative,
+        ),
+        Property(
+            "counter-exact",
+            "pcpu_nr_empty_pop_pages: 'The number of empty populated pages, protected by "
+            "pcpu_lock. The reserved chunk doesn't contribute to the count.'",
+            counter_exact,
+            counter_exact_premise,
+            "no quiescent point with an allocation live",
+        ),
+        Property(
+            "populated-backing",
+            "1a4d76076cda: atomic allocations only from populated areas; pcpu_alloc() "
+            "populates before returning",
+            populated_backing,
+        ),
+        Property(
+            "no-use-after-free",
+            "pcpu_balance_workfn: '@chunk can't go away while pcpu_alloc_mutex is held' "
+            "(4f996e234dad, 6710e594f71c)",
+            no_use_after_free,
+        ),
+        Property(
+            "no-deadlock",
+            "mm/percpu.c synchronization rules: pcpu_alloc_mutex is released "
+            "by the code path that took it",
+            no_deadlock,
+        ),
+        Property(
+            "chunk-lifecycle",
+            "pcpu_balance_workfn: 'Destroy all free chunks except for one'; first and reserved "
+            "chunks immutable",
+            chunk_lifecycle,
+        ),
+        Property(
+            "atomic-progress",
+            "1a4d76076cda: 'If atomic allocation failed previously, always populate the "
+            "maximum amount'",
+            atomic_progress,
+            atomic_progress_premise,
+            "no failed atomic request of at most a page was followed by a clean balance run",
+        ),
+        Property(
+            "refill",
+            "1a4d76076cda: 'keep the number of populated free pages between "
+            "PCPU_EMPTY_POP_PAGES_LOW and HIGH'",
+            refill,
+            refill_premise,
+            "no balance run completed without a failure",
+        ),
+    ]
+}
