@@ -538,3 +538,52 @@ def test_degenerate_requests_never_crash(
     log.write_text(text)
     expected = 1 if check(text).violations else 0
     assert main(["--json", str(log)]) == expected
+
+
+# -- a second free of an area allocated before the log -------------------------
+
+
+def test_double_free_of_an_area_allocated_before_the_log() -> None:
+    """The first free of an area the log never saw allocated is unknown; after
+    it the area is known free, so a second free is a double free (issue 29)."""
+    header = "# entries-in-buffer/entries-written: 2/2   #P:1\n"
+    log = header + free(0, ts="1.0") + free(0, ts="1.1")
+    assert kinds(check(log)) == [("double-free", 3)]
+    assert "line 2" in check(log).violations[0].message
+    # Without a header, and in an unknown chunk or a known one alike.
+    assert kinds(check(free(0, base=C) + alloc(64, base=C) + free(0, base=C))) == [
+        ("double-free", 3)
+    ]
+    # Allocated again in between: two frees of two areas.
+    assert check(free(0) + alloc(0) + free(0)).violations == []
+
+
+def test_double_free_across_a_gap_is_only_noted() -> None:
+    """Events lost between the two frees may have allocated the area again:
+    the second free is noted, saying why, and is not a violation."""
+    lost = free(0, ts="1.0") + "CPU:0 [LOST 3 EVENTS]\n" + free(0, ts="1.1")
+    report = check(lost)
+    assert report.violations == []
+    assert [(n.kind, n.line) for n in report.notes] == [("double-free", 3)]
+    assert "lost at line 2" in report.notes[0].message
+    # An allocation after the gap makes the second free an ordinary one.
+    again = free(0) + "CPU:0 [LOST 3 EVENTS]\n" + alloc(0) + free(0)
+    assert check(again).violations == check(again).notes == []
+    # An overwritten buffer: CPU 1's lost events may have allocated it.
+    header = "# entries-in-buffer/entries-written: 3/9   #P:2\n"
+    overwritten = (
+        header + free(0, cpu=0, ts="1.0") + alloc(64, cpu=1, ts="1.1") + free(0, cpu=0, ts="1.2")
+    )
+    report = check(overwritten)
+    assert report.violations == [] and [n.line for n in report.notes] == [4]
+    assert "overwrote" in report.notes[0].message
+
+
+def test_double_free_noted_on_the_command_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "gap.trace"
+    path.write_text(free(0, ts="1.0") + "CPU:0 [LOST 3 EVENTS]\n" + free(0, ts="1.1"))
+    assert main(["--no-partial", str(path)]) == 0
+    assert "line 3: note: double-free?" in capsys.readouterr().out
+    path.write_text(free(0, ts="1.0") + free(0, ts="1.1"))
+    assert main(["--no-partial", str(path)]) == 1
+    assert "line 2: double-free" in capsys.readouterr().out

@@ -187,6 +187,15 @@ def to_json(results: Sequence[FileResult]) -> dict:
                 else {}
             ),
             **({"partial": report.partial.as_json()} if report.partial else {}),
+            **(
+                {
+                    "notes": [
+                        {"line": n.line, "kind": n.kind, "message": n.message} for n in report.notes
+                    ]
+                }
+                if report.notes
+                else {}
+            ),
         }
 
     doc = {"verdict": verdict(results), "files": [one(result) for result in results]}
@@ -226,6 +235,12 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
                 f"  [red]line {violation.line}[/red]: {violation.kind}: "
                 f"{escape(violation.message)}\n    "
                 f"{escape(excerpt(violation.text.strip(), EVENT_LINE_WIDTH))}"
+            )
+        for note in report.notes:
+            console.print(
+                f"  [yellow]line {note.line}[/yellow]: note: {note.kind}?: "
+                f"{escape(note.message)}\n    "
+                f"{escape(excerpt(note.text.strip(), EVENT_LINE_WIDTH))}"
             )
         if not (report.violations or result.unparseable or report.no_percpu_event):
             console.print("  [green]consistent[/green]")

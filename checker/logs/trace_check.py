@@ -218,6 +218,7 @@ class Report:
     parse_errors: list[ParseError] = field(default_factory=list)  # the first SHOWN_PARSE_ERRORS
     parse_error_count: int = 0  # every line that does not parse
     partial: PartialView | None = None  # set when the log lacks some CPUs' events
+    notes: list[Violation] = field(default_factory=list)  # findings a gap leaves uncertain
     no_percpu_event: str | None = None  # why nothing could be checked, when so
 
 
@@ -236,6 +237,9 @@ class TraceChecker:
         self._moved: set[int] = set()  # ids of events already taken early once
         self._last_time: dict[int, Event] = {}  # cpu -> its latest event
         self._chunks: dict[int, Chunk] = {}
+        # (base, off) -> (line of its free, the gap since): areas freed before
+        # events may have been lost, and not allocated again since.
+        self._freed_before_gap: dict[tuple[int, int], tuple[int, str]] = {}
         self._complete = strict  # the log holds the allocator's whole history
         self._cpus_to_wait: int | None = None  # overwritten buffer: CPUs not yet seen
         self._first_chunk: int | None = None  # complete logs: the chunk never created
@@ -274,6 +278,7 @@ class TraceChecker:
             if last is None:
                 self._cpu_appears(event)
             if self._cpus_to_wait is not None:
+                self._before_state(event)
                 return
         if type(event) in SETTLE_CLEAN or isinstance(event, STATEFUL):
             # The skew window: settle what is older than it.
@@ -294,7 +299,7 @@ class TraceChecker:
         if isinstance(record, LostEvents):
             self._feature("lost events")
             self._flush()
-            self._forget()
+            self._forget(f"events were lost at line {record.line} (LOST EVENTS)")
         elif isinstance(record, ParseError):
             self.report.parse_error_count += 1
             if len(self.report.parse_errors) < SHOWN_PARSE_ERRORS:
@@ -329,6 +334,7 @@ class TraceChecker:
             report.violations = [
                 v for v in report.violations if v.kind not in EXPLAINED_BY_OTHER_CPUS
             ]
+            report.notes = [n for n in report.notes if n.kind not in EXPLAINED_BY_OTHER_CPUS]
             self._feature(report.partial.describe())
         elif unknown and self.partial is None and self._entries is None:
             self._feature(
@@ -413,14 +419,35 @@ class TraceChecker:
         self._cpus_to_wait -= 1
         if self._cpus_to_wait == 0:
             self._cpus_to_wait = None
-            self._forget()
+            self._forget(
+                f"the ring buffer overwrote the CPUs' events before line {event.line} "
+                "(entries-in-buffer below entries-written)"
+            )
             self._feature(f"allocation state checked from line {event.line}")
+
+    def _before_state(self, event: Event) -> None:
+        """Overwritten buffer, before every CPU appeared: no state is
+        checked, but an area freed now and freed again later is noted."""
+        if isinstance(event, PercpuFree) and event.base_addr is not None:
+            self._freed_before_gap[event.base_addr, event.off] = (
+                event.line,
+                "the ring buffer overwrote the events of CPUs that had not appeared yet "
+                "(entries-in-buffer below entries-written)",
+            )
+        elif isinstance(event, PercpuAlloc) and event.base_addr is not None:
+            self._freed_before_gap.pop((event.base_addr, event.off), None)
 
     def _flush(self) -> None:
         while self._pending:
             self._settle()
 
-    def _forget(self) -> None:
+    def _forget(self, gap: str) -> None:
+        """A gap: what the log showed of areas and chunks no longer holds,
+        but an area freed before it is remembered, to note a second free."""
+        gone = self._freed_before_gap
+        for chunk in self._chunks.values():
+            for off, line in chunk.freed.items():
+                gone[chunk.base, off] = (line, gap)
         self._chunks.clear()
         self._complete = False
         self._first_chunk = self._reserved_chunk = None
@@ -549,6 +576,8 @@ class TraceChecker:
         bisect.insort(starts, off)
         chunk.areas[off] = Area(off, size, ptr, event.line)
         chunk.freed.pop(off, None)
+        if self._freed_before_gap:
+            self._freed_before_gap.pop((base, off), None)
         return True
 
     def _free_if_clean(self, event: PercpuFree) -> bool:
@@ -632,6 +661,8 @@ class TraceChecker:
             if event.reserved or clean.created is None and self._complete:
                 self._check_chunk_identity(event, clean)
             clean.add(Area(off, size, event.ptr, event.line))
+            if self._freed_before_gap:
+                self._freed_before_gap.pop((base, off), None)
             return
         chunk = self._chunks.get(base)
         if chunk is None:
@@ -656,6 +687,8 @@ class TraceChecker:
             )
             chunk.remove(area)
         chunk.add(Area(off, size, event.ptr, event.line))
+        if self._freed_before_gap:
+            self._freed_before_gap.pop((base, off), None)
 
     def _check_chunk_identity(self, event: PercpuAlloc, chunk: Chunk) -> None:
         """Reserved allocations come from the reserved chunk only, which, like
@@ -752,6 +785,24 @@ class TraceChecker:
             chunk.freed[off] = event.line  # type: ignore[union-attr]
         elif violation := self._free_violation(base, off):
             self._violate(event, *violation)
+        else:
+            # An area allocated before the log began (or before a gap): from
+            # now on it is known free, so a second free is a double free.
+            if chunk is None:
+                chunk = self._chunks[base] = Chunk(base)
+            chunk.freed[off] = event.line
+            if (before := self._freed_before_gap.pop((base, off), None)) is not None:
+                line, gap = before
+                self.report.notes.append(
+                    Violation(
+                        event.line,
+                        "double-free",
+                        f"the area at off={off} of chunk {base:#x} was freed at line {line} "
+                        f"and not allocated again in the log since; noted, not a violation: "
+                        f"{gap}, and those may have allocated it again",
+                        event.text,
+                    )
+                )
 
     def _free_violation(self, base: int, off: int) -> tuple[str, str] | None:
         """Why freeing [base_addr + off] is impossible now, if it is."""
@@ -783,7 +834,8 @@ class TraceChecker:
             return (
                 "double-free",
                 f"the area at off={off} of chunk {base:#x} was already freed "
-                f"at line {chunk.freed[off]} and not allocated again",
+                f"at line {chunk.freed[off]} and not allocated again, and no event "
+                "was lost since",
             )
         if chunk.created is not None:
             return (
