@@ -45,7 +45,7 @@ from percpu_mc.checker.logs.trace_summary import LogSummary
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker.report.trace_view import file_view
 from percpu_mc.traces.events import Format, Record
-from percpu_mc.traces.parser import BinaryCapture, LogParser, open_log
+from percpu_mc.traces.parser import BinaryCapture, LogParser, open_log, truncated
 
 # Widths of the lines echoed: a bad line is shown to find it (a binary file's
 # "line" may be megabytes), an event line whole, as kernels print them.
@@ -108,6 +108,11 @@ def check_file(
                     summary.feed(record)
                 if facts is not None:
                     facts.feed(record)
+            if truncated(lines):
+                checker.report.warnings.append(
+                    "the gzip stream is truncated (no end-of-stream marker): "
+                    f"the {checker.report.lines} lines it holds are checked"
+                )
         report = checker.finish()
         if spec is not None and not report.parse_errors:
             level2 = conform_file(
@@ -187,6 +192,7 @@ def to_json(results: Sequence[FileResult]) -> dict:
                 else {}
             ),
             **({"partial": report.partial.as_json()} if report.partial else {}),
+            **({"warnings": report.warnings} if report.warnings else {}),
             **(
                 {
                     "notes": [
@@ -214,6 +220,8 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
         )
         if report.features:
             console.print(f"  kernel features: {escape(', '.join(report.features))}")
+        for warning in report.warnings:
+            console.print(f"  [yellow]warning[/yellow]: {escape(warning)}")
         for note in result.conformance.lines() if result.conformance else []:
             console.print(f"  {escape(note)}")
         for name, count in sorted(report.events.items()):

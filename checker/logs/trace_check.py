@@ -43,6 +43,7 @@ from typing import NamedTuple
 from percpu_mc.traces.events import (
     BufferEntries,
     Columns,
+    CutLine,
     Event,
     FunctionCall,
     LostEvents,
@@ -219,6 +220,7 @@ class Report:
     parse_error_count: int = 0  # every line that does not parse
     partial: PartialView | None = None  # set when the log lacks some CPUs' events
     notes: list[Violation] = field(default_factory=list)  # findings a gap leaves uncertain
+    warnings: list[str] = field(default_factory=list)  # the input ends early, and where
     no_percpu_event: str | None = None  # why nothing could be checked, when so
 
 
@@ -300,6 +302,11 @@ class TraceChecker:
             self._feature("lost events")
             self._flush()
             self._forget(f"events were lost at line {record.line} (LOST EVENTS)")
+        elif isinstance(record, CutLine):
+            self.report.warnings.append(
+                f"line {record.line} is cut: the file ends inside it, with no newline "
+                "(a capture stopped mid-line); it is not read, the lines before it are"
+            )
         elif isinstance(record, ParseError):
             self.report.parse_error_count += 1
             if len(self.report.parse_errors) < SHOWN_PARSE_ERRORS:
