@@ -4,6 +4,7 @@ allocator check clean in every format, while each kind of damage to them
 (dropped, duplicated, reordered, truncated lines) gets the verdict it
 deserves."""
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -590,3 +591,29 @@ def test_double_free_noted_on_the_command_line(tmp_path: Path, capsys) -> None:
     path.write_text(free(0, ts="1.0") + free(0, ts="1.1"))
     assert main(["--no-partial", str(path)]) == 1
     assert "line 2: double-free" in capsys.readouterr().out
+
+
+def test_repeated_findings_are_capped_and_counted(tmp_path: Path, capsys) -> None:
+    """A finding on every line (a broken kernel, a coarse clock): the report
+    keeps KEPT_PER_KIND of each kind, prints SHOWN_VIOLATIONS, and counts
+    what it left out, rather than growing with the log (issue 29)."""
+    from percpu_mc.checker.cli.check_trace import SHOWN_VIOLATIONS
+    from percpu_mc.checker.logs.trace_check import KEPT_PER_KIND
+
+    repeats = 3 * KEPT_PER_KIND
+    path = tmp_path / "repeated.trace"
+    path.write_text(alloc(0) + free(0) * (repeats + 1))
+    report = check(path.read_text())
+    assert len(report.violations) == KEPT_PER_KIND
+    assert report.left_out == {"double-free": repeats - KEPT_PER_KIND}
+    assert main(["--no-partial", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count(": double-free: ") == SHOWN_VIOLATIONS
+    assert (
+        f"... and {repeats - SHOWN_VIOLATIONS} more violations ({repeats - SHOWN_VIOLATIONS} double-free)"
+        in out
+    )
+    assert main(["--no-partial", "--json", str(path)]) == 1
+    (result,) = json.loads(capsys.readouterr().out)["files"]
+    assert len(result["violations"]) == KEPT_PER_KIND
+    assert result["violations_left_out"] == {"double-free": repeats - KEPT_PER_KIND}

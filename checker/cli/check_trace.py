@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,8 @@ from percpu_mc.traces.parser import BinaryCapture, LogParser, open_log, truncate
 # "line" may be megabytes), an event line whole, as kernels print them.
 BAD_LINE_WIDTH = 120
 EVENT_LINE_WIDTH = 400
+# Findings printed a file; --json lists those kept (KEPT_PER_KIND a kind).
+SHOWN_VIOLATIONS = 50
 
 
 @dataclass
@@ -184,6 +187,11 @@ def to_json(results: Sequence[FileResult]) -> dict:
             "violations": [
                 {"line": v.line, "kind": v.kind, "message": v.message} for v in report.violations
             ],
+            **(
+                {"violations_left_out": dict(report.left_out.most_common())}
+                if report.left_out
+                else {}
+            ),
             "parse_errors": errors,
             "parse_error_count": report.parse_error_count + (result.error is not None),
             **(
@@ -238,12 +246,16 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
             console.print(f"  [red]... and {more} more lines that do not parse[/red]")
         if report.no_percpu_event and not result.unparseable:
             console.print(f"  [red]no percpu event[/red]: {escape(report.no_percpu_event)}")
-        for violation in report.violations:
+        for violation in report.violations[:SHOWN_VIOLATIONS]:
             console.print(
                 f"  [red]line {violation.line}[/red]: {violation.kind}: "
                 f"{escape(violation.message)}\n    "
                 f"{escape(excerpt(violation.text.strip(), EVENT_LINE_WIDTH))}"
             )
+        more = Counter(v.kind for v in report.violations[SHOWN_VIOLATIONS:]) + report.left_out
+        if more:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in more.most_common())
+            console.print(f"  [red]... and {more.total()} more violations ({kinds})[/red]")
         for note in report.notes:
             console.print(
                 f"  [yellow]line {note.line}[/yellow]: note: {note.kind}?: "

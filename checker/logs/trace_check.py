@@ -35,11 +35,12 @@ What a log can and cannot prove:
 """
 
 import bisect
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from percpu_mc.checker.logs.skew import MAX_PENDING, SkewWindow
 from percpu_mc.traces.events import (
     BufferEntries,
     Columns,
@@ -102,6 +103,10 @@ EXPLAINED_BY_OTHER_CPUS = frozenset(
         "create-live-chunk",
     }
 )
+
+# Findings kept for the report, of each kind; the rest are only counted (a
+# broken kernel or a damaged log repeats one finding on every line).
+KEPT_PER_KIND = 100
 
 # Lines that do not parse kept for the report: enough to show what the file
 # is; the rest are only counted (a binary file has thousands).
@@ -215,7 +220,8 @@ class Report:
     events: Counter = field(default_factory=Counter)  # event name -> count
     skipped: int = 0  # events of no interest to the allocator
     features: list[str] = field(default_factory=list)  # kernel features the log shows
-    violations: list[Violation] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)  # KEPT_PER_KIND of each kind
+    left_out: Counter = field(default_factory=Counter)  # kind -> findings not kept
     parse_errors: list[ParseError] = field(default_factory=list)  # the first SHOWN_PARSE_ERRORS
     parse_error_count: int = 0  # every line that does not parse
     partial: PartialView | None = None  # set when the log lacks some CPUs' events
@@ -235,8 +241,8 @@ class TraceChecker:
         self.partial = partial  # None: tell from the log whether CPUs are missing
         self._entries: BufferEntries | None = None  # the header's counts
         self.report = Report()
-        self._pending: deque[Event] = deque()  # events inside the skew window
-        self._moved: set[int] = set()  # ids of events already taken early once
+        self._pending = SkewWindow(window_ns)  # events inside the skew window
+        self._found: Counter = Counter()  # kind -> findings so far
         self._last_time: dict[int, Event] = {}  # cpu -> its latest event
         self._chunks: dict[int, Chunk] = {}
         # (base, off) -> (line of its free, the gap since): areas freed before
@@ -282,19 +288,17 @@ class TraceChecker:
             if self._cpus_to_wait is not None:
                 self._before_state(event)
                 return
-        if type(event) in SETTLE_CLEAN or isinstance(event, STATEFUL):
+        if isinstance(event, STATEFUL):
             # The skew window: settle what is older than it.
             pending = self._pending
             pending.append(event)
             horizon = event.ts_ns - self.window_ns
-            while (oldest := pending[0]).ts_ns < horizon:
+            while (oldest := pending.oldest()).ts_ns < horizon or len(pending) > MAX_PENDING:
                 clean = SETTLE_CLEAN.get(type(oldest))
                 if clean is None or not clean(self, oldest):
                     self._settle()  # finds it in conflict again, and settles that
                     continue
-                pending.popleft()
-                if self._moved:
-                    self._moved.discard(id(oldest))
+                pending.pop()
 
     def _feed_header(self, record: Record) -> None:
         """Records other than events."""
@@ -335,13 +339,17 @@ class TraceChecker:
                 "appear in the overwritten buffer"
             )
         report = self.report
-        unknown = Counter(v.kind for v in report.violations if v.kind in EXPLAINED_BY_OTHER_CPUS)
+        unknown = Counter(
+            {kind: n for kind, n in self._found.items() if kind in EXPLAINED_BY_OTHER_CPUS}
+        )
         report.partial = self._partial_view(unknown)
         if report.partial is not None:
             report.violations = [
                 v for v in report.violations if v.kind not in EXPLAINED_BY_OTHER_CPUS
             ]
             report.notes = [n for n in report.notes if n.kind not in EXPLAINED_BY_OTHER_CPUS]
+            for kind in EXPLAINED_BY_OTHER_CPUS:
+                report.left_out.pop(kind, None)
             self._feature(report.partial.describe())
         elif unknown and self.partial is None and self._entries is None:
             self._feature(
@@ -463,32 +471,18 @@ class TraceChecker:
 
     def _settle(self) -> None:
         """Apply the oldest pending event, unless a little later line of
-        another CPU explains away its violation: then apply that one (and
+        another CPU explains away its violation: then take that one (and
         its CPU's lines before it) first. Each line moves at most once."""
         pending = self._pending
-        event = pending.popleft()
+        event = pending.oldest()
         clean = SETTLE_CLEAN.get(type(event))
         if clean is not None and clean(self, event):
-            if self._moved:
-                self._moved.discard(id(event))
+            pending.pop()
             return
-        if self._conflicts(event):
-            for i, later in enumerate(pending):
-                if later.ts_ns - event.ts_ns > self.window_ns:
-                    break
-                if (
-                    later.cpu != event.cpu
-                    and id(later) not in self._moved
-                    and self._explains(event, later)
-                ):
-                    early = [e for e in list(pending)[: i + 1] if e.cpu == later.cpu]
-                    for e in early:
-                        pending.remove(e)
-                        self._moved.add(id(e))
-                    pending.appendleft(event)
-                    pending.extendleft(reversed(early))
-                    return
-        self._moved.discard(id(event))
+        if self._conflicts(event) and (later := pending.explainer(event)) is not None:
+            pending.take_early(event, later)
+            return
+        pending.pop()
         self._apply(event)
 
     def _conflicts(self, event: Event) -> bool:
@@ -514,29 +508,6 @@ class TraceChecker:
                 return chunk is not None and bool(chunk.areas)
             case PercpuCreateChunk():
                 return chunk is not None and self._is_live(chunk)
-        return False
-
-    @staticmethod
-    def _explains(event: Event, later: Event) -> bool:
-        """Would `later`, applied first, resolve `event`'s conflict? A free
-        before an allocation of the area, an allocation before its free, a
-        create before an allocation in the chunk, a destroy before a create."""
-        base = event.base_addr  # type: ignore[attr-defined]
-        if later.base_addr != base:  # type: ignore[attr-defined]
-            return False
-        match event:
-            case PercpuAlloc(off=off, size=size):
-                return (
-                    isinstance(later, PercpuCreateChunk)
-                    or isinstance(later, PercpuFree)
-                    and off - size < later.off < off + size
-                )
-            case PercpuFree(off=off):
-                return isinstance(later, PercpuAlloc) and later.off == off and later.size != 0
-            case PercpuDestroyChunk():
-                return isinstance(later, PercpuFree)
-            case PercpuCreateChunk():
-                return isinstance(later, PercpuDestroyChunk)
         return False
 
     # -- the checks ----------------------------------------------------------
@@ -606,7 +577,12 @@ class TraceChecker:
         return True
 
     def _violate(self, event: Event, kind: str, message: str) -> None:
-        self.report.violations.append(Violation(event.line, kind, message, event.text))
+        found = self._found
+        found[kind] += 1
+        if found[kind] > KEPT_PER_KIND:
+            self.report.left_out[kind] += 1
+        else:
+            self.report.violations.append(Violation(event.line, kind, message, event.text))
 
     def _apply(self, event: Event) -> None:
         match event:
