@@ -31,6 +31,7 @@ from percpu_mc.checker.cli.common import (
     say_interrupted,
     showing,
     stderr_console,
+    stdout_console,
     wants_json,
 )
 from percpu_mc.checker.errors import Failure
@@ -394,7 +395,7 @@ def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> in
             json.dump(to_json(results), sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            print_human(results, Console(highlight=False, soft_wrap=True))
+            print_human(results, stdout_console(highlight=False, soft_wrap=True))
         sys.stdout.flush()
     except BrokenPipeError:
         quiet_closed_stdout()
