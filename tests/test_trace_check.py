@@ -598,7 +598,7 @@ def test_repeated_findings_are_capped_and_counted(tmp_path: Path, capsys) -> Non
     keeps KEPT_PER_KIND of each kind, prints SHOWN_VIOLATIONS, and counts
     what it left out, rather than growing with the log (issue 29)."""
     from percpu_mc.checker.cli.check_trace import SHOWN_VIOLATIONS
-    from percpu_mc.checker.logs.trace_check import KEPT_PER_KIND
+    from percpu_mc.checker.logs.findings import KEPT_PER_KIND
 
     repeats = 3 * KEPT_PER_KIND
     path = tmp_path / "repeated.trace"

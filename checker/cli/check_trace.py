@@ -36,13 +36,8 @@ from percpu_mc.checker.cli.common import (
 )
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
-from percpu_mc.checker.logs.trace_check import (
-    DEFAULT_WINDOW_NS,
-    KINDS,
-    Report,
-    TraceChecker,
-    excerpt,
-)
+from percpu_mc.checker.logs.findings import KINDS, Report, excerpt
+from percpu_mc.checker.logs.trace_check import DEFAULT_WINDOW_NS, TraceChecker
 from percpu_mc.checker.logs.trace_summary import LogSummary
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker.report.trace_view import file_view
