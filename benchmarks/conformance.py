@@ -27,8 +27,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_trace import read_records
-from percpu_mc.checker.logs.conformance import conform_file
 from percpu_mc.checker.logs.emit_log import random_run
+from percpu_mc.checker.logs.level2 import conform_file
 from percpu_mc.checker.logs.trace_check import check_log
 from percpu_mc.model.machine import Model
 from percpu_mc.traces.writer import write_trace

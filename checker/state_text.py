@@ -4,7 +4,7 @@ counterexamples (checker/report/) and the level-2 replay's notes
 (checker/logs/) both print them."""
 
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import MUTEX_FREE, owning_context
+from percpu_mc.model.state import MUTEX_FREE, AllocPc, BalancePc, State, owning_context
 from percpu_mc.model.vocabulary import BALANCE_WORK, alloc_context
 
 
@@ -38,3 +38,26 @@ def owner_name(p: Params, owner: int) -> str:
         return "free"
     i = owning_context(p, owner)
     return BALANCE_WORK.label if i is None else alloc_context(i).label
+
+
+def describe(p: Params, s: State) -> str:
+    """A model state in one line of kernel terms."""
+    parts = [
+        f"pcpu_nr_empty_pop_pages={s.nr_empty_pop_pages}",
+        f"pcpu_alloc_mutex {owner_name(p, s.alloc_mutex)}",
+    ]
+    for i, pc in enumerate(s.pc):
+        if pc != AllocPc.IDLE:
+            parts.append(f"{alloc_context(i)} at {AllocPc(pc).name}")
+    if s.balance_pc != BalancePc.IDLE or s.balance_pending:
+        parts.append(
+            f"balance work {BalancePc(s.balance_pc).name}"
+            + (" (pending)" if s.balance_pending else "")
+        )
+    for c in range(p.nr_chunks):
+        if s.live[c]:
+            parts.append(
+                f"{chunk_role(p, c)} [{cell_map(p, s.alloc_map[c], s.bound_map[c])}] "
+                f"populated {page_map(p, s.populated[c])}"
+            )
+    return ", ".join(parts)

@@ -16,8 +16,8 @@ from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_trace import main, read_records
 from percpu_mc.checker.engines.compiled import CompiledEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
-from percpu_mc.checker.logs.conformance import Conformance, conform_file
 from percpu_mc.checker.logs.emit_log import random_run
+from percpu_mc.checker.logs.level2 import Conformance, conform_file
 from percpu_mc.model.machine import Model, Trace
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.traces.observe import ALL_MARKERS, Observer

@@ -35,8 +35,8 @@ from percpu_mc.checker.cli.common import (
     wants_json,
 )
 from percpu_mc.checker.errors import Failure
-from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
 from percpu_mc.checker.logs.findings import KINDS, Report, excerpt
+from percpu_mc.checker.logs.level2 import Conformance, LogFacts, conform_file
 from percpu_mc.checker.logs.trace_check import DEFAULT_WINDOW_NS, TraceChecker
 from percpu_mc.checker.logs.trace_summary import LogSummary
 from percpu_mc.checker.report import html as html_report

@@ -19,7 +19,7 @@ print it may no longer happen silently; before that line, and for names the
 log never shows, such steps are unlogged steps.  The five percpu tracepoints
 are taken as enabled throughout.
 
-Findings, in the shape of level 1 (checker/trace_check.Violation):
+Findings, in the shape of level 1 (checker/logs/findings.py, Violation):
 * `nonconforming`: the first line no candidate explains, with the candidate
   states summarised and every step that could print such a line, and why it
   did not;
@@ -39,180 +39,32 @@ with a note rather than guess.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from percpu_mc.checker import specs
-from percpu_mc.checker.logs.conformance_real import RealReplay
-from percpu_mc.checker.logs.findings import PartialView, Violation
-from percpu_mc.checker.state_text import cell_map, chunk_role, owner_name, page_map
+from percpu_mc.checker.logs.findings import Violation
+from percpu_mc.checker.logs.replay_explain import explain
+from percpu_mc.checker.logs.replay_lines import (
+    Cand,
+    Line,
+    Outcome,
+    Succ,
+    line_of,
+    marker_key,
+    symmetric,
+)
+from percpu_mc.checker.state_text import describe
 from percpu_mc.model.actions import Action
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
-from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import (
-    MUTEX_FREE,
-    PER_CONTEXT,
-    PER_LIVE,
-    AllocPc,
-    BalancePc,
-    State,
-    alloc_owner,
-    forget_dead,
-    owning_context,
-    upd,
-)
-from percpu_mc.model.vocabulary import Context, Kind, Role, alloc_context
-from percpu_mc.traces.events import (
-    Event,
-    FunctionCall,
-    LostEvents,
-    PercpuAlloc,
-    PercpuAllocFail,
-    PercpuCreateChunk,
-    PercpuDestroyChunk,
-    PercpuFree,
-    ProbeHit,
-    Record,
-)
-from percpu_mc.traces.observe import (
-    ALL_MARKERS,
-    ALLOC,
-    CREATE,
-    DESTROY,
-    FAIL,
-    FREE,
-    FUNC,
-    PROBE,
-    Obs,
-    Observer,
-)
-from percpu_mc.traces.parser import open_log
-from percpu_mc.traces.writer import EVERY_STEP_TRACED, HEADER_LINES, cell_bytes
+from percpu_mc.model.state import AllocPc, BalancePc, State
+from percpu_mc.model.vocabulary import Context, Role
+from percpu_mc.traces.events import Event, LostEvents, Record
+from percpu_mc.traces.observe import ALLOC, CREATE, DESTROY, FAIL, FREE, FUNC, PROBE, Obs, Observer
+from percpu_mc.traces.writer import cell_bytes
 
 MAX_STATES = 2_000  # states explored per line (unlogged steps)
 MAX_CANDIDATES = 100  # candidates kept between lines
 SUCCESSOR_CACHE = 50_000  # states whose successors are remembered
-
-
-class Line(NamedTuple):
-    """A log line as the replay matches it: the kind (traces.observe), the
-    fields in log terms (bytes, addresses), the task, and the record."""
-
-    kind: str
-    args: tuple
-    pid: int
-    comm: str
-    event: Event
-
-
-def line_of(record: Event) -> Line | None:
-    match record:
-        case PercpuAlloc():
-            args: tuple = (
-                record.base_addr,
-                record.off,
-                record.size,
-                record.align,
-                record.is_atomic,
-                record.reserved,
-            )
-            kind = ALLOC
-        case PercpuAllocFail():
-            args, kind = (record.size, record.align, record.is_atomic, record.reserved), FAIL
-        case PercpuFree():
-            args, kind = (record.base_addr, record.off), FREE
-        case PercpuCreateChunk():
-            args, kind = (record.base_addr,), CREATE
-        case PercpuDestroyChunk():
-            args, kind = (record.base_addr,), DESTROY
-        case FunctionCall():
-            args, kind = (record.function, record.parent), FUNC
-        case ProbeHit():
-            args, kind = (record.name, dict(record.args)), PROBE
-        case _:
-            return None
-    return Line(kind, args, record.pid, record.comm, record)
-
-
-class Cand(NamedTuple):
-    """One explanation of the log so far."""
-
-    state: State
-    tasks: tuple  # per allocating context: pid of the call in progress, or None
-    bases: tuple  # per chunk struct: its base_addr, or None
-    pending: tuple  # lines of the current step still to come
-    pid: int | None  # the task printing the pending lines
-    violated: frozenset  # properties this run has violated
-
-
-def symmetric(c: Cand, p: Params) -> Cand:
-    """The allocating contexts are interchangeable (the properties and every
-    other context treat them alike): the candidate with its contexts sorted,
-    their live allocations, the mutex owner and the task bindings moved
-    along, stands for all its permutations.  Dead locals are cleared first
-    (history variables are kept: the properties read them)."""
-    s = forget_dead(c.state)
-    if s is not c.state:
-        c = c._replace(state=s)
-    n, lp = p.nr_contexts, p.live_per_context
-    keys = [
-        (
-            tuple(getattr(s, f)[i] for f in PER_CONTEXT),
-            tuple(getattr(s, f)[i * lp : (i + 1) * lp] for f in PER_LIVE),
-            c.tasks[i] or 0,
-        )
-        for i in range(n)
-    ]
-    order = sorted(range(n), key=keys.__getitem__)
-    if order == list(range(n)):
-        return c
-    changes = {f: tuple(getattr(s, f)[i] for i in order) for f in PER_CONTEXT}
-    for f in PER_LIVE:
-        v = getattr(s, f)
-        changes[f] = tuple(x for i in order for x in v[i * lp : (i + 1) * lp])
-    if (owner := owning_context(p, s.alloc_mutex)) is not None:
-        changes["alloc_mutex"] = alloc_owner(order.index(owner))
-    return c._replace(state=upd(s, **changes), tasks=tuple(c.tasks[i] for i in order))
-
-
-class Succ(NamedTuple):
-    action: int
-    post: State
-    lines: tuple  # every line the step prints (markers included)
-
-
-@dataclass
-class Outcome:
-    findings: list[Violation] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    decided: bool = True  # False: the replay stopped before the log's end, see notes
-    max_candidates: int = 0
-
-
-def describe(p: Params, s: State) -> str:
-    """A model state in one line of kernel terms."""
-    parts = [
-        f"pcpu_nr_empty_pop_pages={s.nr_empty_pop_pages}",
-        f"pcpu_alloc_mutex {owner_name(p, s.alloc_mutex)}",
-    ]
-    for i, pc in enumerate(s.pc):
-        if pc != AllocPc.IDLE:
-            parts.append(f"{alloc_context(i)} at {AllocPc(pc).name}")
-    if s.balance_pc != BalancePc.IDLE or s.balance_pending:
-        parts.append(
-            f"balance work {BalancePc(s.balance_pc).name}"
-            + (" (pending)" if s.balance_pending else "")
-        )
-    for c in range(p.nr_chunks):
-        if s.live[c]:
-            parts.append(
-                f"{chunk_role(p, c)} [{cell_map(p, s.alloc_map[c], s.bound_map[c])}] "
-                f"populated {page_map(p, s.populated[c])}"
-            )
-    return ", ".join(parts)
 
 
 class ModelReplay:
@@ -588,196 +440,8 @@ class ModelReplay:
             return
         self.stopped = True
         self.out.findings.append(
-            Violation(ln.event.line, "nonconforming", self.explain(ln, visited), ln.event.text)
+            Violation(ln.event.line, "nonconforming", explain(self, ln, visited), ln.event.text)
         )
-
-    def explain(self, ln: Line, visited: list[Cand]) -> str:
-        actions = self.model.actions
-        reasons: dict[str, dict[str, None]] = {}
-        pending = [c for c in self.cands if c.pending]
-        for c in pending[:50]:
-            why = (
-                self.mismatch_pending(c, c.pending[0], ln)
-                if c.pid == ln.pid
-                else f"task pid {c.pid} would print {self.show(c.pending[0], c)} first"
-            )
-            reasons.setdefault("the step in progress", {})[why or ""] = None
-        relevant = [ai for ai, a in enumerate(actions) if self.may_print(a, ln.kind, ln.args[0])]
-        for c in visited[:200]:
-            enabled = {}
-            for sc in self.successors(c.state):
-                lines = self.shown(sc.lines)
-                if lines:
-                    enabled.setdefault(sc.action, []).append((sc, lines))
-            for ai in relevant:
-                a = actions[ai]
-                label = f"{a.name} ({a.context})"
-                if ai not in enabled:
-                    reasons.setdefault(label, {})[self.not_enabled(a, c.state)] = None
-                    continue
-                for sc, lines in enabled[ai]:
-                    why = self.mismatch(c, a, lines[0], ln, sc.post)
-                    if why is not None:
-                        reasons.setdefault(label, {})[why] = None
-        n = len(visited) + len(pending)
-        head = (
-            f"no run of the model explains this line: {n} candidate states after "
-            f"unlogged steps (e.g. {describe(self.p, (visited or pending)[0].state)})"
-        )
-        parts = []
-        for label, whys in reasons.items():
-            shown = list(whys)[:3]
-            more = f" (+{len(whys) - 3} more)" if len(whys) > 3 else ""
-            parts.append(f"{label}: {'; '.join(shown)}{more}")
-        return head + ". Tried: " + " | ".join(parts) if parts else head
-
-    @staticmethod
-    def may_print(a: Action, kind: str, name: str) -> bool:
-        """Could action `a` print a line of this kind (a marker: of this
-        function or probe name)? (for the explanation)"""
-        log = a.kind.log
-        if kind == FUNC:
-            return log.call is not None and log.call[0] == name
-        if kind == PROBE:
-            return any(m == (name, "") for m in log.markers)
-        return kind in log.tracepoints
-
-    def not_enabled(self, a: Action, s: State) -> str:
-        """Why `a` cannot run in `s`, in kernel terms."""
-        who = a.context
-        mutex = owner_name(self.p, s.alloc_mutex)
-        if a.ctx is not None:
-            pc = AllocPc(s.pc[a.ctx])
-            if a.kind is Kind.FREE:
-                return f"{who} holds no allocation"
-            extra = f", pcpu_alloc_mutex held by {mutex}" if s.alloc_mutex != MUTEX_FREE else ""
-            return f"not enabled: {who} is at {pc.name}{extra}"
-        if who.role is Role.BALANCE:
-            bpc = BalancePc(s.balance_pc)
-            if bpc == BalancePc.MUTEX and s.alloc_mutex != MUTEX_FREE:
-                return f"not enabled: the balance work waits for pcpu_alloc_mutex, held by {mutex}"
-            if bpc == BalancePc.IDLE:
-                return "not enabled: the balance work is not running" + (
-                    "" if s.balance_pending else " nor scheduled"
-                )
-            return f"not enabled: the balance work is at {bpc.name}"
-        return "not enabled"
 
     def finish(self) -> Outcome:
         return self.out
-
-
-def marker_key(record: Record) -> tuple[str, str] | None:
-    if isinstance(record, FunctionCall):
-        return (record.function, record.parent)
-    if isinstance(record, ProbeHit):
-        return (record.name, "")
-    return None
-
-
-class LogFacts:
-    """What the replay must know of a log before it starts, gathered while
-    level 1 reads it: the marker names the log shows, and the requests'
-    (size, align) pairs in bytes (is the log at a spec's model scale?)."""
-
-    def __init__(self) -> None:
-        self.markers: set[tuple[str, str]] = set()
-        self.requests: set[tuple[int, int]] = set()
-
-    def feed(self, record: Record) -> None:
-        if (k := marker_key(record)) is not None:
-            self.markers.add(k)
-        elif isinstance(record, (PercpuAlloc, PercpuAllocFail)):
-            self.requests.add((record.size, record.align))
-
-    def model_scale(self, p: Params) -> bool:
-        """Every request of the log is one of the spec's, at one cell =
-        PAGE_SIZE / cells_per_page bytes."""
-        cell = cell_bytes(p)
-        sizes = {s * cell for s in p.sizes}
-        aligns = {a * cell for a in p.aligns}
-        return bool(self.requests) and all(s in sizes and a in aligns for s, a in self.requests)
-
-
-@dataclass
-class Conformance:
-    """What check-trace --spec adds to a file's report: the level-2
-    findings, and notes on the scale and on how far the replay got."""
-
-    spec: str
-    findings: list[Violation]
-    notes: list[str]
-
-    def lines(self) -> list[str]:
-        """The notes as check-trace shows them."""
-        return [f"conformance ({self.spec}): {n}" for n in self.notes]
-
-
-def every_step_traced(path: str) -> bool:
-    """Does the log's header (as check-model writes it) claim that every
-    unlogged step printed its function or probe line?"""
-    with open_log(path) as lines:
-        for _, line in zip(range(HEADER_LINES), lines):
-            if line.startswith("# percpu-mc:") and EVERY_STEP_TRACED in line:
-                return True
-    return False
-
-
-def conform_file(
-    path: str,
-    spec_name: str,
-    strict: bool,
-    unit_size: int | None,
-    read: Callable[[str], Iterator[Record]],
-    facts: LogFacts | None = None,
-    partial: PartialView | None = None,
-) -> Conformance:
-    """Replay the log at `path` (read with `read`) against the spec; `facts`
-    from the caller's own reading of the log, else from a first pass.  A
-    partial capture (level 1 found some CPUs' events missing) is not judged:
-    a run of the model explains every CPU's lines, and the missing CPUs'
-    steps are neither unlogged steps nor an unknown past the replay could
-    skip."""
-    spec = specs.load(spec_name)
-    if partial is not None:
-        cpus = ",".join(map(str, partial.seen)) or "none"
-        return Conformance(
-            spec.name,
-            [],
-            [
-                f"conformance not decided: a partial capture (CPUs {cpus} seen); "
-                "check the merged trace of every CPU"
-            ],
-        )
-    p = spec.params
-    if facts is None:
-        facts = LogFacts()
-        for rec in read(path):
-            facts.feed(rec)
-    if facts.model_scale(p):
-        markers = ALL_MARKERS if every_step_traced(path) else facts.markers
-        replay = ModelReplay(Model(p), strict, markers)
-        for rec in read(path):
-            replay.feed(rec)
-        out = replay.finish()
-        geometry = (
-            f"model scale: one cell = {cell_bytes(p)} bytes, units of {p.unit_pages} "
-            f"pages, {p.nr_chunks} chunk structs, {p.nr_contexts} allocating contexts "
-            "(the spec's geometry: every request is one of its sizes)"
-        )
-        notes = [geometry] + out.notes
-        if not out.findings and out.decided:
-            notes.append(f"every line explained (at most {out.max_candidates} candidate states)")
-        return Conformance(spec.name, out.findings, notes)
-    real = RealReplay(p, unit_size)
-    for rec in read(path):
-        real.feed(rec)
-    real.finish()
-    unit = f"unit size {unit_size} bytes (--unit-size)" if unit_size else "unit size unknown"
-    notes = [
-        f"real scale, 4 KiB pages, {unit}; offsets, population and the balance work's "
-        "timing are free choices (over-approximated)"
-    ] + real.notes
-    if not real.findings:
-        notes.append("no line contradicts the spec's code paths")
-    return Conformance(spec.name, real.findings, notes)
