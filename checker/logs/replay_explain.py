@@ -3,21 +3,35 @@ explains a log line, step by step that could have printed it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Protocol
 
-from percpu_mc.checker.logs.replay_lines import Cand, Line
+from percpu_mc.checker.logs.replay_lines import Cand, Line, Succ
 from percpu_mc.checker.state_text import describe, owner_name
 from percpu_mc.model.actions import Action
+from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params
 from percpu_mc.model.state import MUTEX_FREE, AllocPc, BalancePc, State
 from percpu_mc.model.vocabulary import Kind, Role
-from percpu_mc.traces.observe import FUNC, PROBE
-
-if TYPE_CHECKING:
-    from percpu_mc.checker.logs.conformance import ModelReplay
+from percpu_mc.traces.observe import FUNC, PROBE, Obs
 
 
-def explain(replay: ModelReplay, ln: Line, visited: list[Cand]) -> str:
+class Replay(Protocol):
+    """What the message reads of the replay (checker/logs/conformance.py's
+    ModelReplay, which imports this module)."""
+
+    p: Params
+    model: Model
+    cands: Iterable[Cand]
+
+    def successors(self, s: State) -> list[Succ]: ...
+    def shown(self, lines: tuple) -> tuple: ...
+    def show(self, o: Obs, c: Cand) -> str: ...
+    def mismatch(self, c: Cand, a: Action, o: Obs, ln: Line, post: State) -> str | None: ...
+    def mismatch_pending(self, c: Cand, o: Obs, ln: Line) -> str | None: ...
+
+
+def explain(replay: Replay, ln: Line, visited: list[Cand]) -> str:
     """Why no candidate explains `ln`: per step that could print such a
     line, why it did not (the `nonconforming` finding's message)."""
     actions = replay.model.actions
