@@ -35,8 +35,10 @@ from percpu_mc.checker.cli.common import (
     wants_json,
 )
 from percpu_mc.checker.errors import Failure
+from percpu_mc.checker.logs import perfetto as perfetto_export
 from percpu_mc.checker.logs.findings import KINDS, Report, excerpt
 from percpu_mc.checker.logs.level2 import Conformance, LogFacts, conform_file
+from percpu_mc.checker.logs.perfetto import PerfettoTrace
 from percpu_mc.checker.logs.trace_check import DEFAULT_WINDOW_NS, TraceChecker
 from percpu_mc.checker.logs.trace_summary import LogSummary
 from percpu_mc.checker.report import html as html_report
@@ -94,6 +96,7 @@ def check_file(
     unit_size: int | None = None,
     partial: bool | None = None,
     bar: Progress | None = None,
+    perfetto: PerfettoTrace | None = None,
 ) -> FileResult:
     checker = TraceChecker(strict, window_ns, partial)
     parser = LogParser()
@@ -107,6 +110,8 @@ def check_file(
                     summary.feed(record)
                 if facts is not None:
                     facts.feed(record)
+                if perfetto is not None:
+                    perfetto.feed(record)
             if truncated(lines):
                 checker.report.warnings.append(
                     "the gzip stream is truncated (no end-of-stream marker): "
@@ -312,6 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also write a self-contained HTML page: timeline and chunk map",
     )
     arguments.add_argument(
+        "--perfetto",
+        metavar="FILE",
+        help="also write the logs in the Trace Event Format (JSON), for the Perfetto "
+        "UI or chrome://tracing: tracks per CPU and per task, live bytes per chunk, "
+        "each finding at its line (docs/check-trace.md)",
+    )
+    arguments.add_argument(
         "--spec",
         metavar="NAME|PATH",
         help="also check level-2 conformance: could this spec's model have "
@@ -340,13 +352,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> int:
-    if options.html and (why := html_report.unwritable(options.html)):
-        raise Failure(why)
+    for page in (options.html, options.perfetto):
+        if page and (why := html_report.unwritable(page)):
+            raise Failure(why)
     if options.spec is not None:
         specs.load(options.spec)
         if "-" in options.files:
             arguments.error("--spec reads each log twice: give files, not standard input")
     summaries = [LogSummary() if options.html else None for _ in options.files]
+    exports = [
+        PerfettoTrace(path, i) if options.perfetto else None for i, path in enumerate(options.files)
+    ]
     err = stderr_console(options.progress)
     with reading_bar(err, showing(err, options.progress)) as bar:
         results = [
@@ -359,9 +375,18 @@ def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> in
                 options.unit_size,
                 options.partial,
                 bar,
+                export,
             )
-            for path, summary in zip(options.files, summaries)
+            for path, summary, export in zip(options.files, summaries, exports)
         ]
+    if options.perfetto:
+        try:
+            with open(options.perfetto, "w") as out:
+                perfetto_export.write(
+                    out, [(e, r.report) for e, r in zip(exports, results) if e is not None]
+                )
+        except OSError as error:
+            raise Failure(f"cannot write: {error.strerror}", options.perfetto) from None
     if options.html:
         try:
             html_report.write_trace(
