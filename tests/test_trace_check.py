@@ -540,8 +540,8 @@ def test_degenerate_requests_never_crash(
                 assert ("misaligned", line) in found
     log = tmp_path_factory.mktemp("degenerate") / "log"
     log.write_text(text)
-    expected = 1 if check(text).violations else 0
-    assert main(["--json", str(log)]) == expected
+    expected = 1 if check(text).violations else 0  # every CPU's lines, as check() takes them
+    assert main(["--json", "--no-partial", str(log)]) == expected
 
 
 # -- a second free of an area allocated before the log -------------------------
