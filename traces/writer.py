@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from percpu_mc.model.actions import Action
 from percpu_mc.model.machine import Model, Trace
@@ -103,21 +103,39 @@ class Addresses:
         if self.p.has_reserved:
             self.base[self.p.reserved_index] = RESERVED_CHUNK_BASE
 
+    def base_of(self, c: int) -> int | None:
+        return self.base[c]
+
     def create(self, c: int) -> int:
         self.base[c] = CREATED_CHUNK_TOP - self.created * CHUNK_STRIDE
         self.created += 1
         return self.base[c]
 
 
-def event_text(o: Obs, p: Params, addr: Addresses) -> str:
-    """The part of a line after the timestamp."""
+class Bases(Protocol):
+    """Where event_text finds each chunk struct's base_addr."""
+
+    def base_of(self, c: int) -> int | None: ...
+    def create(self, c: int) -> int | None: ...
+
+
+def event_text(o: Obs, p: Params, addr: Bases) -> str:
+    """The part of a line after the timestamp: what the writer prints, and
+    what the level-2 replay says a step would print (a chunk whose base_addr
+    the log has not named yet shows as `base_addr=? (chunk N)`)."""
     cell = cell_bytes(p)
+
+    def base(c: int, known: int | None) -> str:
+        return f"base_addr={known:016x}" if known is not None else f"base_addr=? (chunk {c})"
+
     if o.kind == FUNC:
         return f"{o.args[0]} <-{o.args[1]}"
     if o.kind in (ALLOC, FREE):
         c, off = o.args[0], o.args[1] * cell
-        base = addr.base[c]
-        where = f"base_addr={base:016x} off={off} ptr={base + off - PCPU_PTR_DELTA:016x}"
+        known = addr.base_of(c)
+        where = f"{base(c, known)} off={off}"
+        if known is not None:
+            where += f" ptr={known + off - PCPU_PTR_DELTA:016x}"
         if o.kind == FREE:
             return f"percpu_free_percpu: {where}"
         _, _, size, align, atomic, reserved = o.args
@@ -132,14 +150,20 @@ def event_text(o: Obs, p: Params, addr: Addresses) -> str:
             f"size={size * cell} align={align * cell}"
         )
     if o.kind == CREATE:
-        return f"percpu_create_chunk: base_addr={addr.create(o.args[0]):016x}"
+        return f"percpu_create_chunk: {base(o.args[0], addr.create(o.args[0]))}"
     if o.kind == DESTROY:
-        return f"percpu_destroy_chunk: base_addr={addr.base[o.args[0]]:016x}"
-    fetched = "".join(  # a kprobe's fetch args, printed as hex
-        f" {key}={addr.base[v] if kind == 'chunk' else v * cell if kind == 'cells' else v:#x}"
-        for key, kind, v in (o.args[2] if len(o.args) > 2 else ())
+        return f"percpu_destroy_chunk: {base(o.args[0], addr.base_of(o.args[0]))}"
+
+    def fetched(kind: str, v: int) -> str:  # a kprobe's fetch args, printed as hex
+        if kind == "chunk":
+            known = addr.base_of(v)
+            return f"{known:#x}" if known is not None else f"? (chunk {v})"
+        return f"{v * cell if kind == 'cells' else v:#x}"
+
+    args = "".join(
+        f" {key}={fetched(kind, v)}" for key, kind, v in (o.args[2] if len(o.args) > 2 else ())
     )
-    return f"{o.args[0]}: ({o.args[1]}){fetched}"
+    return f"{o.args[0]}: ({o.args[1]}){args}"
 
 
 def irq_flags(o: Obs) -> str:

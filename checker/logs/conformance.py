@@ -39,6 +39,7 @@ with a note rather than guess.
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 from percpu_mc.checker.logs.findings import Violation
 from percpu_mc.checker.logs.replay_explain import explain
@@ -60,11 +61,25 @@ from percpu_mc.model.state import AllocPc, BalancePc, State
 from percpu_mc.model.vocabulary import Context, Role
 from percpu_mc.traces.events import Event, LostEvents, Record
 from percpu_mc.traces.observe import ALLOC, CREATE, DESTROY, FAIL, FREE, FUNC, PROBE, Obs, Observer
-from percpu_mc.traces.writer import cell_bytes
+from percpu_mc.traces.writer import cell_bytes, event_text
 
 MAX_STATES = 2_000  # states explored per line (unlogged steps)
 MAX_CANDIDATES = 100  # candidates kept between lines
 SUCCESSOR_CACHE = 50_000  # states whose successors are remembered
+
+
+@dataclass(frozen=True)
+class NamedBases:
+    """A candidate's chunk structs' base_addr, as far as the log has named
+    them (traces/writer.py's Bases)."""
+
+    bases: tuple
+
+    def base_of(self, c: int) -> int | None:
+        return self.bases[c]
+
+    def create(self, c: int) -> int | None:
+        return self.bases[c]
 
 
 class ModelReplay:
@@ -222,34 +237,8 @@ class ModelReplay:
         return None
 
     def show(self, o: Obs, c: Cand) -> str:
-        cell = self.cell
-        if o.kind in (ALLOC, FREE, DESTROY):
-            b = c.bases[o.args[0]]
-            where = f"chunk {o.args[0]}" + (f" (base_addr={b:x})" if b is not None else "")
-            if o.kind == DESTROY:
-                return f"percpu_destroy_chunk of {where}"
-            if o.kind == FREE:
-                return f"percpu_free_percpu off={o.args[1] * cell} in {where}"
-            _, off, size, align, atomic, reserved = o.args
-            return (
-                f"percpu_alloc_percpu off={off * cell} size={size * cell} align="
-                f"{align * cell} is_atomic={int(atomic)} reserved={int(reserved)} in {where}"
-            )
-        if o.kind == FAIL:
-            size, align, atomic, reserved = o.args
-            return (
-                f"percpu_alloc_percpu_fail size={size * cell} align={align * cell} "
-                f"is_atomic={int(atomic)} reserved={int(reserved)}"
-            )
-        if o.kind == CREATE:
-            return f"percpu_create_chunk (chunk {o.args[0]})"
-        if o.kind == FUNC:
-            return f"'{o.args[0]} <-{o.args[1]}'"
-        args = " ".join(
-            f"{key}={'chunk ' if kind == 'chunk' else ''}{v * cell if kind == 'cells' else v}"
-            for key, kind, v in (o.args[2] if len(o.args) > 2 else ())
-        )
-        return f"probe {o.args[0]}" + (f" {args}" if args else "")
+        """Model line `o` as the log would print it, in `c`'s bindings."""
+        return event_text(o, self.p, NamedBases(c.bases))
 
     def bind(self, c: Cand, a: Action, o: Obs, ln: Line, post: State) -> tuple[tuple, tuple]:
         """The bindings after model line `o` matched `ln`."""
