@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-SPECS = Path(__file__).resolve().parent.parent / "percpu_mc" / "specs"
+SPECS = Path(__file__).resolve().parent.parent / "specs"
 # long enough that no engine finishes before the signal: v4.13 with two
 # allocations per context (tens of millions of states to depth 30)
 LONG = {
