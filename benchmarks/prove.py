@@ -1,5 +1,5 @@
 """Benchmark of check-model --prove: per spec, the time to prove every
-property by k-induction (checker/induction.py), each property's k and the
+property by k-induction (checker/engines/induction.py), each property's k and the
 seconds at which it was settled, and peak memory; then, for comparison, how
 far BMC gets towards a depth in a time budget (benchmarks/model.py).
 

@@ -1,4 +1,4 @@
-"""checker/bmc.py's cone of influence: BMC leaves the fields outside the cone
+"""checker/engines/bmc.py's cone of influence: BMC leaves the fields outside the cone
 of the properties it checks without a next-state equation.  That removes no
 run only if nothing inside the cone depends on them: checked syntactically
 (the cone is closed) and on the concrete interpretation (whatever values the

@@ -1,4 +1,4 @@
-"""DESIGN principle 1, one model, two interpretations: on any state, every
+"""One model, two interpretations (model/ops.py): on any state, every
 action with every choice combination gives the same enabledness and the same
 successor (field by field), and every property the same value, whether it
 runs on Python ints (`Concrete`) or on Z3 bit-vectors (`Z3Ops`).
