@@ -13,7 +13,7 @@ from functools import cache
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_differential import STATES, VARIANTS, arbitrary_states, reachable_states
+from strategies import STATES, VARIANTS, arbitrary_states, reachable_states
 
 from percpu_mc.checker.engines.bmc import TransitionRelation
 from percpu_mc.checker.engines.symbolic import Z3Ops, flat

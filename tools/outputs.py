@@ -149,7 +149,7 @@ RUNS = [
 ]
 
 # progress lines appear only when a run takes more than a few seconds
-PROGRESS = re.compile(r"^.*: depth \d+/\d+ done \(.*\)\n", re.MULTILINE)
+PROGRESS = re.compile(r"^.*: (depth \d+/\d+ done|no lasso of \d+ steps) \(.*\)\n", re.MULTILINE)
 TIMING = re.compile(
     r'("seconds": )[0-9.e+-]+|[0-9]+(\.[0-9]+)? ?(s|ms|seconds)\b'
     r"|[0-9,]+ states/s|[0-9.]+ (MB|MiB|GB)"
