@@ -1,5 +1,5 @@
 """Benchmark of check-model --prove: per spec, the time to prove every
-property by k-induction (checker/induction.py), each property's k and the
+property by k-induction (checker/engines/induction.py), each property's k and the
 seconds at which it was settled, and peak memory; then, for comparison, how
 far BMC gets towards a depth in a time budget (benchmarks/model.py).
 
@@ -19,8 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 HERE = Path(__file__).resolve().parent
+# Run as a script, this directory comes first on sys.path, where its html.py
+# and trace.py would hide the standard library's modules and distributed.py
+# Dask's: take it off. The package is the installed percpu_mc.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 
 def one(spec: str, max_k: int) -> None:

@@ -15,7 +15,7 @@ from enum import Enum, StrEnum, auto
 
 
 class Tracepoint(StrEnum):
-    """The five percpu:* tracepoints (kernel facts, section 3)."""
+    """The five percpu:* tracepoints (docs/kernel-source-notes.md, section 5)."""
 
     ALLOC = "alloc"  # percpu_alloc_percpu, where pcpu_alloc() returns an area
     FAIL = "fail"  # percpu_alloc_percpu_fail, at pcpu_alloc()'s `fail:`

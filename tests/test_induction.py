@@ -1,4 +1,4 @@
-"""k-induction (checker/induction.py): a property proved with the lemma that
+"""k-induction (checker/engines/induction.py): a property proved with the lemma that
 makes it inductive, not proved without it, and a violated one refuted by the
 base case with its shortest counterexample."""
 

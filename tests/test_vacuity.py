@@ -1,4 +1,4 @@
-"""Vacuity (DESIGN principle 5): a property whose premise never arose within
+"""Vacuity: a property whose premise never arose within
 the run is reported as vacuous by every engine, in the text and JSON output,
 and `--fail-on-vacuity` turns it into exit status 1.  At v4.13's geometry and
 depth 6 a quiescent point with a live allocation arises (counter-exact is

@@ -20,7 +20,7 @@ from percpu_mc.model.ops import Concrete, Ops, select
 from percpu_mc.model.properties import PROPERTIES, Property
 from percpu_mc.model.state import AllocPc, State
 
-AGREE_DEPTH = 7  # both engines, every property, every spec of DESIGN's table
+AGREE_DEPTH = 7  # both engines, every property, every spec of the README's known-bug table
 MAIN_SPECS = ("pre-async", "seed", "v3.18", "v4.7", "v4.13")
 CVE_DEPTH = 14  # both halves of CVE-2016-4794 at the default geometry (13 and 14 steps)
 

@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--prove",
         action="store_true",
-        help="prove the properties for every run by k-induction (checker/induction.py); "
+        help="prove the properties for every run by k-induction (checker/engines/induction.py); "
         "what it cannot prove is then searched by BMC up to --depth",
     )
     ap.add_argument(
@@ -108,7 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=True,
         help="bmc: once the next depth looks costlier than the proof, prove the "
         "lemmas of model/invariants.py by induction and assert the proved ones "
-        "on every step (checker/strengthen.py; cannot change a verdict or a "
+        "on every step (checker/engines/strengthen.py; cannot change a verdict or a "
         "counterexample's length; default: on)",
     )
     ap.add_argument(
@@ -123,7 +123,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=at_least(1),
         metavar="SIZE",
         help="search a starvation lasso for atomic requests of SIZE cells instead "
-        "(checker/lasso.py): bmc up to --depth steps, or explicit: every state",
+        "(checker/engines/lasso.py): bmc up to --depth steps, or explicit: every state",
     )
     ap.add_argument(
         "--limit",
@@ -136,7 +136,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="--engine explicit (also with --starvation): track the order of the "
         "kernel's chunk lists and explore only the chunk choices it makes "
-        "(checker/list_order.py)",
+        "(checker/engines/list_order.py)",
     )
     ap.add_argument(
         "--progress",

@@ -15,7 +15,7 @@ covers runs of at most `depth` steps, and the whole state is bit-blasted at
 Past depth 6 or so the plain unrolling's cost grows about threefold per
 depth.  Once the next depth is predicted to cost more than proving the
 lemmas of model/invariants.py, the ones proved invariant for the spec
-(checker/strengthen.py, which explains why this changes no verdict and no
+(checker/engines/strengthen.py, which explains why this changes no verdict and no
 counterexample length) are asserted on every state, and a property that
 follows from them in one step costs about the same at every depth.
 """
@@ -186,7 +186,7 @@ class TransitionRelation:
 
 class BMCEngine:
     """`lemmas`, when given, proves invariants on the transition relation
-    (checker/strengthen.py); they are asserted on every unrolled state once
+    (checker/engines/strengthen.py); they are asserted on every unrolled state once
     the proof, estimated at `proof_cost` resource units, looks worth it."""
 
     def __init__(

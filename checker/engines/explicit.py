@@ -4,7 +4,7 @@ Breadth-first order makes every counterexample a shortest one.  The search
 is exhaustive when the frontier empties before the depth bound; otherwise
 it covers every run of at most `depth` steps.  Limits: states are kept in
 memory (a dict of parents), so it stops being useful where the symbolic
-engine has to take over.  With a refinement (checker/list_order.py's kernel
+engine has to take over.  With a refinement (checker/engines/list_order.py's kernel
 list order) the nodes are (state, order) and only the chunk choices the
 kernel makes are explored: a shortest run the kernel itself can take.
 """

@@ -1,5 +1,5 @@
 """`--html FILE`: one self-contained page (inline CSS and SVG, no script, no
-external asset) drawn with Jinja2 templates from checker/templates/."""
+external asset) drawn with Jinja2 templates from checker/report/templates/."""
 
 from __future__ import annotations
 

@@ -3,9 +3,9 @@ as a row of pages (populated or not) with its allocated areas and who holds
 each, the counter, each context with its program counter and the lock it
 holds, and for the violating step why it breaks the property, in kernel terms.
 
-The HTML report (checker/html_report.py) and the terminal map
-(checker/terminal_map.py) both render these views; the cell and page strings
-are those of checker/report.py.
+The HTML report (checker/report/html.py) and the terminal map
+(checker/report/terminal_map.py) both render these views; the cell and page strings
+are those of checker/report/counterexample.py.
 """
 
 from __future__ import annotations
