@@ -45,8 +45,8 @@ from typing import NamedTuple
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.logs.conformance_real import RealReplay
-from percpu_mc.checker.logs.trace_check import PartialView, Violation
-from percpu_mc.checker.report.counterexample import cell_map, chunk_role, owner_name, page_map
+from percpu_mc.checker.logs.findings import PartialView, Violation
+from percpu_mc.checker.state_text import cell_map, chunk_role, owner_name, page_map
 from percpu_mc.model.actions import Action
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete

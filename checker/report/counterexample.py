@@ -6,42 +6,11 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from percpu_mc.checker.state_text import cell_map, chunk_role, owner_name, page_map
 from percpu_mc.model.machine import Model, Trace
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import MUTEX_FREE, AllocPc, BalancePc, State, owning_context
-from percpu_mc.model.vocabulary import BALANCE_WORK, Kind, alloc_context
-
-
-def chunk_role(p: Params, c: int) -> str:
-    if c == 0:
-        return "first chunk"
-    if p.has_reserved and c == p.reserved_index:
-        return "reserved chunk"
-    return f"chunk {c}"
-
-
-def cell_map(p: Params, amap: int, bmap: int) -> str:
-    """One character per cell, pages separated by '|': '.' free, 'a' in use,
-    'A' the first cell of an in-use area."""
-    out = []
-    for pg in range(p.unit_pages):
-        cells = ""
-        for i in range(pg * p.cells_per_page, (pg + 1) * p.cells_per_page):
-            cells += ("A" if bmap >> i & 1 else "a") if amap >> i & 1 else "."
-        out.append(cells)
-    return "|".join(out)
-
-
-def page_map(p: Params, populated: int) -> str:
-    """One character per page: 'P' populated, '-' not."""
-    return "".join("P" if populated >> pg & 1 else "-" for pg in range(p.unit_pages))
-
-
-def owner_name(p: Params, owner: int) -> str:
-    if owner == MUTEX_FREE:
-        return "free"
-    i = owning_context(p, owner)
-    return BALANCE_WORK.label if i is None else alloc_context(i).label
+from percpu_mc.model.state import AllocPc, BalancePc, State
+from percpu_mc.model.vocabulary import Kind, alloc_context
 
 
 def state_dict(p: Params, s: State) -> dict[str, Any]:
