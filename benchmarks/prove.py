@@ -31,9 +31,9 @@ def one(spec: str, max_k: int) -> None:
     from percpu_mc.model.properties import PROPERTIES
 
     sp = specs.load(spec)
-    eng = InductionEngine(Model(sp.params), list(PROPERTIES.values()))
+    eng = InductionEngine(Model(sp.params), list(PROPERTIES.values()), max_k=max_k)
     start = time.monotonic()
-    results, _ = eng.run(max_k)
+    results, _ = eng.run()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(

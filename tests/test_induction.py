@@ -23,9 +23,9 @@ LEMMA = {lm.name: lm for lm in LEMMAS}
 
 def prove(spec: str, prop: str, lemmas: list[str], max_k: int = 1, depth: int = 0):
     eng = InductionEngine(
-        Model(specs.load(spec).params), [PROPERTIES[prop]], [LEMMA[n] for n in lemmas]
+        Model(specs.load(spec).params), [PROPERTIES[prop]], [LEMMA[n] for n in lemmas], max_k=max_k
     )
-    [result], _ = eng.run(max_k, depth)
+    [result], _ = eng.run(depth)
     return result, eng
 
 
@@ -229,8 +229,8 @@ def test_counter_fix_proves_every_property() -> None:
     proved for every depth at k = 1."""
     props = ["counter-nonnegative", "counter-exact", "atomic-progress"]
     eng = InductionEngine(
-        Model(specs.load("v4.13-counter-fix").params), [PROPERTIES[n] for n in props]
+        Model(specs.load("v4.13-counter-fix").params), [PROPERTIES[n] for n in props], max_k=1
     )
-    results, _ = eng.run(1)
+    results, _ = eng.run()
     assert [(r.verdict, r.k) for r in results] == [("proved", 1)] * 3
     assert "counter-identity" in results[0].lemmas

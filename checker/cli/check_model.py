@@ -28,13 +28,9 @@ from percpu_mc.checker.cli.common import (
     stderr_console,
     wants_json,
 )
-from percpu_mc.checker.engines import distributed, list_order, starvation, strengthen
-from percpu_mc.checker.engines.bmc import BMCEngine
-from percpu_mc.checker.engines.compiled import CompiledEngine, CompiledStats, SearchError
-from percpu_mc.checker.engines.explicit import ExplicitEngine
-from percpu_mc.checker.engines.induction import InductionEngine
+from percpu_mc.checker.engines import contract, distributed, starvation
+from percpu_mc.checker.engines.compiled import CompiledStats, SearchError
 from percpu_mc.checker.engines.native import CompilerMissing
-from percpu_mc.checker.engines.portfolio import PortfolioEngine
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs import emit_log
 from percpu_mc.checker.report import counterexample, itf, terminal_map
@@ -198,52 +194,44 @@ def run(
         err.print(f"wrote {path}", highlight=False, markup=False)
         return {"spec": spec.name, "simulated": str(path), "results": []}, [], model
     props = [PROPERTIES[n] for n in dict.fromkeys(names)]
-    lemmas = strengthen.proved_lemmas if args.lemmas else None
-    if args.kernel_order and (args.prove or args.engine not in ("explicit", "explicit-python")):
+    order = args.kernel_order
+    if order and (args.prove or args.engine not in ("explicit", "explicit-python")):
         raise Failure(
             "--kernel-order: only the explicit engine tracks the list order (--engine explicit)"
         )
-    try:
-        order = list_order.KernelOrder(model) if args.kernel_order else None
-    except ValueError as e:
-        raise Failure(f"--kernel-order: {e}") from None
     cluster = args.scheduler is not None or args.workers is not None
-    if cluster and (args.prove or args.engine != "explicit" or order is not None):
+    if cluster and (args.prove or args.engine != "explicit" or order):
         raise Failure(
             "--scheduler/--workers: one search across a cluster is --engine explicit "
             "(without --prove or --kernel-order); many jobs are --sweep"
         )
-    if args.split and (cluster or args.prove or args.engine != "explicit" or order is not None):
+    if args.split and (cluster or args.prove or args.engine != "explicit" or order):
         raise Failure(
             "--split: the properties searched apart is --engine explicit in one "
             "process (without --prove, --kernel-order or a cluster)"
         )
-    engine: Any = (
-        InductionEngine(model, props)
+    name = (
+        "induction"
         if args.prove
-        else BMCEngine(model, props, lemmas)
-        if args.engine == "bmc"
-        else PortfolioEngine(model, props, lemmas)
-        if args.engine == "portfolio"
-        else ExplicitEngine(model, props, order)
-        if order is not None or args.engine == "explicit-python"
-        else distributed.DistributedEngine(
-            model, props, args.scheduler, args.workers or 0, args.symmetry
-        )
+        else "distributed"
         if cluster
-        else CompiledEngine(model, props, args.symmetry, split=args.split)
+        else "explicit-python"
+        if order
+        else args.engine
     )
-    if cluster and (args.progress or err.is_terminal):
-        engine.report = lambda line: err.print(line, highlight=False, markup=False)
-    start = time.monotonic()
-    shown = [False]
-
-    def progress(d: int, n: float) -> None:
-        # progress only where it is shown, and for runs longer than a few seconds
-        if showing(err, args.progress) and (time.monotonic() - start > 3 or shown[0]):
-            shown[0] = True
-            what = f"{n:.1f}s" if args.engine == "bmc" else f"{int(n)} states"
-            err.print(f"[dim]{spec.name}: depth {d}/{depth} done ({what})[/dim]", highlight=False)
+    options = contract.Options(
+        symmetry=args.symmetry,
+        split=args.split,
+        lemmas=args.lemmas,
+        max_k=args.max_k,
+        kernel_order=order,
+        scheduler=args.scheduler,
+        workers=args.workers or 0,
+    )
+    try:
+        engine = contract.build(name, model, props, options)
+    except ValueError as e:  # a geometry whose list order cannot be tracked
+        raise Failure(f"--kernel-order: {e}") from None
 
     # Z3 must not answer SIGINT itself (an `unknown` and the run going on):
     # the signal stops the run, and interrupts the solver in this process
@@ -252,20 +240,15 @@ def run(
     watch.display = Status(err, showing(err, args.progress), f"{spec.name}: preparing the engine")
     try:
         with watch.polling(), watch.display.bar:
-            if args.prove:
-                results, stats = engine.run(args.max_k, depth, progress, watch=watch)
-            elif cluster:
-                results, stats = engine.run(depth, progress)
-            else:
-                results, stats = engine.run(depth, progress, watch=watch)
+            results, stats = engine.run(depth, Shown(watch, err, args.progress, spec.name, depth))
     except (CompilerMissing, SearchError, distributed.SchedulerUnreachable) as e:
         raise Failure(f"--engine explicit: {e}") from None
-    if getattr(engine, "note", ""):
-        err.print(engine.note, highlight=False, markup=False)
+    if stats.note:
+        err.print(stats.note, highlight=False, markup=False)
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
     if watch.stopped():
         doc["interrupted"] = True
-    if order is not None:
+    if order:
         doc["list_order"] = "kernel"
     if isinstance(stats, distributed.DistributedStats):
         doc.update(stats.doc())
@@ -278,6 +261,38 @@ def run(
         for path in doc["logs"]:
             err.print(f"wrote {path}", highlight=False, markup=False)
     return doc, results, model
+
+
+class Shown:
+    """The run's watch (the signal handlers, the status line) with
+    check-model's progress lines on stderr: a line per depth settled, once
+    the run is longer than a few seconds, and a distributed search's
+    per-worker lines, only where progress is shown."""
+
+    def __init__(self, watch: Interrupt, err: Console, asked: bool, spec: str, depth: int):
+        self.watch, self.err = watch, err
+        self.enabled = showing(err, asked)
+        self.spec, self.depth = spec, depth
+        self.start = time.monotonic()
+        self.shown = False
+
+    def show(self, text: str, states: int | None = None) -> None:
+        self.watch.show(text, states)
+
+    def stopped(self) -> bool:
+        return self.watch.stopped()
+
+    def level(self, depth: int, *, states: int | None = None, seconds: float | None = None) -> None:
+        if self.enabled and (time.monotonic() - self.start > 3 or self.shown):
+            self.shown = True
+            what = f"{seconds:.1f}s" if seconds is not None else f"{states} states"
+            self.err.print(
+                f"[dim]{self.spec}: depth {depth}/{self.depth} done ({what})[/dim]", highlight=False
+            )
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.err.print(text, highlight=False, markup=False)
 
 
 def document(

@@ -30,11 +30,11 @@ import z3
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, equal, state_vars
 from percpu_mc.checker.result import (
+    UNWATCHED,
     Proved,
     Result,
     RunStats,
     Unknown,
-    Unwatched,
     Violated,
     Watch,
     interrupted,
@@ -43,8 +43,6 @@ from percpu_mc.model.invariants import LEMMAS, Lemma
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import Property
 from percpu_mc.model.state import State
-
-Progress = Callable[[int, float], None]  # (k, seconds so far)
 
 
 @dataclass
@@ -65,8 +63,11 @@ class Proof:
 
 
 class InductionEngine:
-    def __init__(self, model: Model, props: list[Property], lemmas: list[Lemma] | None = None):
+    def __init__(
+        self, model: Model, props: list[Property], lemmas: list[Lemma] | None = None, max_k: int = 2
+    ):
         self.model = model
+        self.max_k = max_k
         self.props = props
         self.lemmas = LEMMAS if lemmas is None else lemmas
         self.x = Z3Ops(model.p.width)
@@ -76,17 +77,11 @@ class InductionEngine:
         # counterexamples to induction: (dropped, pre, post, action), for diagnosis
         self.ctis: list[tuple[list[str], State, State, int]] = []
 
-    def run(
-        self,
-        max_k: int,
-        depth: int = 0,
-        progress: Progress | None = None,
-        watch: Watch | None = None,
-    ) -> tuple[list[Result], RunStats]:
+    def run(self, depth: int = 0, watch: Watch = UNWATCHED) -> tuple[list[Result], RunStats]:
         """Induction up to `max_k`; a property it leaves open is then looked
         for by the base case (BMC) up to `depth` steps."""
         start = time.monotonic()
-        stop = (watch or Unwatched()).stopped
+        max_k, stop = self.max_k, watch.stopped
         settled = -1  # the last depth the base case finished
         model, x, p = self.model, self.x, self.model.p
         trans = TransitionRelation(model, x)
@@ -137,8 +132,7 @@ class InductionEngine:
                         )
                         done[c.name] = Proved(c.name, k, used, time.monotonic() - start)
                         self.proof.cti.pop(c.name, None)
-            if progress:
-                progress(k, time.monotonic() - start)
+            watch.level(k, seconds=time.monotonic() - start)
             if all(pr.name in done for pr in self.props) or not pool:
                 break
         if not stop():
