@@ -28,7 +28,7 @@ from percpu_mc.checker.cli.common import (
     stderr_console,
     wants_json,
 )
-from percpu_mc.checker.engines import contract, distributed, starvation
+from percpu_mc.checker.engines import contract, coverage, distributed, starvation
 from percpu_mc.checker.engines.compiled import CompiledStats, SearchError
 from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.errors import Failure
@@ -142,6 +142,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scheduler/--workers: each worker's after each level) (default: when "
         "stderr is a terminal)",
     )
+    ap.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also search the spec to --depth for action coverage: per action (and per "
+        "code path of one, such as its failure path) the states that enable it and "
+        "the steps taken; the actions never taken are named (checker/engines/coverage.py)",
+    )
+    ap.add_argument(
+        "--fail-on-unreached",
+        action="store_true",
+        help="with coverage (implies --coverage): exit with status 1 when an action "
+        "is never taken that the spec's expect.unreached does not list",
+    )
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument(
         "--fail-on-vacuity",
@@ -245,9 +258,18 @@ def run(
         raise Failure(f"--engine explicit: {e}") from None
     if stats.note:
         err.print(stats.note, highlight=False, markup=False)
+    covered = None
+    if (args.coverage or args.fail_on_unreached) and not watch.stopped():
+        try:
+            with watch.polling():
+                covered = coverage.cover(model, depth, watch).doc(spec.unreached)
+        except SearchError as e:
+            raise Failure(f"--coverage: {e}") from None
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
     if watch.stopped():
         doc["interrupted"] = True
+    if covered is not None:
+        doc["coverage"] = covered
     if order:
         doc["list_order"] = "kernel"
     if isinstance(stats, distributed.DistributedStats):
@@ -415,6 +437,24 @@ def human(
                 out.print(ln, highlight=False, markup=False)
             if chunk_map:
                 terminal_map.print_map(out, model, r.prop, r.trace)
+    if "coverage" in doc:
+        for ln in coverage_lines(doc["coverage"]):
+            out.print(ln, highlight=False, markup=False)
+
+
+def coverage_lines(cov: dict[str, Any]) -> list[str]:
+    """--coverage for a reader: a line per action (and path), then the
+    actions never taken."""
+    scope = "every reachable state" if cov["exhaustive"] else f"depth {cov['depth']}"
+    lines = [f"coverage ({scope}, {cov['states']} states expanded): enabled in / taken"]
+    for a in cov["actions"]:
+        lines.append(f"  {a['action']:<34} {a['enabled']:>9} {a['taken']:>9}  {a['name']}")
+        for p in a.get("paths", []):
+            lines.append(f"    {p['path']:<32} {p['enabled']:>9} {p['taken']:>9}")
+    for u in cov["unreached"]:
+        why = f" (expected: {u['why']})" if "why" in u else " (not in the spec's expect.unreached)"
+        lines.append(f"never taken: {u['action']}{why}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -483,6 +523,8 @@ def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
     if any(r.verdict == "violated" for r in results):
         return 1
     if args.fail_on_vacuity and any(isinstance(r, (Holds, Proved)) and r.vacuous for r in results):
+        return 1
+    if args.fail_on_unreached and doc.get("coverage", {}).get("unexpected_unreached"):
         return 1
     if unknown := [r.prop for r in results if r.verdict == "unknown"]:
         print(
