@@ -37,6 +37,7 @@ def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool) -> N
     from percpu_mc.checker.engines import strengthen
     from percpu_mc.checker.engines.bmc import BMCEngine
     from percpu_mc.checker.engines.explicit import ExplicitEngine
+    from percpu_mc.checker.result import Unwatched
     from percpu_mc.model.machine import Model
     from percpu_mc.model.properties import PROPERTIES
 
@@ -50,21 +51,24 @@ def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool) -> N
     )
     start, cpu0 = time.monotonic(), time.process_time()
 
-    def progress(d: int, _: float) -> None:
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(
-            json.dumps(
-                {
-                    "depth": d,
-                    "seconds": round(time.monotonic() - start, 2),
-                    "cpu": round(time.process_time() - cpu0, 2),
-                    "peak_mb": round(rss, 1),
-                }
-            ),
-            flush=True,
-        )
+    class Levels(Unwatched):
+        """A JSON line per depth settled."""
 
-    results, stats = eng.run(depth, progress)
+        def level(self, depth: int, **_: float | None) -> None:
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                json.dumps(
+                    {
+                        "depth": depth,
+                        "seconds": round(time.monotonic() - start, 2),
+                        "cpu": round(time.process_time() - cpu0, 2),
+                        "peak_mb": round(rss, 1),
+                    }
+                ),
+                flush=True,
+            )
+
+    results, stats = eng.run(depth, Levels())
     proved = getattr(eng, "proved", None)
     print(
         json.dumps(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
+from percpu_mc.checker.engines import coverage
 from percpu_mc.checker.errors import Failure
+from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params, Switches, param_names, switch_names
 from percpu_mc.model.properties import PROPERTIES
 
@@ -31,6 +33,9 @@ class Spec:
     holds: tuple[str, ...]  # ... and must hold, up to `depth`
     depth: int  # the depth at which the expectations are checked
     notes: dict[str, str]  # why, per property
+    # actions and paths (checker/engines/coverage.py's names) the geometry
+    # leaves unreached within `depth`, each with why
+    unreached: dict[str, str] = field(default_factory=dict)
 
 
 def available() -> list[str]:
@@ -144,9 +149,10 @@ def load(name_or_path: str) -> Spec:
     if not isinstance(expect, dict):
         raise bad("[expect] must be a table", "expect")
     for key in expect:
-        if key not in ("depth", "violated", "holds", "why"):
+        if key not in ("depth", "violated", "holds", "why", "unreached"):
             raise bad(
-                f"unknown key '{key}' in [expect] (expected one of: depth, violated, holds, why)",
+                f"unknown key '{key}' in [expect] (expected one of: depth, violated, holds, "
+                "why, unreached)",
                 "expect",
                 key,
             )
@@ -174,6 +180,23 @@ def load(name_or_path: str) -> Spec:
     notes = expect.get("why", {})
     if not isinstance(notes, dict):
         raise bad("expect.why must be a table of property = reason", "expect", "why")
+    unreached = expect.get("unreached", {})
+    if not isinstance(unreached, dict) or not all(isinstance(v, str) for v in unreached.values()):
+        raise bad(
+            "expect.unreached must be a table of action = why it stays unreached",
+            "expect",
+            "unreached",
+        )
+    if unreached:
+        known = coverage.names(Model(p))
+        for n in unreached:
+            if n not in known:
+                raise bad(
+                    f"unknown action '{n}' in expect.unreached (expected one of: "
+                    f"{', '.join(sorted(known))})",
+                    "expect",
+                    "unreached",
+                )
     return Spec(
         name=str(doc.get("name", path.stem)),
         path=path,
@@ -183,6 +206,7 @@ def load(name_or_path: str) -> Spec:
         holds=lists["holds"],
         depth=depth,
         notes={str(k): str(v) for k, v in notes.items()},
+        unreached=dict(unreached),
     )
 
 

@@ -23,6 +23,7 @@ from percpu_mc.checker import specs
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.errors import Failure
+from percpu_mc.checker.result import Unwatched
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params, param_names
 from percpu_mc.model.properties import PROPERTIES
@@ -178,12 +179,16 @@ def run_job(job: Job) -> JobResult:
     engine = (BMCEngine if job.engine == "bmc" else ExplicitEngine)(model, props)
     start = time.monotonic()
 
-    def progress(d: int, _: float) -> None:
-        if job.budget is not None and time.monotonic() - start > job.budget and d < job.depth:
-            raise _OverBudget(d)
+    class Budget(Unwatched):
+        """Stops the job past its time budget, at the end of a depth."""
+
+        def level(self, depth: int, **_: float | None) -> None:
+            if job.budget is not None and time.monotonic() - start > job.budget:
+                if depth < job.depth:
+                    raise _OverBudget(depth)
 
     try:
-        results, _ = engine.run(job.depth, progress)
+        results, _ = engine.run(job.depth, Budget())
     except _OverBudget as e:
         return JobResult(job, "over-budget", e.depth, time.monotonic() - start)
     r = results[0]

@@ -205,7 +205,7 @@ def test_small_atomic_requests_fail_at_both_geometries() -> None:
     lemma = Lemma(
         "first-chunk", "pcpu_setup_first_chunk(): immutable, fully populated", first_chunk
     )
-    [r], _ = InductionEngine(Model(specs.load(SPEC).params), [armed], [lemma]).run(1)
+    [r], _ = InductionEngine(Model(specs.load(SPEC).params), [armed], [lemma], max_k=1).run()
     assert (r.verdict, r.depth) == ("violated", 1)
 
 

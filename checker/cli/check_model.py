@@ -28,13 +28,9 @@ from percpu_mc.checker.cli.common import (
     stderr_console,
     wants_json,
 )
-from percpu_mc.checker.engines import distributed, list_order, starvation, strengthen
-from percpu_mc.checker.engines.bmc import BMCEngine
-from percpu_mc.checker.engines.compiled import CompiledEngine, CompiledStats, SearchError
-from percpu_mc.checker.engines.explicit import ExplicitEngine
-from percpu_mc.checker.engines.induction import InductionEngine
+from percpu_mc.checker.engines import contract, coverage, distributed, starvation
+from percpu_mc.checker.engines.compiled import CompiledStats, SearchError
 from percpu_mc.checker.engines.native import CompilerMissing
-from percpu_mc.checker.engines.portfolio import PortfolioEngine
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs import emit_log
 from percpu_mc.checker.report import counterexample, itf, terminal_map
@@ -146,6 +142,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scheduler/--workers: each worker's after each level) (default: when "
         "stderr is a terminal)",
     )
+    ap.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also search the spec to --depth for action coverage: per action (and per "
+        "code path of one, such as its failure path) the states that enable it and "
+        "the steps taken; the actions never taken are named (checker/engines/coverage.py)",
+    )
+    ap.add_argument(
+        "--fail-on-unreached",
+        action="store_true",
+        help="with coverage (implies --coverage): exit with status 1 when an action "
+        "is never taken that the spec's expect.unreached does not list",
+    )
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument(
         "--fail-on-vacuity",
@@ -198,52 +207,44 @@ def run(
         err.print(f"wrote {path}", highlight=False, markup=False)
         return {"spec": spec.name, "simulated": str(path), "results": []}, [], model
     props = [PROPERTIES[n] for n in dict.fromkeys(names)]
-    lemmas = strengthen.proved_lemmas if args.lemmas else None
-    if args.kernel_order and (args.prove or args.engine not in ("explicit", "explicit-python")):
+    order = args.kernel_order
+    if order and (args.prove or args.engine not in ("explicit", "explicit-python")):
         raise Failure(
             "--kernel-order: only the explicit engine tracks the list order (--engine explicit)"
         )
-    try:
-        order = list_order.KernelOrder(model) if args.kernel_order else None
-    except ValueError as e:
-        raise Failure(f"--kernel-order: {e}") from None
     cluster = args.scheduler is not None or args.workers is not None
-    if cluster and (args.prove or args.engine != "explicit" or order is not None):
+    if cluster and (args.prove or args.engine != "explicit" or order):
         raise Failure(
             "--scheduler/--workers: one search across a cluster is --engine explicit "
             "(without --prove or --kernel-order); many jobs are --sweep"
         )
-    if args.split and (cluster or args.prove or args.engine != "explicit" or order is not None):
+    if args.split and (cluster or args.prove or args.engine != "explicit" or order):
         raise Failure(
             "--split: the properties searched apart is --engine explicit in one "
             "process (without --prove, --kernel-order or a cluster)"
         )
-    engine: Any = (
-        InductionEngine(model, props)
+    name = (
+        "induction"
         if args.prove
-        else BMCEngine(model, props, lemmas)
-        if args.engine == "bmc"
-        else PortfolioEngine(model, props, lemmas)
-        if args.engine == "portfolio"
-        else ExplicitEngine(model, props, order)
-        if order is not None or args.engine == "explicit-python"
-        else distributed.DistributedEngine(
-            model, props, args.scheduler, args.workers or 0, args.symmetry
-        )
+        else "distributed"
         if cluster
-        else CompiledEngine(model, props, args.symmetry, split=args.split)
+        else "explicit-python"
+        if order
+        else args.engine
     )
-    if cluster and (args.progress or err.is_terminal):
-        engine.report = lambda line: err.print(line, highlight=False, markup=False)
-    start = time.monotonic()
-    shown = [False]
-
-    def progress(d: int, n: float) -> None:
-        # progress only where it is shown, and for runs longer than a few seconds
-        if showing(err, args.progress) and (time.monotonic() - start > 3 or shown[0]):
-            shown[0] = True
-            what = f"{n:.1f}s" if args.engine == "bmc" else f"{int(n)} states"
-            err.print(f"[dim]{spec.name}: depth {d}/{depth} done ({what})[/dim]", highlight=False)
+    options = contract.Options(
+        symmetry=args.symmetry,
+        split=args.split,
+        lemmas=args.lemmas,
+        max_k=args.max_k,
+        kernel_order=order,
+        scheduler=args.scheduler,
+        workers=args.workers or 0,
+    )
+    try:
+        engine = contract.build(name, model, props, options)
+    except ValueError as e:  # a geometry whose list order cannot be tracked
+        raise Failure(f"--kernel-order: {e}") from None
 
     # Z3 must not answer SIGINT itself (an `unknown` and the run going on):
     # the signal stops the run, and interrupts the solver in this process
@@ -252,20 +253,24 @@ def run(
     watch.display = Status(err, showing(err, args.progress), f"{spec.name}: preparing the engine")
     try:
         with watch.polling(), watch.display.bar:
-            if args.prove:
-                results, stats = engine.run(args.max_k, depth, progress, watch=watch)
-            elif cluster:
-                results, stats = engine.run(depth, progress)
-            else:
-                results, stats = engine.run(depth, progress, watch=watch)
+            results, stats = engine.run(depth, Shown(watch, err, args.progress, spec.name, depth))
     except (CompilerMissing, SearchError, distributed.SchedulerUnreachable) as e:
         raise Failure(f"--engine explicit: {e}") from None
-    if getattr(engine, "note", ""):
-        err.print(engine.note, highlight=False, markup=False)
+    if stats.note:
+        err.print(stats.note, highlight=False, markup=False)
+    covered = None
+    if (args.coverage or args.fail_on_unreached) and not watch.stopped():
+        try:
+            with watch.polling():
+                covered = coverage.cover(model, depth, watch).doc(spec.unreached)
+        except SearchError as e:
+            raise Failure(f"--coverage: {e}") from None
     doc = document(spec, "induction" if args.prove else args.engine, depth, results, stats, model)
     if watch.stopped():
         doc["interrupted"] = True
-    if order is not None:
+    if covered is not None:
+        doc["coverage"] = covered
+    if order:
         doc["list_order"] = "kernel"
     if isinstance(stats, distributed.DistributedStats):
         doc.update(stats.doc())
@@ -278,6 +283,38 @@ def run(
         for path in doc["logs"]:
             err.print(f"wrote {path}", highlight=False, markup=False)
     return doc, results, model
+
+
+class Shown:
+    """The run's watch (the signal handlers, the status line) with
+    check-model's progress lines on stderr: a line per depth settled, once
+    the run is longer than a few seconds, and a distributed search's
+    per-worker lines, only where progress is shown."""
+
+    def __init__(self, watch: Interrupt, err: Console, asked: bool, spec: str, depth: int):
+        self.watch, self.err = watch, err
+        self.enabled = showing(err, asked)
+        self.spec, self.depth = spec, depth
+        self.start = time.monotonic()
+        self.shown = False
+
+    def show(self, text: str, states: int | None = None) -> None:
+        self.watch.show(text, states)
+
+    def stopped(self) -> bool:
+        return self.watch.stopped()
+
+    def level(self, depth: int, *, states: int | None = None, seconds: float | None = None) -> None:
+        if self.enabled and (time.monotonic() - self.start > 3 or self.shown):
+            self.shown = True
+            what = f"{seconds:.1f}s" if seconds is not None else f"{states} states"
+            self.err.print(
+                f"[dim]{self.spec}: depth {depth}/{self.depth} done ({what})[/dim]", highlight=False
+            )
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.err.print(text, highlight=False, markup=False)
 
 
 def document(
@@ -400,6 +437,24 @@ def human(
                 out.print(ln, highlight=False, markup=False)
             if chunk_map:
                 terminal_map.print_map(out, model, r.prop, r.trace)
+    if "coverage" in doc:
+        for ln in coverage_lines(doc["coverage"]):
+            out.print(ln, highlight=False, markup=False)
+
+
+def coverage_lines(cov: dict[str, Any]) -> list[str]:
+    """--coverage for a reader: a line per action (and path), then the
+    actions never taken."""
+    scope = "every reachable state" if cov["exhaustive"] else f"depth {cov['depth']}"
+    lines = [f"coverage ({scope}, {cov['states']} states expanded): enabled in / taken"]
+    for a in cov["actions"]:
+        lines.append(f"  {a['action']:<34} {a['enabled']:>9} {a['taken']:>9}  {a['name']}")
+        for p in a.get("paths", []):
+            lines.append(f"    {p['path']:<32} {p['enabled']:>9} {p['taken']:>9}")
+    for u in cov["unreached"]:
+        why = f" (expected: {u['why']})" if "why" in u else " (not in the spec's expect.unreached)"
+        lines.append(f"never taken: {u['action']}{why}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -468,6 +523,8 @@ def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
     if any(r.verdict == "violated" for r in results):
         return 1
     if args.fail_on_vacuity and any(isinstance(r, (Holds, Proved)) and r.vacuous for r in results):
+        return 1
+    if args.fail_on_unreached and doc.get("coverage", {}).get("unexpected_unreached"):
         return 1
     if unknown := [r.prop for r in results if r.verdict == "unknown"]:
         print(

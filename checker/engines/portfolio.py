@@ -19,16 +19,14 @@ import os
 import signal
 import time
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
 from percpu_mc.checker.engines.native import CompilerMissing
-from percpu_mc.checker.result import Result, RunStats, Unknown, Unwatched, Watch, interrupted
+from percpu_mc.checker.result import UNWATCHED, Result, RunStats, Unknown, Watch, interrupted
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES, Property
-
-Progress = Callable[[int, float], None]
 
 
 def memory_budget() -> int:
@@ -51,13 +49,10 @@ class PortfolioEngine:
         self.model = model
         self.props = props
         self.lemmas = lemmas
-        self.note = ""  # why the explicit search did not settle the run, if it did not
 
-    def run(
-        self, depth: int, progress: Progress | None = None, watch: Watch | None = None
-    ) -> tuple[list[Result], RunStats]:
+    def run(self, depth: int, watch: Watch = UNWATCHED) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
-        stop = (watch or Unwatched()).stopped
+        stop = watch.stopped
         ctx = multiprocessing.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)
         bmc = ctx.Process(
@@ -72,27 +67,25 @@ class PortfolioEngine:
             # a stored state takes under 64 bytes; stop well before the machine swaps
             explicit.max_states = min(explicit.max_states, memory_budget() // 64)
             try:
-                results, stats = explicit.run(
-                    depth, lambda d, n: progress(d, n) if progress else None, watch=watch
-                )
+                results, stats = explicit.run(depth, watch)
                 stats.seconds = time.monotonic() - start
                 return results, stats
             except (SearchError, CompilerMissing) as e:
-                self.note = f"explicit search stopped ({e}); verdicts from BMC"
+                note = f"explicit search stopped ({e}); verdicts from BMC"
             try:
                 while not recv.poll(0.1):
                     if stop():
                         return [
                             interrupted(p.name, 0, time.monotonic() - start) for p in self.props
-                        ], RunStats(0, time.monotonic() - start)
+                        ], RunStats(0, time.monotonic() - start, note=note)
                 results, stats = recv.recv()
             except EOFError:
                 return [
                     Unknown(p.name, "BMC ended without a verdict", depth, engine="bmc")
                     for p in self.props
-                ], RunStats(0, time.monotonic() - start)
+                ], RunStats(0, time.monotonic() - start, note=note)
             return [replace(r, engine="bmc") for r in results], RunStats(
-                stats.states, time.monotonic() - start
+                stats.states, time.monotonic() - start, note=note
             )
         finally:
             if bmc.is_alive():
