@@ -18,6 +18,7 @@ from percpu_mc.checker.cli.common import (
     Interrupt,
     Interrupted,
     Parser,
+    ReaderGone,
     Status,
     add_version,
     at_least,
@@ -26,6 +27,7 @@ from percpu_mc.checker.cli.common import (
     say_interrupted,
     showing,
     stderr_console,
+    stdout_console,
     wants_json,
 )
 from percpu_mc.checker.engines import distributed, list_order, starvation, strengthen
@@ -233,6 +235,10 @@ def run(
         if cluster
         else CompiledEngine(model, props, args.symmetry, split=args.split)
     )
+    if isinstance(engine, PortfolioEngine):
+        engine.notice = lambda text: err.print(
+            f"check-model: {text}", highlight=False, markup=False, soft_wrap=True
+        )
     if cluster and (args.progress or err.is_terminal):
         engine.report = lambda line: err.print(line, highlight=False, markup=False)
     start = time.monotonic()
@@ -259,6 +265,8 @@ def run(
             else:
                 results, stats = engine.run(depth, progress, watch=watch)
     except (CompilerMissing, SearchError, distributed.SchedulerUnreachable) as e:
+        if watch.stopped():  # the signal stopped the compiler: not its failure
+            raise Interrupted(watch.signum) from None
         raise Failure(f"--engine explicit: {e}") from None
     if getattr(engine, "note", ""):
         err.print(engine.note, highlight=False, markup=False)
@@ -331,8 +339,14 @@ def document(
 
 
 def human(
-    doc: dict[str, Any], results: list[Result], model: Model, out: Console, chunk_map: bool = False
+    doc: dict[str, Any],
+    results: list[Result],
+    model: Model,
+    out: Console,
+    chunk_map: bool = False,
+    status: int = 0,
 ) -> None:
+    runs: dict[str, tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = {}
     out.print(
         f"spec {doc['spec']}, engine {doc['engine']}, depth {doc['depth']} ({doc['seconds']:.1f}s)",
         highlight=False,
@@ -388,18 +402,89 @@ def human(
             ):
                 out.print(ln, highlight=False, markup=False)
         if isinstance(r, Violated):
-            for ln in counterexample.render_steps(model, r.trace):
-                out.print(ln, highlight=False, markup=False)
+            run = run_key(r)
             promise = PROPERTIES[r.prop].promise
-            for ln in textwrap.wrap(
-                f"the state after step {r.depth} breaks {r.prop}: {promise}",
-                96,
-                initial_indent="    ",
-                subsequent_indent="      ",
-            ):
+            shown = next((p for p, k in runs.items() if k[: len(run)] == run), None)
+            if shown is None:
+                runs[r.prop] = run
+                for ln in counterexample.render_steps(model, r.trace):
+                    out.print(ln, highlight=False, markup=False)
+                why = f"the state after step {r.depth} breaks {r.prop}: {promise}"
+            elif len(runs[shown]) == len(run):
+                why = (
+                    f"{r.prop}: the same run as {shown} (above), violated at step "
+                    f"{r.depth}: {promise}"
+                )
+            else:
+                why = (
+                    f"{r.prop}: the first {r.depth} steps of the run shown for {shown} "
+                    f"(above), violated at step {r.depth}: {promise}"
+                )
+            for ln in textwrap.wrap(why, 96, initial_indent="    ", subsequent_indent="      "):
                 out.print(ln, highlight=False, markup=False)
-            if chunk_map:
+            if chunk_map and shown is None:
                 terminal_map.print_map(out, model, r.prop, r.trace)
+    for ln in summary(doc, results, status):
+        out.print(ln, highlight=False, markup=False)
+
+
+def run_key(r: Violated) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
+    """A counterexample's steps as data: two properties broken by one run
+    have equal keys (every engine starts from the one initial state)."""
+    return tuple((st.action, tuple(sorted(st.choices.items()))) for st in r.trace.steps)
+
+
+def summary(doc: dict[str, Any], results: list[Result], status: int) -> list[str]:
+    """The closing lines: what broke, what held, what the exit status means
+    and what to read next."""
+    broke = [r.prop for r in results if isinstance(r, Violated)]
+    held = [r for r in results if isinstance(r, (Holds, Proved))]
+    unknown = [r.prop for r in results if isinstance(r, Unknown)]
+    parts = [f"{len(broke)} violated" + (f" ({', '.join(broke)})" if broke else "")]
+    proved = sum(isinstance(r, Proved) or (isinstance(r, Holds) and r.exhaustive) for r in held)
+    if held:
+        parts.append(
+            f"{len(held)} held"
+            + (f" ({proved} in every reachable state)" if proved else "")
+            + (f", up to depth {doc['depth']}" if proved < len(held) else "")
+        )
+    parts.append(f"{len(unknown)} unknown" + (f" ({', '.join(unknown)})" if unknown else ""))
+    noun = "property" if len(results) == 1 else "properties"
+    lines = [f"summary: {len(results)} {noun} of spec {doc['spec']}: " + "; ".join(parts)]
+    expected = all(i["expected"] in (None, r.verdict) for i, r in zip(doc["results"], results))
+    meaning = {
+        0: "no property violated",
+        1: "a violation found" if broke else "a property held only vacuously (--fail-on-vacuity)",
+        3: "no violation, but a property left unknown",
+        130: "interrupted by Ctrl-C; the verdicts above are those settled before it",
+        143: "interrupted by SIGTERM; the verdicts above are those settled before it",
+    }
+    if status in meaning:
+        lines.append(
+            f"exit status {status}: {meaning[status]}"
+            + (
+                "; every verdict as the spec expects"
+                if expected and any(i["expected"] for i in doc["results"])
+                else ""
+            )
+        )
+    if broke:
+        lines.append(
+            "next: --html FILE draws each run as a page (a lane per context), --emit-log DIR "
+            "writes it as an ftrace log check-trace replays; docs/findings.md explains the "
+            "known bugs step by step"
+        )
+    elif unknown:
+        lines.append("next: --engine explicit searches every state up to the depth")
+    elif proved < len(held):
+        lines.append(
+            "next: --prove tries a proof for runs of every length (docs/proofs-and-lassos.md)"
+        )
+    return [
+        ln
+        for text in lines
+        for ln in textwrap.wrap(text, 96, subsequent_indent="    ", break_on_hyphens=False)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -452,28 +537,39 @@ def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
             )
         for path in doc["itf"]:
             err.print(f"wrote {path}", highlight=False, markup=False)
+    status = verdict_status(args, results, interrupt)
     try:
-        if args.json or args.simulate is not None:
+        if args.json:
             json.dump(doc, sys.stdout, indent=1)
             sys.stdout.write("\n")
-        else:
+        elif args.simulate is None:
             chunk_map = sys.stdout.isatty() if args.map is None else args.map
-            human(doc, results, model, Console(width=100, soft_wrap=True), chunk_map)
+            human(doc, results, model, stdout_console(), chunk_map, status)
         sys.stdout.flush()
-    except BrokenPipeError:
+    except (BrokenPipeError, ReaderGone):
         quiet_closed_stdout()
     if interrupt.stopped():
         say_interrupted("check-model", interrupt.signum)
+    elif status == 3:
+        unknown = [r.prop for r in results if r.verdict == "unknown"]
+        print(
+            f"check-model: no verdict for {', '.join(unknown)} (unknown): exit status 3",
+            file=sys.stderr,
+        )
+    return status
+
+
+def verdict_status(args: argparse.Namespace, results: list[Result], interrupt: Interrupt) -> int:
+    """The exit status: 128 + the signal that stopped the run, 1 for a
+    violation (or, with --fail-on-vacuity, a vacuous verdict), 3 for a
+    property left unknown, else 0."""
+    if interrupt.stopped():
         return interrupt.status
     if any(r.verdict == "violated" for r in results):
         return 1
     if args.fail_on_vacuity and any(isinstance(r, (Holds, Proved)) and r.vacuous for r in results):
         return 1
-    if unknown := [r.prop for r in results if r.verdict == "unknown"]:
-        print(
-            f"check-model: no verdict for {', '.join(unknown)} (unknown): exit status 3",
-            file=sys.stderr,
-        )
+    if any(r.verdict == "unknown" for r in results):
         return 3
     return 0
 

@@ -183,6 +183,26 @@ def say_interrupted(prog: str, signum: int) -> None:
     )
 
 
+class ReaderGone(Exception):
+    """The reader of stdout left while a `stdout_console` wrote to it."""
+
+
+class _StdoutConsole(Console):
+    # rich answers a closed pipe with SystemExit(1), which would replace the
+    # verdict's exit status: raise instead, for the command to finish with it
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        quiet_closed_stdout()
+        raise ReaderGone
+
+
+def stdout_console(width: int = 100) -> Console:
+    """The console of a command's report on stdout: a closed pipe (`| head`)
+    raises `ReaderGone`, and the command still exits with its verdict's
+    status."""
+    return _StdoutConsole(width=width, soft_wrap=True)
+
+
 def quiet_closed_stdout() -> None:
     """The reader of stdout is gone (`| head -1`): nothing more to write, and
     no error at exit flushing what is left; the exit status stays the verdict's."""
