@@ -7,12 +7,14 @@ import json
 import sys
 import textwrap
 import time
+import tomllib
+from dataclasses import replace
 from typing import Any
 
 import z3
 from rich.console import Console
 
-from percpu_mc.checker import specs
+from percpu_mc.checker import specs, sweep
 from percpu_mc.checker.cli import sweep as sweep_cli
 from percpu_mc.checker.cli.common import (
     Interrupt,
@@ -45,43 +47,89 @@ from percpu_mc.checker.result import Holds, Proved, Result, RunStats, Unknown, V
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES
 
+EXIT_STATUS = """\
+exit status:
+  0    no property violated up to the depth (or proved); none left unknown
+  1    a violation found (or, with --fail-on-vacuity, a vacuous verdict)
+  2    bad input or usage: unknown spec or property, malformed TOML, a bad option value
+  3    no violation, but a property left unknown (named on stderr)
+  130  stopped by Ctrl-C (SIGINT), 143 by SIGTERM: the verdicts settled so far are printed
+"""
+
+
+def spec_list() -> str:
+    """The shipped specs with their descriptions, kernel variants first and
+    the injected bugs (mutants) after, for --help."""
+    variants: list[str] = []
+    mutants: list[str] = []
+    names = specs.available()
+    width = max(map(len, names)) + 4
+    for name in names:
+        try:
+            text = str(tomllib.loads((specs.SPEC_DIR / f"{name}.toml").read_text())["description"])
+        except (OSError, tomllib.TOMLDecodeError, KeyError):
+            text = ""
+        rows = textwrap.wrap(
+            f"{name:<{width - 2}}{text}",
+            100,
+            initial_indent="  ",
+            subsequent_indent=" " * width,
+            break_on_hyphens=False,
+        )
+        (mutants if name.startswith(sweep.MUTANT_PREFIX) else variants).extend(rows)
+    return "\n".join(
+        [
+            "specs (--spec NAME; docs/model.md says what each is):",
+            *variants,
+            "",
+            f"injected bugs ({sweep.MUTANT_PREFIX}*, each one changed behaviour; --mutants "
+            "scores them):",
+            *mutants,
+        ]
+    )
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = Parser(
         prog="check-model",
         description="Check the percpu allocator model of a kernel variant (a spec) for "
         "violations of its properties, up to a depth.",
+        epilog=f"{spec_list()}\n\n{EXIT_STATUS}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_version(ap)
-    ap.add_argument(
+    what = ap.add_argument_group("what to check")
+    what.add_argument(
         "--spec",
         default="seed",
-        help=f"spec name ({', '.join(specs.available())}) or path to a .toml file (default: seed)",
+        metavar="NAME|FILE",
+        help="a spec's name (listed below) or a .toml file of the same shape (default: seed)",
     )
-    ap.add_argument(
+    what.add_argument(
         "--depth",
         type=at_least(1),
         default=None,
         help="maximum number of steps (default: the spec's expect.depth)",
     )
-    ap.add_argument(
+    what.add_argument(
         "--property",
         action="append",
         dest="properties",
         metavar="NAME",
-        help=f"check only this property (repeatable): {', '.join(PROPERTIES)}",
+        help=f"check only this property (repeatable): {', '.join(PROPERTIES)} (default: all)",
     )
-    ap.add_argument(
+    eng = ap.add_argument_group("engine")
+    eng.add_argument(
         "--engine",
         choices=("portfolio", "bmc", "explicit", "explicit-python"),
         default="portfolio",
         help="portfolio (default): the compiled explicit search and BMC side by side, "
         "each property's strongest verdict; bmc: bounded model checking on Z3; "
-        "explicit: breadth-first search compiled to native code; "
+        "explicit: breadth-first search compiled to native code (needs a C compiler); "
         "explicit-python: the same search on the pure-Python interpretation "
         "(the reference)",
     )
-    ap.add_argument(
+    eng.add_argument(
         "--symmetry",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -91,56 +139,79 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "properties read (sound: same verdicts and shortest lengths; "
         "default: on)",
     )
-    ap.add_argument(
+    eng.add_argument(
         "--split",
         action="store_true",
         help="explicit: search the properties that read different history "
         "variables apart, each search keeping only its own: the memory of "
         "the largest search, the time of them all (default: one search)",
     )
-    ap.add_argument(
-        "--prove",
-        action="store_true",
-        help="prove the properties for every run by k-induction (checker/induction.py); "
-        "what it cannot prove is then searched by BMC up to --depth",
-    )
-    ap.add_argument(
+    eng.add_argument(
         "--lemmas",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="bmc: once the next depth looks costlier than the proof, prove the "
         "lemmas of model/invariants.py by induction and assert the proved ones "
-        "on every step (checker/strengthen.py; cannot change a verdict or a "
+        "on every step (checker/engines/strengthen.py; cannot change a verdict or a "
         "counterexample's length; default: on)",
     )
-    ap.add_argument(
+    eng.add_argument(
+        "--kernel-order",
+        action="store_true",
+        help="--engine explicit (also with --starvation): track the order of the "
+        "kernel's chunk lists and explore only the chunk choices it makes "
+        "(checker/engines/list_order.py)",
+    )
+    proofs = ap.add_argument_group("proofs and starvation (docs/proofs-and-lassos.md)")
+    proofs.add_argument(
+        "--prove",
+        action="store_true",
+        help="prove the properties for every run by k-induction "
+        "(checker/engines/induction.py); what it cannot prove is then searched by BMC "
+        "up to --depth",
+    )
+    proofs.add_argument(
         "--max-k",
         type=at_least(1),
         default=2,
         metavar="K",
         help="--prove: the largest k of the induction (default: 2)",
     )
-    ap.add_argument(
+    proofs.add_argument(
         "--starvation",
         type=at_least(1),
         metavar="SIZE",
         help="search a starvation lasso for atomic requests of SIZE cells instead "
-        "(checker/lasso.py): bmc up to --depth steps, or explicit: every state",
+        "(checker/engines/lasso.py): bmc up to --depth steps, or explicit: every state",
     )
-    ap.add_argument(
+    proofs.add_argument(
         "--limit",
         type=at_least(1),
         default=2_000_000,
         help="--starvation --engine explicit: give up past this many states",
     )
-    ap.add_argument(
-        "--kernel-order",
-        action="store_true",
-        help="--engine explicit (also with --starvation): track the order of the "
-        "kernel's chunk lists and explore only the chunk choices it makes "
-        "(checker/list_order.py)",
+    out = ap.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    out.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the counterexamples as one self-contained HTML page",
     )
-    ap.add_argument(
+    out.add_argument(
+        "--itf",
+        metavar="FILE",
+        help="also write each counterexample in the Informal Trace Format (Apalache "
+        "ADR-015 JSON); several: one file each, the property's name before "
+        "the suffix (FILE cex.itf.json: cex.<property>.itf.json)",
+    )
+    out.add_argument(
+        "--map",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw each counterexample as a per-step chunk map "
+        "(default: when stdout is a terminal)",
+    )
+    out.add_argument(
         "--progress",
         action="store_true",
         help="progress on stderr, redrawn in place: BMC's depth, the property being "
@@ -148,42 +219,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scheduler/--workers: each worker's after each level) (default: when "
         "stderr is a terminal)",
     )
-    ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    ap.add_argument(
+    out.add_argument(
         "--fail-on-vacuity",
         action="store_true",
         help="exit with status 1 when a property holds only because its premise "
         "never arose within the run",
     )
-    ap.add_argument(
-        "--html",
-        metavar="FILE",
-        help="also write the counterexamples as one self-contained HTML page",
-    )
-    ap.add_argument(
-        "--itf",
-        metavar="FILE",
-        help="also write each counterexample in the Informal Trace Format (Apalache "
-        "ADR-015 JSON); several: one file each, the property's name before "
-        "the suffix (FILE cex.itf.json: cex.<property>.itf.json)",
-    )
-    ap.add_argument(
-        "--map",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="draw each counterexample as a per-step chunk map "
-        "(default: when stdout is a terminal)",
+    emit_log.add_arguments(
+        ap.add_argument_group("counterexamples as logs (check-trace reads them)")
     )
     sweep_cli.add_arguments(ap)
-    emit_log.add_arguments(ap)
     return ap.parse_args(argv)
+
+
+def own_name(spec: specs.Spec, err: Console) -> specs.Spec:
+    """A spec read from a file outside the shipped ones runs under its file's
+    name; an edited copy of a shipped spec that kept its [expect] is not
+    held to those expectations (they were written for the original)."""
+    if spec.path.resolve().parent == specs.SPEC_DIR.resolve():
+        return spec
+    own = replace(spec, name=spec.path.stem)
+    if spec.name not in specs.available():
+        return own
+    shipped = specs.load(spec.name)
+    copied = (spec.violated, spec.holds, spec.depth) == (
+        shipped.violated,
+        shipped.holds,
+        shipped.depth,
+    )
+    if copied and spec.params != shipped.params:
+        err.print(
+            f"check-model: {spec.path}: an edited copy of spec {spec.name} with its [expect]: "
+            f"the verdicts are not compared with {spec.name}'s expectations",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        return replace(own, violated=(), holds=())
+    return own
 
 
 def run(
     args: argparse.Namespace, err: Console, watch: Interrupt | None = None
 ) -> tuple[dict[str, Any], list[Result], Model]:
     watch = watch or Interrupt()  # not installed: never stops
-    spec = specs.load(args.spec)
+    spec = own_name(specs.load(args.spec), err)
     depth = spec.depth if args.depth is None else args.depth
     names = args.properties or list(PROPERTIES)
     for n in names:
@@ -385,7 +465,7 @@ def human(
             )
         if r.engine:
             line += f" \\[{r.engine}]"
-        exp = item["expected"]
+        exp = None if isinstance(r, Unknown) else item["expected"]
         exp = "proved" if exp == "holds" and r.verdict == "proved" else exp
         mark = (
             "" if exp is None else "  (as expected)" if exp == r.verdict else f"  (expected: {exp}"
