@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -44,15 +45,24 @@ def available() -> list[str]:
 
 def resolve(name_or_path: str) -> Path:
     path = Path(name_or_path)
+    if path.is_dir():
+        raise SpecError(
+            "a directory, not a spec: give a spec's name or its .toml file", name_or_path
+        )
     if path.suffix == ".toml" or "/" in name_or_path:
         if not path.is_file():
             raise SpecError("no such spec file", name_or_path)
         return path
     path = SPEC_DIR / f"{name_or_path}.toml"
     if not path.is_file():
+        close = difflib.get_close_matches(name_or_path, available(), n=1, cutoff=0.6)
         raise SpecError(
-            f"unknown spec '{name_or_path}' (expected one of: {', '.join(available())}, "
-            "or a path to a .toml file)"
+            f"unknown spec '{name_or_path}'"
+            + (
+                f": did you mean {close[0]}?"
+                if close
+                else f" (expected one of: {', '.join(available())}, or a path to a .toml file)"
+            )
         )
     return path
 

@@ -7,12 +7,14 @@ import json
 import sys
 import textwrap
 import time
+import tomllib
+from dataclasses import replace
 from typing import Any
 
 import z3
 from rich.console import Console
 
-from percpu_mc.checker import specs
+from percpu_mc.checker import specs, sweep
 from percpu_mc.checker.cli import sweep as sweep_cli
 from percpu_mc.checker.cli.common import (
     Interrupt,
@@ -26,6 +28,7 @@ from percpu_mc.checker.cli.common import (
     say_interrupted,
     showing,
     stderr_console,
+    stdout_console,
     wants_json,
 )
 from percpu_mc.checker.engines import contract, coverage, distributed, starvation
@@ -39,43 +42,89 @@ from percpu_mc.checker.result import Holds, Proved, Result, RunStats, Unknown, V
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES
 
+EXIT_STATUS = """\
+exit status:
+  0    no property violated up to the depth (or proved); none left unknown
+  1    a violation found (or, with --fail-on-vacuity, a vacuous verdict)
+  2    bad input or usage: unknown spec or property, malformed TOML, a bad option value
+  3    no violation, but a property left unknown (named on stderr)
+  130  stopped by Ctrl-C (SIGINT), 143 by SIGTERM: the verdicts settled so far are printed
+"""
+
+
+def spec_list() -> str:
+    """The shipped specs with their descriptions, kernel variants first and
+    the injected bugs (mutants) after, for --help."""
+    variants: list[str] = []
+    mutants: list[str] = []
+    names = specs.available()
+    width = max(map(len, names)) + 4
+    for name in names:
+        try:
+            text = str(tomllib.loads((specs.SPEC_DIR / f"{name}.toml").read_text())["description"])
+        except (OSError, tomllib.TOMLDecodeError, KeyError):
+            text = ""
+        rows = textwrap.wrap(
+            f"{name:<{width - 2}}{text}",
+            100,
+            initial_indent="  ",
+            subsequent_indent=" " * width,
+            break_on_hyphens=False,
+        )
+        (mutants if name.startswith(sweep.MUTANT_PREFIX) else variants).extend(rows)
+    return "\n".join(
+        [
+            "specs (--spec NAME; docs/model.md says what each is):",
+            *variants,
+            "",
+            f"injected bugs ({sweep.MUTANT_PREFIX}*, each one changed behaviour; --mutants "
+            "scores them):",
+            *mutants,
+        ]
+    )
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = Parser(
         prog="check-model",
         description="Check the percpu allocator model of a kernel variant (a spec) for "
         "violations of its properties, up to a depth.",
+        epilog=f"{spec_list()}\n\n{EXIT_STATUS}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_version(ap)
-    ap.add_argument(
+    what = ap.add_argument_group("what to check")
+    what.add_argument(
         "--spec",
         default="seed",
-        help=f"spec name ({', '.join(specs.available())}) or path to a .toml file (default: seed)",
+        metavar="NAME|FILE",
+        help="a spec's name (listed below) or a .toml file of the same shape (default: seed)",
     )
-    ap.add_argument(
+    what.add_argument(
         "--depth",
         type=at_least(1),
         default=None,
         help="maximum number of steps (default: the spec's expect.depth)",
     )
-    ap.add_argument(
+    what.add_argument(
         "--property",
         action="append",
         dest="properties",
         metavar="NAME",
-        help=f"check only this property (repeatable): {', '.join(PROPERTIES)}",
+        help=f"check only this property (repeatable): {', '.join(PROPERTIES)} (default: all)",
     )
-    ap.add_argument(
+    eng = ap.add_argument_group("engine")
+    eng.add_argument(
         "--engine",
         choices=("portfolio", "bmc", "explicit", "explicit-python"),
         default="portfolio",
         help="portfolio (default): the compiled explicit search and BMC side by side, "
         "each property's strongest verdict; bmc: bounded model checking on Z3; "
-        "explicit: breadth-first search compiled to native code; "
+        "explicit: breadth-first search compiled to native code (needs a C compiler); "
         "explicit-python: the same search on the pure-Python interpretation "
         "(the reference)",
     )
-    ap.add_argument(
+    eng.add_argument(
         "--symmetry",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -85,20 +134,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "properties read (sound: same verdicts and shortest lengths; "
         "default: on)",
     )
-    ap.add_argument(
+    eng.add_argument(
         "--split",
         action="store_true",
         help="explicit: search the properties that read different history "
         "variables apart, each search keeping only its own: the memory of "
         "the largest search, the time of them all (default: one search)",
     )
-    ap.add_argument(
-        "--prove",
-        action="store_true",
-        help="prove the properties for every run by k-induction (checker/engines/induction.py); "
-        "what it cannot prove is then searched by BMC up to --depth",
-    )
-    ap.add_argument(
+    eng.add_argument(
         "--lemmas",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -107,34 +150,63 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "on every step (checker/engines/strengthen.py; cannot change a verdict or a "
         "counterexample's length; default: on)",
     )
-    ap.add_argument(
-        "--max-k",
-        type=at_least(1),
-        default=2,
-        metavar="K",
-        help="--prove: the largest k of the induction (default: 2)",
-    )
-    ap.add_argument(
-        "--starvation",
-        type=at_least(1),
-        metavar="SIZE",
-        help="search a starvation lasso for atomic requests of SIZE cells instead "
-        "(checker/engines/lasso.py): bmc up to --depth steps, or explicit: every state",
-    )
-    ap.add_argument(
-        "--limit",
-        type=at_least(1),
-        default=2_000_000,
-        help="--starvation --engine explicit: give up past this many states",
-    )
-    ap.add_argument(
+    eng.add_argument(
         "--kernel-order",
         action="store_true",
         help="--engine explicit (also with --starvation): track the order of the "
         "kernel's chunk lists and explore only the chunk choices it makes "
         "(checker/engines/list_order.py)",
     )
-    ap.add_argument(
+    proofs = ap.add_argument_group("proofs and starvation (docs/proofs-and-lassos.md)")
+    proofs.add_argument(
+        "--prove",
+        action="store_true",
+        help="prove the properties for every run by k-induction "
+        "(checker/engines/induction.py); what it cannot prove is then searched by BMC "
+        "up to --depth",
+    )
+    proofs.add_argument(
+        "--max-k",
+        type=at_least(1),
+        default=2,
+        metavar="K",
+        help="--prove: the largest k of the induction (default: 2)",
+    )
+    proofs.add_argument(
+        "--starvation",
+        type=at_least(1),
+        metavar="SIZE",
+        help="search a starvation lasso for atomic requests of SIZE cells instead "
+        "(checker/engines/lasso.py): bmc up to --depth steps, or explicit: every state",
+    )
+    proofs.add_argument(
+        "--limit",
+        type=at_least(1),
+        default=2_000_000,
+        help="--starvation --engine explicit: give up past this many states",
+    )
+    out = ap.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    out.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the counterexamples as one self-contained HTML page",
+    )
+    out.add_argument(
+        "--itf",
+        metavar="FILE",
+        help="also write each counterexample in the Informal Trace Format (Apalache "
+        "ADR-015 JSON); several: one file each, the property's name before "
+        "the suffix (FILE cex.itf.json: cex.<property>.itf.json)",
+    )
+    out.add_argument(
+        "--map",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw each counterexample as a per-step chunk map "
+        "(default: when stdout is a terminal)",
+    )
+    out.add_argument(
         "--progress",
         action="store_true",
         help="progress on stderr, redrawn in place: BMC's depth, the property being "
@@ -142,55 +214,64 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scheduler/--workers: each worker's after each level) (default: when "
         "stderr is a terminal)",
     )
-    ap.add_argument(
+    out.add_argument(
         "--coverage",
         action="store_true",
         help="also search the spec to --depth for action coverage: per action (and per "
         "code path of one, such as its failure path) the states that enable it and "
         "the steps taken; the actions never taken are named (checker/engines/coverage.py)",
     )
-    ap.add_argument(
+    out.add_argument(
         "--fail-on-unreached",
         action="store_true",
         help="with coverage (implies --coverage): exit with status 1 when an action "
         "is never taken that the spec's expect.unreached does not list",
     )
-    ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    ap.add_argument(
+    out.add_argument(
         "--fail-on-vacuity",
         action="store_true",
         help="exit with status 1 when a property holds only because its premise "
         "never arose within the run",
     )
-    ap.add_argument(
-        "--html",
-        metavar="FILE",
-        help="also write the counterexamples as one self-contained HTML page",
-    )
-    ap.add_argument(
-        "--itf",
-        metavar="FILE",
-        help="also write each counterexample in the Informal Trace Format (Apalache "
-        "ADR-015 JSON); several: one file each, the property's name before "
-        "the suffix (FILE cex.itf.json: cex.<property>.itf.json)",
-    )
-    ap.add_argument(
-        "--map",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="draw each counterexample as a per-step chunk map "
-        "(default: when stdout is a terminal)",
+    emit_log.add_arguments(
+        ap.add_argument_group("counterexamples as logs (check-trace reads them)")
     )
     sweep_cli.add_arguments(ap)
-    emit_log.add_arguments(ap)
     return ap.parse_args(argv)
+
+
+def own_name(spec: specs.Spec, err: Console) -> specs.Spec:
+    """A spec read from a file outside the shipped ones runs under its file's
+    name; an edited copy of a shipped spec that kept its [expect] is not
+    held to those expectations (they were written for the original)."""
+    if spec.path.resolve().parent == specs.SPEC_DIR.resolve():
+        return spec
+    own = replace(spec, name=spec.path.stem)
+    if spec.name not in specs.available():
+        return own
+    shipped = specs.load(spec.name)
+    copied = (spec.violated, spec.holds, spec.depth) == (
+        shipped.violated,
+        shipped.holds,
+        shipped.depth,
+    )
+    if copied and spec.params != shipped.params:
+        err.print(
+            f"check-model: {spec.path}: an edited copy of spec {spec.name} with its [expect]: "
+            f"the verdicts are not compared with {spec.name}'s expectations",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        return replace(own, violated=(), holds=())
+    return own
 
 
 def run(
     args: argparse.Namespace, err: Console, watch: Interrupt | None = None
 ) -> tuple[dict[str, Any], list[Result], Model]:
     watch = watch or Interrupt()  # not installed: never stops
-    spec = specs.load(args.spec)
+    spec = own_name(specs.load(args.spec), err)
     depth = spec.depth if args.depth is None else args.depth
     names = args.properties or list(PROPERTIES)
     for n in names:
@@ -240,6 +321,9 @@ def run(
         kernel_order=order,
         scheduler=args.scheduler,
         workers=args.workers or 0,
+        notice=lambda text: err.print(
+            f"check-model: {text}", highlight=False, markup=False, soft_wrap=True
+        ),
     )
     try:
         engine = contract.build(name, model, props, options)
@@ -255,6 +339,8 @@ def run(
         with watch.polling(), watch.display.bar:
             results, stats = engine.run(depth, Shown(watch, err, args.progress, spec.name, depth))
     except (CompilerMissing, SearchError, distributed.SchedulerUnreachable) as e:
+        if watch.stopped():  # the signal stopped the compiler: not its failure
+            raise Interrupted(watch.signum) from None
         raise Failure(f"--engine explicit: {e}") from None
     if stats.note:
         err.print(stats.note, highlight=False, markup=False)
@@ -368,8 +454,14 @@ def document(
 
 
 def human(
-    doc: dict[str, Any], results: list[Result], model: Model, out: Console, chunk_map: bool = False
+    doc: dict[str, Any],
+    results: list[Result],
+    model: Model,
+    out: Console,
+    chunk_map: bool = False,
+    status: int = 0,
 ) -> None:
+    runs: dict[str, tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = {}
     out.print(
         f"spec {doc['spec']}, engine {doc['engine']}, depth {doc['depth']} ({doc['seconds']:.1f}s)",
         highlight=False,
@@ -408,7 +500,7 @@ def human(
             )
         if r.engine:
             line += f" \\[{r.engine}]"
-        exp = item["expected"]
+        exp = None if isinstance(r, Unknown) else item["expected"]
         exp = "proved" if exp == "holds" and r.verdict == "proved" else exp
         mark = (
             "" if exp is None else "  (as expected)" if exp == r.verdict else f"  (expected: {exp}"
@@ -425,21 +517,92 @@ def human(
             ):
                 out.print(ln, highlight=False, markup=False)
         if isinstance(r, Violated):
-            for ln in counterexample.render_steps(model, r.trace):
-                out.print(ln, highlight=False, markup=False)
+            run = run_key(r)
             promise = PROPERTIES[r.prop].promise
-            for ln in textwrap.wrap(
-                f"the state after step {r.depth} breaks {r.prop}: {promise}",
-                96,
-                initial_indent="    ",
-                subsequent_indent="      ",
-            ):
+            shown = next((p for p, k in runs.items() if k[: len(run)] == run), None)
+            if shown is None:
+                runs[r.prop] = run
+                for ln in counterexample.render_steps(model, r.trace):
+                    out.print(ln, highlight=False, markup=False)
+                why = f"the state after step {r.depth} breaks {r.prop}: {promise}"
+            elif len(runs[shown]) == len(run):
+                why = (
+                    f"{r.prop}: the same run as {shown} (above), violated at step "
+                    f"{r.depth}: {promise}"
+                )
+            else:
+                why = (
+                    f"{r.prop}: the first {r.depth} steps of the run shown for {shown} "
+                    f"(above), violated at step {r.depth}: {promise}"
+                )
+            for ln in textwrap.wrap(why, 96, initial_indent="    ", subsequent_indent="      "):
                 out.print(ln, highlight=False, markup=False)
-            if chunk_map:
+            if chunk_map and shown is None:
                 terminal_map.print_map(out, model, r.prop, r.trace)
     if "coverage" in doc:
         for ln in coverage_lines(doc["coverage"]):
             out.print(ln, highlight=False, markup=False)
+    for ln in summary(doc, results, status):
+        out.print(ln, highlight=False, markup=False)
+
+
+def run_key(r: Violated) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
+    """A counterexample's steps as data: two properties broken by one run
+    have equal keys (every engine starts from the one initial state)."""
+    return tuple((st.action, tuple(sorted(st.choices.items()))) for st in r.trace.steps)
+
+
+def summary(doc: dict[str, Any], results: list[Result], status: int) -> list[str]:
+    """The closing lines: what broke, what held, what the exit status means
+    and what to read next."""
+    broke = [r.prop for r in results if isinstance(r, Violated)]
+    held = [r for r in results if isinstance(r, (Holds, Proved))]
+    unknown = [r.prop for r in results if isinstance(r, Unknown)]
+    parts = [f"{len(broke)} violated" + (f" ({', '.join(broke)})" if broke else "")]
+    proved = sum(isinstance(r, Proved) or (isinstance(r, Holds) and r.exhaustive) for r in held)
+    if held:
+        parts.append(
+            f"{len(held)} held"
+            + (f" ({proved} in every reachable state)" if proved else "")
+            + (f", up to depth {doc['depth']}" if proved < len(held) else "")
+        )
+    parts.append(f"{len(unknown)} unknown" + (f" ({', '.join(unknown)})" if unknown else ""))
+    noun = "property" if len(results) == 1 else "properties"
+    lines = [f"summary: {len(results)} {noun} of spec {doc['spec']}: " + "; ".join(parts)]
+    expected = all(i["expected"] in (None, r.verdict) for i, r in zip(doc["results"], results))
+    meaning = {
+        0: "no property violated",
+        1: "a violation found" if broke else "a property held only vacuously (--fail-on-vacuity)",
+        3: "no violation, but a property left unknown",
+        130: "interrupted by Ctrl-C; the verdicts above are those settled before it",
+        143: "interrupted by SIGTERM; the verdicts above are those settled before it",
+    }
+    if status in meaning:
+        lines.append(
+            f"exit status {status}: {meaning[status]}"
+            + (
+                "; every verdict as the spec expects"
+                if expected and any(i["expected"] for i in doc["results"])
+                else ""
+            )
+        )
+    if broke:
+        lines.append(
+            "next: --html FILE draws each run as a page (a lane per context), --emit-log DIR "
+            "writes it as an ftrace log check-trace replays; docs/findings.md explains the "
+            "known bugs step by step"
+        )
+    elif unknown:
+        lines.append("next: --engine explicit searches every state up to the depth")
+    elif proved < len(held):
+        lines.append(
+            "next: --prove tries a proof for runs of every length (docs/proofs-and-lassos.md)"
+        )
+    return [
+        ln
+        for text in lines
+        for ln in textwrap.wrap(text, 96, subsequent_indent="    ", break_on_hyphens=False)
+    ]
 
 
 def coverage_lines(cov: dict[str, Any]) -> list[str]:
@@ -507,18 +670,36 @@ def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
             )
         for path in doc["itf"]:
             err.print(f"wrote {path}", highlight=False, markup=False)
+    status = verdict_status(args, results, interrupt, doc)
     try:
-        if args.json or args.simulate is not None:
+        if args.json:
             json.dump(doc, sys.stdout, indent=1)
             sys.stdout.write("\n")
-        else:
+        elif args.simulate is None:
             chunk_map = sys.stdout.isatty() if args.map is None else args.map
-            human(doc, results, model, Console(width=100, soft_wrap=True), chunk_map)
+            human(doc, results, model, stdout_console(width=100, soft_wrap=True), chunk_map, status)
         sys.stdout.flush()
     except BrokenPipeError:
         quiet_closed_stdout()
     if interrupt.stopped():
         say_interrupted("check-model", interrupt.signum)
+    elif status == 3:
+        unknown = [r.prop for r in results if r.verdict == "unknown"]
+        print(
+            f"check-model: no verdict for {', '.join(unknown)} (unknown): exit status 3",
+            file=sys.stderr,
+        )
+    return status
+
+
+def verdict_status(
+    args: argparse.Namespace, results: list[Result], interrupt: Interrupt, doc: dict[str, Any]
+) -> int:
+    """The exit status: 128 + the signal that stopped the run, 1 for a
+    violation (or, with --fail-on-vacuity, a vacuous verdict; with
+    --fail-on-unreached, an action never taken unexpectedly), 3 for a
+    property left unknown, else 0."""
+    if interrupt.stopped():
         return interrupt.status
     if any(r.verdict == "violated" for r in results):
         return 1
@@ -526,11 +707,7 @@ def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:
         return 1
     if args.fail_on_unreached and doc.get("coverage", {}).get("unexpected_unreached"):
         return 1
-    if unknown := [r.prop for r in results if r.verdict == "unknown"]:
-        print(
-            f"check-model: no verdict for {', '.join(unknown)} (unknown): exit status 3",
-            file=sys.stderr,
-        )
+    if any(r.verdict == "unknown" for r in results):
         return 3
     return 0
 

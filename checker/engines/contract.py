@@ -43,6 +43,8 @@ class Options:
     kernel_order: bool = False  # explicit-python: track the kernel's list order
     scheduler: str | None = None  # distributed: a Dask scheduler's address
     workers: int = 0  # distributed: local worker processes
+    # portfolio: told at once why the run will be slower (no C compiler)
+    notice: Callable[[str], None] = lambda text: None
 
 
 def _lemmas(o: Options) -> Callable | None:
@@ -52,7 +54,7 @@ def _lemmas(o: Options) -> Callable | None:
 Build = Callable[[Model, list[Property], Options], Engine]
 
 ENGINES: dict[str, Build] = {
-    "portfolio": lambda m, props, o: PortfolioEngine(m, props, _lemmas(o)),
+    "portfolio": lambda m, props, o: PortfolioEngine(m, props, _lemmas(o), o.notice),
     "bmc": lambda m, props, o: BMCEngine(m, props, _lemmas(o)),
     "explicit": lambda m, props, o: CompiledEngine(m, props, o.symmetry, split=o.split),
     "explicit-python": lambda m, props, o: ExplicitEngine(
