@@ -98,7 +98,7 @@ def domains(p: Params, depth: int) -> dict[str, Domain]:
         "balance_pc": (q, (0, max(BalancePc))),
         "balance_chunk": (c, chunk),
         "nr_to_pop": (q, (-counter - p.empty_pop_pages_high, counter + p.empty_pop_pages_high)),
-        "balance_slot": (q, (0, g.free_slot + 2)),
+        "balance_slot": (q, (0, 2 * g.free_slot + 2)),
         "balance_new_alloc": (q, MAP_SIZES),
         "pc": (q, (0, max(AllocPc))),
         "req_size": (q, (0, size)),

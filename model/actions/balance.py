@@ -12,7 +12,6 @@ from percpu_mc.model.state import (
     BalancePc,
     Isolated,
     State,
-    chunk_slot,
     empty_pages,
     first_n_bits,
     first_run,
@@ -186,7 +185,7 @@ class PcpuBalanceWork(KernelBase):
                 s,
                 nr_to_pop=nr,
                 pcpu_atomic_alloc_failed=False,
-                balance_slot=g.page_slot + sw.populate_slot_offset,
+                balance_slot=(g.page_slot + sw.populate_slot_offset) * self.slot_scale(),
                 balance_pc=int(BalancePc.PICK),
             )
             return True, ite_state(x, x.eq(nr, 0), self.end_of_run(x, s2), s2), none
@@ -195,10 +194,10 @@ class PcpuBalanceWork(KernelBase):
             # for (slot = pcpu_size_to_slot(PAGE_SIZE); ...): pcpu_lock: the first
             # chunk of the slot with unpopulated pages; none left: create one
             c = ch["chunk"]
-            slots = {j: chunk_slot(x, g, s.alloc_map[j]) for j in normal}
+            slots = self.scan_keys(x, s)
             cands = {
                 j: x.and_(
-                    self.in_slots(x, s, j),
+                    self.scanned(x, s, j),
                     x.not_(x.eq(s.populated[j], full(g.pages))),
                     x.le(s.balance_slot, slots[j]),
                 )
@@ -225,10 +224,12 @@ class PcpuBalanceWork(KernelBase):
             bits = first_n_bits(x, g, first_run(x, g, x.bnot(pop, g.pages)), s.nr_to_pop)
             nr = x.popcount(bits, g.pages)
             fail = x.eq(ch["fail"], 1)
+            # pcpu_update_empty_pages(): not counted for a sidelined chunk
+            counted = x.eq(select(x, s.isolated, c), int(Isolated.NO))
             ok = upd(
                 s,
                 populated=store(x, s.populated, c, pop | bits),
-                nr_empty_pop_pages=s.nr_empty_pop_pages + nr,
+                nr_empty_pop_pages=s.nr_empty_pop_pages + x.ite(counted, nr, 0),
                 nr_to_pop=s.nr_to_pop - nr,
             )
             s2 = ite_state(x, fail, upd(s, nr_to_pop=0), ok)
