@@ -103,6 +103,13 @@ class Switches:
     # no longer scans it); the balance work depopulates them
     # (pcpu_reclaim_populated) and reintegrates or sidelines the chunk.
     partial_depopulation: bool = False
+    # v5.14 ("percpu: optimize locking in pcpu_balance_workfn()", with
+    # f183324133ea): pcpu_balance_workfn() takes pcpu_lock once after the mutex
+    # and its phases run under it, dropping it only around [de]population,
+    # chunk creation and destruction and the TLB flush ("held"): retry_pop's
+    # read of the counter and the pick of a chunk are one section.  Before,
+    # each phase took the lock per step ("per-step").
+    balance_lock: Literal["per-step", "held"] = "per-step"
     # The smallest fix for the population-failure drift this checker found in
     # the area-map kernels (docs/findings.md): the
     # failure path `pcpu_free_area(chunk, off, &occ_pages); goto fail_unlock`

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from percpu_mc.model.ops import Ops, Val, select, store
 from percpu_mc.model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
 from percpu_mc.model.state import (
+    BALANCE_LOCKED_PCS,
     MUTEX_FREE,
     AllocPc,
     Geometry,
@@ -231,6 +232,10 @@ class KernelBase:
         g = self.g
         amap, pop = select(x, s.alloc_map, c), select(x, s.populated, c)
         return nr_empty_pop(x, g, amap, pop) - self.taken_unpopulated(x, s, c)
+
+    def balance_holds_lock(self, x: Ops, s: State) -> Any:
+        """v5.14: the balance work is between two steps of one pcpu_lock section."""
+        return x.or_(*[x.eq(s.balance_pc, int(pc)) for pc in BALANCE_LOCKED_PCS])
 
     def in_slots(self, x: Ops, s: State, c: int) -> Any:
         """On a pcpu_slot[] list pcpu_alloc() and the balance work scan (an
