@@ -144,6 +144,7 @@ class State:
     ext_running: tuple  # pcpu_map_extend_workfn running past its need computation
     ext_new_alloc: tuple  # the new_alloc it computed
     isolated: tuple  # Isolated (f183324133ea)
+    stale: tuple  # pages unmapped whose TLB entries may survive (no flush since)
     # --- globals ---
     nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages
     pcpu_async_enabled: Any  # pcpu_async_enabled
@@ -225,6 +226,7 @@ PER_CHUNK = (
     "ext_running",
     "ext_new_alloc",
     "isolated",
+    "stale",
 )
 PER_CONTEXT = (
     "pc",
@@ -376,6 +378,7 @@ def initial_state(p: Params) -> State:
         ext_running=(False,) * k,
         ext_new_alloc=(0,) * k,
         isolated=(0,) * k,
+        stale=(0,) * k,
         nr_empty_pop_pages=empty,
         pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False,

@@ -5,13 +5,28 @@ steps are held to the kernel's code here."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from percpu_mc.checker import specs
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
+from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import AllocPc, BalancePc, Isolated, State, upd
 
 X = Concrete()
+
+
+def two_page_v5_14() -> Params:
+    """v5.14's switches at the two-page geometry these hand-built states assume."""
+    return replace(
+        specs.load("v5.14").params,
+        unit_pages=2,
+        cells_per_page=2,
+        nr_chunks=4,
+        first_chunk_static_cells=1,
+        sizes=(1, 4),
+    )
 
 
 def step(m: Model, s: State, name: str, ctx: int | None = None, **choices: int) -> State:
@@ -27,7 +42,7 @@ def holds(m: Model, s: State, prop: str) -> bool:
 
 
 def test_free_isolates_and_balance_work_depopulates() -> None:
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = m.init()
     # chunk 2: areas at cells 0 and 2 (one per page), both pages populated;
     # chunk 3: fully free, populated.  Counter: first chunk 1 + chunk 3 2 = 3.
@@ -108,7 +123,7 @@ def run_balance_to_idle(m: Model, s: State) -> State:
 def test_reclaim_below_high_reintegrates() -> None:
     """Below PCPU_EMPTY_POP_PAGES_HIGH the chunk goes back at once, pages
     and all, and its empty pages count again."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = m.init()
     s = upd(
         s,
@@ -136,7 +151,7 @@ def test_final_balance_free_destroys_unpopulated_free_chunks() -> None:
     """f183324133ea's pcpu_balance_free(true) after phase 2: of two fully free
     chunks, the one without populated pages goes (the other is the list head
     the run spares)."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = m.init()
     s = upd(
         s,

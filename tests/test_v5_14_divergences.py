@@ -9,10 +9,23 @@ from dataclasses import replace
 from percpu_mc.checker import specs
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
+from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import AllocPc, BalancePc, Isolated, State, upd
 
 X = Concrete()
+
+
+def two_page_v5_14() -> Params:
+    """v5.14's switches at the two-page geometry these hand-built states assume."""
+    return replace(
+        specs.load("v5.14").params,
+        unit_pages=2,
+        cells_per_page=2,
+        nr_chunks=4,
+        first_chunk_static_cells=1,
+        sizes=(1, 4),
+    )
 
 
 def step(m: Model, s: State, name: str, ctx: int | None = None, **choices: int) -> State:
@@ -57,7 +70,7 @@ def test_pcpu_alloc_scans_a_sidelined_chunk_and_reintegrates_it() -> None:
     pcpu_free_slot; slot++)` passes pcpu_sidelined_slot (= pcpu_free_slot - 1),
     and an area found there is followed by pcpu_reintegrate_chunk(), which
     puts the chunk's empty pages back on the counter."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = full_first_chunk_and_sidelined(m, 0b11)
     assert holds(m, s, "counter-exact")
     t = step(m, s, "pcpu_alloc (atomic)", 1, size=1, chunk=2)
@@ -73,7 +86,7 @@ def test_balance_work_populates_a_sidelined_chunk_without_counting() -> None:
     """v5.14 pcpu_balance_populated() scans up to pcpu_free_slot, so past
     the sidelined slot; the pages it populates there do not raise the
     counter (pcpu_update_empty_pages(): `!chunk->isolated`)."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = full_first_chunk_and_sidelined(m, 0b01)
     s = upd(
         s,
@@ -94,7 +107,7 @@ def test_no_isolation_without_an_empty_page() -> None:
     """pcpu_should_reclaim_chunk() asks for chunk->nr_pages / 4 empty pages
     (64 at 256 pages a unit): scaled to 2 pages it stays 1, so a chunk whose
     every page holds an area is never isolated."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = m.init()
     # chunk 2: areas at cells 0, 1, 2; chunk 3 free and populated: the
     # counter (3) is above HIGH + chunk 2's empty pages (0)
@@ -123,8 +136,7 @@ def four_page_reclaim(chunk2_map: int) -> tuple[Model, State]:
     (mutex held) with chunk 2 to depopulate (every page populated, areas at
     `chunk2_map`), the first chunk full, and chunk 3's two populated pages
     the counter's only ones (2, HIGH)."""
-    p = specs.load("v5.14").params
-    m = Model(replace(p, unit_pages=4))
+    m = Model(replace(two_page_v5_14(), unit_pages=4))
     s = m.init()
     s = upd(
         s,
@@ -187,7 +199,7 @@ def test_balance_work_holds_pcpu_lock_from_retry_pop_to_the_pick() -> None:
     """v5.14 pcpu_balance_populated() runs under pcpu_lock: from reading
     the counter at retry_pop to picking a chunk nothing else takes the lock,
     so no free or allocation runs in between."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = full_first_chunk_and_sidelined(m, 0b01)
     s = upd(s, balance_pc=int(BalancePc.RETRY_POP), alloc_mutex=m.p.nr_contexts + 1)
     assert not enabled(m, s, "free_percpu", 0)

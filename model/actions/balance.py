@@ -113,6 +113,8 @@ class PcpuBalanceWork(KernelBase):
                 s,
                 nr_empty_pop_pages=s.nr_empty_pop_pages - x.popcount(pop, g.pages),
                 populated=store(x, s.populated, c, 0),
+                # vunmap of the chunk's area: the lazy purge flushes before reuse
+                stale=store(x, s.stale, c, 0),
                 live=store(x, s.live, c, False),
                 to_free=store(x, s.to_free, c, False),
             )
@@ -291,6 +293,9 @@ class PcpuBalanceWork(KernelBase):
                 reclaim_page=-1,
             )
             flush = upd(ended, balance_pc=int(BalancePc.RECLAIM_FLUSH))
+            if not sw.reclaim_tlb_flush:
+                # f183324133ea: no flush; the unmapped pages' TLB entries stay
+                flush = reclaim_finish(x, upd(ended, reclaim_freed=0))
             chunk_done = ite_state(x, x.eq(s.reclaim_freed, 0), reclaim_finish(x, ended), flush)
             to_depop = upd(
                 s, reclaim_run=run, reclaim_page=start - 2, balance_pc=int(BalancePc.RECLAIM_DEPOP)
@@ -329,6 +334,7 @@ class PcpuBalanceWork(KernelBase):
             s2 = upd(
                 s,
                 populated=store(x, s.populated, c, pop & x.bnot(s.reclaim_run, g.pages)),
+                stale=store(x, s.stale, c, select(x, s.stale, c) | s.reclaim_run),
                 reclaim_freed=s.reclaim_freed | s.reclaim_run,
                 reclaim_run=0,
             )
@@ -337,7 +343,9 @@ class PcpuBalanceWork(KernelBase):
         def reclaim_flush(x: Ops, s: State, ch: Choices) -> Step:
             # spin_unlock; pcpu_post_unmap_tlb_flush(chunk, freed_page_start,
             # freed_page_end); spin_lock; reintegrate or sideline
-            return True, reclaim_finish(x, upd(s, reclaim_freed=0)), none
+            c = s.balance_chunk
+            flushed = upd(s, reclaim_freed=0, stale=store(x, s.stale, c, 0))
+            return True, reclaim_finish(x, flushed), none
 
         def create(x: Ops, s: State, ch: Choices) -> Step:
             # ran out of chunks to populate: pcpu_create_chunk(); pcpu_lock:
@@ -441,17 +449,20 @@ class PcpuBalanceWork(KernelBase):
                     reclaim_depopulate,
                     Kind.BALANCE_RECLAIM_DEPOPULATE,
                 ),
-                Action(
-                    "pcpu_reclaim_populated: flush",
-                    ctx,
-                    "pcpu_post_unmap_tlb_flush() (pcpu_alloc_mutex); pcpu_lock: "
-                    "pcpu_reintegrate_chunk() or list_move_tail() to pcpu_sidelined_slot",
-                    (),
-                    at(BalancePc.RECLAIM_FLUSH),
-                    reclaim_flush,
-                    Kind.BALANCE_RECLAIM_FLUSH,
-                ),
             ]
+            if sw.reclaim_tlb_flush:
+                acts.append(
+                    Action(
+                        "pcpu_reclaim_populated: flush",
+                        ctx,
+                        "pcpu_post_unmap_tlb_flush() (pcpu_alloc_mutex); pcpu_lock: "
+                        "pcpu_reintegrate_chunk() or list_move_tail() to pcpu_sidelined_slot",
+                        (),
+                        at(BalancePc.RECLAIM_FLUSH),
+                        reclaim_flush,
+                        Kind.BALANCE_RECLAIM_FLUSH,
+                    )
+                )
         if sw.balance_work == "free-and-populate":
             acts += [
                 Action(
