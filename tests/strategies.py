@@ -128,6 +128,7 @@ def field_strategy(p: Params, name: str, kind: str) -> st.SearchStrategy:
         "alloc_map": st.integers(0, (1 << p.unit_cells) - 1),
         "bound_map": st.integers(0, (1 << p.unit_cells) - 1),
         "populated": st.integers(0, (1 << p.unit_pages) - 1),
+        "stale": st.integers(0, (1 << p.unit_pages) - 1),
         "map_alloc": st.sampled_from(MAP_SIZES),
         "new_alloc": st.sampled_from([0] + MAP_SIZES),
         "ext_new_alloc": st.sampled_from([0] + MAP_SIZES),

@@ -177,8 +177,6 @@ class Observer:
             # the depopulation before the destruction, when there is any
             dead = [c for c in range(len(pre.live)) if pre.live[c] and not post.live[c]]
             return bool(dead and pre.populated[dead[0]])
-        if a.kind is Kind.BALANCE_RECLAIM:  # else it reintegrated the chunk at once
-            return pre.populated != post.populated
         return True
 
     def tracepoints(self, a: Action, pre: State, post: State) -> list[Obs]:
