@@ -330,24 +330,27 @@ def pcpu_next_md_free_region(chunk: Chunk, bit_off: int) -> tuple[int, int]:
     """pcpu_next_md_free_region(): the next free run the block hints show
     at or after bit_off, aggregated across blocks: (bit_off, bits)."""
     bb = chunk.version.block_bits
+    blocks = chunk.md_blocks
+    n = len(blocks)
     i, block_off = divmod(bit_off, bb)
-    bits = 0
-    while i < len(chunk.md_blocks):
-        block = chunk.md_blocks[i]
-        if bits:
-            bits += block.left_free
-            if block.left_free == bb:
-                i += 1
-                continue
-            return bit_off, bits
+    while i < n:
+        block = blocks[i]
         bits = block.contig_hint
         if bits and block.contig_hint_start >= block_off and bits + block.contig_hint_start < bb:
             return i * bb + block.contig_hint_start, bits
         block_off = 0
         bits = block.right_free
-        bit_off = (i + 1) * bb - block.right_free
+        bit_off = (i + 1) * bb - bits
         i += 1
-    return bit_off, bits
+        if bits:  # the run continues through wholly free blocks
+            while i < n:
+                left = blocks[i].left_free
+                bits += left
+                if left != bb:
+                    return bit_off, bits
+                i += 1
+            return bit_off, bits
+    return bit_off, 0
 
 
 def pcpu_chunk_refresh_hint(chunk: Chunk, full_scan: bool = True) -> None:
