@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from percpu_mc.checker.logs.exact import exact_replay, parse_embedded
 from percpu_mc.checker.logs.trace_check import check_log
+from percpu_mc.model import block_hints as bh
 from percpu_mc.traces.events import (
     PercpuAlloc,
     PercpuCreateChunk,
@@ -179,3 +180,16 @@ def test_moved_allocation_is_a_placement_finding(data: st.DataObject) -> None:
     first = result.findings[0]
     assert (first.line, first.kind) == (recs[life.born].line, "placement")
     assert f"offset {life.off}" in first.message.split("choose")[1]
+
+
+def test_the_capture_shows_v6_1s_stale_chunk_hint() -> None:
+    """Line 779 of mix: Debian's 6.1 put 1008 bytes at offset 14464 of a chunk
+    created within the log, though offset 6664 was free and aligned (plain
+    first fit).  The v6.1 code predicts 14464; the same code with the free
+    path handing the freed run's own end to the chunk's hint (V6_1_FIXED)
+    predicts 6664: the kernel runs the code as transcribed."""
+    recs = records(SAMPLES / "mix.trace.gz")[:800]
+    assert exact_replay(recs, unit_size=UNIT, version=bh.V6_1).findings == []
+    (finding,) = exact_replay(recs, unit_size=UNIT, version=bh.V6_1_FIXED).findings
+    assert (finding.line, finding.kind) == (779, "placement")
+    assert "choose offset 6664" in finding.message
