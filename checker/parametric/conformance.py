@@ -294,16 +294,24 @@ class Conformance:
         return self.init_ok and all(c.verdict == "unsat" for c in self.steps)
 
 
-def check(name: str, p: Params, timeout_ms: int = 60_000) -> Conformance:
-    """Every finite step of spec `p` (named `name`) against the relation."""
+def check(
+    name: str,
+    p: Params,
+    timeout_ms: int = 60_000,
+    kinds: set[Kind] | None = None,
+    map_extension: str | None = None,
+) -> Conformance:
+    """Every finite step of spec `p` (named `name`) against the relation (of
+    p's map_extension unless given; only the actions of `kinds` if given)."""
     start = time.monotonic()
-    bad = unsupported(p)
+    bad = unsupported(p) + [why for _, why in p.validate()]
     if bad:
-        raise ValueError(f"{name}: the parameterized relation does not interpret {', '.join(bad)}")
+        raise ValueError(f"{name}: cannot check conformance: {'; '.join(bad)}")
     S = scope_of(p)
     model = Model(p)
-    rel = {t.name: t for t in transitions(p.switches.map_extension)}
-    invs = uaf_invariants(p.switches.map_extension == "balance-list")
+    ext = map_extension or p.switches.map_extension
+    rel = {t.name: t for t in transitions(ext)}
+    invs = uaf_invariants(ext == "balance-list")
     init = model.init()
     init_ok = _valid(initial(S, abstract(p, init, "init"))) and bool(typed(Concrete(), model, init))
     x = Z3Ops(p.width)
@@ -312,6 +320,8 @@ def check(name: str, p: Params, timeout_ms: int = 60_000) -> Conformance:
     pre = [inv.holds(S, sa) for inv in invs] + [x.boolean(typed(x, model, s))]
     out: list[StepCheck] = []
     for a in model.actions:
+        if kinds is not None and a.kind not in kinds:
+            continue
         names = ALLOC_KINDS[a.atomic] if a.kind == Kind.ALLOC else KINDS[a.kind]
         for ch in model.choice_combos(a):
             g, t = model.step(x, s, a, ch)
@@ -321,6 +331,8 @@ def check(name: str, p: Params, timeout_ms: int = 60_000) -> Conformance:
             w = witness(p, a, ch, s, t, ta)
             options = []
             for nm in names:
+                if nm not in rel:
+                    continue
                 tr: Transition = rel[nm]
                 guard, post = tr.fn(S, sa, {k: w[k] for k, _ in tr.choices})
                 options.append(z3.And(guard, agrees(p, post, ta)))

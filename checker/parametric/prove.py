@@ -51,8 +51,14 @@ class Problem:
     transitions: list[Transition]
 
 
-def problem(map_extension: str = "balance-list") -> Problem:
-    S, pages, geometry = Scope.symbolic(CELLS_PER_PAGE)
+def problem(map_extension: str = "balance-list", scope: Scope | None = None) -> Problem:
+    """The obligations for every geometry, or at one fixed `scope` (where a
+    failed obligation's model is a counterexample to induction small enough
+    to read)."""
+    if scope is None:
+        S, pages, geometry = Scope.symbolic(CELLS_PER_PAGE)
+    else:
+        S, pages, geometry = scope, z3.IntVal(0), []
     return Problem(
         S,
         pages,
@@ -75,11 +81,22 @@ def _cti(pb: Problem, m: z3.ModelRef, s: PState, post: PState, w: dict[str, Any]
         return str(m.eval(e, model_completion=True))
 
     geo = (
-        f"contexts={v(S.N)} live_slots={v(S.M)} chunks={v(S.K)} unit_pages={v(pb.pages)} "
+        f"contexts={v(S.N)} live_slots={v(S.M)} chunks={v(S.K)} cells={v(S.C)} "
         f"static_cells={v(S.STATIC)} reserved={v(S.R)}"
     )
     picks = " ".join(f"{k}={v(e)}" for k, e in w.items() if not z3.is_array(e))
-    return f"{geo}; choices: {picks}; mutex {v(s.mutex)}->{v(post.mutex)}, balance_pc {v(s.bpc)}->{v(post.bpc)}"
+    out = f"{geo}; choices: {picks}; mutex {v(s.mutex)}->{v(post.mutex)}, "
+    out += f"balance_pc {v(s.bpc)}->{v(post.bpc)}"
+    if S.finite:
+        nk, n, nm = (e.as_long() for e in (S.K, S.N, S.M))
+        for name in ("live", "linked", "to_free", "mep", "ext_running"):
+            pre_v = [v(getattr(s, name)[c]) for c in range(nk)]
+            post_v = [v(getattr(post, name)[c]) for c in range(nk)]
+            out += f"; {name} {pre_v}->{post_v}"
+        out += f"; pc {[v(s.pc[i]) for i in range(n)]}->{[v(post.pc[i]) for i in range(n)]}"
+        out += f"; chunk {[v(s.chunk[i]) for i in range(n)]}"
+        out += f"; live allocations {[v(s.lv[h]) for h in range(nm)]}"
+    return out
 
 
 def check(
