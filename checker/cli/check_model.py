@@ -36,6 +36,7 @@ from percpu_mc.checker.engines.compiled import CompiledStats, SearchError
 from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs import emit_log
+from percpu_mc.checker.parametric import report as every_geometry
 from percpu_mc.checker.report import counterexample, itf, terminal_map
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker.result import Holds, Proved, Result, RunStats, Unknown, Violated
@@ -164,6 +165,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="prove the properties for every run by k-induction "
         "(checker/engines/induction.py); what it cannot prove is then searched by BMC "
         "up to --depth",
+    )
+    proofs.add_argument(
+        "--every-geometry",
+        action="store_true",
+        help="prove no-use-after-free for every geometry (checker/parametric/) and check "
+        "the proof's relation against the spec's finite model",
     )
     proofs.add_argument(
         "--max-k",
@@ -627,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail("check-model", e, wants_json(argv))
     if args.sweep or args.mutants:
         return sweep_cli.main(args)
+    if args.every_geometry:
+        return every_geometry.main(args)
     err = stderr_console(args.progress)
     if args.starvation is not None:
         try:
