@@ -1,5 +1,5 @@
-"""check-model's text report read as a kernel developer reads it (issue 29,
-item 4): a step that takes a failure path says which call failed; where a
+"""check-model's text report read as a kernel developer reads it.
+A step that takes a failure path says which call failed; where a
 context stands is said in kernel words, never as an internal program
 counter; a run that breaks several properties is printed once; the report
 ends with a summary, the exit status's meaning and a next step.  The words

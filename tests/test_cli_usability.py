@@ -1,4 +1,4 @@
-"""check-model where a new user meets it (issue 29, item 7): --simulate
+"""check-model where a new user meets it: --simulate
 prints JSON only when asked; a sweep says how far it is off a terminal; a
 misspelled spec gets "did you mean"; a directory as --spec gets its own
 message; an edited copy of a spec runs under its file's name and is not held

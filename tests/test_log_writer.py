@@ -122,7 +122,7 @@ def test_simulate_writes_a_run(tmp_path: Path, capsys) -> None:
     assert (
         main(
             ["--spec", "v4.13", "--simulate", "40", "--seed", "5", "--emit-log", str(tmp_path)]
-            + ["--json"]  # the document is printed only when asked for (issue 29)
+            + ["--json"]  # the document is printed only when asked for
         )
         == 0
     )

@@ -1,4 +1,4 @@
-"""v5.14's mm/percpu.c against the model where issue 27 found them apart,
+"""v5.14's mm/percpu.c against the model where a reading of the source found them apart,
 each on a state built by hand (the step the kernel takes and the model did
 not, or the other way round)."""
 
