@@ -5,6 +5,7 @@ then `diff -r BEFORE AFTER`.
 
     python tools/outputs.py OUTDIR [--bin .venv/bin]
 
+(--every-geometry is left out: its conformance check alone takes minutes.)
 Each run is one file OUTDIR/NAME.txt: its exit status, stdout, stderr and
 the files it wrote (--html, --itf, --emit-log), with OUTDIR written as
 <out> so that two dumps compare. The runs are shallow: the whole dump takes
@@ -86,6 +87,15 @@ RUNS = [
         "specfile-v4.7-cx",
         *("--spec", "specs/v4.7.toml", "--depth", "5", "--property", "counter-exact"),
     ),
+    model(
+        "seed-d4-coverage",
+        *("--spec", "seed", "--depth", "4", "--engine", "explicit", "--coverage"),
+    ),
+    model(
+        "v4.13-d5-fail-on-unreached",
+        *("--spec", "v4.13", "--depth", "5", "--engine", "explicit", "--fail-on-unreached"),
+        *("--property", "no-deadlock"),
+    ),
     # what a check writes
     model(
         "seed-html-itf",
@@ -144,6 +154,7 @@ RUNS = [
     trace("seed-uaf-level2-json", "--spec", "seed", "--json", UAF),
     trace("mix-v5.14", "--spec", "v5.14", "--unit-size", "1048576", MIX),
     trace("mix-v4.13", "--spec", "v4.13", MIX),
+    trace("mix-v6.1", "--spec", "v6.1", MIX),
     trace("trace-missing", "no-such-file.trace"),
     trace("trace-directory", SAMPLES),
 ]
