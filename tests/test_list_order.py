@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from test_verdicts import PRE_ASYNC_STARVES, pre_async_starvation_plan
+from shared import PRE_ASYNC_STARVES, pre_async_starvation_plan
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
