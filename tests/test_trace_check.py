@@ -549,7 +549,7 @@ def test_degenerate_requests_never_crash(
 
 def test_double_free_of_an_area_allocated_before_the_log() -> None:
     """The first free of an area the log never saw allocated is unknown; after
-    it the area is known free, so a second free is a double free (issue 29)."""
+    it the area is known free, so a second free is a double free."""
     header = "# entries-in-buffer/entries-written: 2/2   #P:1\n"
     log = header + free(0, ts="1.0") + free(0, ts="1.1")
     assert kinds(check(log)) == [("double-free", 3)]
@@ -596,7 +596,7 @@ def test_double_free_noted_on_the_command_line(tmp_path: Path, capsys) -> None:
 def test_repeated_findings_are_capped_and_counted(tmp_path: Path, capsys) -> None:
     """A finding on every line (a broken kernel, a coarse clock): the report
     keeps KEPT_PER_KIND of each kind, prints SHOWN_VIOLATIONS, and counts
-    what it left out, rather than growing with the log (issue 29)."""
+    what it left out, rather than growing with the log."""
     from percpu_mc.checker.cli.check_trace import SHOWN_VIOLATIONS
     from percpu_mc.checker.logs.findings import KEPT_PER_KIND
 

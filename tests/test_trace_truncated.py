@@ -1,4 +1,4 @@
-"""A capture cut short, at any byte, plain or gzip (issue 29): the cut last
+"""A capture cut short, at any byte, plain or gzip: the cut last
 line is a warning, everything before it is still checked, and the verdict
 and exit status are those of the lines read, so the violations injected
 before the cut are reported with exit status 1, never 2."""

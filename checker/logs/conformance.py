@@ -1,4 +1,4 @@
-"""Level-2 conformance (DESIGN.md "Logs"): could the allocator, as a spec
+"""Level-2 conformance (docs/check-trace.md, "Level 2"): could the allocator, as a spec
 describes it, have produced this log?
 
 The replay runs the model's concrete interpretation.  It keeps a set of

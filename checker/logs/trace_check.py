@@ -1,5 +1,5 @@
 """Level-1 checks of an ftrace log of the percpu allocator: is the log
-consistent with any correct allocator at all? (DESIGN.md, "Logs".)
+consistent with any correct allocator at all? (docs/check-trace.md, "Level 1".)
 
 The checker keeps only what it must: the live areas and the known chunks,
 each chunk's freed-and-not-reused offsets, the last timestamp of each CPU.
@@ -16,7 +16,7 @@ What a log can and cannot prove:
   allocation state is checked only once every CPU has shown up.
 - The order of lines across CPUs is the order of their timestamps. With a
   global clock that order respects the allocator's order, because of where
-  the tracepoints fire (kernel facts, section 3):
+  the tracepoints fire (docs/kernel-source-notes.md, section 5):
     * percpu_free_percpu fires under pcpu_lock after the area was released,
       so a later allocation of that area, which needs pcpu_lock, is stamped
       later;

@@ -1,0 +1,365 @@
+"""Exact replay of a real log at the kernel's own scale: each chunk's
+bitmaps and block hints (model.block_hints) followed line by line, and each
+allocation's offset compared with the one pcpu_find_block_fit() and
+pcpu_alloc_area() would choose.
+
+What the log pins and what it leaves open:
+
+* A chunk created within the log (percpu_create_chunk) starts empty, so
+  its bitmaps and hints are known exactly from then on.  A chunk the log
+  never saw created (the first chunk, the reserved chunk, chunks made
+  before tracing began) had a state the log does not show: its allocations
+  are counted "not decided (prior state unknown)", and the first offset seen
+  in it is stated.
+* Within a chunk, a non-atomic allocation's place depends only on the
+  bitmaps and hints: it is predicted exactly.  An atomic one takes the
+  first fit on populated pages (pcpu_is_populated); population is untraced
+  (the balance work populates and reclaims in the background), so a page
+  is known populated once an area on it was allocated, and unknown again
+  when its block becomes wholly free (pcpu_reclaim_populated may take it).
+  Fit regions on pages of unknown population are kept as candidates.
+* An allocation is traced after pcpu_alloc() dropped its locks, so its line
+  can follow events of other contexts that happened after its area was
+  taken.  When the prediction misses and another context touched the chunk
+  since the allocating task's previous event, the line is "not decided
+  (race)".  The chunk's hints then follow the logged offset, which need not
+  be the kernel's scan (the skipped-area hint of pcpu_block_update_scan):
+  its later placements are "not decided (hints unsure)" until the chunk is
+  wholly free again, when its hints are back to their one value.
+
+Findings, each at its line with what the kernel would have done:
+`placement` (an offset the placement would not choose; the predicted one
+named) and `destroy-not-free` (percpu_destroy_chunk of a chunk with areas
+still allocated).  Level 1 (trace_check) runs beside this and owns the
+rest (double frees, overlaps, frees of unknown areas).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from percpu_mc.model.block_hints import (
+    PAGE_SIZE,
+    PCPU_MIN_ALLOC_SIZE,
+    V6_1,
+    AreaFit,
+    Chunk,
+    HintVersion,
+    commit_area,
+    pcpu_alloc_chunk,
+    pcpu_free_area,
+    pcpu_next_fit_region,
+    pcpu_next_hint,
+    pcpu_search_area,
+)
+from percpu_mc.traces.events import (
+    BufferEntries,
+    PercpuAlloc,
+    PercpuCreateChunk,
+    PercpuDestroyChunk,
+    PercpuFree,
+    Record,
+)
+
+PAGE_BITS = PAGE_SIZE // PCPU_MIN_ALLOC_SIZE
+# Candidate fits kept for one atomic allocation before it is "not decided".
+MAX_CANDIDATES = 64
+
+EMBEDDED = re.compile(r"percpu: Embedded (\d+) pages/cpu s(\d+) r(\d+) d(\d+) u(\d+)")
+
+
+@dataclass(frozen=True)
+class FirstChunkLayout:
+    """The boot line `percpu: Embedded P pages/cpu sS rR dD uU` (dmesg)."""
+
+    static_size: int
+    reserved_size: int
+    dyn_size: int
+    unit_size: int
+
+
+def parse_embedded(text: str) -> FirstChunkLayout | None:
+    """The layout a dmesg text prints, or None when it has no such line."""
+    m = EMBEDDED.search(text)
+    if m is None:
+        return None
+    return FirstChunkLayout(int(m[2]), int(m[3]), int(m[4]), int(m[5]))
+
+
+@dataclass(frozen=True, slots=True)
+class ExactFinding:
+    line: int
+    kind: str  # "placement" | "destroy-not-free"
+    message: str
+    text: str
+
+
+@dataclass
+class ExactResult:
+    unit_size: int
+    findings: list[ExactFinding] = field(default_factory=list)
+    checked: list[int] = field(default_factory=list)  # lines predicted and matched
+    not_decided: dict[str, list[int]] = field(default_factory=dict)  # reason -> lines
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def not_decided_count(self) -> int:
+        return sum(len(lines) for lines in self.not_decided.values())
+
+
+@dataclass
+class Tracked:
+    """A chunk created within the log: its state, and what is known of it."""
+
+    chunk: Chunk
+    created_line: int
+    populated: bytearray  # per page: 1 known populated, 0 unknown
+    sure: bool = True  # hints are the kernel's (no forced offset since empty)
+    touched: dict[int, int] = field(default_factory=dict)  # pid -> its last line here
+
+
+def infer_unit_size(records: list[Record]) -> tuple[int, str]:
+    """The unit size a log implies: at least its largest area end (rounded up
+    to a power of two), at most the least distance of two live chunks' bases
+    over #P; the note says which."""
+    largest = 1
+    cpus = None
+    live: set[int] = set()
+    stride = None
+    for r in records:
+        if isinstance(r, BufferEntries):
+            cpus = r.cpus
+        elif isinstance(r, PercpuAlloc):
+            largest = max(largest, r.off + r.size)
+        elif isinstance(r, PercpuCreateChunk) and r.base_addr is not None:
+            for other in live:
+                d = abs(other - r.base_addr)
+                stride = d if stride is None else min(stride, d)
+            live.add(r.base_addr)
+        elif isinstance(r, PercpuDestroyChunk) and r.base_addr is not None:
+            live.discard(r.base_addr)
+    low = 1 << (largest - 1).bit_length()
+    if stride is not None and cpus:
+        high = stride // cpus
+        if high >= low and high & (high - 1) == 0:
+            return high, (
+                f"unit size {high} bytes inferred: chunks {stride:#x} bytes apart with "
+                f"#P:{cpus} units each (the largest area ends at {largest})"
+            )
+    return low, f"unit size {low} bytes inferred from the largest area end {largest} (a guess)"
+
+
+class ExactReplay:
+    """Feeds records in log order; `result` holds what was found."""
+
+    def __init__(self, unit_size: int, version: HintVersion = V6_1) -> None:
+        self.version = version
+        self.map_bits = unit_size // PCPU_MIN_ALLOC_SIZE
+        self.result = ExactResult(unit_size)
+        self.tracked: dict[int, Tracked] = {}
+        self.prior: dict[int, int] = {}  # base -> first line seen, chunks not created in the log
+        self.last_line: dict[int, int] = {}  # pid -> its last percpu line
+
+    def undecided(self, reason: str, line: int) -> None:
+        self.result.not_decided.setdefault(reason, []).append(line)
+
+    def feed(self, r: Record) -> None:
+        if isinstance(r, PercpuAlloc):
+            self.allocation(r)
+        elif isinstance(r, PercpuFree):
+            self.free(r)
+        elif isinstance(r, PercpuCreateChunk):
+            self.create(r)
+        elif isinstance(r, PercpuDestroyChunk):
+            self.destroy(r)
+        else:
+            return
+        self.last_line[r.pid] = r.line
+
+    def create(self, r: PercpuCreateChunk) -> None:
+        if r.base_addr is None:
+            return
+        chunk = pcpu_alloc_chunk(self.version, self.map_bits)
+        pages = self.map_bits // PAGE_BITS
+        self.tracked[r.base_addr] = Tracked(chunk, r.line, bytearray(pages))
+        self.prior.pop(r.base_addr, None)
+
+    def destroy(self, r: PercpuDestroyChunk) -> None:
+        t = self.tracked.pop(r.base_addr, None) if r.base_addr is not None else None
+        if r.base_addr is not None:
+            self.prior.pop(r.base_addr, None)
+        if t is None:
+            return
+        used = self.map_bits * PCPU_MIN_ALLOC_SIZE - t.chunk.free_bytes
+        if used:
+            self.result.findings.append(
+                ExactFinding(
+                    r.line,
+                    "destroy-not-free",
+                    f"the chunk created at line {t.created_line} still has {used} bytes "
+                    "allocated: pcpu_balance_workfn destroys only fully free chunks",
+                    r.text,
+                )
+            )
+
+    def chunk_of(self, base: int | None, line: int) -> Tracked | None:
+        if base is None:
+            return None
+        t = self.tracked.get(base)
+        if t is None and base not in self.prior:
+            self.prior[base] = line
+        return t
+
+    def free(self, r: PercpuFree) -> None:
+        t = self.chunk_of(r.base_addr, r.line)
+        if t is None:
+            return
+        bit_off = r.off // PCPU_MIN_ALLOC_SIZE
+        chunk = t.chunk
+        if bit_off >= chunk.map_bits or not chunk.bound_map.test(bit_off):
+            return  # not an area start here: level 1 reports it
+        if not chunk.alloc_map.test(bit_off):
+            return
+        bits = pcpu_free_area(chunk, bit_off)
+        t.touched[r.pid] = r.line
+        first, last = bit_off // PAGE_BITS, (bit_off + bits - 1) // PAGE_BITS
+        for page in range(first, last + 1):
+            end = (page + 1) * PAGE_BITS
+            if chunk.alloc_map.next_bit(page * PAGE_BITS, end, True) >= end:
+                t.populated[page] = 0  # wholly free: pcpu_reclaim_populated may take it
+        if chunk.free_bytes == chunk.map_bits * PCPU_MIN_ALLOC_SIZE:
+            t.sure = True  # an empty chunk's hints have one value
+
+    def allocation(self, r: PercpuAlloc) -> None:
+        t = self.chunk_of(r.base_addr, r.line)
+        if t is None:
+            if r.base_addr is not None:
+                self.undecided("prior state unknown", r.line)
+            return
+        chunk = t.chunk
+        bits = r.size // PCPU_MIN_ALLOC_SIZE
+        align = max(r.align, PCPU_MIN_ALLOC_SIZE) // PCPU_MIN_ALLOC_SIZE
+        bit_off = r.off // PCPU_MIN_ALLOC_SIZE
+        if (
+            r.off % PCPU_MIN_ALLOC_SIZE
+            or bits <= 0
+            or bit_off + bits > chunk.map_bits
+            or chunk.alloc_map.next_bit(bit_off, bit_off + bits, True) < bit_off + bits
+        ):
+            return  # an impossible area: level 1 reports it
+        fits, open_ = self.candidates(t, bits, align, r.is_atomic)
+        match = next((fit for fit in fits if fit.bit_off == bit_off), None)
+        if not t.sure:
+            self.undecided("hints unsure", r.line)
+        elif match is not None and not open_:
+            self.result.checked.append(r.line)
+        elif match is not None:
+            self.undecided("population unknown", r.line)
+        elif self.raced(t, r):
+            self.undecided("race", r.line)
+            t.sure = False
+        elif open_:
+            self.undecided("population unknown", r.line)
+            t.sure = False
+        else:
+            where = f"offset {fits[0].bit_off * PCPU_MIN_ALLOC_SIZE}" if fits else "another chunk"
+            self.result.findings.append(
+                ExactFinding(
+                    r.line,
+                    "placement",
+                    f"offset {r.off} in chunk {r.base_addr:#x}, but pcpu_find_block_fit() and "
+                    f"pcpu_alloc_area() on this chunk's bitmap and hints choose {where}",
+                    r.text,
+                )
+            )
+            t.sure = False
+        if match is not None:
+            commit_area(chunk, match, bits)
+        else:
+            force_area(chunk, bit_off, bits)
+        first, last = bit_off // PAGE_BITS, (bit_off + bits - 1) // PAGE_BITS
+        for page in range(first, last + 1):
+            t.populated[page] = 1
+        t.touched[r.pid] = r.line
+
+    def raced(self, t: Tracked, r: PercpuAlloc) -> bool:
+        """Another context changed the chunk since this task's previous
+        percpu event: its area may have been taken before those lines."""
+        since = self.last_line.get(r.pid, 0)
+        return any(line > since for pid, line in t.touched.items() if pid != r.pid)
+
+    def candidates(
+        self, t: Tracked, bits: int, align: int, atomic: bool
+    ) -> tuple[list[AreaFit], bool]:
+        """The fits pcpu_alloc() could take in this chunk, in the kernel's
+        order, and whether population left the choice open.  A non-atomic
+        request has one (or none); an atomic one skips fit regions on
+        unpopulated pages (pcpu_is_populated), so each region on pages of
+        unknown population adds a candidate."""
+        chunk = t.chunk
+        md = chunk.chunk_md
+        v52 = chunk.version.generation == "v5.2"
+        if (md.contig_hint_start + align - 1) // align * align - md.contig_hint_start + bits > (
+            md.contig_hint
+        ):
+            return [], False
+        bit_off, region = pcpu_next_fit_region(chunk, bits, align, pcpu_next_hint(md, bits, v52))
+        fits: list[AreaFit] = []
+        open_ = False
+        while bit_off < chunk.map_bits and len(fits) < MAX_CANDIDATES:
+            fit = pcpu_search_area(chunk, bits, align, bit_off)
+            if not atomic:
+                return ([fit] if fit is not None else []), False
+            first = bit_off // PAGE_BITS
+            last = (bit_off + region - 1) // PAGE_BITS
+            unknown = next((p for p in range(first, last + 1) if not t.populated[p]), None)
+            if fit is not None:
+                fits.append(fit)
+            if unknown is None:
+                return fits, open_
+            open_ = True  # populated: this fit; unpopulated: past the page
+            bit_off, region = pcpu_next_fit_region(chunk, bits, align, (unknown + 1) * PAGE_BITS)
+        return fits, open_ or len(fits) >= MAX_CANDIDATES
+
+
+def force_area(chunk: Chunk, bit_off: int, bits: int) -> None:
+    """The area the log shows, taken as pcpu_alloc_area() takes any area
+    (without the scan's skipped-area hint, which the log does not show)."""
+    commit_area(chunk, AreaFit(bit_off, 0, 0), bits)
+
+
+def exact_replay(
+    records: Iterable[Record],
+    unit_size: int | None = None,
+    version: HintVersion = V6_1,
+    layout: FirstChunkLayout | None = None,
+) -> ExactResult:
+    """Replay `records` exactly (see the module's docstring).  Without
+    `unit_size` (or a `layout`, whose u value is the unit size) it is
+    inferred from the log, which is then read twice."""
+    notes = []
+    if unit_size is None and layout is not None:
+        unit_size = layout.unit_size
+        notes.append(f"unit size {unit_size} bytes from the boot layout line")
+    if unit_size is None:
+        records = list(records)
+        unit_size, note = infer_unit_size(records)
+        notes.append(note)
+    replay = ExactReplay(unit_size, version)
+    for r in records:
+        replay.feed(r)
+    result = replay.result
+    result.notes = notes
+    if layout is not None:
+        result.notes.append(
+            f"first chunk: static {layout.static_size}, reserved {layout.reserved_size}, "
+            f"dynamic {layout.dyn_size} bytes"
+        )
+    for base, line in replay.prior.items():
+        result.notes.append(
+            f"chunk {base:#x}: not created in the log (first seen at line {line}); its state "
+            "before the log is unknown, so its placements are not decided"
+        )
+    return result
