@@ -171,6 +171,10 @@ def domains(x: Ops, k: Kernel, s: State) -> Any:
             x.eq(s.bound_map[c] & s.alloc_map[c], s.bound_map[c]),
             x.eq(s.populated[c] & full(g.pages), s.populated[c]),
             _in(x, s.map_alloc[c], maps),
+            # only pcpu_reclaim_populated() unmaps a live chunk's pages
+            x.eq(s.stale[c] & full(g.pages), s.stale[c])
+            if k.sw.partial_depopulation
+            else x.eq(s.stale[c], 0),
         ]
     ok.append(
         _implies(

@@ -109,8 +109,17 @@ BALANCE_CHUNK_PCS = frozenset(
 # phases run under one pcpu_lock section, dropped only around [de]population,
 # chunk creation and destruction and the TLB flush): no other context's
 # pcpu_lock section runs there.
+# (EXT_PICK: with the bitmap allocator the map-extension list is always
+# empty and the step passes from pcpu_balance_free(false) to the reclaim
+# inside that section.)
 BALANCE_LOCKED_PCS = frozenset(
-    {BalancePc.RECLAIM, BalancePc.RETRY_POP, BalancePc.PICK, BalancePc.FINAL_COLLECT}
+    {
+        BalancePc.EXT_PICK,
+        BalancePc.RECLAIM,
+        BalancePc.RETRY_POP,
+        BalancePc.PICK,
+        BalancePc.FINAL_COLLECT,
+    }
 )
 
 MUTEX_FREE = 0  # alloc_mutex owner: 0 free, ctx + 1, or balance_owner(p)

@@ -39,6 +39,7 @@ VARIANTS: dict[str, Params] = {
         "v4.13",
         "pre-async",
         "v5.14",
+        "v5.14-noflush",
         "v4.13-popfail-fix",
         "v4.13-counter-fix",
     )
