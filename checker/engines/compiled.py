@@ -31,6 +31,7 @@ from percpu_mc.checker.result import (
     Holds,
     Result,
     RunStats,
+    Unknown,
     Violated,
     Watch,
     interrupted,
@@ -47,6 +48,17 @@ class SearchError(RuntimeError):
     """The search could not go on (a field left its packed range, memory)."""
 
 
+class Spurious(Exception):
+    """A run of the saturated counter's abstraction that the concrete
+    model does not replay."""
+
+
+SPURIOUS = (
+    "spurious: the search of the saturated counter's abstraction found a run "
+    "the concrete model does not replay (docs/model.md, the saturated counter)"
+)
+
+
 @dataclass
 class CompiledStats(RunStats):
     transitions: int = 0
@@ -56,6 +68,7 @@ class CompiledStats(RunStats):
     words: int = 0  # 64-bit words per packed state
     reduced: bool = True
     stopped: bool = False
+    saturated: int = 0  # successors stored with the counter saturated
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,9 @@ class CompiledEngine:
             for k, p in enumerate(self.props):
                 if k not in group.checks:
                     continue
-                if k in traces:
+                if k in traces and traces[k] is None:
+                    found[p.name] = Unknown(p.name, SPURIOUS, r.depth, seconds, engine="explicit")
+                elif k in traces:
                     trace = traces[k]
                     found[p.name] = Violated(
                         p.name, trace, level_done.get(len(trace.steps), seconds), engine="explicit"
@@ -162,11 +177,18 @@ class CompiledEngine:
             stats.transitions += r.transitions
             stats.bytes = max(stats.bytes, r.bytes)
             stats.largest = max(stats.largest, r.states)
+            stats.saturated += r.saturated
             if r.stopped:
                 stats.stopped = True
                 break
         seconds = time.monotonic() - start
         stats.seconds = seconds
+        if stats.saturated:
+            stats.note = (
+                f"the counter saturated at {native.saturation.floor} in {stats.saturated} "  # type: ignore[union-attr]
+                "successors: verdicts of the abstraction (docs/model.md, the saturated "
+                "counter), violations replayed concretely"
+            )
         return [
             found.get(p.name) or replace(interrupted(p.name, 0, seconds), engine="explicit")
             for p in self.props
@@ -181,7 +203,7 @@ class CompiledEngine:
         start: float,
         before: int,
         label: str,
-    ) -> tuple[Any, dict[int, float], dict[int, Trace]]:
+    ) -> tuple[Any, dict[int, float], dict[int, Trace | None]]:
         """One group's search: its result_t, when each level was done (a
         violation d steps deep is settled then), and the run to each
         property's first violation."""
@@ -210,13 +232,28 @@ class CompiledEngine:
                 handle, init, depth, int(self.reduce), self.max_states, group.keep, check, report, r
             )
             traces = {
-                k: self.rebuild(native, handle, group.keep, r.viol_index[k])
+                k: self.replayed(native, handle, group.keep, r.viol_index[k], self.props[k])
                 for k in range(len(self.props))
                 if k in group.checks and r.viol_index[k] >= 0 and not r.error
             }
             return r, level_done, traces
         finally:
             lib.search_free(handle)
+
+    def replayed(
+        self, native: Native, handle: object, keep: int, idx: int, prop: Property
+    ) -> Trace | None:
+        """The run to stored state `idx`, which violates `prop`, on the
+        concrete interpretation; None when the run rests on the saturated
+        counter and the concrete model does not replay it (spurious)."""
+        try:
+            trace = self.rebuild(native, handle, keep, idx)
+        except Spurious:
+            return None
+        last = trace.steps[-1].state if trace.steps else trace.init
+        if prop.holds(Concrete(), self.model.kernel, last):
+            return None  # only the abstraction's value violates it
+        return trace
 
     def rebuild(self, native: Native, handle: object, keep: int, idx: int) -> Trace:
         """The run to stored state `idx`, on the concrete interpretation."""
@@ -243,7 +280,9 @@ def rebuild_run(
     stored form is the next in the chain), then run again from the initial
     state as they are: dead locals are never read before they are written,
     so each step is enabled and does the same there, and the property is
-    checked again on the last state."""
+    checked again on the last state.  With the saturated counter the
+    concrete successor is matched in its saturated form; a stored step with
+    no concrete counterpart is then the abstraction's own (`Spurious`)."""
     ffi, lib = native.ffi, native.lib
     w = ffi.new("uint64_t[]", native.layout.words)
     s: State = model.init()
@@ -252,11 +291,19 @@ def rebuild_run(
         f = forget_dead(s) if reduce else s
         match = None
         for ai, ch, t in model.successors(f):
-            lib.batch_pack(ffi.new("int64_t[]", native.layout.flatten(t)), int(reduce), keep, w)
+            flat = native.layout.flatten(t)
+            if native.saturation is not None:
+                flat = native.saturation.clamp(flat)
+            lib.batch_pack(ffi.new("int64_t[]", flat), int(reduce), keep, w)
             if tuple(w) == tuple(target):
                 match = (ai, ch, t)
                 break
         if match is None:
+            if native.saturation is not None and any(
+                native.layout.unpack(c)[native.saturation.slot] == native.saturation.floor
+                for c in chain[: k + 1]
+            ):
+                raise Spurious(f"stored step {k} has no concrete counterpart")
             raise AssertionError(
                 f"compiled step {k} of a stored run has no concrete "
                 "counterpart: the interpretations disagree"

@@ -40,6 +40,7 @@ CDEF = """
 typedef struct {
     int64_t states; int64_t transitions; int depth; int exhaustive; int stopped;
     int error; int error_field; int64_t error_value; int64_t viol_index[%d]; int64_t bytes;
+    int64_t saturated;
 } result_t;
 typedef int (*progress_cb)(int depth, int64_t states, int64_t bytes);
 typedef struct search_t search_t;
@@ -103,6 +104,34 @@ class Slot:
             else f"range [{d.lo}, {d.hi}]"
         )
         return f"{where} = {v} is outside its {span} (model/domains.py)"
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """The counter's abstraction (docs/model.md, "The saturated counter"):
+    a value below `floor` is stored as `floor`, which stands for every
+    value at or below it; a state stored there is expanded from each of
+    floor, floor - 1, ..., floor - `span` (a step moves the counter by at
+    most `span`, every page of every chunk), its successors saturated
+    again."""
+
+    slot: int  # the flat slot of nr_empty_pop_pages
+    floor: int
+    span: int
+
+    @staticmethod
+    def of(model: Model, layout: Layout) -> Saturation | None:
+        for j, sl in enumerate(layout.slots):
+            if sl.name == "nr_empty_pop_pages" and sl.bits and not sl.domain.values:
+                return Saturation(j, sl.domain.lo, model.p.nr_chunks * model.p.unit_pages)
+        return None
+
+    def clamp(self, flat: list[int]) -> list[int]:
+        """`flat` with the counter saturated."""
+        if flat[self.slot] < self.floor:
+            flat = flat[:]
+            flat[self.slot] = self.floor
+        return flat
 
 
 @dataclass(frozen=True)
@@ -210,6 +239,7 @@ class Generator:
         self.props = props
         self.depth = depth
         self.layout = Layout.of(model, depth)  # every slot packed, until source() knows better
+        self.saturation: Saturation | None = None  # known with the final layout
         self.ops: list[Operation] = [
             Operation(ai, ch) for ai, a in enumerate(model.actions) for ch in model.choice_combos(a)
         ]
@@ -455,11 +485,15 @@ class Generator:
         self.layout = Layout.of(self.model, self.depth, self.fixed())
         nf, nw = len(self.layout.slots), self.layout.words
         hist = ", ".join(map(str, self.history)) or "0"
+        self.saturation = Saturation.of(self.model, self.layout)
+        sat = self.saturation or Saturation(-1, 0, 0)
         parts = [
             "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
             f"#define NF {nf}\n#define NW {nw}\n#define NB {self.layout.bytes}\n"
             f"#define NOPS {len(self.ops)}\n#define NPROPS {len(self.props)}\n"
-            f"#define NH {len(self.history)}\nstatic const int HIST[] = {{{hist}}};\n",
+            f"#define NH {len(self.history)}\nstatic const int HIST[] = {{{hist}}};\n"
+            f"#define SAT_FIELD {sat.slot}\n#define SAT_FLOOR {sat.floor}LL\n"
+            f"#define SAT_SPAN {sat.span}\n",
         ]
         parts += ops
         parts.append("typedef int (*prop_fn)(const int64_t *);")
@@ -531,6 +565,7 @@ class Native:
     keep_every: int  # every history slot
     ffi: cffi.FFI
     lib: Any
+    saturation: Saturation | None = None
 
     @staticmethod
     def load(model: Model, props: list[Property], depth: int) -> Native:
@@ -549,6 +584,7 @@ class Native:
             (1 << len(gen.history)) - 1,
             ffi,
             ffi.dlopen(str(path)),
+            gen.saturation,
         )
 
     def successors(self, s: State) -> list[tuple[Operation, State]]:

@@ -23,6 +23,7 @@ typedef struct {
     int64_t error_value;
     int64_t viol_index[NPROPS > 0 ? NPROPS : 1]; /* -1, or the first violating state */
     int64_t bytes;            /* memory held by the search at its end */
+    int64_t saturated;        /* successors whose counter was saturated */
 } result_t;
 
 typedef int (*progress_cb)(int depth, int64_t states, int64_t bytes);
@@ -177,6 +178,36 @@ static int store_form(const int64_t *v, int reduce, uint64_t keep, uint64_t *w) 
     return pack(u, w);
 }
 
+/* The saturated counter (native.py, Saturation): a stored value at
+ * SAT_FLOOR stands for every value at or below it, so such a state is
+ * expanded from each of SAT_FLOOR - j, j <= SAT_SPAN, and a successor below
+ * the floor is stored at it.  SAT_FIELD < 0: no counter to saturate. */
+static int sat_spread(const int64_t *v) {
+#if SAT_FIELD >= 0
+    return v[SAT_FIELD] == SAT_FLOOR ? SAT_SPAN : 0;
+#else
+    (void)v;
+    return 0;
+#endif
+}
+
+static void sat_set(int64_t *v, int j) {
+#if SAT_FIELD >= 0
+    v[SAT_FIELD] = SAT_FLOOR - j;
+#else
+    (void)v; (void)j;
+#endif
+}
+
+static int sat_clamp(int64_t *t) {
+#if SAT_FIELD >= 0
+    if (t[SAT_FIELD] < SAT_FLOOR) { t[SAT_FIELD] = SAT_FLOOR; return 1; }
+#else
+    (void)t;
+#endif
+    return 0;
+}
+
 static void check_props(const int64_t *v, int64_t idx, uint64_t check, result_t *r, int *open) {
     for (int p = 0; p < NPROPS; p++)
         if ((check >> p & 1) && r->viol_index[p] < 0 && !PROPS[p](v)) {
@@ -209,10 +240,14 @@ int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int6
         for (int64_t i = begin; i < end; i++) {
             load(s, i, w);
             unpack(w, v);
-            for (int o = 0; o < NOPS; o++) {
+            int spread = sat_spread(v);
+            for (int j = 0; j <= spread; j++) {
+              if (spread) sat_set(v, j);
+              for (int o = 0; o < NOPS; o++) {
                 if (!OPS[o](v, t)) continue;
                 r->transitions++;
                 if (s->cov_group) cover(s, i, o);
+                r->saturated += sat_clamp(t);
                 if ((bad = store_form(t, reduce, keep, w))) {
                     r->error = 1; r->error_field = bad - 1; r->error_value = t[bad - 1];
                     goto out;
@@ -226,6 +261,7 @@ int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int6
                     }
                     if (s->n >= max_states) { r->error = 3; goto out; }
                 }
+              }
             }
             if (cb && (i & 0xFFFF) == 0xFFFF && cb(r->depth + 1, s->n, held(s))) {
                 r->stopped = 1;
