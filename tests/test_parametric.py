@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from percpu_mc.checker.cli.check_model import main as check_model
 from percpu_mc.checker.parametric import conformance
 from percpu_mc.checker.parametric.controls import small_cti, work_item_mutant
 from percpu_mc.checker.parametric.prove import check, problem
@@ -97,3 +98,9 @@ def test_unsupported_switches_are_named() -> None:
     q = replace(p, switches=replace(p.switches, alloc_mutex="populate-only"))
     assert conformance.unsupported(q) == ["alloc_mutex = 'populate-only'"]
     assert conformance.unsupported(load("v4.13").params) == []
+
+
+def test_every_geometry_refuses_another_design(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_model(["--spec", "v5.14", "--every-geometry"]) == 2
+    err = capsys.readouterr().err
+    assert "partial_depopulation = True" in err and "v4.13-counter-fix's design" in err
