@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import z3
 
 from percpu_mc.checker.cli.check_model import main as check_model
 from percpu_mc.checker.parametric import conformance
 from percpu_mc.checker.parametric.controls import small_cti, work_item_mutant
+from percpu_mc.checker.parametric.counting import CNT, LEMMAS, CountLemma
+from percpu_mc.checker.parametric.counting import prove as prove_lemma
 from percpu_mc.checker.parametric.prove import check, problem
 from percpu_mc.checker.parametric.relation import Scope
 from percpu_mc.checker.specs import load
@@ -104,3 +107,21 @@ def test_every_geometry_refuses_another_design(capsys: pytest.CaptureFixture[str
     assert check_model(["--spec", "v5.14", "--every-geometry"]) == 2
     err = capsys.readouterr().err
     assert "partial_depopulation = True" in err and "v4.13-counter-fix's design" in err
+
+
+def test_counting_lemmas_are_proved_by_induction() -> None:
+    assert [pr for lm in LEMMAS if not (pr := prove_lemma(lm)).proved] == []
+
+
+def test_a_wrong_counting_lemma_is_not_proved() -> None:
+    # a point update that forgets the old value of P[j]
+    wrong = CountLemma(
+        "cnt-point-update-wrong",
+        "",
+        lambda v, hi: z3.Implies(
+            z3.And(v["lo"] <= v["j"], v["j"] < hi),
+            CNT(z3.Store(v["P"], v["j"], v["b"]), v["lo"], hi)
+            == CNT(v["P"], v["lo"], hi) + z3.If(v["b"], 1, 0),
+        ),
+    )
+    assert not prove_lemma(wrong).proved
