@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 import z3
 
@@ -300,6 +300,7 @@ def check(
     timeout_ms: int = 60_000,
     kinds: set[Kind] | None = None,
     map_extension: str | None = None,
+    progress: Callable[[StepCheck], None] | None = None,
 ) -> Conformance:
     """Every finite step of spec `p` (named `name`) against the relation (of
     p's map_extension unless given; only the actions of `kinds` if given)."""
@@ -350,6 +351,8 @@ def check(
                 detail = _explain(sol.model(), p, s, t)
             sol.pop()
             out.append(StepCheck(a.name, dict(ch), str(r), time.monotonic() - t0, detail))
+            if progress is not None:
+                progress(out[-1])
     return Conformance(name, init_ok, out, time.monotonic() - start)
 
 
