@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 import z3
 
@@ -300,6 +300,7 @@ def check(
     timeout_ms: int = 60_000,
     kinds: set[Kind] | None = None,
     map_extension: str | None = None,
+    progress: Callable[[StepCheck], None] | None = None,
 ) -> Conformance:
     """Every finite step of spec `p` (named `name`) against the relation (of
     p's map_extension unless given; only the actions of `kinds` if given)."""
@@ -319,6 +320,10 @@ def check(
     sa = abstract(p, s, "pre")
     pre = [inv.holds(S, sa) for inv in invs] + [x.boolean(typed(x, model, s))]
     out: list[StepCheck] = []
+    # one solver: every query shares the pre-state and its assumptions
+    sol = z3.Solver()
+    sol.set("timeout", timeout_ms)
+    sol.add(*pre)
     for a in model.actions:
         if kinds is not None and a.kind not in kinds:
             continue
@@ -336,16 +341,18 @@ def check(
                 tr: Transition = rel[nm]
                 guard, post = tr.fn(S, sa, {k: w[k] for k, _ in tr.choices})
                 options.append(z3.And(guard, agrees(p, post, ta)))
-            sol = z3.Solver()
-            sol.set("timeout", timeout_ms)
             typed_post = x.boolean(typed(x, model, t))
-            sol.add(*pre, x.boolean(g), z3.Not(z3.And(z3.Or(*options), typed_post)))
+            sol.push()
+            sol.add(x.boolean(g), z3.Not(z3.And(z3.Or(*options), typed_post)))
             t0 = time.monotonic()
             r = sol.check()
             detail = ""
             if r == z3.sat:
                 detail = _explain(sol.model(), p, s, t)
+            sol.pop()
             out.append(StepCheck(a.name, dict(ch), str(r), time.monotonic() - t0, detail))
+            if progress is not None:
+                progress(out[-1])
     return Conformance(name, init_ok, out, time.monotonic() - start)
 
 

@@ -1,0 +1,207 @@
+"""The counting layer's first part: ghost count and sum functions and their
+generic lemmas, each proved once by induction.
+
+`cnt(P, lo, hi)` is how many k in [lo, hi) satisfy P (an Int -> Bool array:
+say "page k of a chunk is populated and empty"), `sm(F, lo, hi)` the sum of
+F (Int -> Int: say each chunk's count) over [lo, hi).  Each is an
+uninterpreted function defined by a base and a step axiom (the only
+assumptions a proof using them makes); the lemmas a counter proof needs
+(bounds, extensionality, the split of a range, a point update) are proved
+from the definitions by induction on the range's upper end: the base case
+at hi = lo, and the step from hi - 1 to hi, each one `unsat` query with the
+definitions' instances at hand given as ground facts, and instances of the
+lemmas proved before it (`uses`: a point update's step reads
+extensionality below the updated index).
+
+Not built yet on top of this: the relation's populated pages and counter,
+the counter-exact invariants, and their conformance (docs/proofs-and-lassos.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import z3
+
+from percpu_mc.checker.parametric.relation import BoolArr, IntArr
+
+CNT = z3.Function("cnt", BoolArr, z3.IntSort(), z3.IntSort(), z3.IntSort())
+SM = z3.Function("sm", IntArr, z3.IntSort(), z3.IntSort(), z3.IntSort())
+
+
+def one(b: Any) -> Any:
+    return z3.If(b, 1, 0)
+
+
+def cnt_def(P: Any, lo: Any, hi: Any) -> Any:
+    """The definition of cnt at (P, lo, hi): its base or step axiom's instance."""
+    return z3.If(
+        hi <= lo, CNT(P, lo, hi) == 0, CNT(P, lo, hi) == CNT(P, lo, hi - 1) + one(P[hi - 1])
+    )
+
+
+def sm_def(F: Any, lo: Any, hi: Any) -> Any:
+    return z3.If(hi <= lo, SM(F, lo, hi) == 0, SM(F, lo, hi) == SM(F, lo, hi - 1) + F[hi - 1])
+
+
+def definitions() -> list[Any]:
+    """The axioms, quantified: all a proof that uses the lemmas assumes."""
+    P, F = z3.Const("P", BoolArr), z3.Const("F", IntArr)
+    lo, hi = z3.Ints("lo hi")
+    return [z3.ForAll([P, lo, hi], cnt_def(P, lo, hi)), z3.ForAll([F, lo, hi], sm_def(F, lo, hi))]
+
+
+@dataclass(frozen=True)
+class CountLemma:
+    """A statement L(hi) over free P, Q, F, G, lo, j, v, mid, proved for
+    every hi >= lo (`start`: the least hi it is stated for, default lo)."""
+
+    name: str
+    says: str
+    holds: Callable[[dict[str, Any], Any], Any]
+    # instances of lemmas proved before it that its induction step reads
+    uses: Callable[[dict[str, Any], Any], list[Any]] = lambda v, hi: []
+    start: Callable[[dict[str, Any]], Any] = lambda v: v["lo"]
+
+
+def _vars() -> dict[str, Any]:
+    return {
+        "P": z3.Const("P", BoolArr),
+        "Q": z3.Const("Q", BoolArr),
+        "F": z3.Const("F", IntArr),
+        "G": z3.Const("G", IntArr),
+        "lo": z3.Int("lo"),
+        "mid": z3.Int("mid"),
+        "j": z3.Int("j"),
+        "b": z3.Bool("b"),
+        "n": z3.Int("n"),
+    }
+
+
+def _same(P: Any, Q: Any, lo: Any, hi: Any) -> Any:
+    k = z3.Int("k")
+    return z3.ForAll([k], z3.Implies(z3.And(lo <= k, k < hi), P[k] == Q[k]))
+
+
+CNT_EXTENSIONAL = CountLemma(
+    "cnt-extensional",
+    "P and Q agree on [lo, hi): their counts there are equal",
+    lambda v, hi: z3.Implies(
+        _same(v["P"], v["Q"], v["lo"], hi), CNT(v["P"], v["lo"], hi) == CNT(v["Q"], v["lo"], hi)
+    ),
+)
+SM_EXTENSIONAL = CountLemma(
+    "sm-extensional",
+    "F and G agree on [lo, hi): their sums there are equal",
+    lambda v, hi: z3.Implies(
+        _same(v["F"], v["G"], v["lo"], hi), SM(v["F"], v["lo"], hi) == SM(v["G"], v["lo"], hi)
+    ),
+)
+
+
+def _below_update(v: dict[str, Any], hi: Any) -> list[Any]:
+    """An update at j >= hi - 1 leaves the range below hi - 1 as it was."""
+    Pj, Fj = z3.Store(v["P"], v["j"], v["b"]), z3.Store(v["F"], v["j"], v["n"])
+    return [
+        CNT_EXTENSIONAL.holds({**v, "P": Pj, "Q": v["P"]}, hi - 1),
+        SM_EXTENSIONAL.holds({**v, "F": Fj, "G": v["F"]}, hi - 1),
+    ]
+
+
+LEMMAS = [
+    CountLemma(
+        "cnt-bounds",
+        "0 <= cnt(P, lo, hi) <= hi - lo",
+        lambda v, hi: z3.And(
+            0 <= CNT(v["P"], v["lo"], hi), CNT(v["P"], v["lo"], hi) <= hi - v["lo"]
+        ),
+    ),
+    CountLemma(
+        "cnt-zero",
+        "no k in [lo, hi) satisfies P: cnt(P, lo, hi) = 0",
+        lambda v, hi: z3.Implies(
+            _same(v["P"], z3.K(z3.IntSort(), z3.BoolVal(False)), v["lo"], hi),
+            CNT(v["P"], v["lo"], hi) == 0,
+        ),
+    ),
+    CNT_EXTENSIONAL,
+    SM_EXTENSIONAL,
+    CountLemma(
+        "cnt-split",
+        "lo <= mid <= hi: cnt(P, lo, hi) = cnt(P, lo, mid) + cnt(P, mid, hi)",
+        lambda v, hi: z3.Implies(
+            z3.And(v["lo"] <= v["mid"], v["mid"] <= hi),
+            CNT(v["P"], v["lo"], hi) == CNT(v["P"], v["lo"], v["mid"]) + CNT(v["P"], v["mid"], hi),
+        ),
+    ),
+    CountLemma(
+        "cnt-point-update",
+        "lo <= j < hi: cnt(P[j := b], lo, hi) = cnt(P, lo, hi) - [P[j]] + [b]",
+        lambda v, hi: z3.Implies(
+            z3.And(v["lo"] <= v["j"], v["j"] < hi),
+            CNT(z3.Store(v["P"], v["j"], v["b"]), v["lo"], hi)
+            == CNT(v["P"], v["lo"], hi) - one(v["P"][v["j"]]) + one(v["b"]),
+        ),
+        _below_update,
+    ),
+    CountLemma(
+        "sm-point-update",
+        "lo <= j < hi: sm(F[j := n], lo, hi) = sm(F, lo, hi) - F[j] + n",
+        lambda v, hi: z3.Implies(
+            z3.And(v["lo"] <= v["j"], v["j"] < hi),
+            SM(z3.Store(v["F"], v["j"], v["n"]), v["lo"], hi)
+            == SM(v["F"], v["lo"], hi) - v["F"][v["j"]] + v["n"],
+        ),
+        _below_update,
+    ),
+]
+
+
+def _instances(v: dict[str, Any], hi: Any) -> list[Any]:
+    """The definitions' instances an induction step at hi reads."""
+    P, Q, F, lo, mid, j = v["P"], v["Q"], v["F"], v["lo"], v["mid"], v["j"]
+    Pj = z3.Store(P, j, v["b"])
+    Fj = z3.Store(F, j, v["n"])
+    out = []
+    for arr in (P, Q, Pj, z3.K(z3.IntSort(), z3.BoolVal(False))):
+        out += [cnt_def(arr, lo, hi), cnt_def(arr, mid, hi)]
+    out += [sm_def(Fj, lo, hi), sm_def(F, lo, hi), sm_def(v["G"], lo, hi), sm_def(v["G"], lo, lo)]
+    out += [cnt_def(P, lo, mid), cnt_def(P, mid, mid), cnt_def(P, lo, lo), sm_def(F, lo, lo)]
+    out += [cnt_def(arr, lo, lo) for arr in (Q, Pj, z3.K(z3.IntSort(), z3.BoolVal(False)))]
+    out += [sm_def(Fj, lo, lo)]
+    return out
+
+
+@dataclass(frozen=True)
+class LemmaProof:
+    name: str
+    base: str  # z3 verdict of the base case ("unsat": holds)
+    step: str
+
+    @property
+    def proved(self) -> bool:
+        return self.base == "unsat" and self.step == "unsat"
+
+
+def prove(lemma: CountLemma, timeout_ms: int = 10_000) -> LemmaProof:
+    """L(start) and L(hi - 1) => L(hi) for hi > start."""
+    v = _vars()
+    start = lemma.start(v)
+    hi = z3.Int("hi")
+    verdicts = []
+    for query in (
+        [hi == start, *_instances(v, hi), z3.Not(lemma.holds(v, hi))],
+        [
+            hi > start,
+            lemma.holds(v, hi - 1),
+            *lemma.uses(v, hi),
+            *_instances(v, hi),
+            z3.Not(lemma.holds(v, hi)),
+        ],
+    ):
+        s = z3.Solver()
+        s.set("timeout", timeout_ms)
+        s.add(*query)
+        verdicts.append(str(s.check()))
+    return LemmaProof(lemma.name, *verdicts)
