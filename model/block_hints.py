@@ -333,9 +333,15 @@ def pcpu_next_md_free_region(chunk: Chunk, bit_off: int) -> tuple[int, int]:
     blocks = chunk.md_blocks
     n = len(blocks)
     i, block_off = divmod(bit_off, bb)
+    if i >= n:
+        return bit_off, 0
     while i < n:
         block = blocks[i]
         bits = block.contig_hint
+        if not bits and not block.right_free:  # a full block: nothing here
+            block_off = 0
+            i += 1
+            continue
         if bits and block.contig_hint_start >= block_off and bits + block.contig_hint_start < bb:
             return i * bb + block.contig_hint_start, bits
         block_off = 0
@@ -350,7 +356,7 @@ def pcpu_next_md_free_region(chunk: Chunk, bit_off: int) -> tuple[int, int]:
                     return bit_off, bits
                 i += 1
             return bit_off, bits
-    return bit_off, 0
+    return n * bb, 0  # past the last block, which had no free run at its end
 
 
 def pcpu_chunk_refresh_hint(chunk: Chunk, full_scan: bool = True) -> None:
