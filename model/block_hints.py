@@ -23,7 +23,7 @@ Two generations of this code are modelled, by `HintVersion.generation`:
 * "v4.14" (v4.14 .. v5.1): blocks of 1 KiB (PCPU_BITMAP_BLOCK_SIZE), no
   scan_hint, the chunk's hint is contig_bits / contig_bits_start / first_bit,
   refreshed by pcpu_chunk_refresh_hint(chunk) from first_bit;
-* "v5.2" (v5.2 .. v6.1): blocks of a page (6a6fef3cc8e5 [U] "percpu: set
+* "v5.2" (v5.2 .. v6.1): blocks of a page (b239f7daf553, "percpu: set
   PCPU_BITMAP_BLOCK_SIZE to PAGE_SIZE"), scan_hint at block and chunk level,
   the chunk's hints in a struct pcpu_block_md of its own, the area search
   remembering the largest skipped area (pcpu_find_zero_area).
