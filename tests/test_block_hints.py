@@ -39,6 +39,13 @@ def test_model_matches_kernel_transcription(name: str, ops: list) -> None:
     differential(name, ops)
 
 
+@pytest.mark.parametrize("name", ["v6.1", "v4.14"])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=history)
+def test_model_matches_kernel_transcription_at_the_kernels_block_size(name: str, ops: list) -> None:
+    differential(name, ops, real=True)
+
+
 # The promises each version keeps in every history benchmarks/block_hints.py
 # tried (docs/benchmarks.md); the rest break, as the tests below show.
 KEPT = {
