@@ -22,7 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# This directory's model.py would shadow the project's `model` package.
+# Run as a script, this directory comes first on sys.path, where its html.py
+# and trace.py would hide the standard library's modules and distributed.py
+# Dask's: take it off. The package is the installed percpu_mc.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from percpu_mc.checker import specs

@@ -16,20 +16,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# run as a script, this file's folder comes first on the path, and this
-# file's name would hide the `distributed` package that it measures
+# Run as a script, this directory comes first on sys.path, where its html.py
+# and trace.py would hide the standard library's modules and distributed.py
+# Dask's: take it off. The package is the installed percpu_mc.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
+import argparse
+import logging
+import os
+import time
 
-from percpu_mc.checker import specs  # noqa: E402
-from percpu_mc.checker.engines.compiled import CompiledEngine  # noqa: E402
-from percpu_mc.checker.engines.distributed import DistributedEngine, DistributedStats  # noqa: E402
-from percpu_mc.model.machine import Model  # noqa: E402
-from percpu_mc.model.properties import PROPERTIES  # noqa: E402
+from percpu_mc.checker import specs
+from percpu_mc.checker.engines.compiled import CompiledEngine
+from percpu_mc.checker.engines.distributed import DistributedEngine, DistributedStats
+from percpu_mc.model.machine import Model
+from percpu_mc.model.properties import PROPERTIES
 
 
 def one(model: Model, depth: int, workers: int) -> tuple[float, DistributedStats, list[str]]:

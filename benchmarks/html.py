@@ -25,10 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the repository's model/ before this directory's model.py
+# Run as a script, this directory comes first on sys.path, where its html.py
+# and trace.py would hide the standard library's modules and distributed.py
+# Dask's: take it off. The package is the installed percpu_mc.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 from percpu_mc.checker.cli import check_model as cli_model
-from percpu_mc.checker.cli import check_trace as cli_trace  # noqa: E402
+from percpu_mc.checker.cli import check_trace as cli_trace
 
 MIX = ROOT / "tests" / "trace_samples" / "mix.trace.gz"
 STAMP = re.compile(r"^(.*?\]\s+\S+\s+)(\d+)\.(\d{6})(:.*)$", re.S)

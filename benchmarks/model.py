@@ -9,8 +9,8 @@ memory (ru_maxrss, Z3 included) is its own; a run that exceeds the timeout is
 reported with the depths it reached.  Times are wall clock and, in
 brackets, the process's CPU time (Z3 runs in it), which a loaded machine
 inflates less.  BMC runs as check-model does: the lemmas of
-percpu_mc/model/invariants.py are proved and asserted once the next depth
-looks costlier than the proof (percpu_mc/checker/engines/bmc.py and
+model/invariants.py are proved and asserted once the next depth
+looks costlier than the proof (checker/engines/bmc.py and
 strengthen.py), unless
 --no-lemmas.
 """
@@ -25,7 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, this directory comes first on sys.path, where its html.py
+# and trace.py would hide the standard library's modules and distributed.py
+# Dask's: take it off. The package is the installed percpu_mc.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
 def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool) -> None:
@@ -34,6 +37,7 @@ def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool) -> N
     from percpu_mc.checker.engines import strengthen
     from percpu_mc.checker.engines.bmc import BMCEngine
     from percpu_mc.checker.engines.explicit import ExplicitEngine
+    from percpu_mc.checker.result import Unwatched
     from percpu_mc.model.machine import Model
     from percpu_mc.model.properties import PROPERTIES
 
@@ -47,21 +51,24 @@ def one(spec: str, engine: str, depth: int, props: list[str], lemmas: bool) -> N
     )
     start, cpu0 = time.monotonic(), time.process_time()
 
-    def progress(d: int, _: float) -> None:
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(
-            json.dumps(
-                {
-                    "depth": d,
-                    "seconds": round(time.monotonic() - start, 2),
-                    "cpu": round(time.process_time() - cpu0, 2),
-                    "peak_mb": round(rss, 1),
-                }
-            ),
-            flush=True,
-        )
+    class Levels(Unwatched):
+        """A JSON line per depth settled."""
 
-    results, stats = eng.run(depth, progress)
+        def level(self, depth: int, **_: float | None) -> None:
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                json.dumps(
+                    {
+                        "depth": depth,
+                        "seconds": round(time.monotonic() - start, 2),
+                        "cpu": round(time.process_time() - cpu0, 2),
+                        "peak_mb": round(rss, 1),
+                    }
+                ),
+                flush=True,
+            )
+
+    results, stats = eng.run(depth, Levels())
     proved = getattr(eng, "proved", None)
     print(
         json.dumps(

@@ -28,15 +28,18 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, this directory comes first on sys.path, where its html.py
+# and trace.py would hide the standard library's modules and distributed.py
+# Dask's: take it off. The package is the installed percpu_mc.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from typing import Any, Iterable  # noqa: E402
+from typing import Any, Iterable
 
-from percpu_mc.checker import specs  # noqa: E402
+from percpu_mc.checker import specs
 from percpu_mc.checker.engines import list_order
-from percpu_mc.checker.engines.lasso import Lasso, Refinement, explore, fair_lasso  # noqa: E402
-from percpu_mc.model.machine import Model  # noqa: E402
-from percpu_mc.model.state import State  # noqa: E402
+from percpu_mc.checker.engines.lasso import Lasso, Refinement, explore, fair_lasso
+from percpu_mc.model.machine import Model
+from percpu_mc.model.state import State
 
 
 class Starver:

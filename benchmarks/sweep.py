@@ -22,9 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, this directory comes first on sys.path, where its html.py
+# and trace.py would hide the standard library's modules and distributed.py
+# Dask's: take it off. The package is the installed percpu_mc.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from percpu_mc.checker import sweep  # noqa: E402
+from percpu_mc.checker import sweep
 
 
 def measure(label: str, jobs: list[sweep.Job], workers: int, scheduler: object | None) -> None:

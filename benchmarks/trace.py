@@ -11,6 +11,11 @@ then reports lines per second for
   parse+check  the same plus the level-1 checker
 and the peak traced memory of parse+check on a tenth of the log and on the
 whole of it: the two should be about the same (memory flat in log length).
+Then the same log with one line in a hundred repeated at once (a double free
+or an overlap on the same area, as a broken kernel prints them), checked at
+its distinct timestamps and with every line at one timestamp (a coarse
+clock): the two should take about the same time (level 1 linear whatever
+the timestamps).
 """
 
 import argparse
@@ -48,9 +53,13 @@ TASKS = ["<idle>-0", "kworker/0:2-139", "systemd-udevd-98", "modprobe-131", "ip-
 LINE = re.compile(r"\s*(.+?)-(\d+)\s+\[(\d+)\]\s+(\S+)\s+([\d.]+): (\S+): (.*)")
 
 
-def generate(path: Path, lines: int, seed: int = 1) -> None:
+def generate(
+    path: Path, lines: int, seed: int = 1, repeat: float = 0.0, one_timestamp: bool = False
+) -> None:
     """A log of a correct allocator: first-fit-free areas in two chunks,
-    each freed after a while; live areas stay a few thousand."""
+    each freed after a while; live areas stay a few thousand. `repeat`: the
+    share of percpu lines written twice (each copy a finding);
+    `one_timestamp`: every line stamped 1.000000."""
     rng = random.Random(seed)
     live: list[tuple[int, int]] = []  # (base, off), oldest first
     next_off = {FIRST_CHUNK: 2208, CHUNK: 0}
@@ -66,7 +75,9 @@ def generate(path: Path, lines: int, seed: int = 1) -> None:
             ts += rng.randint(1, 40)
             cpu = rng.randint(0, 1)
             task = rng.choice(TASKS)
-            head = f"{task:>20} [{cpu:03d}] d..1. {ts // 1_000_000:5d}.{ts % 1_000_000:06d}: "
+            stamp = 1_000_000 if one_timestamp else ts
+            head = f"{task:>20} [{cpu:03d}] d..1. {stamp // 1_000_000:5d}.{stamp % 1_000_000:06d}: "
+            copies = 2 if repeat and rng.random() < repeat else 1
             roll = rng.random()
             if roll < 0.05:
                 out.write(head + "sched_wakeup: comm=ip pid=402 prio=120 target_cpu=001\n")
@@ -77,17 +88,23 @@ def generate(path: Path, lines: int, seed: int = 1) -> None:
                     next_off[base] += 16
                 live.append((base, off))
                 out.write(
-                    head + f"percpu_alloc_percpu: call_site=alloc_desc+0x50/0x250 "
-                    f"reserved=0 is_atomic=0 size=16 align=8 base_addr={base:016x} "
-                    f"off={off} ptr={base + off - PTR_DELTA:016x} bytes_alloc=64 "
-                    "gfp_flags=GFP_KERNEL\n"
+                    copies
+                    * (
+                        head + f"percpu_alloc_percpu: call_site=alloc_desc+0x50/0x250 "
+                        f"reserved=0 is_atomic=0 size=16 align=8 base_addr={base:016x} "
+                        f"off={off} ptr={base + off - PTR_DELTA:016x} bytes_alloc=64 "
+                        "gfp_flags=GFP_KERNEL\n"
+                    )
                 )
             else:
                 base, off = live.pop(rng.randrange(len(live) // 2))
                 reuse[base].append(off)
                 out.write(
-                    head + f"percpu_free_percpu: base_addr={base:016x} off={off} "
-                    f"ptr={base + off - PTR_DELTA:016x}\n"
+                    copies
+                    * (
+                        head + f"percpu_free_percpu: base_addr={base:016x} off={off} "
+                        f"ptr={base + off - PTR_DELTA:016x}\n"
+                    )
                 )
 
 
@@ -108,6 +125,13 @@ def parse_and_check(path: Path) -> None:
     with open_log(str(path)) as lines:
         report = check_log(LogParser().records(lines))
     assert not report.violations and not report.parse_errors, report.violations[:3]
+
+
+def check_all(path: Path) -> None:
+    """parse+check of a log with findings: how many does not matter here."""
+    with open_log(str(path)) as lines:
+        report = check_log(LogParser().records(lines))
+    assert report.violations and not report.parse_errors
 
 
 def timed(run: Callable[[Path], None], path: Path) -> float:
@@ -154,6 +178,15 @@ def main() -> None:
             print(
                 f"peak memory, parse+check, {count:>9,} lines: "
                 f"{peak_memory(parse_and_check, path) / 2**20:.1f} MiB"
+            )
+        repeated, one_time = Path(directory) / "repeated", Path(directory) / "one-timestamp"
+        generate(repeated, lines, repeat=0.01)
+        generate(one_time, lines, repeat=0.01, one_timestamp=True)
+        for name, path in [("distinct timestamps", repeated), ("one timestamp", one_time)]:
+            spent = timed(check_all, path)
+            print(
+                f"1% lines repeated, {name:<19} {lines / spent:>10,.0f} lines/s  ({spent:.1f} s)"
+                f", peak {peak_memory(check_all, path) / 2**20:.1f} MiB"
             )
 
 

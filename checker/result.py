@@ -81,15 +81,26 @@ class RunStats:
     # BMC: the lemmas proved invariant and asserted on every step (None: it
     # never tried to prove them)
     lemmas: tuple[str, ...] | None = None
+    # why the verdicts come from a fallback (the portfolio's BMC), if they do
+    note: str = ""
 
 
 class Watch(Protocol):
-    """What a running engine reports to and polls: `show` a line of progress,
+    """What a running engine reports to and polls: `show` a line of progress
+    redrawn in place, `level` once a depth is settled (named values: the
+    states stored so far for a search, the seconds so far for a solver),
+    `note` a line worth keeping (a distributed worker's share),
     `stopped()` true once the user asked the run to stop (SIGINT/SIGTERM);
     the engine then returns the verdicts settled so far, the others
     `interrupted`."""
 
     def show(self, text: str, states: int | None = None) -> None: ...
+
+    def level(
+        self, depth: int, *, states: int | None = None, seconds: float | None = None
+    ) -> None: ...
+
+    def note(self, text: str) -> None: ...
 
     def stopped(self) -> bool: ...
 
@@ -100,8 +111,17 @@ class Unwatched:
     def show(self, text: str, states: int | None = None) -> None:
         return None
 
+    def level(self, depth: int, *, states: int | None = None, seconds: float | None = None) -> None:
+        return None
+
+    def note(self, text: str) -> None:
+        return None
+
     def stopped(self) -> bool:
         return False
+
+
+UNWATCHED = Unwatched()
 
 
 INTERRUPTED = "interrupted"

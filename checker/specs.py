@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
+from percpu_mc.checker.engines import coverage
 from percpu_mc.checker.errors import Failure
+from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params, Switches, param_names, switch_names
 from percpu_mc.model.properties import PROPERTIES
 
@@ -31,6 +34,9 @@ class Spec:
     holds: tuple[str, ...]  # ... and must hold, up to `depth`
     depth: int  # the depth at which the expectations are checked
     notes: dict[str, str]  # why, per property
+    # actions and paths (checker/engines/coverage.py's names) the geometry
+    # leaves unreached within `depth`, each with why
+    unreached: dict[str, str] = field(default_factory=dict)
 
 
 def available() -> list[str]:
@@ -39,15 +45,24 @@ def available() -> list[str]:
 
 def resolve(name_or_path: str) -> Path:
     path = Path(name_or_path)
+    if path.is_dir():
+        raise SpecError(
+            "a directory, not a spec: give a spec's name or its .toml file", name_or_path
+        )
     if path.suffix == ".toml" or "/" in name_or_path:
         if not path.is_file():
             raise SpecError("no such spec file", name_or_path)
         return path
     path = SPEC_DIR / f"{name_or_path}.toml"
     if not path.is_file():
+        close = difflib.get_close_matches(name_or_path, available(), n=1, cutoff=0.6)
         raise SpecError(
-            f"unknown spec '{name_or_path}' (expected one of: {', '.join(available())}, "
-            "or a path to a .toml file)"
+            f"unknown spec '{name_or_path}'"
+            + (
+                f": did you mean {close[0]}?"
+                if close
+                else f" (expected one of: {', '.join(available())}, or a path to a .toml file)"
+            )
         )
     return path
 
@@ -144,9 +159,10 @@ def load(name_or_path: str) -> Spec:
     if not isinstance(expect, dict):
         raise bad("[expect] must be a table", "expect")
     for key in expect:
-        if key not in ("depth", "violated", "holds", "why"):
+        if key not in ("depth", "violated", "holds", "why", "unreached"):
             raise bad(
-                f"unknown key '{key}' in [expect] (expected one of: depth, violated, holds, why)",
+                f"unknown key '{key}' in [expect] (expected one of: depth, violated, holds, "
+                "why, unreached)",
                 "expect",
                 key,
             )
@@ -174,6 +190,23 @@ def load(name_or_path: str) -> Spec:
     notes = expect.get("why", {})
     if not isinstance(notes, dict):
         raise bad("expect.why must be a table of property = reason", "expect", "why")
+    unreached = expect.get("unreached", {})
+    if not isinstance(unreached, dict) or not all(isinstance(v, str) for v in unreached.values()):
+        raise bad(
+            "expect.unreached must be a table of action = why it stays unreached",
+            "expect",
+            "unreached",
+        )
+    if unreached:
+        known = coverage.names(Model(p))
+        for n in unreached:
+            if n not in known:
+                raise bad(
+                    f"unknown action '{n}' in expect.unreached (expected one of: "
+                    f"{', '.join(sorted(known))})",
+                    "expect",
+                    "unreached",
+                )
     return Spec(
         name=str(doc.get("name", path.stem)),
         path=path,
@@ -183,6 +216,7 @@ def load(name_or_path: str) -> Spec:
         holds=lists["holds"],
         depth=depth,
         notes={str(k): str(v) for k, v in notes.items()},
+        unreached=dict(unreached),
     )
 
 

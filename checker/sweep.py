@@ -15,7 +15,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from rich.table import Table
 
@@ -23,6 +23,7 @@ from percpu_mc.checker import specs
 from percpu_mc.checker.engines.bmc import BMCEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.errors import Failure
+from percpu_mc.checker.result import Unwatched
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params, param_names
 from percpu_mc.model.properties import PROPERTIES
@@ -178,44 +179,68 @@ def run_job(job: Job) -> JobResult:
     engine = (BMCEngine if job.engine == "bmc" else ExplicitEngine)(model, props)
     start = time.monotonic()
 
-    def progress(d: int, _: float) -> None:
-        if job.budget is not None and time.monotonic() - start > job.budget and d < job.depth:
-            raise _OverBudget(d)
+    class Budget(Unwatched):
+        """Stops the job past its time budget, at the end of a depth."""
+
+        def level(self, depth: int, **_: float | None) -> None:
+            if job.budget is not None and time.monotonic() - start > job.budget:
+                if depth < job.depth:
+                    raise _OverBudget(depth)
 
     try:
-        results, _ = engine.run(job.depth, progress)
+        results, _ = engine.run(job.depth, Budget())
     except _OverBudget as e:
         return JobResult(job, "over-budget", e.depth, time.monotonic() - start)
     r = results[0]
     return JobResult(job, r.verdict, r.depth, time.monotonic() - start)
 
 
-def run_local(jobs: Sequence[Job], workers: int | None = None) -> list[JobResult]:
-    """A process pool of this machine: one process per core by default."""
+Done = Callable[[JobResult], None]
+
+
+def run_local(
+    jobs: Sequence[Job], workers: int | None = None, done: Done | None = None
+) -> list[JobResult]:
+    """A process pool of this machine: one process per core by default;
+    `done` is told of each result as it comes."""
     workers = workers or os.cpu_count() or 1
+    tell = done or (lambda r: None)
+    out = []
     if workers == 1:
-        return [run_job(j) for j in jobs]
+        for j in jobs:
+            out.append(run_job(j))
+            tell(out[-1])
+        return out
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run_job, jobs, chunksize=1))
+        for r in pool.map(run_job, jobs, chunksize=1):
+            out.append(r)
+            tell(r)
+    return out
 
 
-def run_dask(jobs: Sequence[Job], scheduler: Any) -> list[JobResult]:
+def run_dask(jobs: Sequence[Job], scheduler: Any, done: Done | None = None) -> list[JobResult]:
     """A Dask distributed cluster: `scheduler` is its address
     (tcp://host:port) or a running cluster object.  Each job is its own task
     (pure=False: equal jobs still both run, each timed)."""
-    from distributed import Client  # imported here: only cluster runs need it
+    from distributed import Client, as_completed  # imported here: only cluster runs need it
 
     with Client(scheduler) as client:
         futures = client.map(run_job, list(jobs), pure=False)
+        for f in as_completed(futures):
+            if done:
+                done(f.result())
         return client.gather(futures)
 
 
 def run(
-    jobs: Sequence[Job], scheduler: str | None = None, workers: int | None = None
+    jobs: Sequence[Job],
+    scheduler: str | None = None,
+    workers: int | None = None,
+    done: Done | None = None,
 ) -> list[JobResult]:
     if scheduler:
-        return run_dask(jobs, scheduler)
-    return run_local(jobs, workers)
+        return run_dask(jobs, scheduler, done)
+    return run_local(jobs, workers, done)
 
 
 # --- mutation score -------------------------------------------------------------

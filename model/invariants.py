@@ -1,7 +1,7 @@
 """Auxiliary invariants: what the kernel code keeps true between its steps,
 stated so that the properties become provable by induction.
 
-None of them is assumed: checker/induction.py proves each one together with
+None of them is assumed: checker/engines/induction.py proves each one together with
 the properties (they are candidates of the same inductive set) and drops
 any that a reachable state breaks, or that is not inductive.  Each names the
 kernel comment or code that promises it.  Like the properties, they state

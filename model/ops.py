@@ -2,7 +2,7 @@
 
 The model is written once; it runs on `Concrete` values (Python ints and
 bools: explicit search, replay, tests) and on symbolic ones (Z3 bit-vectors,
-in checker/symbolic.py).  Rules that keep the two interpretations equal:
+in checker/engines/symbolic.py).  Rules that keep the two interpretations equal:
 
 * never branch with a Python `if` on a state value: use `ite`;
 * integers are mathematical (the symbolic side is wide enough, see

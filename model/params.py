@@ -103,6 +103,18 @@ class Switches:
     # no longer scans it); the balance work depopulates them
     # (pcpu_reclaim_populated) and reintegrates or sidelines the chunk.
     partial_depopulation: bool = False
+    # v5.14 ("percpu: optimize locking in pcpu_balance_workfn()", with
+    # f183324133ea): pcpu_balance_workfn() takes pcpu_lock once after the mutex
+    # and its phases run under it, dropping it only around [de]population,
+    # chunk creation and destruction and the TLB flush ("held"): retry_pop's
+    # read of the counter and the pick of a chunk are one section.  Before,
+    # each phase took the lock per step ("per-step").
+    balance_lock: Literal["per-step", "held"] = "per-step"
+    # 93274f1dd6b0 (v5.14-rc, Fixes f183324133ea): pcpu_reclaim_populated()
+    # calls pcpu_post_unmap_tlb_flush() on the pages it depopulated before the
+    # chunk is reintegrated or sidelined (True); f183324133ea alone leaves the
+    # flush to vmalloc's lazy purge (False), as for a destroyed chunk.
+    reclaim_tlb_flush: bool = True
     # The smallest fix for the population-failure drift this checker found in
     # the area-map kernels (docs/findings.md): the
     # failure path `pcpu_free_area(chunk, off, &occ_pages); goto fail_unlock`

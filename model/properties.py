@@ -137,8 +137,10 @@ def chunk_lifecycle(x: Ops, k: Kernel, s: State) -> Any:
         )
     free_chunks = 0
     for c in k.normal_chunks():
+        # on pcpu_free_slot: an isolated chunk (f183324133ea) sits on another
+        # list even when fully free, until pcpu_reclaim_populated() reintegrates it
         free_chunks = free_chunks + x.ite(
-            x.and_(s.live[c], s.linked[c], fully_free(x, s.alloc_map[c])), 1, 0
+            x.and_(k.in_slots(x, s, c), fully_free(x, s.alloc_map[c])), 1, 0
         )
     ok.append(x.or_(x.not_(s.after_collect), x.le(free_chunks, 1)))
     return x.and_(*ok)
@@ -151,6 +153,27 @@ def atomic_progress(x: Ops, k: Kernel, s: State) -> Any:
 
 def atomic_progress_premise(x: Ops, k: Kernel, s: State) -> Any:
     return x.eq(s.ap_phase, 3)
+
+
+def no_stale_mapping(x: Ops, k: Kernel, s: State) -> Any:
+    """No area is handed out (populated and about to be zeroed on every CPU,
+    or held) on a page unmapped since the last TLB flush of it."""
+    g = k.g
+    ok = []
+    for j in range(len(s.live_valid)):
+        pages = area_pages(x, g, s.live_off[j], s.live_size[j])
+        stale = select(x, s.stale, s.live_chunk[j])
+        ok.append(x.or_(x.not_(s.live_valid[j]), x.eq(pages & stale, 0)))
+    for i, pc in enumerate(s.pc):
+        done = _in(x, pc, frozenset({AllocPc.COUNTER, AllocPc.COUNTER_STORE}))
+        pages = area_pages(x, g, s.off[i], s.req_size[i])
+        stale = select(x, s.stale, s.chunk[i])
+        ok.append(x.or_(x.not_(done), x.eq(pages & stale, 0)))
+    return x.and_(*ok)
+
+
+def no_stale_mapping_premise(x: Ops, k: Kernel, s: State) -> Any:
+    return x.or_(*[x.not_(x.eq(v, 0)) for v in s.stale])
 
 
 def refill_premise(x: Ops, k: Kernel, s: State) -> Any:
@@ -216,6 +239,14 @@ PROPERTIES: dict[str, Property] = {
             refill,
             refill_premise,
             "no balance run completed without a failure",
+        ),
+        Property(
+            "no-stale-mapping",
+            "percpu-vm.c: pages unmapped by pcpu_depopulate_chunk() are flushed from the TLB "
+            "(pcpu_post_unmap_tlb_flush()) before their addresses are used again; 93274f1dd6b0",
+            no_stale_mapping,
+            no_stale_mapping_premise,
+            "no page was unmapped from a live chunk",
         ),
     ]
 }

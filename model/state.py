@@ -71,6 +71,8 @@ class BalancePc(IntEnum):
     RECLAIM = 9  # f183324133ea: pcpu_reclaim_populated(), one isolated chunk a step
     FINAL_COLLECT = 10  # f183324133ea: pcpu_balance_free(true) after phase 2
     FINAL_DESTROY = 11  # ... destroying the free chunks with no populated page
+    RECLAIM_DEPOP = 12  # pcpu_reclaim_populated(): pcpu_depopulate_chunk() on reclaim_run
+    RECLAIM_FLUSH = 13  # pcpu_reclaim_populated(): pcpu_post_unmap_tlb_flush()
 
 
 class Isolated(IntEnum):
@@ -100,7 +102,16 @@ ALLOC_CHUNK_PCS = frozenset(
         AllocPc.COUNTER_STORE,
     }
 )
-BALANCE_CHUNK_PCS = frozenset({BalancePc.EXT, BalancePc.POP})
+BALANCE_CHUNK_PCS = frozenset(
+    {BalancePc.EXT, BalancePc.POP, BalancePc.RECLAIM_DEPOP, BalancePc.RECLAIM_FLUSH}
+)
+# Where the v5.14 balance work holds pcpu_lock between its steps (its
+# phases run under one pcpu_lock section, dropped only around [de]population,
+# chunk creation and destruction and the TLB flush): no other context's
+# pcpu_lock section runs there.
+BALANCE_LOCKED_PCS = frozenset(
+    {BalancePc.RECLAIM, BalancePc.RETRY_POP, BalancePc.PICK, BalancePc.FINAL_COLLECT}
+)
 
 MUTEX_FREE = 0  # alloc_mutex owner: 0 free, ctx + 1, or balance_owner(p)
 
@@ -133,6 +144,7 @@ class State:
     ext_running: tuple  # pcpu_map_extend_workfn running past its need computation
     ext_new_alloc: tuple  # the new_alloc it computed
     isolated: tuple  # Isolated (f183324133ea)
+    stale: tuple  # pages unmapped whose TLB entries may survive (no flush since)
     # --- globals ---
     nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages
     pcpu_async_enabled: Any  # pcpu_async_enabled
@@ -144,6 +156,10 @@ class State:
     nr_to_pop: Val  # its local nr_to_pop
     balance_slot: Val  # its slot loop variable
     balance_new_alloc: Val  # 4f996e234dad: new_alloc of the map it extends
+    reclaim_page: Val  # pcpu_reclaim_populated()'s page index i, the next it tests
+    reclaim_run: Val  # the run of pages it depopulates next, as a page bitmap
+    reclaim_freed: Val  # the pages it depopulated and has not flushed yet
+    reclaim_reintegrate: Any  # its local reintegrate
     # --- per allocating context (tuples indexed by context) ---
     pc: tuple  # AllocPc
     req_size: tuple  # pcpu_alloc(size, ...) in cells
@@ -187,6 +203,7 @@ BOOL_FIELDS = frozenset(
         "pcpu_async_enabled",
         "pcpu_atomic_alloc_failed",
         "balance_pending",
+        "reclaim_reintegrate",
         "req_atomic",
         "req_reserved",
         "live_valid",
@@ -209,6 +226,7 @@ PER_CHUNK = (
     "ext_running",
     "ext_new_alloc",
     "isolated",
+    "stale",
 )
 PER_CONTEXT = (
     "pc",
@@ -233,7 +251,16 @@ PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")  # ctx * live_p
 # watched request's size and alignment while nothing is watched (ap_phase
 # 0: arming overwrites them), and whether the balance run is clean while
 # none runs (starting one overwrites it).
-BALANCE_LOCALS = ("balance_chunk", "nr_to_pop", "balance_slot", "balance_new_alloc")
+BALANCE_LOCALS = (
+    "balance_chunk",
+    "nr_to_pop",
+    "balance_slot",
+    "balance_new_alloc",
+    "reclaim_page",
+    "reclaim_run",
+    "reclaim_freed",
+    "reclaim_reintegrate",
+)
 LIVE_WHILE = {
     **dict.fromkeys(BALANCE_LOCALS, "balance_pc"),
     **dict.fromkeys(PER_CONTEXT[1:], "pc"),
@@ -351,6 +378,7 @@ def initial_state(p: Params) -> State:
         ext_running=(False,) * k,
         ext_new_alloc=(0,) * k,
         isolated=(0,) * k,
+        stale=(0,) * k,
         nr_empty_pop_pages=empty,
         pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False,
@@ -361,6 +389,10 @@ def initial_state(p: Params) -> State:
         nr_to_pop=0,
         balance_slot=0,
         balance_new_alloc=0,
+        reclaim_page=0,
+        reclaim_run=0,
+        reclaim_freed=0,
+        reclaim_reintegrate=False,
         pc=(int(AllocPc.IDLE),) * n,
         req_size=(0,) * n,
         req_align=(0,) * n,

@@ -15,7 +15,7 @@ from enum import Enum, StrEnum, auto
 
 
 class Tracepoint(StrEnum):
-    """The five percpu:* tracepoints (kernel facts, section 3)."""
+    """The five percpu:* tracepoints (docs/kernel-source-notes.md, section 5)."""
 
     ALLOC = "alloc"  # percpu_alloc_percpu, where pcpu_alloc() returns an area
     FAIL = "fail"  # percpu_alloc_percpu_fail, at pcpu_alloc()'s `fail:`
@@ -134,9 +134,9 @@ class Kind(Enum):
     BALANCE_FREE_EMPTY_DESTROY = Log(
         _tp(Tracepoint.DESTROY), call=("pcpu_depopulate_chunk", "pcpu_balance_workfn")
     )
-    BALANCE_RECLAIM = Log(
-        call=("pcpu_depopulate_chunk", "pcpu_reclaim_populated"), probe="pcpu_balance_reclaim"
-    )
+    BALANCE_RECLAIM = Log(probe="pcpu_balance_reclaim")
+    BALANCE_RECLAIM_DEPOPULATE = Log(call=("pcpu_depopulate_chunk", "pcpu_reclaim_populated"))
+    BALANCE_RECLAIM_FLUSH = Log(call=("pcpu_post_unmap_tlb_flush", "pcpu_reclaim_populated"))
     BALANCE_RETRY_POP = Log(probe="pcpu_balance_retry_pop")
     BALANCE_PICK = Log(probe="pcpu_balance_pick")
     BALANCE_POPULATE = Log(populate=True)

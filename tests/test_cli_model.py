@@ -1,4 +1,4 @@
-"""check-model's contract (DESIGN "Output conventions" and principle 7):
+"""check-model's contract (README.md "Exit status", docs/check-model.md):
 exit 0 when nothing is violated, 1 when a violation is found, 2 with one
 clear message and no traceback on bad input; `--json` prints one document of
 the documented shape; a counterexample is a shortest run whose last state

@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-SPECS = Path(__file__).resolve().parent.parent / "percpu_mc" / "specs"
+TESTS = Path(__file__).resolve().parent
+SPECS = TESTS.parent / "specs"
 # long enough that no engine finishes before the signal: v4.13 with two
 # allocations per context (tens of millions of states to depth 30)
 LONG = {
@@ -27,7 +29,9 @@ LONG = {
 }
 
 
-def start(module: str, *argv: str, **kw: object) -> subprocess.Popen[str]:
+def start(module: str, *argv: str, **kw: Any) -> subprocess.Popen[str]:
+    # run from tests/: the clone's root holds no installed package to shadow
+    kw.setdefault("cwd", TESTS)
     return subprocess.Popen(
         [sys.executable, "-m", f"percpu_mc.checker.cli.{module}", *argv],
         stdout=subprocess.PIPE,
@@ -152,6 +156,7 @@ def test_closed_pipe_keeps_the_verdict_status() -> None:
         text=True,
         timeout=120,
         env={**os.environ, "PYTHONUNBUFFERED": "0"},
+        cwd=TESTS,
     )
     assert pipe.stdout.strip() == "0", pipe.stderr
     assert "Traceback" not in pipe.stderr and "BrokenPipe" not in pipe.stderr
@@ -178,3 +183,94 @@ def test_depth_lines_quiet_on_a_pipe_unless_asked() -> None:
     assert proc.returncode == 130, err
     assert "no-use-after-free    interrupted" in out
     assert "/30 done" not in err and "interrupted by SIGINT" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "verdict"),
+    [
+        (["--spec", "v4.13-popfail-fix", "--depth", "3", "--engine", "explicit-python"], 0),
+        (["--spec", "seed", "--property", "no-deadlock", "--depth", "2", "--engine", "bmc"], 1),
+    ],
+)
+@pytest.mark.parametrize("reader", ["head -3", "true"])
+def test_check_model_through_a_closed_pipe(
+    argv: list[str], verdict: int, reader: str, tmp_path: Path
+) -> None:
+    """`check-model ... | head -3`: the exit status is the verdict's (`true`
+    leaves before the first byte, so every write meets a closed pipe)."""
+    pipe = subprocess.run(
+        f"{sys.executable} -m percpu_mc.checker.cli.check_model {' '.join(argv)} "
+        f"| {reader} >/dev/null; echo ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,  # not the clone's root, whose percpu_mc/ would shadow the install
+    )
+    assert pipe.stdout.strip() == str(verdict), pipe.stderr
+    assert "Traceback" not in pipe.stderr and "BrokenPipe" not in pipe.stderr
+
+
+def no_compiler(tmp_path: Path) -> dict[str, str]:
+    """An environment with no C compiler on PATH and an empty build cache."""
+    env = {k: v for k, v in os.environ.items() if k != "CC"}
+    return {**env, "PATH": str(Path(sys.executable).parent), "XDG_CACHE_HOME": str(tmp_path)}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_portfolio_without_compiler_keeps_bmc_verdicts(signum: int, tmp_path: Path) -> None:
+    """No compiler: one line says so at once and BMC alone runs; a signal
+    then keeps what BMC settled (the 2-step deadlock, the depth reached)."""
+    proc = start(
+        "check_model",
+        *("--depth", "30", "--property", "no-deadlock", "--property", "no-use-after-free"),
+        env=no_compiler(tmp_path),
+        cwd=tmp_path,
+    )
+    assert proc.stderr is not None
+    notice = proc.stderr.readline()
+    assert "needs a C compiler" in notice and "BMC alone" in notice, notice
+    time.sleep(15)  # BMC settles depth 2 in a second or two on an idle machine
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and "needs a C compiler" not in err
+    # before: every property "interrupted: no violation up to depth 0"
+    reached = re.search(
+        r"^no-use-after-free +interrupted: no violation up to depth (\d+)", out, re.M
+    )
+    assert reached and int(reached[1]) >= 1, out
+    if int(reached[1]) >= 2:  # no-deadlock was asked at depth 2: its 2-step run is kept
+        assert re.search(r"^no-deadlock +violated at depth 2 \[bmc\]", out, re.M), out
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:  # ended meanwhile
+        return b""
+
+
+def test_ctrl_c_while_compiling_is_no_compiler_failure(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole foreground process group, the compiler too:
+    the run is interrupted (130), not a compiler that "failed"."""
+    slow = tmp_path / "slow-cc"
+    slow.write_text('#!/bin/sh\nsleep 60\nexec cc "$@"\n')
+    slow.chmod(0o755)
+    env = {**os.environ, "CC": str(slow), "XDG_CACHE_HOME": str(tmp_path)}
+    for engine in ("portfolio", "explicit"):
+        proc = start(
+            "check_model",
+            *("--engine", engine, "--property", "no-deadlock", "--depth", "2"),
+            env=env,
+            start_new_session=True,
+            cwd=tmp_path,
+        )
+        while not any(b"sleep" in cmdline(c) for p in children(proc.pid) for c in children(p)):
+            assert proc.poll() is None
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, (engine, err)
+        assert "failed on the generated model" not in err and "Traceback" not in err, err

@@ -17,7 +17,7 @@ from functools import cache
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_differential import STATES, VARIANTS, WALKS, arbitrary_states, reachable_states
+from strategies import STATES, VARIANTS, WALKS, arbitrary_states, reachable_states
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main

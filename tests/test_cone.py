@@ -1,4 +1,4 @@
-"""checker/bmc.py's cone of influence: BMC leaves the fields outside the cone
+"""checker/engines/bmc.py's cone of influence: BMC leaves the fields outside the cone
 of the properties it checks without a next-state equation.  That removes no
 run only if nothing inside the cone depends on them: checked syntactically
 (the cone is closed) and on the concrete interpretation (whatever values the
@@ -13,7 +13,7 @@ from functools import cache
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_differential import STATES, VARIANTS, arbitrary_states, reachable_states
+from strategies import STATES, VARIANTS, arbitrary_states, reachable_states
 
 from percpu_mc.checker.engines.bmc import TransitionRelation
 from percpu_mc.checker.engines.symbolic import Z3Ops, flat

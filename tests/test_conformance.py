@@ -1,4 +1,4 @@
-"""Level-2 conformance (checker/conformance.py, check-trace --spec): model
+"""Level-2 conformance (checker/logs/conformance.py, check-trace --spec): model
 runs written as logs round-trip; counterexamples come back as their
 property at the line of the violating step; a bug's log is rejected by the
 fixed spec; every kind of mismatch explains itself."""

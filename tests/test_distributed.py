@@ -26,6 +26,7 @@ from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.distributed import DistributedEngine, WorkerLost
 from percpu_mc.checker.engines.native import Native
+from percpu_mc.checker.result import Unwatched
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import PROPERTIES
@@ -161,13 +162,13 @@ def test_a_lost_worker_stops_the_search() -> None:
             Model(specs.load("v4.13").params), list(PROPERTIES.values()), cluster.scheduler_address
         )
 
-        def kill_at_level_3(line: str) -> None:
-            if line.startswith("level 3: worker 1"):
-                os.kill(pids[1], signal.SIGKILL)
+        class KillAtLevel3(Unwatched):
+            def note(self, text: str) -> None:
+                if text.startswith("level 3: worker 1"):
+                    os.kill(pids[1], signal.SIGKILL)
 
-        engine.report = kill_at_level_3
         with pytest.raises(WorkerLost, match="after level 3 of 8 completed"):
-            engine.run(8)
+            engine.run(8, KillAtLevel3())
 
 
 @settings(max_examples=30, deadline=None)

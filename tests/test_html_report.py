@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def test_seed_counterexamples_render_in_chromium(seed_run: tuple, tmp_path: Path
         every_step = {a["data-step"] for a in dom.inside(id=r.prop) if "data-step" in a}
         assert every_step == {str(n) for n in range(r.depth + 1)}
     text = " ".join(" ".join(dom.text).split())
-    assert re.search(r"pcpu_alloc_mutex is owned by alloc#\d, which is at IDLE", text)
+    assert re.search(r"pcpu_alloc_mutex is owned by alloc#\d, out of pcpu_alloc\(\)", text)
     # the lost update: the counter and the pages it counts differ
     counted = re.search(
         r"pcpu_nr_empty_pop_pages is (-?\d+), but the chunks hold (\d+) "
@@ -227,7 +228,13 @@ def test_page_is_self_contained_and_written_atomically(seed_run: tuple, tmp_path
     html_report.write_model(str(page), doc, results, model)
     text = page.read_text()
     assert not re.search(r"<script|<link|<img|<iframe|\bsrc=|@import|url\(", text)
-    assert set(re.findall(r"https?://[^\s\"']+", text)) <= {"http://www.w3.org/2000/svg"}
+    # links to the kernel source are for the reader to follow, not assets of the page
+    links = set(re.findall(r'<a class="source" href="(https://[^"]+)"', text))
+    assert links and all(
+        u.startswith(("https://elixir.bootlin.com/", "https://git.kernel.org/")) for u in links
+    )
+    others = set(re.findall(r"https?://[^\s\"']+", text)) - links
+    assert others <= {"http://www.w3.org/2000/svg"}
     assert [p.name for p in tmp_path.iterdir()] == ["seed.html"]  # no temporary left
 
 
@@ -287,3 +294,104 @@ def test_live_bytes_are_the_sum_of_live_areas(ops: list[tuple[bool, int, int]]) 
     for life in summary.lives:
         assert life.live == live and life.live_bytes == sum(live.values())
         assert life.peak_bytes >= life.live_bytes
+
+
+def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and rows of RGB(A) bytes of an 8-bit, non-interlaced
+    PNG (what Chromium's screenshots are): enough to look at colours."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + size]
+        header = body if kind == b"IHDR" else header
+        idat += body if kind == b"IDAT" else b""
+        pos += 12 + size
+    width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
+    depth, colour, interlace = header[8], header[9], header[12]
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    bpp = 3 if colour == 2 else 4
+    raw, stride, rows = zlib.decompress(idat), width * bpp, []
+    prev = bytearray(stride)
+    for y in range(height):
+        kind, line = (
+            raw[y * (stride + 1)],
+            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
+        )
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(
+            bytes(line if bpp == 3 else b"".join(line[i : i + 3] for i in range(0, stride, 4)))
+        )
+        prev = line
+    return width, height, rows
+
+
+def test_seed_sequence_chart_renders_in_chromium(seed_run: tuple, tmp_path: Path) -> None:
+    """A lane per context with a box per step (the failing and the violating
+    steps marked, the mutex holder's lane drawn), steps that fold, the
+    changed fields marked, and each step linked to the kernel function at
+    the seed's commit; the lanes show in Chromium's screenshot."""
+    doc, results, model = seed_run
+    page = tmp_path / "seed.html"
+    html_report.write_model(str(page), doc, results, model)
+    dom = Elements(chromium(tmp_path, "--dump-dom", page.as_uri()))
+    for r in results:
+        chart = dom.inside(class_="lanes", **{"data-property": r.prop})
+        lanes = [a["data-lane"] for a in chart if a.get("class") == "lane"]
+        assert lanes[:2] == ["alloc#1", "alloc#2"], lanes
+        boxes = [a for a in chart if "lane-step" in a.get("class", "").split()]
+        assert [int(a["data-lane-step"]) for a in boxes] == list(range(1, r.depth + 1))
+        for box, step in zip(boxes, r.trace.steps):
+            assert box["data-lane"] == model.actions[step.action].context.label
+        links = [a["href"] for a in chart if a["tag"] == "a"]
+        assert links == [f"#{r.prop}-step-{n}" for n in range(1, r.depth + 1)]
+        assert "last" in boxes[-1]["class"].split()
+        folds = [a for a, _ in dom.found if a["tag"] == "details" and a["id"].startswith(r.prop)]
+        assert len(folds) == r.depth + 1 and [("open" in a) for a in folds][-1]
+    deadlock = dom.inside(class_="lanes", **{"data-property": "no-deadlock"})
+    failing = [a for a in deadlock if "fails" in a.get("class", "").split()]
+    assert [a["data-lane-step"] for a in failing] == ["2"]
+    assert any("mutex-held" in a.get("class", "") for a in deadlock)
+    sources = [
+        a["href"] for a in dom.inside(id="no-deadlock-step-2") if "source" in a.get("class", "")
+    ]
+    assert sources == [
+        "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/"
+        "mm/percpu-vm.c?id=1a4d76076cda"
+    ]
+    # step 1 takes an area of the first chunk; step 10 stores the counter
+    first = dom.inside(id="counter-exact-step-1")
+    assert any(a["tag"] == "g" and "changed" in a.get("class", "").split() for a in first)
+    last = dom.inside(id="counter-exact-step-10")
+    assert any(a["tag"] == "tr" and "changed" in a.get("class", "").split() for a in last)
+    assert any("changed-counter" in a.get("class", "") for a in last)
+    # the 10-step run alone on a page, so that its chart is in the window
+    alone = tmp_path / "counter-exact.html"
+    one = [i for i in doc["results"] if i["property"] == "counter-exact"]
+    html_report.write_model(
+        str(alone),
+        {**doc, "results": one},
+        [r for r in results if r.prop == "counter-exact"],
+        model,
+    )
+    png = tmp_path / "seed.png"
+    chromium(tmp_path, f"--screenshot={png}", "--window-size=1200,900", alone.as_uri())
+    width, height, rows = png_pixels(png.read_bytes())
+    box = bytes.fromhex("eaf1fb")  # a step's box
+    xs = [x for row in rows for x in range(width) if row[3 * x : 3 * x + 3] == box]
+    assert len(xs) > 5 * 2000, "the step boxes are not drawn"
+    assert max(xs) - min(xs) > 170, "the boxes stand in one lane only"
+    last = bytes.fromhex("f9d6d2")  # the violating step's box
+    assert sum(row.count(last) for row in rows) > 1000

@@ -1,4 +1,4 @@
-"""k-induction (checker/induction.py): a property proved with the lemma that
+"""k-induction (checker/engines/induction.py): a property proved with the lemma that
 makes it inductive, not proved without it, and a violated one refuted by the
 base case with its shortest counterexample."""
 
@@ -12,6 +12,7 @@ import pytest
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.induction import InductionEngine
+from percpu_mc.checker.result import Proved, Result, Violated
 from percpu_mc.model.invariants import LEMMAS
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
@@ -23,9 +24,9 @@ LEMMA = {lm.name: lm for lm in LEMMAS}
 
 def prove(spec: str, prop: str, lemmas: list[str], max_k: int = 1, depth: int = 0):
     eng = InductionEngine(
-        Model(specs.load(spec).params), [PROPERTIES[prop]], [LEMMA[n] for n in lemmas]
+        Model(specs.load(spec).params), [PROPERTIES[prop]], [LEMMA[n] for n in lemmas], max_k=max_k
     )
-    [result], _ = eng.run(max_k, depth)
+    [result], _ = eng.run(depth)
     return result, eng
 
 
@@ -229,8 +230,36 @@ def test_counter_fix_proves_every_property() -> None:
     proved for every depth at k = 1."""
     props = ["counter-nonnegative", "counter-exact", "atomic-progress"]
     eng = InductionEngine(
-        Model(specs.load("v4.13-counter-fix").params), [PROPERTIES[n] for n in props]
+        Model(specs.load("v4.13-counter-fix").params), [PROPERTIES[n] for n in props], max_k=1
     )
-    results, _ = eng.run(1)
+    results, _ = eng.run()
     assert [(r.verdict, r.k) for r in results] == [("proved", 1)] * 3
     assert "counter-identity" in results[0].lemmas
+
+
+def test_explicit_and_bmc_base_cases_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The base case by the compiled explicit search gives the verdicts,
+    counterexample lengths, proofs and vacuity the BMC base case gives, on
+    inject-atomic-fit-unpopulated to 3 steps: populated-backing, violated
+    at 3 steps, is reported with its counterexample (replayed concretely)
+    and kept out of the pool (no lemmas: the proofs are not what differs,
+    and they cost the most)."""
+    model = Model(specs.load("inject-atomic-fit-unpopulated").params)
+    props = [PROPERTIES[n] for n in ("populated-backing", "no-use-after-free")]
+    fast = InductionEngine(model, props, [], max_k=1)
+    explicit, _ = fast.run(3)
+    assert fast.proof.base_seconds > 0
+    with monkeypatch.context() as m:
+        m.setattr(InductionEngine, "explicit_base", lambda *_: None)
+        bmc, _ = InductionEngine(model, props, [], max_k=1).run(3)
+
+    def verdict(r: Result) -> tuple:
+        if isinstance(r, Proved):
+            return (r.prop, r.verdict, r.k, r.lemmas, r.vacuous)
+        return (r.prop, r.verdict, r.depth)
+
+    assert [verdict(r) for r in explicit] == [verdict(r) for r in bmc]
+    assert explicit[0].verdict == "violated"
+    e = explicit[0]
+    assert isinstance(e, Violated) and e.engine == "explicit" and e.depth == 3
+    assert not PROPERTIES[e.prop].holds(Concrete(), model.kernel, e.trace.steps[-1].state)

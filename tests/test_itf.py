@@ -15,33 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared import PINNED
 
 from percpu_mc.checker import specs
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import State
-
-# The pinned geometry of tests/test_cli_model.py: no-deadlock breaks after 3
-# steps, counter-exact after 6.
-PINNED = """\
-name = "seed-pinned"
-
-[params]
-unit_pages = 2
-cells_per_page = 2
-nr_chunks = 3
-first_chunk_static_cells = 2
-nr_contexts = 2
-live_per_context = 1
-sizes = [1, 2]
-
-[switches]
-counter_update = "unlocked"
-create_fail_unlocks_mutex = false
-map_extension = "work-item"
-alloc_mutex = "populate-only"
-"""
 
 MAX_JSON_INT = 2**53 - 1  # RFC 7159's interoperable range, as ADR-015 says
 

@@ -1,4 +1,4 @@
-"""Starvation lassos (checker/lasso.py): found where the balance work never
+"""Starvation lassos (checker/engines/lasso.py): found where the balance work never
 refills (PCPU_EMPTY_POP_PAGES_HIGH = 0), with the loop really closing and
 really starving the request; and the CLI shows the loop."""
 

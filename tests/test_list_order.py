@@ -1,4 +1,4 @@
-"""The kernel's list order (checker/list_order.py): the chunk choices the
+"""The kernel's list order (checker/engines/list_order.py): the chunk choices the
 kernel's pcpu_slot[] order makes, out of the ones the model allows."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from test_verdicts import PRE_ASYNC_STARVES, pre_async_starvation_plan
+from shared import PRE_ASYNC_STARVES, pre_async_starvation_plan
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
@@ -29,7 +29,7 @@ TINY_NO_REFILL = dataclasses.replace(
 
 ALLOC, CREATE = "pcpu_alloc (non-atomic)", "pcpu_create_chunk"
 # v4.13's code with requests of one cell or the whole unit and a first chunk
-# of three free cells (the shipped geometry before issue 15): the list-order
+# of three free cells (the earlier default geometry): the list-order
 # runs and the recorded whole-unit lasso below are at this geometry
 WHOLE_UNIT = dataclasses.replace(
     specs.load("v4.13").params, first_chunk_static_cells=1, sizes=(1, 4)

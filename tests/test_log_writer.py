@@ -120,7 +120,10 @@ def test_emit_log_writes_each_counterexample(tmp_path: Path, capsys) -> None:
 
 def test_simulate_writes_a_run(tmp_path: Path, capsys) -> None:
     assert (
-        main(["--spec", "v4.13", "--simulate", "40", "--seed", "5", "--emit-log", str(tmp_path)])
+        main(
+            ["--spec", "v4.13", "--simulate", "40", "--seed", "5", "--emit-log", str(tmp_path)]
+            + ["--json"]  # the document is printed only when asked for
+        )
         == 0
     )
     doc = json.loads(capsys.readouterr().out)

@@ -5,13 +5,28 @@ steps are held to the kernel's code here."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from percpu_mc.checker import specs
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
+from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import AllocPc, BalancePc, Isolated, State, upd
 
 X = Concrete()
+
+
+def two_page_v5_14() -> Params:
+    """v5.14's switches at the two-page geometry these hand-built states assume."""
+    return replace(
+        specs.load("v5.14").params,
+        unit_pages=2,
+        cells_per_page=2,
+        nr_chunks=4,
+        first_chunk_static_cells=1,
+        sizes=(1, 4),
+    )
 
 
 def step(m: Model, s: State, name: str, ctx: int | None = None, **choices: int) -> State:
@@ -27,7 +42,7 @@ def holds(m: Model, s: State, prop: str) -> bool:
 
 
 def test_free_isolates_and_balance_work_depopulates() -> None:
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = m.init()
     # chunk 2: areas at cells 0 and 2 (one per page), both pages populated;
     # chunk 3: fully free, populated.  Counter: first chunk 1 + chunk 3 2 = 3.
@@ -63,42 +78,52 @@ def test_free_isolates_and_balance_work_depopulates() -> None:
         s = step(m, s, "pcpu_balance_workfn: map extend pick")
     assert s.balance_pc == BalancePc.RECLAIM
     s = step(m, s, "pcpu_reclaim_populated", chunk=2)
+    # the scan found page 1; pcpu_lock is dropped around its depopulation
+    assert s.balance_pc == BalancePc.RECLAIM_DEPOP and s.reclaim_run == 0b10
+    s = step(m, s, "pcpu_reclaim_populated: depopulate")
+    # no empty page left: the loop breaks; the TLB flush, then the sideline
+    assert s.balance_pc == BalancePc.RECLAIM_FLUSH and s.populated[2] == 0b01
+    s = step(m, s, "pcpu_reclaim_populated: flush")
     assert s.populated[2] == 0b01 and s.isolated[2] == Isolated.SIDELINED
     assert s.nr_empty_pop_pages == 3 and holds(m, s, "counter-exact")
     s = step(m, s, "pcpu_reclaim_populated")  # nothing left: phase 2
     assert s.balance_pc == BalancePc.RETRY_POP
+    s = run_balance_to_idle(m, s)
     # freeing the last area of the sidelined chunk empties its populated page
     # 0: isolated with empty pages, it goes back to pcpu_to_depopulate_slot
     s = step(m, s, "free_percpu", 0)
     assert s.isolated[2] == Isolated.TO_DEPOPULATE and holds(m, s, "counter-exact")
     # the next run depopulates page 0 and, the chunk being fully free, reintegrates it
-    s = step(m, s, "pcpu_balance_workfn: retry_pop")
-    while s.balance_pc != BalancePc.IDLE:
-        s = step(
-            m,
-            s,
-            {
-                BalancePc.PICK: "pcpu_balance_workfn: pick chunk",
-                BalancePc.POP: "pcpu_populate_chunk",
-                BalancePc.CREATE: "pcpu_create_chunk",
-                BalancePc.FINAL_COLLECT: "pcpu_balance_free(true): collect",
-                BalancePc.FINAL_DESTROY: "pcpu_destroy_chunk",
-            }[BalancePc(s.balance_pc)],
-            chunk=3,
-        )
     s = step(m, s, "pcpu_balance_workfn")
     s = step(m, s, "pcpu_balance_workfn: collect", chunk=3)
     while s.balance_pc == BalancePc.EXT_PICK:
         s = step(m, s, "pcpu_balance_workfn: map extend pick")
     s = step(m, s, "pcpu_reclaim_populated", chunk=2)
+    s = step(m, s, "pcpu_reclaim_populated: depopulate")
+    s = step(m, s, "pcpu_reclaim_populated: flush")
     assert s.isolated[2] == Isolated.NO and s.populated[2] == 0
     assert s.alloc_map[2] == 0 and holds(m, s, "counter-exact")
+
+
+def run_balance_to_idle(m: Model, s: State) -> State:
+    """The rest of a balance run, taking chunk 3 wherever a chunk is chosen."""
+    names = {
+        BalancePc.RETRY_POP: "pcpu_balance_workfn: retry_pop",
+        BalancePc.PICK: "pcpu_balance_workfn: pick chunk",
+        BalancePc.POP: "pcpu_populate_chunk",
+        BalancePc.CREATE: "pcpu_create_chunk",
+        BalancePc.FINAL_COLLECT: "pcpu_balance_free(true): collect",
+        BalancePc.FINAL_DESTROY: "pcpu_destroy_chunk",
+    }
+    while s.balance_pc != BalancePc.IDLE:
+        s = step(m, s, names[BalancePc(s.balance_pc)], chunk=3)
+    return s
 
 
 def test_reclaim_below_high_reintegrates() -> None:
     """Below PCPU_EMPTY_POP_PAGES_HIGH the chunk goes back at once, pages
     and all, and its empty pages count again."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = m.init()
     s = upd(
         s,
@@ -126,7 +151,7 @@ def test_final_balance_free_destroys_unpopulated_free_chunks() -> None:
     """f183324133ea's pcpu_balance_free(true) after phase 2: of two fully free
     chunks, the one without populated pages goes (the other is the list head
     the run spares)."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = m.init()
     s = upd(
         s,

@@ -1,4 +1,4 @@
-"""pre-async's row of DESIGN's known-bug table, atomic-progress, at
+"""pre-async's row of the README's known-bug table, atomic-progress, at
 whole-page units and requests: specs/pre-async-starve.toml is pre-async's
 code at that geometry (the default one breaks it too, tests/test_verdicts.py),
 and both engines find the violation at the same shortest length, the spec's
@@ -50,7 +50,7 @@ def test_explicit_search_holds_the_spec_to_its_expectations() -> None:
     """Breadth-first search over every property to the spec's depth: the
     expected violations are found, the expected holds hold, and
     atomic-progress's shortest counterexample takes exactly that depth and
-    makes only choices the kernel's list order makes (checker/list_order.py)."""
+    makes only choices the kernel's list order makes (checker/engines/list_order.py)."""
     spec = specs.load(SPEC)
     m = Model(spec.params)
     results, _ = ExplicitEngine(m, list(PROPERTIES.values())).run(spec.depth)
@@ -205,7 +205,7 @@ def test_small_atomic_requests_fail_at_both_geometries() -> None:
     lemma = Lemma(
         "first-chunk", "pcpu_setup_first_chunk(): immutable, fully populated", first_chunk
     )
-    [r], _ = InductionEngine(Model(specs.load(SPEC).params), [armed], [lemma]).run(1)
+    [r], _ = InductionEngine(Model(specs.load(SPEC).params), [armed], [lemma], max_k=1).run()
     assert (r.verdict, r.depth) == ("violated", 1)
 
 
@@ -229,7 +229,7 @@ def populated_chunk_destroyed_for_an_unpopulated_one(x: Ops, k: Kernel, s: State
 
 def test_kernel_order_search_explores_only_kernel_choices() -> None:
     """Breadth-first search over the kernel's chunk choices only (ExplicitEngine
-    with checker/list_order.py's KernelOrder).  The model's unordered free
+    with checker/engines/list_order.py's KernelOrder).  The model's unordered free
     slot lets a balance run spare the older, unpopulated chunk 2 and destroy
     chunk 1 that free_percpu() has just moved to the head, 12 steps in; the
     kernel spares the head, so no such run exists within 12 kernel steps.

@@ -20,7 +20,7 @@ import termios
 from pathlib import Path
 
 import pytest
-from test_itf import PINNED  # the pinned geometry of tests/test_cli_model.py
+from shared import PINNED
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")

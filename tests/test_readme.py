@@ -32,6 +32,10 @@ VERDICT = re.compile(
 )
 
 
+# The first line of check-model's report, up to its time.
+HEADER = re.compile(r"^spec \S+, engine \S+, depth \d+")
+
+
 @dataclass
 class Example:
     """One command of a fenced block, with the output the doc shows for it."""
@@ -136,6 +140,12 @@ def test_examples_run_as_written(doc: Path, tmp_path: Path) -> None:
             f"{example.where}: `{example.runnable()}` exited {done.returncode}\n{done.stderr[-2000:]}"
         )
         if example.depth is None:
+            # the header a sample shows is the one printed: engine and depth
+            for head in (HEADER.match(line) for line in example.shown):
+                assert head is None or any(ln.startswith(head[0]) for ln in output), (
+                    f"{example.where}: `{example.command}` does not print {head[0]!r}:\n"
+                    + "\n".join(output[:3])
+                )
             for verdict in example.verdicts():
                 assert any(line.startswith(verdict) for line in output), (
                     f"{example.where}: `{example.command}` does not print {verdict!r}:\n"
@@ -161,7 +171,8 @@ def test_readme_is_short_and_opens_with_the_two_commands() -> None:
         "sh",
         [
             "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/check-model --depth 13",
-            "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest -q -n 2",
+            "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/ruff check"
+            " . && .venv/bin/ruff format --check . && .venv/bin/pytest -q -n 2",
         ],
     )
 
@@ -193,3 +204,16 @@ def test_links_and_paths_stay_in_the_repository(doc: Path) -> None:
             assert anchor in anchors(linked), f"{doc.name}: no heading for {target}"
     for path in re.findall(r"`((?:percpu_mc|tests|benchmarks|docs|tools)/[^`\s]*)`", text):
         assert list(ROOT.glob(path)), f"{doc.name}: {path} does not exist"
+
+
+def test_readme_names_the_compiler_and_every_exit_verdict() -> None:
+    """The compiled search needs a C compiler: the README says so; its exit
+    table names every verdict check-trace exits with."""
+    from percpu_mc.checker.cli.check_trace import EXIT_STATUS
+
+    text = (ROOT / "README.md").read_text()
+    install = text.split("## Install")[1].split("\n## ")[0]
+    assert "C compiler" in install and "gcc" in install
+    table = text.split("## Exit status")[1].split("\n## ")[0]
+    for verdict in EXIT_STATUS:
+        assert f"`{verdict}`" in table, verdict

@@ -1,5 +1,5 @@
-"""Specs are data the tests hold the model to (DESIGN principle 4), and bad
-ones fail clearly (principle 7): every shipped spec loads, with valid
+"""Specs are data the tests hold the model to (kernel history is data), and bad
+ones fail clearly (one message, exit 2): every shipped spec loads, with valid
 parameters and expectations that name real properties; every kind of broken
 spec is one SpecError naming the file and, where the loader knows it, the
 line."""
@@ -44,7 +44,7 @@ def line_of(text: str, needle: str) -> int:
 
 
 def test_some_specs_ship() -> None:
-    """The variants DESIGN's table names are all shipped."""
+    """The variants of the README's known-bug table are all shipped."""
     assert {"pre-async", "seed", "v3.18", "v4.7", "v4.13"} <= set(available())
 
 

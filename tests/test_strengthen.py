@@ -1,4 +1,4 @@
-"""BMC strengthened with proved lemmas (checker/strengthen.py): the lemmas it
+"""BMC strengthened with proved lemmas (checker/engines/strengthen.py): the lemmas it
 keeps hold in every reachable state, a lemma a bug breaks is not kept, and
 asserting the kept ones on every step changes no verdict and no shortest
 counterexample length."""

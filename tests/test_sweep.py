@@ -83,13 +83,27 @@ def test_sweep_local_and_on_a_dask_cluster_agree() -> None:
     assert highs == {1, 2}
 
 
+# sweep_table's columns after the spec and the swept parameters
+AFTER_AXES = ["property", "engine", "depth", "verdict", "counterexample", "seconds"]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of each row of a rich table (header first), stripped."""
+    return [
+        [c.strip() for c in line.strip()[1:-1].split(line.strip()[0])]
+        for line in text.splitlines()
+        if line.strip()[:1] in ("┃", "│")
+    ]
+
+
 def test_sweep_table_is_printed() -> None:
-    """Without --json, one table with a row per job: the swept parameters,
-    the verdict and the counterexample depth."""
+    """Without --json, one table with a row per job in job order: the spec,
+    the swept parameter's value, the property, engine and depth, the verdict,
+    the counterexample's length for a violation only, and the seconds."""
     rc, out, _ = cli(
         "--sweep",
         "--spec",
-        "inject-extend-fail-keeps-mutex",
+        "v4.13,inject-extend-fail-keeps-mutex",
         "--param",
         "nr_chunks=2..3",
         "--property",
@@ -102,9 +116,51 @@ def test_sweep_table_is_printed() -> None:
         "1",
     )
     assert rc == 1
-    rows = [ln for ln in out.splitlines() if "inject-extend-fail-keeps-mutex" in ln]
-    assert len(rows) == 2 and all("violated" in r and "no-deadlock" in r for r in rows)
-    assert "nr_chunks" in out
+    header, *rows = table_rows(out)
+    assert header == ["spec", "nr_chunks", *AFTER_AXES]
+    assert [r[:-1] for r in rows] == [
+        ["v4.13", "2", "no-deadlock", "explicit", "3", "holds", ""],
+        ["v4.13", "3", "no-deadlock", "explicit", "3", "holds", ""],
+        ["inject-extend-fail-keeps-mutex", "2", "no-deadlock", "explicit", "3", "violated", "3"],
+        ["inject-extend-fail-keeps-mutex", "3", "no-deadlock", "explicit", "3", "violated", "3"],
+    ]
+    assert all(float(r[-1]) >= 0 for r in rows)
+
+
+def test_sweep_table_cells() -> None:
+    """Each cell of sweep_table comes from its own field: a parameter one job
+    does not sweep is blank in its row, a tuple is comma-joined, the depth
+    column is the job's depth and the counterexample column the result's
+    length, shown for a violation only."""
+    from rich.console import Console
+
+    base = specs.load("seed").params
+    results = [
+        sweep.JobResult(
+            sweep.Job("seed", (("sizes", (1, 2)),), base, "no-deadlock", 9, "bmc"),
+            "violated",
+            2,
+            1.234,
+        ),
+        sweep.JobResult(
+            sweep.Job("v4.13", (("nr_chunks", 4),), base, "refill", 7, "explicit"), "holds", 7, 0.5
+        ),
+        sweep.JobResult(
+            sweep.Job("v4.7", (("nr_chunks", 2), ("sizes", (4,))), base, "refill", 5, "bmc"),
+            "over-budget",
+            3,
+            12.0,
+        ),
+    ]
+    console = Console(width=200, file=io.StringIO())
+    console.print(sweep.sweep_table(results))
+    header, *rows = table_rows(console.file.getvalue())
+    assert header == ["spec", "sizes", "nr_chunks", *AFTER_AXES]
+    assert rows == [
+        ["seed", "1,2", "", "no-deadlock", "bmc", "9", "violated", "2", "1.23"],
+        ["v4.13", "", "4", "refill", "explicit", "7", "holds", "", "0.50"],
+        ["v4.7", "4", "2", "refill", "bmc", "5", "over-budget", "", "12.00"],
+    ]
 
 
 BAD = [

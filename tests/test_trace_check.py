@@ -4,6 +4,7 @@ allocator check clean in every format, while each kind of damage to them
 (dropped, duplicated, reordered, truncated lines) gets the verdict it
 deserves."""
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -453,15 +454,18 @@ def test_reordered_lines(ops: list[Op], style: Style, data: st.DataObject) -> No
 @SETTINGS
 @given(runs(), styles, st.data())
 def test_truncated_last_line(ops: list[Op], style: Style, data: st.DataObject) -> None:
-    """A capture cut off inside a line's fields is unparseable at that line."""
+    """A capture cut off inside its last line: that line is a warning, not
+    read (its last number may be cut short), and the rest is checked."""
     if not ops:
         return
     lines = style.render(ops)
     last = lines[-1]
     indent = len(last) - len(last.lstrip())  # a line of spaces is a blank line
-    cut = data.draw(st.integers(indent + 1, last.rindex("=") - 1))
+    cut = data.draw(st.integers(indent + 1, len(last) - 1))
     report = check("".join(lines[:-1]) + last[:cut])
-    assert [error.line for error in report.parse_errors] == [len("".join(lines).splitlines())]
+    assert report.parse_errors == [] and report.violations == []
+    number = len("".join(lines).splitlines())
+    assert len(report.warnings) == 1 and report.warnings[0].startswith(f"line {number} is cut")
 
 
 # -- degenerate requests ------------------------------------------------------
@@ -538,3 +542,78 @@ def test_degenerate_requests_never_crash(
     log.write_text(text)
     expected = 1 if check(text).violations else 0
     assert main(["--json", str(log)]) == expected
+
+
+# -- a second free of an area allocated before the log -------------------------
+
+
+def test_double_free_of_an_area_allocated_before_the_log() -> None:
+    """The first free of an area the log never saw allocated is unknown; after
+    it the area is known free, so a second free is a double free."""
+    header = "# entries-in-buffer/entries-written: 2/2   #P:1\n"
+    log = header + free(0, ts="1.0") + free(0, ts="1.1")
+    assert kinds(check(log)) == [("double-free", 3)]
+    assert "line 2" in check(log).violations[0].message
+    # Without a header, and in an unknown chunk or a known one alike.
+    assert kinds(check(free(0, base=C) + alloc(64, base=C) + free(0, base=C))) == [
+        ("double-free", 3)
+    ]
+    # Allocated again in between: two frees of two areas.
+    assert check(free(0) + alloc(0) + free(0)).violations == []
+
+
+def test_double_free_across_a_gap_is_only_noted() -> None:
+    """Events lost between the two frees may have allocated the area again:
+    the second free is noted, saying why, and is not a violation."""
+    lost = free(0, ts="1.0") + "CPU:0 [LOST 3 EVENTS]\n" + free(0, ts="1.1")
+    report = check(lost)
+    assert report.violations == []
+    assert [(n.kind, n.line) for n in report.notes] == [("double-free", 3)]
+    assert "lost at line 2" in report.notes[0].message
+    # An allocation after the gap makes the second free an ordinary one.
+    again = free(0) + "CPU:0 [LOST 3 EVENTS]\n" + alloc(0) + free(0)
+    assert check(again).violations == check(again).notes == []
+    # An overwritten buffer: CPU 1's lost events may have allocated it.
+    header = "# entries-in-buffer/entries-written: 3/9   #P:2\n"
+    overwritten = (
+        header + free(0, cpu=0, ts="1.0") + alloc(64, cpu=1, ts="1.1") + free(0, cpu=0, ts="1.2")
+    )
+    report = check(overwritten)
+    assert report.violations == [] and [n.line for n in report.notes] == [4]
+    assert "overwrote" in report.notes[0].message
+
+
+def test_double_free_noted_on_the_command_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "gap.trace"
+    path.write_text(free(0, ts="1.0") + "CPU:0 [LOST 3 EVENTS]\n" + free(0, ts="1.1"))
+    assert main(["--no-partial", str(path)]) == 0
+    assert "line 3: note: double-free?" in capsys.readouterr().out
+    path.write_text(free(0, ts="1.0") + free(0, ts="1.1"))
+    assert main(["--no-partial", str(path)]) == 1
+    assert "line 2: double-free" in capsys.readouterr().out
+
+
+def test_repeated_findings_are_capped_and_counted(tmp_path: Path, capsys) -> None:
+    """A finding on every line (a broken kernel, a coarse clock): the report
+    keeps KEPT_PER_KIND of each kind, prints SHOWN_VIOLATIONS, and counts
+    what it left out, rather than growing with the log."""
+    from percpu_mc.checker.cli.check_trace import SHOWN_VIOLATIONS
+    from percpu_mc.checker.logs.findings import KEPT_PER_KIND
+
+    repeats = 3 * KEPT_PER_KIND
+    path = tmp_path / "repeated.trace"
+    path.write_text(alloc(0) + free(0) * (repeats + 1))
+    report = check(path.read_text())
+    assert len(report.violations) == KEPT_PER_KIND
+    assert report.left_out == {"double-free": repeats - KEPT_PER_KIND}
+    assert main(["--no-partial", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count(": double-free: ") == SHOWN_VIOLATIONS
+    assert (
+        f"... and {repeats - SHOWN_VIOLATIONS} more violations ({repeats - SHOWN_VIOLATIONS} double-free)"
+        in out
+    )
+    assert main(["--no-partial", "--json", str(path)]) == 1
+    (result,) = json.loads(capsys.readouterr().out)["files"]
+    assert len(result["violations"]) == KEPT_PER_KIND
+    assert result["violations_left_out"] == {"double-free": repeats - KEPT_PER_KIND}

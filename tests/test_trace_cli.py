@@ -3,6 +3,7 @@ traceback whatever the input."""
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,10 +118,42 @@ def test_arbitrary_bytes_never_raise(tmp_path_factory: pytest.TempPathFactory, d
         assert main([*options, str(log)]) in (0, 1, 2)
 
 
-def test_truncated_gzip_is_unreadable(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_truncated_gzip_is_checked_as_far_as_it_goes(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A .gz cut short (no end-of-stream marker): a warning, and the lines it
+    holds checked, so the double free it holds gives exit status 1."""
     log = tmp_path / "log.gz"
-    log.write_bytes(gzip.compress(DOUBLE_FREE.encode() * 50)[:40])
+    whole = gzip.compress(DOUBLE_FREE.encode() + CLEAN.encode() * 2000)
+    log.write_bytes(whole[: len(whole) // 2])
     status = main([str(log)])
     out, err = capsys.readouterr()
-    assert status == 2 and "unreadable" in out
-    assert err.startswith(f"check-trace: {log}: cannot read: ") and err.count("\n") == 1
+    assert status == 1 and "line 3: double-free" in out and err == ""
+    assert "warning: the gzip stream is truncated" in out and "verdict: violations" in out
+
+
+@pytest.mark.parametrize(
+    ("options", "log", "status"),
+    [([], CLEAN, 0), (["--json"], CLEAN, 0), ([], DOUBLE_FREE, 1), (["--json"], DOUBLE_FREE, 1)],
+)
+def test_a_closed_pipe_keeps_the_verdicts_status(
+    tmp_path: Path, options: list[str], log: str, status: int
+) -> None:
+    """`check-trace FILE | head -1`: stdout's reader is gone before the
+    report is written (here, before the command starts, so that every write
+    fails); the exit status is still the verdict's, never rich's 1."""
+    path = tmp_path / "log"
+    path.write_text(log)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "check-trace"), *options, str(path), str(path)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == status and "Traceback" not in done.stderr

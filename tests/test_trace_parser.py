@@ -286,7 +286,7 @@ def test_ptrval_and_counter_clock() -> None:
         ("  a-1 [000] .... 1.0: percpu:percpu_create_chunk:\n", "percpu_create_chunk 'base_addr='"),
         ("hello world\n", "an event line"),
         (
-            "  a-1 [000] .... 1.0: percpu_alloc_percpu: call_site=f reserved=0 is_atomic=0 si",
+            "  a-1 [000] .... 1.0: percpu_alloc_percpu: call_site=f reserved=0 is_atomic=0 si\n",
             "v5.19+ fields",
         ),
     ],

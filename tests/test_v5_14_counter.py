@@ -9,18 +9,33 @@ own, as v4.13's `pcpu_nr_empty_pop_pages -= occ_pages` after population was."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from test_partial_depopulation import X, step
 
 from percpu_mc.checker import specs
 from percpu_mc.model.machine import Model
+from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import AllocPc
+
+
+def two_page_v5_14() -> Params:
+    """v5.14's switches at the two-page geometry these hand-built states assume."""
+    return replace(
+        specs.load("v5.14").params,
+        unit_pages=2,
+        cells_per_page=2,
+        nr_chunks=4,
+        first_chunk_static_cells=1,
+        sizes=(1, 4),
+    )
 
 
 def test_v5_14_counts_pages_with_the_area() -> None:
     spec = specs.load("v5.14")
     assert spec.params.switches.occ_pages_subtracted == "with-area-every-page"
-    m = Model(spec.params)
+    m = Model(two_page_v5_14())
     s = m.init()
     assert s.nr_empty_pop_pages == 1  # the first chunk's page 1
     # a one-cell request fits the first chunk's page 0 (not empty before): no change
@@ -41,7 +56,7 @@ def test_v5_14_takes_unpopulated_pages_ahead_of_their_population() -> None:
     """A four-cell request creates a chunk: pcpu_alloc_area() takes both
     (unpopulated) pages off the counter, which goes below zero, and the
     population adds them back; at the quiescent point it is exact."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = m.init()
     s = step(m, s, "pcpu_alloc (non-atomic)", 0, size=4, align=1)
     assert s.pc[0] == AllocPc.CREATE
@@ -60,7 +75,7 @@ def test_v5_14_takes_unpopulated_pages_ahead_of_their_population() -> None:
 def test_v5_14_failed_population_gives_the_pages_back() -> None:
     """pcpu_free_area() on the failure path gives back every page it
     empties, the unpopulated ones too: the counter is where it started."""
-    m = Model(specs.load("v5.14").params)
+    m = Model(two_page_v5_14())
     s = m.init()
     s = step(m, s, "pcpu_alloc (non-atomic)", 0, size=4, align=1)
     s = step(m, s, "pcpu_create_chunk", 0, chunk=2)

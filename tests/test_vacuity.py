@@ -1,4 +1,4 @@
-"""Vacuity (DESIGN principle 5): a property whose premise never arose within
+"""Vacuity: a property whose premise never arose within
 the run is reported as vacuous by every engine, in the text and JSON output,
 and `--fail-on-vacuity` turns it into exit status 1.  At v4.13's geometry and
 depth 6 a quiescent point with a live allocation arises (counter-exact is
@@ -108,6 +108,6 @@ def test_induction_reports_vacuity_of_the_base_case() -> None:
     model = Model(specs.load("v4.13-one-chunk").params)
     props = [PROPERTIES["counter-exact"], PROPERTIES["no-deadlock"]]
     for depth, vacuous in ((0, True), (6, False)):
-        results, _ = InductionEngine(model, props).run(1, depth)
+        results, _ = InductionEngine(model, props, max_k=1).run(depth)
         got = {r.prop: (r.verdict, r.vacuous) for r in results}  # type: ignore[union-attr]
         assert got == {"counter-exact": ("proved", vacuous), "no-deadlock": ("proved", None)}

@@ -8,6 +8,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 import pytest
+from shared import PRE_ASYNC_STARVES, pre_async_starvation_plan
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.engines.bmc import BMCEngine
@@ -20,7 +21,7 @@ from percpu_mc.model.ops import Concrete, Ops, select
 from percpu_mc.model.properties import PROPERTIES, Property
 from percpu_mc.model.state import AllocPc, State
 
-AGREE_DEPTH = 7  # both engines, every property, every spec of DESIGN's table
+AGREE_DEPTH = 7  # both engines, every property, every spec of the README's known-bug table
 MAIN_SPECS = ("pre-async", "seed", "v3.18", "v4.7", "v4.13")
 CVE_DEPTH = 14  # both halves of CVE-2016-4794 at the default geometry (13 and 14 steps)
 
@@ -217,60 +218,6 @@ def test_injected_bug_as_expected(name: str) -> None:
     if first is not None and exp[first].depth <= MUTANT_BMC_DEPTH:
         bmc = run(BMCEngine, spec, [PROPERTIES[first]], exp[first].depth)[first]
         assert (bmc.verdict, bmc.depth) == ("violated", exp[first].depth), name
-
-
-PRE_ASYNC_STARVES = replace(
-    specs.load("pre-async").params, first_chunk_static_cells=3, live_per_context=2, sizes=(1, 4)
-)
-
-
-def pre_async_starvation_plan() -> list[tuple[int | None, str, dict[str, int]]]:
-    """The 24 steps of test_pre_async_atomic_starves: (context, action, choices)."""
-    alloc, extend, restart = (
-        "pcpu_alloc (non-atomic)",
-        "pcpu_extend_area_map",
-        "pcpu_alloc: restart",
-    )
-    populate, create = "pcpu_populate_chunk", "pcpu_create_chunk"
-    counter = [("pcpu_alloc: counter load", {}), ("pcpu_alloc: counter store", {})]
-    return [
-        # alloc#1 takes the first chunk's one free cell (its static map needs no extension)
-        *[(0, a, ch) for a, ch in [(alloc, {"size": 1}), (populate, {"fail": 0}), *counter]],
-        # alloc#2 creates chunk 1 and takes all of it, populated
-        *[
-            (1, a, ch)
-            for a, ch in [
-                (alloc, {"size": 4}),
-                (create, {"fail": 0, "chunk": 1}),
-                (extend, {"fail": 0}),
-                (restart, {"chunk": 1}),
-                (populate, {"fail": 0}),
-                *counter,
-            ]
-        ],
-        # alloc#1 creates chunk 2, whose population fails: fully free, unpopulated
-        *[
-            (0, a, ch)
-            for a, ch in [
-                (alloc, {"size": 4}),
-                (create, {"fail": 0, "chunk": 2}),
-                (extend, {"fail": 0}),
-                (restart, {"chunk": 2}),
-                (populate, {"fail": 1}),
-            ]
-        ],
-        # alloc#2 frees chunk 1: two fully free chunks, the balance work is queued
-        (1, "free_percpu", {"live": 0}),
-        # alloc#2 takes chunk 1 (the head of the free slot) again
-        *[
-            (1, a, ch)
-            for a, ch in [(alloc, {"size": 4, "chunk": 1}), (populate, {"fail": 0}), *counter]
-        ],
-        # the atomic request fails: the first chunk and chunk 1 full, chunk 2 unpopulated
-        (0, "pcpu_alloc (atomic)", {"size": 1}),
-        (None, "pcpu_balance_workfn", {}),
-        (None, "pcpu_balance_workfn: collect", {"chunk": 2}),
-    ]
 
 
 def test_pre_async_atomic_starves() -> None:

@@ -151,4 +151,13 @@ class ParseError:
     text: str
 
 
-Record = Event | LostEvents | BufferEntries | Columns | ParseError
+@dataclass(slots=True, unsafe_hash=True)
+class CutLine:
+    """The file ends inside this line: it has no newline (a copy of
+    trace_pipe stopped mid-line, a truncated gzip)."""
+
+    line: int
+    text: str
+
+
+Record = Event | LostEvents | BufferEntries | Columns | ParseError | CutLine

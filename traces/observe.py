@@ -6,7 +6,7 @@ A step shows at most one *marker* and the tracepoints it fires:
   the function tracer can see (`pcpu_populate_chunk <-pcpu_balance_workfn`),
   or a kprobe line placed at the step's code when it is inline code
   (`pcpu_alloc_counter_load: (pcpu_alloc+0x...)`);
-* the tracepoints are the five `percpu:*` events (kernel facts, section 3):
+* the tracepoints are the five `percpu:*` events (docs/kernel-source-notes.md, section 5):
   percpu_alloc_percpu where pcpu_alloc() returns, percpu_alloc_percpu_fail at
   `fail:`, percpu_free_percpu in free_percpu(), percpu_create_chunk and
   percpu_destroy_chunk in pcpu_create_chunk() / pcpu_destroy_chunk().
@@ -177,8 +177,6 @@ class Observer:
             # the depopulation before the destruction, when there is any
             dead = [c for c in range(len(pre.live)) if pre.live[c] and not post.live[c]]
             return bool(dead and pre.populated[dead[0]])
-        if a.kind is Kind.BALANCE_RECLAIM:  # else it reintegrated the chunk at once
-            return pre.populated != post.populated
         return True
 
     def tracepoints(self, a: Action, pre: State, post: State) -> list[Obs]:

@@ -24,6 +24,7 @@ from lark import Lark, Token, Transformer, UnexpectedInput
 from percpu_mc.traces.events import (
     BufferEntries,
     Columns,
+    CutLine,
     Format,
     FunctionCall,
     LostEvents,
@@ -363,11 +364,17 @@ class LogParser:
         return self._records.format or Format.TRACE_PIPE
 
     def records(self, lines: Iterable[str]) -> Iterator[Record]:
-        """Every record of `lines` (each ending in a newline, or the last
-        one without), in order; bad lines become ParseError records."""
+        """Every record of `lines`, in order; bad lines become ParseError
+        records. Every program that writes these logs ends each line with a
+        newline: a last line without one is cut (a copy stopped inside it, a
+        truncated gzip), and its fields may be cut inside a number, so it is
+        a CutLine, not read."""
         if not self._use_scanner:
             for number, line in enumerate(lines, 1):
-                yield from self._parse(line if line.endswith("\n") else line + "\n", number)
+                if line.endswith("\n"):
+                    yield from self._parse(line, number)
+                elif line.strip():
+                    yield CutLine(number, line)
             return
         match, one_token = self._scanner.match, self._one_token
         pairs = {
@@ -377,9 +384,10 @@ class LogParser:
         event = self._records.event
         for number, line in enumerate(lines, 1):
             if (tokens := match(line)) is None or tokens.end() != len(line):
-                if not line.endswith("\n"):  # the last line; every line rule ends in one
-                    line += "\n"
-                    tokens = match(line)
+                if not line.endswith("\n"):  # the last line, cut
+                    if line.strip():
+                        yield CutLine(number, line)
+                    continue
                 if tokens is None or tokens.end() != len(line):
                     yield from self._parse(line, number)
                     continue
@@ -433,6 +441,42 @@ def _text_of(path: str) -> str:
     return f"{shlex.quote(path)} > {shlex.quote(str(text))}"
 
 
+class TruncatedGzip(gzip.GzipFile):
+    """A gzip stream that ends where its data ends: a file cut before the
+    end-of-stream marker reads as what it holds, and says so (`truncated`),
+    rather than raising EOFError and losing the lines already read."""
+
+    truncated = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:  # GzipFile's own loses all it read
+            return b"".join(iter(lambda: self.read1(io.DEFAULT_BUFFER_SIZE), b""))
+        try:
+            return super().read(size)
+        except EOFError:
+            self.truncated = True
+            return b""
+
+    def read1(self, size: int = -1) -> bytes:
+        try:
+            return super().read1(size)
+        except EOFError:
+            self.truncated = True
+            return b""
+
+    def peek(self, n: int) -> bytes:
+        try:
+            return super().peek(n)
+        except EOFError:
+            self.truncated = True
+            return b""
+
+
+def truncated(lines: IO[str]) -> bool:
+    """Did the stream `open_log` gave end early (a truncated gzip)?"""
+    return getattr(getattr(lines, "buffer", None), "truncated", False)
+
+
 def open_log(path: str, raw: IO[bytes] | None = None) -> IO[str]:
     """A text stream of the log at `path` ("-" is standard input), plain or
     gzip-compressed, read through `raw` when given (a reader that counts
@@ -444,7 +488,7 @@ def open_log(path: str, raw: IO[bytes] | None = None) -> IO[str]:
     buffered = io.BufferedReader(raw) if not isinstance(raw, io.BufferedReader) else raw
     try:
         if buffered.peek(2)[:2] == GZIP_MAGIC:
-            buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
+            buffered = TruncatedGzip(fileobj=buffered)  # type: ignore[assignment]
         start = buffered.peek(16)
         for magic, what, command in BINARY_CAPTURES:
             if start.startswith(magic):

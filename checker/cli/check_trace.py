@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,27 +31,25 @@ from percpu_mc.checker.cli.common import (
     say_interrupted,
     showing,
     stderr_console,
+    stdout_console,
     wants_json,
 )
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs.conformance import Conformance, LogFacts, conform_file
-from percpu_mc.checker.logs.trace_check import (
-    DEFAULT_WINDOW_NS,
-    KINDS,
-    Report,
-    TraceChecker,
-    excerpt,
-)
+from percpu_mc.checker.logs.findings import KINDS, Report, excerpt
+from percpu_mc.checker.logs.trace_check import DEFAULT_WINDOW_NS, TraceChecker
 from percpu_mc.checker.logs.trace_summary import LogSummary
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker.report.trace_view import file_view
 from percpu_mc.traces.events import Format, Record
-from percpu_mc.traces.parser import BinaryCapture, LogParser, open_log
+from percpu_mc.traces.parser import BinaryCapture, LogParser, open_log, truncated
 
 # Widths of the lines echoed: a bad line is shown to find it (a binary file's
 # "line" may be megabytes), an event line whole, as kernels print them.
 BAD_LINE_WIDTH = 120
 EVENT_LINE_WIDTH = 400
+# Findings printed a file; --json lists those kept (KEPT_PER_KIND a kind).
+SHOWN_VIOLATIONS = 50
 
 
 @dataclass
@@ -108,6 +107,11 @@ def check_file(
                     summary.feed(record)
                 if facts is not None:
                     facts.feed(record)
+            if truncated(lines):
+                checker.report.warnings.append(
+                    "the gzip stream is truncated (no end-of-stream marker): "
+                    f"the {checker.report.lines} lines it holds are checked"
+                )
         report = checker.finish()
         if spec is not None and not report.parse_errors:
             level2 = conform_file(
@@ -179,6 +183,11 @@ def to_json(results: Sequence[FileResult]) -> dict:
             "violations": [
                 {"line": v.line, "kind": v.kind, "message": v.message} for v in report.violations
             ],
+            **(
+                {"violations_left_out": dict(report.left_out.most_common())}
+                if report.left_out
+                else {}
+            ),
             "parse_errors": errors,
             "parse_error_count": report.parse_error_count + (result.error is not None),
             **(
@@ -187,6 +196,16 @@ def to_json(results: Sequence[FileResult]) -> dict:
                 else {}
             ),
             **({"partial": report.partial.as_json()} if report.partial else {}),
+            **({"warnings": report.warnings} if report.warnings else {}),
+            **(
+                {
+                    "notes": [
+                        {"line": n.line, "kind": n.kind, "message": n.message} for n in report.notes
+                    ]
+                }
+                if report.notes
+                else {}
+            ),
         }
 
     doc = {"verdict": verdict(results), "files": [one(result) for result in results]}
@@ -205,6 +224,8 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
         )
         if report.features:
             console.print(f"  kernel features: {escape(', '.join(report.features))}")
+        for warning in report.warnings:
+            console.print(f"  [yellow]warning[/yellow]: {escape(warning)}")
         for note in result.conformance.lines() if result.conformance else []:
             console.print(f"  {escape(note)}")
         for name, count in sorted(report.events.items()):
@@ -221,11 +242,21 @@ def print_human(results: Sequence[FileResult], console: Console) -> None:
             console.print(f"  [red]... and {more} more lines that do not parse[/red]")
         if report.no_percpu_event and not result.unparseable:
             console.print(f"  [red]no percpu event[/red]: {escape(report.no_percpu_event)}")
-        for violation in report.violations:
+        for violation in report.violations[:SHOWN_VIOLATIONS]:
             console.print(
                 f"  [red]line {violation.line}[/red]: {violation.kind}: "
                 f"{escape(violation.message)}\n    "
                 f"{escape(excerpt(violation.text.strip(), EVENT_LINE_WIDTH))}"
+            )
+        more = Counter(v.kind for v in report.violations[SHOWN_VIOLATIONS:]) + report.left_out
+        if more:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in more.most_common())
+            console.print(f"  [red]... and {more.total()} more violations ({kinds})[/red]")
+        for note in report.notes:
+            console.print(
+                f"  [yellow]line {note.line}[/yellow]: note: {note.kind}?: "
+                f"{escape(note.message)}\n    "
+                f"{escape(excerpt(note.text.strip(), EVENT_LINE_WIDTH))}"
             )
         if not (report.violations or result.unparseable or report.no_percpu_event):
             console.print("  [green]consistent[/green]")
@@ -359,7 +390,7 @@ def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> in
             json.dump(to_json(results), sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            print_human(results, Console(highlight=False, soft_wrap=True))
+            print_human(results, stdout_console(highlight=False, soft_wrap=True))
         sys.stdout.flush()
     except BrokenPipeError:
         quiet_closed_stdout()

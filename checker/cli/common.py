@@ -191,6 +191,23 @@ def quiet_closed_stdout() -> None:
     os.close(devnull)
 
 
+class _PipeConsole(Console):
+    """rich ends the program with exit status 1 when stdout's reader goes
+    away (Console.on_broken_pipe); this raises BrokenPipeError instead, so
+    the command ends with its verdict's status."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        quiet_closed_stdout()
+        raise BrokenPipeError
+
+
+def stdout_console(**options: Any) -> Console:
+    """A rich Console on stdout whose closed pipe (`| head -1`) raises
+    BrokenPipeError, for the caller to end with its verdict's exit status."""
+    return _PipeConsole(**options)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with a usage error raised as a `Failure` (one line, exit 2,
     JSON under --json) rather than the usage text and an exit."""

@@ -77,6 +77,23 @@ def _engines(args: argparse.Namespace, default: str) -> list[str]:
     return names
 
 
+def progress(total: int) -> sweep.Done:
+    """One line on stderr per finished job, terminal or not: a sweep runs
+    for minutes."""
+    count = [0]
+
+    def done(r: sweep.JobResult) -> None:
+        count[0] += 1
+        print(
+            f"check-model: {count[0]}/{total} jobs done: {r.job.spec} {r.job.prop} "
+            f"({r.job.engine}): {r.verdict} at depth {r.depth}, {r.seconds:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return done
+
+
 def main(args: argparse.Namespace) -> int:
     out = Console(width=160, soft_wrap=True)
     try:
@@ -97,7 +114,7 @@ def main(args: argparse.Namespace) -> int:
     except Failure as e:  # a bad spec, parameter or option
         return fail("check-model", e, args.json)
     try:
-        results = sweep.run(jobs, args.scheduler, args.workers)
+        results = sweep.run(jobs, args.scheduler, args.workers, progress(len(jobs)))
     except OSError as e:  # distributed raises OSError when no scheduler answers
         if not args.scheduler:
             raise

@@ -15,7 +15,7 @@ covers runs of at most `depth` steps, and the whole state is bit-blasted at
 Past depth 6 or so the plain unrolling's cost grows about threefold per
 depth.  Once the next depth is predicted to cost more than proving the
 lemmas of model/invariants.py, the ones proved invariant for the spec
-(checker/strengthen.py, which explains why this changes no verdict and no
+(checker/engines/strengthen.py, which explains why this changes no verdict and no
 counterexample length) are asserted on every state, and a property that
 follows from them in one step costs about the same at every depth.
 """
@@ -30,11 +30,11 @@ import z3
 
 from percpu_mc.checker.engines.symbolic import Fields, Z3Ops, decode, equal, flat, state_vars
 from percpu_mc.checker.result import (
+    UNWATCHED,
     Holds,
     Result,
     RunStats,
     Unknown,
-    Unwatched,
     Violated,
     Watch,
     interrupted,
@@ -45,7 +45,6 @@ from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
 from percpu_mc.model.state import State
 
-Progress = Callable[[int, float], None]  # (depth, seconds so far)
 LemmaProver = Callable[["TransitionRelation"], list[Lemma]]
 # What the lemma proof costs, in Z3's resource units ("rlimit count", which
 # counts the solver's work and, unlike a clock, is the same on every run, so
@@ -186,7 +185,7 @@ class TransitionRelation:
 
 class BMCEngine:
     """`lemmas`, when given, proves invariants on the transition relation
-    (checker/strengthen.py); they are asserted on every unrolled state once
+    (checker/engines/strengthen.py); they are asserted on every unrolled state once
     the proof, estimated at `proof_cost` resource units, looks worth it."""
 
     def __init__(
@@ -202,12 +201,9 @@ class BMCEngine:
         self.lemmas, self.proof_cost = lemmas, proof_cost
         self.proved: list[Lemma] | None = None  # the lemmas asserted, once proved
 
-    def run(
-        self, depth: int, progress: Progress | None = None, watch: Watch | None = None
-    ) -> tuple[list[Result], RunStats]:
+    def run(self, depth: int, watch: Watch = UNWATCHED) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
-        stop = (watch or Unwatched()).stopped
-        show = (watch or Unwatched()).show
+        stop, show = watch.stopped, watch.show
         done = -1  # the last depth every property was asked at
         stats = RunStats()
         model, x, p = self.model, self.x, self.model.p
@@ -262,8 +258,7 @@ class BMCEngine:
             if stop():
                 break
             done = k
-            if progress:
-                progress(k, time.monotonic() - start)
+            watch.level(k, seconds=time.monotonic() - start)
             if len(found) == len(self.props):
                 break
             costs.append(work(solver) - before)

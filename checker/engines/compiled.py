@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.result import (
+    UNWATCHED,
     Holds,
     Result,
     RunStats,
-    Unwatched,
     Violated,
     Watch,
     interrupted,
@@ -39,8 +39,6 @@ from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
 from percpu_mc.model.state import State, forget_dead
-
-Progress = Callable[[int, int], None]  # (depth, states)
 
 ERRORS = {2: "out of memory", 3: "the state limit was reached"}
 
@@ -114,9 +112,7 @@ class CompiledEngine:
         by_cone[order[0]] += free
         return [Group(cone, tuple(sorted(by_cone[cone]))) for cone in order]
 
-    def run(
-        self, depth: int, progress: Progress | None = None, watch: Watch | None = None
-    ) -> tuple[list[Result], CompiledStats]:
+    def run(self, depth: int, watch: Watch = UNWATCHED) -> tuple[list[Result], CompiledStats]:
         start = time.monotonic()
         # each premise searched as a pseudo-property violated where it holds
         premised = [p for p in self.props if p.premise is not None]
@@ -129,7 +125,7 @@ class CompiledEngine:
         for g, group in enumerate(groups):
             label = f"search {g + 1}/{len(groups)}, " if len(groups) > 1 else ""
             r, level_done, traces = self.search(
-                native, group, depth, progress, watch, start, stats.states, label
+                native, group, depth, watch, start, stats.states, label
             )
             if r.error == 1:
                 raise SearchError(native.layout.slots[r.error_field].outside(r.error_value))
@@ -181,8 +177,7 @@ class CompiledEngine:
         native: Native,
         group: Group,
         depth: int,
-        progress: Progress | None,
-        watch: Watch | None,
+        watch: Watch,
         start: float,
         before: int,
         label: str,
@@ -191,7 +186,6 @@ class CompiledEngine:
         violation d steps deep is settled then), and the run to each
         property's first violation."""
         ffi, lib = native.ffi, native.lib
-        asked = (watch or Unwatched()).stopped
         handle = lib.search_new()
         if handle == ffi.NULL:
             raise SearchError("out of memory")
@@ -204,13 +198,11 @@ class CompiledEngine:
                 # called at the end of each level and every 65,536 expansions within one
                 if d == r.depth:
                     level_done[d] = time.monotonic() - start
-                    if progress:
-                        progress(d, before + states)
-                if watch is not None:
-                    watch.show(
-                        f"{label}depth {min(d + (d == r.depth), depth)}/{depth}", before + states
-                    )
-                return 1 if asked() else 0
+                    watch.level(d, states=before + states)
+                watch.show(
+                    f"{label}depth {min(d + (d == r.depth), depth)}/{depth}", before + states
+                )
+                return 1 if watch.stopped() else 0
 
             init = ffi.new("int64_t[]", native.layout.flatten(self.model.init()))
             check = sum(1 << i for i in group.checks)

@@ -41,17 +41,16 @@ from __future__ import annotations
 
 import time
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from percpu_mc.checker.engines.compiled import CompiledStats, SearchError, rebuild_run
 from percpu_mc.checker.engines.native import Native
-from percpu_mc.checker.result import Holds, Result, Violated
+from percpu_mc.checker.result import UNWATCHED, Holds, Result, Violated, Watch, interrupted
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES, Property
 
-Progress = Callable[[int, int], None]  # (depth, states)
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a scheduler, and for its first worker
 ROOT = 0xFFFF  # the operation recorded for the initial state
 POLL = 1.0  # seconds between looks at the scheduler's workers while a round runs
@@ -321,7 +320,6 @@ class DistributedEngine:
         self.scheduler = scheduler
         self.workers = workers
         self.reduce = reduce
-        self.report: Callable[[str], None] | None = None  # per-worker progress lines
 
     def _client(self) -> tuple[Any, Any]:
         import logging
@@ -352,21 +350,19 @@ class DistributedEngine:
             ) from None
         return client, None
 
-    def run(
-        self, depth: int, progress: Progress | None = None
-    ) -> tuple[list[Result], DistributedStats]:
+    def run(self, depth: int, watch: Watch = UNWATCHED) -> tuple[list[Result], DistributedStats]:
         start = time.monotonic()
         client, cluster = self._client()  # first: an absent scheduler is found before any work
         try:
             native = Native.load(self.model, self.props, depth)  # built once, cached for workers
-            return self._search(client, native, depth, progress, start)
+            return self._search(client, native, depth, watch, start)
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
 
     def _search(
-        self, client: Any, native: Native, depth: int, progress: Progress | None, start: float
+        self, client: Any, native: Native, depth: int, watch: Watch, start: float
     ) -> tuple[list[Result], DistributedStats]:
         ffi, lib = native.ffi, native.lib
         addresses = sorted(client.scheduler_info()["workers"])
@@ -470,19 +466,18 @@ class DistributedEngine:
             stats.states = sum(ins.states for ins in inserted)
             stats.states_per_worker = [ins.states for ins in inserted]
             stats.bytes_per_worker = [ins.bytes for ins in inserted]
-            if self.report:
-                wall = time.monotonic() - t0 + expand_wall
-                for i, ins in enumerate(inserted):
-                    self.report(
-                        f"level {level}: worker {i} holds {ins.states} states "
-                        f"(+{ins.fresh}, {ins.fresh / max(wall, 1e-9):,.0f} states/s)"
-                    )
-            if level and progress:
-                progress(level, stats.states)
+            wall = time.monotonic() - t0 + expand_wall
+            for i, ins in enumerate(inserted):
+                watch.note(
+                    f"level {level}: worker {i} holds {ins.states} states "
+                    f"(+{ins.fresh}, {ins.fresh / max(wall, 1e-9):,.0f} states/s)"
+                )
+            if level:
+                watch.level(level, states=stats.states)
             if sum(ins.fresh for ins in inserted) == 0:
                 exhaustive = True
                 break
-            if level == depth or len(found) == len(self.props):
+            if level == depth or len(found) == len(self.props) or watch.stopped():
                 break
             t0 = time.monotonic()
             expanded: list[Expanded] = wait([p.expand() for p in parts])
@@ -510,6 +505,8 @@ class DistributedEngine:
                     self._chain(parts, *found[k], wait),
                 )
                 results.append(Violated(p.name, trace, seconds, engine="explicit"))
+            elif watch.stopped() and not exhaustive:
+                results.append(replace(interrupted(p.name, level, seconds), engine="explicit"))
             else:
                 results.append(Holds(p.name, depth, exhaustive, seconds, engine="explicit"))
         wait([p.close() for p in parts])

@@ -4,7 +4,7 @@ Breadth-first order makes every counterexample a shortest one.  The search
 is exhaustive when the frontier empties before the depth bound; otherwise
 it covers every run of at most `depth` steps.  Limits: states are kept in
 memory (a dict of parents), so it stops being useful where the symbolic
-engine has to take over.  With a refinement (checker/list_order.py's kernel
+engine has to take over.  With a refinement (checker/engines/list_order.py's kernel
 list order) the nodes are (state, order) and only the chunk choices the
 kernel makes are explored: a shortest run the kernel itself can take.
 """
@@ -12,13 +12,13 @@ kernel makes are explored: a shortest run the kernel itself can take.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Hashable, Iterable, Iterator, Protocol
+from typing import Any, Hashable, Iterable, Iterator, Protocol
 
 from percpu_mc.checker.result import (
+    UNWATCHED,
     Holds,
     Result,
     RunStats,
-    Unwatched,
     Violated,
     Watch,
     interrupted,
@@ -27,8 +27,6 @@ from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
 from percpu_mc.model.state import State
-
-Progress = Callable[[int, int], None]  # (depth, states)
 
 
 class Refinement(Protocol):
@@ -73,11 +71,9 @@ class ExplicitEngine:
         for ai, ch, t in self.refine.steps(s, extra):
             yield ai, ch, (t, self.refine.advance(s, t, extra))
 
-    def run(
-        self, depth: int, progress: Progress | None = None, watch: Watch | None = None
-    ) -> tuple[list[Result], RunStats]:
+    def run(self, depth: int, watch: Watch = UNWATCHED) -> tuple[list[Result], RunStats]:
         start = time.monotonic()
-        stop = (watch or Unwatched()).stopped
+        stop = watch.stopped
         stats = RunStats()
         s0 = self.model.init()
         init = (s0, self.refine.initial(s0) if self.refine else None)
@@ -109,7 +105,7 @@ class ExplicitEngine:
                 if stop():
                     d -= 1  # this level is incomplete
                     break
-                if watch is not None and n % 4096 == 0:
+                if n % 4096 == 0:
                     watch.show(f"depth {d}/{depth}", len(parents))
                 for ai, ch, t in self.next_nodes(node):
                     if t not in parents:
@@ -117,8 +113,7 @@ class ExplicitEngine:
                         nxt.append(t)
                         record(t, d)
             frontier = nxt
-            if progress:
-                progress(d, len(parents))
+            watch.level(d, states=len(parents))
         exhaustive = not frontier
         stats.states = len(parents)
         stats.seconds = time.monotonic() - start

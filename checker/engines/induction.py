@@ -28,13 +28,17 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
+from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
+from percpu_mc.checker.engines.native import CompilerMissing
+from percpu_mc.checker.engines.portfolio import memory_budget
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, equal, state_vars
 from percpu_mc.checker.result import (
+    UNWATCHED,
+    Holds,
     Proved,
     Result,
     RunStats,
     Unknown,
-    Unwatched,
     Violated,
     Watch,
     interrupted,
@@ -44,8 +48,6 @@ from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import Property
 from percpu_mc.model.state import State
 
-Progress = Callable[[int, float], None]  # (k, seconds so far)
-
 
 @dataclass
 class Candidate:
@@ -54,9 +56,32 @@ class Candidate:
     is_property: bool
 
 
+class Quiet:
+    """A watch that passes on the status line and the stop, not the levels
+    (an inner search's levels count states, the proof's count seconds)."""
+
+    def __init__(self, watch: Watch):
+        self.watch = watch
+
+    def show(self, text: str, states: int | None = None) -> None:
+        self.watch.show(f"base case: {text}", states)
+
+    def level(self, depth: int, *, states: int | None = None, seconds: float | None = None) -> None:
+        return None
+
+    def note(self, text: str) -> None:
+        self.watch.note(text)
+
+    def stopped(self) -> bool:
+        return self.watch.stopped()
+
+
 @dataclass
 class Proof:
     """What the induction established, beside the per-property results."""
+
+    base_seconds: float = 0.0  # the explicit base case (when it ran)
+    induction_seconds: float = 0.0  # the Houdini queries of the inductive steps
 
     refuted_lemmas: dict[str, int] = field(default_factory=dict)  # lemma -> depth it fails at
     cti: dict[str, str] = field(
@@ -65,8 +90,11 @@ class Proof:
 
 
 class InductionEngine:
-    def __init__(self, model: Model, props: list[Property], lemmas: list[Lemma] | None = None):
+    def __init__(
+        self, model: Model, props: list[Property], lemmas: list[Lemma] | None = None, max_k: int = 2
+    ):
         self.model = model
+        self.max_k = max_k
         self.props = props
         self.lemmas = LEMMAS if lemmas is None else lemmas
         self.x = Z3Ops(model.p.width)
@@ -76,31 +104,31 @@ class InductionEngine:
         # counterexamples to induction: (dropped, pre, post, action), for diagnosis
         self.ctis: list[tuple[list[str], State, State, int]] = []
 
-    def run(
-        self,
-        max_k: int,
-        depth: int = 0,
-        progress: Progress | None = None,
-        watch: Watch | None = None,
-    ) -> tuple[list[Result], RunStats]:
+    def run(self, depth: int = 0, watch: Watch = UNWATCHED) -> tuple[list[Result], RunStats]:
         """Induction up to `max_k`; a property it leaves open is then looked
         for by the base case (BMC) up to `depth` steps."""
         start = time.monotonic()
-        stop = (watch or Unwatched()).stopped
+        max_k, stop = self.max_k, watch.stopped
         settled = -1  # the last depth the base case finished
         model, x, p = self.model, self.x, self.model.p
+        explicit = self.explicit_base(max(max_k, depth), watch)
+        self.proof.base_seconds = time.monotonic() - start
         trans = TransitionRelation(model, x)
         cands = [Candidate(pr.name, pr.holds, True) for pr in self.props]
         cands += [Candidate(f"lemma:{lm.name}", lm.holds, False) for lm in self.lemmas]
-        pool = {c.name: c for c in cands}
         done: dict[str, Result] = {}
+        if explicit is not None:
+            # a property violated within the base depth leaves the pool: no
+            # k-inductive set of true invariants could have kept it
+            done = {r.prop: r for r in explicit.values() if isinstance(r, Violated)}
+        pool = {c.name: c for c in cands if c.name not in done}
         # the base case: one incremental BMC unrolling
         base = bv_solver()
         bstates = [state_vars(p, "b0")]
         bacts: list[Any] = []
         base.add(equal(x, bstates[0], model.init()))
         bmc = BMCEngine(model, self.props)
-        for k in range(max(max_k, depth) + 1):
+        for k in range(max(max_k, depth if explicit is None else 0) + 1):
             if k > max_k:  # past induction: only a counterexample can settle the rest
                 pool = {n: c for n, c in pool.items() if c.is_property and n not in done}
             if k > 0:
@@ -109,6 +137,9 @@ class InductionEngine:
                 if stop():
                     break
                 ok = x.boolean(c.holds(x, model.kernel, bstates[k]))
+                if explicit is not None and c.is_property:
+                    base.add(ok)  # the explicit search found it true within the base depth
+                    continue
                 r = base.check(z3.Not(ok)) if not z3.is_true(z3.simplify(ok)) else z3.unsat
                 if r == z3.sat:
                     del pool[c.name]
@@ -129,7 +160,9 @@ class InductionEngine:
                 break
             settled = k
             if 0 < k <= max_k:
+                asked = time.monotonic()
                 kept = self.houdini(trans, k, list(pool.values()))
+                self.proof.induction_seconds += time.monotonic() - asked
                 for c in kept:
                     if c.is_property and c.name not in done and not stop():
                         used = tuple(
@@ -137,17 +170,25 @@ class InductionEngine:
                         )
                         done[c.name] = Proved(c.name, k, used, time.monotonic() - start)
                         self.proof.cti.pop(c.name, None)
-            if progress:
-                progress(k, time.monotonic() - start)
+            watch.level(k, seconds=time.monotonic() - start)
             if all(pr.name in done for pr in self.props) or not pool:
                 break
-        if not stop():
+        if explicit is not None:
+            settled = max(max_k, depth)
+            for n, r in done.items():
+                if isinstance(r, Proved) and isinstance(h := explicit[n], Holds):
+                    done[n] = replace(r, base_depth=settled, vacuous=h.vacuous)
+        elif not stop():
             self.premises(done, trans, base, bstates, bacts, max(settled, depth))
         secs = time.monotonic() - start
         out = []
         for pr in self.props:
             if stop() and pr.name not in done:
                 out.append(interrupted(pr.name, settled, secs))
+                continue
+            every = explicit.get(pr.name) if explicit is not None else None
+            if pr.name not in done and isinstance(every, Holds) and every.exhaustive:
+                out.append(replace(every, seconds=secs))  # no proof, but every state checked
                 continue
             out.append(
                 done.get(pr.name)
@@ -161,6 +202,24 @@ class InductionEngine:
                 )
             )
         return out, RunStats(seconds=secs)
+
+    def explicit_base(self, depth: int, watch: Watch) -> dict[str, Result] | None:
+        """The base case of the properties by the compiled explicit search
+        to `depth` steps (every run that long, so a property not violated
+        there holds in every state within `depth` steps of the initial one,
+        and one violated there has its shortest counterexample), each
+        premise's vacuity with it; None where the search cannot run (no
+        compiler, a field outside its packed range) or was stopped: the
+        base case is then BMC's."""
+        search = CompiledEngine(self.model, self.props)
+        search.max_states = min(search.max_states, memory_budget() // 64)
+        try:
+            results, _ = search.run(depth, Quiet(watch))
+        except (SearchError, CompilerMissing):
+            return None
+        if any(isinstance(r, Unknown) for r in results):
+            return None
+        return {r.prop: r for r in results}
 
     def premises(
         self,

@@ -45,6 +45,8 @@ typedef int (*progress_cb)(int depth, int64_t states, int64_t bytes);
 typedef struct search_t search_t;
 search_t *search_new(void);
 void search_free(search_t *s);
+int search_cover(search_t *s, const int32_t *group, int ngroups, int64_t *enabled,
+                 int64_t *taken);
 int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int64_t max_states,
                uint64_t keep, uint64_t check, progress_cb cb, result_t *r);
 int64_t search_parent(const search_t *s, int64_t idx);

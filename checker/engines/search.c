@@ -33,6 +33,14 @@ typedef struct {
     uint32_t *table;
     int64_t n, cap;
     uint64_t tsize;           /* table slots: not a power of two, see slot_of */
+    /* coverage (search_cover): each operation's two groups (its action and
+     * its code path), the expanded states that enable each group, the steps
+     * each operation took; NULL: no coverage, and the search stops once
+     * every property checked is violated */
+    const int32_t *cov_group; /* 2 an operation */
+    int64_t *cov_enabled;     /* a group */
+    int64_t *cov_taken;       /* NOPS */
+    int64_t *cov_stamp;       /* a group: 1 + the last state that counted */
 } search_t;
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -134,7 +142,29 @@ search_t *search_new(void) {
 
 void search_free(search_t *s) {
     if (!s) return;
-    free(s->states); free(s->parent); free(s->table); free(s);
+    free(s->states); free(s->parent); free(s->table); free(s->cov_stamp); free(s);
+}
+
+/* Count coverage in the next search_run, into the caller's `enabled` (one
+ * a group) and `taken` (NOPS), with `group` the two groups of each
+ * operation; 0 on no memory. */
+int search_cover(search_t *s, const int32_t *group, int ngroups, int64_t *enabled,
+                 int64_t *taken) {
+    s->cov_stamp = calloc(ngroups > 0 ? ngroups : 1, sizeof(int64_t));
+    if (!s->cov_stamp) return 0;
+    s->cov_group = group; s->cov_enabled = enabled; s->cov_taken = taken;
+    return 1;
+}
+
+static void cover(search_t *s, int64_t i, int o) {
+    s->cov_taken[o]++;
+    for (int k = 0; k < 2; k++) {
+        int32_t g = s->cov_group[2 * o + k];
+        if (s->cov_stamp[g] != i + 1) {
+            s->cov_stamp[g] = i + 1;
+            s->cov_enabled[g]++;
+        }
+    }
 }
 
 /* Pack `v` with the history slots outside `keep` (bit h for HIST[h])
@@ -175,13 +205,14 @@ int search_run(search_t *s, const int64_t *init, int max_depth, int reduce, int6
     unpack(w, v);
     check_props(v, 0, check, r, &open);
     int64_t begin = 0, end = s->n;
-    while (begin < end && r->depth < max_depth && open > 0) {
+    while (begin < end && r->depth < max_depth && (open > 0 || s->cov_group)) {
         for (int64_t i = begin; i < end; i++) {
             load(s, i, w);
             unpack(w, v);
             for (int o = 0; o < NOPS; o++) {
                 if (!OPS[o](v, t)) continue;
                 r->transitions++;
+                if (s->cov_group) cover(s, i, o);
                 if ((bad = store_form(t, reduce, keep, w))) {
                     r->error = 1; r->error_field = bad - 1; r->error_value = t[bad - 1];
                     goto out;

@@ -1,6 +1,6 @@
 """check-model --starvation SIZE: search a starvation lasso for atomic
 requests of SIZE cells and show it (JSON document and human output), the
-loop marked.  The search itself is checker/lasso.py."""
+loop marked.  The search itself is checker/engines/lasso.py."""
 
 from __future__ import annotations
 

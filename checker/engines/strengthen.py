@@ -3,7 +3,7 @@ are proved for the spec at hand, to be asserted on every unrolled state.
 
 Why this cannot change a verdict or a counterexample's length: a lemma kept
 here holds in the initial state (checked concretely) and the kept set is
-1-inductive as a whole (Houdini, checker/induction.py: assuming every kept
+1-inductive as a whole (Houdini, checker/engines/induction.py: assuming every kept
 lemma in s, each holds in s' for every step s -> s').  So each kept lemma
 holds in every reachable state, and every state of a BMC path is reachable:
 asserting them removes no path, and the shortest counterexample of every

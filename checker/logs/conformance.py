@@ -1,4 +1,4 @@
-"""Level-2 conformance (DESIGN.md "Logs"): could the allocator, as a spec
+"""Level-2 conformance (docs/check-trace.md, "Level 2"): could the allocator, as a spec
 describes it, have produced this log?
 
 The replay runs the model's concrete interpretation.  It keeps a set of
@@ -19,7 +19,7 @@ print it may no longer happen silently; before that line, and for names the
 log never shows, such steps are unlogged steps.  The five percpu tracepoints
 are taken as enabled throughout.
 
-Findings, in the shape of level 1 (checker/trace_check.Violation):
+Findings, in the shape of level 1 (checker/logs/trace_check.py Violation):
 * `nonconforming`: the first line no candidate explains, with the candidate
   states summarised and every step that could print such a line, and why it
   did not;
@@ -45,8 +45,8 @@ from typing import NamedTuple
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.logs.conformance_real import RealReplay
-from percpu_mc.checker.logs.trace_check import PartialView, Violation
-from percpu_mc.checker.report.counterexample import cell_map, chunk_role, owner_name, page_map
+from percpu_mc.checker.logs.findings import PartialView, Violation
+from percpu_mc.checker.state_text import cell_map, chunk_role, owner_name, page_map
 from percpu_mc.model.actions import Action
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from percpu_mc.checker.logs.trace_check import Violation
+from percpu_mc.checker.logs.findings import Violation
 from percpu_mc.model.params import Params
 from percpu_mc.traces.events import (
     BufferEntries,

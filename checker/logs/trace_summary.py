@@ -3,7 +3,7 @@ each holds at the end, allocation and failure rates over time, lost-event
 gaps. Its size is bounded whatever the length of the log: rates are kept in
 a histogram that coarsens itself, and lists of marks are capped.
 
-It is fed the same records as the level-1 checker (checker/trace_check.py)
+It is fed the same records as the level-1 checker (checker/logs/trace_check.py)
 and keeps its own, simpler picture: it does not judge, the checker does.
 """
 

@@ -6,42 +6,12 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from percpu_mc.model.machine import Model, Trace
+from percpu_mc.checker.report.kernel_words import ALLOC_AT, BALANCE_AT, FUNCTION, failure
+from percpu_mc.checker.state_text import cell_map, chunk_role, owner_name, page_map
+from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import MUTEX_FREE, AllocPc, BalancePc, State, owning_context
-from percpu_mc.model.vocabulary import BALANCE_WORK, Kind, alloc_context
-
-
-def chunk_role(p: Params, c: int) -> str:
-    if c == 0:
-        return "first chunk"
-    if p.has_reserved and c == p.reserved_index:
-        return "reserved chunk"
-    return f"chunk {c}"
-
-
-def cell_map(p: Params, amap: int, bmap: int) -> str:
-    """One character per cell, pages separated by '|': '.' free, 'a' in use,
-    'A' the first cell of an in-use area."""
-    out = []
-    for pg in range(p.unit_pages):
-        cells = ""
-        for i in range(pg * p.cells_per_page, (pg + 1) * p.cells_per_page):
-            cells += ("A" if bmap >> i & 1 else "a") if amap >> i & 1 else "."
-        out.append(cells)
-    return "|".join(out)
-
-
-def page_map(p: Params, populated: int) -> str:
-    """One character per page: 'P' populated, '-' not."""
-    return "".join("P" if populated >> pg & 1 else "-" for pg in range(p.unit_pages))
-
-
-def owner_name(p: Params, owner: int) -> str:
-    if owner == MUTEX_FREE:
-        return "free"
-    i = owning_context(p, owner)
-    return BALANCE_WORK.label if i is None else alloc_context(i).label
+from percpu_mc.model.state import AllocPc, BalancePc, State
+from percpu_mc.model.vocabulary import Kind, alloc_context
 
 
 def state_dict(p: Params, s: State) -> dict[str, Any]:
@@ -156,17 +126,23 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
             out.append(
                 f"{role} map extension {'queued' if post.map_extend_pending[c] else 'taken'}"
             )
+    lp = p.live_per_context
     for i in range(p.nr_contexts):
         if pre.pc[i] != post.pc[i]:
-            what = AllocPc(post.pc[i]).name
+            what = ALLOC_AT[AllocPc(post.pc[i])]
+            if AllocPc(post.pc[i]) == AllocPc.IDLE:
+                got = any(
+                    post.live_valid[k] and not pre.live_valid[k]
+                    for k in range(i * lp, (i + 1) * lp)
+                )
+                what = "pcpu_alloc() returns the area" if got else "pcpu_alloc() returns NULL"
             if (
                 AllocPc(post.pc[i])
                 in (AllocPc.EXTEND, AllocPc.POP_MUTEX, AllocPc.POPULATE, AllocPc.COUNTER)
                 and AllocPc(pre.pc[i]) != AllocPc.POPULATE
             ):
                 what += f" (chunk {post.chunk[i]}, off {post.off[i]}, occ_pages {post.occ[i]})"
-            out.append(f"{alloc_context(i)} -> {what}")
-    lp = p.live_per_context
+            out.append(f"{alloc_context(i)}: {what}")
     for k in range(p.nr_contexts * lp):
         if pre.live_valid[k] != post.live_valid[k]:
             verb, of = ("holds", post) if post.live_valid[k] else ("freed", pre)
@@ -180,7 +156,7 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
         extra = (
             f" (nr_to_pop {post.nr_to_pop})" if BalancePc(post.balance_pc) == BalancePc.PICK else ""
         )
-        out.append(f"balance work -> {BalancePc(post.balance_pc).name}{extra}")
+        out.append(f"balance work: {BALANCE_AT[BalancePc(post.balance_pc)]}{extra}")
     return out
 
 
@@ -199,22 +175,46 @@ def context_label(model: Model, ai: int, post: State, pre: State | None = None) 
     return f"{a.context} ({'atomic' if atomic else 'non-atomic'})"
 
 
+def returned_at_once(model: Model, st: TraceStep, pre: State) -> list[str]:
+    """An allocation that returns within its first step (an atomic request
+    with no populated area) changes no program counter: say how it ended."""
+    a = model.actions[st.action]
+    if a.kind is not Kind.ALLOC or a.ctx is None or st.state.pc[a.ctx] != AllocPc.IDLE:
+        return []
+    lp = model.p.live_per_context
+    mine = range(a.ctx * lp, (a.ctx + 1) * lp)
+    got = any(st.state.live_valid[k] and not pre.live_valid[k] for k in mine)
+    return [f"{a.context}: pcpu_alloc() returns {'the area' if got else 'NULL'}"]
+
+
+def request(model: Model, st: TraceStep) -> str | None:
+    """The request an allocation's first step makes, from its choices."""
+    a = model.actions[st.action]
+    if a.kind is not Kind.ALLOC:
+        return None
+    ch = st.choices
+    text = f"request: {ch.get('size', '?')} cell(s), align {ch.get('align', 1)}"
+    return text + (", reserved" if ch.get("reserved") else "")
+
+
 def steps(model: Model, trace: Trace) -> list[dict[str, Any]]:
     out = []
     pre = trace.init
     for n, st in enumerate(trace.steps, 1):
         a = model.actions[st.action]
-        out.append(
-            {
-                "step": n,
-                "context": context_label(model, st.action, st.state, pre),
-                "action": a.name,
-                "kernel": a.kernel,
-                "choices": st.choices,
-                "changes": changes(model.p, pre, st.state),
-                "state": state_dict(model.p, st.state),
-            }
-        )
+        record = {
+            "step": n,
+            "context": context_label(model, st.action, st.state, pre),
+            "action": a.name,
+            "kernel": a.kernel,
+            "function": FUNCTION[a.kind],
+            "choices": st.choices,
+            "changes": changes(model.p, pre, st.state) + returned_at_once(model, st, pre),
+            "state": state_dict(model.p, st.state),
+        }
+        if (failed := failure(a.kind, st.choices)) is not None:
+            record["fails"] = failed
+        out.append(record)
         pre = st.state
     return out
 
@@ -222,11 +222,17 @@ def steps(model: Model, trace: Trace) -> list[dict[str, Any]]:
 def render_steps(model: Model, trace: Trace, width: int = 100) -> list[str]:
     """The counterexample as numbered steps, wrapped to `width` columns."""
     lines = []
-    for d in steps(model, trace):
+    for d, st in zip(steps(model, trace), trace.steps):
         lines.append(f"  {d['step']:>3}. {d['context']}: {d['action']}")
         lines += textwrap.wrap(
             d["kernel"], width, initial_indent=" " * 7, subsequent_indent=" " * 9
         )
+        if (asked := request(model, st)) is not None:
+            lines.append(" " * 7 + asked)
+        if "fails" in d:
+            lines += textwrap.wrap(
+                f"FAILS: {d['fails']}", width, initial_indent=" " * 7, subsequent_indent=" " * 9
+            )
         for c in d["changes"]:
             lines += textwrap.wrap(c, width, initial_indent=" " * 9, subsequent_indent=" " * 11)
     return lines

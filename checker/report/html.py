@@ -1,5 +1,5 @@
 """`--html FILE`: one self-contained page (inline CSS and SVG, no script, no
-external asset) drawn with Jinja2 templates from checker/templates/."""
+external asset) drawn with Jinja2 templates from checker/report/templates/."""
 
 from __future__ import annotations
 
@@ -74,7 +74,11 @@ def unwritable(path: str) -> str | None:
 
 
 def model_page(doc: dict[str, Any], results: list[Result], model: Model) -> str:
-    views = [counterexample(model, r.prop, r.trace) for r in results if isinstance(r, Violated)]
+    views = [
+        counterexample(model, r.prop, r.trace, doc["spec"])
+        for r in results
+        if isinstance(r, Violated)
+    ]
     legend = [
         (f"area held by {alloc_context(i)}", holder_colour(i)) for i in range(model.p.nr_contexts)
     ] + [("the first chunk's static area (S)", STATIC_COLOUR)]

@@ -3,17 +3,19 @@ as a row of pages (populated or not) with its allocated areas and who holds
 each, the counter, each context with its program counter and the lock it
 holds, and for the violating step why it breaks the property, in kernel terms.
 
-The HTML report (checker/html_report.py) and the terminal map
-(checker/terminal_map.py) both render these views; the cell and page strings
-are those of checker/report.py.
+The HTML report (checker/report/html.py) and the terminal map
+(checker/report/terminal_map.py) both render these views; the cell and page strings
+are those of checker/report/counterexample.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from percpu_mc.checker.report.counterexample import cell_map, chunk_role, owner_name, page_map
 from percpu_mc.checker.report.counterexample import steps as step_records
+from percpu_mc.checker.report.kernel_words import ALLOC_AT, BALANCE_AT, FUNCTION, failure
+from percpu_mc.checker.report.source_links import source_url
 from percpu_mc.model.machine import Model, Trace
 from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
@@ -27,7 +29,7 @@ from percpu_mc.model.state import (
     alloc_owner,
     balance_owner,
 )
-from percpu_mc.model.vocabulary import BALANCE_WORK, Context, alloc_context, map_extend_work
+from percpu_mc.model.vocabulary import BALANCE_WORK, Context, Role, alloc_context, map_extend_work
 
 
 @dataclass(frozen=True)
@@ -59,22 +61,28 @@ class ChunkView:
 @dataclass(frozen=True)
 class ContextView:
     name: str
-    pc: str
+    pc: str  # where it stands, in kernel words (kernel_words)
     mutex: bool  # owns pcpu_alloc_mutex after the step
     acting: bool  # ran this step
     detail: str  # request, chunk it works on
+    changed: bool = False  # where it stands, its lock or its work differ from before the step
 
 
 @dataclass(frozen=True)
 class StepView:
     number: int  # 0: the initial state
     context: str
+    lane: str  # the label of the context that ran it (its lane in the sequence chart)
     action: str
     kernel: str
+    function: str  # the kernel function it runs in
+    source: str | None  # a link to that function in the spec's kernel version
+    fails: str | None  # the failure path it takes (kernel_words.FAILURE)
     pcpu_lock: bool  # the step's code runs under pcpu_lock (taken and released inside it)
     choices: tuple[tuple[str, int], ...]  # the step's own choices (request, a failure, ...)
     changes: tuple[str, ...]
     counter: int
+    counter_changed: bool
     counter_truth: int
     quiet: bool  # no context inside pcpu_alloc(): the counter must equal counter_truth
     mutex_owner: str
@@ -86,6 +94,7 @@ class StepView:
 class CounterexampleView:
     prop: str
     steps: tuple[StepView, ...]  # steps[0] is the initial state
+    lanes: tuple[str, ...]  # the contexts, in the sequence chart's order
     explanation: tuple[str, ...]  # why the last state breaks the property
     cells_per_page: int
     unit_pages: int
@@ -176,7 +185,9 @@ def _contexts(model: Model, s: State, acting: Context | None) -> tuple[ContextVi
                 detail += f"; chunk {s.chunk[i]} off {s.off[i]}"
         who = alloc_context(i)
         out.append(
-            ContextView(who.label, pc.name, s.alloc_mutex == alloc_owner(i), acting == who, detail)
+            ContextView(
+                who.label, ALLOC_AT[pc], s.alloc_mutex == alloc_owner(i), acting == who, detail
+            )
         )
     bpc = BalancePc(s.balance_pc)
     detail = "queued" if s.balance_pending else ""
@@ -185,7 +196,7 @@ def _contexts(model: Model, s: State, acting: Context | None) -> tuple[ContextVi
     out.append(
         ContextView(
             BALANCE_WORK.label,
-            bpc.name,
+            BALANCE_AT[bpc] if bpc != BalancePc.IDLE else "queued" if s.balance_pending else "idle",
             s.alloc_mutex == balance_owner(p),
             acting == BALANCE_WORK,
             detail,
@@ -196,7 +207,7 @@ def _contexts(model: Model, s: State, acting: Context | None) -> tuple[ContextVi
             who = map_extend_work(c)
             out.append(
                 ContextView(
-                    who.label, "RUNNING" if s.ext_running[c] else "QUEUED", False, acting == who, ""
+                    who.label, "running" if s.ext_running[c] else "queued", False, acting == who, ""
                 )
             )
     return tuple(out)
@@ -204,8 +215,10 @@ def _contexts(model: Model, s: State, acting: Context | None) -> tuple[ContextVi
 
 def _step(
     model: Model,
+    spec: str,
     number: int,
-    pre: State | None,
+    pre: StepView | None,
+    pre_state: State | None,
     s: State,
     action: int | None,
     context: str,
@@ -213,22 +226,47 @@ def _step(
     choices: dict[str, int],
 ) -> StepView:
     a = model.actions[action] if action is not None else None
-    chunks = _chunks(model, pre, s)
+    chunks = _chunks(model, pre_state, s)
     truth = sum(ch.empty_pop_pages for ch in chunks if ch.live and ch.counted)
+    contexts = _contexts(model, s, a.context if a else None)
+    if pre is not None:
+        before = {c.name: c for c in pre.contexts}
+        contexts = tuple(
+            replace(c, changed=(c.pc, c.mutex, c.detail) != (b.pc, b.mutex, b.detail))
+            if (b := before.get(c.name)) is not None
+            else replace(c, changed=True)
+            for c in contexts
+        )
     return StepView(
         number,
         context,
+        a.context.label if a else "",
         a.name if a else "initial state",
         a.kernel if a else "",
+        FUNCTION[a.kind] if a else "",
+        source_url(spec, a.kind) if a else None,
+        failure(a.kind, choices) if a else None,
         a is not None and "pcpu_lock" in a.kernel,
         tuple(choices.items()),
         tuple(changes),
         s.nr_empty_pop_pages,
+        pre_state is not None and pre_state.nr_empty_pop_pages != s.nr_empty_pop_pages,
         truth,
         all(AllocPc(pc) == AllocPc.IDLE for pc in s.pc),
         owner_name(model.p, s.alloc_mutex),
         chunks,
-        _contexts(model, s, a.context if a else None),
+        contexts,
+    )
+
+
+def lanes(model: Model, trace: Trace) -> tuple[str, ...]:
+    """The sequence chart's lanes: every allocating context, then the
+    balance work, the map extension work items and the initcall that run."""
+    order = {Role.ALLOC: 0, Role.BALANCE: 1, Role.MAP_EXTEND: 2, Role.INIT: 3}
+    ran = {model.actions[st.action].context for st in trace.steps}
+    ran |= {alloc_context(i) for i in range(model.p.nr_contexts)}
+    return tuple(
+        c.label for c in sorted(ran, key=lambda c: (order[c.role], c.index if c.index else 0))
     )
 
 
@@ -247,7 +285,7 @@ def explain(model: Model, prop: str, last: StepView, s: State) -> tuple[str, ...
     elif prop == "no-deadlock" and s.alloc_mutex != MUTEX_FREE:
         owner = next(c for c in last.contexts if c.mutex)
         out.append(
-            f"pcpu_alloc_mutex is owned by {owner.name}, which is at {owner.pc}: the code "
+            f"pcpu_alloc_mutex is owned by {owner.name}, {owner.pc}: the code "
             "path that took it has no mutex_unlock() left to run, so the next "
             "mutex_lock(&pcpu_alloc_mutex) of an allocation or of pcpu_balance_workfn "
             "waits forever."
@@ -258,7 +296,7 @@ def explain(model: Model, prop: str, last: StepView, s: State) -> tuple[str, ...
         for i in range(p.nr_contexts):
             if AllocPc(s.pc[i]) in ALLOC_CHUNK_PCS and s.chunk[i] in dead:
                 users.append(
-                    f"{alloc_context(i)} (at {AllocPc(s.pc[i]).name}) still points at "
+                    f"{alloc_context(i)} ({ALLOC_AT[AllocPc(s.pc[i])]}) still points at "
                     f"destroyed chunk {s.chunk[i]}"
                 )
         if BalancePc(s.balance_pc) in BALANCE_CHUNK_PCS and s.balance_chunk in dead:
@@ -273,14 +311,16 @@ def explain(model: Model, prop: str, last: StepView, s: State) -> tuple[str, ...
     return tuple(out)
 
 
-def counterexample(model: Model, prop: str, trace: Trace) -> CounterexampleView:
-    steps = [_step(model, 0, None, trace.init, None, "", [], {})]
+def counterexample(model: Model, prop: str, trace: Trace, spec: str = "") -> CounterexampleView:
+    steps = [_step(model, spec, 0, None, None, trace.init, None, "", [], {})]
     for d, st in zip(step_records(model, trace), trace.steps):
         pre_state = trace.init if d["step"] == 1 else trace.steps[d["step"] - 2].state
         steps.append(
             _step(
                 model,
+                spec,
                 d["step"],
+                steps[-1],
                 pre_state,
                 st.state,
                 st.action,
@@ -293,6 +333,7 @@ def counterexample(model: Model, prop: str, trace: Trace) -> CounterexampleView:
     return CounterexampleView(
         prop,
         tuple(steps),
+        lanes(model, trace),
         explain(model, prop, steps[-1], last),
         model.p.cells_per_page,
         model.p.unit_pages,

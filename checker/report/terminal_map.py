@@ -1,6 +1,6 @@
 """The counterexample as a compact per-step chunk map in the terminal: one
 table row per step, one column per chunk struct, in the characters of
-checker/report.py ('.' free, 'A'/'a' an area, pages split by '|', then the
+checker/report/counterexample.py ('.' free, 'A'/'a' an area, pages split by '|', then the
 page map 'P' populated / '-' not), coloured by the context holding each area
 and by population. Fits the console width (100 columns by default)."""
 

@@ -22,6 +22,9 @@ Abstractions, and why they are sound for the properties:
   where the kernel's list order would pass over chunks of the chosen chunk's
   slot, the model passes over every one it cannot use (a list order the
   kernel can have; more queued extensions only add balance runs);
+* v5.14's balance work holds pcpu_lock across some of its steps
+  (state.BALANCE_LOCKED_PCS); there the allocating contexts' steps wait,
+  which is the kernel's lock, not an abstraction;
 * the reserved chunk's map is the first chunk's static smap[] of
   PERCPU_DYNAMIC_EARLY_SLOTS entries, which no scaled geometry fills: its
   extension is never needed, so it is not modelled.
@@ -29,10 +32,16 @@ Abstractions, and why they are sound for the properties:
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from percpu_mc.model.actions.alloc import PcpuAlloc
 from percpu_mc.model.actions.balance import PcpuBalanceWork
 from percpu_mc.model.actions.common import Action, Choices, Events, Step
 from percpu_mc.model.actions.map_extend import PcpuMapExtendWork
+from percpu_mc.model.ops import Ops
+from percpu_mc.model.state import State
+from percpu_mc.model.vocabulary import Role
 
 __all__ = ["Action", "Choices", "Events", "Kernel", "Step"]
 
@@ -44,7 +53,23 @@ class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork):
         acts = self.init_actions()
         for i in range(self.p.nr_contexts):
             acts += self.alloc_actions(i)
+        if self.sw.balance_lock == "held":
+            acts = [self.outside_balance_lock(a) for a in acts]
         acts += self.balance_actions()
         if self.sw.map_extension == "work-item":
             acts += self.map_extend_actions()
         return acts
+
+    def outside_balance_lock(self, a: Action) -> Action:
+        """An allocating context's step takes pcpu_lock (each has one
+        pcpu_lock section; the lock-free code before it commutes with the
+        balance work, which holds pcpu_alloc_mutex): it waits while the
+        balance work holds the lock between its steps."""
+        if a.context.role is not Role.ALLOC:
+            return a
+        at = a.at
+
+        def waits(x: Ops, s: State) -> Any:
+            return x.and_(at(x, s), x.not_(self.balance_holds_lock(x, s)))
+
+        return replace(a, at=waits)

@@ -15,7 +15,6 @@ from percpu_mc.model.state import (
     alloc_owner,
     area_mask,
     area_pages,
-    chunk_slot,
     count_occupied_pages,
     first_run,
     fit_offsets,
@@ -23,7 +22,6 @@ from percpu_mc.model.state import (
     ite_state,
     max_run_fits,
     need_to_extend,
-    nr_empty_pop,
     upd,
 )
 from percpu_mc.model.vocabulary import Kind, alloc_context
@@ -37,7 +35,7 @@ class PcpuAlloc(KernelBase):
         area: the reserved chunk, or pcpu_slot[] from the request's slot up."""
         g, p = self.g, self.p
         size, align = s.req_size[i], s.req_align[i]
-        slots = {j: chunk_slot(x, g, s.alloc_map[j]) for j in self.normal_chunks()}
+        slots = self.scan_keys(x, s)
         cands = {j: self.candidate(x, s, j, size, align, atomic) for j in self.normal_chunks()}
         found, valid = self.pick(x, cands, slots, c)
         ext = x.ite(atomic, 0, need_to_extend(x, g, s, c, False))
@@ -70,7 +68,7 @@ class PcpuAlloc(KernelBase):
             slot_c = select(x, [slots.get(j, 0) for j in range(p.nr_chunks)], c)
             for j in self.normal_chunks():
                 passed = x.and_(
-                    self.in_slots(x, s, j),
+                    self.scanned(x, s, j),
                     max_run_fits(x, g, s.alloc_map[j], size),
                     x.not_(cands[j]),
                     x.le(slots[j], slot_c),
@@ -106,6 +104,19 @@ class PcpuAlloc(KernelBase):
             # every-page: all, the population adds back the unpopulated)
             counted = x.not_(x.eq(c, self.reserved_or_none()))
             s2 = upd(s2, nr_empty_pop_pages=s2.nr_empty_pop_pages - x.ite(counted, occ, 0))
+        if self.sw.partial_depopulation:
+            # f183324133ea: a sidelined chunk is scanned; pcpu_update_empty_pages()
+            # leaves the counter alone for it, and pcpu_reintegrate_chunk() then
+            # adds its chunk->nr_empty_pop_pages (after this area) back
+            sidelined = x.eq(select(x, s.isolated, c), int(Isolated.SIDELINED))
+            before = self.chunk_nr_empty_pop_pages(x, s, c)
+            s2 = upd(
+                s2,
+                nr_empty_pop_pages=s2.nr_empty_pop_pages + x.ite(sidelined, before, 0),
+                isolated=store(
+                    x, s2.isolated, c, x.ite(sidelined, int(Isolated.NO), select(x, s.isolated, c))
+                ),
+            )
         if atomic:
             s2 = self.schedule_map_extend(x, s2, c, x.not_(x.eq(c, self.reserved_or_none())))
             return self.set_pc(x, s2, i, int(AllocPc.COUNTER))
@@ -188,7 +199,7 @@ class PcpuAlloc(KernelBase):
             g = self.g
             size = s.req_size[i]
             for j in self.normal_chunks():
-                visited = x.and_(self.in_slots(x, s, j), max_run_fits(x, g, s.alloc_map[j], size))
+                visited = x.and_(self.scanned(x, s, j), max_run_fits(x, g, s.alloc_map[j], size))
                 s = self.schedule_map_extend(x, s, j, x.and_(x.not_(is_r), visited))
             return self.fail(x, s, i, True)
         nxt = AllocPc.CHUNK_MUTEX if self.sw.alloc_mutex == "populate-only" else AllocPc.CREATE
@@ -230,12 +241,10 @@ class PcpuAlloc(KernelBase):
         """f183324133ea, free_percpu(): else if (pcpu_should_reclaim_chunk(chunk))
         pcpu_isolate_chunk(chunk): its empty pages leave the counter, it moves
         to pcpu_to_depopulate_slot, and the balance work is scheduled."""
-        g, p = self.g, self.p
+        p = self.p
         iso = select(x, s.isolated, c)
         # chunk->nr_empty_pop_pages
-        empty = nr_empty_pop(
-            x, g, select(x, s.alloc_map, c), select(x, s.populated, c)
-        ) - self.taken_unpopulated(x, s, c)
+        empty = self.chunk_nr_empty_pop_pages(x, s, c)
         immutable = x.or_(x.eq(c, 0), x.eq(c, self.reserved_or_none()))
         reclaim = x.and_(
             cond,
@@ -244,7 +253,9 @@ class PcpuAlloc(KernelBase):
                 x.and_(x.not_(x.eq(iso, int(Isolated.NO))), x.lt(0, empty)),
                 x.and_(
                     x.lt(p.empty_pop_pages_high + empty, s.nr_empty_pop_pages),
-                    x.le(p.unit_pages // 4, empty),
+                    # chunk->nr_pages / 4 empty pages: 64 at 256 pages a unit,
+                    # never 0 (a chunk with no empty page is never isolated)
+                    x.le(max(1, p.unit_pages // 4), empty),
                 ),
             ),
         )

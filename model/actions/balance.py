@@ -7,12 +7,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step, at_pc
-from percpu_mc.model.ops import Ops, select, store
+from percpu_mc.model.ops import Ops, Val, select, store
 from percpu_mc.model.state import (
     BalancePc,
     Isolated,
     State,
-    chunk_slot,
     empty_pages,
     first_n_bits,
     first_run,
@@ -20,7 +19,6 @@ from percpu_mc.model.state import (
     fully_free,
     ite_state,
     need_to_extend,
-    nr_empty_pop,
     upd,
 )
 from percpu_mc.model.vocabulary import BALANCE_WORK, Kind
@@ -115,6 +113,8 @@ class PcpuBalanceWork(KernelBase):
                 s,
                 nr_empty_pop_pages=s.nr_empty_pop_pages - x.popcount(pop, g.pages),
                 populated=store(x, s.populated, c, 0),
+                # vunmap of the chunk's area: the lazy purge flushes before reuse
+                stale=store(x, s.stale, c, 0),
                 live=store(x, s.live, c, False),
                 to_free=store(x, s.to_free, c, False),
             )
@@ -177,7 +177,8 @@ class PcpuBalanceWork(KernelBase):
 
         def retry_pop(x: Ops, s: State, ch: Choices) -> Step:
             # retry_pop: nr_to_pop = HIGH after an atomic failure (flag cleared,
-            # "best effort"), else clamp(HIGH - pcpu_nr_empty_pop_pages, 0, HIGH); no lock
+            # "best effort"), else clamp(HIGH - pcpu_nr_empty_pop_pages, 0, HIGH); no
+            # lock, or (v5.14) pcpu_lock held from here to the pick
             high = p.empty_pop_pages_high
             want = high - s.nr_empty_pop_pages
             clamped = x.ite(x.lt(want, 0), 0, x.ite(x.lt(high, want), high, want))
@@ -186,7 +187,7 @@ class PcpuBalanceWork(KernelBase):
                 s,
                 nr_to_pop=nr,
                 pcpu_atomic_alloc_failed=False,
-                balance_slot=g.page_slot + sw.populate_slot_offset,
+                balance_slot=(g.page_slot + sw.populate_slot_offset) * self.slot_scale(),
                 balance_pc=int(BalancePc.PICK),
             )
             return True, ite_state(x, x.eq(nr, 0), self.end_of_run(x, s2), s2), none
@@ -195,10 +196,10 @@ class PcpuBalanceWork(KernelBase):
             # for (slot = pcpu_size_to_slot(PAGE_SIZE); ...): pcpu_lock: the first
             # chunk of the slot with unpopulated pages; none left: create one
             c = ch["chunk"]
-            slots = {j: chunk_slot(x, g, s.alloc_map[j]) for j in normal}
+            slots = self.scan_keys(x, s)
             cands = {
                 j: x.and_(
-                    self.in_slots(x, s, j),
+                    self.scanned(x, s, j),
                     x.not_(x.eq(s.populated[j], full(g.pages))),
                     x.le(s.balance_slot, slots[j]),
                 )
@@ -225,10 +226,12 @@ class PcpuBalanceWork(KernelBase):
             bits = first_n_bits(x, g, first_run(x, g, x.bnot(pop, g.pages)), s.nr_to_pop)
             nr = x.popcount(bits, g.pages)
             fail = x.eq(ch["fail"], 1)
+            # pcpu_update_empty_pages(): not counted for a sidelined chunk
+            counted = x.eq(select(x, s.isolated, c), int(Isolated.NO))
             ok = upd(
                 s,
                 populated=store(x, s.populated, c, pop | bits),
-                nr_empty_pop_pages=s.nr_empty_pop_pages + nr,
+                nr_empty_pop_pages=s.nr_empty_pop_pages + x.ite(counted, nr, 0),
                 nr_to_pop=s.nr_to_pop - nr,
             )
             s2 = ite_state(x, fail, upd(s, nr_to_pop=0), ok)
@@ -241,32 +244,108 @@ class PcpuBalanceWork(KernelBase):
             )
             return True, post, Events(env_fail=fail)
 
+        def reclaim_finish(x: Ops, s: State) -> State:
+            # pcpu_lock: if (reintegrate || chunk->free_bytes == pcpu_unit_size)
+            # pcpu_reintegrate_chunk(chunk) (its empty pages count again), else
+            # list_move_tail() to pcpu_sidelined_slot; then the next chunk
+            c = s.balance_chunk
+            back = x.or_(s.reclaim_reintegrate, fully_free(x, select(x, s.alloc_map, c)))
+            return upd(
+                s,
+                isolated=store(
+                    x, s.isolated, c, x.ite(back, int(Isolated.NO), int(Isolated.SIDELINED))
+                ),
+                nr_empty_pop_pages=s.nr_empty_pop_pages
+                + x.ite(back, self.chunk_nr_empty_pop_pages(x, s, c), 0),
+                balance_pc=int(BalancePc.RECLAIM),
+            )
+
+        def reclaim_scan(x: Ops, s: State) -> State:
+            # pcpu_lock: for (i = reclaim_page; i >= 0; i--): break if the chunk
+            # has no empty populated page; reintegrate = true and break below
+            # HIGH; else find the highest run of empty populated pages at or
+            # below i, to depopulate with pcpu_lock dropped.  Loop done: flush
+            # (if anything was freed), then reintegrate or sideline
+            c = s.balance_chunk
+            amap, pop = select(x, s.alloc_map, c), select(x, s.populated, c)
+            active = x.le(0, s.reclaim_page)
+            no_empty = x.eq(self.chunk_nr_empty_pop_pages(x, s, c), 0)
+            low = x.lt(s.nr_empty_pop_pages, p.empty_pop_pages_high)
+            below = x.from_bits([x.le(k, s.reclaim_page) for k in range(g.pages)])
+            q = empty_pages(x, g, amap) & pop & below
+            run: Val = 0
+            start: Val = 0
+            in_run: Any = False
+            done: Any = False
+            for k in reversed(range(g.pages)):
+                qk = x.bit(q, k)
+                done = x.or_(done, x.and_(in_run, x.not_(qk)))
+                take = x.and_(x.not_(done), qk)
+                in_run = x.or_(in_run, take)
+                run = run | x.ite(take, 1 << k, 0)
+                start = x.ite(take, k, start)
+            depop = x.and_(active, x.not_(no_empty), x.not_(low), x.not_(x.eq(run, 0)))
+            ended = upd(
+                s,
+                reclaim_reintegrate=x.or_(
+                    s.reclaim_reintegrate, x.and_(active, x.not_(no_empty), low)
+                ),
+                reclaim_page=-1,
+            )
+            flush = upd(ended, balance_pc=int(BalancePc.RECLAIM_FLUSH))
+            if not sw.reclaim_tlb_flush:
+                # f183324133ea: no flush; the unmapped pages' TLB entries stay
+                flush = reclaim_finish(x, upd(ended, reclaim_freed=0))
+            chunk_done = ite_state(x, x.eq(s.reclaim_freed, 0), reclaim_finish(x, ended), flush)
+            to_depop = upd(
+                s, reclaim_run=run, reclaim_page=start - 2, balance_pc=int(BalancePc.RECLAIM_DEPOP)
+            )
+            return ite_state(x, depop, to_depop, chunk_done)
+
         def reclaim(x: Ops, s: State, ch: Choices) -> Step:
-            # f183324133ea, pcpu_reclaim_populated(), for the next chunk on
-            # pcpu_to_depopulate_slot: below HIGH, reintegrate it at once;
-            # else depopulate its empty populated pages (pcpu_depopulate_chunk,
-            # pcpu_chunk_depopulated: not counted, it is isolated), then
-            # reintegrate it if fully free, else sideline it.  None left: phase 2
+            # f183324133ea, pcpu_reclaim_populated() (pcpu_lock): the next chunk
+            # on pcpu_to_depopulate_slot, scanned from its last page down.
+            # None left: pcpu_balance_populated()
             c = ch["chunk"]
             listed = x.or_(*[x.eq(s.isolated[j], int(Isolated.TO_DEPOPULATE)) for j in normal])
             valid = x.ite(
                 listed, x.eq(select(x, s.isolated, c), int(Isolated.TO_DEPOPULATE)), x.eq(c, 0)
             )
-            amap, pop = select(x, s.alloc_map, c), select(x, s.populated, c)
-            low = x.lt(s.nr_empty_pop_pages, p.empty_pop_pages_high)
-            depop = x.ite(low, 0, empty_pages(x, g, amap) & pop)
-            pop2 = pop & x.bnot(depop, g.pages)
-            back = x.or_(low, fully_free(x, amap))
-            done = upd(
+            first = upd(
                 s,
-                populated=store(x, s.populated, c, pop2),
-                isolated=store(
-                    x, s.isolated, c, x.ite(back, int(Isolated.NO), int(Isolated.SIDELINED))
-                ),
-                nr_empty_pop_pages=s.nr_empty_pop_pages
-                + x.ite(back, nr_empty_pop(x, g, amap, pop2) - self.taken_unpopulated(x, s, c), 0),
+                balance_chunk=c,
+                reclaim_page=g.pages - 1,
+                reclaim_run=0,
+                reclaim_freed=0,
+                reclaim_reintegrate=False,
             )
-            return valid, ite_state(x, listed, done, self.populate_phase(x, s)), none
+            return (
+                valid,
+                ite_state(x, listed, reclaim_scan(x, first), self.populate_phase(x, s)),
+                none,
+            )
+
+        def reclaim_depopulate(x: Ops, s: State, ch: Choices) -> Step:
+            # spin_unlock; pcpu_depopulate_chunk(chunk, i + 1, end + 1)
+            # (pcpu_alloc_mutex); spin_lock; pcpu_chunk_depopulated(): the chunk is
+            # isolated, the counter stays; the scan goes on under pcpu_lock
+            c = s.balance_chunk
+            pop = select(x, s.populated, c)
+            s2 = upd(
+                s,
+                populated=store(x, s.populated, c, pop & x.bnot(s.reclaim_run, g.pages)),
+                stale=store(x, s.stale, c, select(x, s.stale, c) | s.reclaim_run),
+                reclaim_freed=s.reclaim_freed | s.reclaim_run,
+                reclaim_run=0,
+            )
+            return True, reclaim_scan(x, s2), none
+
+        def reclaim_flush(x: Ops, s: State, ch: Choices) -> Step:
+            # spin_unlock; pcpu_post_unmap_tlb_flush(chunk, freed_page_start,
+            # freed_page_end); spin_lock; reintegrate or sideline
+            c = s.balance_chunk
+            flushed = upd(s, reclaim_freed=0, stale=store(x, s.stale, c, 0))
+            return True, reclaim_finish(x, flushed), none
 
         def create(x: Ops, s: State, ch: Choices) -> Step:
             # ran out of chunks to populate: pcpu_create_chunk(); pcpu_lock:
@@ -349,24 +428,48 @@ class PcpuBalanceWork(KernelBase):
                     Kind.BALANCE_FREE_EMPTY_DESTROY,
                 ),
             ]
-            acts.append(
+            acts += [
                 Action(
                     "pcpu_reclaim_populated",
                     ctx,
-                    "f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot: "
-                    "pcpu_depopulate_chunk() its empty pages, reintegrate or sideline",
+                    "f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot, "
+                    "scanned down to its first run of empty populated pages",
                     ("chunk",),
                     at(BalancePc.RECLAIM),
                     reclaim,
                     Kind.BALANCE_RECLAIM,
+                ),
+                Action(
+                    "pcpu_reclaim_populated: depopulate",
+                    ctx,
+                    "pcpu_depopulate_chunk() (pcpu_alloc_mutex); pcpu_lock: "
+                    "pcpu_chunk_depopulated(), the scan goes on",
+                    (),
+                    at(BalancePc.RECLAIM_DEPOP),
+                    reclaim_depopulate,
+                    Kind.BALANCE_RECLAIM_DEPOPULATE,
+                ),
+            ]
+            if sw.reclaim_tlb_flush:
+                acts.append(
+                    Action(
+                        "pcpu_reclaim_populated: flush",
+                        ctx,
+                        "pcpu_post_unmap_tlb_flush() (pcpu_alloc_mutex); pcpu_lock: "
+                        "pcpu_reintegrate_chunk() or list_move_tail() to pcpu_sidelined_slot",
+                        (),
+                        at(BalancePc.RECLAIM_FLUSH),
+                        reclaim_flush,
+                        Kind.BALANCE_RECLAIM_FLUSH,
+                    )
                 )
-            )
         if sw.balance_work == "free-and-populate":
             acts += [
                 Action(
                     "pcpu_balance_workfn: retry_pop",
                     ctx,
-                    "retry_pop: nr_to_pop from pcpu_atomic_alloc_failed or the counter (no lock)",
+                    "retry_pop: nr_to_pop from pcpu_atomic_alloc_failed or the counter "
+                    + ("(pcpu_lock held)" if sw.balance_lock == "held" else "(no lock)"),
                     (),
                     at(BalancePc.RETRY_POP),
                     retry_pop,

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from percpu_mc.model.ops import Ops, Val, select, store
 from percpu_mc.model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
 from percpu_mc.model.state import (
+    BALANCE_LOCKED_PCS,
     MUTEX_FREE,
     AllocPc,
     Geometry,
@@ -18,11 +19,13 @@ from percpu_mc.model.state import (
     State,
     area_pages,
     balance_owner,
+    chunk_slot,
     fit_offsets,
     fully_free,
     map_used,
     max_run_fits,
     need_to_extend,
+    nr_empty_pop,
     upd,
 )
 from percpu_mc.model.vocabulary import Context, Kind, Role
@@ -133,7 +136,7 @@ class KernelBase:
         (non-atomic) or allocates from it."""
         g = self.g
         amap, pop = s.alloc_map[c], s.populated[c]
-        usable = x.and_(self.in_slots(x, s, c), max_run_fits(x, g, amap, size))
+        usable = x.and_(self.scanned(x, s, c), max_run_fits(x, g, amap, size))
         pop_only = atomic and self.sw.atomic_fit_pop_only
         fits = x.not_(x.eq(fit_offsets(x, g, amap, pop, size, align, pop_only), 0))
         if atomic:
@@ -192,6 +195,47 @@ class KernelBase:
                 ),
             )
         return ok, made
+
+    def scanned(self, x: Ops, s: State, c: int) -> Any:
+        """On a list pcpu_alloc() and pcpu_balance_populated() scan: the
+        pcpu_slot[] lists and, from f183324133ea, pcpu_sidelined_slot (which
+        sits below pcpu_free_slot, the last list they scan)."""
+        if not self.sw.partial_depopulation:
+            return self.in_slots(x, s, c)
+        return x.and_(
+            s.live[c], s.linked[c], x.not_(x.eq(s.isolated[c], int(Isolated.TO_DEPOPULATE)))
+        )
+
+    def scan_keys(self, x: Ops, s: State) -> dict[int, Val]:
+        """The order the slot scans visit the lists in, per scanned chunk: its
+        slot, or, from f183324133ea, twice its slot with a sidelined chunk at
+        2 * pcpu_free_slot - 1 (pcpu_sidelined_slot = pcpu_free_slot - 1: after
+        every partly used slot, before the free one)."""
+        g = self.g
+        slots = {j: chunk_slot(x, g, s.alloc_map[j]) for j in self.normal_chunks()}
+        if not self.sw.partial_depopulation:
+            return slots
+        return {
+            j: x.ite(
+                x.eq(s.isolated[j], int(Isolated.SIDELINED)), 2 * g.free_slot - 1, 2 * slots[j]
+            )
+            for j in self.normal_chunks()
+        }
+
+    def slot_scale(self) -> int:
+        """What scan_keys() multiplies a slot by."""
+        return 2 if self.sw.partial_depopulation else 1
+
+    def chunk_nr_empty_pop_pages(self, x: Ops, s: State, c: Val) -> Val:
+        """chunk->nr_empty_pop_pages (v5.2 on): its empty populated pages less
+        the unpopulated ones allocations in flight have taken."""
+        g = self.g
+        amap, pop = select(x, s.alloc_map, c), select(x, s.populated, c)
+        return nr_empty_pop(x, g, amap, pop) - self.taken_unpopulated(x, s, c)
+
+    def balance_holds_lock(self, x: Ops, s: State) -> Any:
+        """v5.14: the balance work is between two steps of one pcpu_lock section."""
+        return x.or_(*[x.eq(s.balance_pc, int(pc)) for pc in BALANCE_LOCKED_PCS])
 
     def in_slots(self, x: Ops, s: State, c: int) -> Any:
         """On a pcpu_slot[] list pcpu_alloc() and the balance work scan (an

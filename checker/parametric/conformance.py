@@ -1,0 +1,390 @@
+"""Conformance: the finite model's steps are steps of the parameterized
+relation, at a given geometry.
+
+At one spec's geometry the relation of relation.py is instantiated
+(Scope.fixed: its quantifiers become conjunctions over the spec's indices),
+and each finite step of model/ops.py's symbolic interpretation (the one BMC
+unrolls, one query per action and choice combination) is mapped to the
+parameterized state by `abstract`: chunk, context and slot tuples become
+arrays, a chunk's cell bitmap becomes a row of booleans, bit-vectors become
+integers.  The query asks for a pre-state satisfying the instantiated
+invariants (they hold in every reachable state once the proof and this
+check both pass: by induction over the run, each finite step is a
+parameterized one from a state satisfying them), a finite step from it
+enabled, and no parameterized transition of the kind the finite action is
+(`KINDS`) taking the abstract pre-state to the abstract post-state with
+choices read off the finite step (`witness`).  The finite model's own
+typing (`typed`: bitmaps within the unit, program counters and indices
+within their ranges) is assumed in the
+pre-state and checked in the post-state by the same query, so it is proved
+inductive together with the instantiated invariants.  `unsat` for every query, and
+the initial state's abstraction satisfying the parameterized initial
+condition, make every reachable finite state's abstraction reachable in the
+parameterized relation, so the invariants proved for every geometry hold in
+the finite model there.
+
+Separately, `survivors_imply` asks whether the finite lemmas that Houdini
+keeps at the spec (checker/engines/strengthen.py) imply each instantiated
+invariant: the finite proof and this one agree.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import z3
+
+from percpu_mc.checker.engines.symbolic import Z3Ops, decode, state_vars
+from percpu_mc.checker.parametric.invariants import Invariant, uaf_invariants
+from percpu_mc.checker.parametric.relation import (
+    BoolArr,
+    CellArr,
+    IntArr,
+    PState,
+    Scope,
+    Transition,
+    initial,
+    transitions,
+)
+from percpu_mc.model.actions import Action
+from percpu_mc.model.invariants import LEMMAS
+from percpu_mc.model.machine import Model
+from percpu_mc.model.ops import Concrete
+from percpu_mc.model.params import Params, Switches
+from percpu_mc.model.state import BalancePc, State, upd
+from percpu_mc.model.vocabulary import Kind
+
+# Which parameterized transitions a finite action of each kind may be.
+KINDS: dict[Kind, tuple[str, ...]] = {
+    Kind.ENABLE_ASYNC: ("stutter",),
+    Kind.ALLOC_EXTEND: ("extend", "extend-fail"),
+    Kind.ALLOC_RESTART: tuple(
+        f"search[restart->{o}]" for o in ("extend", "area-populate", "area-done", "create", "fail")
+    ),
+    Kind.ALLOC_CREATE: tuple(
+        f"search[create->{o}]" for o in ("extend", "area-populate", "area-done", "create", "fail")
+    ),
+    Kind.ALLOC_POPULATE: ("populate", "populate-done", "populate-fail"),
+    Kind.ALLOC_COUNTER: ("finish",),
+    Kind.FREE: ("free",),
+    Kind.BALANCE_START: ("balance-start",),
+    Kind.BALANCE_COLLECT: ("balance-collect",),
+    Kind.BALANCE_DESTROY: ("balance-destroy",),
+    Kind.BALANCE_MAP_EXTEND_PICK: ("balance-ext-pick", "balance-ext-none"),
+    Kind.BALANCE_MAP_EXTEND: ("balance-ext",),
+    Kind.BALANCE_RETRY_POP: ("balance-retry-pop", "balance-retry-pop-end"),
+    Kind.BALANCE_PICK: ("balance-pick", "balance-pick-none"),
+    Kind.BALANCE_POPULATE: ("balance-populate", "balance-populate-next", "balance-populate-end"),
+    Kind.BALANCE_CREATE: ("balance-create", "balance-create-fail"),
+    Kind.MAP_EXTEND_START: ("map-extend-start",),
+    Kind.MAP_EXTEND: ("map-extend",),
+}
+ALLOC_KINDS = {
+    True: ("search[atomic->area]", "search[atomic->fail]"),
+    False: tuple(
+        f"search[nonatomic->{o}]"
+        for o in ("extend", "area-populate", "area-done", "create", "fail")
+    ),
+}
+
+# The switches the relation interprets: those of v4.13-counter-fix, and
+# map_extension either way.
+INTERPRETED = Switches(
+    balance_work="free-and-populate",
+    async_gate=True,
+    atomic_fail_schedules=True,
+    low_check_schedules=True,
+    create_fail_unlocks_mutex=True,
+    map_extension="balance-list",
+    alloc_mutex="whole-call",
+    counter_update="locked",
+    occ_pages_subtracted="with-area",
+)
+# switches that only move what the relation leaves out (the counter, the
+# balance work's scheduling and its population choices)
+UNREAD = {
+    "occ_pages_subtracted",
+    "populate_fail_counter",
+    "occ_pages_counts",
+    "occupied_tail_test",
+    "atomic_fail_sets_flag",
+    "low_check_test",
+    "free_schedules_balance",
+    "free_counts_pages",
+    "alloc_population_counted",
+    "populate_slot_offset",
+    "atomic_fit_pop_only",
+    "atomic_fail_schedules",
+    "low_check_schedules",
+    "balance_spares_free",
+}
+
+
+def unsupported(p: Params) -> list[str]:
+    """The switches of p this relation does not interpret (empty: it does)."""
+    out = []
+    for f in fields(Switches):
+        if f.name in UNREAD or f.name == "map_extension":
+            continue
+        if getattr(p.switches, f.name) != getattr(INTERPRETED, f.name):
+            out.append(f"{f.name} = {getattr(p.switches, f.name)!r}")
+    return out
+
+
+def scope_of(p: Params) -> Scope:
+    return Scope.fixed(
+        p.nr_contexts,
+        p.nr_contexts * p.live_per_context,
+        p.nr_chunks,
+        p.unit_cells,
+        p.first_chunk_static_cells,
+        p.has_reserved,
+    )
+
+
+def _int(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise TypeError("a boolean where an integer was expected")
+    return z3.IntVal(v) if isinstance(v, int) else z3.BV2Int(v, is_signed=True)
+
+
+def _bool(v: Any) -> Any:
+    return z3.BoolVal(v) if isinstance(v, bool) else v
+
+
+def _bit(v: Any, k: int) -> Any:
+    if isinstance(v, int):
+        return z3.BoolVal(bool((v >> k) & 1))
+    return z3.Extract(k, k, v) == 1
+
+
+def _array(base: Any, items: Any, conv: Any) -> Any:
+    out = base
+    for j, e in enumerate(items):
+        out = z3.Store(out, j, conv(e))
+    return out
+
+
+def abstract(p: Params, s: State, tag: str) -> PState:
+    """The parameterized state of a finite (symbolic or concrete) one; array
+    entries outside the spec's ranges are free."""
+
+    def arr(name: str, srt: Any, items: Any, conv: Any) -> Any:
+        return _array(z3.Const(f"{name}@{tag}", srt), items, conv)
+
+    def row(c: int, v: Any) -> Any:
+        return _array(
+            z3.Const(f"amap[{c}]@{tag}", BoolArr), range(p.unit_cells), lambda k: _bit(v, k)
+        )
+
+    amap = z3.Const(f"amap@{tag}", CellArr)
+    for c, v in enumerate(s.alloc_map):
+        amap = z3.Store(amap, c, row(c, v))
+    return PState(
+        live=arr("live", BoolArr, s.live, _bool),
+        linked=arr("linked", BoolArr, s.linked, _bool),
+        to_free=arr("to_free", BoolArr, s.to_free, _bool),
+        mep=arr("mep", BoolArr, s.map_extend_pending, _bool),
+        ext_running=arr("ext_running", BoolArr, s.ext_running, _bool),
+        amap=amap,
+        pc=arr("pc", IntArr, s.pc, _int),
+        chunk=arr("chunk", IntArr, s.chunk, _int),
+        off=arr("off", IntArr, s.off, _int),
+        size=arr("size", IntArr, s.req_size, _int),
+        lv=arr("lv", BoolArr, s.live_valid, _bool),
+        lc=arr("lc", IntArr, s.live_chunk, _int),
+        lo=arr("lo", IntArr, s.live_off, _int),
+        ls=arr("ls", IntArr, s.live_size, _int),
+        mutex=_int(s.alloc_mutex),
+        bpc=_int(s.balance_pc),
+        bchunk=_int(s.balance_chunk),
+    )
+
+
+def agrees(p: Params, post: PState, t: PState) -> Any:
+    """The parameterized successor `post` equals the abstraction `t` of the
+    finite one at every index of the spec's ranges."""
+    per = {
+        "live": p.nr_chunks,
+        "linked": p.nr_chunks,
+        "to_free": p.nr_chunks,
+        "mep": p.nr_chunks,
+        "ext_running": p.nr_chunks,
+        "pc": p.nr_contexts,
+        "chunk": p.nr_contexts,
+        "off": p.nr_contexts,
+        "size": p.nr_contexts,
+        "lv": p.nr_contexts * p.live_per_context,
+        "lc": p.nr_contexts * p.live_per_context,
+        "lo": p.nr_contexts * p.live_per_context,
+        "ls": p.nr_contexts * p.live_per_context,
+    }
+    eqs = [getattr(post, f) == getattr(t, f) for f in ("mutex", "bpc", "bchunk")]
+    for f, n in per.items():
+        a, b = getattr(post, f), getattr(t, f)
+        eqs += [a[j] == b[j] for j in range(n)]
+    eqs += [
+        post.amap[c][k] == t.amap[c][k] for c in range(p.nr_chunks) for k in range(p.unit_cells)
+    ]
+    return z3.And(*eqs)
+
+
+def witness(p: Params, a: Action, ch: dict[str, int], s: State, t: State, ta: PState) -> dict:
+    """The parameterized transition's choices, read off a finite step."""
+    x = Z3Ops(p.width)
+    i = a.ctx if a.ctx is not None else 0
+    lp = p.live_per_context
+    mine = range(i * lp, (i + 1) * lp)
+    new = [x.and_(x.not_(s.live[c]), t.live[c]) for c in range(p.nr_chunks)]
+    n: Any = 0
+    for c in reversed(range(p.nr_chunks)):
+        n = x.ite(new[c], c, n)
+    put = [x.and_(x.not_(s.live_valid[j]), t.live_valid[j]) for j in mine]
+    h: Any = mine[0]
+    for j, got in reversed(list(zip(mine, put))):
+        h = x.ite(got, j, h)
+    if a.context.index is not None and a.ctx is None:  # a chunk's map_extend_work
+        c: Any = a.context.index
+    elif a.kind in (Kind.BALANCE_PICK, Kind.BALANCE_MAP_EXTEND_PICK):
+        c = t.balance_chunk
+    elif a.kind == Kind.BALANCE_DESTROY:
+        c = ch["chunk"]
+    else:
+        c = t.chunk[i]
+    bpc = _int(t.balance_pc)
+    w = {
+        "i": z3.IntVal(i),
+        "c": _int(c),
+        "off": _int(t.off[i]),
+        "size": _int(t.req_size[i]),
+        "sched": ta.mep,
+        "made": _bool(x.or_(*new)),
+        "n": _int(n),
+        "h": _int(h + ch["live"] if a.kind == Kind.FREE else h),
+        "put": _bool(x.or_(*put)),
+        "mv": ta.to_free,
+        "destroy": bpc == int(BalancePc.DESTROY),
+        "more": bpc == int(BalancePc.DESTROY),
+        "go": bpc == int(BalancePc.EXT),
+        "run": _bool(t.ext_running[c]) if isinstance(c, int) else z3.BoolVal(False),
+    }
+    return w
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    action: str
+    choices: dict[str, int]
+    verdict: str  # unsat: the finite step is a parameterized one
+    seconds: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Conformance:
+    spec: str
+    init_ok: bool
+    steps: list[StepCheck]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.init_ok and all(c.verdict == "unsat" for c in self.steps)
+
+
+def check(
+    name: str,
+    p: Params,
+    timeout_ms: int = 60_000,
+    kinds: set[Kind] | None = None,
+    map_extension: str | None = None,
+) -> Conformance:
+    """Every finite step of spec `p` (named `name`) against the relation (of
+    p's map_extension unless given; only the actions of `kinds` if given)."""
+    start = time.monotonic()
+    bad = unsupported(p) + [why for _, why in p.validate()]
+    if bad:
+        raise ValueError(f"{name}: cannot check conformance: {'; '.join(bad)}")
+    S = scope_of(p)
+    model = Model(p)
+    ext = map_extension or p.switches.map_extension
+    rel = {t.name: t for t in transitions(ext)}
+    invs = uaf_invariants(ext == "balance-list")
+    init = model.init()
+    init_ok = _valid(initial(S, abstract(p, init, "init"))) and bool(typed(Concrete(), model, init))
+    x = Z3Ops(p.width)
+    s = state_vars(p, "pre")
+    sa = abstract(p, s, "pre")
+    pre = [inv.holds(S, sa) for inv in invs] + [x.boolean(typed(x, model, s))]
+    out: list[StepCheck] = []
+    for a in model.actions:
+        if kinds is not None and a.kind not in kinds:
+            continue
+        names = ALLOC_KINDS[a.atomic] if a.kind == Kind.ALLOC else KINDS[a.kind]
+        for ch in model.choice_combos(a):
+            g, t = model.step(x, s, a, ch)
+            if g is False:
+                continue
+            ta = abstract(p, t, "post")
+            w = witness(p, a, ch, s, t, ta)
+            options = []
+            for nm in names:
+                if nm not in rel:
+                    continue
+                tr: Transition = rel[nm]
+                guard, post = tr.fn(S, sa, {k: w[k] for k, _ in tr.choices})
+                options.append(z3.And(guard, agrees(p, post, ta)))
+            sol = z3.Solver()
+            sol.set("timeout", timeout_ms)
+            typed_post = x.boolean(typed(x, model, t))
+            sol.add(*pre, x.boolean(g), z3.Not(z3.And(z3.Or(*options), typed_post)))
+            t0 = time.monotonic()
+            r = sol.check()
+            detail = ""
+            if r == z3.sat:
+                detail = _explain(sol.model(), p, s, t)
+            out.append(StepCheck(a.name, dict(ch), str(r), time.monotonic() - t0, detail))
+    return Conformance(name, init_ok, out, time.monotonic() - start)
+
+
+def typed(x: Any, model: Model, s: State) -> Any:
+    """The finite model's typing: the `domains` lemma of model/invariants.py
+    but for its one conjunct on bound_map (the relation never reads
+    bound_map, and its agreement with the areas handed out is the
+    `area-map` lemma's, not a type)."""
+    lemma = next(lm for lm in LEMMAS if lm.name == "domains")
+    return lemma.holds(x, model.kernel, upd(s, bound_map=s.alloc_map))
+
+
+def _valid(f: Any) -> bool:
+    sol = z3.Solver()
+    sol.add(z3.Not(f))
+    return sol.check() == z3.unsat
+
+
+def _explain(m: z3.ModelRef, p: Params, s: State, t: State) -> str:
+    """The finite pre- and post-state of a step the relation does not have."""
+    return f"pre {decode(m, s)}; post {decode(m, t)}"
+
+
+def survivors_imply(
+    p: Params, lemmas: list[Any], invs: list[Invariant] | None = None
+) -> dict[str, str]:
+    """Per instantiated invariant, whether the finite lemmas `lemmas` (the
+    Houdini survivors at p) imply it: `unsat` when they do."""
+    S = scope_of(p)
+    model = Model(p)
+    x = Z3Ops(p.width)
+    s = state_vars(p, "s")
+    sa = abstract(p, s, "s")
+    assumed = [x.boolean(lm.holds(x, model.kernel, s)) for lm in lemmas]
+    out = {}
+    for inv in (
+        invs if invs is not None else uaf_invariants(p.switches.map_extension == "balance-list")
+    ):
+        sol = z3.Solver()
+        sol.add(*assumed, z3.Not(inv.holds(S, sa)))
+        out[inv.name] = str(sol.check())
+    return out

@@ -1,0 +1,132 @@
+"""Initiation and consecution of the quantified invariants, one Z3 query per
+obligation, for every geometry: the geometry is free constants (Scope.symbolic)
+under the constraints it states, and each query is `unsat` when the
+obligation holds.
+
+An obligation of consecution assumes every invariant in the pre-state, the
+guard of one transition with its choices free, and the negation of one
+invariant in the post-state.  A model of a failed one is a counterexample to
+induction at some geometry, decoded by `cti` (its geometry and the indices
+it names)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from percpu_mc.checker.parametric.invariants import Invariant, uaf_invariants
+from percpu_mc.checker.parametric.relation import (
+    PState,
+    Scope,
+    Transition,
+    choice_const,
+    initial,
+    transitions,
+)
+
+CELLS_PER_PAGE = 2  # v4.13-counter-fix's cells_per_page: the page of a cell stays linear
+
+
+@dataclass(frozen=True)
+class Obligation:
+    invariant: str
+    transition: str  # "init" for initiation
+    verdict: str  # "unsat" (holds), "sat" (fails), "unknown"
+    seconds: float
+    cti: str = ""  # for a failed one: the geometry and values that break it
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything one proof needs: the scope, the pre- and post-states'
+    invariants, the transitions."""
+
+    scope: Scope
+    pages: Any
+    geometry: list[Any]
+    invariants: list[Invariant]
+    transitions: list[Transition]
+
+
+def problem(map_extension: str = "balance-list", scope: Scope | None = None) -> Problem:
+    """The obligations for every geometry, or at one fixed `scope` (where a
+    failed obligation's model is a counterexample to induction small enough
+    to read)."""
+    if scope is None:
+        S, pages, geometry = Scope.symbolic(CELLS_PER_PAGE)
+    else:
+        S, pages, geometry = scope, z3.IntVal(0), []
+    return Problem(
+        S,
+        pages,
+        geometry,
+        uaf_invariants(map_extension == "balance-list"),
+        transitions(map_extension),
+    )
+
+
+def _solver(timeout_ms: int) -> z3.Solver:
+    s = z3.Solver()
+    s.set("timeout", timeout_ms)
+    return s
+
+
+def _cti(pb: Problem, m: z3.ModelRef, s: PState, post: PState, w: dict[str, Any]) -> str:
+    S = pb.scope
+
+    def v(e: Any) -> str:
+        return str(m.eval(e, model_completion=True))
+
+    geo = (
+        f"contexts={v(S.N)} live_slots={v(S.M)} chunks={v(S.K)} cells={v(S.C)} "
+        f"static_cells={v(S.STATIC)} reserved={v(S.R)}"
+    )
+    picks = " ".join(f"{k}={v(e)}" for k, e in w.items() if not z3.is_array(e))
+    out = f"{geo}; choices: {picks}; mutex {v(s.mutex)}->{v(post.mutex)}, "
+    out += f"balance_pc {v(s.bpc)}->{v(post.bpc)}"
+    if S.finite:
+        nk, n, nm = (e.as_long() for e in (S.K, S.N, S.M))
+        for name in ("live", "linked", "to_free", "mep", "ext_running"):
+            pre_v = [v(getattr(s, name)[c]) for c in range(nk)]
+            post_v = [v(getattr(post, name)[c]) for c in range(nk)]
+            out += f"; {name} {pre_v}->{post_v}"
+        out += f"; pc {[v(s.pc[i]) for i in range(n)]}->{[v(post.pc[i]) for i in range(n)]}"
+        out += f"; chunk {[v(s.chunk[i]) for i in range(n)]}"
+        out += f"; live allocations {[v(s.lv[h]) for h in range(nm)]}"
+    return out
+
+
+def check(
+    pb: Problem, only: set[tuple[str, str]] | None = None, timeout_ms: int = 60_000
+) -> list[Obligation]:
+    """Every obligation (or those named in `only`, as (invariant, transition)
+    pairs), in order: initiation, then each transition against each invariant."""
+    S = pb.scope
+    s = PState.fresh("pre")
+    out: list[Obligation] = []
+    pre = [inv.holds(S, s) for inv in pb.invariants]
+    for inv in pb.invariants:
+        if only is not None and (inv.name, "init") not in only:
+            continue
+        sol = _solver(timeout_ms)
+        sol.add(*pb.geometry, initial(S, s), z3.Not(inv.holds(S, s)))
+        t0 = time.monotonic()
+        r = sol.check()
+        cti = _cti(pb, sol.model(), s, s, {}) if r == z3.sat else ""
+        out.append(Obligation(inv.name, "init", str(r), time.monotonic() - t0, cti))
+    for tr in pb.transitions:
+        w = {name: choice_const(name, sort, tr.name) for name, sort in tr.choices}
+        guard, post = tr.fn(S, s, w)
+        for inv in pb.invariants:
+            if only is not None and (inv.name, tr.name) not in only:
+                continue
+            sol = _solver(timeout_ms)
+            sol.add(*pb.geometry, *pre, guard, z3.Not(inv.holds(S, post)))
+            t0 = time.monotonic()
+            r = sol.check()
+            cti = _cti(pb, sol.model(), s, post, w) if r == z3.sat else ""
+            out.append(Obligation(inv.name, tr.name, str(r), time.monotonic() - t0, cti))
+    return out

@@ -1,0 +1,657 @@
+"""The parameterized interpretation of v4.13-counter-fix: every geometry at once.
+
+model/ops.py unrolls the geometry in Python (a tuple per chunk, context and
+live allocation, a bit-vector per chunk's cells), so a proof over it holds
+for one geometry.  Here the same state is Z3 arrays indexed by integers and
+the geometry is symbolic: `Scope` holds the number of contexts, live
+allocation slots, chunk structs, cells of a unit, the first chunk's static
+cells and whether a reserved chunk exists, either as free constants (the
+parametric proof) or as the numbers of one spec (the conformance check,
+checker/parametric/conformance.py, which shows that every step of the
+finite model is a step of this relation there).
+
+Only what the proofs read is kept: chunk liveness, the pcpu_slot[] and
+to_free lists, the map-extension list, the cells in use, the program
+counters, pcpu_alloc_mutex, and who holds which area.  Everything else
+(populated pages, map sizes, the counter, async, the request's alignment)
+is left out, so the steps that only change those are stutters here, and the
+choices the kernel makes by rule (which chunk of a slot, the first fit, the
+slot a live pointer goes to, which free chunks the balance work collects)
+are free choices constrained only by what makes them legal: a looser
+relation, sound for safety.
+
+Written for the switches of v4.13-counter-fix (whole-call pcpu_alloc_mutex,
+the balance-list map extension, free-and-populate balance work, no
+partial depopulation); `map_extension = "work-item"` (1a4d76076cda's per
+chunk map_extend_work, CVE-2016-4794's first half) is the one other switch
+it interprets, for the negative control.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable
+
+import z3
+
+from percpu_mc.model.state import AllocPc, BalancePc
+
+# pcpu_alloc() program counters holding pcpu_alloc_mutex under whole-call
+# (6710e594f71c) and those holding an area of the chunk they name.
+HOLD_PCS = (AllocPc.EXTEND, AllocPc.RESTART, AllocPc.CREATE, AllocPc.POPULATE)
+AREA_PCS = (AllocPc.POPULATE, AllocPc.COUNTER)
+BALANCE_HOLD_PCS = (
+    BalancePc.DESTROY,
+    BalancePc.EXT_PICK,
+    BalancePc.EXT,
+    BalancePc.RETRY_POP,
+    BalancePc.PICK,
+    BalancePc.POP,
+    BalancePc.CREATE,
+)
+
+IntArr = z3.ArraySort(z3.IntSort(), z3.IntSort())
+BoolArr = z3.ArraySort(z3.IntSort(), z3.BoolSort())
+CellArr = z3.ArraySort(z3.IntSort(), BoolArr)
+
+
+class Scope:
+    """The geometry, symbolic or fixed, and quantifiers over its index ranges:
+    a Z3 ForAll guarded by the range (symbolic) or the conjunction over the
+    range (fixed)."""
+
+    def __init__(
+        self,
+        contexts: Any,
+        slots: Any,
+        chunks: Any,
+        cells: Any,
+        static: Any,
+        reserved: Any,
+        finite: bool,
+    ):
+        self.N, self.M, self.K, self.C = contexts, slots, chunks, cells
+        self.STATIC, self.R = static, reserved
+        self.finite = finite
+        self._fresh = itertools.count()
+
+    @staticmethod
+    def symbolic(cells_per_page: int) -> tuple[Scope, Any, list[Any]]:
+        """Every geometry: (scope, pages a unit, the geometry constraints)."""
+        n, m, k, p, st = z3.Ints("contexts live_slots chunks unit_pages static_cells")
+        r = z3.Bool("has_reserved")
+        cells = cells_per_page * p
+        constraints = [n >= 1, m >= 1, p >= 1, k >= z3.If(r, 2, 1), 0 < st, st < cells]
+        return Scope(n, m, k, cells, st, r, False), p, constraints
+
+    @staticmethod
+    def fixed(
+        contexts: int, slots: int, chunks: int, cells: int, static: int, reserved: bool
+    ) -> Scope:
+        return Scope(
+            z3.IntVal(contexts),
+            z3.IntVal(slots),
+            z3.IntVal(chunks),
+            z3.IntVal(cells),
+            z3.IntVal(static),
+            z3.BoolVal(reserved),
+            True,
+        )
+
+    def _all(self, size: Any, f: Callable[[Any], Any], lo: Any = None, hi: Any = None) -> Any:
+        if self.finite:
+            parts = []
+            for j in range(size.as_long()):
+                v = z3.IntVal(j)
+                body = f(v)
+                if lo is not None:
+                    body = z3.Implies(z3.And(lo <= v, v < hi), body)
+                parts.append(body)
+            return z3.And(*parts) if parts else z3.BoolVal(True)
+        v = z3.Int(f"q{next(self._fresh)}")
+        rng = [0 <= v, v < size] + ([lo <= v, v < hi] if lo is not None else [])
+        return z3.ForAll([v], z3.Implies(z3.And(*rng), f(v)))
+
+    def chunks(self, f: Callable[[Any], Any]) -> Any:
+        return self._all(self.K, f)
+
+    def contexts(self, f: Callable[[Any], Any]) -> Any:
+        return self._all(self.N, f)
+
+    def slots(self, f: Callable[[Any], Any]) -> Any:
+        return self._all(self.M, f)
+
+    def cells_in(self, lo: Any, hi: Any, f: Callable[[Any], Any]) -> Any:
+        """f(k) for every cell k of the unit in [lo, hi)."""
+        return self._all(self.C, f, lo, hi)
+
+    def chunk(self, c: Any) -> Any:
+        return z3.And(0 <= c, c < self.K)
+
+    def context(self, i: Any) -> Any:
+        return z3.And(0 <= i, i < self.N)
+
+    def slot(self, h: Any) -> Any:
+        return z3.And(0 <= h, h < self.M)
+
+    def normal(self, c: Any) -> Any:
+        """Not the reserved chunk (it never sits on pcpu_slot[])."""
+        return z3.Not(z3.And(self.R, c == 1))
+
+    def dynamic(self, c: Any) -> Any:
+        """A chunk struct pcpu_create_chunk() may use."""
+        return z3.And(self.chunk(c), c >= z3.If(self.R, 2, 1))
+
+    def balance_owner(self) -> Any:
+        return self.N + 1
+
+
+@dataclass(frozen=True)
+class PState:
+    # per chunk struct
+    live: Any
+    linked: Any
+    to_free: Any
+    mep: Any  # map_extend_pending: on pcpu_map_extend_chunks (or its work queued)
+    ext_running: Any  # work-item map extension running past its need computation
+    amap: Any  # cell in use, chunk -> cell -> bool
+    # per allocating context
+    pc: Any
+    chunk: Any
+    off: Any
+    size: Any
+    # per live allocation slot
+    lv: Any
+    lc: Any
+    lo: Any
+    ls: Any
+    # globals
+    mutex: Any
+    bpc: Any
+    bchunk: Any
+
+    @staticmethod
+    def fresh(tag: str) -> PState:
+        sorts = {
+            "live": BoolArr,
+            "linked": BoolArr,
+            "to_free": BoolArr,
+            "mep": BoolArr,
+            "ext_running": BoolArr,
+            "amap": CellArr,
+            "pc": IntArr,
+            "chunk": IntArr,
+            "off": IntArr,
+            "size": IntArr,
+            "lv": BoolArr,
+            "lc": IntArr,
+            "lo": IntArr,
+            "ls": IntArr,
+            "mutex": z3.IntSort(),
+            "bpc": z3.IntSort(),
+            "bchunk": z3.IntSort(),
+        }
+        return PState(**{n: z3.Const(f"{n}@{tag}", srt) for n, srt in sorts.items()})
+
+
+def fields_of(s: PState) -> list[tuple[str, Any]]:
+    return [(f.name, getattr(s, f.name)) for f in fields(PState)]
+
+
+def upd(s: PState, **changes: Any) -> PState:
+    return replace(s, **changes)
+
+
+def in_area(k: Any, off: Any, size: Any) -> Any:
+    return z3.And(off <= k, k < off + size)
+
+
+def set_area(row: Any, off: Any, size: Any) -> Any:
+    k = z3.Int("k!set")
+    return z3.Lambda([k], z3.Or(row[k], in_area(k, off, size)))
+
+
+def clear_area(row: Any, off: Any, size: Any) -> Any:
+    k = z3.Int("k!clr")
+    return z3.Lambda([k], z3.And(row[k], z3.Not(in_area(k, off, size))))
+
+
+def area_ok(S: Scope, off: Any, size: Any) -> Any:
+    """A well-formed area of the unit."""
+    return z3.And(0 <= off, 1 <= size, off + size <= S.C)
+
+
+def area_free(S: Scope, s: PState, c: Any, off: Any, size: Any) -> Any:
+    """pcpu_alloc_area() may place [off, off + size) in chunk c."""
+    return z3.And(
+        area_ok(S, off, size),
+        z3.Not(s.amap[c][off]),  # the instance the disjointness proofs need
+        S.cells_in(off, off + size, lambda k: z3.Not(s.amap[c][k])),
+    )
+
+
+def fully_free(S: Scope, s: PState, c: Any) -> Any:
+    return S.cells_in(0, S.C, lambda k: z3.Not(s.amap[c][k]))
+
+
+def in_slots(s: PState, c: Any) -> Any:
+    """On a pcpu_slot[] list (the variant has no isolated chunks)."""
+    return z3.And(s.live[c], s.linked[c])
+
+
+Witness = dict[str, Any]
+Step = tuple[Any, PState]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of the parameterized relation: guard and successor given its
+    choices (sorts: int, bool, set = a chunk-indexed bool array)."""
+
+    name: str
+    kernel: str  # the kernel code it stands for
+    choices: tuple[tuple[str, str], ...]
+    fn: Callable[[Scope, PState, Witness], Step]
+
+
+def choice_const(name: str, sort: str, tag: str) -> Any:
+    srt = {"int": z3.IntSort(), "bool": z3.BoolSort(), "set": BoolArr}[sort]
+    return z3.Const(f"{name}#{tag}", srt)
+
+
+# --- the initial state --------------------------------------------------------
+
+
+def initial(S: Scope, s: PState) -> Any:
+    """After pcpu_setup_first_chunk(): the first chunk (and the reserved one)
+    live, the first chunk linked with its static cells in use; no context
+    inside the allocator, no live allocation, the mutex free, the balance
+    work idle.  What it leaves free (the reserved chunk's map, dead locals)
+    no proof reads."""
+    idle = int(AllocPc.IDLE)
+    return z3.And(
+        S.chunks(
+            lambda c: z3.And(
+                s.live[c] == z3.Or(c == 0, z3.And(S.R, c == 1)),
+                s.linked[c] == (c == 0),
+                z3.Not(s.to_free[c]),
+                z3.Not(s.mep[c]),
+                z3.Not(s.ext_running[c]),
+            )
+        ),
+        S.cells_in(0, S.STATIC, lambda k: s.amap[0][k]),
+        S.contexts(lambda i: s.pc[i] == idle),
+        S.slots(lambda h: z3.Not(s.lv[h])),
+        s.mutex == 0,
+        s.bpc == int(BalancePc.IDLE),
+    )
+
+
+# --- the transitions ------------------------------------------------------------
+
+
+def _set_local(s: PState, i: Any, pc: Any, c: Any, off: Any, size: Any) -> PState:
+    return upd(
+        s,
+        pc=z3.Store(s.pc, i, pc),
+        chunk=z3.Store(s.chunk, i, c),
+        off=z3.Store(s.off, i, off),
+        size=z3.Store(s.size, i, size),
+    )
+
+
+def _release_if_mine(s: PState, i: Any) -> Any:
+    return z3.If(s.mutex == i + 1, 0, s.mutex)
+
+
+def _schedule_map_extend(s: PState, sched: Any) -> Any:
+    """pcpu_need_to_extend(chunk, true) on chunks the scan reached: only
+    chunks on pcpu_slot[] join the extension list."""
+    c = z3.Int("c!sched")
+    return z3.Lambda([c], z3.Or(s.mep[c], z3.And(sched[c], in_slots(s, c))))
+
+
+def _create(S: Scope, s: PState, made: Any, n: Any) -> tuple[Any, PState]:
+    """pcpu_create_chunk() + pcpu_chunk_relocate(): a dead dynamic struct
+    becomes a live, linked chunk with no cell in use (when `made`)."""
+    guard = z3.Implies(made, z3.And(S.dynamic(n), z3.Not(s.live[n])))
+    empty = z3.K(z3.IntSort(), z3.BoolVal(False))
+    post = upd(
+        s,
+        live=z3.If(made, z3.Store(s.live, n, True), s.live),
+        linked=z3.If(made, z3.Store(s.linked, n, True), s.linked),
+        amap=z3.If(made, z3.Store(s.amap, n, empty), s.amap),
+    )
+    return guard, post
+
+
+SEARCH_CHOICES = (("i", "int"), ("c", "int"), ("off", "int"), ("size", "int"), ("sched", "set"))
+
+
+def _search(entry: str, outcome: str) -> Transition:
+    """A pcpu_lock section that scans pcpu_slot[] (or the reserved chunk),
+    entered from `entry` (atomic or non-atomic pcpu_alloc(), restart, chunk
+    creation), ending in `outcome`.  The scan's choice of chunk and area is
+    free among the legal ones."""
+    pre = {
+        "atomic": AllocPc.IDLE,
+        "nonatomic": AllocPc.IDLE,
+        "restart": AllocPc.RESTART,
+        "create": AllocPc.CREATE,
+    }[entry]
+    extra = (("made", "bool"), ("n", "int")) if entry == "create" else ()
+
+    def fn(S: Scope, s: PState, w: Witness) -> Step:
+        i, c, off, size = w["i"], w["c"], w["off"], w["size"]
+        guard = [S.context(i), s.pc[i] == int(pre)]
+        if entry == "nonatomic":
+            # 6710e594f71c: mutex_lock(&pcpu_alloc_mutex) for the whole call
+            guard.append(s.mutex == 0)
+            s = upd(s, mutex=i + 1)
+        if entry == "create":
+            ok, s = _create(S, s, w["made"], w["n"])
+            guard.append(ok)
+        s = upd(s, mep=_schedule_map_extend(s, w["sched"]))
+        allocatable = z3.And(S.chunk(c), z3.Or(in_slots(s, c), z3.And(S.R, c == 1)))
+        if outcome == "extend":
+            guard.append(z3.And(S.chunk(c), in_slots(s, c)))
+            return z3.And(*guard), _set_local(s, i, int(AllocPc.EXTEND), c, off, size)
+        if outcome in ("area", "area-populate", "area-done"):
+            guard += [allocatable, area_free(S, s, c, off, size)]
+            s = upd(s, amap=z3.Store(s.amap, c, set_area(s.amap[c], off, size)))
+            if outcome == "area-populate":
+                return z3.And(*guard), _set_local(s, i, int(AllocPc.POPULATE), c, off, size)
+            if outcome == "area-done":
+                s = upd(s, mutex=0)  # every page populated: mutex_unlock()
+            return z3.And(*guard), _set_local(s, i, int(AllocPc.COUNTER), c, off, size)
+        if outcome == "create":
+            return z3.And(*guard), _set_local(s, i, int(AllocPc.CREATE), c, off, size)
+        # fail: return NULL, unlocking the mutex if this call holds it
+        s = upd(s, mutex=_release_if_mine(s, i))
+        return z3.And(*guard), _set_local(s, i, int(AllocPc.IDLE), c, off, size)
+
+    outcomes = "pcpu_alloc_area() and on" if "area" in outcome else outcome
+    return Transition(
+        f"search[{entry}->{outcome}]",
+        f"pcpu_alloc(): pcpu_lock: scan ({entry}), {outcomes}",
+        SEARCH_CHOICES + extra,
+        fn,
+    )
+
+
+def _move(name: str, kernel: str, pre: AllocPc, post: AllocPc, mutex: str) -> Transition:
+    """A context step that changes only its program counter and the mutex
+    (`keep`, `release` unconditionally, `release-mine`)."""
+
+    def fn(S: Scope, s: PState, w: Witness) -> Step:
+        i = w["i"]
+        m = {"keep": s.mutex, "release": z3.IntVal(0), "release-mine": _release_if_mine(s, i)}
+        return z3.And(S.context(i), s.pc[i] == int(pre)), upd(
+            s, pc=z3.Store(s.pc, i, int(post)), mutex=m[mutex]
+        )
+
+    return Transition(name, kernel, (("i", "int"),), fn)
+
+
+def _populate_fail(S: Scope, s: PState, w: Witness) -> Step:
+    # pcpu_populate_chunk() failed: pcpu_lock: pcpu_free_area(); mutex_unlock; fail
+    i = w["i"]
+    c = s.chunk[i]
+    post = upd(
+        s,
+        amap=z3.Store(s.amap, c, clear_area(s.amap[c], s.off[i], s.size[i])),
+        mutex=0,
+        pc=z3.Store(s.pc, i, int(AllocPc.IDLE)),
+    )
+    return z3.And(S.context(i), s.pc[i] == int(AllocPc.POPULATE)), post
+
+
+def _finish(S: Scope, s: PState, w: Witness) -> Step:
+    # return the percpu pointer: it goes to a free slot (`put`), or, with
+    # none free, nowhere (the model's contexts always have room)
+    i, h, put = w["i"], w["h"], w["put"]
+    guard = z3.And(
+        S.context(i),
+        s.pc[i] == int(AllocPc.COUNTER),
+        z3.Implies(put, z3.And(S.slot(h), z3.Not(s.lv[h]))),
+    )
+    held = upd(
+        s,
+        lv=z3.Store(s.lv, h, True),
+        lc=z3.Store(s.lc, h, s.chunk[i]),
+        lo=z3.Store(s.lo, h, s.off[i]),
+        ls=z3.Store(s.ls, h, s.size[i]),
+    )
+    post = upd(
+        s, **{f: z3.If(put, getattr(held, f), getattr(s, f)) for f in ("lv", "lc", "lo", "ls")}
+    )
+    return guard, upd(post, pc=z3.Store(s.pc, i, int(AllocPc.IDLE)))
+
+
+def _free(S: Scope, s: PState, w: Witness) -> Step:
+    # free_percpu(): pcpu_lock: pcpu_free_area() of a held allocation
+    i, h = w["i"], w["h"]
+    c = s.lc[h]
+    guard = z3.And(S.context(i), s.pc[i] == int(AllocPc.IDLE), S.slot(h), s.lv[h])
+    post = upd(
+        s,
+        amap=z3.Store(s.amap, c, clear_area(s.amap[c], s.lo[h], s.ls[h])),
+        lv=z3.Store(s.lv, h, False),
+    )
+    return guard, post
+
+
+def _bmove(name: str, kernel: str, pre: BalancePc, post: BalancePc) -> Transition:
+    """A balance work step that changes only its program counter; to IDLE
+    it ends the run: mutex_unlock(&pcpu_alloc_mutex) (the run holds it from
+    the collect step on)."""
+
+    def fn(S: Scope, s: PState, w: Witness) -> Step:
+        out = upd(s, bpc=z3.IntVal(int(post)))
+        if post == BalancePc.IDLE and pre != BalancePc.IDLE:
+            out = upd(out, mutex=z3.IntVal(0))
+        return s.bpc == int(pre), out
+
+    return Transition(name, kernel, (), fn)
+
+
+def _after_phase1(w: Witness) -> int:
+    """Where the balance work goes once to_free is empty: the map extension
+    list (4f996e234dad), or phase 2."""
+    return int(BalancePc.EXT_PICK if w["balance_list"] else BalancePc.RETRY_POP)
+
+
+def _collect(S: Scope, s: PState, w: Witness) -> Step:
+    # mutex_lock(&pcpu_alloc_mutex); pcpu_lock: free chunks of the free slot to to_free
+    mv, destroy = w["mv"], w["destroy"]
+    c = z3.Int("c!mv")
+    guard = z3.And(
+        s.bpc == int(BalancePc.MUTEX),
+        s.mutex == 0,
+        S.chunks(
+            lambda j: z3.Implies(mv[j], z3.And(S.normal(j), in_slots(s, j), fully_free(S, s, j)))
+        ),
+        z3.Or(destroy, S.chunks(lambda j: z3.Not(mv[j]))),
+    )
+    post = upd(
+        s,
+        mutex=S.balance_owner(),
+        to_free=mv,
+        linked=z3.Lambda([c], z3.And(s.linked[c], z3.Not(mv[c]))),
+        bpc=z3.If(destroy, int(BalancePc.DESTROY), _after_phase1(w)),
+    )
+    if w["balance_list"]:
+        # 4f996e234dad: list_del_init(&chunk->map_extend_list)
+        post = upd(post, mep=z3.Lambda([c], z3.And(s.mep[c], z3.Not(mv[c]))))
+    return guard, post
+
+
+def _destroy(S: Scope, s: PState, w: Witness) -> Step:
+    # phase 1: pcpu_depopulate_chunk(), pcpu_destroy_chunk() of a to_free chunk
+    c, more = w["c"], w["more"]
+    post = upd(s, live=z3.Store(s.live, c, False), to_free=z3.Store(s.to_free, c, False))
+    guard = z3.And(
+        s.bpc == int(BalancePc.DESTROY),
+        S.chunk(c),
+        s.to_free[c],
+        z3.Or(more, S.chunks(lambda j: z3.Not(post.to_free[j]))),
+    )
+    return guard, upd(post, bpc=z3.If(more, int(BalancePc.DESTROY), _after_phase1(w)))
+
+
+def _ext_pick(S: Scope, s: PState, w: Witness) -> Step:
+    # 4f996e234dad: pcpu_lock: take a chunk off pcpu_map_extend_chunks
+    c, go = w["c"], w["go"]
+    guard = z3.And(s.bpc == int(BalancePc.EXT_PICK), S.chunk(c), s.mep[c])
+    post = upd(
+        s,
+        mep=z3.Store(s.mep, c, False),
+        bchunk=c,
+        bpc=z3.If(go, int(BalancePc.EXT), int(BalancePc.EXT_PICK)),
+    )
+    return guard, post
+
+
+def _pick(S: Scope, s: PState, w: Witness) -> Step:
+    # phase 2: pcpu_lock: a chunk of pcpu_slot[] with unpopulated pages
+    c = w["c"]
+    guard = z3.And(s.bpc == int(BalancePc.PICK), S.chunk(c), in_slots(s, c))
+    return guard, upd(s, bchunk=c, bpc=z3.IntVal(int(BalancePc.POP)))
+
+
+def _balance_create(S: Scope, s: PState, w: Witness) -> Step:
+    # phase 2: pcpu_create_chunk(); pcpu_lock: relocate; goto retry_pop
+    ok, post = _create(S, s, True, w["n"])
+    return z3.And(s.bpc == int(BalancePc.CREATE), ok), upd(
+        post, bpc=z3.IntVal(int(BalancePc.RETRY_POP))
+    )
+
+
+def _ext_start(S: Scope, s: PState, w: Witness) -> Step:
+    # 1a4d76076cda: the workqueue runs chunk->map_extend_work: pcpu_lock,
+    # pcpu_need_to_extend(); no reference on the chunk, no mutex
+    c, run = w["c"], w["run"]
+    guard = z3.And(S.chunk(c), s.mep[c], z3.Not(s.ext_running[c]))
+    return guard, upd(s, mep=z3.Store(s.mep, c, False), ext_running=z3.Store(s.ext_running, c, run))
+
+
+def _ext_done(S: Scope, s: PState, w: Witness) -> Step:
+    # 1a4d76076cda: pcpu_extend_area_map(chunk, new_alloc), no mutex
+    c = w["c"]
+    return z3.And(S.chunk(c), s.ext_running[c]), upd(
+        s, ext_running=z3.Store(s.ext_running, c, False)
+    )
+
+
+def _stutter(S: Scope, s: PState, w: Witness) -> Step:
+    return z3.BoolVal(True), s
+
+
+def transitions(map_extension: str = "balance-list") -> list[Transition]:
+    """The relation of v4.13-counter-fix (map_extension = "work-item": its
+    1a4d76076cda mutant)."""
+    balance_list = map_extension == "balance-list"
+
+    def with_flag(t: Transition) -> Transition:
+        fn = t.fn
+        return replace(t, fn=lambda S, s, w: fn(S, s, {**w, "balance_list": balance_list}))
+
+    A, B = AllocPc, BalancePc
+    out = [Transition("stutter", "a step that changes nothing proved here", (), _stutter)]
+    out += [_search("atomic", o) for o in ("area", "fail")]
+    for entry in ("nonatomic", "restart", "create"):
+        out += [
+            _search(entry, o) for o in ("extend", "area-populate", "area-done", "create", "fail")
+        ]
+    out += [
+        _move("extend", "pcpu_extend_area_map(): done, goto restart", A.EXTEND, A.RESTART, "keep"),
+        _move(
+            "extend-fail", "pcpu_extend_area_map() failed: fail", A.EXTEND, A.IDLE, "release-mine"
+        ),
+        _move("populate", "pcpu_populate_chunk(): next region", A.POPULATE, A.POPULATE, "keep"),
+        _move(
+            "populate-done",
+            "pcpu_populate_chunk(): all populated, mutex_unlock",
+            A.POPULATE,
+            A.COUNTER,
+            "release",
+        ),
+        Transition(
+            "populate-fail",
+            "pcpu_populate_chunk() failed: pcpu_free_area()",
+            (("i", "int"),),
+            _populate_fail,
+        ),
+        Transition(
+            "finish",
+            "pcpu_alloc(): pcpu_lock: LOW check; return the pointer",
+            (("i", "int"), ("h", "int"), ("put", "bool")),
+            _finish,
+        ),
+        Transition(
+            "free",
+            "free_percpu(): pcpu_lock: pcpu_free_area()",
+            (("i", "int"), ("h", "int")),
+            _free,
+        ),
+        _bmove("balance-start", "workqueue: pcpu_balance_work starts", B.IDLE, B.MUTEX),
+        with_flag(
+            Transition(
+                "balance-collect",
+                "pcpu_balance_workfn(): mutex_lock; free chunks to to_free",
+                (("mv", "set"), ("destroy", "bool")),
+                _collect,
+            )
+        ),
+        with_flag(
+            Transition(
+                "balance-destroy",
+                "pcpu_balance_workfn(): pcpu_destroy_chunk()",
+                (("c", "int"), ("more", "bool")),
+                _destroy,
+            )
+        ),
+    ]
+    if balance_list:
+        out += [
+            Transition(
+                "balance-ext-pick",
+                "pcpu_balance_workfn(): take a chunk off pcpu_map_extend_chunks",
+                (("c", "int"), ("go", "bool")),
+                _ext_pick,
+            ),
+            _bmove("balance-ext-none", "pcpu_map_extend_chunks empty", B.EXT_PICK, B.RETRY_POP),
+            _bmove("balance-ext", "pcpu_extend_area_map()", B.EXT, B.EXT_PICK),
+        ]
+    else:
+        out += [
+            Transition(
+                "map-extend-start",
+                "pcpu_map_extend_workfn(): pcpu_need_to_extend()",
+                (("c", "int"), ("run", "bool")),
+                _ext_start,
+            ),
+            Transition(
+                "map-extend", "pcpu_map_extend_workfn(): extend", (("c", "int"),), _ext_done
+            ),
+        ]
+    out += [
+        _bmove("balance-retry-pop", "retry_pop: nr_to_pop", B.RETRY_POP, B.PICK),
+        _bmove("balance-retry-pop-end", "retry_pop: nothing to populate", B.RETRY_POP, B.IDLE),
+        Transition(
+            "balance-pick", "pcpu_balance_workfn(): a chunk to populate", (("c", "int"),), _pick
+        ),
+        _bmove("balance-pick-none", "no chunk to populate: create", B.PICK, B.CREATE),
+        _bmove("balance-populate", "pcpu_populate_chunk(): more", B.POP, B.POP),
+        _bmove("balance-populate-next", "pcpu_populate_chunk(): next chunk", B.POP, B.PICK),
+        _bmove("balance-populate-end", "pcpu_populate_chunk(): done", B.POP, B.IDLE),
+        Transition(
+            "balance-create",
+            "pcpu_balance_workfn(): pcpu_create_chunk()",
+            (("n", "int"),),
+            _balance_create,
+        ),
+        _bmove("balance-create-fail", "pcpu_create_chunk() failed", B.CREATE, B.IDLE),
+    ]
+    return out

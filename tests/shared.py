@@ -1,0 +1,82 @@
+"""Geometries and schedules that more than one test module uses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from percpu_mc.checker import specs
+
+# The pinned geometry of tests/test_cli_model.py: no-deadlock breaks after 3
+# steps, counter-exact after 6.
+PINNED = """\
+name = "seed-pinned"
+
+[params]
+unit_pages = 2
+cells_per_page = 2
+nr_chunks = 3
+first_chunk_static_cells = 2
+nr_contexts = 2
+live_per_context = 1
+sizes = [1, 2]
+
+[switches]
+counter_update = "unlocked"
+create_fail_unlocks_mutex = false
+map_extension = "work-item"
+alloc_mutex = "populate-only"
+"""
+
+
+PRE_ASYNC_STARVES = replace(
+    specs.load("pre-async").params, first_chunk_static_cells=3, live_per_context=2, sizes=(1, 4)
+)
+
+
+def pre_async_starvation_plan() -> list[tuple[int | None, str, dict[str, int]]]:
+    """The 24 steps of test_pre_async_atomic_starves: (context, action, choices)."""
+    alloc, extend, restart = (
+        "pcpu_alloc (non-atomic)",
+        "pcpu_extend_area_map",
+        "pcpu_alloc: restart",
+    )
+    populate, create = "pcpu_populate_chunk", "pcpu_create_chunk"
+    counter = [("pcpu_alloc: counter load", {}), ("pcpu_alloc: counter store", {})]
+    return [
+        # alloc#1 takes the first chunk's one free cell (its static map needs no extension)
+        *[(0, a, ch) for a, ch in [(alloc, {"size": 1}), (populate, {"fail": 0}), *counter]],
+        # alloc#2 creates chunk 1 and takes all of it, populated
+        *[
+            (1, a, ch)
+            for a, ch in [
+                (alloc, {"size": 4}),
+                (create, {"fail": 0, "chunk": 1}),
+                (extend, {"fail": 0}),
+                (restart, {"chunk": 1}),
+                (populate, {"fail": 0}),
+                *counter,
+            ]
+        ],
+        # alloc#1 creates chunk 2, whose population fails: fully free, unpopulated
+        *[
+            (0, a, ch)
+            for a, ch in [
+                (alloc, {"size": 4}),
+                (create, {"fail": 0, "chunk": 2}),
+                (extend, {"fail": 0}),
+                (restart, {"chunk": 2}),
+                (populate, {"fail": 1}),
+            ]
+        ],
+        # alloc#2 frees chunk 1: two fully free chunks, the balance work is queued
+        (1, "free_percpu", {"live": 0}),
+        # alloc#2 takes chunk 1 (the head of the free slot) again
+        *[
+            (1, a, ch)
+            for a, ch in [(alloc, {"size": 4, "chunk": 1}), (populate, {"fail": 0}), *counter]
+        ],
+        # the atomic request fails: the first chunk and chunk 1 full, chunk 2 unpopulated
+        (0, "pcpu_alloc (atomic)", {"size": 1}),
+        (None, "pcpu_balance_workfn", {}),
+        (None, "pcpu_balance_workfn: collect", {"chunk": 2}),
+    ]

@@ -1,0 +1,99 @@
+"""The parameterized proof of no-use-after-free (checker/parametric/): a
+subset of its obligations for every geometry, its conformance with the
+finite model at a small geometry, and the negative controls.  The whole
+proof and the conformance at the spec geometries are run by
+`check-model --every-geometry` (docs/proofs-and-lassos.md), not here."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from percpu_mc.checker.parametric import conformance
+from percpu_mc.checker.parametric.controls import small_cti, work_item_mutant
+from percpu_mc.checker.parametric.prove import check, problem
+from percpu_mc.checker.parametric.relation import Scope
+from percpu_mc.checker.specs import load
+from percpu_mc.model.vocabulary import Kind
+
+# the obligations that needed help (a ground instance, a supporting
+# invariant) and the ones each property conjunct rests on
+SUBSET = {
+    ("context-chunk-live", "balance-destroy"),
+    ("held-not-to-free", "balance-collect"),
+    ("to-free", "balance-collect"),
+    ("areas-apart-context-allocation", "search[restart->area-populate]"),
+    ("areas-apart-contexts", "search[atomic->area]"),
+    ("allocation-chunk-live", "free"),
+    ("dead-chunk-no-extension", "balance-destroy"),
+    ("balance-chunk-live", "balance-pick"),
+    ("mutex-context", "search[nonatomic->area-done]"),
+}
+
+
+def test_obligations_for_every_geometry() -> None:
+    pb = problem()
+    names = {i.name for i in pb.invariants}
+    only = SUBSET | {(n, "init") for n in names}
+    res = check(pb, only=only, timeout_ms=30_000)
+    assert {(o.invariant, o.transition) for o in res} == only
+    assert [o for o in res if o.verdict != "unsat"] == []
+
+
+def test_work_item_mutant_fails_with_a_small_cti() -> None:
+    # 1a4d76076cda: the balance work frees a chunk whose map_extend_work is queued
+    pb = problem("work-item")
+    (ob,) = check(pb, only={("to-free", "balance-collect")}, timeout_ms=2_000)
+    assert ob.verdict != "unsat"
+    cti = small_cti("work-item", "to-free", "balance-collect")
+    assert cti is not None and cti.verdict == "sat"
+    assert "mep ['True'" in cti.cti or "mep [" in cti.cti
+
+
+def test_a_fixed_scope_unrolls_the_quantifiers() -> None:
+    # the same obligation, posed at one geometry, holds there too
+    pb = problem(scope=Scope.fixed(2, 2, 3, 4, 1, True))
+    (ob,) = check(pb, only={("context-chunk-live", "balance-destroy")})
+    assert ob.verdict == "unsat"
+
+
+@pytest.fixture(scope="module")
+def small() -> object:
+    p = load("v4.13-counter-fix").params
+    return replace(p, nr_contexts=1, live_per_context=1, nr_chunks=2)
+
+
+STEPS = {
+    Kind.ALLOC_COUNTER,
+    Kind.FREE,
+    Kind.BALANCE_COLLECT,
+    Kind.BALANCE_DESTROY,
+    Kind.ALLOC_POPULATE,
+}
+
+
+def test_finite_steps_are_parameterized_steps(small: object) -> None:
+    r = conformance.check("small", small, kinds=STEPS)
+    assert r.init_ok
+    assert {c.action for c in r.steps} >= {"free_percpu", "pcpu_destroy_chunk"}
+    assert [c for c in r.steps if c.verdict != "unsat"] == []
+
+
+def test_conformance_catches_a_relation_that_is_not_the_model(small: object) -> None:
+    # the finite work-item model does not take a collected chunk off the
+    # extension list; the balance-list relation does
+    r = conformance.check(
+        "small-work-item",
+        work_item_mutant(small),
+        kinds={Kind.BALANCE_COLLECT},
+        map_extension="balance-list",
+    )
+    assert any(c.verdict == "sat" for c in r.steps)
+
+
+def test_unsupported_switches_are_named() -> None:
+    p = load("v4.13-counter-fix").params
+    q = replace(p, switches=replace(p.switches, alloc_mutex="populate-only"))
+    assert conformance.unsupported(q) == ["alloc_mutex = 'populate-only'"]
+    assert conformance.unsupported(load("v4.13").params) == []
