@@ -23,7 +23,7 @@ Two generations of this code are modelled, by `HintVersion.generation`:
 * "v4.14" (v4.14 .. v5.1): blocks of 1 KiB (PCPU_BITMAP_BLOCK_SIZE), no
   scan_hint, the chunk's hint is contig_bits / contig_bits_start / first_bit,
   refreshed by pcpu_chunk_refresh_hint(chunk) from first_bit;
-* "v5.2" (v5.2 .. v6.1): blocks of a page (6a6fef3cc8e5 [U] "percpu: set
+* "v5.2" (v5.2 .. v6.1): blocks of a page (b239f7daf553, "percpu: set
   PCPU_BITMAP_BLOCK_SIZE to PAGE_SIZE"), scan_hint at block and chunk level,
   the chunk's hints in a struct pcpu_block_md of its own, the area search
   remembering the largest skipped area (pcpu_find_zero_area).
@@ -103,7 +103,7 @@ def ffs0(x: int) -> int:
 class Bitmap:
     """A bitmap of `size` bits kept as one int a block of `word` bits."""
 
-    __slots__ = ("words", "word", "shift", "full", "size")
+    __slots__ = ("words", "word", "shift", "full", "size", "used")
 
     def __init__(self, size: int, word: int) -> None:
         self.size = size
@@ -111,6 +111,7 @@ class Bitmap:
         self.shift = word.bit_length() - 1
         self.full = (1 << word) - 1
         self.words = [0] * (size // word + 1)
+        self.used = 0  # bit i: word i has a bit set
 
     def copy(self) -> Bitmap:
         other = Bitmap.__new__(Bitmap)
@@ -121,7 +122,13 @@ class Bitmap:
             self.full,
         )
         other.words = self.words.copy()
+        other.used = self.used
         return other
+
+    def next_used_word(self, i: int, n: int) -> int:
+        """The first word at or after i with a bit set, or n."""
+        rest = self.used >> i
+        return min(i + ffs0(rest), n) if rest else n
 
     def test(self, bit: int) -> bool:
         return bool(self.words[bit >> self.shift] >> (bit & (self.word - 1)) & 1)
@@ -138,7 +145,8 @@ class Bitmap:
             i, off = start >> self.shift, start & (self.word - 1)
             n = min(end - start, self.word - off)
             mask = ((1 << n) - 1) << off
-            self.words[i] = self.words[i] | mask if value else self.words[i] & ~mask
+            w = self.words[i] = self.words[i] | mask if value else self.words[i] & ~mask
+            self.used = self.used | (1 << i) if w else self.used & ~(1 << i)
             start += n
 
     def next_bit(self, start: int, end: int, value: bool) -> int:
@@ -333,9 +341,15 @@ def pcpu_next_md_free_region(chunk: Chunk, bit_off: int) -> tuple[int, int]:
     blocks = chunk.md_blocks
     n = len(blocks)
     i, block_off = divmod(bit_off, bb)
+    if i >= n:
+        return bit_off, 0
     while i < n:
         block = blocks[i]
         bits = block.contig_hint
+        if not bits and not block.right_free:  # a full block: nothing here
+            block_off = 0
+            i += 1
+            continue
         if bits and block.contig_hint_start >= block_off and bits + block.contig_hint_start < bb:
             return i * bb + block.contig_hint_start, bits
         block_off = 0
@@ -343,14 +357,15 @@ def pcpu_next_md_free_region(chunk: Chunk, bit_off: int) -> tuple[int, int]:
         bit_off = (i + 1) * bb - bits
         i += 1
         if bits:  # the run continues through wholly free blocks
-            while i < n:
-                left = blocks[i].left_free
-                bits += left
-                if left != bb:
-                    return bit_off, bits
-                i += 1
+            # A block's left_free is BLOCK_BITS exactly when no bit of it is
+            # in use (promise "block-left", kept by every version), so the
+            # blocks the kernel adds up one by one are those with no bit set.
+            j = chunk.alloc_map.next_used_word(i, n)
+            bits += (j - i) * bb
+            if j < n:
+                bits += blocks[j].left_free
             return bit_off, bits
-    return bit_off, 0
+    return n * bb, 0  # past the last block, which had no free run at its end
 
 
 def pcpu_chunk_refresh_hint(chunk: Chunk, full_scan: bool = True) -> None:
@@ -750,7 +765,8 @@ def free_runs(chunk: Chunk, lo: int, hi: int) -> list[tuple[int, int]]:
 PROMISES = (
     "block-contig",  # contig_hint is the block's largest free run, at contig_hint_start
     "block-first-free",  # no free bit below first_free
-    "block-edges",  # left_free / right_free are the runs touching the block's ends
+    "block-left",  # left_free is the free run touching the block's start
+    "block-right",  # right_free is the free run touching the block's end
     "block-scan",  # scan_hint is a free run not larger than the contig_hint
     "chunk-free",  # the chunk's contig_hint "will never be more than the available space"
     "chunk-page",  # "may be off by up to a page" (a block, at the tests' scale)
@@ -783,14 +799,10 @@ def hint_violations(chunk: Chunk) -> list[tuple[str, str]]:
             bad.append(("block-contig", f"block {i}: contig_hint_start {block.contig_hint_start}"))
         if block.first_free > first:
             bad.append(("block-first-free", f"block {i}: first_free {block.first_free} > {first}"))
-        if block.left_free != left or block.right_free != right:
-            bad.append(
-                (
-                    "block-edges",
-                    f"block {i}: left/right_free {block.left_free}/{block.right_free}, "
-                    f"bitmap {left}/{right}",
-                )
-            )
+        if block.left_free != left:
+            bad.append(("block-left", f"block {i}: left_free {block.left_free}, bitmap {left}"))
+        if block.right_free != right:
+            bad.append(("block-right", f"block {i}: right_free {block.right_free}, bitmap {right}"))
         if v52 and block.scan_hint:
             s, n = block.scan_hint_start, block.scan_hint
             # scan_hint_start < contig_hint_start is what pcpu_block_update

@@ -39,6 +39,15 @@ def model_version(name: str, block_bits: int = BLOCK_BITS) -> bh.HintVersion:
     return replace(MODELS[name], block_bits=block_bits)
 
 
+# The kernel's own block sizes: a page of 4-byte bits since v5.2, 1 KiB before.
+REAL_GEOMETRY = {"v5.2": (1024, 4), "v4.14": (256, 8)}
+
+
+def geometry(name: str, real: bool) -> tuple[int, int]:
+    """(block bits, blocks) of the chunk a history runs on."""
+    return REAL_GEOMETRY[MODELS[name].generation] if real else (BLOCK_BITS, NR_BLOCKS)
+
+
 def run_model(name: str, ops: list, check=None) -> list:
     """Replay `ops` on the model; the offsets, and `check(chunk)` after each step."""
     version = model_version(name)
@@ -74,14 +83,22 @@ def snapshot_kernel(c: k.pcpu_chunk) -> tuple:
     return blocks, tuple(c.alloc_map), c.free_bytes, c.read_past
 
 
-def differential(name: str, ops: list) -> None:
-    kc = k.new_chunk(BLOCK_BITS=BLOCK_BITS, nr_blocks=NR_BLOCKS, **KERNELS[name])
-    version = model_version(name)
-    mc = bh.pcpu_alloc_chunk(version, BLOCK_BITS * NR_BLOCKS)
+def differential(name: str, ops: list, real: bool = False) -> None:
+    """Run `ops` on the model and the transcription side by side; with
+    `real`, at the kernel's own block size (sizes and alignments of the
+    history scaled up to it)."""
+    bb, nr = geometry(name, real)
+    scale = bb // BLOCK_BITS
+    kc = k.new_chunk(BLOCK_BITS=bb, nr_blocks=nr, **KERNELS[name])
+    version = model_version(name, bb)
+    mc = bh.pcpu_alloc_chunk(version, bb * nr)
     live: list[int] = []
     for step, (kind, a, b) in enumerate(ops):
         if kind == "alloc":
-            align = min(1 << b, 4 * BLOCK_BITS if version.generation == "v4.14" else BLOCK_BITS)
+            a = a * scale - (step % scale if scale > 1 else 0)  # not only multiples
+            align = min(
+                1 << (b * 2 if real else b), 4 * bb if version.generation == "v4.14" else bb
+            )
             got, want = bh.place(mc, a, align), k.pcpu_alloc(kc, a, align)
             assert got == want, f"step {step}: alloc {a} align {align}: model {got}, kernel {want}"
             if got >= 0:

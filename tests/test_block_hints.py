@@ -39,11 +39,19 @@ def test_model_matches_kernel_transcription(name: str, ops: list) -> None:
     differential(name, ops)
 
 
+@pytest.mark.parametrize("name", ["v6.1", "v4.14"])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=history)
+def test_model_matches_kernel_transcription_at_the_kernels_block_size(name: str, ops: list) -> None:
+    differential(name, ops, real=True)
+
+
 # The promises each version keeps in every history benchmarks/block_hints.py
 # tried (docs/benchmarks.md); the rest break, as the tests below show.
 KEPT = {
     "v6.1": (
         "block-contig",
+        "block-left",
         "block-first-free",
         "block-scan",
         "chunk-free",
@@ -123,8 +131,8 @@ def test_v6_1_loses_right_free_when_a_scan_hint_at_the_block_end_is_promoted() -
     free run at the end is no longer right_free, and pcpu_next_fit_region()
     no longer sees runs crossing into the next block."""
     ops = [("alloc", 9, 0), ("alloc", 1, 2), ("alloc", 1, 0)]
-    assert breaks("v6.1", ("block-edges",))(ops)
-    assert not breaks("v4.14+fixes", ("block-edges",))(ops)
+    assert breaks("v6.1", ("block-right",))(ops)
+    assert not breaks("v4.14+fixes", ("block-right",))(ops)
 
 
 def test_v6_1_passes_over_a_chunk_that_fits() -> None:
