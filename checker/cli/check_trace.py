@@ -201,6 +201,11 @@ def to_json(results: Sequence[FileResult]) -> dict:
                 else {}
             ),
             **({"partial": report.partial.as_json()} if report.partial else {}),
+            **(
+                {"not_decided": result.conformance.not_decided}
+                if result.conformance and result.conformance.not_decided is not None
+                else {}
+            ),
             **({"warnings": report.warnings} if report.warnings else {}),
             **(
                 {

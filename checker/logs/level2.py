@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from percpu_mc.checker import specs
 from percpu_mc.checker.logs.conformance import ModelReplay
 from percpu_mc.checker.logs.conformance_real import RealReplay
+from percpu_mc.checker.logs.exact import ExactResult, exact_replay
 from percpu_mc.checker.logs.findings import PartialView, Violation
 from percpu_mc.checker.logs.replay_lines import marker_key
+from percpu_mc.model.block_hints import V4_14, V5_2, HintVersion
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params
 from percpu_mc.traces.events import PercpuAlloc, PercpuAllocFail, Record
@@ -44,6 +46,25 @@ class LogFacts:
         return bool(self.requests) and all(s in sizes and a in aligns for s, a in self.requests)
 
 
+def hint_version(p: Params) -> HintVersion | None:
+    """The block-hint code a spec's allocator places areas with: none before
+    the bitmap allocator (40064aeca35c, v4.14); v5.2's from "percpu: manage
+    chunks based on contig_bits instead of free_bytes" on."""
+    if p.switches.area_map != "bitmap":
+        return None
+    return V5_2 if p.switches.chunk_slot == "contig-hint" else V4_14
+
+
+def exact_notes(version: HintVersion, exact: ExactResult) -> list[str]:
+    """What the exact replay decided, in check-trace's notes."""
+    undecided = ", ".join(f"{len(v)} {k}" for k, v in sorted(exact.not_decided.items()))
+    return [
+        f"exact placement ({version.generation} block hints, unit size {exact.unit_size} "
+        f"bytes): {len(exact.checked)} allocations placed where the kernel's code places "
+        f"them, {exact.not_decided_count} not decided" + (f" ({undecided})" if undecided else "")
+    ] + exact.notes
+
+
 @dataclass
 class Conformance:
     """What check-trace --spec adds to a file's report: the level-2
@@ -52,6 +73,9 @@ class Conformance:
     spec: str
     findings: list[Violation]
     notes: list[str]
+    # real-scale logs of the bitmap allocator: the allocations whose place
+    # the log leaves open (None: no exact replay)
+    not_decided: int | None = None
 
     def lines(self) -> list[str]:
         """The notes as check-trace shows them."""
@@ -119,10 +143,26 @@ def conform_file(
         real.feed(rec)
     real.finish()
     unit = f"unit size {unit_size} bytes (--unit-size)" if unit_size else "unit size unknown"
+    version = hint_version(p)
+    free = "population" if version else "offsets, population"
     notes = [
-        f"real scale, 4 KiB pages, {unit}; offsets, population and the balance work's "
+        f"real scale, 4 KiB pages, {unit}; {free} and the balance work's "
         "timing are free choices (over-approximated)"
     ] + real.notes
-    if not real.findings:
+    findings = list(real.findings)
+    exact = None
+    if version is not None:
+        # within a chunk the log saw created, placement is the kernel's own
+        # rule (checker/logs/exact.py); destroying a chunk with areas is level 1's
+        exact = exact_replay(read(path), unit_size, version)
+        findings += [
+            Violation(f.line, f.kind, f.message, f.text)
+            for f in exact.findings
+            if f.kind == "placement"
+        ]
+        notes += exact_notes(version, exact)
+    if not findings:
         notes.append("no line contradicts the spec's code paths")
-    return Conformance(spec.name, real.findings, notes)
+    return Conformance(
+        spec.name, findings, notes, exact.not_decided_count if exact is not None else None
+    )
