@@ -6,7 +6,7 @@ Runs N random alloc/free histories (default 10,000, split evenly over the
 versions of tests/hint_histories.py) through the model and through
 tests/kernel_bitmap.py, comparing every offset and every hint after every
 step, and counts, per version, the histories that break each of the
-hints' promises (model.block_hints.PROMISES).  Prints histories, steps, the
+hints' promises (model.block_fit.PROMISES).  Prints histories, steps, the
 time taken and the promises each version keeps; exits 1 on the first
 disagreement with the transcription, naming the history.
 """
@@ -21,7 +21,8 @@ sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
 
 import hint_histories as t  # noqa: E402
 
-from percpu_mc.model import block_hints as bh  # noqa: E402
+from percpu_mc.model import bitmap_chunk as bc
+from percpu_mc.model import block_fit as bf
 
 
 def history(rng: random.Random) -> list:
@@ -59,8 +60,8 @@ def main() -> int:
             return 1
         seen: set[str] = set()
 
-        def note(chunk: bh.Chunk, seen: set[str] = seen) -> None:
-            seen.update(promise for promise, _ in bh.hint_violations(chunk))
+        def note(chunk: bc.Chunk, seen: set[str] = seen) -> None:
+            seen.update(promise for promise, _ in bf.hint_violations(chunk))
 
         if not args.real:
             t.run_model(name, ops, note)
@@ -72,7 +73,7 @@ def main() -> int:
         f"the kernel transcription: {took:.1f} s"
     )
     for name in names if not args.real else ():  # promises: at the tests' size only
-        kept = [p for p in bh.PROMISES if p not in broken[name]]
+        kept = [p for p in bf.PROMISES if p not in broken[name]]
         lost = ", ".join(f"{p} in {k}" for p, k in sorted(broken[name].items()))
         print(f"  {name}: keeps {', '.join(kept)}; breaks {lost or 'none'}")
     return 0

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from percpu_mc.checker.logs.exact import ExactReplay, infer_unit_size
 from percpu_mc.checker.logs.trace_check import TraceChecker
-from percpu_mc.model import block_hints as bh
+from percpu_mc.model import bitmap_chunk as bc
+from percpu_mc.model import block_fit as bf
 from percpu_mc.traces.parser import LogParser, open_log
 
 LINE = re.compile(r"\s*(.+?)-(\d+)\s+\[(\d+)\]\s+(\S+)\s+([\d.]+): (\S+): (.*)")
@@ -74,7 +75,7 @@ def generate(path: Path, lines: int, seed: int = 1) -> None:
     """A log whose every allocation is where v6.1's placement puts it."""
     rng = random.Random(seed)
     unit = 1 << 20
-    chunks = {b: bh.pcpu_alloc_chunk(bh.V6_1, unit // 4) for b in BASES}
+    chunks = {b: bc.pcpu_alloc_chunk(bc.V6_1, unit // 4) for b in BASES}
     live: list[tuple[int, int]] = []
     ts = 1_000_000
     with path.open("w") as out:
@@ -90,7 +91,7 @@ def generate(path: Path, lines: int, seed: int = 1) -> None:
                 size = rng.choice(SIZES)
                 align = min(1 << rng.randint(2, 6), size if size & (size - 1) == 0 else 8)
                 for base in BASES:  # the first chunk that fits, as pcpu_alloc's slot scan would
-                    bit = bh.place(chunks[base], size // 4, align // 4)
+                    bit = bf.place(chunks[base], size // 4, align // 4)
                     if bit >= 0:
                         break
                 else:
@@ -104,7 +105,7 @@ def generate(path: Path, lines: int, seed: int = 1) -> None:
                 )
             else:
                 base, off = live.pop(rng.randrange(len(live)))
-                bh.pcpu_free_area(chunks[base], off // 4)
+                bf.pcpu_free_area(chunks[base], off // 4)
                 out.write(
                     head + f"percpu_free_percpu: base_addr={base:016x} off={off} "
                     f"ptr={base + off - PTR_DELTA:016x}\n"

@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import kernel_bitmap as k
 
-from percpu_mc.model import block_hints as bh
+from percpu_mc.model import bitmap_chunk as bc
+from percpu_mc.model import block_fit as bf
 
 # model version -> the transcription's switches
 KERNELS = {
@@ -24,18 +25,18 @@ KERNELS = {
     "v4.14+fixes-but-overlap": dict(v52=False, fix_overlap=False),
 }
 MODELS = {
-    "v6.1": bh.V6_1,
-    "v6.1+block-end-fix": bh.V6_1_FIXED,
-    "v4.14": bh.V4_14,
-    "v4.14+fixes": bh.V4_14_FIXED,
-    "v4.14+fixes-but-free-region": replace(bh.V4_14_FIXED, free_region="block-contig-hint"),
-    "v4.14+fixes-but-overlap": replace(bh.V4_14_FIXED, region_overlap=False),
+    "v6.1": bc.V6_1,
+    "v6.1+block-end-fix": bc.V6_1_FIXED,
+    "v4.14": bc.V4_14,
+    "v4.14+fixes": bc.V4_14_FIXED,
+    "v4.14+fixes-but-free-region": replace(bc.V4_14_FIXED, free_region="block-contig-hint"),
+    "v4.14+fixes-but-overlap": replace(bc.V4_14_FIXED, region_overlap=False),
 }
 BLOCK_BITS = 16
 NR_BLOCKS = 4
 
 
-def model_version(name: str, block_bits: int = BLOCK_BITS) -> bh.HintVersion:
+def model_version(name: str, block_bits: int = BLOCK_BITS) -> bc.HintVersion:
     return replace(MODELS[name], block_bits=block_bits)
 
 
@@ -51,24 +52,24 @@ def geometry(name: str, real: bool) -> tuple[int, int]:
 def run_model(name: str, ops: list, check=None) -> list:
     """Replay `ops` on the model; the offsets, and `check(chunk)` after each step."""
     version = model_version(name)
-    chunk = bh.pcpu_alloc_chunk(version, BLOCK_BITS * NR_BLOCKS)
+    chunk = bc.pcpu_alloc_chunk(version, BLOCK_BITS * NR_BLOCKS)
     live: list[int] = []
     out = []
     for kind, a, b in ops:
         if kind == "alloc":
             align = min(1 << b, 4 * BLOCK_BITS if version.generation == "v4.14" else BLOCK_BITS)
-            off = bh.place(chunk, a, align)
+            off = bf.place(chunk, a, align)
             if off >= 0:
                 live.append(off)
             out.append(off)
         elif live:
-            out.append(bh.pcpu_free_area(chunk, live.pop(a % len(live))))
+            out.append(bf.pcpu_free_area(chunk, live.pop(a % len(live))))
         if check is not None:
             check(chunk)
     return out
 
 
-def snapshot_model(c: bh.Chunk) -> tuple:
+def snapshot_model(c: bc.Chunk) -> tuple:
     fields = ("scan_hint", "scan_hint_start", "contig_hint", "contig_hint_start")
     fields += ("left_free", "right_free", "first_free")
     blocks = tuple(tuple(getattr(b, f) for f in fields) for b in [*c.md_blocks, c.chunk_md])
@@ -91,7 +92,7 @@ def differential(name: str, ops: list, real: bool = False) -> None:
     scale = bb // BLOCK_BITS
     kc = k.new_chunk(BLOCK_BITS=bb, nr_blocks=nr, **KERNELS[name])
     version = model_version(name, bb)
-    mc = bh.pcpu_alloc_chunk(version, bb * nr)
+    mc = bc.pcpu_alloc_chunk(version, bb * nr)
     live: list[int] = []
     for step, (kind, a, b) in enumerate(ops):
         if kind == "alloc":
@@ -99,21 +100,21 @@ def differential(name: str, ops: list, real: bool = False) -> None:
             align = min(
                 1 << (b * 2 if real else b), 4 * bb if version.generation == "v4.14" else bb
             )
-            got, want = bh.place(mc, a, align), k.pcpu_alloc(kc, a, align)
+            got, want = bf.place(mc, a, align), k.pcpu_alloc(kc, a, align)
             assert got == want, f"step {step}: alloc {a} align {align}: model {got}, kernel {want}"
             if got >= 0:
                 live.append(got)
         elif live:
             off = live.pop(a % len(live))
-            assert bh.pcpu_free_area(mc, off) == k.pcpu_free_area(kc, off)
+            assert bf.pcpu_free_area(mc, off) == k.pcpu_free_area(kc, off)
         assert snapshot_model(mc) == snapshot_kernel(kc), f"step {step}: hints differ"
 
 
 def violations(promises: tuple[str, ...]):
     """A check that fails when the chunk breaks one of `promises`."""
 
-    def check(chunk: bh.Chunk) -> None:
-        bad = [what for promise, what in bh.hint_violations(chunk) if promise in promises]
+    def check(chunk: bc.Chunk) -> None:
+        bad = [what for promise, what in bf.hint_violations(chunk) if promise in promises]
         assert not bad, bad
 
     return check

@@ -22,7 +22,8 @@ from hint_histories import (
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from percpu_mc.model import block_hints as bh
+from percpu_mc.model import bitmap_chunk as bc
+from percpu_mc.model import block_fit as bf
 
 # One step: allocate (bits, log2 align), or free the i-th live area (mod count).
 op = st.one_of(
@@ -58,7 +59,7 @@ KEPT = {
         "chunk-first-free",
         "free-bytes",
     ),
-    "v4.14+fixes": tuple(p for p in bh.PROMISES if p != "chunk-page"),
+    "v4.14+fixes": tuple(p for p in bf.PROMISES if p != "chunk-page"),
 }
 
 
@@ -141,22 +142,22 @@ def test_v6_1_passes_over_a_chunk_that_fits() -> None:
     ops = [("alloc", 8, 3), ("alloc", 16, 4), ("alloc", 20, 3), ("alloc", 2, 2)]
     ops += [("alloc", 2, 0), ("alloc", 8, 3), ("free", 17, 0)]
     for name, refused in [("v6.1", True), ("v6.1+block-end-fix", False)]:
-        chunk = bh.pcpu_alloc_chunk(model_version(name), BLOCK_BITS * NR_BLOCKS)
+        chunk = bc.pcpu_alloc_chunk(model_version(name), BLOCK_BITS * NR_BLOCKS)
         live: list[int] = []
         for kind, a, b in ops:
             if kind == "alloc":
-                live.append(bh.place(chunk, a, 1 << b))
+                live.append(bf.place(chunk, a, 1 << b))
             else:
-                bh.pcpu_free_area(chunk, live.pop(a % len(live)))
-        assert max(e - s for s, e in bh.free_runs(chunk, 0, chunk.map_bits)) >= 12
-        assert (bh.pcpu_find_block_fit(chunk, 12, 1) < 0) == refused
+                bf.pcpu_free_area(chunk, live.pop(a % len(live)))
+        assert max(e - s for s, e in bf.free_runs(chunk, 0, chunk.map_bits)) >= 12
+        assert (bf.pcpu_find_block_fit(chunk, 12, 1) < 0) == refused
 
 
 def test_search_stays_in_the_bitmap_even_unbounded() -> None:
     """8c43004af016's unbounded scan: the hints' promise of a fit within
     alloc_bits + BLOCK_BITS keeps it inside the map in every history tried."""
 
-    def inside(chunk: bh.Chunk) -> None:
+    def inside(chunk: bc.Chunk) -> None:
         assert not chunk.read_past_end
 
     for ops in [[("alloc", 1, 0)] * 70, [("alloc", 20, 2), ("alloc", 30, 0)] * 3]:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from percpu_mc.checker.logs.exact import exact_replay, parse_embedded
 from percpu_mc.checker.logs.trace_check import check_log
-from percpu_mc.model import block_hints as bh
+from percpu_mc.model import bitmap_chunk as bc
 from percpu_mc.traces.events import (
     PercpuAlloc,
     PercpuCreateChunk,
@@ -189,7 +189,7 @@ def test_the_capture_shows_v6_1s_stale_chunk_hint() -> None:
     path handing the freed run's own end to the chunk's hint (V6_1_FIXED)
     predicts 6664: the kernel runs the code as transcribed."""
     recs = records(SAMPLES / "mix.trace.gz")[:800]
-    assert exact_replay(recs, unit_size=UNIT, version=bh.V6_1).findings == []
-    (finding,) = exact_replay(recs, unit_size=UNIT, version=bh.V6_1_FIXED).findings
+    assert exact_replay(recs, unit_size=UNIT, version=bc.V6_1).findings == []
+    (finding,) = exact_replay(recs, unit_size=UNIT, version=bc.V6_1_FIXED).findings
     assert (finding.line, finding.kind) == (779, "placement")
     assert "choose offset 6664" in finding.message

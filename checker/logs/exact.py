@@ -40,15 +40,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from percpu_mc.model.block_hints import (
+from percpu_mc.model.bitmap_chunk import (
     PAGE_SIZE,
     PCPU_MIN_ALLOC_SIZE,
     V6_1,
-    AreaFit,
     Chunk,
     HintVersion,
-    commit_area,
     pcpu_alloc_chunk,
+)
+from percpu_mc.model.block_fit import (
+    AreaFit,
+    commit_area,
     pcpu_free_area,
     pcpu_next_fit_region,
     pcpu_next_hint,

@@ -13,7 +13,7 @@ from percpu_mc.checker.logs.conformance_real import RealReplay
 from percpu_mc.checker.logs.exact import ExactResult, exact_replay
 from percpu_mc.checker.logs.findings import PartialView, Violation
 from percpu_mc.checker.logs.replay_lines import marker_key
-from percpu_mc.model.block_hints import V4_14, V5_2, HintVersion
+from percpu_mc.model.bitmap_chunk import V4_14, V5_2, HintVersion
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params
 from percpu_mc.traces.events import PercpuAlloc, PercpuAllocFail, Record
