@@ -108,6 +108,11 @@ def balance_pcs(k: Kernel) -> frozenset:
     pcs |= {BalancePc.EXT_PICK, BalancePc.EXT} if sw.map_extension == "balance-list" else set()
     if sw.balance_work == "free-and-populate":
         pcs |= {BalancePc.RETRY_POP, BalancePc.PICK, BalancePc.POP, BalancePc.CREATE}
+    if sw.partial_depopulation:
+        # f183324133ea: pcpu_reclaim_populated() and pcpu_balance_free(true)
+        pcs |= {BalancePc.RECLAIM, BalancePc.RECLAIM_DEPOP}
+        pcs |= {BalancePc.FINAL_COLLECT, BalancePc.FINAL_DESTROY}
+        pcs |= {BalancePc.RECLAIM_FLUSH} if sw.reclaim_tlb_flush else set()
     return frozenset(pcs)
 
 
