@@ -1,4 +1,4 @@
-"""Proofs for every geometry (issue 31): a parameterized interpretation of
+"""Proofs for every geometry: a parameterized interpretation of
 v4.13-counter-fix (relation.py), quantified invariants (invariants.py),
 their initiation and consecution obligations (prove.py), and the check that
 the finite model's steps are steps of the parameterized relation at given
