@@ -53,7 +53,7 @@ from percpu_mc.model.invariants import LEMMAS
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import Params, Switches
-from percpu_mc.model.state import BalancePc, State, upd
+from percpu_mc.model.state import BalancePc, State, full, upd
 from percpu_mc.model.vocabulary import Kind
 
 # Which parameterized transitions a finite action of each kind may be.
@@ -342,14 +342,21 @@ def check(
                 guard, post = tr.fn(S, sa, {k: w[k] for k, _ in tr.choices})
                 options.append(z3.And(guard, agrees(p, post, ta)))
             typed_post = x.boolean(typed(x, model, t))
-            sol.push()
-            sol.add(x.boolean(g), z3.Not(z3.And(z3.Or(*options), typed_post)))
+            query = [x.boolean(g), z3.Not(z3.And(z3.Or(*options), typed_post))]
             t0 = time.monotonic()
+            sol.push()
+            sol.add(*query)
             r = sol.check()
-            detail = ""
-            if r == z3.sat:
-                detail = _explain(sol.model(), p, s, t)
+            detail = _explain(sol.model(), p, s, t) if r == z3.sat else ""
             sol.pop()
+            if r == z3.unknown:
+                # the incremental solver gives up on some array-lambda
+                # queries that a fresh one settles
+                fresh = z3.Solver()
+                fresh.set("timeout", timeout_ms)
+                fresh.add(*pre, *query)
+                r = fresh.check()
+                detail = _explain(fresh.model(), p, s, t) if r == z3.sat else ""
             out.append(StepCheck(a.name, dict(ch), str(r), time.monotonic() - t0, detail))
             if progress is not None:
                 progress(out[-1])
@@ -360,9 +367,17 @@ def typed(x: Any, model: Model, s: State) -> Any:
     """The finite model's typing: the `domains` lemma of model/invariants.py
     but for its one conjunct on bound_map (the relation never reads
     bound_map, and its agreement with the areas handed out is the
-    `area-map` lemma's, not a type)."""
+    `area-map` lemma's, not a type), and the first and reserved chunks
+    fully populated (chunk-lifecycle's first part: an atomic reserved
+    request fits the reserved chunk's free cells and is placed in its
+    populated ones, so without it the finite step places it nowhere)."""
     lemma = next(lm for lm in LEMMAS if lm.name == "domains")
-    return lemma.holds(x, model.kernel, upd(s, bound_map=s.alloc_map))
+    p = model.p
+    immutable = [0] + ([p.reserved_index] if p.has_reserved else [])
+    return x.and_(
+        lemma.holds(x, model.kernel, upd(s, bound_map=s.alloc_map)),
+        *[x.eq(s.populated[c], full(p.unit_pages)) for c in immutable],
+    )
 
 
 def _valid(f: Any) -> bool:
