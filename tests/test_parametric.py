@@ -18,7 +18,7 @@ from percpu_mc.checker.parametric.controls import small_cti, work_item_mutant
 from percpu_mc.checker.parametric.counting import CNT, LEMMAS, CountLemma
 from percpu_mc.checker.parametric.counting import prove as prove_lemma
 from percpu_mc.checker.parametric.prove import check, problem
-from percpu_mc.checker.parametric.relation import Scope
+from percpu_mc.checker.parametric.scope import Scope
 from percpu_mc.checker.specs import load
 from percpu_mc.model.vocabulary import Kind
 

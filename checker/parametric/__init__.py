@@ -1,5 +1,5 @@
 """Proofs for every geometry: a parameterized interpretation of
-v4.13-counter-fix (relation.py), quantified invariants of no-use-after-free
+v4.13-counter-fix (scope.py, relation.py), quantified invariants of no-use-after-free
 (invariants.py), their initiation and consecution obligations (prove.py),
 the check that the finite model's steps are steps of the parameterized
 relation at given geometries (conformance.py), the negative control

@@ -38,16 +38,8 @@ import z3
 
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, state_vars
 from percpu_mc.checker.parametric.invariants import Invariant, uaf_invariants
-from percpu_mc.checker.parametric.relation import (
-    BoolArr,
-    CellArr,
-    IntArr,
-    PState,
-    Scope,
-    Transition,
-    initial,
-    transitions,
-)
+from percpu_mc.checker.parametric.relation import initial, transitions
+from percpu_mc.checker.parametric.scope import BoolArr, CellArr, IntArr, PState, Scope, Transition
 from percpu_mc.model.actions import Action
 from percpu_mc.model.invariants import LEMMAS
 from percpu_mc.model.machine import Model

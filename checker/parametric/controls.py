@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from percpu_mc.checker.engines.portfolio import PortfolioEngine
 from percpu_mc.checker.parametric.prove import Obligation, check, problem
-from percpu_mc.checker.parametric.relation import Scope
+from percpu_mc.checker.parametric.scope import Scope
 from percpu_mc.checker.result import Violated
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import z3
 
-from percpu_mc.checker.parametric.relation import BoolArr, IntArr
+from percpu_mc.checker.parametric.scope import BoolArr, IntArr
 
 CNT = z3.Function("cnt", BoolArr, z3.IntSort(), z3.IntSort(), z3.IntSort())
 SM = z3.Function("sm", IntArr, z3.IntSort(), z3.IntSort(), z3.IntSort())

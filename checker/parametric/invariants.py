@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import z3
 
-from percpu_mc.checker.parametric.relation import (
+from percpu_mc.checker.parametric.scope import (
     AREA_PCS,
     BALANCE_HOLD_PCS,
     HOLD_PCS,

@@ -18,14 +18,8 @@ from typing import Any
 import z3
 
 from percpu_mc.checker.parametric.invariants import Invariant, uaf_invariants
-from percpu_mc.checker.parametric.relation import (
-    PState,
-    Scope,
-    Transition,
-    choice_const,
-    initial,
-    transitions,
-)
+from percpu_mc.checker.parametric.relation import initial, transitions
+from percpu_mc.checker.parametric.scope import PState, Scope, Transition, choice_const
 
 CELLS_PER_PAGE = 2  # v4.13-counter-fix's cells_per_page: the page of a cell stays linear
 
