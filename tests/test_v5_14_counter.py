@@ -9,27 +9,12 @@ own, as v4.13's `pcpu_nr_empty_pop_pages -= occ_pages` after population was."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from test_partial_depopulation import X, step
+from shared import X, step, two_page_v5_14
 
 from percpu_mc.checker import specs
 from percpu_mc.model.machine import Model
-from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import AllocPc
-
-
-def two_page_v5_14() -> Params:
-    """v5.14's switches at the two-page geometry these hand-built states assume."""
-    return replace(
-        specs.load("v5.14").params,
-        unit_pages=2,
-        cells_per_page=2,
-        nr_chunks=4,
-        first_chunk_static_cells=1,
-        sizes=(1, 4),
-    )
 
 
 def test_v5_14_counts_pages_with_the_area() -> None:

@@ -6,42 +6,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from percpu_mc.checker import specs
+from shared import enabled, holds, step, two_page_v5_14
+
 from percpu_mc.model.machine import Model
-from percpu_mc.model.ops import Concrete
-from percpu_mc.model.params import Params
-from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import AllocPc, BalancePc, Isolated, State, upd
-
-X = Concrete()
-
-
-def two_page_v5_14() -> Params:
-    """v5.14's switches at the two-page geometry these hand-built states assume."""
-    return replace(
-        specs.load("v5.14").params,
-        unit_pages=2,
-        cells_per_page=2,
-        nr_chunks=4,
-        first_chunk_static_cells=1,
-        sizes=(1, 4),
-    )
-
-
-def step(m: Model, s: State, name: str, ctx: int | None = None, **choices: int) -> State:
-    (a,) = [a for a in m.actions if a.name == name and a.ctx == ctx and a.at(X, s)]
-    ch = {c: choices.get(c, 0) for c in a.choices}
-    enabled, t = m.step(X, s, a, ch)
-    assert enabled, name
-    return t
-
-
-def enabled(m: Model, s: State, name: str, ctx: int | None = None) -> bool:
-    return any(a.name == name and a.ctx == ctx and a.at(X, s) for a in m.actions)
-
-
-def holds(m: Model, s: State, prop: str) -> bool:
-    return PROPERTIES[prop].holds(X, m.kernel, s)
 
 
 def full_first_chunk_and_sidelined(m: Model, populated: int) -> State:

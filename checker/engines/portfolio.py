@@ -32,6 +32,7 @@ from percpu_mc.checker.result import (
     Result,
     RunStats,
     Unknown,
+    Unwatched,
     Violated,
     Watch,
     interrupted,
@@ -49,7 +50,7 @@ def memory_budget() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
 
 
-class _Asked:
+class _Asked(Unwatched):
     """The BMC process's watch: stopped once the parent asks over `conn`
     (or is gone); Z3 is interrupted at once, and BMC returns what it settled."""
 
@@ -64,15 +65,6 @@ class _Asked:
             pass
         self.asked.set()
         z3.main_ctx().interrupt()
-
-    def show(self, text: str, states: int | None = None) -> None:
-        return None
-
-    def level(self, depth: int, *, states: int | None = None, seconds: float | None = None) -> None:
-        return None
-
-    def note(self, text: str) -> None:
-        return None
 
     def stopped(self) -> bool:
         return self.asked.is_set()
