@@ -19,7 +19,8 @@ from pathlib import Path
 
 from percpu_mc.checker.logs.exact import ExactReplay, infer_unit_size
 from percpu_mc.checker.logs.trace_check import TraceChecker
-from percpu_mc.traces.parser import LogParser, open_log
+from percpu_mc.traces.input import open_log
+from percpu_mc.traces.parser import LogParser
 
 LINE = re.compile(r"\s*(.+?)-(\d+)\s+\[(\d+)\]\s+(\S+)\s+([\d.]+): (\S+): (.*)")
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "trace_samples"

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from percpu_mc.checker.logs.trace_check import check_log
-from percpu_mc.traces.parser import LogParser, open_log
+from percpu_mc.traces.input import open_log
+from percpu_mc.traces.parser import LogParser
 
 HEADER = """\
 # tracer: nop
