@@ -30,7 +30,8 @@ from percpu_mc.checker.logs.exact import ExactReplay, infer_unit_size
 from percpu_mc.checker.logs.trace_check import TraceChecker
 from percpu_mc.model import bitmap_chunk as bc
 from percpu_mc.model import block_fit as bf
-from percpu_mc.traces.parser import LogParser, open_log
+from percpu_mc.traces.input import open_log
+from percpu_mc.traces.parser import LogParser
 
 LINE = re.compile(r"\s*(.+?)-(\d+)\s+\[(\d+)\]\s+(\S+)\s+([\d.]+): (\S+): (.*)")
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "trace_samples"

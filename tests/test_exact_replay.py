@@ -24,7 +24,8 @@ from percpu_mc.traces.events import (
     PercpuFree,
     Record,
 )
-from percpu_mc.traces.parser import LogParser, open_log
+from percpu_mc.traces.input import open_log
+from percpu_mc.traces.parser import LogParser
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 # ../shared/samples beside the checkout (or beside the worktrees' folder)

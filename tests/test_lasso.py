@@ -13,7 +13,8 @@ from percpu_mc.checker.engines.lasso import LassoEngine, explore, fair_lasso
 from percpu_mc.model.machine import Model
 from percpu_mc.model.state import AllocPc, BalancePc, canonical
 from percpu_mc.traces.events import ParseError
-from percpu_mc.traces.parser import LogParser, open_log
+from percpu_mc.traces.input import open_log
+from percpu_mc.traces.parser import LogParser
 
 # v4.13's code on a geometry of its own: a first chunk with three free cells
 # (one static), requests of one cell or the whole unit

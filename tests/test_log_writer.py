@@ -21,8 +21,9 @@ from percpu_mc.traces.events import (
     PercpuCreateChunk,
     ProbeHit,
 )
+from percpu_mc.traces.input import open_log
 from percpu_mc.traces.observe import ALLOC, CREATE, FAIL, Observer
-from percpu_mc.traces.parser import LogParser, open_log
+from percpu_mc.traces.parser import LogParser
 from percpu_mc.traces.writer import (
     FIRST_CHUNK_BASE,
     HEADER_LINES,

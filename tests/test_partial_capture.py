@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from percpu_mc.checker.cli.check_trace import main
-from percpu_mc.traces.parser import open_log
+from percpu_mc.traces.input import open_log
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 CAPTURES = sorted(p.name for p in SAMPLES.iterdir() if p.name.endswith((".trace", ".trace.gz")))

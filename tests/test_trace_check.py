@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from percpu_mc.checker.cli.check_trace import main
 from percpu_mc.checker.logs.trace_check import KINDS, Report, check_log
-from percpu_mc.traces.parser import LogParser, open_log
+from percpu_mc.traces.input import open_log
+from percpu_mc.traces.parser import LogParser
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 SETTINGS = settings(

@@ -44,7 +44,8 @@ from percpu_mc.checker.logs.trace_summary import LogSummary
 from percpu_mc.checker.report import html as html_report
 from percpu_mc.checker.report.trace_view import file_view
 from percpu_mc.traces.events import Format, Record
-from percpu_mc.traces.parser import BinaryCapture, LogParser, open_log, truncated
+from percpu_mc.traces.input import BinaryCapture, open_log, truncated
+from percpu_mc.traces.parser import LogParser
 
 # Widths of the lines echoed: a bad line is shown to find it (a binary file's
 # "line" may be megabytes), an event line whole, as kernels print them.

@@ -17,8 +17,8 @@ from percpu_mc.model.bitmap_chunk import V4_14, V5_2, HintVersion
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params
 from percpu_mc.traces.events import PercpuAlloc, PercpuAllocFail, Record
+from percpu_mc.traces.input import open_log
 from percpu_mc.traces.observe import ALL_MARKERS
-from percpu_mc.traces.parser import open_log
 from percpu_mc.traces.writer import EVERY_STEP_TRACED, HEADER_LINES, cell_bytes
 
 
