@@ -29,8 +29,8 @@ from percpu_mc.checker.cli.common import (
     wants_json,
 )
 from percpu_mc.checker.engines import contract, coverage, distributed, starvation
+from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.compiled import CompiledStats, SearchError
-from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs import emit_log
 from percpu_mc.checker.report import counterexample, itf, terminal_map

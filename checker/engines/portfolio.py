@@ -22,8 +22,8 @@ from dataclasses import replace
 from typing import Any
 
 from percpu_mc.checker.engines.bmc import BMCEngine
+from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
-from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.result import UNWATCHED, Result, RunStats, Unknown, Watch, interrupted
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES, Property

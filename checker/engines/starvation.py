@@ -17,9 +17,10 @@ from rich.console import Console
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.engines import list_order
+from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.fairness import FAIRNESS
 from percpu_mc.checker.engines.lasso import Lasso, LassoEngine, explore, fair_lasso
-from percpu_mc.checker.engines.native import CompilerMissing, Native
+from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.report import counterexample
 from percpu_mc.model.machine import Model
