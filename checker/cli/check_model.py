@@ -13,6 +13,7 @@ import z3
 from rich.console import Console
 
 from percpu_mc.checker import specs
+from percpu_mc.checker.cli import starvation
 from percpu_mc.checker.cli import sweep as sweep_cli
 from percpu_mc.checker.cli.common import (
     Interrupt,
@@ -28,7 +29,7 @@ from percpu_mc.checker.cli.common import (
     stderr_console,
     wants_json,
 )
-from percpu_mc.checker.engines import contract, coverage, distributed, starvation
+from percpu_mc.checker.engines import contract, coverage, distributed
 from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.compiled import CompiledStats, SearchError
 from percpu_mc.checker.errors import Failure
