@@ -27,16 +27,13 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any, Iterable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from typing import Any, Iterable  # noqa: E402
-
-from percpu_mc.checker import specs  # noqa: E402
+from percpu_mc.checker import specs
 from percpu_mc.checker.engines import list_order
-from percpu_mc.checker.engines.lasso import Lasso, Refinement, explore, fair_lasso  # noqa: E402
-from percpu_mc.model.machine import Model  # noqa: E402
-from percpu_mc.model.state import State  # noqa: E402
+from percpu_mc.checker.engines.lasso import Lasso, Refinement, explore, fair_lasso
+from percpu_mc.model.machine import Model
+from percpu_mc.model.state import State
 
 
 class Starver:
