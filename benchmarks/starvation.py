@@ -27,13 +27,12 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any, Iterable
 
 # Run as a script, this directory comes first on sys.path, where its html.py
 # and trace.py would hide the standard library's modules and distributed.py
 # Dask's: take it off. The package is the installed percpu_mc.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from typing import Any, Iterable
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.engines import list_order

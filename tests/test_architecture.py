@@ -18,6 +18,13 @@ PACKAGES = ("model", "checker", "traces")
 LAYERS = {
     "percpu_mc.model": ("percpu_mc.checker", "percpu_mc.traces"),
     "percpu_mc.traces": ("percpu_mc.checker",),
+    # the engines compute verdicts; front ends, reports and log checking use them
+    "percpu_mc.checker.engines": (
+        "percpu_mc.checker.cli",
+        "percpu_mc.checker.report",
+        "percpu_mc.checker.logs",
+    ),
+    "percpu_mc.checker.report": ("percpu_mc.checker.cli",),
 }
 
 

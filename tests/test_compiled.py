@@ -22,9 +22,12 @@ from strategies import STATES, VARIANTS, WALKS, arbitrary_states, reachable_stat
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.bmc import BMCEngine
+from percpu_mc.checker.engines.codegen import Generator
 from percpu_mc.checker.engines.compiled import CompiledEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
-from percpu_mc.checker.engines.native import Generator, Native
+from percpu_mc.checker.engines.native import Native
+from percpu_mc.checker.engines.symmetry import moves as symmetry_moves
+from percpu_mc.checker.engines.symmetry import symmetries
 from percpu_mc.checker.result import Holds, Violated
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
@@ -131,11 +134,11 @@ def test_successors_commute_with_symmetries(variant: str, data: st.DataObject) -
     two create different, symmetric, structs.)"""
     nat = native(variant)
     m = nat.model
-    gen = Generator(m, PROPS, 20)
+    layout = Generator(m, PROPS, 20).layout
     x = Concrete()
     for s in data.draw(reachable_states(variant)):
-        for sym in gen.symmetries():
-            moves = gen.moves(sym)
+        for sym in symmetries(m):
+            moves = symmetry_moves(m, layout, sym)
             ps = permute(nat, s, moves)
             mine = {nat.canonical(t) for _, _, t in m.successors(s)}
             theirs = {nat.canonical(t) for _, _, t in m.successors(ps)}
@@ -177,7 +180,7 @@ def test_compiled_search_agrees_with_python_search(name: str, depth: int) -> Non
 )
 def test_history_cone_keeps_the_verdicts(names: list[str]) -> None:
     """Searching some properties forgets the history variables none of them
-    reads (native.py, Generator.cone): the verdicts, shortest lengths and
+    reads (codegen.py, Generator.cone): the verdicts, shortest lengths and
     vacuity of the search of them all (which the test above holds to the
     pure-Python search), on no more states, and on fewer when no history
     variable is read."""

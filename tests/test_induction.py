@@ -46,10 +46,18 @@ def test_refill_needs_the_lemmas() -> None:
 def test_refuted_with_its_shortest_counterexample() -> None:
     """counter-exact of the seed: the induction cannot prove it, the base
     case finds the 10-step lost update, replayed concretely; the lemma
-    mutex-owner, false in the seed (2 steps), is refuted, never assumed."""
-    result, eng = prove("seed", "counter-exact", ["mutex-owner"], max_k=2, depth=10)
+    mutex-owner, false in the seed (2 steps), is refuted, never assumed
+    (no-use-after-free, left open, keeps the induction going to k = 2)."""
+    eng = InductionEngine(
+        Model(specs.load("seed").params),
+        [PROPERTIES["counter-exact"], PROPERTIES["no-use-after-free"]],
+        [LEMMA["mutex-owner"]],
+        max_k=2,
+    )
+    [result, other], _ = eng.run(10)
     assert (result.verdict, result.depth) == ("violated", 10)
     assert eng.proof.refuted_lemmas == {"mutex-owner": 2}
+    assert not isinstance(other, Proved) or "mutex-owner" not in other.lemmas
     assert result.trace is not None and len(result.trace.steps) == 10
     m = Model(specs.load("seed").params)
     last = result.trace.steps[-1].state

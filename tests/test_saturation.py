@@ -1,5 +1,5 @@
 """The saturated counter (docs/model.md, "The saturated counter";
-checker/engines/native.py, Saturation): the abstraction that keeps v4.13's
+checker/engines/layout.py, Saturation): the abstraction that keeps v4.13's
 drifting pcpu_nr_empty_pop_pages finite.  Its soundness rests on one fact
 about the model, checked here on reachable states: below 0, no guard,
 property or field but the counter itself tells counter values apart, and a
@@ -14,7 +14,7 @@ import dataclasses
 import pytest
 
 from percpu_mc.checker import specs
-from percpu_mc.checker.engines import native as native_module
+from percpu_mc.checker.engines import layout as layout_module
 from percpu_mc.checker.engines.compiled import SPURIOUS, CompiledEngine
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
@@ -66,7 +66,7 @@ def test_the_abstraction_agrees_with_the_exact_search(monkeypatch: pytest.Monkey
     compiled one with its own floor, which 17 steps cannot reach); what it
     reports violated is violated there at the same length, with a concrete
     run; a spurious run is reported unknown, never violated."""
-    real = native_module.domains
+    real = layout_module.domains
 
     def raised(p, depth):  # type: ignore[no-untyped-def]
         out = dict(real(p, depth))
@@ -78,7 +78,7 @@ def test_the_abstraction_agrees_with_the_exact_search(monkeypatch: pytest.Monkey
     depth = 17
     exact, exact_stats = CompiledEngine(model, props).run(depth)
     assert exact_stats.saturated == 0, "the exact search stays above its floor"
-    monkeypatch.setattr(native_module, "domains", raised)
+    monkeypatch.setattr(layout_module, "domains", raised)
     abstract, stats = CompiledEngine(model, props).run(depth)
     assert stats.saturated > 0, "the floor is reached"
     for a, e in zip(abstract, exact):

@@ -15,6 +15,7 @@ import z3
 from rich.console import Console
 
 from percpu_mc.checker import specs, sweep
+from percpu_mc.checker.cli import starvation
 from percpu_mc.checker.cli import sweep as sweep_cli
 from percpu_mc.checker.cli.common import (
     Interrupt,
@@ -31,9 +32,9 @@ from percpu_mc.checker.cli.common import (
     stdout_console,
     wants_json,
 )
-from percpu_mc.checker.engines import contract, coverage, distributed, starvation
+from percpu_mc.checker.engines import contract, coverage, distributed
+from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.compiled import CompiledStats, SearchError
-from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs import emit_log
 from percpu_mc.checker.parametric import report as every_geometry

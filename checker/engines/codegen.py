@@ -1,4 +1,5 @@
-"""The third interpretation of the model: `Ops` that emit C.
+"""The third interpretation of the model: `Ops` that emit C, and the
+generator of a spec's C module from it (`Generator`).
 
 As checker/engines/symbolic.py runs the one model definition on Z3 terms,
 `CEmit` runs it on C expressions: every operation appends one assignment to
@@ -16,7 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Sequence
+
+from percpu_mc.checker.engines.layout import Layout, Saturation, pack_code
+from percpu_mc.checker.engines.symmetry import canon_code
+from percpu_mc.model.machine import Model
+from percpu_mc.model.properties import Property
+from percpu_mc.model.state import BOOL_FIELDS, HISTORY_FIELDS, State, dead
 
 # the temporaries and state slots (`in[3]`, `v[3]`) an emitted expression names
 _OPERAND = re.compile(r"\b(t\d+)\b|\b[a-z]+\[(\d+)\]")
@@ -214,3 +222,203 @@ class CEmit:
         if not isinstance(a, CVal):
             return (a & -a).bit_length() - 1 if a else nbits
         return self.tmp(f"{a.code} ? __builtin_ctzll((uint64_t){a.code}) : {nbits}", False)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one compiled function does: action index and its choices."""
+
+    action: int
+    choices: dict[str, int]
+
+
+# result_t, what search_run() reports (search.c fills it, compiled.py reads
+# it): defined once, emitted into the module's source and into cffi's
+# declarations (native.py, CDEF), so the two cannot disagree.
+RESULT_FIELDS = (
+    ("int64_t", "states", "stored"),
+    ("int64_t", "transitions", ""),
+    ("int", "depth", "levels fully expanded"),
+    ("int", "exhaustive", "the frontier emptied"),
+    ("int", "stopped", "the progress callback asked to stop"),
+    ("int", "error", "0; 1: a field left its range; 2: out of memory; 3: state limit"),
+    ("int", "error_field", "with error 1: the flat field"),
+    ("int64_t", "error_value", ""),
+    ("int64_t", "viol_index[{nprops}]", "-1, or the first state violating property p"),
+    ("int64_t", "bytes", "memory held by the search at its end"),
+    ("int64_t", "saturated", "successors whose counter was saturated"),
+)
+
+
+def result_t(nprops: int) -> str:
+    """The C declaration of result_t for `nprops` properties."""
+    lines = ["typedef struct {"]
+    for ctype, name, what in RESULT_FIELDS:
+        note = f" /* {what} */" if what else ""
+        lines.append(f"    {ctype} {name.format(nprops=max(1, nprops))};{note}")
+    lines.append("} result_t;")
+    return "\n".join(lines) + "\n"
+
+
+class Generator:
+    """The C source of one spec's module."""
+
+    def __init__(self, model: Model, props: list[Property], depth: int):
+        self.model = model
+        self.props = props
+        self.depth = depth
+        self.layout = Layout.of(model, depth)  # every slot packed, until source() knows better
+        self.saturation: Saturation | None = None  # known with the final layout
+        self.ops: list[Operation] = [
+            Operation(ai, ch) for ai, a in enumerate(model.actions) for ch in model.choice_combos(a)
+        ]
+        self.history = [j for j, sl in enumerate(self.layout.slots) if sl.name in HISTORY_FIELDS]
+        # the slots each history slot's update reads, over every operation
+        self.updates: dict[int, set[int]] = {j: set() for j in self.history}
+        self.written: set[int] = set()  # the slots some operation writes
+        self.cones: list[set[int]] = []  # per property, the history slots it depends on
+
+    def input_state(self, x: CEmit) -> State:
+        """The state of an emitted function's input slots, `in[j]`."""
+        return self.layout.assemble(
+            [x.slot("in", j, sl.name in BOOL_FIELDS) for j, sl in enumerate(self.layout.slots)]
+        )
+
+    def operation(self, k: int, op: Operation) -> str:
+        x = CEmit()
+        s = self.input_state(x)
+        a = self.model.actions[op.action]
+        where = a.at(x, s)
+        if where is False:
+            return f"static int op_{k}(const int64_t *in, int64_t *out) {{ return 0; }}\n"
+        head = x.lines[:]
+        x.lines.clear()
+        enabled, post = self.model.step(x, s, a, op.choices)
+        if enabled is False:
+            return f"static int op_{k}(const int64_t *in, int64_t *out) {{ return 0; }}\n"
+        body = [f"static int op_{k}(const int64_t *restrict in, int64_t *restrict out) {{"]
+        body += head
+        if where is not True:
+            body.append(f"if (!{x.lit(where)}) return 0;")
+        body += x.lines
+        if enabled is not True:
+            body.append(f"if (!{x.lit(enabled)}) return 0;")
+        body.append("memcpy(out, in, sizeof(int64_t) * NF);")
+        flat_post = self.layout.values(post)
+        for j, v in enumerate(flat_post):
+            if not (isinstance(v, CVal) and v.code == f"in[{j}]"):
+                body.append(f"out[{j}] = {x.lit(v)};")
+                self.written.add(j)
+            if j in self.updates:
+                self.updates[j] |= x.reads(v)
+        body.append("return 1;\n}\n")
+        return "\n".join(body)
+
+    def prop(self, k: int, p: Property) -> tuple[str, frozenset[int]]:
+        """prop_k(), and the slots it reads."""
+        x = CEmit()
+        s = self.input_state(x)
+        holds = p.holds(x, self.model.kernel, s)
+        return "\n".join(
+            [
+                f"static int prop_{k}(const int64_t *in) {{",
+                *x.lines,
+                f"return {x.lit(holds)} ? 1 : 0;",
+                "}\n",
+            ]
+        ), x.reads(holds)
+
+    def cone(self, read: set[int]) -> set[int]:
+        """The history slots in the cone of influence of slots `read` (those
+        of the properties): the ones read, closed under the slots their
+        updates read.  No action reads a history variable, so the others can
+        be forgotten without changing any run of the slots that remain (as
+        BMC leaves them out, checker/engines/bmc.py)."""
+        keep = read & set(self.updates)
+        todo = list(keep)
+        while todo:
+            for j in self.updates[todo.pop()] & set(self.updates):
+                if j not in keep:
+                    keep.add(j)
+                    todo.append(j)
+        return keep
+
+    def fixed(self) -> dict[int, int]:
+        """The slots that need no bits: those no operation writes, always
+        at their initial value."""
+        init = self.layout.flatten(self.model.init())
+        return {j: init[j] for j in range(len(init)) if j not in self.written}
+
+    def source(self) -> str:
+        """The module's C source; afterwards `layout` is its packing and
+        `cones` the history each property depends on."""
+        if len(self.ops) >= 0xFFFF:
+            raise ValueError(f"{len(self.ops)} operations: the compiled engine keeps at most 65534")
+        if len(self.props) > 64:
+            raise ValueError(f"{len(self.props)} properties: the compiled engine checks at most 64")
+        ops = [self.operation(k, op) for k, op in enumerate(self.ops)]
+        ops.append("typedef int (*op_fn)(const int64_t *, int64_t *);")
+        ops.append(
+            "static const op_fn OPS[NOPS] = {"
+            + ", ".join(f"op_{k}" for k in range(len(self.ops)))
+            + "};\n"
+        )
+        for k, p in enumerate(self.props):
+            code, reads = self.prop(k, p)
+            ops.append(code)
+            self.cones.append(self.cone(set(reads)))
+        self.layout = Layout.of(self.model, self.depth, self.fixed())
+        nf, nw = len(self.layout.slots), self.layout.words
+        hist = ", ".join(map(str, self.history)) or "0"
+        self.saturation = Saturation.of(self.model, self.layout)
+        sat = self.saturation or Saturation(-1, 0, 0)
+        parts = [
+            "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
+            f"#define NF {nf}\n#define NW {nw}\n#define NB {self.layout.bytes}\n"
+            f"#define NOPS {len(self.ops)}\n#define NPROPS {len(self.props)}\n"
+            f"#define NH {len(self.history)}\nstatic const int HIST[] = {{{hist}}};\n"
+            f"#define SAT_FIELD {sat.slot}\n#define SAT_FLOOR {sat.floor}LL\n"
+            f"#define SAT_SPAN {sat.span}\n",
+        ]
+        parts.append(result_t(len(self.props)))
+        parts += ops
+        parts.append("typedef int (*prop_fn)(const int64_t *);")
+        parts.append(
+            "static const prop_fn PROPS[NPROPS > 0 ? NPROPS : 1] = {"
+            + (", ".join(f"prop_{k}" for k in range(len(self.props))) or "0")
+            + "};\n"
+        )
+        parts.append(pack_code(self.layout))
+        parts.append(forget_code(self.layout))
+        parts.append(canon_code(self.model, self.layout))
+        parts.append(resources.files("percpu_mc.checker.engines").joinpath("search.c").read_text())
+        return "\n".join(parts)
+
+
+def forget_code(layout: Layout) -> str:
+    """drop_history(): the history slots outside `keep` (bit h for
+    HIST[h]) set to 0; forget(): those, then the dead locals
+    (model/state.py, `dead`: locals of code not running, overwritten
+    before they are next read), so states that differ only in them are
+    stored once."""
+    x = CEmit()
+    s = layout.assemble(
+        [x.slot("v", j, sl.name in BOOL_FIELDS) for j, sl in enumerate(layout.slots)]
+    )
+    assigns = []
+    for j, sl in enumerate(layout.slots):
+        is_dead = dead(x, s, sl.name, sl.index)
+        if is_dead is not False:
+            assigns.append(f"if ({x.lit(is_dead)}) v[{j}] = 0;")
+    return "\n".join(
+        [
+            "static void drop_history(int64_t *v, uint64_t keep) {",
+            "for (int h = 0; h < NH; h++) if (!(keep >> h & 1)) v[HIST[h]] = 0;",
+            "}\n",
+            "static void forget(int64_t *v, uint64_t keep) {",
+            "drop_history(v, keep);",
+            *x.lines,
+            *assigns,
+            "}\n",
+        ]
+    )

@@ -26,7 +26,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from percpu_mc.checker.engines.native import CompilerMissing, Native
+from percpu_mc.checker.engines.build import CompilerMissing
+from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.result import UNWATCHED, Watch
 from percpu_mc.model.actions import Action
 from percpu_mc.model.machine import Model

@@ -28,8 +28,8 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine, TransitionRelation, bv_solver
+from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
-from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.engines.portfolio import memory_budget
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, equal, state_vars
 from percpu_mc.checker.result import (

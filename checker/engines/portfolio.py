@@ -25,8 +25,8 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.bmc import BMCEngine
+from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.compiled import CompiledEngine, SearchError
-from percpu_mc.checker.engines.native import CompilerMissing
 from percpu_mc.checker.result import (
     UNWATCHED,
     Result,

@@ -1,30 +1,16 @@
 /* Breadth-first search over packed states: the fixed half of the compiled
- * explicit engine (checker/engines/native.py generates the other half for
- * one spec: NF, NW, NB, NH, HIST[], NOPS, NPROPS, OPS[], PROPS[], pack(),
- * unpack(), drop_history(), canon_pack()).
+ * explicit engine (checker/engines/codegen.py generates the other half for
+ * one spec: NF, NW, NB, NH, HIST[], NOPS, NPROPS, SAT_*, result_t, OPS[],
+ * PROPS[], pack(), unpack(), drop_history(), canon_pack()).
  *
  * A state is packed into NW words whose first NB bytes hold every bit, and
  * stored as those NB bytes (little-endian words: the low bytes come first),
  * in one array in breadth-first order, so the array is also the queue:
  * level d is a range of indices.
  * The visited set is an open-addressing table of 32-bit indices into that
- * array.  Each state keeps its parent's index and the operation (action and
- * choice combination) that produced it, so a shortest run is rebuilt by
- * walking the parents. */
-
-typedef struct {
-    int64_t states;           /* stored */
-    int64_t transitions;
-    int depth;                /* levels fully expanded */
-    int exhaustive;           /* the frontier emptied */
-    int stopped;              /* the progress callback asked to stop */
-    int error;                /* 0; 1: a field left its range; 2: out of memory; 3: state limit */
-    int error_field;          /* with error 1: the flat field */
-    int64_t error_value;
-    int64_t viol_index[NPROPS > 0 ? NPROPS : 1]; /* -1, or the first violating state */
-    int64_t bytes;            /* memory held by the search at its end */
-    int64_t saturated;        /* successors whose counter was saturated */
-} result_t;
+ * array.  Each state keeps only its parent's index: a shortest run is the
+ * chain of parents, and the step between two of its states is found again
+ * on the concrete interpretation (compiled.py, rebuild_run). */
 
 typedef int (*progress_cb)(int depth, int64_t states, int64_t bytes);
 
@@ -178,7 +164,7 @@ static int store_form(const int64_t *v, int reduce, uint64_t keep, uint64_t *w) 
     return pack(u, w);
 }
 
-/* The saturated counter (native.py, Saturation): a stored value at
+/* The saturated counter (layout.py, Saturation): a stored value at
  * SAT_FLOOR stands for every value at or below it, so such a state is
  * expanded from each of SAT_FLOOR - j, j <= SAT_SPAN, and a successor below
  * the floor is stored at it.  SAT_FIELD < 0: no counter to saturate. */

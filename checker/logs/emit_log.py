@@ -14,7 +14,8 @@ import random
 from pathlib import Path
 
 from percpu_mc.checker.cli.common import at_least
-from percpu_mc.checker.engines.native import CompilerMissing, Native
+from percpu_mc.checker.engines.build import CompilerMissing
+from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.result import Result, Violated
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
