@@ -79,7 +79,7 @@ def test_summary_of_a_holding_run(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert status == 0
     summary = " ".join(out.splitlines()[-3:])
-    assert "0 violated" in summary and "8 held, up to depth 3" in summary
+    assert "0 violated" in summary and "9 held, up to depth 3" in summary
     assert "exit status 0: no property violated" in summary
     assert "--prove" in summary
 

@@ -30,6 +30,8 @@ FUNCTION: dict[Kind, str] = {
     Kind.BALANCE_FREE_EMPTY: "pcpu_balance_free",
     Kind.BALANCE_FREE_EMPTY_DESTROY: "pcpu_destroy_chunk",
     Kind.BALANCE_RECLAIM: "pcpu_reclaim_populated",
+    Kind.BALANCE_RECLAIM_DEPOPULATE: "pcpu_depopulate_chunk",
+    Kind.BALANCE_RECLAIM_FLUSH: "pcpu_post_unmap_tlb_flush",
     Kind.BALANCE_RETRY_POP: "pcpu_balance_workfn",
     Kind.BALANCE_PICK: "pcpu_balance_workfn",
     Kind.BALANCE_POPULATE: "pcpu_populate_chunk",
@@ -78,6 +80,10 @@ BALANCE_AT: dict[BalancePc, str] = {
     BalancePc.POP: "about to pcpu_populate_chunk() the picked chunk",
     BalancePc.CREATE: "no chunk left to populate: about to pcpu_create_chunk()",
     BalancePc.RECLAIM: "about to pcpu_reclaim_populated()",
+    BalancePc.RECLAIM_DEPOP: "pcpu_reclaim_populated(): pcpu_lock dropped, about to "
+    "pcpu_depopulate_chunk() a run of empty pages",
+    BalancePc.RECLAIM_FLUSH: "pcpu_reclaim_populated(): pcpu_lock dropped, about to "
+    "pcpu_post_unmap_tlb_flush()",
     BalancePc.FINAL_COLLECT: "about to pcpu_balance_free(true)",
     BalancePc.FINAL_DESTROY: "pcpu_balance_free(true): about to destroy the chunks on to_free",
 }
