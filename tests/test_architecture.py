@@ -25,6 +25,7 @@ LAYERS = {
         "percpu_mc.checker.logs",
     ),
     "percpu_mc.checker.report": ("percpu_mc.checker.cli",),
+    "percpu_mc.checker.logs": ("percpu_mc.checker.cli",),
 }
 
 

@@ -63,7 +63,7 @@ def test_every_engine_runs_through_the_contract(name: str) -> None:
 def test_the_table_is_every_engine_the_command_line_names() -> None:
     """Each --engine choice, --prove's induction and the cluster's
     distributed search are each one entry of the table."""
-    from percpu_mc.checker.cli.check_model import parse_args
+    from percpu_mc.checker.cli.model_args import parse_args
 
     for choice in ("portfolio", "bmc", "explicit", "explicit-python"):
         assert parse_args(["--engine", choice]).engine in ENGINES

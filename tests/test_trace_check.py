@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from percpu_mc.checker.cli.check_trace import main
-from percpu_mc.checker.logs.trace_check import KINDS, Report, check_log
+from percpu_mc.checker.logs.findings import KINDS, Report
+from percpu_mc.checker.logs.trace_check import check_log
 from percpu_mc.traces.input import open_log
 from percpu_mc.traces.parser import LogParser
 

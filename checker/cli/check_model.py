@@ -5,25 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import textwrap
 import time
-import tomllib
 from dataclasses import replace
 from typing import Any
 
 import z3
 from rich.console import Console
 
-from percpu_mc.checker import specs, sweep
+from percpu_mc.checker import specs
 from percpu_mc.checker.cli import starvation
 from percpu_mc.checker.cli import sweep as sweep_cli
 from percpu_mc.checker.cli.common import (
     Interrupt,
     Interrupted,
-    Parser,
     Status,
-    add_version,
-    at_least,
     fail,
     quiet_closed_stdout,
     say_interrupted,
@@ -32,220 +27,19 @@ from percpu_mc.checker.cli.common import (
     stdout_console,
     wants_json,
 )
+from percpu_mc.checker.cli.model_args import emit_log_usage_error, parse_args
 from percpu_mc.checker.engines import contract, coverage, distributed
 from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.compiled import CompiledStats, SearchError
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs import emit_log
 from percpu_mc.checker.parametric import report as every_geometry
-from percpu_mc.checker.report import counterexample, itf, terminal_map
+from percpu_mc.checker.report import counterexample, itf
 from percpu_mc.checker.report import html as html_report
+from percpu_mc.checker.report.text import human
 from percpu_mc.checker.result import Holds, Proved, Result, RunStats, Unknown, Violated
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES
-
-EXIT_STATUS = """\
-exit status:
-  0    no property violated up to the depth (or proved); none left unknown
-  1    a violation found (or, with --fail-on-vacuity, a vacuous verdict)
-  2    bad input or usage: unknown spec or property, malformed TOML, a bad option value
-  3    no violation, but a property left unknown (named on stderr)
-  130  stopped by Ctrl-C (SIGINT), 143 by SIGTERM: the verdicts settled so far are printed
-"""
-
-
-def spec_list() -> str:
-    """The shipped specs with their descriptions, kernel variants first and
-    the injected bugs (mutants) after, for --help."""
-    variants: list[str] = []
-    mutants: list[str] = []
-    names = specs.available()
-    width = max(map(len, names)) + 4
-    for name in names:
-        try:
-            text = str(tomllib.loads((specs.SPEC_DIR / f"{name}.toml").read_text())["description"])
-        except (OSError, tomllib.TOMLDecodeError, KeyError):
-            text = ""
-        rows = textwrap.wrap(
-            f"{name:<{width - 2}}{text}",
-            100,
-            initial_indent="  ",
-            subsequent_indent=" " * width,
-            break_on_hyphens=False,
-        )
-        (mutants if name.startswith(sweep.MUTANT_PREFIX) else variants).extend(rows)
-    return "\n".join(
-        [
-            "specs (--spec NAME; docs/model.md says what each is):",
-            *variants,
-            "",
-            f"injected bugs ({sweep.MUTANT_PREFIX}*, each one changed behaviour; --mutants "
-            "scores them):",
-            *mutants,
-        ]
-    )
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = Parser(
-        prog="check-model",
-        description="Check the percpu allocator model of a kernel variant (a spec) for "
-        "violations of its properties, up to a depth.",
-        epilog=f"{spec_list()}\n\n{EXIT_STATUS}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_version(ap)
-    what = ap.add_argument_group("what to check")
-    what.add_argument(
-        "--spec",
-        default="seed",
-        metavar="NAME|FILE",
-        help="a spec's name (listed below) or a .toml file of the same shape (default: seed)",
-    )
-    what.add_argument(
-        "--depth",
-        type=at_least(1),
-        default=None,
-        help="maximum number of steps (default: the spec's expect.depth)",
-    )
-    what.add_argument(
-        "--property",
-        action="append",
-        dest="properties",
-        metavar="NAME",
-        help=f"check only this property (repeatable): {', '.join(PROPERTIES)} (default: all)",
-    )
-    eng = ap.add_argument_group("engine")
-    eng.add_argument(
-        "--engine",
-        choices=("portfolio", "bmc", "explicit", "explicit-python"),
-        default="portfolio",
-        help="portfolio (default): the compiled explicit search and BMC side by side, "
-        "each property's strongest verdict; bmc: bounded model checking on Z3; "
-        "explicit: breadth-first search compiled to native code (needs a C compiler); "
-        "explicit-python: the same search on the pure-Python interpretation "
-        "(the reference)",
-    )
-    eng.add_argument(
-        "--symmetry",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="explicit: store one state per class of states equal up to a "
-        "permutation of the contexts and of the dynamic chunk structs, dead "
-        "locals forgotten, and only the history variables the checked "
-        "properties read (sound: same verdicts and shortest lengths; "
-        "default: on)",
-    )
-    eng.add_argument(
-        "--split",
-        action="store_true",
-        help="explicit: search the properties that read different history "
-        "variables apart, each search keeping only its own: the memory of "
-        "the largest search, the time of them all (default: one search)",
-    )
-    eng.add_argument(
-        "--lemmas",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="bmc: once the next depth looks costlier than the proof, prove the "
-        "lemmas of model/invariants.py by induction and assert the proved ones "
-        "on every step (checker/engines/strengthen.py; cannot change a verdict or a "
-        "counterexample's length; default: on)",
-    )
-    eng.add_argument(
-        "--kernel-order",
-        action="store_true",
-        help="--engine explicit (also with --starvation): track the order of the "
-        "kernel's chunk lists and explore only the chunk choices it makes "
-        "(checker/engines/list_order.py)",
-    )
-    proofs = ap.add_argument_group("proofs and starvation (docs/proofs-and-lassos.md)")
-    proofs.add_argument(
-        "--prove",
-        action="store_true",
-        help="prove the properties for every run by k-induction "
-        "(checker/engines/induction.py); what it cannot prove is then searched by BMC "
-        "up to --depth",
-    )
-    proofs.add_argument(
-        "--every-geometry",
-        action="store_true",
-        help="prove no-use-after-free for every geometry (checker/parametric/) and check "
-        "the proof's relation against the spec's finite model",
-    )
-    proofs.add_argument(
-        "--max-k",
-        type=at_least(1),
-        default=2,
-        metavar="K",
-        help="--prove: the largest k of the induction (default: 2)",
-    )
-    proofs.add_argument(
-        "--starvation",
-        type=at_least(1),
-        metavar="SIZE",
-        help="search a starvation lasso for atomic requests of SIZE cells instead "
-        "(checker/engines/lasso.py): bmc up to --depth steps, or explicit: every state",
-    )
-    proofs.add_argument(
-        "--limit",
-        type=at_least(1),
-        default=2_000_000,
-        help="--starvation --engine explicit: give up past this many states",
-    )
-    out = ap.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    out.add_argument(
-        "--html",
-        metavar="FILE",
-        help="also write the counterexamples as one self-contained HTML page",
-    )
-    out.add_argument(
-        "--itf",
-        metavar="FILE",
-        help="also write each counterexample in the Informal Trace Format (Apalache "
-        "ADR-015 JSON); several: one file each, the property's name before "
-        "the suffix (FILE cex.itf.json: cex.<property>.itf.json)",
-    )
-    out.add_argument(
-        "--map",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="draw each counterexample as a per-step chunk map "
-        "(default: when stdout is a terminal)",
-    )
-    out.add_argument(
-        "--progress",
-        action="store_true",
-        help="progress on stderr, redrawn in place: BMC's depth, the property being "
-        "solved and the time in it; a search's states, rate and memory (with "
-        "--scheduler/--workers: each worker's after each level) (default: when "
-        "stderr is a terminal)",
-    )
-    out.add_argument(
-        "--coverage",
-        action="store_true",
-        help="also search the spec to --depth for action coverage: per action (and per "
-        "code path of one, such as its failure path) the states that enable it and "
-        "the steps taken; the actions never taken are named (checker/engines/coverage.py)",
-    )
-    out.add_argument(
-        "--fail-on-unreached",
-        action="store_true",
-        help="with coverage (implies --coverage): exit with status 1 when an action "
-        "is never taken that the spec's expect.unreached does not list",
-    )
-    out.add_argument(
-        "--fail-on-vacuity",
-        action="store_true",
-        help="exit with status 1 when a property holds only because its premise "
-        "never arose within the run",
-    )
-    emit_log.add_arguments(
-        ap.add_argument_group("counterexamples as logs (check-trace reads them)")
-    )
-    sweep_cli.add_arguments(ap)
-    return ap.parse_args(argv)
 
 
 def own_name(spec: specs.Spec, err: Console) -> specs.Spec:
@@ -288,7 +82,7 @@ def run(
     for path in (args.html, args.itf):
         if path and (why := html_report.unwritable(path)):
             raise Failure(why)
-    if (bad := emit_log.usage_error(args)) is not None:
+    if (bad := emit_log_usage_error(args)) is not None:
         raise Failure(bad)
     model = Model(spec.params)
     if args.simulate is not None:
@@ -459,173 +253,6 @@ def document(
             else {}
         ),
     }
-
-
-def human(
-    doc: dict[str, Any],
-    results: list[Result],
-    model: Model,
-    out: Console,
-    chunk_map: bool = False,
-    status: int = 0,
-) -> None:
-    runs: dict[str, tuple[tuple[int, tuple[tuple[str, int], ...]], ...]] = {}
-    out.print(
-        f"spec {doc['spec']}, engine {doc['engine']}, depth {doc['depth']} ({doc['seconds']:.1f}s)",
-        highlight=False,
-    )
-    if doc.get("lemmas") is not None:
-        for ln in textwrap.wrap(
-            "every step constrained by the lemmas proved invariant: "
-            + (", ".join(doc["lemmas"]) or "none"),
-            96,
-            subsequent_indent="    ",
-            break_on_hyphens=False,
-        ):
-            out.print(ln, highlight=False, markup=False)
-    for item, r in zip(doc["results"], results):
-        match r:
-            case Violated():
-                line = f"violated at depth {r.depth}"
-            case Holds(exhaustive=True):
-                line = "holds (every reachable state checked)"
-            case Holds():
-                line = f"holds up to depth {r.depth}"
-            case Proved():
-                line = f"proved (k = {r.k})"
-            case Unknown(reason="interrupted") if r.depth < 0:
-                line = "interrupted before the first depth was checked"
-            case Unknown(reason="interrupted"):
-                line = f"interrupted: no violation up to depth {r.depth}"
-            case Unknown():
-                line = f"unknown at depth {r.depth}: {r.reason}"
-        if isinstance(r, Holds) and r.vacuous:
-            line += f" (vacuously: {PROPERTIES[r.prop].premise_text})"
-        if isinstance(r, Proved) and r.vacuous:
-            line += (
-                f" (vacuously: {PROPERTIES[r.prop].premise_text} within the base case's "
-                f"{r.base_depth} steps)"
-            )
-        if r.engine:
-            line += f" \\[{r.engine}]"
-        exp = None if isinstance(r, Unknown) else item["expected"]
-        exp = "proved" if exp == "holds" and r.verdict == "proved" else exp
-        mark = (
-            "" if exp is None else "  (as expected)" if exp == r.verdict else f"  (expected: {exp}"
-        )
-        if exp is not None and exp != r.verdict:
-            mark += f" within {doc['expected_depth']} steps)" if exp == "violated" else ")"
-        out.print(f"{r.prop:<20} {line}{mark}", highlight=False)
-        if isinstance(r, Proved) and r.lemmas:
-            for ln in textwrap.wrap(
-                "with the lemmas " + ", ".join(r.lemmas),
-                96,
-                initial_indent="    ",
-                subsequent_indent="      ",
-            ):
-                out.print(ln, highlight=False, markup=False)
-        if isinstance(r, Violated):
-            run = run_key(r)
-            promise = PROPERTIES[r.prop].promise
-            shown = next((p for p, k in runs.items() if k[: len(run)] == run), None)
-            if shown is None:
-                runs[r.prop] = run
-                for ln in counterexample.render_steps(model, r.trace):
-                    out.print(ln, highlight=False, markup=False)
-                why = f"the state after step {r.depth} breaks {r.prop}: {promise}"
-            elif len(runs[shown]) == len(run):
-                why = (
-                    f"{r.prop}: the same run as {shown} (above), violated at step "
-                    f"{r.depth}: {promise}"
-                )
-            else:
-                why = (
-                    f"{r.prop}: the first {r.depth} steps of the run shown for {shown} "
-                    f"(above), violated at step {r.depth}: {promise}"
-                )
-            for ln in textwrap.wrap(why, 96, initial_indent="    ", subsequent_indent="      "):
-                out.print(ln, highlight=False, markup=False)
-            if chunk_map and shown is None:
-                terminal_map.print_map(out, model, r.prop, r.trace)
-    if "coverage" in doc:
-        for ln in coverage_lines(doc["coverage"]):
-            out.print(ln, highlight=False, markup=False)
-    for ln in summary(doc, results, status):
-        out.print(ln, highlight=False, markup=False)
-
-
-def run_key(r: Violated) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
-    """A counterexample's steps as data: two properties broken by one run
-    have equal keys (every engine starts from the one initial state)."""
-    return tuple((st.action, tuple(sorted(st.choices.items()))) for st in r.trace.steps)
-
-
-def summary(doc: dict[str, Any], results: list[Result], status: int) -> list[str]:
-    """The closing lines: what broke, what held, what the exit status means
-    and what to read next."""
-    broke = [r.prop for r in results if isinstance(r, Violated)]
-    held = [r for r in results if isinstance(r, (Holds, Proved))]
-    unknown = [r.prop for r in results if isinstance(r, Unknown)]
-    parts = [f"{len(broke)} violated" + (f" ({', '.join(broke)})" if broke else "")]
-    proved = sum(isinstance(r, Proved) or (isinstance(r, Holds) and r.exhaustive) for r in held)
-    if held:
-        parts.append(
-            f"{len(held)} held"
-            + (f" ({proved} in every reachable state)" if proved else "")
-            + (f", up to depth {doc['depth']}" if proved < len(held) else "")
-        )
-    parts.append(f"{len(unknown)} unknown" + (f" ({', '.join(unknown)})" if unknown else ""))
-    noun = "property" if len(results) == 1 else "properties"
-    lines = [f"summary: {len(results)} {noun} of spec {doc['spec']}: " + "; ".join(parts)]
-    expected = all(i["expected"] in (None, r.verdict) for i, r in zip(doc["results"], results))
-    meaning = {
-        0: "no property violated",
-        1: "a violation found" if broke else "a property held only vacuously (--fail-on-vacuity)",
-        3: "no violation, but a property left unknown",
-        130: "interrupted by Ctrl-C; the verdicts above are those settled before it",
-        143: "interrupted by SIGTERM; the verdicts above are those settled before it",
-    }
-    if status in meaning:
-        lines.append(
-            f"exit status {status}: {meaning[status]}"
-            + (
-                "; every verdict as the spec expects"
-                if expected and any(i["expected"] for i in doc["results"])
-                else ""
-            )
-        )
-    if broke:
-        lines.append(
-            "next: --html FILE draws each run as a page (a lane per context), --emit-log DIR "
-            "writes it as an ftrace log check-trace replays; docs/findings.md explains the "
-            "known bugs step by step"
-        )
-    elif unknown:
-        lines.append("next: --engine explicit searches every state up to the depth")
-    elif proved < len(held):
-        lines.append(
-            "next: --prove tries a proof for runs of every length (docs/proofs-and-lassos.md)"
-        )
-    return [
-        ln
-        for text in lines
-        for ln in textwrap.wrap(text, 96, subsequent_indent="    ", break_on_hyphens=False)
-    ]
-
-
-def coverage_lines(cov: dict[str, Any]) -> list[str]:
-    """--coverage for a reader: a line per action (and path), then the
-    actions never taken."""
-    scope = "every reachable state" if cov["exhaustive"] else f"depth {cov['depth']}"
-    lines = [f"coverage ({scope}, {cov['states']} states expanded): enabled in / taken"]
-    for a in cov["actions"]:
-        lines.append(f"  {a['action']:<34} {a['enabled']:>9} {a['taken']:>9}  {a['name']}")
-        for p in a.get("paths", []):
-            lines.append(f"    {p['path']:<32} {p['enabled']:>9} {p['taken']:>9}")
-    for u in cov["unreached"]:
-        why = f" (expected: {u['why']})" if "why" in u else " (not in the spec's expect.unreached)"
-        lines.append(f"never taken: {u['action']}{why}")
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,11 +9,9 @@ a correct run of the spec for tests and benchmarks.
 
 from __future__ import annotations
 
-import argparse
 import random
 from pathlib import Path
 
-from percpu_mc.checker.cli.common import at_least
 from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.result import Result, Violated
@@ -22,33 +20,6 @@ from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import PROPERTIES
 from percpu_mc.model.state import State
 from percpu_mc.traces.writer import write_trace
-
-
-def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument(
-        "--emit-log",
-        metavar="DIR",
-        type=Path,
-        help="write each counterexample as DIR/<spec>-<property>.trace, an ftrace "
-        "`trace` file check-trace can replay (with --simulate: the random run)",
-    )
-    ap.add_argument(
-        "--simulate",
-        metavar="STEPS",
-        type=at_least(1),
-        help="check nothing: take STEPS random steps that violate no property "
-        "and write them with --emit-log",
-    )
-    ap.add_argument("--seed", type=int, default=0, help="random seed of --simulate (default 0)")
-
-
-def usage_error(args: argparse.Namespace) -> str | None:
-    if args.simulate is not None:
-        if args.emit_log is None:
-            return "--simulate needs --emit-log DIR to write the run to"
-    if args.emit_log is not None and args.emit_log.exists() and not args.emit_log.is_dir():
-        return f"--emit-log {args.emit_log}: not a directory"
-    return None
 
 
 def violates(model: Model, s: State) -> bool:

@@ -26,8 +26,6 @@ KINDS = {
     "create-live-chunk": "a chunk is created at the address of a live chunk",
     "ptr-mismatch": "ptr disagrees with base_addr and off",
     "bytes-alloc-mismatch": "bytes_alloc is not the boot's fixed multiple of size",
-    # level 2 at real scale (check-trace --spec of a bitmap-allocator kernel)
-    "placement": "an allocation at an offset the kernel's block-hint placement would not choose",
 }
 
 # The findings that lines of CPUs missing from a partial capture explain: one

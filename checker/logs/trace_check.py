@@ -40,12 +40,10 @@ from collections.abc import Iterable
 from percpu_mc.checker.logs.findings import (
     EXPLAINED_BY_OTHER_CPUS,
     KEPT_PER_KIND,
-    KINDS,
     SHOWN_PARSE_ERRORS,
     PartialView,
     Report,
     Violation,
-    excerpt,
 )
 from percpu_mc.checker.logs.shadow import Shadow
 from percpu_mc.checker.logs.skew import MAX_PENDING, SkewWindow
@@ -66,9 +64,6 @@ from percpu_mc.traces.events import (
     ProbeHit,
     Record,
 )
-
-# What the checker's callers read from this module (the HTML page, the CLI).
-__all__ = ["DEFAULT_WINDOW_NS", "KINDS", "Report", "TraceChecker", "check_log", "excerpt"]
 
 # How far apart two CPUs' timestamps may be and still be taken for a skew.
 DEFAULT_WINDOW_NS = 100_000

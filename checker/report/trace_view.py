@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from percpu_mc.checker.logs.trace_check import KINDS, Report
+from percpu_mc.checker.logs.findings import KINDS, Report
 from percpu_mc.checker.logs.trace_summary import PAGE_SIZE, ChunkLife, LogSummary
 
 TIMELINE_WIDTH = 900  # px of the time axis
