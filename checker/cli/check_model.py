@@ -43,14 +43,15 @@ from percpu_mc.model.properties import PROPERTIES
 
 
 def own_name(spec: specs.Spec, err: Console) -> specs.Spec:
-    """A spec read from a file outside the shipped ones runs under its file's
-    name; an edited copy of a shipped spec that kept its [expect] is not
-    held to those expectations (they were written for the original)."""
+    """A spec read from a file outside the shipped ones that names a shipped
+    spec (a copy) runs under its file's name, and an edited copy that kept
+    its [expect] is not held to those expectations (they were written for
+    the original); a spec of a name of its own keeps it."""
     if spec.path.resolve().parent == specs.SPEC_DIR.resolve():
         return spec
-    own = replace(spec, name=spec.path.stem)
     if spec.name not in specs.available():
-        return own
+        return spec
+    own = replace(spec, name=spec.path.stem)
     shipped = specs.load(spec.name)
     copied = (spec.violated, spec.holds, spec.depth) == (
         shipped.violated,
