@@ -34,7 +34,8 @@ from percpu_mc.checker.engines.codegen import CEmit, CVal
 from percpu_mc.model.domains import Domain, Group, Names, domains
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import Property
-from percpu_mc.model.state import BOOL_FIELDS, HISTORY_FIELDS, MUTEX_FREE, State, alloc_owner, dead
+from percpu_mc.model.reduction import dead
+from percpu_mc.model.state import BOOL_FIELDS, HISTORY_FIELDS, MUTEX_FREE, State, alloc_owner
 
 CDEF = """
 typedef struct {
@@ -420,7 +421,7 @@ class Generator:
     def forget_code(self) -> str:
         """drop_history(): the history slots outside `keep` (bit h for
         HIST[h]) set to 0; forget(): those, then the dead locals
-        (model/state.py, `dead`: locals of code not running, overwritten
+        (model/reduction.py, `dead`: locals of code not running, overwritten
         before they are next read), so states that differ only in them are
         stored once."""
         x = CEmit()

@@ -6,24 +6,18 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step, at_pc
-from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import (
-    MUTEX_FREE,
-    AllocPc,
-    Isolated,
-    State,
-    alloc_owner,
+from percpu_mc.model.geometry import (
     area_mask,
     area_pages,
     count_occupied_pages,
     first_run,
     fit_offsets,
     fully_free,
-    ite_state,
     max_run_fits,
     need_to_extend,
-    upd,
 )
+from percpu_mc.model.ops import Ops, Val, select, store
+from percpu_mc.model.state import MUTEX_FREE, AllocPc, Isolated, State, alloc_owner, ite_state, upd
 from percpu_mc.model.vocabulary import Kind, alloc_context
 
 

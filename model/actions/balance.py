@@ -7,20 +7,16 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step, at_pc
-from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import (
-    BalancePc,
-    Isolated,
-    State,
+from percpu_mc.model.geometry import (
     empty_pages,
     first_n_bits,
     first_run,
     full,
     fully_free,
-    ite_state,
     need_to_extend,
-    upd,
 )
+from percpu_mc.model.ops import Ops, Val, select, store
+from percpu_mc.model.state import BalancePc, Isolated, State, ite_state, upd
 from percpu_mc.model.vocabulary import BALANCE_WORK, Kind
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step
+from percpu_mc.model.geometry import need_to_extend
 from percpu_mc.model.ops import Ops, store
-from percpu_mc.model.state import State, need_to_extend, upd
+from percpu_mc.model.state import State, upd
 from percpu_mc.model.vocabulary import INIT, Kind, map_extend_work
 
 
