@@ -4,7 +4,7 @@ and properties."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from percpu_mc.model.ops import Ops, Val, match, select
 from percpu_mc.model.params import (
@@ -14,13 +14,7 @@ from percpu_mc.model.params import (
     PCPU_DFL_MAP_ALLOC,
     Params,
 )
-
-if TYPE_CHECKING:
-    from percpu_mc.model.state import State
-
-
-def full(n: int) -> int:
-    return (1 << n) - 1
+from percpu_mc.model.state import State, full
 
 
 class Geometry:

@@ -35,7 +35,6 @@ from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any
 
-from percpu_mc.model.geometry import full
 from percpu_mc.model.ops import Ops, Val
 from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC, PERCPU_DYNAMIC_EARLY_SLOTS, Params
 
@@ -282,6 +281,10 @@ def upd(s: State, **changes: Any) -> State:
     d.update(s.__dict__)
     d.update(changes)
     return out
+
+
+def full(n: int) -> int:
+    return (1 << n) - 1
 
 
 def initial_state(p: Params) -> State:

@@ -11,12 +11,11 @@ from percpu_mc.model.geometry import (
     empty_pages,
     first_n_bits,
     first_run,
-    full,
     fully_free,
     need_to_extend,
 )
 from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import BalancePc, Isolated, State, ite_state, upd
+from percpu_mc.model.state import BalancePc, Isolated, State, full, ite_state, upd
 from percpu_mc.model.vocabulary import BALANCE_WORK, Kind
 
 
