@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from enum import Enum
 
+from percpu_mc.model.geometry import Geometry
 from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Params
 from percpu_mc.model.state import (
     PER_CHUNK,
@@ -22,7 +23,6 @@ from percpu_mc.model.state import (
     PER_LIVE,
     AllocPc,
     BalancePc,
-    Geometry,
     Isolated,
     State,
 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from percpu_mc.model.actions import Kernel
+from percpu_mc.model.geometry import area_mask, area_pages, fully_free, nr_empty_pop, occupied_pages
 from percpu_mc.model.ops import Ops, select
 from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC
 from percpu_mc.model.state import (
@@ -25,13 +26,8 @@ from percpu_mc.model.state import (
     Isolated,
     State,
     alloc_owner,
-    area_mask,
-    area_pages,
     balance_owner,
     full,
-    fully_free,
-    nr_empty_pop,
-    occupied_pages,
 )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from percpu_mc.model.actions import Kernel
+from percpu_mc.model.geometry import area_pages, fully_free, nr_empty_pop
 from percpu_mc.model.ops import Ops, select
 from percpu_mc.model.state import (
     ALLOC_CHUNK_PCS,
@@ -20,10 +21,7 @@ from percpu_mc.model.state import (
     AllocPc,
     State,
     alloc_owner,
-    area_pages,
     full,
-    fully_free,
-    nr_empty_pop,
 )
 
 

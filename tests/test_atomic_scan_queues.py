@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from percpu_mc.checker import specs
+from percpu_mc.model.geometry import chunk_slot, need_to_extend
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC
-from percpu_mc.model.state import State, chunk_slot, need_to_extend, upd
+from percpu_mc.model.state import State, upd
 
 # v4.13's code on a chunk large enough for a map that needs the atomic margin:
 # 4 pages of 4 cells.

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from percpu_mc.checker import specs
+from percpu_mc.model.geometry import need_to_extend
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
-from percpu_mc.model.state import need_to_extend
 
 
 @pytest.mark.parametrize("name", ["seed", "v4.13"])

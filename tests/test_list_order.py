@@ -13,7 +13,8 @@ from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.list_order import KernelOrder, Order, replay
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import AllocPc, BalancePc, State, canonical
+from percpu_mc.model.reduction import canonical
+from percpu_mc.model.state import AllocPc, BalancePc, State
 
 LASSOS = Path(__file__).parent / "lassos"
 TINY_NO_REFILL = dataclasses.replace(

@@ -24,7 +24,8 @@ from percpu_mc.checker.engines.layout import Layout, Saturation, pack_code
 from percpu_mc.checker.engines.symmetry import canon_code
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import Property
-from percpu_mc.model.state import BOOL_FIELDS, HISTORY_FIELDS, State, dead
+from percpu_mc.model.reduction import dead
+from percpu_mc.model.state import BOOL_FIELDS, HISTORY_FIELDS, State
 
 # the temporaries and state slots (`in[3]`, `v[3]`) an emitted expression names
 _OPERAND = re.compile(r"\b(t\d+)\b|\b[a-z]+\[(\d+)\]")

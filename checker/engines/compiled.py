@@ -39,7 +39,8 @@ from percpu_mc.checker.result import (
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import Property
-from percpu_mc.model.state import State, forget_dead
+from percpu_mc.model.reduction import forget_dead
+from percpu_mc.model.state import State
 
 ERRORS = {2: "out of memory", 3: "the state limit was reached"}
 

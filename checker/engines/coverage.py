@@ -31,7 +31,8 @@ from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.result import UNWATCHED, Watch
 from percpu_mc.model.actions import Action
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import State, canonical
+from percpu_mc.model.reduction import canonical
+from percpu_mc.model.state import State
 
 # Choices that select a kernel code path, with the name of each value's path
 # (the other choices pick data: a size, a chunk, an allocation).

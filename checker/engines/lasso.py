@@ -44,7 +44,8 @@ from percpu_mc.checker.engines.native import Native
 from percpu_mc.checker.engines.symbolic import Z3Ops, equal, state_vars
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.ops import Concrete
-from percpu_mc.model.state import HISTORY_FIELDS, State, canonical, dead
+from percpu_mc.model.reduction import canonical, dead
+from percpu_mc.model.state import HISTORY_FIELDS, State
 
 Progress = Callable[[int, float], None]
 

@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from percpu_mc.model.actions import Action, Kernel
+from percpu_mc.model.geometry import Geometry, chunk_slot
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
-from percpu_mc.model.state import Geometry, State, canonical, chunk_slot
+from percpu_mc.model.reduction import canonical
+from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import Kind
 
 # The kinds of step whose `chunk` choice picks from a list, and which list:

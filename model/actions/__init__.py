@@ -13,7 +13,7 @@ Abstractions, and why they are sound for the properties:
   any suitable chunk of the lowest slot (a `chunk` choice);
 * contig_hint is replaced by the exact largest free run (the hint is only an
   upper bound, used to skip chunks early): what the kernel's extra visits
-  can and cannot do is argued at state.max_run_fits();
+  can and cannot do is argued at geometry.max_run_fits();
 * consecutive empty slot scans of the balance work's phase 2 are one step,
   and a step that ends in `mutex_unlock` also releases the mutex: the
   interleavings lost commute with the merged step (nothing else touches what

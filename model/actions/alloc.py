@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any, Callable
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step, at_pc
-from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import (
-    MUTEX_FREE,
-    AllocPc,
-    Isolated,
-    State,
-    alloc_owner,
+from percpu_mc.model.geometry import (
     area_mask,
     area_pages,
     count_occupied_pages,
     first_run,
     fit_offsets,
     fully_free,
-    ite_state,
     max_run_fits,
     need_to_extend,
-    upd,
 )
+from percpu_mc.model.ops import Ops, Val, select, store
+from percpu_mc.model.state import MUTEX_FREE, AllocPc, Isolated, State, alloc_owner, ite_state, upd
 from percpu_mc.model.vocabulary import Kind, alloc_context
 
 
@@ -278,189 +273,192 @@ class PcpuAlloc(KernelBase):
         )
         return self.schedule_balance(x, s, below)
 
-    def alloc_actions(self, i: int) -> list[Action]:
-        p, sw, g = self.p, self.sw, self.g
-        ctx = alloc_context(i)
-        me = alloc_owner(i)
+    # --- the actions of context i: guard first, then effect ------------------
+
+    def alloc_at(self, i: int, pc: AllocPc, mutex: bool = False) -> Callable[[Ops, State], Any]:
+        """Context i is at `pc` (and, if `mutex`, pcpu_alloc_mutex is free)."""
+        return at_pc(lambda s: s.pc[i], pc, mutex)
+
+    def idle_with_room(self, i: int, x: Ops, s: State) -> Any:
+        """Outside the allocator, with room to hold one more pointer."""
+        lp = self.p.live_per_context
+        room = [x.not_(s.live_valid[k]) for k in range(i * lp, (i + 1) * lp)]
+        return x.and_(x.eq(s.pc[i], int(AllocPc.IDLE)), x.or_(*room))
+
+    def idle_with_room_locked(self, i: int, x: Ops, s: State) -> Any:
+        """6710e594f71c: a non-atomic call starts with mutex_lock()."""
+        return x.and_(self.idle_with_room(i, x, s), x.eq(s.alloc_mutex, MUTEX_FREE))
+
+    def alloc_enter(self, i: int, atomic: bool, x: Ops, s: State, ch: Choices) -> Step:
+        # pcpu_alloc(): (whole-call: mutex_lock(&pcpu_alloc_mutex);) pcpu_lock: the scan
+        s = upd(
+            s,
+            req_size=store(x, s.req_size, i, ch["size"]),
+            req_align=store(x, s.req_align, i, ch["align"]),
+            req_atomic=store(x, s.req_atomic, i, atomic),
+            req_reserved=store(x, s.req_reserved, i, x.eq(ch["reserved"], 1)),
+        )
+        if self.sw.alloc_mutex == "whole-call" and not atomic:
+            s = self.take_mutex(s, alloc_owner(i))
+        return self.search(x, s, i, ch["chunk"], atomic)
+
+    def alloc_extend(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
+        # pcpu_extend_area_map(): GFP_KERNEL map, then swap under pcpu_lock.
+        # 1a4d76076cda holds no lock here: CVE-2016-4794, second half.
+        ok = self.extend_area_map(
+            x, self.set_pc(x, s, i, int(AllocPc.RESTART)), s.chunk[i], s.new_alloc[i], True
+        )
+        failed = self.fail(x, s, i, False, keep_mutex=not self.sw.extend_fail_unlocks_mutex)
+        return True, ite_state(x, x.eq(ch["fail"], 1), failed, ok), Events(alloc_step=True)
+
+    def alloc_restart(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
+        # pcpu_alloc(): spin_lock_irqsave(&pcpu_lock); goto restart
+        return self.search(x, s, i, ch["chunk"], False)
+
+    def alloc_create(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
+        # pcpu_alloc(): (populate-only: mutex_lock;) if (list_empty(&pcpu_slot[pcpu_nr_slots - 1]))
+        # pcpu_create_chunk() (pcpu_alloc_mutex); pcpu_lock: relocate, (mutex_unlock,) goto restart
+        sw = self.sw
         whole = sw.alloc_mutex == "whole-call"
-        mine = range(i * p.live_per_context, (i + 1) * p.live_per_context)
+        if not whole:
+            s = self.take_mutex(s, alloc_owner(i))
+        need = self.free_slot_empty(x, s)
+        # the guard: the restart's scan must accept the chunk choice in the
+        # state after the creation, so that state is built first
+        ok, made = self.new_chunk(x, s, ch["fail"], relocate=sw.alloc_create_relocates)
+        go = ite_state(x, need, made, s)
+        if not whole:
+            go = self.release_mutex(go)
+        valid, searched, ev = self.search(x, go, i, ch["chunk"], False)
+        went_on = x.or_(x.not_(need), ok)
+        # a choice that changes nothing must be 0, so no run is counted twice
+        guard = x.and_(
+            x.ite(went_on, valid, x.eq(ch["chunk"], 0)), x.or_(need, x.eq(ch["fail"], 0))
+        )
+        # 1a4d76076cda: `goto fail` with pcpu_alloc_mutex held; 23cb8981ed92 unlocks
+        failed = self.fail(x, s, i, False, keep_mutex=not sw.create_fail_unlocks_mutex)
+        if not whole and sw.create_fail_unlocks_mutex:
+            failed = self.release_mutex(failed)
+        return (
+            guard,
+            ite_state(x, went_on, searched, failed),
+            replace(ev, env_fail=x.and_(need, x.not_(ok))),
+        )
+
+    def alloc_pop_mutex(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
+        # pcpu_alloc(): area_found, mutex_lock(&pcpu_alloc_mutex), then the first region
+        s = self.take_mutex(s, alloc_owner(i))
+        region = self.unpopulated(x, s, i)
+        guard = x.or_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 0))
+        fail = x.and_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 1))
+        post = ite_state(
+            x,
+            x.eq(region, 0),
+            self.populate_or_unlock(x, s, i),
+            self.populate_region(x, s, i, fail),
+        )
+        return guard, post, Events(alloc_step=True, env_fail=fail)
+
+    def alloc_populate(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
+        # pcpu_alloc() -> pcpu_populate_chunk() (pcpu_alloc_mutex): the next unpopulated region
+        fail = x.eq(ch["fail"], 1)
+        return True, self.populate_region(x, s, i, fail), Events(alloc_step=True, env_fail=fail)
+
+    def alloc_counter_locked(self, i: int, x: Ops, s: State) -> State:
+        """pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages (unless taken with
+        the area already); then the LOW check."""
+        if self.sw.occ_pages_subtracted != "after-population":
+            return self.finish(x, self.low_check(x, s), i)
+        counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
+        s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - x.ite(counted, s.occ[i], 0))
+        return self.finish(x, self.low_check(x, s2), i)
+
+    def alloc_counter_unlocked(self, i: int, x: Ops, s: State) -> State:
+        """No lock (1a4d76076cda): load the counter; the reserved chunk skips
+        the update and goes to the LOW check."""
+        counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
+        load = upd(
+            self.set_pc(x, s, i, int(AllocPc.COUNTER_STORE)),
+            counter_reg=store(x, s.counter_reg, i, s.nr_empty_pop_pages - s.occ[i]),
+        )
+        return ite_state(x, counted, load, self.finish(x, self.low_check(x, s), i))
+
+    def alloc_counter(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
+        # pcpu_alloc(): the pcpu_nr_empty_pop_pages update (pcpu_lock, or none: 1a4d76076cda)
         step = Events(alloc_step=True)
+        if self.sw.counter_update == "locked":
+            return True, self.alloc_counter_locked(i, x, s), step
+        if self.sw.counter_update == "unlocked":
+            return True, self.alloc_counter_unlocked(i, x, s), step
+        # injected: the atomic path's update moved out of pcpu_lock again
+        post = ite_state(
+            x,
+            s.req_atomic[i],
+            self.alloc_counter_unlocked(i, x, s),
+            self.alloc_counter_locked(i, x, s),
+        )
+        return True, post, step
 
-        def at(pc: AllocPc, mutex: bool = False) -> Callable[[Ops, State], Any]:
-            return at_pc(lambda s: s.pc[i], pc, mutex)
+    def alloc_counter_store(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
+        # pcpu_alloc(), no lock: store pcpu_nr_empty_pop_pages - occ_pages; the LOW check
+        s2 = upd(s, nr_empty_pop_pages=s.counter_reg[i])
+        return True, self.finish(x, self.low_check(x, s2), i), Events(alloc_step=True)
 
-        def idle_with_room(x: Ops, s: State) -> Any:
-            # outside the allocator, with room to hold one more pointer
-            return x.and_(
-                x.eq(s.pc[i], int(AllocPc.IDLE)), x.or_(*[x.not_(s.live_valid[k]) for k in mine])
-            )
+    def free_percpu(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
+        # free_percpu(): pcpu_lock: pcpu_free_area(), the counter, and the
+        # balance work when a second chunk becomes fully free
+        g, sw, lp = self.g, self.sw, self.p.live_per_context
+        mine = range(i * lp, (i + 1) * lp)
+        k = ch["live"]
+        valid = select(x, [s.live_valid[j] for j in mine], k)
+        c = select(x, [s.live_chunk[j] for j in mine], k)
+        off = select(x, [s.live_off[j] for j in mine], k)
+        area = area_mask(x, g, off, select(x, [s.live_size[j] for j in mine], k))
+        amap = select(x, s.alloc_map, c)
+        occ = count_occupied_pages(x, g, amap, area)
+        new_map = amap & x.bnot(area, g.cells)
+        start = x.from_bits([x.eq(off, b) for b in range(g.cells)])
+        # pcpu_update_empty_pages(): neither the reserved nor an isolated chunk counts
+        counted = x.and_(
+            x.not_(x.eq(c, self.reserved_or_none())),
+            x.eq(select(x, s.isolated, c), int(Isolated.NO)),
+        )
+        s2 = upd(
+            s,
+            alloc_map=store(x, s.alloc_map, c, new_map),
+            bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
+            nr_empty_pop_pages=s.nr_empty_pop_pages
+            + (x.ite(counted, occ, 0) if sw.free_counts_pages else 0),
+            live_valid=store(x, s.live_valid, mine[0] + k, False)
+            if isinstance(k, int)
+            else tuple(
+                x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
+                for j, v in enumerate(s.live_valid)
+            ),
+        )
+        other_free = x.or_(
+            *[
+                x.and_(x.not_(x.eq(c, j)), self.in_slots(x, s2, j), fully_free(x, s2.alloc_map[j]))
+                for j in self.normal_chunks()
+            ]
+        )
+        freed_chunk = x.and_(counted, fully_free(x, new_map))
+        if sw.free_schedules_balance:
+            s2 = self.schedule_balance(x, s2, x.and_(freed_chunk, other_free))
+        if sw.partial_depopulation:
+            s2 = self.maybe_isolate(x, s2, c, x.not_(freed_chunk))
+        return valid, s2, Events()
 
-        def idle_with_room_locked(x: Ops, s: State) -> Any:
-            # 6710e594f71c: a non-atomic call starts with mutex_lock()
-            return x.and_(idle_with_room(x, s), x.eq(s.alloc_mutex, MUTEX_FREE))
-
-        def enter(atomic: bool) -> Callable[[Ops, State, Choices], Step]:
-            def fn(x: Ops, s: State, ch: Choices) -> Step:
-                # pcpu_alloc(): (whole-call: mutex_lock;) pcpu_lock: the scan
-                s = upd(
-                    s,
-                    req_size=store(x, s.req_size, i, ch["size"]),
-                    req_align=store(x, s.req_align, i, ch["align"]),
-                    req_atomic=store(x, s.req_atomic, i, atomic),
-                    req_reserved=store(x, s.req_reserved, i, x.eq(ch["reserved"], 1)),
-                )
-                if whole and not atomic:
-                    s = self.take_mutex(s, me)
-                return self.search(x, s, i, ch["chunk"], atomic)
-
-            return fn
-
-        def extend(x: Ops, s: State, ch: Choices) -> Step:
-            # pcpu_extend_area_map(): GFP_KERNEL map, then swap under pcpu_lock.
-            # 1a4d76076cda holds no lock here: CVE-2016-4794, second half.
-            ok = self.extend_area_map(
-                x, self.set_pc(x, s, i, int(AllocPc.RESTART)), s.chunk[i], s.new_alloc[i], True
-            )
-            failed = self.fail(x, s, i, False, keep_mutex=not sw.extend_fail_unlocks_mutex)
-            return True, ite_state(x, x.eq(ch["fail"], 1), failed, ok), step
-
-        def restart(x: Ops, s: State, ch: Choices) -> Step:
-            # spin_lock_irqsave(&pcpu_lock); goto restart
-            return self.search(x, s, i, ch["chunk"], False)
-
-        def create(x: Ops, s: State, ch: Choices) -> Step:
-            # (populate-only: mutex_lock;) if (list_empty(&pcpu_slot[pcpu_nr_slots - 1]))
-            # pcpu_create_chunk(); pcpu_lock: relocate, (mutex_unlock,) goto restart
-            if not whole:
-                s = self.take_mutex(s, me)
-            need = self.free_slot_empty(x, s)
-            ok, made = self.new_chunk(x, s, ch["fail"], relocate=sw.alloc_create_relocates)
-            go = ite_state(x, need, made, s)
-            if not whole:
-                go = self.release_mutex(go)
-            valid, searched, ev = self.search(x, go, i, ch["chunk"], False)
-            # 1a4d76076cda: `goto fail` with pcpu_alloc_mutex held; 23cb8981ed92 unlocks
-            failed = self.fail(x, s, i, False, keep_mutex=not sw.create_fail_unlocks_mutex)
-            if not whole and sw.create_fail_unlocks_mutex:
-                failed = self.release_mutex(failed)
-            went_on = x.or_(x.not_(need), ok)
-            # a choice that changes nothing must be 0, so no run is counted twice
-            guard = x.and_(
-                x.ite(went_on, valid, x.eq(ch["chunk"], 0)), x.or_(need, x.eq(ch["fail"], 0))
-            )
-            return (
-                guard,
-                ite_state(x, went_on, searched, failed),
-                replace(ev, env_fail=x.and_(need, x.not_(ok))),
-            )
-
-        def pop_mutex(x: Ops, s: State, ch: Choices) -> Step:
-            # area_found: mutex_lock(&pcpu_alloc_mutex), then the first region
-            s = self.take_mutex(s, me)
-            region = self.unpopulated(x, s, i)
-            fail = x.and_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 1))
-            post = ite_state(
-                x,
-                x.eq(region, 0),
-                self.populate_or_unlock(x, s, i),
-                self.populate_region(x, s, i, fail),
-            )
-            return (
-                x.or_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 0)),
-                post,
-                Events(alloc_step=True, env_fail=fail),
-            )
-
-        def populate(x: Ops, s: State, ch: Choices) -> Step:
-            # the next unpopulated region of the area
-            fail = x.eq(ch["fail"], 1)
-            return True, self.populate_region(x, s, i, fail), Events(alloc_step=True, env_fail=fail)
-
-        def counter(x: Ops, s: State, ch: Choices) -> Step:
-            counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
-
-            def locked() -> State:
-                # pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages (unless taken
-                # with the area already); then the LOW check
-                if sw.occ_pages_subtracted != "after-population":
-                    return self.finish(x, self.low_check(x, s), i)
-                s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - x.ite(counted, s.occ[i], 0))
-                return self.finish(x, self.low_check(x, s2), i)
-
-            def unlocked() -> State:
-                # no lock (1a4d76076cda): load the counter; the reserved chunk skips
-                # the update and goes to the LOW check
-                load = upd(
-                    self.set_pc(x, s, i, int(AllocPc.COUNTER_STORE)),
-                    counter_reg=store(x, s.counter_reg, i, s.nr_empty_pop_pages - s.occ[i]),
-                )
-                return ite_state(x, counted, load, self.finish(x, self.low_check(x, s), i))
-
-            if sw.counter_update == "locked":
-                return True, locked(), step
-            if sw.counter_update == "unlocked":
-                return True, unlocked(), step
-            # injected: the atomic path's update moved out of pcpu_lock again
-            return True, ite_state(x, s.req_atomic[i], unlocked(), locked()), step
-
-        def counter_store(x: Ops, s: State, ch: Choices) -> Step:
-            # no lock: store pcpu_nr_empty_pop_pages - occ_pages; the LOW check
-            s2 = upd(s, nr_empty_pop_pages=s.counter_reg[i])
-            return True, self.finish(x, self.low_check(x, s2), i), step
-
-        def free(x: Ops, s: State, ch: Choices) -> Step:
-            # free_percpu(): pcpu_lock: pcpu_free_area(), the counter, and the
-            # balance work when a second chunk becomes fully free
-            k = ch["live"]
-            valid = select(x, [s.live_valid[j] for j in mine], k)
-            c = select(x, [s.live_chunk[j] for j in mine], k)
-            off = select(x, [s.live_off[j] for j in mine], k)
-            area = area_mask(x, g, off, select(x, [s.live_size[j] for j in mine], k))
-            amap = select(x, s.alloc_map, c)
-            occ = count_occupied_pages(x, g, amap, area)
-            new_map = amap & x.bnot(area, g.cells)
-            start = x.from_bits([x.eq(off, b) for b in range(g.cells)])
-            # pcpu_update_empty_pages(): neither the reserved nor an isolated chunk counts
-            counted = x.and_(
-                x.not_(x.eq(c, self.reserved_or_none())),
-                x.eq(select(x, s.isolated, c), int(Isolated.NO)),
-            )
-            s2 = upd(
-                s,
-                alloc_map=store(x, s.alloc_map, c, new_map),
-                bound_map=store(
-                    x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)
-                ),
-                nr_empty_pop_pages=s.nr_empty_pop_pages
-                + (x.ite(counted, occ, 0) if sw.free_counts_pages else 0),
-                live_valid=store(x, s.live_valid, mine[0] + k, False)
-                if isinstance(k, int)
-                else tuple(
-                    x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
-                    for j, v in enumerate(s.live_valid)
-                ),
-            )
-            other_free = x.or_(
-                *[
-                    x.and_(
-                        x.not_(x.eq(c, j)), self.in_slots(x, s2, j), fully_free(x, s2.alloc_map[j])
-                    )
-                    for j in self.normal_chunks()
-                ]
-            )
-            freed_chunk = x.and_(counted, fully_free(x, new_map))
-            if sw.free_schedules_balance:
-                s2 = self.schedule_balance(x, s2, x.and_(freed_chunk, other_free))
-            if sw.partial_depopulation:
-                s2 = self.maybe_isolate(x, s2, c, x.not_(freed_chunk))
-            return valid, s2, Events()
-
+    def alloc_actions(self, i: int) -> list[Action]:
+        sw = self.sw
+        ctx = alloc_context(i)
+        whole = sw.alloc_mutex == "whole-call"
         kind = {True: "atomic", False: "non-atomic"}
         acts = [
             Action(
-                f"pcpu_alloc ({kind[a]})",
-                ctx,
-                "pcpu_alloc(): "
+                name=f"pcpu_alloc ({kind[a]})",
+                context=ctx,
+                kernel="pcpu_alloc(): "
                 + ("mutex_lock(&pcpu_alloc_mutex); " if whole and not a else "")
                 + "pcpu_lock: scan pcpu_slot[], pcpu_alloc_area()"
                 + (
@@ -468,106 +466,108 @@ class PcpuAlloc(KernelBase):
                     if sw.occ_pages_subtracted != "after-population"
                     else ""
                 ),
-                ("size", "align", "reserved", "chunk"),
-                idle_with_room_locked if whole and not a else idle_with_room,
-                enter(a),
-                Kind.ALLOC,
-                a,
+                choices=("size", "align", "reserved", "chunk"),
+                at=partial(
+                    self.idle_with_room_locked if whole and not a else self.idle_with_room, i
+                ),
+                fn=partial(self.alloc_enter, i, a),
+                kind=Kind.ALLOC,
+                atomic=a,
             )
             for a in (True, False)
         ]
         acts += [
             Action(
-                "pcpu_extend_area_map",
-                ctx,
-                "pcpu_alloc() -> pcpu_extend_area_map(): "
+                name="pcpu_extend_area_map",
+                context=ctx,
+                kernel="pcpu_alloc() -> pcpu_extend_area_map(): "
                 + ("pcpu_alloc_mutex held" if whole else "no lock held"),
-                ("fail",),
-                at(AllocPc.EXTEND),
-                extend,
-                Kind.ALLOC_EXTEND,
+                choices=("fail",),
+                at=self.alloc_at(i, AllocPc.EXTEND),
+                fn=partial(self.alloc_extend, i),
+                kind=Kind.ALLOC_EXTEND,
             ),
             Action(
-                "pcpu_alloc: restart",
-                ctx,
-                "pcpu_alloc(): pcpu_lock; goto restart: scan",
-                ("chunk",),
-                at(AllocPc.RESTART),
-                restart,
-                Kind.ALLOC_RESTART,
+                name="pcpu_alloc: restart",
+                context=ctx,
+                kernel="pcpu_alloc(): pcpu_lock; goto restart: scan",
+                choices=("chunk",),
+                at=self.alloc_at(i, AllocPc.RESTART),
+                fn=partial(self.alloc_restart, i),
+                kind=Kind.ALLOC_RESTART,
             ),
         ]
         if whole:
             acts += [
                 Action(
-                    "pcpu_create_chunk",
-                    ctx,
-                    "pcpu_alloc() -> pcpu_create_chunk() "
+                    name="pcpu_create_chunk",
+                    context=ctx,
+                    kernel="pcpu_alloc() -> pcpu_create_chunk() "
                     "(pcpu_alloc_mutex); pcpu_lock: relocate, goto restart",
-                    ("fail", "chunk"),
-                    at(AllocPc.CREATE),
-                    create,
-                    Kind.ALLOC_CREATE,
+                    choices=("fail", "chunk"),
+                    at=self.alloc_at(i, AllocPc.CREATE),
+                    fn=partial(self.alloc_create, i),
+                    kind=Kind.ALLOC_CREATE,
                 ),
                 Action(
-                    "pcpu_populate_chunk",
-                    ctx,
-                    "pcpu_alloc() -> pcpu_populate_chunk() "
+                    name="pcpu_populate_chunk",
+                    context=ctx,
+                    kernel="pcpu_alloc() -> pcpu_populate_chunk() "
                     "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
-                    ("fail",),
-                    at(AllocPc.POPULATE),
-                    populate,
-                    Kind.ALLOC_POPULATE,
+                    choices=("fail",),
+                    at=self.alloc_at(i, AllocPc.POPULATE),
+                    fn=partial(self.alloc_populate, i),
+                    kind=Kind.ALLOC_POPULATE,
                 ),
             ]
         else:
             acts += [
                 Action(
-                    "pcpu_create_chunk",
-                    ctx,
-                    "pcpu_alloc(): mutex_lock(&pcpu_alloc_mutex), "
+                    name="pcpu_create_chunk",
+                    context=ctx,
+                    kernel="pcpu_alloc(): mutex_lock(&pcpu_alloc_mutex), "
                     "pcpu_create_chunk(); pcpu_lock: relocate, mutex_unlock, goto restart",
-                    ("fail", "chunk"),
-                    at(AllocPc.CHUNK_MUTEX, mutex=True),
-                    create,
-                    Kind.ALLOC_CREATE,
+                    choices=("fail", "chunk"),
+                    at=self.alloc_at(i, AllocPc.CHUNK_MUTEX, mutex=True),
+                    fn=partial(self.alloc_create, i),
+                    kind=Kind.ALLOC_CREATE,
                 ),
                 Action(
-                    "pcpu_populate_chunk",
-                    ctx,
-                    "pcpu_alloc(): area_found, mutex_lock(&pcpu_alloc_mutex),"
+                    name="pcpu_populate_chunk",
+                    context=ctx,
+                    kernel="pcpu_alloc(): area_found, mutex_lock(&pcpu_alloc_mutex),"
                     " pcpu_populate_chunk(); pcpu_lock: pcpu_chunk_populated()",
-                    ("fail",),
-                    at(AllocPc.POP_MUTEX, mutex=True),
-                    pop_mutex,
-                    Kind.ALLOC_POP_MUTEX,
+                    choices=("fail",),
+                    at=self.alloc_at(i, AllocPc.POP_MUTEX, mutex=True),
+                    fn=partial(self.alloc_pop_mutex, i),
+                    kind=Kind.ALLOC_POP_MUTEX,
                 ),
                 Action(
-                    "pcpu_populate_chunk",
-                    ctx,
-                    "pcpu_alloc() -> pcpu_populate_chunk() "
+                    name="pcpu_populate_chunk",
+                    context=ctx,
+                    kernel="pcpu_alloc() -> pcpu_populate_chunk() "
                     "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
-                    ("fail",),
-                    at(AllocPc.POPULATE),
-                    populate,
-                    Kind.ALLOC_POPULATE,
+                    choices=("fail",),
+                    at=self.alloc_at(i, AllocPc.POPULATE),
+                    fn=partial(self.alloc_populate, i),
+                    kind=Kind.ALLOC_POPULATE,
                 ),
             ]
         if sw.counter_update == "locked":
             acts.append(
                 Action(
-                    "pcpu_alloc: counter",
-                    ctx,
-                    "pcpu_alloc(): pcpu_lock: "
+                    name="pcpu_alloc: counter",
+                    context=ctx,
+                    kernel="pcpu_alloc(): pcpu_lock: "
                     + (
                         "the LOW check"
                         if sw.occ_pages_subtracted != "after-population"
                         else "pcpu_nr_empty_pop_pages -= occ_pages"
                     ),
-                    (),
-                    at(AllocPc.COUNTER),
-                    counter,
-                    Kind.ALLOC_COUNTER,
+                    choices=(),
+                    at=self.alloc_at(i, AllocPc.COUNTER),
+                    fn=partial(self.alloc_counter, i),
+                    kind=Kind.ALLOC_COUNTER,
                 )
             )
         else:
@@ -578,33 +578,33 @@ class PcpuAlloc(KernelBase):
             )
             acts += [
                 Action(
-                    "pcpu_alloc: counter load",
-                    ctx,
-                    f"pcpu_alloc(): {how}: load pcpu_nr_empty_pop_pages",
-                    (),
-                    at(AllocPc.COUNTER),
-                    counter,
-                    Kind.ALLOC_COUNTER_LOAD,
+                    name="pcpu_alloc: counter load",
+                    context=ctx,
+                    kernel=f"pcpu_alloc(): {how}: load pcpu_nr_empty_pop_pages",
+                    choices=(),
+                    at=self.alloc_at(i, AllocPc.COUNTER),
+                    fn=partial(self.alloc_counter, i),
+                    kind=Kind.ALLOC_COUNTER_LOAD,
                 ),
                 Action(
-                    "pcpu_alloc: counter store",
-                    ctx,
-                    "pcpu_alloc(): no lock: store pcpu_nr_empty_pop_pages - occ_pages",
-                    (),
-                    at(AllocPc.COUNTER_STORE),
-                    counter_store,
-                    Kind.ALLOC_COUNTER_STORE,
+                    name="pcpu_alloc: counter store",
+                    context=ctx,
+                    kernel="pcpu_alloc(): no lock: store pcpu_nr_empty_pop_pages - occ_pages",
+                    choices=(),
+                    at=self.alloc_at(i, AllocPc.COUNTER_STORE),
+                    fn=partial(self.alloc_counter_store, i),
+                    kind=Kind.ALLOC_COUNTER_STORE,
                 ),
             ]
         acts.append(
             Action(
-                "free_percpu",
-                ctx,
-                "free_percpu(): pcpu_lock: pcpu_free_area(), counter += occ_pages",
-                ("live",),
-                at(AllocPc.IDLE),
-                free,
-                Kind.FREE,
+                name="free_percpu",
+                context=ctx,
+                kernel="free_percpu(): pcpu_lock: pcpu_free_area(), counter += occ_pages",
+                choices=("live",),
+                at=self.alloc_at(i, AllocPc.IDLE),
+                fn=partial(self.free_percpu, i),
+                kind=Kind.FREE,
             )
         )
         return acts

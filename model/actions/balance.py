@@ -7,20 +7,15 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step, at_pc
-from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import (
-    BalancePc,
-    Isolated,
-    State,
+from percpu_mc.model.geometry import (
     empty_pages,
     first_n_bits,
     first_run,
-    full,
     fully_free,
-    ite_state,
     need_to_extend,
-    upd,
 )
+from percpu_mc.model.ops import Ops, Val, select, store
+from percpu_mc.model.state import BalancePc, Isolated, State, full, ite_state, upd
 from percpu_mc.model.vocabulary import BALANCE_WORK, Kind
 
 
@@ -358,150 +353,150 @@ class PcpuBalanceWork(KernelBase):
 
         acts = [
             Action(
-                "pcpu_balance_workfn",
-                ctx,
-                "workqueue: pcpu_balance_work starts",
-                (),
-                pending,
-                start,
-                Kind.BALANCE_START,
+                name="pcpu_balance_workfn",
+                context=ctx,
+                kernel="workqueue: pcpu_balance_work starts",
+                choices=(),
+                at=pending,
+                fn=start,
+                kind=Kind.BALANCE_START,
             ),
             Action(
-                "pcpu_balance_workfn: collect",
-                ctx,
-                "mutex_lock(&pcpu_alloc_mutex); pcpu_lock: free chunks but the first to to_free",
-                ("chunk",),
-                at(BalancePc.MUTEX, mutex=True),
-                collect,
-                Kind.BALANCE_COLLECT,
+                name="pcpu_balance_workfn: collect",
+                context=ctx,
+                kernel="mutex_lock(&pcpu_alloc_mutex); pcpu_lock: free chunks but the first to to_free",
+                choices=("chunk",),
+                at=at(BalancePc.MUTEX, mutex=True),
+                fn=collect,
+                kind=Kind.BALANCE_COLLECT,
             ),
             Action(
-                "pcpu_destroy_chunk",
-                ctx,
-                "phase 1: pcpu_depopulate_chunk(), pcpu_chunk_depopulated(), pcpu_destroy_chunk()",
-                ("chunk",),
-                at(BalancePc.DESTROY),
-                destroy,
-                Kind.BALANCE_DESTROY,
+                name="pcpu_destroy_chunk",
+                context=ctx,
+                kernel="phase 1: pcpu_depopulate_chunk(), pcpu_chunk_depopulated(), pcpu_destroy_chunk()",
+                choices=("chunk",),
+                at=at(BalancePc.DESTROY),
+                fn=destroy,
+                kind=Kind.BALANCE_DESTROY,
             ),
         ]
         if sw.map_extension == "balance-list":
             acts += [
                 Action(
-                    "pcpu_balance_workfn: map extend pick",
-                    ctx,
-                    "pcpu_lock: list_del_init() off pcpu_map_extend_chunks, pcpu_need_to_extend()",
-                    ("chunk",),
-                    at(BalancePc.EXT_PICK),
-                    ext_pick,
-                    Kind.BALANCE_MAP_EXTEND_PICK,
+                    name="pcpu_balance_workfn: map extend pick",
+                    context=ctx,
+                    kernel="pcpu_lock: list_del_init() off pcpu_map_extend_chunks, pcpu_need_to_extend()",
+                    choices=("chunk",),
+                    at=at(BalancePc.EXT_PICK),
+                    fn=ext_pick,
+                    kind=Kind.BALANCE_MAP_EXTEND_PICK,
                 ),
                 Action(
-                    "pcpu_extend_area_map",
-                    ctx,
-                    "pcpu_balance_workfn() -> pcpu_extend_area_map() (pcpu_alloc_mutex)",
-                    ("fail",),
-                    at(BalancePc.EXT),
-                    ext,
-                    Kind.BALANCE_MAP_EXTEND,
+                    name="pcpu_extend_area_map",
+                    context=ctx,
+                    kernel="pcpu_balance_workfn() -> pcpu_extend_area_map() (pcpu_alloc_mutex)",
+                    choices=("fail",),
+                    at=at(BalancePc.EXT),
+                    fn=ext,
+                    kind=Kind.BALANCE_MAP_EXTEND,
                 ),
             ]
         if sw.partial_depopulation:
             acts += [
                 Action(
-                    "pcpu_balance_free(true): collect",
-                    ctx,
-                    "f183324133ea: pcpu_lock: free chunks with no populated page, but the "
+                    name="pcpu_balance_free(true): collect",
+                    context=ctx,
+                    kernel="f183324133ea: pcpu_lock: free chunks with no populated page, but the "
                     "first, to to_free",
-                    ("chunk",),
-                    at(BalancePc.FINAL_COLLECT),
-                    final_collect,
-                    Kind.BALANCE_FREE_EMPTY,
+                    choices=("chunk",),
+                    at=at(BalancePc.FINAL_COLLECT),
+                    fn=final_collect,
+                    kind=Kind.BALANCE_FREE_EMPTY,
                 ),
                 Action(
-                    "pcpu_destroy_chunk",
-                    ctx,
-                    "pcpu_balance_free(true): pcpu_destroy_chunk()",
-                    ("chunk",),
-                    at(BalancePc.FINAL_DESTROY),
-                    final_destroy,
-                    Kind.BALANCE_FREE_EMPTY_DESTROY,
+                    name="pcpu_destroy_chunk",
+                    context=ctx,
+                    kernel="pcpu_balance_free(true): pcpu_destroy_chunk()",
+                    choices=("chunk",),
+                    at=at(BalancePc.FINAL_DESTROY),
+                    fn=final_destroy,
+                    kind=Kind.BALANCE_FREE_EMPTY_DESTROY,
                 ),
             ]
             acts += [
                 Action(
-                    "pcpu_reclaim_populated",
-                    ctx,
-                    "f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot, "
+                    name="pcpu_reclaim_populated",
+                    context=ctx,
+                    kernel="f183324133ea: pcpu_lock: the next chunk on pcpu_to_depopulate_slot, "
                     "scanned down to its first run of empty populated pages",
-                    ("chunk",),
-                    at(BalancePc.RECLAIM),
-                    reclaim,
-                    Kind.BALANCE_RECLAIM,
+                    choices=("chunk",),
+                    at=at(BalancePc.RECLAIM),
+                    fn=reclaim,
+                    kind=Kind.BALANCE_RECLAIM,
                 ),
                 Action(
-                    "pcpu_reclaim_populated: depopulate",
-                    ctx,
-                    "pcpu_depopulate_chunk() (pcpu_alloc_mutex); pcpu_lock: "
+                    name="pcpu_reclaim_populated: depopulate",
+                    context=ctx,
+                    kernel="pcpu_depopulate_chunk() (pcpu_alloc_mutex); pcpu_lock: "
                     "pcpu_chunk_depopulated(), the scan goes on",
-                    (),
-                    at(BalancePc.RECLAIM_DEPOP),
-                    reclaim_depopulate,
-                    Kind.BALANCE_RECLAIM_DEPOPULATE,
+                    choices=(),
+                    at=at(BalancePc.RECLAIM_DEPOP),
+                    fn=reclaim_depopulate,
+                    kind=Kind.BALANCE_RECLAIM_DEPOPULATE,
                 ),
             ]
             if sw.reclaim_tlb_flush:
                 acts.append(
                     Action(
-                        "pcpu_reclaim_populated: flush",
-                        ctx,
-                        "pcpu_post_unmap_tlb_flush() (pcpu_alloc_mutex); pcpu_lock: "
+                        name="pcpu_reclaim_populated: flush",
+                        context=ctx,
+                        kernel="pcpu_post_unmap_tlb_flush() (pcpu_alloc_mutex); pcpu_lock: "
                         "pcpu_reintegrate_chunk() or list_move_tail() to pcpu_sidelined_slot",
-                        (),
-                        at(BalancePc.RECLAIM_FLUSH),
-                        reclaim_flush,
-                        Kind.BALANCE_RECLAIM_FLUSH,
+                        choices=(),
+                        at=at(BalancePc.RECLAIM_FLUSH),
+                        fn=reclaim_flush,
+                        kind=Kind.BALANCE_RECLAIM_FLUSH,
                     )
                 )
         if sw.balance_work == "free-and-populate":
             acts += [
                 Action(
-                    "pcpu_balance_workfn: retry_pop",
-                    ctx,
-                    "retry_pop: nr_to_pop from pcpu_atomic_alloc_failed or the counter "
+                    name="pcpu_balance_workfn: retry_pop",
+                    context=ctx,
+                    kernel="retry_pop: nr_to_pop from pcpu_atomic_alloc_failed or the counter "
                     + ("(pcpu_lock held)" if sw.balance_lock == "held" else "(no lock)"),
-                    (),
-                    at(BalancePc.RETRY_POP),
-                    retry_pop,
-                    Kind.BALANCE_RETRY_POP,
+                    choices=(),
+                    at=at(BalancePc.RETRY_POP),
+                    fn=retry_pop,
+                    kind=Kind.BALANCE_RETRY_POP,
                 ),
                 Action(
-                    "pcpu_balance_workfn: pick chunk",
-                    ctx,
-                    "pcpu_lock: first chunk with unpopulated pages from the PAGE_SIZE slot up",
-                    ("chunk",),
-                    at(BalancePc.PICK),
-                    pick,
-                    Kind.BALANCE_PICK,
+                    name="pcpu_balance_workfn: pick chunk",
+                    context=ctx,
+                    kernel="pcpu_lock: first chunk with unpopulated pages from the PAGE_SIZE slot up",
+                    choices=("chunk",),
+                    at=at(BalancePc.PICK),
+                    fn=pick,
+                    kind=Kind.BALANCE_PICK,
                 ),
                 Action(
-                    "pcpu_populate_chunk",
-                    ctx,
-                    "phase 2: pcpu_populate_chunk() (pcpu_alloc_mutex); "
+                    name="pcpu_populate_chunk",
+                    context=ctx,
+                    kernel="phase 2: pcpu_populate_chunk() (pcpu_alloc_mutex); "
                     "pcpu_lock: pcpu_chunk_populated()",
-                    ("fail",),
-                    at(BalancePc.POP),
-                    populate,
-                    Kind.BALANCE_POPULATE,
+                    choices=("fail",),
+                    at=at(BalancePc.POP),
+                    fn=populate,
+                    kind=Kind.BALANCE_POPULATE,
                 ),
                 Action(
-                    "pcpu_create_chunk",
-                    ctx,
-                    "phase 2: pcpu_create_chunk(); pcpu_lock: pcpu_chunk_relocate()",
-                    ("fail",),
-                    at(BalancePc.CREATE),
-                    create,
-                    Kind.BALANCE_CREATE,
+                    name="pcpu_create_chunk",
+                    context=ctx,
+                    kernel="phase 2: pcpu_create_chunk(); pcpu_lock: pcpu_chunk_relocate()",
+                    choices=("fail",),
+                    at=at(BalancePc.CREATE),
+                    fn=create,
+                    kind=Kind.BALANCE_CREATE,
                 ),
             ]
         return acts

@@ -8,17 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
-from percpu_mc.model.state import (
-    BALANCE_LOCKED_PCS,
-    MUTEX_FREE,
-    AllocPc,
+from percpu_mc.model.geometry import (
     Geometry,
-    Isolated,
-    State,
     area_pages,
-    balance_owner,
     chunk_slot,
     fit_offsets,
     fully_free,
@@ -26,6 +18,16 @@ from percpu_mc.model.state import (
     max_run_fits,
     need_to_extend,
     nr_empty_pop,
+)
+from percpu_mc.model.ops import Ops, Val, select, store
+from percpu_mc.model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
+from percpu_mc.model.state import (
+    BALANCE_LOCKED_PCS,
+    MUTEX_FREE,
+    AllocPc,
+    Isolated,
+    State,
+    balance_owner,
     upd,
 )
 from percpu_mc.model.vocabulary import Context, Kind, Role

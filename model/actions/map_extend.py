@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step
+from percpu_mc.model.geometry import need_to_extend
 from percpu_mc.model.ops import Ops, store
-from percpu_mc.model.state import State, need_to_extend, upd
+from percpu_mc.model.state import State, upd
 from percpu_mc.model.vocabulary import INIT, Kind, map_extend_work
 
 
@@ -49,22 +50,22 @@ class PcpuMapExtendWork(KernelBase):
 
             acts += [
                 Action(
-                    "pcpu_map_extend_workfn",
-                    ctx,
-                    "pcpu_map_extend_workfn(): pcpu_lock: pcpu_need_to_extend()",
-                    (),
-                    queued,
-                    start,
-                    Kind.MAP_EXTEND_START,
+                    name="pcpu_map_extend_workfn",
+                    context=ctx,
+                    kernel="pcpu_map_extend_workfn(): pcpu_lock: pcpu_need_to_extend()",
+                    choices=(),
+                    at=queued,
+                    fn=start,
+                    kind=Kind.MAP_EXTEND_START,
                 ),
                 Action(
-                    "pcpu_extend_area_map",
-                    ctx,
-                    "pcpu_map_extend_workfn() -> pcpu_extend_area_map(): no mutex",
-                    ("fail",),
-                    running,
-                    extend,
-                    Kind.MAP_EXTEND,
+                    name="pcpu_extend_area_map",
+                    context=ctx,
+                    kernel="pcpu_map_extend_workfn() -> pcpu_extend_area_map(): no mutex",
+                    choices=("fail",),
+                    at=running,
+                    fn=extend,
+                    kind=Kind.MAP_EXTEND,
                 ),
             ]
         return acts
@@ -81,12 +82,12 @@ class PcpuMapExtendWork(KernelBase):
             return []
         return [
             Action(
-                "percpu_enable_async",
-                INIT,
-                "percpu_enable_async(): subsys_initcall",
-                (),
-                disabled,
-                enable,
-                Kind.ENABLE_ASYNC,
+                name="percpu_enable_async",
+                context=INIT,
+                kernel="percpu_enable_async(): subsys_initcall",
+                choices=(),
+                at=disabled,
+                fn=enable,
+                kind=Kind.ENABLE_ASYNC,
             )
         ]
