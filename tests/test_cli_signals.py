@@ -162,6 +162,23 @@ def test_closed_pipe_keeps_the_verdict_status() -> None:
     assert "Traceback" not in pipe.stderr and "BrokenPipe" not in pipe.stderr
 
 
+def test_starvation_through_a_closed_pipe_keeps_the_verdict_status() -> None:
+    """`check-model --starvation ... | head -1`: no lasso within the depth is
+    exit status 0 whether or not the reader stayed (rich alone gave 1)."""
+    pipe = subprocess.run(
+        f"{sys.executable} -m percpu_mc.checker.cli.check_model --spec v4.13 --starvation 1 "
+        "--depth 4 | head -1 >/dev/null; echo ${PIPESTATUS[0]}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=TESTS,
+    )
+    assert pipe.stdout.strip() == "0", pipe.stderr
+    assert "Traceback" not in pipe.stderr
+
+
 def test_depth_lines_quiet_on_a_pipe_unless_asked() -> None:
     """A run longer than a few seconds writes no `depth N/M done` lines to a
     stderr that is no terminal, unless --progress asks for them."""

@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from percpu_mc.checker import specs
+from percpu_mc.checker.cli.common import quiet_closed_stdout, stdout_console
 from percpu_mc.checker.engines.fairness import FAIRNESS
 from percpu_mc.checker.engines.lasso import Lasso
 from percpu_mc.checker.engines.starvation import UNKNOWN, NoLasso, search
@@ -147,9 +148,13 @@ def main(args: Any) -> int:
     doc["list_order"] = "kernel" if args.kernel_order else "any (the model's abstraction)"
     if lasso is not None and args.emit_log is not None:
         doc["log"] = emit(args.emit_log, spec.name, model, lasso, err)
-    if args.json:
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        human(doc, model, lasso, Console(width=100, soft_wrap=True))
+    try:
+        if args.json:
+            json.dump(doc, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            human(doc, model, lasso, stdout_console(width=100, soft_wrap=True))
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (`| head`): the verdict's status stands
+        quiet_closed_stdout()
     return 1 if lasso else 0
