@@ -36,7 +36,7 @@ from enum import IntEnum
 from typing import Any
 
 from percpu_mc.model.ops import Ops, Val
-from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC, PERCPU_DYNAMIC_EARLY_SLOTS, Params
+from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC, PERCPU_DYNAMIC_EARLY_SLOTS, Params, Switches
 
 
 class AllocPc(IntEnum):
@@ -120,6 +120,39 @@ BALANCE_LOCKED_PCS = frozenset(
 )
 
 MUTEX_FREE = 0  # alloc_mutex owner: 0 free, ctx + 1, or balance_owner(p)
+
+
+# An allocating context whose area pcpu_alloc_area() has taken but whose
+# pointer is not yet returned (the area is in the map, not yet in `live_*`).
+AREA_PCS = frozenset({AllocPc.POP_MUTEX, AllocPc.POPULATE, AllocPc.COUNTER, AllocPc.COUNTER_STORE})
+# ... of which the population is still to come
+UNPOPULATED_PCS = frozenset({AllocPc.POP_MUTEX, AllocPc.POPULATE})
+
+
+def alloc_pcs(sw: Switches) -> frozenset:
+    """The program counters the variant's pcpu_alloc() has."""
+    pcs = {AllocPc.IDLE, AllocPc.EXTEND, AllocPc.RESTART, AllocPc.POPULATE, AllocPc.COUNTER}
+    pcs |= (
+        {AllocPc.CREATE}
+        if sw.alloc_mutex == "whole-call"
+        else {AllocPc.CHUNK_MUTEX, AllocPc.POP_MUTEX}
+    )
+    pcs |= {AllocPc.COUNTER_STORE} if sw.counter_update == "unlocked" else set()
+    return frozenset(pcs)
+
+
+def balance_pcs(sw: Switches) -> frozenset:
+    """The program counters the variant's pcpu_balance_workfn() has."""
+    pcs = {BalancePc.IDLE, BalancePc.MUTEX, BalancePc.DESTROY}
+    pcs |= {BalancePc.EXT_PICK, BalancePc.EXT} if sw.map_extension == "balance-list" else set()
+    if sw.balance_work == "free-and-populate":
+        pcs |= {BalancePc.RETRY_POP, BalancePc.PICK, BalancePc.POP, BalancePc.CREATE}
+    if sw.partial_depopulation:
+        # f183324133ea: pcpu_reclaim_populated() and pcpu_balance_free(true)
+        pcs |= {BalancePc.RECLAIM, BalancePc.RECLAIM_DEPOP}
+        pcs |= {BalancePc.FINAL_COLLECT, BalancePc.FINAL_DESTROY}
+        pcs |= {BalancePc.RECLAIM_FLUSH} if sw.reclaim_tlb_flush else set()
+    return frozenset(pcs)
 
 
 def alloc_owner(ctx: int) -> int:
@@ -287,6 +320,16 @@ def full(n: int) -> int:
     return (1 << n) - 1
 
 
+def fixed_cells(p: Params, c: int) -> int:
+    """Cells of chunk c in use from boot: the first chunk's static area, the
+    part of the reserved chunk outside its map."""
+    if c == 0:
+        return full(p.first_chunk_static_cells)
+    if p.has_reserved and c == p.reserved_index:
+        return full(p.unit_cells) ^ full(p.reserved_cells)
+    return 0
+
+
 def initial_state(p: Params) -> State:
     """After pcpu_setup_first_chunk() and percpu_init_late(), before
     percpu_enable_async(): the first and reserved chunks exist, fully
@@ -294,7 +337,7 @@ def initial_state(p: Params) -> State:
     k, n = p.nr_chunks, p.nr_contexts
     nl = n * p.live_per_context
     cells, pages = p.unit_cells, p.unit_pages
-    static = full(p.first_chunk_static_cells)
+    static = fixed_cells(p, 0)
     alloc_map = [0] * k
     bound_map = [0] * k
     populated = [0] * k
@@ -302,9 +345,8 @@ def initial_state(p: Params) -> State:
     alloc_map[0], bound_map[0], populated[0], live[0] = static, 1, full(pages), True
     if p.has_reserved:
         # the reserved chunk serves only [0, reserved_cells); the rest is outside its map
-        outside = full(cells) ^ full(p.reserved_cells)
         r = p.reserved_index
-        alloc_map[r], bound_map[r] = outside, (1 << p.reserved_cells) & full(cells)
+        alloc_map[r], bound_map[r] = fixed_cells(p, r), (1 << p.reserved_cells) & full(cells)
         populated[r], live[r] = full(pages), True
     linked = [i == 0 for i in range(k)]
     empty = sum(

@@ -1,5 +1,6 @@
 """The actions: one per lock-delimited step of the kernel code, by kernel
-function family: `alloc` (pcpu_alloc(), free_percpu()), `balance`
+function family: `alloc` and `populate` (pcpu_alloc()), `free`
+(free_percpu()), `balance`
 (pcpu_balance_workfn()), `map_extend` (pcpu_map_extend_workfn(),
 percpu_enable_async()); `common` holds what they share.
 
@@ -38,6 +39,7 @@ from typing import Any
 from percpu_mc.model.actions.alloc import PcpuAlloc
 from percpu_mc.model.actions.balance import PcpuBalanceWork
 from percpu_mc.model.actions.common import Action, Choices, Events, Step
+from percpu_mc.model.actions.free import FreePercpu
 from percpu_mc.model.actions.map_extend import PcpuMapExtendWork
 from percpu_mc.model.ops import Ops
 from percpu_mc.model.state import State
@@ -46,13 +48,13 @@ from percpu_mc.model.vocabulary import Role
 __all__ = ["Action", "Choices", "Events", "Kernel", "Step"]
 
 
-class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork):
+class Kernel(PcpuAlloc, FreePercpu, PcpuBalanceWork, PcpuMapExtendWork):
     """The actions of one spec: parameters and switches bound."""
 
     def actions(self) -> list[Action]:
         acts = self.init_actions()
         for i in range(self.p.nr_contexts):
-            acts += self.alloc_actions(i)
+            acts += self.alloc_actions(i) + self.free_actions(i)
         if self.sw.balance_lock == "held":
             acts = [self.outside_balance_lock(a) for a in acts]
         acts += self.balance_actions()

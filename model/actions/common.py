@@ -25,6 +25,7 @@ from percpu_mc.model.state import (
     BALANCE_LOCKED_PCS,
     MUTEX_FREE,
     AllocPc,
+    BalancePc,
     Isolated,
     State,
     balance_owner,
@@ -97,6 +98,14 @@ class KernelBase:
             "fail": (0, 1),
             "live": tuple(range(p.live_per_context)),
         }
+
+    def alloc_at(self, i: int, pc: AllocPc, mutex: bool = False) -> Callable[[Ops, State], Any]:
+        """Allocating context i is at `pc` (and, if `mutex`, pcpu_alloc_mutex is free)."""
+        return at_pc(lambda s: s.pc[i], pc, mutex)
+
+    def balance_at(self, pc: BalancePc, mutex: bool = False) -> Callable[[Ops, State], Any]:
+        """The balance work is at `pc` (and, if `mutex`, pcpu_alloc_mutex is free)."""
+        return at_pc(lambda s: s.balance_pc, pc, mutex)
 
     def normal_chunks(self) -> range | list[int]:
         """Chunk structs that may sit in pcpu_slot[] (all but the reserved)."""
