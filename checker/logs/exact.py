@@ -37,7 +37,7 @@ rest (double frees, overlaps, frees of unknown areas).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from percpu_mc.model.bitmap_chunk import (
@@ -98,17 +98,23 @@ class ExactFinding:
     text: str
 
 
+# Lines kept for each reason of "not decided" (the count goes on): a
+# million-line log's undecided lines would grow memory with the log.
+LINES_KEPT = 1000
+
+
 @dataclass
 class ExactResult:
     unit_size: int
     findings: list[ExactFinding] = field(default_factory=list)
-    checked: list[int] = field(default_factory=list)  # lines predicted and matched
-    not_decided: dict[str, list[int]] = field(default_factory=dict)  # reason -> lines
+    checked: int = 0  # allocations predicted and matched
+    not_decided: dict[str, list[int]] = field(default_factory=dict)  # reason -> first lines
+    undecided_counts: dict[str, int] = field(default_factory=dict)  # reason -> lines
     notes: list[str] = field(default_factory=list)
 
     @property
     def not_decided_count(self) -> int:
-        return sum(len(lines) for lines in self.not_decided.values())
+        return sum(self.undecided_counts.values())
 
 
 @dataclass
@@ -122,35 +128,61 @@ class Tracked:
     touched: dict[int, int] = field(default_factory=dict)  # pid -> its last line here
 
 
-def infer_unit_size(records: list[Record]) -> tuple[int, str]:
-    """The unit size a log implies: at least its largest area end (rounded up
-    to a power of two), at most the least distance of two live chunks' bases
-    over #P; the note says which."""
-    largest = 1
-    cpus = None
-    live: set[int] = set()
-    stride = None
-    for r in records:
-        if isinstance(r, BufferEntries):
-            cpus = r.cpus
-        elif isinstance(r, PercpuAlloc):
-            largest = max(largest, r.off + r.size)
+class UnitInference:
+    """The unit size a log implies, one record at a time: at least its
+    largest area end (rounded up to a power of two), at most the least
+    distance of two live chunks' bases over #P."""
+
+    def __init__(self) -> None:
+        self.largest = 1
+        self.cpus: int | None = None
+        self.live: set[int] = set()
+        self.stride: int | None = None
+
+    def feed(self, r: Record) -> None:
+        if isinstance(r, PercpuAlloc):
+            if r.off + r.size > self.largest:
+                self.largest = r.off + r.size
         elif isinstance(r, PercpuCreateChunk) and r.base_addr is not None:
-            for other in live:
+            for other in self.live:
                 d = abs(other - r.base_addr)
-                stride = d if stride is None else min(stride, d)
-            live.add(r.base_addr)
+                if d and (self.stride is None or d < self.stride):
+                    self.stride = d
+            self.live.add(r.base_addr)
         elif isinstance(r, PercpuDestroyChunk) and r.base_addr is not None:
-            live.discard(r.base_addr)
-    low = 1 << (largest - 1).bit_length()
-    if stride is not None and cpus:
-        high = stride // cpus
-        if high >= low and high & (high - 1) == 0:
+            self.live.discard(r.base_addr)
+        elif isinstance(r, BufferEntries):
+            self.cpus = r.cpus
+
+    def from_stride(self) -> int | None:
+        """The stride's unit size, when two live chunks and #P gave one that
+        the areas seen so far fit."""
+        if self.stride is None or not self.cpus:
+            return None
+        high = self.stride // self.cpus
+        low = 1 << (self.largest - 1).bit_length()
+        return high if high >= low and high & (high - 1) == 0 else None
+
+    def result(self) -> tuple[int, str]:
+        """The unit size and a note saying where it comes from."""
+        high = self.from_stride()
+        if high is not None:
             return high, (
-                f"unit size {high} bytes inferred: chunks {stride:#x} bytes apart with "
-                f"#P:{cpus} units each (the largest area ends at {largest})"
+                f"unit size {high} bytes inferred: chunks {self.stride:#x} bytes apart with "
+                f"#P:{self.cpus} units each (the largest area ends at {self.largest})"
             )
-    return low, f"unit size {low} bytes inferred from the largest area end {largest} (a guess)"
+        low = 1 << (self.largest - 1).bit_length()
+        return low, (
+            f"unit size {low} bytes inferred from the largest area end {self.largest} (a guess)"
+        )
+
+
+def infer_unit_size(records: Iterable[Record]) -> tuple[int, str]:
+    """The unit size a whole log implies, and the note that says how."""
+    inference = UnitInference()
+    for r in records:
+        inference.feed(r)
+    return inference.result()
 
 
 class ExactReplay:
@@ -165,7 +197,10 @@ class ExactReplay:
         self.last_line: dict[int, int] = {}  # pid -> its last percpu line
 
     def undecided(self, reason: str, line: int) -> None:
-        self.result.not_decided.setdefault(reason, []).append(line)
+        counts = self.result.undecided_counts
+        counts[reason] = counts.get(reason, 0) + 1
+        if counts[reason] <= LINES_KEPT:
+            self.result.not_decided.setdefault(reason, []).append(line)
 
     def feed(self, r: Record) -> None:
         if isinstance(r, PercpuAlloc):
@@ -256,7 +291,7 @@ class ExactReplay:
         if not t.sure:
             self.undecided("hints unsure", r.line)
         elif match is not None and not open_:
-            self.result.checked.append(r.line)
+            self.result.checked += 1
         elif match is not None:
             self.undecided("population unknown", r.line)
         elif self.raced(t, r):
@@ -332,6 +367,78 @@ def force_area(chunk: Chunk, bit_off: int, bits: int) -> None:
     commit_area(chunk, AreaFit(bit_off, 0, 0), bits)
 
 
+class ExactPass:
+    """The exact replay fed during the one reading of a log that level 1
+    makes.  Without a given unit size it is inferred as the log goes: the
+    replay waits at the first chunk the log creates, holding at most
+    HELD_RECORDS records, until two live chunks' stride gives the unit
+    size (or the log ends, when the inference is final).  If the holding
+    overflowed, or the final inference differs from the size used,
+    `finish` replays the log again from `reread()`."""
+
+    HELD_RECORDS = 65_536
+
+    def __init__(
+        self, unit_size: int | None, version: HintVersion, reread: Callable[[], Iterable[Record]]
+    ) -> None:
+        self.version = version
+        self.reread = reread
+        self.given = unit_size
+        self.inference = UnitInference()
+        self.replay = ExactReplay(unit_size or PAGE_SIZE, version)
+        self.unit = unit_size  # the size the replay runs with, once known
+        self.held: list[Record] | None = None  # records waiting for the unit size
+        self.overflowed = False
+
+    def feed(self, r: Record) -> None:
+        if self.given is None:
+            self.inference.feed(r)
+            if self.unit is None:
+                self.wait(r)
+                return
+        self.replay.feed(r)
+
+    def wait(self, r: Record) -> None:
+        """Before the unit size is known: a record before the first created
+        chunk needs none; from there on, records are held."""
+        if self.held is None:
+            if not isinstance(r, PercpuCreateChunk):
+                self.replay.feed(r)  # in chunks the log did not create: no unit needed
+                return
+            self.held = []
+        if self.overflowed:
+            return
+        if isinstance(r, PercpuAlloc | PercpuFree | PercpuCreateChunk | PercpuDestroyChunk):
+            self.held.append(r)
+        if (unit := self.inference.from_stride()) is not None:
+            self.start(unit)
+        elif len(self.held) > self.HELD_RECORDS:
+            self.overflowed, self.held = True, []
+
+    def start(self, unit: int) -> None:
+        """Run the held records at `unit`."""
+        self.unit = unit
+        self.replay.map_bits = unit // PCPU_MIN_ALLOC_SIZE
+        self.replay.result.unit_size = unit
+        for held in self.held or ():
+            self.replay.feed(held)
+        self.held = []
+
+    def finish(self) -> ExactReplay:
+        """The replay, its result's notes saying how the unit size was had."""
+        if self.given is not None:
+            return self.replay
+        unit, note = self.inference.result()
+        if self.unit is None and not self.overflowed:
+            self.start(unit)
+        elif self.unit != unit or self.overflowed:
+            self.replay = ExactReplay(unit, self.version)
+            for r in self.reread():
+                self.replay.feed(r)
+        self.replay.result.notes.append(note)
+        return self.replay
+
+
 def exact_replay(
     records: Iterable[Record],
     unit_size: int | None = None,
@@ -340,20 +447,25 @@ def exact_replay(
 ) -> ExactResult:
     """Replay `records` exactly (see the module's docstring).  Without
     `unit_size` (or a `layout`, whose u value is the unit size) it is
-    inferred from the log, which is then read twice."""
+    inferred from the log as the replay goes."""
     notes = []
     if unit_size is None and layout is not None:
         unit_size = layout.unit_size
         notes.append(f"unit size {unit_size} bytes from the boot layout line")
-    if unit_size is None:
-        records = list(records)
-        unit_size, note = infer_unit_size(records)
-        notes.append(note)
-    replay = ExactReplay(unit_size, version)
+    records = records if isinstance(records, list | tuple) else list(records)
+    one = ExactPass(unit_size, version, lambda: records)
     for r in records:
-        replay.feed(r)
+        one.feed(r)
+    return finish_notes(one.finish(), notes, layout)
+
+
+def finish_notes(
+    replay: ExactReplay, notes: list[str], layout: FirstChunkLayout | None = None
+) -> ExactResult:
+    """The replay's result with its notes: how the unit size was had, the
+    first chunk's layout, and the chunks whose prior state is unknown."""
     result = replay.result
-    result.notes = notes
+    result.notes = notes + result.notes
     if layout is not None:
         result.notes.append(
             f"first chunk: static {layout.static_size}, reserved {layout.reserved_size}, "
