@@ -263,8 +263,7 @@ class ExactReplay:
         t.touched[r.pid] = r.line
         first, last = bit_off // PAGE_BITS, (bit_off + bits - 1) // PAGE_BITS
         for page in range(first, last + 1):
-            end = (page + 1) * PAGE_BITS
-            if chunk.alloc_map.next_bit(page * PAGE_BITS, end, True) >= end:
+            if not chunk.alloc_map.any_set(page * PAGE_BITS, (page + 1) * PAGE_BITS):
                 t.populated[page] = 0  # wholly free: pcpu_reclaim_populated may take it
         if chunk.free_bytes == chunk.map_bits * PCPU_MIN_ALLOC_SIZE:
             t.sure = True  # an empty chunk's hints have one value
