@@ -29,9 +29,16 @@ What the log pins and what it leaves open:
 
 Findings, each at its line with what the kernel would have done:
 `placement` (an offset the placement would not choose; the predicted one
-named) and `destroy-not-free` (percpu_destroy_chunk of a chunk with areas
-still allocated).  Level 1 (trace_check) runs beside this and owns the
-rest (double frees, overlaps, frees of unknown areas).
+named), `atomic-unpopulated` (an atomic allocation on a page known
+unpopulated: the chunk was created within the log, which shows
+pcpu_populate_chunk() calls by the function tracer or a kprobe, and no such
+call came since), `create-while-fitting` (a chunk created by an allocating
+task, in process context, while a chunk the log created fitted the task's
+request by pcpu_find_block_fit(); the balance work creates chunks ahead of
+need, so a kworker's creation is not judged) and `destroy-not-free`
+(percpu_destroy_chunk of a chunk with areas still allocated).  Level 1
+(trace_check) runs beside this and owns the rest (double frees, overlaps,
+frees of unknown areas).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from percpu_mc.checker.logs.conformance_real import is_kworker, process_context
 from percpu_mc.model.bitmap_chunk import (
     PAGE_SIZE,
     PCPU_MIN_ALLOC_SIZE,
@@ -58,14 +66,26 @@ from percpu_mc.model.block_fit import (
 )
 from percpu_mc.traces.events import (
     BufferEntries,
+    FunctionCall,
     PercpuAlloc,
+    PercpuAllocFail,
     PercpuCreateChunk,
     PercpuDestroyChunk,
     PercpuFree,
+    ProbeHit,
     Record,
 )
 
 PAGE_BITS = PAGE_SIZE // PCPU_MIN_ALLOC_SIZE
+# What is known of a page's population (Tracked.populated).  A chunk the log
+# saw created starts with every page unpopulated (pcpu_create_chunk()
+# populates none); that is known only while the log traces population.
+UNKNOWN, POPULATED, UNPOPULATED = 0, 1, 2
+# pcpu_alloc() demotes a chunk that fails a fit to slot 0 when its slot is
+# below this (PCPU_SLOT_FAIL_THRESHOLD), and slot 0 is not scanned again for
+# larger requests until the chunk is relocated.
+PCPU_SLOT_FAIL_THRESHOLD = 3
+PCPU_SLOT_BASE_SHIFT = 5
 # Candidate fits kept for one atomic allocation before it is "not decided".
 MAX_CANDIDATES = 64
 
@@ -93,7 +113,7 @@ def parse_embedded(text: str) -> FirstChunkLayout | None:
 @dataclass(frozen=True, slots=True)
 class ExactFinding:
     line: int
-    kind: str  # "placement" | "destroy-not-free"
+    kind: str  # "placement" | "atomic-unpopulated" | "create-while-fitting" | "destroy-not-free"
     message: str
     text: str
 
@@ -123,7 +143,7 @@ class Tracked:
 
     chunk: Chunk
     created_line: int
-    populated: bytearray  # per page: 1 known populated, 0 unknown
+    populated: bytearray  # per page: UNKNOWN, POPULATED or UNPOPULATED
     sure: bool = True  # hints are the kernel's (no forced offset since empty)
     touched: dict[int, int] = field(default_factory=dict)  # pid -> its last line here
 
@@ -195,6 +215,11 @@ class ExactReplay:
         self.tracked: dict[int, Tracked] = {}
         self.prior: dict[int, int] = {}  # base -> first line seen, chunks not created in the log
         self.last_line: dict[int, int] = {}  # pid -> its last percpu line
+        # the log shows pcpu_populate_chunk() calls (function tracer or kprobe)
+        self.population_traced = False
+        # pid -> (its create line, its percpu line before it): a chunk made
+        # by an allocating task, judged at the task's next allocation
+        self.created_by: dict[int, tuple[PercpuCreateChunk, int]] = {}
 
     def undecided(self, reason: str, line: int) -> None:
         counts = self.result.undecided_counts
@@ -211,6 +236,12 @@ class ExactReplay:
             self.create(r)
         elif isinstance(r, PercpuDestroyChunk):
             self.destroy(r)
+        elif isinstance(r, PercpuAllocFail):
+            self.request_ends(r, r.size, r.align)
+            return
+        elif isinstance(r, FunctionCall | ProbeHit):
+            self.population(r)
+            return
         else:
             return
         self.last_line[r.pid] = r.line
@@ -220,8 +251,74 @@ class ExactReplay:
             return
         chunk = pcpu_alloc_chunk(self.version, self.map_bits)
         pages = self.map_bits // PAGE_BITS
-        self.tracked[r.base_addr] = Tracked(chunk, r.line, bytearray(pages))
+        self.tracked[r.base_addr] = Tracked(chunk, r.line, bytearray([UNPOPULATED]) * pages)
         self.prior.pop(r.base_addr, None)
+        if not is_kworker(r.comm) and process_context(r):
+            # pcpu_alloc() of this task found no chunk to fit its request
+            self.created_by[r.pid] = (r, self.last_line.get(r.pid, 0))
+
+    def population(self, r: FunctionCall | ProbeHit) -> None:
+        """pcpu_populate_chunk(chunk, page_start, page_end): which chunk the
+        line does not say (a kprobe's chunk argument is the struct, not the
+        base address), so the pages (those of the kprobe's range, or every
+        page) of every chunk not known populated become unknown."""
+        if isinstance(r, FunctionCall):
+            if r.function != "pcpu_populate_chunk":
+                return
+            pages = None
+        elif r.site.startswith("pcpu_populate_chunk+"):
+            args = dict(r.args)
+            try:
+                pages = range(int(args["page_start"], 0), int(args["page_end"], 0))
+            except (KeyError, ValueError):
+                pages = None
+        else:
+            return
+        self.population_traced = True
+        for t in self.tracked.values():
+            populated = t.populated
+            for page in pages if pages is not None else range(len(populated)):
+                if page < len(populated) and populated[page] == UNPOPULATED:
+                    populated[page] = UNKNOWN
+
+    def request_ends(self, r: PercpuAlloc | PercpuAllocFail, size: int, align: int) -> None:
+        """The task's request after it created a chunk: pcpu_alloc() creates
+        one only when pcpu_find_block_fit() fitted it in no chunk.  A chunk
+        the log created before, its hints followed and no other context
+        touching it since the task's event before the creation, that fits
+        the request by the same code is a finding.  (Chunks whose slot is
+        below PCPU_SLOT_FAIL_THRESHOLD may sit unscanned in slot 0; the
+        first and reserved chunks' state is unknown.)"""
+        made = self.created_by.pop(r.pid, None)
+        if made is None or r.is_atomic or r.reserved:
+            return
+        create, since = made
+        bits = size // PCPU_MIN_ALLOC_SIZE
+        align = max(align, PCPU_MIN_ALLOC_SIZE) // PCPU_MIN_ALLOC_SIZE
+        if bits <= 0 or align & (align - 1):
+            return
+        for base, t in self.tracked.items():
+            if base == create.base_addr or not t.sure or t.created_line > since:
+                continue
+            if any(line > since for pid, line in t.touched.items() if pid != r.pid):
+                continue  # another context changed it after the task's scan
+            if pcpu_chunk_slot(t.chunk) < PCPU_SLOT_FAIL_THRESHOLD:
+                continue
+            fits, _ = self.candidates(t, bits, align, False)
+            if fits:
+                self.result.findings.append(
+                    ExactFinding(
+                        create.line,
+                        "create-while-fitting",
+                        f"task {create.comm}-{create.pid} created a chunk for its request of "
+                        f"{size} bytes (line {r.line}), but chunk {base:#x} (created at line "
+                        f"{t.created_line}) fitted it at offset "
+                        f"{fits[0].bit_off * PCPU_MIN_ALLOC_SIZE}: pcpu_alloc() creates a "
+                        "chunk only when pcpu_find_block_fit() fits no chunk",
+                        create.text,
+                    )
+                )
+                return
 
     def destroy(self, r: PercpuDestroyChunk) -> None:
         t = self.tracked.pop(r.base_addr, None) if r.base_addr is not None else None
@@ -264,11 +361,13 @@ class ExactReplay:
         first, last = bit_off // PAGE_BITS, (bit_off + bits - 1) // PAGE_BITS
         for page in range(first, last + 1):
             if not chunk.alloc_map.any_set(page * PAGE_BITS, (page + 1) * PAGE_BITS):
-                t.populated[page] = 0  # wholly free: pcpu_reclaim_populated may take it
+                t.populated[page] = UNKNOWN  # wholly free: pcpu_reclaim_populated may take it
         if chunk.free_bytes == chunk.map_bits * PCPU_MIN_ALLOC_SIZE:
             t.sure = True  # an empty chunk's hints have one value
 
     def allocation(self, r: PercpuAlloc) -> None:
+        if self.created_by:
+            self.request_ends(r, r.size, r.align)
         t = self.chunk_of(r.base_addr, r.line)
         if t is None:
             if r.base_addr is not None:
@@ -285,6 +384,27 @@ class ExactReplay:
             or chunk.alloc_map.next_bit(bit_off, bit_off + bits, True) < bit_off + bits
         ):
             return  # an impossible area: level 1 reports it
+        first, last = bit_off // PAGE_BITS, (bit_off + bits - 1) // PAGE_BITS
+        if r.is_atomic and self.population_traced:
+            unpopulated = [p for p in range(first, last + 1) if t.populated[p] == UNPOPULATED]
+            if unpopulated:
+                self.result.findings.append(
+                    ExactFinding(
+                        r.line,
+                        "atomic-unpopulated",
+                        f"an atomic allocation at offset {r.off} in chunk {r.base_addr:#x}, "
+                        f"on page {unpopulated[0]}, which no pcpu_populate_chunk() line has "
+                        f"populated since the chunk was created (line {t.created_line}): "
+                        "pcpu_find_block_fit() takes only populated pages for atomic requests",
+                        r.text,
+                    )
+                )
+                force_area(chunk, bit_off, bits)
+                t.sure = False
+                for page in range(first, last + 1):
+                    t.populated[page] = POPULATED
+                t.touched[r.pid] = r.line
+                return
         fits, open_ = self.candidates(t, bits, align, r.is_atomic)
         match = next((fit for fit in fits if fit.bit_off == bit_off), None)
         if not t.sure:
@@ -315,9 +435,8 @@ class ExactReplay:
             commit_area(chunk, match, bits)
         else:
             force_area(chunk, bit_off, bits)
-        first, last = bit_off // PAGE_BITS, (bit_off + bits - 1) // PAGE_BITS
         for page in range(first, last + 1):
-            t.populated[page] = 1
+            t.populated[page] = POPULATED
         t.touched[r.pid] = r.line
 
     def raced(self, t: Tracked, r: PercpuAlloc) -> bool:
@@ -350,14 +469,35 @@ class ExactReplay:
                 return ([fit] if fit is not None else []), False
             first = bit_off // PAGE_BITS
             last = (bit_off + region - 1) // PAGE_BITS
-            unknown = next((p for p in range(first, last + 1) if not t.populated[p]), None)
-            if fit is not None:
-                fits.append(fit)
-            if unknown is None:
+            page = next((p for p in range(first, last + 1) if t.populated[p] != POPULATED), None)
+            if page is None:
+                if fit is not None:
+                    fits.append(fit)
                 return fits, open_
-            open_ = True  # populated: this fit; unpopulated: past the page
-            bit_off, region = pcpu_next_fit_region(chunk, bits, align, (unknown + 1) * PAGE_BITS)
+            if t.populated[page] == UNKNOWN or not self.population_traced:
+                # populated: this fit; unpopulated: past the page
+                open_ = True
+                if fit is not None:
+                    fits.append(fit)
+            bit_off, region = pcpu_next_fit_region(chunk, bits, align, (page + 1) * PAGE_BITS)
         return fits, open_ or len(fits) >= MAX_CANDIDATES
+
+
+def pcpu_chunk_slot(chunk: Chunk) -> int:
+    """pcpu_chunk_slot() (v5.2+): the slot of the chunk's contig hint,
+    pcpu_size_to_slot() of its bytes; 0 when nothing is free."""
+    size = chunk.chunk_md.contig_hint * PCPU_MIN_ALLOC_SIZE
+    if chunk.free_bytes < PCPU_MIN_ALLOC_SIZE or not size:
+        return 0
+    unit_size = chunk.map_bits * PCPU_MIN_ALLOC_SIZE
+    if size == unit_size:  # pcpu_free_slot, past the sidelined and to-depopulate slots
+        return size_to_slot(unit_size) + 3
+    return size_to_slot(size)
+
+
+def size_to_slot(size: int) -> int:
+    """__pcpu_size_to_slot()."""
+    return max(size.bit_length() - PCPU_SLOT_BASE_SHIFT + 2, 1)
 
 
 def force_area(chunk: Chunk, bit_off: int, bits: int) -> None:

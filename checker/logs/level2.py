@@ -166,7 +166,7 @@ class Level2:
             findings += [
                 Violation(f.line, f.kind, f.message, f.text)
                 for f in exact.findings
-                if f.kind == "placement"
+                if f.kind != "destroy-not-free"
             ]
             notes += exact_notes(self.version, exact)
         if not findings:
