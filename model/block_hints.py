@@ -201,11 +201,19 @@ def pcpu_chunk_refresh_hint(chunk: Chunk, full_scan: bool = True) -> None:
     else:
         bit_off = md.first_free
         md.contig_hint = 0
+    nr_bits = md.nr_bits
     for bit_off, bits in md_free_regions(chunk, bit_off):
-        if v52:
-            pcpu_block_update(md, bit_off, bit_off + bits)
-        else:
+        if not v52:
             pcpu_chunk_update(md, bit_off, bits)
+        elif not (
+            # Past the hint and smaller than it, a run changes nothing in
+            # pcpu_block_update() unless it ends the chunk: skip the call.
+            bits < md.contig_hint
+            and md.contig_hint_start < bit_off
+            and md.first_free <= bit_off
+            and bit_off + bits != nr_bits
+        ):
+            pcpu_block_update(md, bit_off, bit_off + bits)
 
 
 def pcpu_chunk_update(md: BlockMd, bit_off: int, bits: int) -> None:
