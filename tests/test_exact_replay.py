@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from percpu_mc.checker.logs.exact import exact_replay, parse_embedded
+from percpu_mc.checker.logs.exact import ExactPass, exact_replay, parse_embedded
 from percpu_mc.checker.logs.trace_check import check_log
 from percpu_mc.model import bitmap_chunk as bc
 from percpu_mc.traces.events import (
@@ -276,3 +276,29 @@ def test_chunk_created_by_an_allocating_task_while_another_fitted() -> None:
         alloc("1.3", NEW, 0),
     )
     assert kinds(raced) == []
+
+
+def summary(result: object) -> tuple:
+    return (
+        result.unit_size,
+        result.checked,
+        result.undecided_counts,
+        [(f.line, f.kind, f.message) for f in result.findings],
+    )
+
+
+def test_unit_size_inferred_in_one_reading_or_replayed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a unit size the replay holds the records from the first
+    created chunk until the stride of two live chunks gives it; when the
+    holding overflows, or the log ends with another size inferred (an area
+    past the stride's unit), it replays the log at the final size: the
+    result is the run with that size given."""
+    recs = records(SAMPLES / "mix.trace.gz")[:12_000]
+    assert summary(exact_replay(recs)) == summary(exact_replay(recs, unit_size=UNIT))
+    monkeypatch.setattr(ExactPass, "HELD_RECORDS", 100)
+    assert summary(exact_replay(recs)) == summary(exact_replay(recs, unit_size=UNIT))
+    monkeypatch.undo()
+    past = lines(create("1.0", BASE), create("1.1", NEW), alloc("1.2", BASE, UNIT))
+    wide = exact_replay(past)
+    assert wide.unit_size == 2 * UNIT and "a guess" in wide.notes[0]
+    assert summary(wide) == summary(exact_replay(past, unit_size=2 * UNIT))
