@@ -140,10 +140,10 @@ def main(args: Any) -> int:
     err = Console(stderr=True)
 
     def progress(n: int, secs: float) -> None:
+        # BMC reports the depth done, the explicit searches the states stored
+        what = f"no lasso of {n} steps" if engine == "bmc" else f"{n} states"
         if secs > 3:
-            err.print(
-                f"[dim]{spec.name}: no lasso of {n} steps ({secs:.1f}s)[/dim]", highlight=False
-            )
+            err.print(f"[dim]{spec.name}: {what} ({secs:.1f}s)[/dim]", highlight=False)
 
     # the kernel's list order by default where it is tracked (the explicit searches)
     order = engine != "bmc" and not args.abstract_order

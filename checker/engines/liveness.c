@@ -352,7 +352,8 @@ int live_explore(live_t *s, const int64_t *init, const uint8_t *init_order, int 
     for (int64_t i = 0; i < s->n; i++) {
         s->eoff[i] = s->ne;
         node_state(s, i, v);
-        const uint8_t *o = s->rec + i * RB + NB;
+        uint8_t o[2 * NCH + 1]; /* a copy: interning may move the nodes */
+        memcpy(o, s->rec + i * RB + NB, KORDER ? 2 * NCH : 0);
         int ne = 0;
         for (int op = 0; op < NOPS; op++)
             if (OPS[op](v, succ + (int64_t)ne * NF)) en[ne++] = op;
