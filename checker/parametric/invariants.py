@@ -16,7 +16,10 @@ from percpu_mc.checker.parametric.scope import (
     PState,
     Scope,
     area_ok,
+    area_populated,
     fully_free,
+    in_area,
+    truth,
 )
 from percpu_mc.model.state import ALLOC_CHUNK_PCS, BALANCE_CHUNK_PCS, AllocPc, BalancePc
 
@@ -214,3 +217,74 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
             )
         )
     return out
+
+
+def _owner_populates(S: Scope, s: PState, c: Any, k: Any) -> Any:
+    """Cell k of chunk c lies in the area of the context that owns
+    pcpu_alloc_mutex, and that context is populating it."""
+    i = s.mutex - 1
+    return z3.And(
+        S.context(i),
+        s.pc[i] == int(AllocPc.POPULATE),
+        s.chunk[i] == c,
+        in_area(k, s.off[i], s.size[i]),
+    )
+
+
+def counter_invariants() -> list[Invariant]:
+    """counter-exact in every state (the fix moves the counter with the map
+    in the same pcpu_lock sections) and what its consecution reads."""
+    return [
+        Invariant(
+            "counter-exact",
+            "pcpu_nr_empty_pop_pages: 'The number of empty populated pages ... The "
+            "reserved chunk doesn't contribute to the count': the sum over live "
+            "non-reserved chunks of their populated pages with no cell in use",
+            lambda S, s: s.ctr == truth(S, s),
+            True,
+        ),
+        Invariant(
+            "immutable-populated",
+            "pcpu_first_chunk and pcpu_reserved_chunk are fully populated",
+            lambda S, s: S.pages(lambda pg: z3.And(s.pop[0][pg], z3.Implies(S.R, s.pop[1][pg]))),
+        ),
+        Invariant(
+            "allocation-populated",
+            "1a4d76076cda: a live allocation lies on populated pages (pcpu_alloc() "
+            "populates before returning)",
+            lambda S, s: S.slots(
+                lambda h: z3.Implies(s.lv[h], area_populated(S, s, s.lc[h], s.lo[h], s.ls[h]))
+            ),
+        ),
+        Invariant(
+            "returning-populated",
+            "an allocation past its population lies on populated pages",
+            lambda S, s: S.contexts(
+                lambda i: z3.Implies(
+                    s.pc[i] == int(AllocPc.COUNTER),
+                    area_populated(S, s, s.chunk[i], s.off[i], s.size[i]),
+                )
+            ),
+        ),
+        Invariant(
+            "unpopulated-owner",
+            "a cell in use on an unpopulated page of a live chunk belongs to the area "
+            "the pcpu_alloc_mutex owner is populating",
+            lambda S, s: S.chunks(
+                lambda c: z3.Implies(
+                    s.live[c],
+                    S.pages(
+                        lambda pg: z3.Implies(
+                            z3.Not(s.pop[c][pg]),
+                            z3.And(
+                                *[
+                                    z3.Implies(s.amap[c][k], _owner_populates(S, s, c, k))
+                                    for k in S.page_cells(pg)
+                                ]
+                            ),
+                        )
+                    ),
+                )
+            ),
+        ),
+    ]

@@ -17,7 +17,8 @@ from typing import Any
 
 import z3
 
-from percpu_mc.checker.parametric.invariants import Invariant, uaf_invariants
+from percpu_mc.checker.parametric.counting import counting_facts, initial_facts
+from percpu_mc.checker.parametric.invariants import Invariant, counter_invariants, uaf_invariants
 from percpu_mc.checker.parametric.relation import initial, transitions
 from percpu_mc.checker.parametric.scope import PState, Scope, Transition, choice_const
 
@@ -57,7 +58,7 @@ def problem(map_extension: str = "balance-list", scope: Scope | None = None) -> 
         S,
         pages,
         geometry,
-        uaf_invariants(map_extension == "balance-list"),
+        uaf_invariants(map_extension == "balance-list") + counter_invariants(),
         transitions(map_extension),
     )
 
@@ -106,7 +107,7 @@ def check(
         if only is not None and (inv.name, "init") not in only:
             continue
         sol = _solver(timeout_ms)
-        sol.add(*pb.geometry, initial(S, s), z3.Not(inv.holds(S, s)))
+        sol.add(*pb.geometry, initial(S, s), *initial_facts(S, s), z3.Not(inv.holds(S, s)))
         t0 = time.monotonic()
         r = sol.check()
         cti = _cti(pb, sol.model(), s, s, {}) if r == z3.sat else ""
@@ -114,11 +115,12 @@ def check(
     for tr in pb.transitions:
         w = {name: choice_const(name, sort, tr.name) for name, sort in tr.choices}
         guard, post = tr.fn(S, s, w)
+        facts = counting_facts(S, tr.touches(S, s, w), post)
         for inv in pb.invariants:
             if only is not None and (inv.name, tr.name) not in only:
                 continue
             sol = _solver(timeout_ms)
-            sol.add(*pb.geometry, *pre, guard, z3.Not(inv.holds(S, post)))
+            sol.add(*pb.geometry, *pre, *facts, guard, z3.Not(inv.holds(S, post)))
             t0 = time.monotonic()
             r = sol.check()
             cti = _cti(pb, sol.model(), s, post, w) if r == z3.sat else ""
