@@ -39,7 +39,15 @@ import z3
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, state_vars
 from percpu_mc.checker.parametric.invariants import Invariant, counter_invariants, uaf_invariants
 from percpu_mc.checker.parametric.relation import initial, transitions
-from percpu_mc.checker.parametric.scope import BoolArr, CellArr, IntArr, PState, Scope, Transition
+from percpu_mc.checker.parametric.scope import (
+    BoolArr,
+    CellArr,
+    Design,
+    IntArr,
+    PState,
+    Scope,
+    Transition,
+)
 from percpu_mc.model.actions import Action
 from percpu_mc.model.invariants import LEMMAS
 from percpu_mc.model.machine import Model
@@ -102,6 +110,7 @@ INTERPRETED = Switches(
 # a failed population gives back what free_percpu() would)
 UNREAD = {
     "populate_fail_counter",
+    "map_extension",
     "occ_pages_counts",
     "atomic_fail_sets_flag",
     "low_check_test",
@@ -125,20 +134,28 @@ V4_13_COUNTER = {
 }
 
 
-def counter_mode(p: Params) -> str:
-    """How p's counter moves: "with-area" (v4.13-counter-fix) or, with
-    v4.13's switches, "after-population"."""
+# the injected counter bugs the relation interprets (Design)
+INJECTED = ("free_counts_pages", "occupied_tail_test", "atomic_fit_pop_only")
+
+
+def design_of(p: Params) -> Design:
+    """The relation's design for p's switches: the counter "with-area"
+    (v4.13-counter-fix) or, with v4.13's switches, "after-population"."""
     sw = p.switches
     v413 = all(getattr(sw, k) == v for k, v in V4_13_COUNTER.items())
-    return "after-population" if v413 else "with-area"
+    return Design(
+        sw.map_extension,
+        "after-population" if v413 else "with-area",
+        **{k: getattr(sw, k) for k in INJECTED},
+    )
 
 
 def unsupported(p: Params) -> list[str]:
     """The switches of p this relation does not interpret (empty: it does)."""
     out = []
-    v413 = counter_mode(p) == "after-population"
+    v413 = design_of(p).counter == "after-population"
     for f in fields(Switches):
-        if f.name in UNREAD or f.name == "map_extension" or (v413 and f.name in V4_13_COUNTER):
+        if f.name in UNREAD or f.name in INJECTED or (v413 and f.name in V4_13_COUNTER):
             continue
         if getattr(p.switches, f.name) != getattr(INTERPRETED, f.name):
             out.append(f"{f.name} = {getattr(p.switches, f.name)!r}")
@@ -227,7 +244,7 @@ def abstract(p: Params, s: State, tag: str) -> PState:
     )
 
 
-def agrees(p: Params, post: PState, t: PState) -> Any:
+def agrees(p: Params, post: PState, t: PState, design: Design) -> Any:
     """The parameterized successor `post` equals the abstraction `t` of the
     finite one at every index of the spec's ranges (occ_pages where the
     counter reads it)."""
@@ -241,7 +258,7 @@ def agrees(p: Params, post: PState, t: PState) -> Any:
         "chunk": p.nr_contexts,
         "off": p.nr_contexts,
         "size": p.nr_contexts,
-        **({"occ": p.nr_contexts} if counter_mode(p) == "after-population" else {}),
+        **({"occ": p.nr_contexts} if design.counter == "after-population" else {}),
         "lv": p.nr_contexts * p.live_per_context,
         "lc": p.nr_contexts * p.live_per_context,
         "lo": p.nr_contexts * p.live_per_context,
@@ -327,19 +344,20 @@ def check(
     p: Params,
     timeout_ms: int = 60_000,
     kinds: set[Kind] | None = None,
-    map_extension: str | None = None,
+    design: Design | None = None,
     progress: Callable[[StepCheck], None] | None = None,
 ) -> Conformance:
     """Every finite step of spec `p` (named `name`) against the relation (of
-    p's map_extension unless given; only the actions of `kinds` if given)."""
+    p's design unless given; only the actions of `kinds` if given)."""
     start = time.monotonic()
     bad = unsupported(p) + [why for _, why in p.validate()]
     if bad:
         raise ValueError(f"{name}: cannot check conformance: {'; '.join(bad)}")
     S = scope_of(p)
     model = Model(p)
-    ext = map_extension or p.switches.map_extension
-    rel = {t.name: t for t in transitions(ext, counter_mode(p))}
+    design = design or design_of(p)
+    ext = design.map_extension
+    rel = {t.name: t for t in transitions(design)}
     invs = uaf_invariants(ext == "balance-list") + counter_invariants()
     init = model.init()
     init_ok = _valid(initial(S, abstract(p, init, "init"))) and bool(typed(Concrete(), model, init))
@@ -368,7 +386,7 @@ def check(
                     continue
                 tr: Transition = rel[nm]
                 guard, post = tr.fn(S, sa, {k: w[k] for k, _ in tr.choices})
-                options.append(z3.And(guard, agrees(p, post, ta)))
+                options.append(z3.And(guard, agrees(p, post, ta, design)))
             typed_post = x.boolean(typed(x, model, t))
             query = [x.boolean(g), z3.Not(z3.And(z3.Or(*options), typed_post))]
             t0 = time.monotonic()

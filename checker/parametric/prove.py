@@ -20,7 +20,7 @@ import z3
 from percpu_mc.checker.parametric.counting import counting_facts, initial_facts
 from percpu_mc.checker.parametric.invariants import Invariant, counter_invariants, uaf_invariants
 from percpu_mc.checker.parametric.relation import initial, transitions
-from percpu_mc.checker.parametric.scope import PState, Scope, Transition, choice_const
+from percpu_mc.checker.parametric.scope import Design, PState, Scope, Transition, choice_const
 
 CELLS_PER_PAGE = 2  # v4.13-counter-fix's cells_per_page: the page of a cell stays linear
 
@@ -46,10 +46,10 @@ class Problem:
     transitions: list[Transition]
 
 
-def problem(map_extension: str = "balance-list", scope: Scope | None = None) -> Problem:
-    """The obligations for every geometry, or at one fixed `scope` (where a
-    failed obligation's model is a counterexample to induction small enough
-    to read)."""
+def problem(design: Design = Design(), scope: Scope | None = None) -> Problem:
+    """The obligations of `design` for every geometry, or at one fixed
+    `scope` (where a failed obligation's model is a counterexample to
+    induction small enough to read)."""
     if scope is None:
         S, pages, geometry = Scope.symbolic(CELLS_PER_PAGE)
     else:
@@ -58,8 +58,8 @@ def problem(map_extension: str = "balance-list", scope: Scope | None = None) -> 
         S,
         pages,
         geometry,
-        uaf_invariants(map_extension == "balance-list") + counter_invariants(),
-        transitions(map_extension),
+        uaf_invariants(design.map_extension == "balance-list") + counter_invariants(),
+        transitions(design),
     )
 
 
@@ -73,7 +73,7 @@ def _cti(pb: Problem, m: z3.ModelRef, s: PState, post: PState, w: dict[str, Any]
     S = pb.scope
 
     def v(e: Any) -> str:
-        return str(m.eval(e, model_completion=True))
+        return str(m.eval(e if z3.is_expr(e) else z3.IntVal(e), model_completion=True))
 
     geo = (
         f"contexts={v(S.N)} live_slots={v(S.M)} chunks={v(S.K)} cells={v(S.C)} "
@@ -91,6 +91,19 @@ def _cti(pb: Problem, m: z3.ModelRef, s: PState, post: PState, w: dict[str, Any]
         out += f"; pc {[v(s.pc[i]) for i in range(n)]}->{[v(post.pc[i]) for i in range(n)]}"
         out += f"; chunk {[v(s.chunk[i]) for i in range(n)]}"
         out += f"; live allocations {[v(s.lv[h]) for h in range(nm)]}"
+        nc, npg = S.C.as_long(), S.PG.as_long()
+
+        def rows(arr: Any, n: int) -> str:
+            return str(
+                [
+                    "".join("1" if v(arr[c][k]) == "True" else "0" for k in range(n))
+                    for c in range(nk)
+                ]
+            )
+
+        out += f"; counter {v(s.ctr)}->{v(post.ctr)}"
+        out += f"; cells in use {rows(s.amap, nc)}->{rows(post.amap, nc)}"
+        out += f"; populated {rows(s.pop, npg)}->{rows(post.pop, npg)}"
     return out
 
 

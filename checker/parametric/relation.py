@@ -11,20 +11,24 @@ checker/parametric/conformance.py, which shows that every step of the
 finite model is a step of this relation there).
 
 Only what the proofs read is kept: chunk liveness, the pcpu_slot[] and
-to_free lists, the map-extension list, the cells in use, the program
-counters, pcpu_alloc_mutex, and who holds which area.  Everything else
-(populated pages, map sizes, the counter, async, the request's alignment)
-is left out, so the steps that only change those are stutters here, and the
-choices the kernel makes by rule (which chunk of a slot, the first fit, the
-slot a live pointer goes to, which free chunks the balance work collects)
-are free choices constrained only by what makes them legal: a looser
-relation, sound for safety.
+to_free lists, the map-extension list, the cells in use, the populated
+pages, pcpu_nr_empty_pop_pages (and v4.13's occ_pages), the program
+counters, pcpu_alloc_mutex, and who holds which area.  Everything else (map
+sizes, async, the request's alignment, the balance work's scheduling and
+nr_to_pop) is left out, so the steps that only change those are stutters
+here, and the choices the kernel makes by rule (which chunk of a slot, the
+first fit, the slot a live pointer goes to, which free chunks the balance
+work collects, which unpopulated pages a population takes) are free choices
+constrained only by what makes them legal: a looser relation, sound for
+safety.  A counter move is a `cnt` over the pages of the chunk the step
+changes (Scope.count_pages), as the kernel counts them.
 
 Written for the switches of v4.13-counter-fix (whole-call pcpu_alloc_mutex,
 the balance-list map extension, free-and-populate balance work, no
-partial depopulation); `map_extension = "work-item"` (1a4d76076cda's per
-chunk map_extend_work, CVE-2016-4794's first half) is the one other switch
-it interprets, for the negative control.
+partial depopulation, the counter moved with the area map); two other
+switches are interpreted for the negative controls: `map_extension =
+"work-item"` (1a4d76076cda's per chunk map_extend_work, CVE-2016-4794's
+first half) and v4.13's counter (`counter = "after-population"`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.parametric.scope import (
+    Design,
     PState,
     Scope,
     Step,
@@ -159,18 +164,19 @@ def _search(entry: str, outcome: str) -> Transition:
             return z3.And(*guard), _set_local(s, i, int(AllocPc.EXTEND), c, off, size)
         if outcome in ("area", "area-populate", "area-done"):
             guard += [allocatable, area_free(S, s, c, off, size)]
-            if outcome in ("area", "area-done"):
+            d: Design = w["design"]
+            if outcome == "area-done" or (outcome == "area" and d.atomic_fit_pop_only):
                 # an atomic request fits populated cells only (1a4d76076cda);
                 # area-done: every page of the area is populated
                 guard.append(area_populated(S, s, c, off, size))
-            if w["with_area"]:
+            occ = occupied(S, s, c, off, size, d.counter == "with-area", d.occupied_tail_test)
+            if d.counter == "with-area":
                 # the fix: pcpu_alloc_area() takes off the populated pages it
                 # makes non-empty, in the same pcpu_lock section (v4.14)
-                taken = z3.If(S.normal(c), occupied(S, s, c, off, size, True), 0)
-                s = upd(s, ctr=s.ctr - taken)
+                s = upd(s, ctr=s.ctr - z3.If(S.normal(c), occ, 0))
             else:
                 # v4.13: occ_pages = pcpu_alloc_area()'s count, every page
-                s = upd(s, occ=z3.Store(s.occ, i, occupied(S, s, c, off, size, False)))
+                s = upd(s, occ=z3.Store(s.occ, i, occ))
             s = upd(s, amap=z3.Store(s.amap, c, set_area(s.amap[c], off, size)))
             if outcome == "area-populate":
                 return z3.And(*guard), _set_local(s, i, int(AllocPc.POPULATE), c, off, size)
@@ -204,11 +210,11 @@ def _search(entry: str, outcome: str) -> Transition:
 
 def _move(name: str, kernel: str, pre: AllocPc, post: AllocPc, mutex: str) -> Transition:
     """A context step that changes only its program counter and the mutex
-    (`keep`, `release` unconditionally, `release-mine`)."""
+    (`keep`, or `release-mine`)."""
 
     def fn(S: Scope, s: PState, w: Witness) -> Step:
         i = w["i"]
-        m = {"keep": s.mutex, "release": z3.IntVal(0), "release-mine": _release_if_mine(s, i)}
+        m = {"keep": s.mutex, "release-mine": _release_if_mine(s, i)}
         return z3.And(S.context(i), s.pc[i] == int(pre)), upd(
             s, pc=z3.Store(s.pc, i, int(post)), mutex=m[mutex]
         )
@@ -229,7 +235,7 @@ def _populate(done: bool) -> Callable[[Scope, PState, Witness], Step]:
         pg = z3.Int("pg!pop")
         grown = z3.Lambda([pg], z3.Or(s.pop[c][pg], z3.And(touched(S, pg, off, size), region[pg])))
         post = upd(s, pop=z3.Store(s.pop, c, grown))
-        if not w["with_area"]:
+        if w["design"].counter != "with-area":
             added = S.count_pages(
                 lambda k: z3.And(touched(S, k, off, size), region[k], z3.Not(s.pop[c][k]))
             )
@@ -247,9 +253,10 @@ def _populate_fail(S: Scope, s: PState, w: Witness) -> Step:
     # pcpu_populate_chunk() failed: pcpu_lock: pcpu_free_area(), giving back
     # what free_percpu() would (the populated pages it empties; v4.13:
     # nothing, the drift); mutex_unlock; fail
-    i = w["i"]
+    i, d = w["i"], w["design"]
     c, off, size = s.chunk[i], s.off[i], s.size[i]
-    back = z3.If(z3.And(w["with_area"], S.normal(c)), occupied(S, s, c, off, size, True), 0)
+    back = occupied(S, s, c, off, size, True, d.occupied_tail_test)
+    back = z3.If(z3.And(d.counter == "with-area", S.normal(c)), back, 0)
     post = upd(
         s,
         amap=z3.Store(s.amap, c, clear_area(s.amap[c], off, size)),
@@ -279,7 +286,7 @@ def _finish(S: Scope, s: PState, w: Witness) -> Step:
     post = upd(
         s, **{f: z3.If(put, getattr(held, f), getattr(s, f)) for f in ("lv", "lc", "lo", "ls")}
     )
-    if not w["with_area"]:
+    if w["design"].counter != "with-area":
         # v4.13: pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages (not the reserved chunk's)
         post = upd(post, ctr=s.ctr - z3.If(S.normal(s.chunk[i]), s.occ[i], 0))
     return guard, upd(post, pc=z3.Store(s.pc, i, int(AllocPc.IDLE)))
@@ -288,10 +295,11 @@ def _finish(S: Scope, s: PState, w: Witness) -> Step:
 def _free(S: Scope, s: PState, w: Witness) -> Step:
     # free_percpu(): pcpu_lock: pcpu_free_area() of a held allocation, and
     # pcpu_nr_empty_pop_pages += the pages it empties (not the reserved chunk's)
-    i, h = w["i"], w["h"]
+    i, h, d = w["i"], w["h"], w["design"]
     c = s.lc[h]
     guard = z3.And(S.context(i), s.pc[i] == int(AllocPc.IDLE), S.slot(h), s.lv[h])
-    back = z3.If(S.normal(c), occupied(S, s, c, s.lo[h], s.ls[h], False), 0)
+    back = occupied(S, s, c, s.lo[h], s.ls[h], False, d.occupied_tail_test)
+    back = z3.If(z3.And(d.free_counts_pages, S.normal(c)), back, 0)
     post = upd(
         s,
         amap=z3.Store(s.amap, c, clear_area(s.amap[c], s.lo[h], s.ls[h])),
@@ -437,15 +445,14 @@ def _stutter(S: Scope, s: PState, w: Witness) -> Step:
     return z3.BoolVal(True), s
 
 
-def transitions(
-    map_extension: str = "balance-list", counter: str = "with-area"
-) -> list[Transition]:
-    """The relation of v4.13-counter-fix (map_extension = "work-item": its
-    1a4d76076cda mutant; counter = "after-population": v4.13's counter,
-    moved by occ_pages after the population, which the population counts,
-    and not at all by a failed population)."""
-    flags = {"balance_list": map_extension == "balance-list", "with_area": counter == "with-area"}
-    balance_list = flags["balance_list"]
+def transitions(design: Design = Design()) -> list[Transition]:
+    """The relation of v4.13-counter-fix, or of the negative controls'
+    designs (Design): map_extension = "work-item" (its 1a4d76076cda
+    mutant), counter = "after-population" (v4.13's counter, moved by
+    occ_pages after the population, which the population counts, and not
+    at all by a failed population), the injected counter bugs."""
+    balance_list = design.map_extension == "balance-list"
+    flags = {"balance_list": balance_list, "design": design}
 
     def with_flags(t: Transition) -> Transition:
         fn = t.fn

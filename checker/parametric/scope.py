@@ -163,6 +163,19 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class Design:
+    """The switches the relation interprets: v4.13-counter-fix's by default;
+    the others are the negative controls' (1a4d76076cda's work item, v4.13's
+    counter, and the injected counter bugs rebuilt on v4.13-counter-fix)."""
+
+    map_extension: str = "balance-list"  # or "work-item"
+    counter: str = "with-area"  # or "after-population" (v4.13)
+    free_counts_pages: bool = True
+    occupied_tail_test: str = ">="
+    atomic_fit_pop_only: bool = True
+
+
+@dataclass(frozen=True)
 class PState:
     # per chunk struct
     live: Any
@@ -268,18 +281,27 @@ def others_free(S: Scope, row: Any, pg: Any, off: Any, size: Any) -> Any:
     return z3.And(*[z3.Or(in_area(k, off, size), z3.Not(row[k])) for k in S.page_cells(pg)])
 
 
-def occupied(S: Scope, s: PState, c: Any, off: Any, size: Any, populated_only: bool) -> Any:
+def occupied(
+    S: Scope, s: PState, c: Any, off: Any, size: Any, populated_only: bool, tail: str = ">="
+) -> Any:
     """pcpu_count_occupied_pages(): the pages [off, off + size) touches whose
     other cells are free (the populated ones only, as v4.14's accounting
-    and v4.13-counter-fix count them at pcpu_alloc_area())."""
+    and v4.13-counter-fix count them at pcpu_alloc_area()).  `tail` ">" is
+    the injected off-by-one: a page the area ends inside counts only if the
+    free run goes on past it (the unit's end never does)."""
     row, pop = s.amap[c], s.pop[c]
-    return S.count_pages(
-        lambda pg: z3.And(
-            touched(S, pg, off, size),
-            others_free(S, row, pg, off, size),
-            pop[pg] if populated_only else z3.BoolVal(True),
-        )
-    )
+
+    def hit(pg: Any) -> Any:
+        out = [touched(S, pg, off, size), others_free(S, row, pg, off, size)]
+        if populated_only:
+            out.append(pop[pg])
+        if tail == ">":
+            last, nxt = S.CPP * (pg + 1) - 1, S.CPP * (pg + 1)
+            past = z3.And(pg + 1 < S.PG, z3.Or(in_area(nxt, off, size), z3.Not(row[nxt])))
+            out.append(z3.Or(in_area(last, off, size), past))
+        return z3.And(*out)
+
+    return S.count_pages(hit)
 
 
 def area_populated(S: Scope, s: PState, c: Any, off: Any, size: Any) -> Any:
