@@ -8,13 +8,13 @@ spec geometries are run by `check-model --every-geometry`
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 import z3
 
 from percpu_mc.checker.cli.check_model import main as check_model
-from percpu_mc.checker.parametric import conformance
+from percpu_mc.checker.parametric import conformance, controls
 from percpu_mc.checker.parametric.controls import small_cti, work_item_mutant
 from percpu_mc.checker.parametric.counting import CNT, LEMMAS, CountLemma
 from percpu_mc.checker.parametric.counting import prove as prove_lemma
@@ -192,3 +192,21 @@ def test_conformance_catches_a_counter_that_is_not_the_model(small: object) -> N
     p = replace(small, switches=replace(small.switches, free_counts_pages=False))
     r = conformance.check("small-forgets", p, kinds={Kind.FREE}, design=Design())
     assert any(c.verdict == "sat" for c in r.steps)
+
+
+def test_control_specs_are_one_switch_from_the_fix() -> None:
+    # specs/controls/: each injected counter bug rebuilt on v4.13-counter-fix
+    base = load("v4.13-counter-fix").params
+    for name in controls.SPECS:
+        if name == "v4.13":
+            continue
+        p = controls.load(name).params
+        assert p.validate() == []
+        changed = [
+            f.name
+            for f in fields(base.switches)
+            if getattr(base.switches, f.name) != getattr(p.switches, f.name)
+        ]
+        assert len(changed) == 1 and changed[0] in conformance.INJECTED, (name, changed)
+        assert replace(p, switches=base.switches) == base
+        assert conformance.unsupported(p) == []
