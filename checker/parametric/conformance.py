@@ -37,7 +37,7 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, state_vars
-from percpu_mc.checker.parametric.invariants import Invariant, counter_invariants, uaf_invariants
+from percpu_mc.checker.parametric.invariants import Invariant, all_invariants, uaf_invariants
 from percpu_mc.checker.parametric.relation import initial, transitions
 from percpu_mc.checker.parametric.scope import (
     BoolArr,
@@ -358,7 +358,7 @@ def check(
     design = design or design_of(p)
     ext = design.map_extension
     rel = {t.name: t for t in transitions(design)}
-    invs = uaf_invariants(ext == "balance-list") + counter_invariants()
+    invs = all_invariants(ext == "balance-list")
     init = model.init()
     init_ok = _valid(initial(S, abstract(p, init, "init"))) and bool(typed(Concrete(), model, init))
     x = Z3Ops(p.width)

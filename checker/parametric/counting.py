@@ -99,6 +99,11 @@ def _union(P: Any, Q: Any, R: Any, lo: Any, hi: Any) -> Any:
     )
 
 
+def _at_least_0(F: Any, lo: Any, hi: Any) -> Any:
+    k = z3.Int("k")
+    return z3.ForAll([k], z3.Implies(z3.And(lo <= k, k < hi), F[k] >= 0))
+
+
 CNT_EXTENSIONAL = CountLemma(
     "cnt-extensional",
     "P and Q agree on [lo, hi): their counts there are equal",
@@ -157,6 +162,11 @@ LEMMAS = [
             _same(v["F"], z3.K(z3.IntSort(), z3.IntVal(0)), v["lo"], hi),
             SM(v["F"], v["lo"], hi) == 0,
         ),
+    ),
+    CountLemma(
+        "sm-nonnegative",
+        "F is at least 0 on [lo, hi): sm(F, lo, hi) >= 0",
+        lambda v, hi: z3.Implies(_at_least_0(v["F"], v["lo"], hi), SM(v["F"], v["lo"], hi) >= 0),
     ),
     CountLemma(
         "cnt-split",
@@ -330,4 +340,17 @@ def initial_facts(S: Scope, s: PState) -> list[Any]:
         _at("sm-point-update", S.K, F=zero, j=z3.IntVal(0), n=F[0]),
         _at("sm-extensional", S.K, F=F, G=only),
         _at("cnt-extensional", S.PG, P=empty_populated(S, s, 0).arg(0), Q=empty),
+    ]
+
+
+def implied_facts(S: Scope, s: PState) -> list[Any]:
+    """What counter-nonnegative reads: the sum of counts at least 0, each
+    count at least 0 (cnt-bounds at [0, pages) for every P)."""
+    if S.finite:
+        return []
+    P = z3.Const("P", BoolArr)
+    count = CNT(P, 0, S.PG)
+    return [
+        _at("sm-nonnegative", S.K, F=truth(S, s).arg(0)),
+        z3.ForAll([P], count >= 0, patterns=[count]),
     ]

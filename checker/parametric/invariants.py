@@ -21,7 +21,14 @@ from percpu_mc.checker.parametric.scope import (
     in_area,
     truth,
 )
-from percpu_mc.model.state import ALLOC_CHUNK_PCS, BALANCE_CHUNK_PCS, AllocPc, BalancePc
+from percpu_mc.model.state import (
+    ALLOC_CHUNK_PCS,
+    ALLOC_MUTEX_PCS,
+    BALANCE_CHUNK_PCS,
+    BALANCE_MUTEX_PCS,
+    AllocPc,
+    BalancePc,
+)
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class Invariant:
     name: str
     says: str  # what it states, in the kernel's words
     holds: Callable[[Scope, PState], Any]
-    property_part: bool = False  # a conjunct of the property itself
+    part_of: str = ""  # the property (model/properties.py) it is a conjunct of
 
 
 def _in(v: Any, pcs: Any) -> Any:
@@ -74,7 +81,7 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
                     _in(s.pc[i], ALLOC_CHUNK_PCS), z3.And(S.chunk(s.chunk[i]), s.live[s.chunk[i]])
                 )
             ),
-            True,
+            "no-use-after-free",
         ),
         Invariant(
             "allocation-chunk-live",
@@ -82,7 +89,7 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
             lambda S, s: S.slots(
                 lambda h: z3.Implies(s.lv[h], z3.And(S.chunk(s.lc[h]), s.live[s.lc[h]]))
             ),
-            True,
+            "no-use-after-free",
         ),
         Invariant(
             "balance-chunk-live",
@@ -90,7 +97,7 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
             lambda S, s: z3.Implies(
                 _in(s.bpc, BALANCE_CHUNK_PCS), z3.And(S.chunk(s.bchunk), s.live[s.bchunk])
             ),
-            True,
+            "no-use-after-free",
         ),
         Invariant(
             "dead-chunk-no-extension",
@@ -98,7 +105,7 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
             lambda S, s: S.chunks(
                 lambda c: z3.Or(s.live[c], z3.And(z3.Not(s.mep[c]), z3.Not(s.ext_running[c])))
             ),
-            True,
+            "no-use-after-free",
         ),
         Invariant(
             "context-steps",
@@ -241,7 +248,7 @@ def counter_invariants() -> list[Invariant]:
             "reserved chunk doesn't contribute to the count': the sum over live "
             "non-reserved chunks of their populated pages with no cell in use",
             lambda S, s: s.ctr == truth(S, s),
-            True,
+            "counter-exact",
         ),
         Invariant(
             "immutable-populated",
@@ -255,6 +262,7 @@ def counter_invariants() -> list[Invariant]:
             lambda S, s: S.slots(
                 lambda h: z3.Implies(s.lv[h], area_populated(S, s, s.lc[h], s.lo[h], s.ls[h]))
             ),
+            "populated-backing",
         ),
         Invariant(
             "returning-populated",
@@ -265,6 +273,7 @@ def counter_invariants() -> list[Invariant]:
                     area_populated(S, s, s.chunk[i], s.off[i], s.size[i]),
                 )
             ),
+            "populated-backing",
         ),
         Invariant(
             "unpopulated-owner",
@@ -288,3 +297,31 @@ def counter_invariants() -> list[Invariant]:
             ),
         ),
     ]
+
+
+def deadlock_invariants() -> list[Invariant]:
+    """no-deadlock: pcpu_alloc_mutex is held only by a code path that still
+    holds it (the converse of mutex-context and mutex-balance)."""
+    return [
+        Invariant(
+            "mutex-owner-context",
+            "mm/percpu.c synchronization rules: pcpu_alloc_mutex owned by a context "
+            "is held by its pcpu_alloc() at a step that holds it",
+            lambda S, s: S.contexts(
+                lambda i: z3.Implies(s.mutex == i + 1, _in(s.pc[i], ALLOC_MUTEX_PCS["whole-call"]))
+            ),
+            "no-deadlock",
+        ),
+        Invariant(
+            "mutex-owner-balance",
+            "pcpu_alloc_mutex owned by the balance work is held by pcpu_balance_workfn() "
+            "past its mutex_lock",
+            lambda S, s: z3.Implies(s.mutex == S.balance_owner(), _in(s.bpc, BALANCE_MUTEX_PCS)),
+            "no-deadlock",
+        ),
+    ]
+
+
+def all_invariants(balance_list: bool = True) -> list[Invariant]:
+    """The one inductive invariant, as its quantified conjuncts."""
+    return uaf_invariants(balance_list) + counter_invariants() + deadlock_invariants()

@@ -17,8 +17,8 @@ from typing import Any
 
 import z3
 
-from percpu_mc.checker.parametric.counting import counting_facts, initial_facts
-from percpu_mc.checker.parametric.invariants import Invariant, counter_invariants, uaf_invariants
+from percpu_mc.checker.parametric.counting import counting_facts, implied_facts, initial_facts
+from percpu_mc.checker.parametric.invariants import Invariant, all_invariants
 from percpu_mc.checker.parametric.relation import initial, transitions
 from percpu_mc.checker.parametric.scope import Design, PState, Scope, Transition, choice_const
 
@@ -44,6 +44,8 @@ class Problem:
     geometry: list[Any]
     invariants: list[Invariant]
     transitions: list[Transition]
+    # properties the invariants imply (each one query, "implied")
+    implied: list[Invariant]
 
 
 def problem(design: Design = Design(), scope: Scope | None = None) -> Problem:
@@ -58,8 +60,17 @@ def problem(design: Design = Design(), scope: Scope | None = None) -> Problem:
         S,
         pages,
         geometry,
-        uaf_invariants(design.map_extension == "balance-list") + counter_invariants(),
+        all_invariants(design.map_extension == "balance-list"),
         transitions(design),
+        [
+            Invariant(
+                "counter-nonnegative",
+                "pcpu_nr_empty_pop_pages: 'The number of empty populated pages' "
+                "(b539b87fed37) is never negative",
+                lambda S, s: s.ctr >= 0,
+                "counter-nonnegative",
+            )
+        ],
     )
 
 
@@ -125,6 +136,15 @@ def check(
         r = sol.check()
         cti = _cti(pb, sol.model(), s, s, {}) if r == z3.sat else ""
         out.append(Obligation(inv.name, "init", str(r), time.monotonic() - t0, cti))
+    for inv in pb.implied:
+        if only is not None and (inv.name, "implied") not in only:
+            continue
+        sol = _solver(timeout_ms)
+        sol.add(*pb.geometry, *pre, *implied_facts(S, s), z3.Not(inv.holds(S, s)))
+        t0 = time.monotonic()
+        r = sol.check()
+        cti = _cti(pb, sol.model(), s, s, {}) if r == z3.sat else ""
+        out.append(Obligation(inv.name, "implied", str(r), time.monotonic() - t0, cti))
     for tr in pb.transitions:
         w = {name: choice_const(name, sort, tr.name) for name, sort in tr.choices}
         guard, post = tr.fn(S, s, w)
