@@ -25,6 +25,10 @@ Abstractions, and why they are sound for the properties:
 * v5.14's balance work holds pcpu_lock across some of its steps
   (state.BALANCE_LOCKED_PCS); there the allocating contexts' steps wait,
   which is the kernel's lock, not an abstraction;
+* the lock-order variants' contexts outside mm/percpu.c (a lock held around
+  one pcpu_alloc() call, schedule_work()'s wakeup, direct reclaim into a
+  filesystem) are modelled only as far as a wait-for cycle needs
+  (model/actions/outside.py);
 * the reserved chunk's map is the first chunk's static smap[] of
   PERCPU_DYNAMIC_EARLY_SLOTS entries, which no scaled geometry fills: its
   extension is never needed, so it is not modelled.
@@ -39,6 +43,7 @@ from percpu_mc.model.actions.alloc import PcpuAlloc
 from percpu_mc.model.actions.balance import PcpuBalanceWork
 from percpu_mc.model.actions.common import Action, Choices, Events, Step
 from percpu_mc.model.actions.map_extend import PcpuMapExtendWork
+from percpu_mc.model.actions.outside import OutsideLocks
 from percpu_mc.model.ops import Ops
 from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import Role
@@ -46,7 +51,7 @@ from percpu_mc.model.vocabulary import Role
 __all__ = ["Action", "Choices", "Events", "Kernel", "Step"]
 
 
-class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork):
+class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork, OutsideLocks):
     """The actions of one spec: parameters and switches bound."""
 
     def actions(self) -> list[Action]:
@@ -58,6 +63,8 @@ class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork):
         acts += self.balance_actions()
         if self.sw.map_extension == "work-item":
             acts += self.map_extend_actions()
+        if self.sw.outside_lock != "none":
+            acts = [self.lock_order(a) for a in acts] + self.outside_actions()
         return acts
 
     def outside_balance_lock(self, a: Action) -> Action:
