@@ -92,6 +92,7 @@ def domains(p: Params, depth: int) -> dict[str, Domain]:
         "ext_new_alloc": (q, MAP_SIZES),
         "isolated": (q, (0, max(Isolated))),
         "stale": (q, (0, (1 << g.pages) - 1)),
+        "demoted": (q, b),
         "nr_empty_pop_pages": (q, (-counter, counter)),
         "pcpu_async_enabled": (q, b),
         "pcpu_atomic_alloc_failed": (q, b),

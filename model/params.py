@@ -29,6 +29,9 @@ MAX_MAP_ALLOC = 128
 # field, and 2,304 of them (4 contexts of 2 live allocations, 4 chunk structs)
 # take the compiler two minutes; the largest shipped spec has 288.
 MAX_SYMMETRIES = 2304
+# "percpu: relegate chunks unusable when failing small allocations" (v5.2):
+# a chunk that fails a fit in a slot below this one moves to pcpu_slot[0].
+PCPU_SLOT_FAIL_THRESHOLD = 3
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,13 @@ class Switches:
     # a memalloc_noio_save() scope, so its allocations never enter FS or IO
     # reclaim.
     balance_noio: bool = False
+    # "percpu: relegate chunks unusable when failing small allocations" (v5.2):
+    # a chunk in a slot below PCPU_SLOT_FAIL_THRESHOLD that pcpu_find_block_fit()
+    # fails goes to pcpu_slot[0], which no scan visits, until a relocation
+    # changes its slot (model/actions/demotion.py).  The kernel's 64 bytes have
+    # no fixed counterpart in scaled cells, so each scan that passes over such
+    # chunks demotes all of them or none, a choice.
+    slot_fail_demotion: bool = False
 
 
 @dataclass(frozen=True)

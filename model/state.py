@@ -160,6 +160,7 @@ class State:
     ext_new_alloc: tuple  # the new_alloc it computed
     isolated: tuple  # Isolated (f183324133ea)
     stale: tuple  # pages unmapped whose TLB entries may survive (no flush since)
+    demoted: tuple  # on pcpu_slot[0] after a failed fit (Switches.slot_fail_demotion)
     # --- globals ---
     nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages
     pcpu_async_enabled: Any  # pcpu_async_enabled
@@ -232,6 +233,7 @@ BOOL_FIELDS = frozenset(
         "req_atomic",
         "req_reserved",
         "live_valid",
+        "demoted",
         "run_clean",
         "refill_check",
         "after_collect",
@@ -252,6 +254,7 @@ PER_CHUNK = (
     "ext_new_alloc",
     "isolated",
     "stale",
+    "demoted",
 )
 PER_CONTEXT = (
     "pc",
@@ -353,6 +356,7 @@ def initial_state(p: Params) -> State:
         ext_new_alloc=(0,) * k,
         isolated=(0,) * k,
         stale=(0,) * k,
+        demoted=(False,) * k,
         nr_empty_pop_pages=empty,
         pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False,

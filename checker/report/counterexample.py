@@ -122,6 +122,8 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
                     else "reintegrated"
                 )
             )
+        if pre.demoted[c] != post.demoted[c]:
+            out.append(f"{role} " + ("moved to pcpu_slot[0]" if post.demoted[c] else "relocated"))
         if pre.map_extend_pending[c] != post.map_extend_pending[c]:
             out.append(
                 f"{role} map extension {'queued' if post.map_extend_pending[c] else 'taken'}"

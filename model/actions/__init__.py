@@ -29,6 +29,8 @@ Abstractions, and why they are sound for the properties:
   one pcpu_alloc() call, schedule_work()'s wakeup, direct reclaim into a
   filesystem) are modelled only as far as a wait-for cycle needs
   (model/actions/outside.py);
+* slot-0 demotion (PCPU_SLOT_FAIL_THRESHOLD) is a choice of each scan that
+  passes over chunks it fails on (model/actions/demotion.py);
 * the reserved chunk's map is the first chunk's static smap[] of
   PERCPU_DYNAMIC_EARLY_SLOTS entries, which no scaled geometry fills: its
   extension is never needed, so it is not modelled.
@@ -42,6 +44,7 @@ from typing import Any
 from percpu_mc.model.actions.alloc import PcpuAlloc
 from percpu_mc.model.actions.balance import PcpuBalanceWork
 from percpu_mc.model.actions.common import Action, Choices, Events, Step
+from percpu_mc.model.actions.demotion import SlotFailDemotion
 from percpu_mc.model.actions.map_extend import PcpuMapExtendWork
 from percpu_mc.model.actions.outside import OutsideLocks
 from percpu_mc.model.ops import Ops
@@ -51,7 +54,7 @@ from percpu_mc.model.vocabulary import Role
 __all__ = ["Action", "Choices", "Events", "Kernel", "Step"]
 
 
-class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork, OutsideLocks):
+class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork, OutsideLocks, SlotFailDemotion):
     """The actions of one spec: parameters and switches bound."""
 
     def actions(self) -> list[Action]:
@@ -63,6 +66,8 @@ class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork, OutsideLocks):
         acts += self.balance_actions()
         if self.sw.map_extension == "work-item":
             acts += self.map_extend_actions()
+        if self.sw.slot_fail_demotion:
+            acts = [self.demotion(a) for a in acts]
         if self.sw.outside_lock != "none":
             acts = [self.lock_order(a) for a in acts] + self.outside_actions()
         return acts
