@@ -24,6 +24,7 @@ from percpu_mc.model.state import (
     AllocPc,
     BalancePc,
     Isolated,
+    Outer,
     State,
 )
 
@@ -91,6 +92,7 @@ def domains(p: Params, depth: int) -> dict[str, Domain]:
         "ext_new_alloc": (q, MAP_SIZES),
         "isolated": (q, (0, max(Isolated))),
         "stale": (q, (0, (1 << g.pages) - 1)),
+        "demoted": (q, b),
         "nr_empty_pop_pages": (q, (-counter, counter)),
         "pcpu_async_enabled": (q, b),
         "pcpu_atomic_alloc_failed": (q, b),
@@ -105,6 +107,7 @@ def domains(p: Params, depth: int) -> dict[str, Domain]:
         "reclaim_run": (q, (0, (1 << g.pages) - 1)),
         "reclaim_freed": (q, (0, (1 << g.pages) - 1)),
         "reclaim_reintegrate": (q, b),
+        "balance_fs_reclaim": (q, b),
         "pc": (q, (0, max(AllocPc))),
         "req_size": (q, (0, size)),
         "req_align": (q, (0, align)),
@@ -116,6 +119,9 @@ def domains(p: Params, depth: int) -> dict[str, Domain]:
         "occ": (q, (0, g.pages)),
         "new_alloc": (q, MAP_SIZES),
         "counter_reg": (q, (-counter, counter)),
+        "outer": (q, (0, max(Outer))),
+        "wakeup": (q, b),
+        "fs_reclaim": (q, b),
         "live_valid": (q, b),
         "live_chunk": (c, chunk),
         "live_off": (q, (0, g.cells - 1)),

@@ -8,6 +8,7 @@ from typing import Any
 from percpu_mc.model.ops import Ops
 from percpu_mc.model.state import (
     BOOL_FIELDS,
+    CALL_SPANNING,
     HISTORY_FIELDS,
     PER_CONTEXT,
     PER_LIVE,
@@ -37,7 +38,7 @@ BALANCE_LOCALS = (
 )
 LIVE_WHILE = {
     **dict.fromkeys(BALANCE_LOCALS, "balance_pc"),
-    **dict.fromkeys(PER_CONTEXT[1:], "pc"),
+    **dict.fromkeys((f for f in PER_CONTEXT[1:] if f not in CALL_SPANNING), "pc"),
     **dict.fromkeys(PER_LIVE[1:], "live_valid"),
     "ext_new_alloc": "ext_running",
     "ap_size": "ap_phase",

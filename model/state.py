@@ -72,6 +72,15 @@ class BalancePc(IntEnum):
     RECLAIM_FLUSH = 13  # pcpu_reclaim_populated(): pcpu_post_unmap_tlb_flush()
 
 
+class Outer(IntEnum):
+    """Where an allocating context stands with the lock from outside
+    mm/percpu.c (Switches.outside_lock)."""
+
+    NONE = 0  # not held
+    HELD = 1  # held, its pcpu_alloc() call is next
+    CALLED = 2  # held, the call made (or returned): mutex_unlock/up/spin_unlock is next
+
+
 class Isolated(IntEnum):
     """f183324133ea: where an isolated chunk sits (chunk->isolated and its list)."""
 
@@ -184,6 +193,7 @@ class State:
     ext_new_alloc: tuple  # the new_alloc it computed
     isolated: tuple  # Isolated (f183324133ea)
     stale: tuple  # pages unmapped whose TLB entries may survive (no flush since)
+    demoted: tuple  # on pcpu_slot[0] after a failed fit (Switches.slot_fail_demotion)
     # --- globals ---
     nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages
     pcpu_async_enabled: Any  # pcpu_async_enabled
@@ -199,6 +209,9 @@ class State:
     reclaim_run: Val  # the run of pages it depopulates next, as a page bitmap
     reclaim_freed: Val  # the pages it depopulated and has not flushed yet
     reclaim_reintegrate: Any  # its local reintegrate
+    balance_fs_reclaim: (
+        Any  # its GFP_KERNEL allocation is in direct reclaim, waiting for the fs lock
+    )
     # --- per allocating context (tuples indexed by context) ---
     pc: tuple  # AllocPc
     req_size: tuple  # pcpu_alloc(size, ...) in cells
@@ -210,6 +223,10 @@ class State:
     occ: tuple  # occ_pages
     new_alloc: tuple  # new_alloc for the area map extension
     counter_reg: tuple  # the loaded pcpu_nr_empty_pop_pages (unlocked update)
+    # the lock-order variants (Switches.outside_lock, model/actions/outside.py)
+    outer: tuple  # Outer: the outside lock held around one pcpu_alloc() call
+    wakeup: tuple  # in pcpu_schedule_balance_work(): schedule_work()'s wakeup is next
+    fs_reclaim: tuple  # its GFP_KERNEL allocation is in direct reclaim, waiting for the fs lock
     # --- live allocations (tuples indexed by ctx * live_per_context + i) ---
     live_valid: tuple  # the context holds this percpu pointer
     live_chunk: tuple
@@ -243,9 +260,13 @@ BOOL_FIELDS = frozenset(
         "pcpu_atomic_alloc_failed",
         "balance_pending",
         "reclaim_reintegrate",
+        "balance_fs_reclaim",
+        "wakeup",
+        "fs_reclaim",
         "req_atomic",
         "req_reserved",
         "live_valid",
+        "demoted",
         "run_clean",
         "refill_check",
         "after_collect",
@@ -266,6 +287,7 @@ PER_CHUNK = (
     "ext_new_alloc",
     "isolated",
     "stale",
+    "demoted",
 )
 PER_CONTEXT = (
     "pc",
@@ -278,7 +300,13 @@ PER_CONTEXT = (
     "occ",
     "new_alloc",
     "counter_reg",
+    "outer",
+    "wakeup",
+    "fs_reclaim",
 )
+# Per-context fields that outlive a pcpu_alloc() call (not dead when the
+# context is IDLE: model/reduction.py).
+CALL_SPANNING = ("outer", "wakeup")
 PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")  # ctx * live_per_context + k
 
 
@@ -370,6 +398,7 @@ def initial_state(p: Params) -> State:
         ext_new_alloc=(0,) * k,
         isolated=(0,) * k,
         stale=(0,) * k,
+        demoted=(False,) * k,
         nr_empty_pop_pages=empty,
         pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False,
@@ -384,6 +413,7 @@ def initial_state(p: Params) -> State:
         reclaim_run=0,
         reclaim_freed=0,
         reclaim_reintegrate=False,
+        balance_fs_reclaim=False,
         pc=(int(AllocPc.IDLE),) * n,
         req_size=(0,) * n,
         req_align=(0,) * n,
@@ -394,6 +424,9 @@ def initial_state(p: Params) -> State:
         occ=(0,) * n,
         new_alloc=(0,) * n,
         counter_reg=(0,) * n,
+        outer=(0,) * n,
+        wakeup=(False,) * n,
+        fs_reclaim=(False,) * n,
         live_valid=(False,) * nl,
         live_chunk=(0,) * nl,
         live_off=(0,) * nl,

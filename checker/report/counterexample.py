@@ -122,6 +122,8 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
                     else "reintegrated"
                 )
             )
+        if pre.demoted[c] != post.demoted[c]:
+            out.append(f"{role} " + ("moved to pcpu_slot[0]" if post.demoted[c] else "relocated"))
         if pre.map_extend_pending[c] != post.map_extend_pending[c]:
             out.append(
                 f"{role} map extension {'queued' if post.map_extend_pending[c] else 'taken'}"
@@ -150,6 +152,38 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
                 f"{alloc_context(k // lp)} {verb} chunk {of.live_chunk[k]} off "
                 f"{of.live_off[k]} size {of.live_size[k]}"
             )
+    for i in range(p.nr_contexts):
+        # the lock-order variants (model/actions/outside.py)
+        if pre.outer[i] != post.outer[i] and (pre.outer[i] == 0 or post.outer[i] == 0):
+            verb = "holds" if post.outer[i] else "dropped"
+            out.append(f"{alloc_context(i)} {verb} the {p.switches.outside_lock} lock")
+        if pre.wakeup[i] != post.wakeup[i]:
+            out.append(
+                f"{alloc_context(i)}: "
+                + (
+                    "in schedule_work(), its wakeup (pool->lock, rq->lock) next"
+                    if post.wakeup[i]
+                    else "the wakeup done"
+                )
+            )
+        if pre.fs_reclaim[i] != post.fs_reclaim[i]:
+            out.append(
+                f"{alloc_context(i)}: "
+                + (
+                    "in direct reclaim: waits for the fs lock"
+                    if post.fs_reclaim[i]
+                    else "reclaimed"
+                )
+            )
+    if pre.balance_fs_reclaim != post.balance_fs_reclaim:
+        out.append(
+            "balance work: "
+            + (
+                "in direct reclaim: waits for the fs lock"
+                if post.balance_fs_reclaim
+                else "reclaimed"
+            )
+        )
     if pre.balance_pending != post.balance_pending:
         out.append(f"balance work {'queued' if post.balance_pending else 'dequeued'}")
     if pre.balance_pc != post.balance_pc:
@@ -160,9 +194,13 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
     return out
 
 
+# Steps of an allocating context that belong to no request of its own.
+NO_REQUEST = frozenset({Kind.FREE, Kind.OUTSIDE_LOCK, Kind.OUTSIDE_UNLOCK, Kind.WAKEUP})
+
+
 def context_label(model: Model, ai: int, post: State, pre: State | None = None) -> str:
     a = model.actions[ai]
-    if a.ctx is None or a.kind is Kind.FREE:  # a free belongs to no request
+    if a.ctx is None or a.kind in NO_REQUEST:  # a free belongs to no request
         return a.context.label
     # the request is the post-state's, or the pre-state's once the call has
     # returned (a lasso's states forget a finished call's locals)

@@ -97,6 +97,7 @@ class KernelBase:
             "chunk": tuple(range(p.nr_chunks)),
             "fail": (0, 1),
             "live": tuple(range(p.live_per_context)),
+            "demote": (0, 1),
         }
 
     def alloc_at(self, i: int, pc: AllocPc, mutex: bool = False) -> Callable[[Ops, State], Any]:
@@ -211,10 +212,12 @@ class KernelBase:
         """On a list pcpu_alloc() and pcpu_balance_populated() scan: the
         pcpu_slot[] lists and, from f183324133ea, pcpu_sidelined_slot (which
         sits below pcpu_free_slot, the last list they scan)."""
+        # a chunk demoted to pcpu_slot[0] sits below every scan's first slot
+        shown = x.not_(s.demoted[c]) if self.sw.slot_fail_demotion else True
         if not self.sw.partial_depopulation:
-            return self.in_slots(x, s, c)
+            return x.and_(self.in_slots(x, s, c), shown)
         return x.and_(
-            s.live[c], s.linked[c], x.not_(x.eq(s.isolated[c], int(Isolated.TO_DEPOPULATE)))
+            s.live[c], s.linked[c], x.not_(x.eq(s.isolated[c], int(Isolated.TO_DEPOPULATE))), shown
         )
 
     def scan_keys(self, x: Ops, s: State) -> dict[int, Val]:
