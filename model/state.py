@@ -151,8 +151,10 @@ class State:
     ext_new_alloc: tuple  # the new_alloc it computed
     isolated: tuple  # Isolated (f183324133ea)
     stale: tuple  # pages unmapped whose TLB entries may survive (no flush since)
+    memcg: tuple  # 3c7be18ac9a0: pcpu_chunk_type(chunk) == PCPU_CHUNK_MEMCG
     # --- globals ---
-    nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages
+    nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages ([PCPU_CHUNK_ROOT] from 0760fa3d8f7f)
+    nr_empty_pop_pages_memcg: Val  # 0760fa3d8f7f: pcpu_nr_empty_pop_pages[PCPU_CHUNK_MEMCG]
     pcpu_async_enabled: Any  # pcpu_async_enabled
     pcpu_atomic_alloc_failed: Any  # pcpu_atomic_alloc_failed
     alloc_mutex: Val  # owner of pcpu_alloc_mutex
@@ -166,12 +168,14 @@ class State:
     reclaim_run: Val  # the run of pages it depopulates next, as a page bitmap
     reclaim_freed: Val  # the pages it depopulated and has not flushed yet
     reclaim_reintegrate: Any  # its local reintegrate
+    balance_type: Val  # 3c7be18ac9a0: the chunk type pcpu_balance_workfn()'s loop is at
     # --- per allocating context (tuples indexed by context) ---
     pc: tuple  # AllocPc
     req_size: tuple  # pcpu_alloc(size, ...) in cells
     req_align: tuple  # pcpu_alloc(.., align, ..) in cells
     req_atomic: tuple  # is_atomic
     req_reserved: tuple  # reserved
+    req_memcg: tuple  # 3c7be18ac9a0: its type, pcpu_memcg_pre_alloc_hook() == PCPU_CHUNK_MEMCG
     chunk: tuple  # the chunk pcpu_alloc works on
     off: tuple  # the area's offset (cells)
     occ: tuple  # occ_pages
@@ -186,6 +190,7 @@ class State:
     ap_phase: Val  # atomic-progress monitor: 0 off, 1 armed, 2 in the run, 3 check
     ap_size: Val  # the failed atomic request
     ap_align: Val
+    ap_memcg: Any  # its chunk type
     run_clean: Any  # the running balance work met no failure and no allocation
     refill_check: Any  # a clean balance run has just completed
     after_collect: Any  # phase 1 has just collected the chunks to free
@@ -196,7 +201,7 @@ class State:
 # no checked property reads them (checker/engines/bmc.py, native.py: the cone
 # of influence), and a lasso's loop ignores them (checker/engines/lasso.py).
 HISTORY_FIELDS = frozenset(
-    {"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check", "after_collect"}
+    {"ap_phase", "ap_size", "ap_align", "ap_memcg", "run_clean", "refill_check", "after_collect"}
 )
 
 BOOL_FIELDS = frozenset(
@@ -212,6 +217,9 @@ BOOL_FIELDS = frozenset(
         "reclaim_reintegrate",
         "req_atomic",
         "req_reserved",
+        "req_memcg",
+        "ap_memcg",
+        "memcg",
         "live_valid",
         "run_clean",
         "refill_check",
@@ -233,6 +241,7 @@ PER_CHUNK = (
     "ext_new_alloc",
     "isolated",
     "stale",
+    "memcg",
 )
 PER_CONTEXT = (
     "pc",
@@ -240,6 +249,7 @@ PER_CONTEXT = (
     "req_align",
     "req_atomic",
     "req_reserved",
+    "req_memcg",
     "chunk",
     "off",
     "occ",
@@ -328,7 +338,9 @@ def initial_state(p: Params) -> State:
         ext_new_alloc=(0,) * k,
         isolated=(0,) * k,
         stale=(0,) * k,
+        memcg=(False,) * k,
         nr_empty_pop_pages=empty,
+        nr_empty_pop_pages_memcg=0,
         pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False,
         alloc_mutex=MUTEX_FREE,
@@ -342,11 +354,13 @@ def initial_state(p: Params) -> State:
         reclaim_run=0,
         reclaim_freed=0,
         reclaim_reintegrate=False,
+        balance_type=0,
         pc=(int(AllocPc.IDLE),) * n,
         req_size=(0,) * n,
         req_align=(0,) * n,
         req_atomic=(False,) * n,
         req_reserved=(False,) * n,
+        req_memcg=(False,) * n,
         chunk=(0,) * n,
         off=(0,) * n,
         occ=(0,) * n,
@@ -359,6 +373,7 @@ def initial_state(p: Params) -> State:
         ap_phase=0,
         ap_size=0,
         ap_align=0,
+        ap_memcg=False,
         run_clean=False,
         refill_check=False,
         after_collect=False,
