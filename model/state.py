@@ -194,8 +194,10 @@ class State:
     isolated: tuple  # Isolated (f183324133ea)
     stale: tuple  # pages unmapped whose TLB entries may survive (no flush since)
     demoted: tuple  # on pcpu_slot[0] after a failed fit (Switches.slot_fail_demotion)
+    memcg: tuple  # 3c7be18ac9a0: pcpu_chunk_type(chunk) == PCPU_CHUNK_MEMCG
     # --- globals ---
-    nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages
+    nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages ([PCPU_CHUNK_ROOT] from 0760fa3d8f7f)
+    nr_empty_pop_pages_memcg: Val  # 0760fa3d8f7f: pcpu_nr_empty_pop_pages[PCPU_CHUNK_MEMCG]
     pcpu_async_enabled: Any  # pcpu_async_enabled
     pcpu_atomic_alloc_failed: Any  # pcpu_atomic_alloc_failed
     alloc_mutex: Val  # owner of pcpu_alloc_mutex
@@ -212,12 +214,14 @@ class State:
     balance_fs_reclaim: (
         Any  # its GFP_KERNEL allocation is in direct reclaim, waiting for the fs lock
     )
+    balance_type: Val  # 3c7be18ac9a0: the chunk type pcpu_balance_workfn()'s loop is at
     # --- per allocating context (tuples indexed by context) ---
     pc: tuple  # AllocPc
     req_size: tuple  # pcpu_alloc(size, ...) in cells
     req_align: tuple  # pcpu_alloc(.., align, ..) in cells
     req_atomic: tuple  # is_atomic
     req_reserved: tuple  # reserved
+    req_memcg: tuple  # 3c7be18ac9a0: its type, pcpu_memcg_pre_alloc_hook() == PCPU_CHUNK_MEMCG
     chunk: tuple  # the chunk pcpu_alloc works on
     off: tuple  # the area's offset (cells)
     occ: tuple  # occ_pages
@@ -236,6 +240,7 @@ class State:
     ap_phase: Val  # atomic-progress monitor: 0 off, 1 armed, 2 in the run, 3 check
     ap_size: Val  # the failed atomic request
     ap_align: Val
+    ap_memcg: Any  # its chunk type
     run_clean: Any  # the running balance work met no failure and no allocation
     refill_check: Any  # a clean balance run has just completed
     after_collect: Any  # phase 1 has just collected the chunks to free
@@ -246,7 +251,7 @@ class State:
 # no checked property reads them (checker/engines/bmc.py, native.py: the cone
 # of influence), and a lasso's loop ignores them (checker/engines/lasso.py).
 HISTORY_FIELDS = frozenset(
-    {"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check", "after_collect"}
+    {"ap_phase", "ap_size", "ap_align", "ap_memcg", "run_clean", "refill_check", "after_collect"}
 )
 
 BOOL_FIELDS = frozenset(
@@ -265,6 +270,9 @@ BOOL_FIELDS = frozenset(
         "fs_reclaim",
         "req_atomic",
         "req_reserved",
+        "req_memcg",
+        "ap_memcg",
+        "memcg",
         "live_valid",
         "demoted",
         "run_clean",
@@ -288,6 +296,7 @@ PER_CHUNK = (
     "isolated",
     "stale",
     "demoted",
+    "memcg",
 )
 PER_CONTEXT = (
     "pc",
@@ -295,6 +304,7 @@ PER_CONTEXT = (
     "req_align",
     "req_atomic",
     "req_reserved",
+    "req_memcg",
     "chunk",
     "off",
     "occ",
@@ -399,7 +409,9 @@ def initial_state(p: Params) -> State:
         isolated=(0,) * k,
         stale=(0,) * k,
         demoted=(False,) * k,
+        memcg=(False,) * k,
         nr_empty_pop_pages=empty,
+        nr_empty_pop_pages_memcg=0,
         pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False,
         alloc_mutex=MUTEX_FREE,
@@ -414,11 +426,13 @@ def initial_state(p: Params) -> State:
         reclaim_freed=0,
         reclaim_reintegrate=False,
         balance_fs_reclaim=False,
+        balance_type=0,
         pc=(int(AllocPc.IDLE),) * n,
         req_size=(0,) * n,
         req_align=(0,) * n,
         req_atomic=(False,) * n,
         req_reserved=(False,) * n,
+        req_memcg=(False,) * n,
         chunk=(0,) * n,
         off=(0,) * n,
         occ=(0,) * n,
@@ -434,6 +448,7 @@ def initial_state(p: Params) -> State:
         ap_phase=0,
         ap_size=0,
         ap_align=0,
+        ap_memcg=False,
         run_clean=False,
         refill_check=False,
         after_collect=False,
