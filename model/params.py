@@ -29,6 +29,9 @@ MAX_MAP_ALLOC = 128
 # field, and 2,304 of them (4 contexts of 2 live allocations, 4 chunk structs)
 # take the compiler two minutes; the largest shipped spec has 288.
 MAX_SYMMETRIES = 2304
+# "percpu: relegate chunks unusable when failing small allocations" (v5.2):
+# a chunk that fails a fit in a slot below this one moves to pcpu_slot[0].
+PCPU_SLOT_FAIL_THRESHOLD = 3
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,20 @@ class Switches:
     # chunk is reintegrated or sidelined (True); f183324133ea alone leaves the
     # flush to vmalloc's lazy purge (False), as for a destroyed chunk.
     reclaim_tlb_flush: bool = True
+    # 3c7be18ac9a0 (v5.9, "mm: memcg/percpu: account percpu memory to memory
+    # cgroups"): PCPU_NR_CHUNK_TYPES = 2, root and memcg-aware chunks
+    # (pcpu_memcg_pre_alloc_hook(): a __GFP_ACCOUNT request is memcg), each
+    # type with its own pcpu_slot[] lists (pcpu_chunk_list(type)), its own
+    # chunks (pcpu_create_chunk(type, gfp)), and pcpu_balance_workfn()
+    # running __pcpu_balance_workfn(type) for each type in turn; faf65dde844a
+    # (v5.14, "percpu: rework memcg accounting") makes every chunk
+    # memcg-capable again (1).
+    chunk_types: Literal[1, 2] = 1
+    # 0760fa3d8f7f (v5.12, "percpu: make pcpu_nr_empty_pop_pages per chunk
+    # type"): pcpu_nr_empty_pop_pages[PCPU_NR_CHUNK_TYPES], each type's empty
+    # populated pages, read by its LOW check and its balance run (True);
+    # 3c7be18ac9a0 kept the one counter for both types (False).
+    counter_per_chunk_type: bool = False
     # The smallest fix for the population-failure drift this checker found in
     # the area-map kernels (docs/findings.md): the
     # failure path `pcpu_free_area(chunk, off, &occ_pages); goto fail_unlock`
@@ -147,6 +164,43 @@ class Switches:
     occ_pages_subtracted: Literal["after-population", "with-area", "with-area-every-page"] = (
         "after-population"
     )
+
+    # --- 6.13 and the lock-order variants (model/actions/outside.py) ---
+    # "percpu: fix data race with pcpu_nr_empty_pop_pages" (mm tree, merged
+    # for 6.13): pcpu_alloc()'s `pcpu_nr_empty_pop_pages < LOW` check and its
+    # pcpu_schedule_balance_work() move from after the population, with no
+    # lock held ("after-population"), to area_found under pcpu_lock, before
+    # the population ("area-found").
+    low_check: Literal["after-population", "area-found"] = "after-population"
+    # A lock from outside mm/percpu.c that an allocating context may hold
+    # around one pcpu_alloc() call, modelled only as far as a lock-order
+    # cycle needs: "sched", the scheduler's locks a wakeup takes (a BPF
+    # program run under rq->lock updating a per-cpu hash map: a GFP_ATOMIC
+    # pcpu_alloc(), 198790d9a3ae's report); "fs", a filesystem lock held in
+    # a memalloc_nofs_save() scope around a GFP_KERNEL pcpu_alloc() (btrfs,
+    # 28307d938fb2's report), which direct reclaim from a GFP_KERNEL
+    # allocation elsewhere may wait for.  "none": no such context.
+    outside_lock: Literal["none", "sched", "fs"] = "none"
+    # 198790d9a3ae (v5.2): free_percpu() calls pcpu_schedule_balance_work()
+    # with pcpu_lock held ("under-pcpu_lock", 1a4d76076cda to v5.1) or after
+    # spin_unlock_irqrestore() ("after-unlock").
+    free_wakeup: Literal["under-pcpu_lock", "after-unlock"] = "under-pcpu_lock"
+    # 28307d938fb2 (v5.7): pcpu_alloc() applies current_gfp_context(), so a
+    # GFP_KERNEL request in a NOFS/NOIO scope is atomic and never takes
+    # pcpu_alloc_mutex (True); before it, and again since 9a5b183941b5
+    # (is_atomic = !gfpflags_allow_blocking(gfp), 6.15), it takes the mutex.
+    nofs_scope_atomic: bool = False
+    # 9a5b183941b5 (6.15, in 6.1.y and 6.6.y): pcpu_balance_workfn() runs in
+    # a memalloc_noio_save() scope, so its allocations never enter FS or IO
+    # reclaim.
+    balance_noio: bool = False
+    # "percpu: relegate chunks unusable when failing small allocations" (v5.2):
+    # a chunk in a slot below PCPU_SLOT_FAIL_THRESHOLD that pcpu_find_block_fit()
+    # fails goes to pcpu_slot[0], which no scan visits, until a relocation
+    # changes its slot (model/actions/demotion.py).  The kernel's 64 bytes have
+    # no fixed counterpart in scaled cells, so each scan that passes over such
+    # chunks demotes all of them or none, a choice.
+    slot_fail_demotion: bool = False
 
 
 @dataclass(frozen=True)
@@ -303,6 +357,30 @@ class Params:
                     f"occ_pages_subtracted = "
                     f'"{sw.occ_pages_subtracted}" needs counter_update = "locked"',
                 )
+            )
+        if sw.outside_lock == "sched" and sw.area_map != "bitmap":
+            # v4.7-v4.13's pcpu_need_to_extend() also schedules the balance
+            # work under pcpu_lock (atomic callers, 4f996e234dad); only the
+            # wakeups of free_percpu() and of the 6.13 LOW check are steps
+            errors.append(
+                ("outside_lock", 'outside_lock = "sched" needs area_map = "bitmap" (v4.14 on)')
+            )
+        if sw.chunk_types == 2 and (
+            sw.area_map != "bitmap"
+            or sw.occ_pages_subtracted != "with-area-every-page"
+            or sw.partial_depopulation
+        ):
+            errors.append(
+                (
+                    "chunk_types",
+                    "chunk_types = 2 is v5.9 to v5.13's code: it needs area_map = "
+                    '"bitmap", occ_pages_subtracted = "with-area-every-page" and no '
+                    "partial_depopulation",
+                )
+            )
+        if sw.counter_per_chunk_type and sw.chunk_types != 2:
+            errors.append(
+                ("counter_per_chunk_type", "counter_per_chunk_type needs chunk_types = 2")
             )
         return errors
 

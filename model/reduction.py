@@ -8,6 +8,7 @@ from typing import Any
 from percpu_mc.model.ops import Ops
 from percpu_mc.model.state import (
     BOOL_FIELDS,
+    CALL_SPANNING,
     HISTORY_FIELDS,
     PER_CONTEXT,
     PER_LIVE,
@@ -22,7 +23,7 @@ from percpu_mc.model.state import (
 # field named here (same index) is non-zero: its program counter is not
 # IDLE, the allocation is held, the map extension work is running.  Two
 # history variables are dead the same way (model/machine.py, observe): the
-# watched request's size and alignment while nothing is watched (ap_phase
+# watched request's size, alignment and chunk type while nothing is watched (ap_phase
 # 0: arming overwrites them), and whether the balance run is clean while
 # none runs (starting one overwrites it).
 BALANCE_LOCALS = (
@@ -34,14 +35,16 @@ BALANCE_LOCALS = (
     "reclaim_run",
     "reclaim_freed",
     "reclaim_reintegrate",
+    "balance_type",
 )
 LIVE_WHILE = {
     **dict.fromkeys(BALANCE_LOCALS, "balance_pc"),
-    **dict.fromkeys(PER_CONTEXT[1:], "pc"),
+    **dict.fromkeys((f for f in PER_CONTEXT[1:] if f not in CALL_SPANNING), "pc"),
     **dict.fromkeys(PER_LIVE[1:], "live_valid"),
     "ext_new_alloc": "ext_running",
     "ap_size": "ap_phase",
     "ap_align": "ap_phase",
+    "ap_memcg": "ap_phase",
     "run_clean": "balance_pc",
 }
 

@@ -36,7 +36,7 @@ from enum import IntEnum
 from typing import Any
 
 from percpu_mc.model.ops import Ops, Val
-from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC, PERCPU_DYNAMIC_EARLY_SLOTS, Params
+from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC, PERCPU_DYNAMIC_EARLY_SLOTS, Params, Switches
 
 
 class AllocPc(IntEnum):
@@ -70,6 +70,15 @@ class BalancePc(IntEnum):
     FINAL_DESTROY = 11  # ... destroying the free chunks with no populated page
     RECLAIM_DEPOP = 12  # pcpu_reclaim_populated(): pcpu_depopulate_chunk() on reclaim_run
     RECLAIM_FLUSH = 13  # pcpu_reclaim_populated(): pcpu_post_unmap_tlb_flush()
+
+
+class Outer(IntEnum):
+    """Where an allocating context stands with the lock from outside
+    mm/percpu.c (Switches.outside_lock)."""
+
+    NONE = 0  # not held
+    HELD = 1  # held, its pcpu_alloc() call is next
+    CALLED = 2  # held, the call made (or returned): mutex_unlock/up/spin_unlock is next
 
 
 class Isolated(IntEnum):
@@ -122,6 +131,39 @@ BALANCE_LOCKED_PCS = frozenset(
 MUTEX_FREE = 0  # alloc_mutex owner: 0 free, ctx + 1, or balance_owner(p)
 
 
+# An allocating context whose area pcpu_alloc_area() has taken but whose
+# pointer is not yet returned (the area is in the map, not yet in `live_*`).
+AREA_PCS = frozenset({AllocPc.POP_MUTEX, AllocPc.POPULATE, AllocPc.COUNTER, AllocPc.COUNTER_STORE})
+# ... of which the population is still to come
+UNPOPULATED_PCS = frozenset({AllocPc.POP_MUTEX, AllocPc.POPULATE})
+
+
+def alloc_pcs(sw: Switches) -> frozenset:
+    """The program counters the variant's pcpu_alloc() has."""
+    pcs = {AllocPc.IDLE, AllocPc.EXTEND, AllocPc.RESTART, AllocPc.POPULATE, AllocPc.COUNTER}
+    pcs |= (
+        {AllocPc.CREATE}
+        if sw.alloc_mutex == "whole-call"
+        else {AllocPc.CHUNK_MUTEX, AllocPc.POP_MUTEX}
+    )
+    pcs |= {AllocPc.COUNTER_STORE} if sw.counter_update == "unlocked" else set()
+    return frozenset(pcs)
+
+
+def balance_pcs(sw: Switches) -> frozenset:
+    """The program counters the variant's pcpu_balance_workfn() has."""
+    pcs = {BalancePc.IDLE, BalancePc.MUTEX, BalancePc.DESTROY}
+    pcs |= {BalancePc.EXT_PICK, BalancePc.EXT} if sw.map_extension == "balance-list" else set()
+    if sw.balance_work == "free-and-populate":
+        pcs |= {BalancePc.RETRY_POP, BalancePc.PICK, BalancePc.POP, BalancePc.CREATE}
+    if sw.partial_depopulation:
+        # f183324133ea: pcpu_reclaim_populated() and pcpu_balance_free(true)
+        pcs |= {BalancePc.RECLAIM, BalancePc.RECLAIM_DEPOP}
+        pcs |= {BalancePc.FINAL_COLLECT, BalancePc.FINAL_DESTROY}
+        pcs |= {BalancePc.RECLAIM_FLUSH} if sw.reclaim_tlb_flush else set()
+    return frozenset(pcs)
+
+
 def alloc_owner(ctx: int) -> int:
     return ctx + 1
 
@@ -151,8 +193,11 @@ class State:
     ext_new_alloc: tuple  # the new_alloc it computed
     isolated: tuple  # Isolated (f183324133ea)
     stale: tuple  # pages unmapped whose TLB entries may survive (no flush since)
+    demoted: tuple  # on pcpu_slot[0] after a failed fit (Switches.slot_fail_demotion)
+    memcg: tuple  # 3c7be18ac9a0: pcpu_chunk_type(chunk) == PCPU_CHUNK_MEMCG
     # --- globals ---
-    nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages
+    nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages ([PCPU_CHUNK_ROOT] from 0760fa3d8f7f)
+    nr_empty_pop_pages_memcg: Val  # 0760fa3d8f7f: pcpu_nr_empty_pop_pages[PCPU_CHUNK_MEMCG]
     pcpu_async_enabled: Any  # pcpu_async_enabled
     pcpu_atomic_alloc_failed: Any  # pcpu_atomic_alloc_failed
     alloc_mutex: Val  # owner of pcpu_alloc_mutex
@@ -166,17 +211,26 @@ class State:
     reclaim_run: Val  # the run of pages it depopulates next, as a page bitmap
     reclaim_freed: Val  # the pages it depopulated and has not flushed yet
     reclaim_reintegrate: Any  # its local reintegrate
+    balance_fs_reclaim: (
+        Any  # its GFP_KERNEL allocation is in direct reclaim, waiting for the fs lock
+    )
+    balance_type: Val  # 3c7be18ac9a0: the chunk type pcpu_balance_workfn()'s loop is at
     # --- per allocating context (tuples indexed by context) ---
     pc: tuple  # AllocPc
     req_size: tuple  # pcpu_alloc(size, ...) in cells
     req_align: tuple  # pcpu_alloc(.., align, ..) in cells
     req_atomic: tuple  # is_atomic
     req_reserved: tuple  # reserved
+    req_memcg: tuple  # 3c7be18ac9a0: its type, pcpu_memcg_pre_alloc_hook() == PCPU_CHUNK_MEMCG
     chunk: tuple  # the chunk pcpu_alloc works on
     off: tuple  # the area's offset (cells)
     occ: tuple  # occ_pages
     new_alloc: tuple  # new_alloc for the area map extension
     counter_reg: tuple  # the loaded pcpu_nr_empty_pop_pages (unlocked update)
+    # the lock-order variants (Switches.outside_lock, model/actions/outside.py)
+    outer: tuple  # Outer: the outside lock held around one pcpu_alloc() call
+    wakeup: tuple  # in pcpu_schedule_balance_work(): schedule_work()'s wakeup is next
+    fs_reclaim: tuple  # its GFP_KERNEL allocation is in direct reclaim, waiting for the fs lock
     # --- live allocations (tuples indexed by ctx * live_per_context + i) ---
     live_valid: tuple  # the context holds this percpu pointer
     live_chunk: tuple
@@ -186,6 +240,7 @@ class State:
     ap_phase: Val  # atomic-progress monitor: 0 off, 1 armed, 2 in the run, 3 check
     ap_size: Val  # the failed atomic request
     ap_align: Val
+    ap_memcg: Any  # its chunk type
     run_clean: Any  # the running balance work met no failure and no allocation
     refill_check: Any  # a clean balance run has just completed
     after_collect: Any  # phase 1 has just collected the chunks to free
@@ -196,7 +251,7 @@ class State:
 # no checked property reads them (checker/engines/bmc.py, native.py: the cone
 # of influence), and a lasso's loop ignores them (checker/engines/lasso.py).
 HISTORY_FIELDS = frozenset(
-    {"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check", "after_collect"}
+    {"ap_phase", "ap_size", "ap_align", "ap_memcg", "run_clean", "refill_check", "after_collect"}
 )
 
 BOOL_FIELDS = frozenset(
@@ -210,9 +265,16 @@ BOOL_FIELDS = frozenset(
         "pcpu_atomic_alloc_failed",
         "balance_pending",
         "reclaim_reintegrate",
+        "balance_fs_reclaim",
+        "wakeup",
+        "fs_reclaim",
         "req_atomic",
         "req_reserved",
+        "req_memcg",
+        "ap_memcg",
+        "memcg",
         "live_valid",
+        "demoted",
         "run_clean",
         "refill_check",
         "after_collect",
@@ -233,6 +295,8 @@ PER_CHUNK = (
     "ext_new_alloc",
     "isolated",
     "stale",
+    "demoted",
+    "memcg",
 )
 PER_CONTEXT = (
     "pc",
@@ -240,12 +304,19 @@ PER_CONTEXT = (
     "req_align",
     "req_atomic",
     "req_reserved",
+    "req_memcg",
     "chunk",
     "off",
     "occ",
     "new_alloc",
     "counter_reg",
+    "outer",
+    "wakeup",
+    "fs_reclaim",
 )
+# Per-context fields that outlive a pcpu_alloc() call (not dead when the
+# context is IDLE: model/reduction.py).
+CALL_SPANNING = ("outer", "wakeup")
 PER_LIVE = ("live_valid", "live_chunk", "live_off", "live_size")  # ctx * live_per_context + k
 
 
@@ -287,6 +358,16 @@ def full(n: int) -> int:
     return (1 << n) - 1
 
 
+def fixed_cells(p: Params, c: int) -> int:
+    """Cells of chunk c in use from boot: the first chunk's static area, the
+    part of the reserved chunk outside its map."""
+    if c == 0:
+        return full(p.first_chunk_static_cells)
+    if p.has_reserved and c == p.reserved_index:
+        return full(p.unit_cells) ^ full(p.reserved_cells)
+    return 0
+
+
 def initial_state(p: Params) -> State:
     """After pcpu_setup_first_chunk() and percpu_init_late(), before
     percpu_enable_async(): the first and reserved chunks exist, fully
@@ -294,7 +375,7 @@ def initial_state(p: Params) -> State:
     k, n = p.nr_chunks, p.nr_contexts
     nl = n * p.live_per_context
     cells, pages = p.unit_cells, p.unit_pages
-    static = full(p.first_chunk_static_cells)
+    static = fixed_cells(p, 0)
     alloc_map = [0] * k
     bound_map = [0] * k
     populated = [0] * k
@@ -302,9 +383,8 @@ def initial_state(p: Params) -> State:
     alloc_map[0], bound_map[0], populated[0], live[0] = static, 1, full(pages), True
     if p.has_reserved:
         # the reserved chunk serves only [0, reserved_cells); the rest is outside its map
-        outside = full(cells) ^ full(p.reserved_cells)
         r = p.reserved_index
-        alloc_map[r], bound_map[r] = outside, (1 << p.reserved_cells) & full(cells)
+        alloc_map[r], bound_map[r] = fixed_cells(p, r), (1 << p.reserved_cells) & full(cells)
         populated[r], live[r] = full(pages), True
     linked = [i == 0 for i in range(k)]
     empty = sum(
@@ -328,7 +408,10 @@ def initial_state(p: Params) -> State:
         ext_new_alloc=(0,) * k,
         isolated=(0,) * k,
         stale=(0,) * k,
+        demoted=(False,) * k,
+        memcg=(False,) * k,
         nr_empty_pop_pages=empty,
+        nr_empty_pop_pages_memcg=0,
         pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False,
         alloc_mutex=MUTEX_FREE,
@@ -342,16 +425,22 @@ def initial_state(p: Params) -> State:
         reclaim_run=0,
         reclaim_freed=0,
         reclaim_reintegrate=False,
+        balance_fs_reclaim=False,
+        balance_type=0,
         pc=(int(AllocPc.IDLE),) * n,
         req_size=(0,) * n,
         req_align=(0,) * n,
         req_atomic=(False,) * n,
         req_reserved=(False,) * n,
+        req_memcg=(False,) * n,
         chunk=(0,) * n,
         off=(0,) * n,
         occ=(0,) * n,
         new_alloc=(0,) * n,
         counter_reg=(0,) * n,
+        outer=(0,) * n,
+        wakeup=(False,) * n,
+        fs_reclaim=(False,) * n,
         live_valid=(False,) * nl,
         live_chunk=(0,) * nl,
         live_off=(0,) * nl,
@@ -359,6 +448,7 @@ def initial_state(p: Params) -> State:
         ap_phase=0,
         ap_size=0,
         ap_align=0,
+        ap_memcg=False,
         run_clean=False,
         refill_check=False,
         after_collect=False,

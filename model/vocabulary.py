@@ -146,6 +146,13 @@ class Kind(Enum):
     MAP_EXTEND = Log(call=("pcpu_extend_area_map", "pcpu_map_extend_workfn"))
     # percpu_enable_async(), the initcall
     ENABLE_ASYNC = Log(call=("percpu_enable_async", "do_one_initcall"))
+    # outside mm/percpu.c, only in the lock-order variants (Switches.outside_lock,
+    # model/actions/outside.py): they print nothing
+    OUTSIDE_LOCK = Log()  # a context takes the outside lock, to call pcpu_alloc() under it
+    OUTSIDE_UNLOCK = Log()  # ... and drops it after the call
+    WAKEUP = Log()  # schedule_work(): pool->lock, then the wakeup's pi_lock and rq->lock
+    FS_RECLAIM = Log()  # a GFP_KERNEL allocation enters direct reclaim (the fs shrinkers)
+    FS_RECLAIM_DONE = Log()  # ... which takes and drops the filesystem's lock
 
     @property
     def log(self) -> Log:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from percpu_mc.checker.specs import load
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Params, Switches
-from percpu_mc.model.state import AllocPc, BalancePc, State, schema
+from percpu_mc.model.state import AllocPc, BalancePc, Outer, State, schema
 
 # Reproducible runs; examples are few because each compares every step of a
 # state (about a hundred action instances) on both interpretations.
@@ -42,6 +42,8 @@ VARIANTS: dict[str, Params] = {
         "v5.14-noflush",
         "v4.13-popfail-fix",
         "v4.13-counter-fix",
+        "v5.1-sched",
+        "v5.6-nofs",
     )
 }
 VARIANTS["reserved"] = Params(
@@ -136,6 +138,7 @@ def field_strategy(p: Params, name: str, kind: str) -> st.SearchStrategy:
         "balance_new_alloc": st.sampled_from([0] + MAP_SIZES),
         "alloc_mutex": st.integers(0, p.nr_contexts + 1),
         "ap_phase": st.integers(0, 3),
+        "outer": st.integers(0, max(Outer)),
     }
     return bounded.get(name, st.integers(*SMALL_INT))
 

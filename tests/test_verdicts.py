@@ -87,6 +87,8 @@ KNOWN_BUGS = [
     ("v4.13-spin-k2", "counter-exact", 11, False),  # the same drift at the SPIN geometry
     ("v4.13-spin-k2", "counter-nonnegative", 13, False),
     ("v4.13-spin-k2", "refill", 20, False),  # balance trusts the drifted counter
+    ("v5.1-sched", "no-deadlock", 15, False),  # 198790d9a3ae: wakeup under pcpu_lock
+    ("v5.6-nofs", "no-deadlock", 3, True),  # 28307d938fb2: NOFS caller waits for the mutex
 ]
 
 

@@ -83,7 +83,17 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
     """What a step changed, in kernel terms."""
     out: list[str] = []
     if pre.nr_empty_pop_pages != post.nr_empty_pop_pages:
-        out.append(f"pcpu_nr_empty_pop_pages {pre.nr_empty_pop_pages} -> {post.nr_empty_pop_pages}")
+        name = "[root]" if p.switches.counter_per_chunk_type else ""
+        out.append(
+            f"pcpu_nr_empty_pop_pages{name} {pre.nr_empty_pop_pages} -> {post.nr_empty_pop_pages}"
+        )
+    if pre.nr_empty_pop_pages_memcg != post.nr_empty_pop_pages_memcg:
+        out.append(
+            f"pcpu_nr_empty_pop_pages[memcg] {pre.nr_empty_pop_pages_memcg} -> "
+            f"{post.nr_empty_pop_pages_memcg}"
+        )
+    if pre.balance_type != post.balance_type and post.balance_type:
+        out.append("pcpu_balance_workfn(): on to __pcpu_balance_workfn(PCPU_CHUNK_MEMCG)")
     if pre.alloc_mutex != post.alloc_mutex:
         out.append(
             f"pcpu_alloc_mutex {owner_name(p, pre.alloc_mutex)} -> "
@@ -95,7 +105,8 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
     for c in range(p.nr_chunks):
         role = chunk_role(p, c)
         if pre.live[c] != post.live[c]:
-            out.append(f"{role} {'created' if post.live[c] else 'destroyed'}")
+            kind = " (memcg-aware)" if post.live[c] and post.memcg[c] else ""
+            out.append(f"{role} {'created' if post.live[c] else 'destroyed'}{kind}")
         if (pre.alloc_map[c], pre.bound_map[c]) != (post.alloc_map[c], post.bound_map[c]):
             out.append(
                 f"{role} map {cell_map(p, pre.alloc_map[c], pre.bound_map[c])} -> "
@@ -122,6 +133,8 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
                     else "reintegrated"
                 )
             )
+        if pre.demoted[c] != post.demoted[c]:
+            out.append(f"{role} " + ("moved to pcpu_slot[0]" if post.demoted[c] else "relocated"))
         if pre.map_extend_pending[c] != post.map_extend_pending[c]:
             out.append(
                 f"{role} map extension {'queued' if post.map_extend_pending[c] else 'taken'}"
@@ -150,6 +163,38 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
                 f"{alloc_context(k // lp)} {verb} chunk {of.live_chunk[k]} off "
                 f"{of.live_off[k]} size {of.live_size[k]}"
             )
+    for i in range(p.nr_contexts):
+        # the lock-order variants (model/actions/outside.py)
+        if pre.outer[i] != post.outer[i] and (pre.outer[i] == 0 or post.outer[i] == 0):
+            verb = "holds" if post.outer[i] else "dropped"
+            out.append(f"{alloc_context(i)} {verb} the {p.switches.outside_lock} lock")
+        if pre.wakeup[i] != post.wakeup[i]:
+            out.append(
+                f"{alloc_context(i)}: "
+                + (
+                    "in schedule_work(), its wakeup (pool->lock, rq->lock) next"
+                    if post.wakeup[i]
+                    else "the wakeup done"
+                )
+            )
+        if pre.fs_reclaim[i] != post.fs_reclaim[i]:
+            out.append(
+                f"{alloc_context(i)}: "
+                + (
+                    "in direct reclaim: waits for the fs lock"
+                    if post.fs_reclaim[i]
+                    else "reclaimed"
+                )
+            )
+    if pre.balance_fs_reclaim != post.balance_fs_reclaim:
+        out.append(
+            "balance work: "
+            + (
+                "in direct reclaim: waits for the fs lock"
+                if post.balance_fs_reclaim
+                else "reclaimed"
+            )
+        )
     if pre.balance_pending != post.balance_pending:
         out.append(f"balance work {'queued' if post.balance_pending else 'dequeued'}")
     if pre.balance_pc != post.balance_pc:
@@ -160,9 +205,13 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
     return out
 
 
+# Steps of an allocating context that belong to no request of its own.
+NO_REQUEST = frozenset({Kind.FREE, Kind.OUTSIDE_LOCK, Kind.OUTSIDE_UNLOCK, Kind.WAKEUP})
+
+
 def context_label(model: Model, ai: int, post: State, pre: State | None = None) -> str:
     a = model.actions[ai]
-    if a.ctx is None or a.kind is Kind.FREE:  # a free belongs to no request
+    if a.ctx is None or a.kind in NO_REQUEST:  # a free belongs to no request
         return a.context.label
     # the request is the post-state's, or the pre-state's once the call has
     # returned (a lasso's states forget a finished call's locals)
@@ -194,7 +243,9 @@ def request(model: Model, st: TraceStep) -> str | None:
         return None
     ch = st.choices
     text = f"request: {ch.get('size', '?')} cell(s), align {ch.get('align', 1)}"
-    return text + (", reserved" if ch.get("reserved") else "")
+    text += ", reserved" if ch.get("reserved") else ""
+    # 3c7be18ac9a0: a __GFP_ACCOUNT request, served from the memcg-aware chunks
+    return text + (", memcg-aware" if ch.get("memcg") else "")
 
 
 def steps(model: Model, trace: Trace) -> list[dict[str, Any]]:

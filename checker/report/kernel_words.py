@@ -39,6 +39,11 @@ FUNCTION: dict[Kind, str] = {
     Kind.MAP_EXTEND_START: "pcpu_map_extend_workfn",
     Kind.MAP_EXTEND: "pcpu_extend_area_map",
     Kind.ENABLE_ASYNC: "percpu_enable_async",
+    Kind.OUTSIDE_LOCK: "pcpu_alloc",
+    Kind.OUTSIDE_UNLOCK: "pcpu_alloc",
+    Kind.WAKEUP: "pcpu_schedule_balance_work",
+    Kind.FS_RECLAIM: "pcpu_alloc_mutex",
+    Kind.FS_RECLAIM_DONE: "pcpu_alloc_mutex",
 }
 
 # The kernel call whose failure (memory pressure) a step's `fail` choice

@@ -1,5 +1,6 @@
 """The actions: one per lock-delimited step of the kernel code, by kernel
-function family: `alloc` (pcpu_alloc(), free_percpu()), `balance`
+function family: `alloc` and `populate` (pcpu_alloc()), `free`
+(free_percpu()), `balance`
 (pcpu_balance_workfn()), `map_extend` (pcpu_map_extend_workfn(),
 percpu_enable_async()); `common` holds what they share.
 
@@ -25,6 +26,12 @@ Abstractions, and why they are sound for the properties:
 * v5.14's balance work holds pcpu_lock across some of its steps
   (state.BALANCE_LOCKED_PCS); there the allocating contexts' steps wait,
   which is the kernel's lock, not an abstraction;
+* the lock-order variants' contexts outside mm/percpu.c (a lock held around
+  one pcpu_alloc() call, schedule_work()'s wakeup, direct reclaim into a
+  filesystem) are modelled only as far as a wait-for cycle needs
+  (model/actions/outside.py);
+* slot-0 demotion (PCPU_SLOT_FAIL_THRESHOLD) is a choice of each scan that
+  passes over chunks it fails on (model/actions/demotion.py);
 * the reserved chunk's map is the first chunk's static smap[] of
   PERCPU_DYNAMIC_EARLY_SLOTS entries, which no scaled geometry fills: its
   extension is never needed, so it is not modelled.
@@ -38,7 +45,10 @@ from typing import Any
 from percpu_mc.model.actions.alloc import PcpuAlloc
 from percpu_mc.model.actions.balance import PcpuBalanceWork
 from percpu_mc.model.actions.common import Action, Choices, Events, Step
+from percpu_mc.model.actions.demotion import SlotFailDemotion
+from percpu_mc.model.actions.free import FreePercpu
 from percpu_mc.model.actions.map_extend import PcpuMapExtendWork
+from percpu_mc.model.actions.outside import OutsideLocks
 from percpu_mc.model.ops import Ops
 from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import Role
@@ -46,18 +56,24 @@ from percpu_mc.model.vocabulary import Role
 __all__ = ["Action", "Choices", "Events", "Kernel", "Step"]
 
 
-class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork):
+class Kernel(
+    PcpuAlloc, FreePercpu, PcpuBalanceWork, PcpuMapExtendWork, OutsideLocks, SlotFailDemotion
+):
     """The actions of one spec: parameters and switches bound."""
 
     def actions(self) -> list[Action]:
         acts = self.init_actions()
         for i in range(self.p.nr_contexts):
-            acts += self.alloc_actions(i)
+            acts += self.alloc_actions(i) + self.free_actions(i)
         if self.sw.balance_lock == "held":
             acts = [self.outside_balance_lock(a) for a in acts]
         acts += self.balance_actions()
         if self.sw.map_extension == "work-item":
             acts += self.map_extend_actions()
+        if self.sw.slot_fail_demotion:
+            acts = [self.demotion(a) for a in acts]
+        if self.sw.outside_lock != "none":
+            acts = [self.lock_order(a) for a in acts] + self.outside_actions()
         return acts
 
     def outside_balance_lock(self, a: Action) -> Action:
