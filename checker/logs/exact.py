@@ -228,18 +228,19 @@ class ExactReplay:
             self.result.not_decided.setdefault(reason, []).append(line)
 
     def feed(self, r: Record) -> None:
-        if isinstance(r, PercpuAlloc):
+        kind = type(r)
+        if kind is PercpuAlloc:
             self.allocation(r)
-        elif isinstance(r, PercpuFree):
+        elif kind is PercpuFree:
             self.free(r)
-        elif isinstance(r, PercpuCreateChunk):
+        elif kind is PercpuCreateChunk:
             self.create(r)
-        elif isinstance(r, PercpuDestroyChunk):
+        elif kind is PercpuDestroyChunk:
             self.destroy(r)
-        elif isinstance(r, PercpuAllocFail):
+        elif kind is PercpuAllocFail:
             self.request_ends(r, r.size, r.align)
             return
-        elif isinstance(r, FunctionCall | ProbeHit):
+        elif kind is FunctionCall or kind is ProbeHit:
             self.population(r)
             return
         else:
@@ -381,7 +382,7 @@ class ExactReplay:
             r.off % PCPU_MIN_ALLOC_SIZE
             or bits <= 0
             or bit_off + bits > chunk.map_bits
-            or chunk.alloc_map.next_bit(bit_off, bit_off + bits, True) < bit_off + bits
+            or chunk.alloc_map.any_set(bit_off, bit_off + bits)
         ):
             return  # an impossible area: level 1 reports it
         first, last = bit_off // PAGE_BITS, (bit_off + bits - 1) // PAGE_BITS
