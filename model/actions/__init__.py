@@ -45,6 +45,7 @@ from percpu_mc.model.actions.alloc import PcpuAlloc
 from percpu_mc.model.actions.balance import PcpuBalanceWork
 from percpu_mc.model.actions.common import Action, Choices, Events, Step
 from percpu_mc.model.actions.demotion import SlotFailDemotion
+from percpu_mc.model.actions.low_check import AreaFoundLowCheck
 from percpu_mc.model.actions.map_extend import PcpuMapExtendWork
 from percpu_mc.model.actions.outside import OutsideLocks
 from percpu_mc.model.ops import Ops
@@ -54,7 +55,9 @@ from percpu_mc.model.vocabulary import Role
 __all__ = ["Action", "Choices", "Events", "Kernel", "Step"]
 
 
-class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork, OutsideLocks, SlotFailDemotion):
+class Kernel(
+    PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork, AreaFoundLowCheck, SlotFailDemotion, OutsideLocks
+):
     """The actions of one spec: parameters and switches bound."""
 
     def actions(self) -> list[Action]:
@@ -66,6 +69,8 @@ class Kernel(PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork, OutsideLocks, SlotFa
         acts += self.balance_actions()
         if self.sw.map_extension == "work-item":
             acts += self.map_extend_actions()
+        if self.sw.low_check == "area-found":
+            acts = [self.area_found_low_check(a) for a in acts]
         if self.sw.slot_fail_demotion:
             acts = [self.demotion(a) for a in acts]
         if self.sw.outside_lock != "none":
