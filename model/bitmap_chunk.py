@@ -80,7 +80,10 @@ class Bitmap:
     def next_used_word(self, i: int, n: int) -> int:
         """The first word at or after i with a bit set, or n."""
         rest = self.used >> i
-        return min(i + ffs0(rest), n) if rest else n
+        if not rest:
+            return n
+        j = i + (rest & -rest).bit_length() - 1
+        return j if j < n else n
 
     def test(self, bit: int) -> bool:
         return bool(self.words[bit >> self.shift] >> (bit & (self.word - 1)) & 1)
@@ -93,11 +96,15 @@ class Bitmap:
 
     def _update(self, start: int, nr: int, value: bool) -> None:
         end = start + nr
+        shift, last = self.shift, self.word - 1
+        words = self.words
         while start < end:
-            i, off = start >> self.shift, start & (self.word - 1)
-            n = min(end - start, self.word - off)
+            i, off = start >> shift, start & last
+            n = end - start
+            if n > self.word - off:
+                n = self.word - off
             mask = ((1 << n) - 1) << off
-            w = self.words[i] = self.words[i] | mask if value else self.words[i] & ~mask
+            w = words[i] = words[i] | mask if value else words[i] & ~mask
             self.used = self.used | (1 << i) if w else self.used & ~(1 << i)
             start += n
 
@@ -105,15 +112,19 @@ class Bitmap:
         """find_next_bit / find_next_zero_bit: the first bit equal to
         `value` in [start, end), or `end`."""
         shift, mask = self.shift, self.word - 1
+        words = self.words
         while start < end:
-            w = self.words[start >> shift]
-            if not value:
-                w = ~w & self.full
+            w = words[start >> shift] if value else ~words[start >> shift] & self.full
             w >>= start & mask
             if w:
-                return min(start + ffs0(w), end)
+                start += (w & -w).bit_length() - 1
+                return start if start < end else end
             start = (start | mask) + 1
         return end
+
+    def any_set(self, start: int, end: int) -> bool:
+        """Is a bit of [start, end) set?"""
+        return self.next_bit(start, end, True) < end
 
     def last_set_in_word(self, index: int, size: int) -> int:
         """find_last_bit(pcpu_index_alloc_map(chunk, index), size): the last

@@ -40,13 +40,16 @@ def pcpu_next_fit_region(
     chunk: Chunk, alloc_bits: int, align: int, bit_off: int
 ) -> tuple[int, int]:
     """pcpu_next_fit_region(): the next region the hints say can hold the
-    request, (bit_off, bits); bit_off = map_bits when there is none."""
+    request, (bit_off, bits); bit_off = map_bits when there is none.
+    (align is a power of two: ALIGN(x, align) is (x + align - 1) & -align.)"""
     bb = chunk.version.block_bits
     v52 = chunk.version.generation == "v5.2"
     i, block_off = divmod(bit_off, bb)
     bits = 0
     blocks = chunk.md_blocks
-    while i < len(blocks):
+    n = len(blocks)
+    up = align - 1
+    while i < n:
         block = blocks[i]
         if bits:  # a free run continuing from the previous block
             bits += block.left_free
@@ -55,17 +58,16 @@ def pcpu_next_fit_region(
             if block.left_free == bb:
                 i += 1
                 continue
-        bits = align_up(block.contig_hint_start, align) - block.contig_hint_start
-        if (
-            block.contig_hint
-            and block.contig_hint_start >= block_off
-            and block.contig_hint >= bits + alloc_bits
-        ):
-            start = pcpu_next_hint(block, alloc_bits, v52)
-            bits += alloc_bits + block.contig_hint_start - start
-            return i * bb + start, bits
+        contig = block.contig_hint
+        if contig >= alloc_bits:
+            start = block.contig_hint_start
+            bits = ((start + up) & -align) - start
+            if start >= block_off and contig >= bits + alloc_bits:
+                start = pcpu_next_hint(block, alloc_bits, v52)
+                bits += alloc_bits + block.contig_hint_start - start
+                return i * bb + start, bits
         block_off = 0
-        off = align_up(bb - block.right_free, align)
+        off = (bb - block.right_free + up) & -align
         bits = bb - off
         bit_off = i * bb + off
         if bits >= alloc_bits:

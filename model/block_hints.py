@@ -55,6 +55,8 @@ bits) cheap to update.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from percpu_mc.model.bitmap_chunk import (
     PAGE_SIZE,
     PCPU_MIN_ALLOC_SIZE,
@@ -74,38 +76,40 @@ def pcpu_region_overlap(a: int, b: int, x: int, y: int) -> bool:
 def pcpu_block_update(block: BlockMd, start: int, end: int, v52: bool = True) -> None:
     """pcpu_block_update(): [start, end) is a whole free run of the record."""
     contig = end - start
-    block.first_free = min(block.first_free, start)
+    if start < block.first_free:
+        block.first_free = start
     if start == 0:
         block.left_free = contig
     if end == block.nr_bits:
         block.right_free = contig
+    hint = block.contig_hint
     if not v52:
-        if contig > block.contig_hint:
+        if contig > hint:
             block.contig_hint_start, block.contig_hint = start, contig
         elif (
             block.contig_hint_start
-            and contig == block.contig_hint
+            and contig == hint
             and (not start or ffs0(start) > ffs0(block.contig_hint_start))
         ):
             block.contig_hint_start = start  # the start with the best alignment
         return
-    if contig > block.contig_hint:
+    if contig > hint:
         # the old contig_hint becomes the scan_hint when it lies before
         if start > block.contig_hint_start:
-            if block.contig_hint > block.scan_hint:
+            if hint > block.scan_hint:
                 block.scan_hint_start = block.contig_hint_start
-                block.scan_hint = block.contig_hint
+                block.scan_hint = hint
             elif start < block.scan_hint_start:
                 block.scan_hint = 0  # keep scan_hint_start < contig_hint_start
         else:
             block.scan_hint = 0
         block.contig_hint_start, block.contig_hint = start, contig
-    elif contig == block.contig_hint:
+    elif contig == hint:
         if block.contig_hint_start and (not start or ffs0(start) > ffs0(block.contig_hint_start)):
             block.contig_hint_start = start  # better aligned
-            if start < block.scan_hint_start and block.contig_hint > block.scan_hint:
+            if start < block.scan_hint_start and hint > block.scan_hint:
                 block.scan_hint = 0
-        elif start > block.scan_hint_start or block.contig_hint > block.scan_hint:
+        elif start > block.scan_hint_start or hint > block.scan_hint:
             block.scan_hint_start, block.scan_hint = start, contig
     elif start < block.contig_hint_start and (
         contig > block.scan_hint or (contig == block.scan_hint and start > block.scan_hint_start)
@@ -138,38 +142,52 @@ def pcpu_block_refresh_hint(chunk: Chunk, index: int) -> None:
         w &= ~((1 << re) - 1)
 
 
-def pcpu_next_md_free_region(chunk: Chunk, bit_off: int) -> tuple[int, int]:
-    """pcpu_next_md_free_region(): the next free run the block hints show
-    at or after bit_off, aggregated across blocks: (bit_off, bits)."""
+def md_free_regions(chunk: Chunk, bit_off: int) -> Iterator[tuple[int, int]]:
+    """pcpu_for_each_md_free_region(): the free runs the block hints show
+    from bit_off on, aggregated across blocks, (bit_off, bits) each; the
+    next is looked for one bit past the end of the last, as the kernel's
+    loop steps (bit_off += bits + 1)."""
     bb = chunk.version.block_bits
     blocks = chunk.md_blocks
     n = len(blocks)
+    next_used_word = chunk.alloc_map.next_used_word
     i, block_off = divmod(bit_off, bb)
-    if i >= n:
-        return bit_off, 0
     while i < n:
         block = blocks[i]
         bits = block.contig_hint
-        if not bits and not block.right_free:  # a full block: nothing here
+        right = block.right_free
+        if not bits and not right:  # a full block: nothing here
             block_off = 0
             i += 1
             continue
-        if bits and block.contig_hint_start >= block_off and bits + block.contig_hint_start < bb:
-            return i * bb + block.contig_hint_start, bits
-        block_off = 0
-        bits = block.right_free
-        bit_off = (i + 1) * bb - bits
+        start = block.contig_hint_start
+        if bits and start >= block_off and bits + start < bb:
+            yield i * bb + start, bits
+            i, block_off = divmod(i * bb + start + bits + 1, bb)
+            continue
         i += 1
-        if bits:  # the run continues through wholly free blocks
-            # A block's left_free is BLOCK_BITS exactly when no bit of it is
-            # in use (promise "block-left", kept by every version), so the
-            # blocks the kernel adds up one by one are those with no bit set.
-            j = chunk.alloc_map.next_used_word(i, n)
-            bits += (j - i) * bb
-            if j < n:
-                bits += blocks[j].left_free
-            return bit_off, bits
-    return n * bb, 0  # past the last block, which had no free run at its end
+        if not right:
+            block_off = 0
+            continue
+        # The run continues through wholly free blocks.  A block's
+        # left_free is BLOCK_BITS exactly when no bit of it is in use
+        # (promise "block-left", kept by every version), so the blocks the
+        # kernel adds up one by one are those with no bit set.
+        j = next_used_word(i, n)
+        bits = right + (j - i) * bb
+        if j < n:
+            bits += blocks[j].left_free
+        yield i * bb - right, bits
+        i, block_off = divmod(i * bb - right + bits + 1, bb)
+
+
+def pcpu_next_md_free_region(chunk: Chunk, bit_off: int) -> tuple[int, int]:
+    """pcpu_next_md_free_region(): the next free run the block hints show
+    at or after bit_off, aggregated across blocks: (bit_off, bits); past the
+    last block (map_bits or beyond), 0 bits, when there is none."""
+    bb = chunk.version.block_bits
+    n = len(chunk.md_blocks)
+    return next(md_free_regions(chunk, bit_off), (bit_off if bit_off // bb >= n else n * bb, 0))
 
 
 def pcpu_chunk_refresh_hint(chunk: Chunk, full_scan: bool = True) -> None:
@@ -183,13 +201,19 @@ def pcpu_chunk_refresh_hint(chunk: Chunk, full_scan: bool = True) -> None:
     else:
         bit_off = md.first_free
         md.contig_hint = 0
-    bit_off, bits = pcpu_next_md_free_region(chunk, bit_off)
-    while bit_off < chunk.map_bits:
-        if v52:
-            pcpu_block_update(md, bit_off, bit_off + bits)
-        else:
+    nr_bits = md.nr_bits
+    for bit_off, bits in md_free_regions(chunk, bit_off):
+        if not v52:
             pcpu_chunk_update(md, bit_off, bits)
-        bit_off, bits = pcpu_next_md_free_region(chunk, bit_off + bits + 1)
+        elif not (
+            # Past the hint and smaller than it, a run changes nothing in
+            # pcpu_block_update() unless it ends the chunk: skip the call.
+            bits < md.contig_hint
+            and md.contig_hint_start < bit_off
+            and md.first_free <= bit_off
+            and bit_off + bits != nr_bits
+        ):
+            pcpu_block_update(md, bit_off, bit_off + bits)
 
 
 def pcpu_chunk_update(md: BlockMd, bit_off: int, bits: int) -> None:

@@ -20,13 +20,18 @@ from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC
 from percpu_mc.model.state import (
     ALLOC_CHUNK_PCS,
     ALLOC_MUTEX_PCS,
+    AREA_PCS,
     BALANCE_MUTEX_PCS,
+    UNPOPULATED_PCS,
     AllocPc,
     BalancePc,
     Isolated,
     State,
     alloc_owner,
+    alloc_pcs,
     balance_owner,
+    balance_pcs,
+    fixed_cells,
     full,
 )
 
@@ -36,13 +41,6 @@ class Lemma:
     name: str
     promise: str
     holds: Callable[[Ops, Kernel, State], Any]
-
-
-# An allocating context whose area pcpu_alloc_area() has taken but whose
-# pointer is not yet returned (the area is in the map, not yet in `live_*`).
-AREA_PCS = frozenset({AllocPc.POP_MUTEX, AllocPc.POPULATE, AllocPc.COUNTER, AllocPc.COUNTER_STORE})
-# ... of which the population is still to come
-UNPOPULATED_PCS = frozenset({AllocPc.POP_MUTEX, AllocPc.POPULATE})
 
 
 def _in(x: Ops, v: Any, values: Any) -> Any:
@@ -73,50 +71,11 @@ def areas(x: Ops, k: Kernel, s: State) -> list[tuple[Any, Any, Any, Any]]:
     return out
 
 
-def fixed_cells(k: Kernel, c: int) -> int:
-    """Cells of chunk c in use from boot: the first chunk's static area, the
-    part of the reserved chunk outside its map."""
-    p = k.p
-    if c == 0:
-        return full(p.first_chunk_static_cells)
-    if p.has_reserved and c == p.reserved_index:
-        return full(p.unit_cells) ^ full(p.reserved_cells)
-    return 0
-
-
-def alloc_pcs(k: Kernel) -> frozenset:
-    """The program counters the variant's pcpu_alloc() has."""
-    sw = k.sw
-    pcs = {AllocPc.IDLE, AllocPc.EXTEND, AllocPc.RESTART, AllocPc.POPULATE, AllocPc.COUNTER}
-    pcs |= (
-        {AllocPc.CREATE}
-        if sw.alloc_mutex == "whole-call"
-        else {AllocPc.CHUNK_MUTEX, AllocPc.POP_MUTEX}
-    )
-    pcs |= {AllocPc.COUNTER_STORE} if sw.counter_update == "unlocked" else set()
-    return frozenset(pcs)
-
-
-def balance_pcs(k: Kernel) -> frozenset:
-    """The program counters the variant's pcpu_balance_workfn() has."""
-    sw = k.sw
-    pcs = {BalancePc.IDLE, BalancePc.MUTEX, BalancePc.DESTROY}
-    pcs |= {BalancePc.EXT_PICK, BalancePc.EXT} if sw.map_extension == "balance-list" else set()
-    if sw.balance_work == "free-and-populate":
-        pcs |= {BalancePc.RETRY_POP, BalancePc.PICK, BalancePc.POP, BalancePc.CREATE}
-    if sw.partial_depopulation:
-        # f183324133ea: pcpu_reclaim_populated() and pcpu_balance_free(true)
-        pcs |= {BalancePc.RECLAIM, BalancePc.RECLAIM_DEPOP}
-        pcs |= {BalancePc.FINAL_COLLECT, BalancePc.FINAL_DESTROY}
-        pcs |= {BalancePc.RECLAIM_FLUSH} if sw.reclaim_tlb_flush else set()
-    return frozenset(pcs)
-
-
 def domains(x: Ops, k: Kernel, s: State) -> Any:
     """Every variable stays within the values its code gives it."""
     p, g = k.p, k.g
     ok = [
-        _in(x, s.balance_pc, balance_pcs(k)),
+        _in(x, s.balance_pc, balance_pcs(k.sw)),
         x.le(0, s.alloc_mutex),
         x.le(s.alloc_mutex, balance_owner(p)),
         x.le(0, s.ap_phase),
@@ -129,7 +88,7 @@ def domains(x: Ops, k: Kernel, s: State) -> Any:
     for i in range(p.nr_contexts):
         busy = x.not_(x.eq(s.pc[i], int(AllocPc.IDLE)))
         ok += [
-            _in(x, s.pc[i], alloc_pcs(k)),
+            _in(x, s.pc[i], alloc_pcs(k.sw)),
             _implies(
                 x, busy, x.and_(_in(x, s.req_size[i], p.sizes), _in(x, s.req_align[i], p.aligns))
             ),
@@ -236,9 +195,9 @@ def area_map(x: Ops, k: Kernel, s: State) -> Any:
     for (pres, c, off, size), m in zip(ars, masks):
         ok.append(_implies(x, pres, x.and_(x.le(off + size, g.cells), select(x, s.live, c))))
     for c in range(k.p.nr_chunks):
-        used: Any = fixed_cells(k, c)
+        used: Any = fixed_cells(k.p, c)
         bound: Any = (
-            1 if c == 0 else (1 << k.p.reserved_cells) & full(g.cells) if fixed_cells(k, c) else 0
+            1 if c == 0 else (1 << k.p.reserved_cells) & full(g.cells) if fixed_cells(k.p, c) else 0
         )
         for (pres, ch, _, _), m, st in zip(ars, masks, starts):
             here = x.and_(pres, x.eq(ch, c))
@@ -255,7 +214,7 @@ def area_map(x: Ops, k: Kernel, s: State) -> Any:
 
 
 def fixed_cells_sel(x: Ops, k: Kernel, c: Any) -> Any:
-    return select(x, [fixed_cells(k, j) for j in range(k.p.nr_chunks)], c)
+    return select(x, [fixed_cells(k.p, j) for j in range(k.p.nr_chunks)], c)
 
 
 def backing(x: Ops, k: Kernel, s: State) -> Any:

@@ -90,7 +90,7 @@ class Model:
         enabled = pre.pcpu_async_enabled if self.p.switches.async_gate else True
 
         phase = x.ite(x.eq(pre.ap_phase, 3), 0, pre.ap_phase)
-        size, align = pre.ap_size, pre.ap_align
+        size, align, memcg = pre.ap_size, pre.ap_align, pre.ap_memcg
         if ev.alloc_step:
             phase = 0
             i = a.ctx
@@ -100,6 +100,7 @@ class Model:
             phase = x.ite(arm, 1, phase)
             size = x.ite(arm, post.req_size[i], size)
             align = x.ite(arm, post.req_align[i], align)
+            memcg = x.ite(arm, post.req_memcg[i], memcg)
         phase = x.ite(x.and_(x.eq(phase, 1), started), 2, phase)
         phase = x.ite(x.and_(x.eq(phase, 2), ev.env_fail), 0, phase)
         phase = x.ite(x.and_(x.eq(phase, 2), ended), 3, phase)
@@ -110,6 +111,7 @@ class Model:
             ap_phase=phase,
             ap_size=size,
             ap_align=align,
+            ap_memcg=memcg,
             run_clean=clean,
             refill_check=x.and_(ended, clean),
             after_collect=collected,

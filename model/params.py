@@ -118,6 +118,20 @@ class Switches:
     # chunk is reintegrated or sidelined (True); f183324133ea alone leaves the
     # flush to vmalloc's lazy purge (False), as for a destroyed chunk.
     reclaim_tlb_flush: bool = True
+    # 3c7be18ac9a0 (v5.9, "mm: memcg/percpu: account percpu memory to memory
+    # cgroups"): PCPU_NR_CHUNK_TYPES = 2, root and memcg-aware chunks
+    # (pcpu_memcg_pre_alloc_hook(): a __GFP_ACCOUNT request is memcg), each
+    # type with its own pcpu_slot[] lists (pcpu_chunk_list(type)), its own
+    # chunks (pcpu_create_chunk(type, gfp)), and pcpu_balance_workfn()
+    # running __pcpu_balance_workfn(type) for each type in turn; faf65dde844a
+    # (v5.14, "percpu: rework memcg accounting") makes every chunk
+    # memcg-capable again (1).
+    chunk_types: Literal[1, 2] = 1
+    # 0760fa3d8f7f (v5.12, "percpu: make pcpu_nr_empty_pop_pages per chunk
+    # type"): pcpu_nr_empty_pop_pages[PCPU_NR_CHUNK_TYPES], each type's empty
+    # populated pages, read by its LOW check and its balance run (True);
+    # 3c7be18ac9a0 kept the one counter for both types (False).
+    counter_per_chunk_type: bool = False
     # The smallest fix for the population-failure drift this checker found in
     # the area-map kernels (docs/findings.md): the
     # failure path `pcpu_free_area(chunk, off, &occ_pages); goto fail_unlock`
@@ -358,6 +372,23 @@ class Params:
             # wakeups of free_percpu() and of the 6.13 LOW check are steps
             errors.append(
                 ("outside_lock", 'outside_lock = "sched" needs area_map = "bitmap" (v4.14 on)')
+            )
+        if sw.chunk_types == 2 and (
+            sw.area_map != "bitmap"
+            or sw.occ_pages_subtracted != "with-area-every-page"
+            or sw.partial_depopulation
+        ):
+            errors.append(
+                (
+                    "chunk_types",
+                    "chunk_types = 2 is v5.9 to v5.13's code: it needs area_map = "
+                    '"bitmap", occ_pages_subtracted = "with-area-every-page" and no '
+                    "partial_depopulation",
+                )
+            )
+        if sw.counter_per_chunk_type and sw.chunk_types != 2:
+            errors.append(
+                ("counter_per_chunk_type", "counter_per_chunk_type needs chunk_types = 2")
             )
         return errors
 

@@ -62,14 +62,30 @@ def counter_exact_premise(x: Ops, k: Kernel, s: State) -> Any:
     return x.and_(_quiet(x, s), x.or_(*s.live_valid))
 
 
-def counter_exact(x: Ops, k: Kernel, s: State) -> Any:
-    quiet = _quiet(x, s)
+def _empty_pop_pages(x: Ops, k: Kernel, s: State, memcg: Any = None) -> Any:
+    """The empty populated pages the counter is to hold: every counted
+    chunk's, or (`memcg` given) those of the chunks of that type."""
     truth: Any = 0
     for c in k.normal_chunks():
         # v5.14: "Isolated chunks' empty pages are excluded from the global counter"
         counted = x.and_(s.live[c], x.eq(s.isolated[c], 0))
+        if memcg is not None:
+            counted = x.and_(counted, k.of_type(x, s, c, memcg))
         truth = truth + x.ite(counted, nr_empty_pop(x, k.g, s.alloc_map[c], s.populated[c]), 0)
-    return x.or_(x.not_(quiet), x.eq(s.nr_empty_pop_pages, truth))
+    return truth
+
+
+def counter_exact(x: Ops, k: Kernel, s: State) -> Any:
+    quiet = _quiet(x, s)
+    if k.sw.counter_per_chunk_type:
+        # 0760fa3d8f7f: "The number of empty populated pages by chunk type"
+        exact = x.and_(
+            x.eq(s.nr_empty_pop_pages, _empty_pop_pages(x, k, s, False)),
+            x.eq(s.nr_empty_pop_pages_memcg, _empty_pop_pages(x, k, s, True)),
+        )
+    else:
+        exact = x.eq(s.nr_empty_pop_pages, _empty_pop_pages(x, k, s))
+    return x.or_(x.not_(quiet), exact)
 
 
 def populated_backing(x: Ops, k: Kernel, s: State) -> Any:
@@ -139,16 +155,27 @@ def chunk_lifecycle(x: Ops, k: Kernel, s: State) -> Any:
     free_chunks = 0
     for c in k.normal_chunks():
         # on pcpu_free_slot: an isolated chunk (f183324133ea) sits on another
-        # list even when fully free, until pcpu_reclaim_populated() reintegrates it
+        # list even when fully free, until pcpu_reclaim_populated() reintegrates it;
+        # (3c7be18ac9a0) the free slot of the type just collected
         free_chunks = free_chunks + x.ite(
-            x.and_(k.in_slots(x, s, c), fully_free(x, s.alloc_map[c])), 1, 0
+            x.and_(
+                k.in_slots(x, s, c),
+                k.of_type(x, s, c, x.eq(s.balance_type, 1)),
+                fully_free(x, s.alloc_map[c]),
+            ),
+            1,
+            0,
         )
     ok.append(x.or_(x.not_(s.after_collect), x.le(free_chunks, 1)))
     return x.and_(*ok)
 
 
 def atomic_progress(x: Ops, k: Kernel, s: State) -> Any:
-    fits = [k.candidate(x, s, c, s.ap_size, s.ap_align, True) for c in k.normal_chunks()]
+    """The failed request fits after a complete balance run: in a chunk of
+    its own type (3c7be18ac9a0: pcpu_alloc() scans pcpu_chunk_list(type))."""
+    fits = [
+        k.candidate(x, s, c, s.ap_size, s.ap_align, True, s.ap_memcg) for c in k.normal_chunks()
+    ]
     return x.or_(x.not_(x.eq(s.ap_phase, 3)), *fits)
 
 
@@ -182,7 +209,19 @@ def refill_premise(x: Ops, k: Kernel, s: State) -> Any:
 
 
 def refill(x: Ops, k: Kernel, s: State) -> Any:
-    return x.or_(x.not_(s.refill_check), x.le(k.p.empty_pop_pages_high, s.nr_empty_pop_pages))
+    """A clean balance run ends with HIGH empty populated pages; with chunk
+    types (3c7be18ac9a0), in each type's pool: 0760fa3d8f7f, "Accounted
+    and non-accounted allocations are using separate sets of chunks, so both
+    need to have a surplus of empty pages".  A pool is read from its chunks,
+    as the kernel of 3c7be18ac9a0 keeps no count of it."""
+    high = k.p.empty_pop_pages_high
+    if k.sw.chunk_types == 2:
+        full_pools = x.and_(
+            *[x.le(high, _empty_pop_pages(x, k, s, memcg)) for memcg in (False, True)]
+        )
+    else:
+        full_pools = x.le(high, s.nr_empty_pop_pages)
+    return x.or_(x.not_(s.refill_check), full_pools)
 
 
 PROPERTIES: dict[str, Property] = {
@@ -229,7 +268,7 @@ PROPERTIES: dict[str, Property] = {
         Property(
             "atomic-progress",
             "1a4d76076cda: 'If atomic allocation failed previously, always populate the "
-            "maximum amount'",
+            "maximum amount'; per chunk type from 3c7be18ac9a0",
             atomic_progress,
             atomic_progress_premise,
             "no failed atomic request of at most a page was followed by a clean balance run",
@@ -237,7 +276,7 @@ PROPERTIES: dict[str, Property] = {
         Property(
             "refill",
             "1a4d76076cda: 'keep the number of populated free pages between "
-            "PCPU_EMPTY_POP_PAGES_LOW and HIGH'",
+            "PCPU_EMPTY_POP_PAGES_LOW and HIGH'; per chunk type (0760fa3d8f7f)",
             refill,
             refill_premise,
             "no balance run completed without a failure",

@@ -23,7 +23,7 @@ from percpu_mc.model.state import (
 # field named here (same index) is non-zero: its program counter is not
 # IDLE, the allocation is held, the map extension work is running.  Two
 # history variables are dead the same way (model/machine.py, observe): the
-# watched request's size and alignment while nothing is watched (ap_phase
+# watched request's size, alignment and chunk type while nothing is watched (ap_phase
 # 0: arming overwrites them), and whether the balance run is clean while
 # none runs (starting one overwrites it).
 BALANCE_LOCALS = (
@@ -35,6 +35,7 @@ BALANCE_LOCALS = (
     "reclaim_run",
     "reclaim_freed",
     "reclaim_reintegrate",
+    "balance_type",
 )
 LIVE_WHILE = {
     **dict.fromkeys(BALANCE_LOCALS, "balance_pc"),
@@ -43,6 +44,7 @@ LIVE_WHILE = {
     "ext_new_alloc": "ext_running",
     "ap_size": "ap_phase",
     "ap_align": "ap_phase",
+    "ap_memcg": "ap_phase",
     "run_clean": "balance_pc",
 }
 

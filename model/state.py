@@ -36,7 +36,7 @@ from enum import IntEnum
 from typing import Any
 
 from percpu_mc.model.ops import Ops, Val
-from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC, PERCPU_DYNAMIC_EARLY_SLOTS, Params
+from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC, PERCPU_DYNAMIC_EARLY_SLOTS, Params, Switches
 
 
 class AllocPc(IntEnum):
@@ -131,6 +131,39 @@ BALANCE_LOCKED_PCS = frozenset(
 MUTEX_FREE = 0  # alloc_mutex owner: 0 free, ctx + 1, or balance_owner(p)
 
 
+# An allocating context whose area pcpu_alloc_area() has taken but whose
+# pointer is not yet returned (the area is in the map, not yet in `live_*`).
+AREA_PCS = frozenset({AllocPc.POP_MUTEX, AllocPc.POPULATE, AllocPc.COUNTER, AllocPc.COUNTER_STORE})
+# ... of which the population is still to come
+UNPOPULATED_PCS = frozenset({AllocPc.POP_MUTEX, AllocPc.POPULATE})
+
+
+def alloc_pcs(sw: Switches) -> frozenset:
+    """The program counters the variant's pcpu_alloc() has."""
+    pcs = {AllocPc.IDLE, AllocPc.EXTEND, AllocPc.RESTART, AllocPc.POPULATE, AllocPc.COUNTER}
+    pcs |= (
+        {AllocPc.CREATE}
+        if sw.alloc_mutex == "whole-call"
+        else {AllocPc.CHUNK_MUTEX, AllocPc.POP_MUTEX}
+    )
+    pcs |= {AllocPc.COUNTER_STORE} if sw.counter_update == "unlocked" else set()
+    return frozenset(pcs)
+
+
+def balance_pcs(sw: Switches) -> frozenset:
+    """The program counters the variant's pcpu_balance_workfn() has."""
+    pcs = {BalancePc.IDLE, BalancePc.MUTEX, BalancePc.DESTROY}
+    pcs |= {BalancePc.EXT_PICK, BalancePc.EXT} if sw.map_extension == "balance-list" else set()
+    if sw.balance_work == "free-and-populate":
+        pcs |= {BalancePc.RETRY_POP, BalancePc.PICK, BalancePc.POP, BalancePc.CREATE}
+    if sw.partial_depopulation:
+        # f183324133ea: pcpu_reclaim_populated() and pcpu_balance_free(true)
+        pcs |= {BalancePc.RECLAIM, BalancePc.RECLAIM_DEPOP}
+        pcs |= {BalancePc.FINAL_COLLECT, BalancePc.FINAL_DESTROY}
+        pcs |= {BalancePc.RECLAIM_FLUSH} if sw.reclaim_tlb_flush else set()
+    return frozenset(pcs)
+
+
 def alloc_owner(ctx: int) -> int:
     return ctx + 1
 
@@ -161,8 +194,10 @@ class State:
     isolated: tuple  # Isolated (f183324133ea)
     stale: tuple  # pages unmapped whose TLB entries may survive (no flush since)
     demoted: tuple  # on pcpu_slot[0] after a failed fit (Switches.slot_fail_demotion)
+    memcg: tuple  # 3c7be18ac9a0: pcpu_chunk_type(chunk) == PCPU_CHUNK_MEMCG
     # --- globals ---
-    nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages
+    nr_empty_pop_pages: Val  # pcpu_nr_empty_pop_pages ([PCPU_CHUNK_ROOT] from 0760fa3d8f7f)
+    nr_empty_pop_pages_memcg: Val  # 0760fa3d8f7f: pcpu_nr_empty_pop_pages[PCPU_CHUNK_MEMCG]
     pcpu_async_enabled: Any  # pcpu_async_enabled
     pcpu_atomic_alloc_failed: Any  # pcpu_atomic_alloc_failed
     alloc_mutex: Val  # owner of pcpu_alloc_mutex
@@ -179,12 +214,14 @@ class State:
     balance_fs_reclaim: (
         Any  # its GFP_KERNEL allocation is in direct reclaim, waiting for the fs lock
     )
+    balance_type: Val  # 3c7be18ac9a0: the chunk type pcpu_balance_workfn()'s loop is at
     # --- per allocating context (tuples indexed by context) ---
     pc: tuple  # AllocPc
     req_size: tuple  # pcpu_alloc(size, ...) in cells
     req_align: tuple  # pcpu_alloc(.., align, ..) in cells
     req_atomic: tuple  # is_atomic
     req_reserved: tuple  # reserved
+    req_memcg: tuple  # 3c7be18ac9a0: its type, pcpu_memcg_pre_alloc_hook() == PCPU_CHUNK_MEMCG
     chunk: tuple  # the chunk pcpu_alloc works on
     off: tuple  # the area's offset (cells)
     occ: tuple  # occ_pages
@@ -203,6 +240,7 @@ class State:
     ap_phase: Val  # atomic-progress monitor: 0 off, 1 armed, 2 in the run, 3 check
     ap_size: Val  # the failed atomic request
     ap_align: Val
+    ap_memcg: Any  # its chunk type
     run_clean: Any  # the running balance work met no failure and no allocation
     refill_check: Any  # a clean balance run has just completed
     after_collect: Any  # phase 1 has just collected the chunks to free
@@ -213,7 +251,7 @@ class State:
 # no checked property reads them (checker/engines/bmc.py, native.py: the cone
 # of influence), and a lasso's loop ignores them (checker/engines/lasso.py).
 HISTORY_FIELDS = frozenset(
-    {"ap_phase", "ap_size", "ap_align", "run_clean", "refill_check", "after_collect"}
+    {"ap_phase", "ap_size", "ap_align", "ap_memcg", "run_clean", "refill_check", "after_collect"}
 )
 
 BOOL_FIELDS = frozenset(
@@ -232,6 +270,9 @@ BOOL_FIELDS = frozenset(
         "fs_reclaim",
         "req_atomic",
         "req_reserved",
+        "req_memcg",
+        "ap_memcg",
+        "memcg",
         "live_valid",
         "demoted",
         "run_clean",
@@ -255,6 +296,7 @@ PER_CHUNK = (
     "isolated",
     "stale",
     "demoted",
+    "memcg",
 )
 PER_CONTEXT = (
     "pc",
@@ -262,6 +304,7 @@ PER_CONTEXT = (
     "req_align",
     "req_atomic",
     "req_reserved",
+    "req_memcg",
     "chunk",
     "off",
     "occ",
@@ -315,6 +358,16 @@ def full(n: int) -> int:
     return (1 << n) - 1
 
 
+def fixed_cells(p: Params, c: int) -> int:
+    """Cells of chunk c in use from boot: the first chunk's static area, the
+    part of the reserved chunk outside its map."""
+    if c == 0:
+        return full(p.first_chunk_static_cells)
+    if p.has_reserved and c == p.reserved_index:
+        return full(p.unit_cells) ^ full(p.reserved_cells)
+    return 0
+
+
 def initial_state(p: Params) -> State:
     """After pcpu_setup_first_chunk() and percpu_init_late(), before
     percpu_enable_async(): the first and reserved chunks exist, fully
@@ -322,7 +375,7 @@ def initial_state(p: Params) -> State:
     k, n = p.nr_chunks, p.nr_contexts
     nl = n * p.live_per_context
     cells, pages = p.unit_cells, p.unit_pages
-    static = full(p.first_chunk_static_cells)
+    static = fixed_cells(p, 0)
     alloc_map = [0] * k
     bound_map = [0] * k
     populated = [0] * k
@@ -330,9 +383,8 @@ def initial_state(p: Params) -> State:
     alloc_map[0], bound_map[0], populated[0], live[0] = static, 1, full(pages), True
     if p.has_reserved:
         # the reserved chunk serves only [0, reserved_cells); the rest is outside its map
-        outside = full(cells) ^ full(p.reserved_cells)
         r = p.reserved_index
-        alloc_map[r], bound_map[r] = outside, (1 << p.reserved_cells) & full(cells)
+        alloc_map[r], bound_map[r] = fixed_cells(p, r), (1 << p.reserved_cells) & full(cells)
         populated[r], live[r] = full(pages), True
     linked = [i == 0 for i in range(k)]
     empty = sum(
@@ -357,7 +409,9 @@ def initial_state(p: Params) -> State:
         isolated=(0,) * k,
         stale=(0,) * k,
         demoted=(False,) * k,
+        memcg=(False,) * k,
         nr_empty_pop_pages=empty,
+        nr_empty_pop_pages_memcg=0,
         pcpu_async_enabled=False,
         pcpu_atomic_alloc_failed=False,
         alloc_mutex=MUTEX_FREE,
@@ -372,11 +426,13 @@ def initial_state(p: Params) -> State:
         reclaim_freed=0,
         reclaim_reintegrate=False,
         balance_fs_reclaim=False,
+        balance_type=0,
         pc=(int(AllocPc.IDLE),) * n,
         req_size=(0,) * n,
         req_align=(0,) * n,
         req_atomic=(False,) * n,
         req_reserved=(False,) * n,
+        req_memcg=(False,) * n,
         chunk=(0,) * n,
         off=(0,) * n,
         occ=(0,) * n,
@@ -392,6 +448,7 @@ def initial_state(p: Params) -> State:
         ap_phase=0,
         ap_size=0,
         ap_align=0,
+        ap_memcg=False,
         run_clean=False,
         refill_check=False,
         after_collect=False,

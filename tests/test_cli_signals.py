@@ -144,39 +144,39 @@ def test_check_trace_on_standard_input_stops(signum: int) -> None:
     assert json.loads(out) == {"interrupted": True}
 
 
-def test_closed_pipe_keeps_the_verdict_status() -> None:
-    sample = Path(__file__).parent / "trace_samples" / "mix.trace.gz"
-    # `check-trace ... | head -c 1`: the reader leaves after one byte
+def through_a_closed_pipe(command: str, reader: str) -> tuple[str, str]:
+    """`percpu_mc.checker.cli.COMMAND | READER`: the command's exit status
+    (bash's PIPESTATUS) and its standard error."""
     pipe = subprocess.run(
-        f"{sys.executable} -m percpu_mc.checker.cli.check_trace --json {sample} "
-        "| head -c 1 >/dev/null; echo ${PIPESTATUS[0]}",
-        shell=True,
-        executable="/bin/bash",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONUNBUFFERED": "0"},
-        cwd=TESTS,
-    )
-    assert pipe.stdout.strip() == "0", pipe.stderr
-    assert "Traceback" not in pipe.stderr and "BrokenPipe" not in pipe.stderr
-
-
-def test_starvation_through_a_closed_pipe_keeps_the_verdict_status() -> None:
-    """`check-model --starvation ... | head -1`: no lasso within the depth is
-    exit status 0 whether or not the reader stayed (rich alone gave 1)."""
-    pipe = subprocess.run(
-        f"{sys.executable} -m percpu_mc.checker.cli.check_model --spec v4.13 --starvation 1 "
-        "--depth 4 | head -1 >/dev/null; echo ${PIPESTATUS[0]}",
+        f"{sys.executable} -m percpu_mc.checker.cli.{command} "
+        f"| {reader} >/dev/null; echo ${{PIPESTATUS[0]}}",
         shell=True,
         executable="/bin/bash",
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "0"},
         cwd=TESTS,
     )
-    assert pipe.stdout.strip() == "0", pipe.stderr
-    assert "Traceback" not in pipe.stderr
+    return pipe.stdout.strip(), pipe.stderr
+
+
+def test_closed_pipe_keeps_the_verdict_status() -> None:
+    sample = Path(__file__).parent / "trace_samples" / "mix.trace.gz"
+    # `check-trace ... | head -c 1`: the reader leaves after one byte
+    status, err = through_a_closed_pipe(f"check_trace --json {sample}", "head -c 1")
+    assert status == "0", err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_starvation_through_a_closed_pipe_keeps_the_verdict_status() -> None:
+    """`check-model --starvation ... | head -1`: no lasso within the depth is
+    exit status 0 whether or not the reader stayed (rich alone gave 1)."""
+    status, err = through_a_closed_pipe(
+        "check_model --spec v4.13 --starvation 1 --depth 4", "head -1"
+    )
+    assert status == "0", err
+    assert "Traceback" not in err
 
 
 def test_depth_lines_quiet_on_a_pipe_unless_asked() -> None:

@@ -1,24 +1,25 @@
-"""The parameterized proof of no-use-after-free (checker/parametric/): a
-subset of its obligations for every geometry, its conformance with the
-finite model at a small geometry, and the negative controls.  The whole
-proof and the conformance at the spec geometries are run by
-`check-model --every-geometry` (docs/proofs-and-lassos.md), not here."""
+"""The parameterized proof of no-use-after-free and counter-exact
+(checker/parametric/): a subset of its obligations for every geometry, its
+conformance with the finite model at a small geometry, and the negative
+controls.  The whole proof (about 2 minutes) and the conformance at the
+spec geometries are run by `check-model --every-geometry`
+(docs/proofs-and-lassos.md), not here."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 import z3
 
 from percpu_mc.checker.cli.check_model import main as check_model
-from percpu_mc.checker.parametric import conformance
+from percpu_mc.checker.parametric import conformance, controls
 from percpu_mc.checker.parametric.controls import small_cti, work_item_mutant
 from percpu_mc.checker.parametric.counting import CNT, LEMMAS, CountLemma
 from percpu_mc.checker.parametric.counting import prove as prove_lemma
 from percpu_mc.checker.parametric.prove import check, problem
-from percpu_mc.checker.parametric.scope import Scope
+from percpu_mc.checker.parametric.scope import Design, Scope
 from percpu_mc.checker.specs import load
 from percpu_mc.model.vocabulary import Kind
 
@@ -46,12 +47,15 @@ def test_obligations_for_every_geometry() -> None:
     assert [o for o in res if o.verdict != "unsat"] == []
 
 
+WORK_ITEM = Design(map_extension="work-item")
+
+
 def test_work_item_mutant_fails_with_a_small_cti() -> None:
     # 1a4d76076cda: the balance work frees a chunk whose map_extend_work is queued
-    pb = problem("work-item")
+    pb = problem(WORK_ITEM)
     (ob,) = check(pb, only={("to-free", "balance-collect")}, timeout_ms=2_000)
     assert ob.verdict != "unsat"
-    cti = small_cti("work-item", "to-free", "balance-collect")
+    cti = small_cti(WORK_ITEM, "to-free", "balance-collect")
     assert cti is not None and cti.verdict == "sat"
     # after the step a chunk is on to_free with its map extension still queued
     after = {
@@ -94,10 +98,7 @@ def test_conformance_catches_a_relation_that_is_not_the_model(small: object) -> 
     # the finite work-item model does not take a collected chunk off the
     # extension list; the balance-list relation does
     r = conformance.check(
-        "small-work-item",
-        work_item_mutant(small),
-        kinds={Kind.BALANCE_COLLECT},
-        map_extension="balance-list",
+        "small-work-item", work_item_mutant(small), kinds={Kind.BALANCE_COLLECT}, design=Design()
     )
     assert any(c.verdict == "sat" for c in r.steps)
 
@@ -107,6 +108,10 @@ def test_unsupported_switches_are_named() -> None:
     q = replace(p, switches=replace(p.switches, alloc_mutex="populate-only"))
     assert conformance.unsupported(q) == ["alloc_mutex = 'populate-only'"]
     assert conformance.unsupported(load("v4.13").params) == []
+    assert conformance.design_of(load("v4.13").params).counter == "after-population"
+    # v4.13-popfail-fix's counter is neither v4.13's nor the fix's
+    popfail = conformance.unsupported(load("v4.13-popfail-fix").params)
+    assert popfail == ["occ_pages_subtracted = 'after-population'"]
 
 
 def test_every_geometry_refuses_another_design(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,3 +136,77 @@ def test_a_wrong_counting_lemma_is_not_proved() -> None:
         ),
     )
     assert not prove_lemma(wrong).proved
+
+
+# counter-exact's obligations at the steps that move the counter or the
+# populated pages, a few seconds each
+COUNTER_STEPS = {
+    "free",
+    "populate-fail",
+    "balance-destroy",
+    "balance-populate",
+    "search[atomic->area]",
+}
+
+
+def test_counter_obligations_for_every_geometry() -> None:
+    pb = problem()
+    counter = {"counter-exact", "immutable-populated", "unpopulated-owner"}
+    only = {("counter-exact", t) for t in COUNTER_STEPS} | {(n, "init") for n in counter}
+    only |= {("unpopulated-owner", "balance-populate"), ("allocation-populated", "finish")}
+    res = check(pb, only=only, timeout_ms=60_000)
+    assert {(o.invariant, o.transition) for o in res} == only
+    assert [o for o in res if o.verdict != "unsat"] == []
+
+
+@pytest.mark.parametrize(
+    ("design", "invariant", "transition"),
+    [
+        (Design(free_counts_pages=False), "counter-exact", "free"),
+        (Design(occupied_tail_test=">"), "counter-exact", "search[atomic->area]"),
+        (Design(atomic_fit_pop_only=False), "unpopulated-owner", "search[atomic->area]"),
+        (Design(counter="after-population"), "counter-exact", "populate-fail"),
+    ],
+)
+def test_counter_mutants_fail_with_a_small_cti(
+    design: Design, invariant: str, transition: str
+) -> None:
+    # v4.13's population-failure drift and the injected counter bugs rebuilt
+    # on v4.13-counter-fix fail at a small geometry; the CTI shows the
+    # counter, the cells in use and the populated pages
+    cti = small_cti(design, invariant, transition)
+    assert cti is not None and cti.verdict == "sat"
+    assert "counter " in cti.cti and "populated " in cti.cti
+
+
+def test_conformance_of_the_counter(small: object) -> None:
+    r = conformance.check(
+        "small", small, kinds={Kind.ALLOC, Kind.ALLOC_POPULATE, Kind.FREE, Kind.BALANCE_POPULATE}
+    )
+    assert {c.action for c in r.steps} >= {"free_percpu", "pcpu_populate_chunk"}
+    assert [c for c in r.steps if c.verdict != "unsat"] == []
+
+
+def test_conformance_catches_a_counter_that_is_not_the_model(small: object) -> None:
+    # the finite free_percpu() that forgets the count is not the relation's
+    p = replace(small, switches=replace(small.switches, free_counts_pages=False))
+    r = conformance.check("small-forgets", p, kinds={Kind.FREE}, design=Design())
+    assert any(c.verdict == "sat" for c in r.steps)
+
+
+def test_control_specs_are_one_switch_from_the_fix() -> None:
+    # specs/controls/: each injected counter bug rebuilt on v4.13-counter-fix
+    base = load("v4.13-counter-fix").params
+    for name in controls.SPECS:
+        if name == "v4.13":
+            continue
+        p = controls.load(name).params
+        assert p.validate() == []
+        changed = [
+            f.name
+            for f in fields(base.switches)
+            if getattr(base.switches, f.name) != getattr(p.switches, f.name)
+        ]
+        assert len(changed) == 1 and changed[0] in conformance.INJECTED, (name, changed)
+        assert replace(p, switches=base.switches) == base
+        assert conformance.unsupported(p) == []

@@ -20,12 +20,12 @@ from percpu_mc.checker.engines.list_order import KernelOrder, replay
 from percpu_mc.checker.result import Result
 from percpu_mc.model.actions import Kernel
 from percpu_mc.model.geometry import area_mask, fully_free
-from percpu_mc.model.invariants import Lemma, areas, fixed_cells
+from percpu_mc.model.invariants import Lemma, areas
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete, Ops
 from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC
 from percpu_mc.model.properties import PROPERTIES, Property
-from percpu_mc.model.state import AllocPc, BalancePc, State, full
+from percpu_mc.model.state import AllocPc, BalancePc, State, fixed_cells, full
 
 SPEC = "pre-async-starve"
 
@@ -161,7 +161,7 @@ def first_chunk(x: Ops, k: Kernel, s: State) -> Any:
     ]
     here = [x.and_(pres, x.eq(c, 0)) for pres, c, _, _ in ars]
     masks = [area_mask(x, g, off, size) for _, _, off, size in ars]
-    used: Any = fixed_cells(k, 0)
+    used: Any = fixed_cells(k.p, 0)
     for a, (h, m, (_, _, off, size)) in enumerate(zip(here, masks, ars)):
         used = used | x.ite(h, m, 0)
         ok.append(
@@ -169,7 +169,7 @@ def first_chunk(x: Ops, k: Kernel, s: State) -> Any:
                 x.not_(h),
                 x.and_(
                     x.le(off + size, g.cells),
-                    x.eq(m & fixed_cells(k, 0), 0),
+                    x.eq(m & fixed_cells(k.p, 0), 0),
                     x.or_(*[x.eq(size, z) for z in p.sizes]),
                 ),
             )

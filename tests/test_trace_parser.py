@@ -25,7 +25,7 @@ from percpu_mc.traces.events import (
     ProbeHit,
 )
 from percpu_mc.traces.input import open_log
-from percpu_mc.traces.parser import LogParser
+from percpu_mc.traces.parser import COMMON_LINE, LogParser
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 
@@ -423,3 +423,15 @@ def test_scanner_reads_any_line_as_lark_does(
         lines[-1] = lines[-1].rstrip("\n")
     lark, scanner = lark_and_scanner(lines)
     assert scanner == lark
+
+
+def test_common_lines_are_read_in_one_match() -> None:
+    """The captures' allocation and free lines take the parser's one-match
+    path (COMMON_LINE), so the comparisons with Lark above cover it too; a
+    line outside it (a TGID column, perf's prefix) goes to the scanner."""
+    with open_log(str(SAMPLES / "mix.trace.gz")) as lines:
+        text = list(lines)[:3000]
+    whole = [line for line in text if (m := COMMON_LINE.match(line)) and m.end() == len(line)]
+    assert len(whole) > 2900
+    assert COMMON_LINE.match(SAMPLE_LINES[13]) and COMMON_LINE.match(SAMPLE_LINES[14])
+    assert not COMMON_LINE.match(SAMPLE_LINES[16]) and not COMMON_LINE.match(SAMPLE_LINES[22])

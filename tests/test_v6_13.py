@@ -1,5 +1,5 @@
 """6.13's LOW check at area_found, under pcpu_lock, before the population
-(model/actions/low_check.py), against 6.1's after the population."""
+(`alloc_area()` in model/actions/alloc.py), against 6.1's after the population."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ scanner does not match whole is parsed by Lark's parser, which names what a
 bad line lacks.
 """
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 
@@ -211,6 +212,24 @@ def _other(common: tuple, body: str) -> OtherEvent:
 
 Decoder = Callable[[tuple, str], Record]
 
+# The two lines that make nearly all of a capture, as the ftrace file prints
+# them (irq-info on, no TGID column, 16-digit hashed or raw pointers, a
+# six-decimal timestamp), read in one match.  A sublanguage of the grammar's
+# FTRACE_HEAD + ALLOC_V519 and + FREE: the task is cut where the grammar's
+# TASK_PID cuts it (the first "-PID" before spaces and "[" or "(", and no
+# going back), and numbers have at most 20 digits.  Anything else goes to the
+# scanner; tests/test_trace_parser.py checks both read lines as Lark does.
+_D = r"([0-9]{1,20})"
+_P = r"([0-9a-f]{16})"
+COMMON_LINE = re.compile(
+    r"((?>[ \t]*[^\n]+?-[0-9]+(?= +[(\[])) +\[[0-9]+\] [.dDXbNnpZzHhs0-9a-f]{4,5}(?= ) *)"
+    r" ([0-9]{1,12})\.([0-9]{6}): "
+    r"(?:percpu_alloc_percpu: call_site=([^\s]+(?: \[[\w-]+\])?) reserved=([01]) "
+    rf"is_atomic=([01]) size={_D} align={_D} base_addr={_P} off=(-?[0-9]{{1,20}}) "
+    rf"ptr={_P} bytes_alloc={_D} gfp_flags=([\w|]*)"
+    rf"|percpu_free_percpu: base_addr={_P} off=(-?[0-9]{{1,20}}) ptr={_P})\n"
+)
+
 EVENT_DECODERS: dict[str, Decoder] = {
     "ALLOC_V519": _alloc_v519,
     "ALLOC_V413": _alloc_v413,
@@ -365,7 +384,12 @@ class LogParser:
             for group, (head, body) in self._scanner.pairs.items()
         }
         event = self._records.event
+        common = COMMON_LINE.match
+        prefixes = self._records._prefixes
         for number, line in enumerate(lines, 1):
+            if (m := common(line)) is not None and m.end() == len(line):
+                yield self._common(m, number, line, prefixes)
+                continue
             if (tokens := match(line)) is None or tokens.end() != len(line):
                 if not line.endswith("\n"):  # the last line, cut
                     if line.strip():
@@ -385,6 +409,75 @@ class LogParser:
                 record = _overlong_number(number, line)
             if record is not None:
                 yield record
+
+    def _common(self, m: re.Match, number: int, line: str, prefixes: dict) -> Record:
+        """The record of a COMMON_LINE match, as event() makes it."""
+        if self._records.format is None:
+            self._records.format = Format.TRACE_PIPE
+        prefix = m[1]
+        known = prefixes.get(prefix)
+        if known is None or known[0] != "FTRACE_HEAD":
+            if len(prefixes) >= PREFIX_CACHE:
+                prefixes.clear()
+            known = prefixes[prefix] = _prefix("FTRACE_HEAD", prefix)
+        _, comm, pid, tgid, cpu, flags = known
+        (
+            _,
+            seconds,
+            micro,
+            site,
+            reserved,
+            atomic,
+            size,
+            align,
+            base,
+            off,
+            ptr,
+            bytes_alloc,
+            gfp,
+            free_base,
+            free_off,
+            free_ptr,
+        ) = m.groups()
+        timestamp = seconds + "." + micro
+        ns = int(seconds + micro) * 1000
+        text = line[:-1]
+        if site is not None:
+            return PercpuAlloc(
+                number,
+                comm,
+                pid,
+                tgid,
+                cpu,
+                flags,
+                timestamp,
+                ns,
+                text,
+                site,
+                reserved == "1",
+                atomic == "1",
+                int(size),
+                int(align),
+                int(base, 16),
+                int(off),
+                int(ptr, 16),
+                int(bytes_alloc),
+                gfp,
+            )
+        return PercpuFree(
+            number,
+            comm,
+            pid,
+            tgid,
+            cpu,
+            flags,
+            timestamp,
+            ns,
+            text,
+            int(free_base, 16),
+            int(free_off),
+            int(free_ptr, 16),
+        )
 
     def _parse(self, text: str, number: int) -> Iterator[Record]:
         """Lark's own parse of one line the scanner did not read."""

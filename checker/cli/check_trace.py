@@ -37,7 +37,7 @@ from percpu_mc.checker.cli.common import (
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.logs import perfetto as perfetto_export
 from percpu_mc.checker.logs.findings import KINDS, Report, excerpt
-from percpu_mc.checker.logs.level2 import Conformance, LogFacts, conform_file
+from percpu_mc.checker.logs.level2 import Conformance, Level2
 from percpu_mc.checker.logs.perfetto import PerfettoTrace
 from percpu_mc.checker.logs.trace_check import DEFAULT_WINDOW_NS, TraceChecker
 from percpu_mc.checker.logs.trace_summary import LogSummary
@@ -101,16 +101,16 @@ def check_file(
 ) -> FileResult:
     checker = TraceChecker(strict, window_ns, partial)
     parser = LogParser()
-    facts = LogFacts() if spec is not None else None
-    level2 = None
+    level2 = Level2(spec, strict, unit_size, path, read_records) if spec is not None else None
+    conformance = None
     try:
         with open_log(path, reader(bar, path)) as lines:
             for record in parser.records(counted(lines, bar)):
                 checker.feed(record)
                 if summary is not None:
                     summary.feed(record)
-                if facts is not None:
-                    facts.feed(record)
+                if level2 is not None:
+                    level2.feed(record)
                 if perfetto is not None:
                     perfetto.feed(record)
             if truncated(lines):
@@ -119,17 +119,15 @@ def check_file(
                     f"the {checker.report.lines} lines it holds are checked"
                 )
         report = checker.finish()
-        if spec is not None and not report.parse_errors:
-            level2 = conform_file(
-                path, spec, strict, unit_size, read_records, facts, report.partial
-            )
-            report.violations += level2.findings
+        if level2 is not None and not report.parse_errors:
+            conformance = level2.finish(report.partial)
+            report.violations += conformance.findings
     except BinaryCapture as error:  # says what the file is and the command that reads it
         return FileResult(path, None, checker.finish(), str(error))
     except (OSError, EOFError, zlib.error) as error:
         why = error.strerror if isinstance(error, OSError) and error.strerror else error
         return FileResult(path, None, checker.finish(), f"cannot read: {why}")
-    return FileResult(path, parser.format, report, conformance=level2)
+    return FileResult(path, parser.format, report, conformance=conformance)
 
 
 def reader(bar: Progress | None, path: str) -> IO[bytes] | None:

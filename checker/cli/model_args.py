@@ -126,7 +126,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="--engine explicit (also with --starvation): track the order of the "
         "kernel's chunk lists and explore only the chunk choices it makes "
-        "(checker/engines/list_order.py)",
+        "(checker/engines/list_order.py); --starvation with --engine explicit or "
+        "explicit-python does so by default",
+    )
+    eng.add_argument(
+        "--abstract-order",
+        action="store_true",
+        help="--starvation: the model's abstraction of the list order (a chunk choice "
+        "may name any chunk of the list) instead of the kernel's",
     )
     proofs = ap.add_argument_group("proofs and starvation (docs/proofs-and-lassos.md)")
     proofs.add_argument(

@@ -18,7 +18,8 @@ from percpu_mc.checker import specs
 from percpu_mc.checker.cli.common import quiet_closed_stdout, stdout_console
 from percpu_mc.checker.engines.fairness import FAIRNESS
 from percpu_mc.checker.engines.lasso import Lasso
-from percpu_mc.checker.engines.starvation import UNKNOWN, NoLasso, search
+from percpu_mc.checker.engines.liveness import SearchError
+from percpu_mc.checker.engines.starvation import UNKNOWN, NoLasso, Searched, search
 from percpu_mc.checker.errors import Failure
 from percpu_mc.checker.report import counterexample
 from percpu_mc.model.machine import Model
@@ -128,6 +129,8 @@ def main(args: Any) -> int:
         raise BadRequest(
             "--kernel-order: only the explicit engine tracks the list order (--engine explicit)"
         )
+    if args.kernel_order and args.abstract_order:
+        raise BadRequest("--kernel-order and --abstract-order: one list order or the other")
     if size not in p.sizes:  # the request must be one the environment can make
         p = dataclasses.replace(p, sizes=tuple(sorted({*p.sizes, size})))
     model = Model(p)
@@ -137,15 +140,35 @@ def main(args: Any) -> int:
     err = Console(stderr=True)
 
     def progress(n: int, secs: float) -> None:
+        # BMC reports the depth done, the explicit searches the states stored
+        what = f"no lasso of {n} steps" if engine == "bmc" else f"{n} states"
         if secs > 3:
-            err.print(
-                f"[dim]{spec.name}: no lasso of {n} steps ({secs:.1f}s)[/dim]", highlight=False
-            )
+            err.print(f"[dim]{spec.name}: {what} ({secs:.1f}s)[/dim]", highlight=False)
 
-    found = search(model, size, engine, depth, args.limit, progress, args.kernel_order)
+    # the kernel's list order by default where it is tracked (the explicit searches)
+    order = engine != "bmc" and not args.abstract_order
+    searched = Searched()
+    try:
+        found = search(model, size, engine, depth, args.limit, progress, order, searched)
+    except (SearchError, ValueError) as e:
+        raise BadRequest(f"--starvation: {e}") from None
+    for note in searched.notes:
+        err.print(f"check-model: {note}", highlight=False, markup=False)
     doc = document(spec.name, model, size, engine, found, time.monotonic() - start)
     lasso = found if isinstance(found, Lasso) else None
-    doc["list_order"] = "kernel" if args.kernel_order else "any (the model's abstraction)"
+    doc["list_order"] = "kernel" if order else "any (the model's abstraction)"
+    doc["search"] = searched.search
+    if searched.stats is not None:
+        st = searched.stats
+        doc["native"] = {
+            "states": st.states,
+            "loop_edges": st.edges,
+            "transitions": st.transitions,
+            "components": st.components,
+            "bytes": st.bytes,
+            "explore_seconds": round(st.explore_seconds, 3),
+            "seconds": round(st.seconds, 3),
+        }
     if lasso is not None and args.emit_log is not None:
         doc["log"] = emit(args.emit_log, spec.name, model, lasso, err)
     try:

@@ -39,6 +39,7 @@ from percpu_mc.model.state import State
 PATHS: dict[str, dict[int, str]] = {
     "fail": {0: "succeeds", 1: "fails"},  # memory pressure: the failure path
     "reserved": {0: "normal", 1: "reserved"},  # pcpu_alloc()'s reserved-chunk path
+    "memcg": {0: "root", 1: "memcg"},  # 3c7be18ac9a0: pcpu_chunk_list(type) of the request's type
 }
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from percpu_mc.checker import specs
 from percpu_mc.checker.logs.conformance import ModelReplay
 from percpu_mc.checker.logs.conformance_real import RealReplay
-from percpu_mc.checker.logs.exact import ExactResult, exact_replay
+from percpu_mc.checker.logs.exact import ExactPass, ExactResult, finish_notes
 from percpu_mc.checker.logs.findings import PartialView, Violation
 from percpu_mc.checker.logs.replay_lines import marker_key
 from percpu_mc.model.bitmap_chunk import V4_14, V5_2, HintVersion
@@ -57,10 +57,10 @@ def hint_version(p: Params) -> HintVersion | None:
 
 def exact_notes(version: HintVersion, exact: ExactResult) -> list[str]:
     """What the exact replay decided, in check-trace's notes."""
-    undecided = ", ".join(f"{len(v)} {k}" for k, v in sorted(exact.not_decided.items()))
+    undecided = ", ".join(f"{n} {k}" for k, n in sorted(exact.undecided_counts.items()))
     return [
         f"exact placement ({version.generation} block hints, unit size {exact.unit_size} "
-        f"bytes): {len(exact.checked)} allocations placed where the kernel's code places "
+        f"bytes): {exact.checked} allocations placed where the kernel's code places "
         f"them, {exact.not_decided_count} not decided" + (f" ({undecided})" if undecided else "")
     ] + exact.notes
 
@@ -92,41 +92,95 @@ def every_step_traced(path: str) -> bool:
     return False
 
 
-def conform_file(
-    path: str,
-    spec_name: str,
-    strict: bool,
-    unit_size: int | None,
-    read: Callable[[str], Iterator[Record]],
-    facts: LogFacts | None = None,
-    partial: PartialView | None = None,
-) -> Conformance:
-    """Replay the log at `path` (read with `read`) against the spec; `facts`
-    from the caller's own reading of the log, else from a first pass.  A
-    partial capture (level 1 found some CPUs' events missing) is not judged:
-    a run of the model explains every CPU's lines, and the missing CPUs'
-    steps are neither unlogged steps nor an unknown past the replay could
-    skip."""
-    spec = specs.load(spec_name)
-    if partial is not None:
-        cpus = ",".join(map(str, partial.seen)) or "none"
-        return Conformance(
-            spec.name,
-            [],
-            [
-                f"conformance not decided: a partial capture (CPUs {cpus} seen); "
-                "check the merged trace of every CPU"
-            ],
+class Level2:
+    """check-trace --spec's replay of one file, fed the records of the one
+    reading level 1 makes.  Whether the log is at the spec's model scale is
+    known only at its end (every request one of the spec's sizes), so the
+    real-scale replays (conformance_real.py, and exact.py for the bitmap
+    allocator) run as the records come, and a log at model scale is read a
+    second time by the model's replay, which needs the markers the whole
+    log shows; model-scale logs are short."""
+
+    def __init__(
+        self,
+        spec_name: str,
+        strict: bool,
+        unit_size: int | None,
+        path: str,
+        read: Callable[[str], Iterator[Record]],
+    ) -> None:
+        self.spec = specs.load(spec_name)
+        self.strict, self.unit_size, self.path, self.read = strict, unit_size, path, read
+        self.facts = LogFacts()
+        self.real = RealReplay(self.spec.params, unit_size)
+        self.version = hint_version(self.spec.params)
+        self.exact = (
+            ExactPass(unit_size, self.version, lambda: read(path))
+            if self.version is not None
+            else None
         )
-    p = spec.params
-    if facts is None:
-        facts = LogFacts()
-        for rec in read(path):
-            facts.feed(rec)
-    if facts.model_scale(p):
-        markers = ALL_MARKERS if every_step_traced(path) else facts.markers
-        replay = ModelReplay(Model(p), strict, markers)
-        for rec in read(path):
+
+    def feed(self, record: Record) -> None:
+        self.facts.feed(record)
+        self.real.feed(record)
+        if self.exact is not None:
+            self.exact.feed(record)
+
+    def finish(self, partial: PartialView | None = None) -> Conformance:
+        """The file's conformance.  A partial capture (level 1 found some
+        CPUs' events missing) is not judged: a run of the model explains
+        every CPU's lines, and the missing CPUs' steps are neither unlogged
+        steps nor an unknown past the replay could skip."""
+        spec, p = self.spec, self.spec.params
+        if partial is not None:
+            cpus = ",".join(map(str, partial.seen)) or "none"
+            return Conformance(
+                spec.name,
+                [],
+                [
+                    f"conformance not decided: a partial capture (CPUs {cpus} seen); "
+                    "check the merged trace of every CPU"
+                ],
+            )
+        if self.facts.model_scale(p):
+            return self.model_scale()
+        real = self.real
+        real.finish()
+        unit = (
+            f"unit size {self.unit_size} bytes (--unit-size)"
+            if self.unit_size
+            else "unit size unknown"
+        )
+        free = "population" if self.version else "offsets, population"
+        notes = [
+            f"real scale, 4 KiB pages, {unit}; {free} and the balance work's "
+            "timing are free choices (over-approximated)"
+        ] + real.notes
+        findings = list(real.findings)
+        exact = None
+        if self.exact is not None and self.version is not None:
+            # within a chunk the log saw created, placement is the kernel's
+            # own rule (checker/logs/exact.py); destroying a chunk with
+            # areas is level 1's
+            exact = finish_notes(self.exact.finish(), [])
+            findings += [
+                Violation(f.line, f.kind, f.message, f.text)
+                for f in exact.findings
+                if f.kind != "destroy-not-free"
+            ]
+            notes += exact_notes(self.version, exact)
+        if not findings:
+            notes.append("no line contradicts the spec's code paths")
+        return Conformance(
+            spec.name, findings, notes, exact.not_decided_count if exact is not None else None
+        )
+
+    def model_scale(self) -> Conformance:
+        """The model's own replay of the log, a second reading."""
+        p = self.spec.params
+        markers = ALL_MARKERS if every_step_traced(self.path) else self.facts.markers
+        replay = ModelReplay(Model(p), self.strict, markers)
+        for rec in self.read(self.path):
             replay.feed(rec)
         out = replay.finish()
         geometry = (
@@ -137,32 +191,18 @@ def conform_file(
         notes = [geometry] + out.notes
         if not out.findings and out.decided:
             notes.append(f"every line explained (at most {out.max_candidates} candidate states)")
-        return Conformance(spec.name, out.findings, notes)
-    real = RealReplay(p, unit_size)
+        return Conformance(self.spec.name, out.findings, notes)
+
+
+def conform_file(
+    path: str,
+    spec_name: str,
+    strict: bool,
+    unit_size: int | None,
+    read: Callable[[str], Iterator[Record]],
+) -> Conformance:
+    """Replay the log at `path` (read with `read`) against the spec."""
+    level2 = Level2(spec_name, strict, unit_size, path, read)
     for rec in read(path):
-        real.feed(rec)
-    real.finish()
-    unit = f"unit size {unit_size} bytes (--unit-size)" if unit_size else "unit size unknown"
-    version = hint_version(p)
-    free = "population" if version else "offsets, population"
-    notes = [
-        f"real scale, 4 KiB pages, {unit}; {free} and the balance work's "
-        "timing are free choices (over-approximated)"
-    ] + real.notes
-    findings = list(real.findings)
-    exact = None
-    if version is not None:
-        # within a chunk the log saw created, placement is the kernel's own
-        # rule (checker/logs/exact.py); destroying a chunk with areas is level 1's
-        exact = exact_replay(read(path), unit_size, version)
-        findings += [
-            Violation(f.line, f.kind, f.message, f.text)
-            for f in exact.findings
-            if f.kind == "placement"
-        ]
-        notes += exact_notes(version, exact)
-    if not findings:
-        notes.append("no line contradicts the spec's code paths")
-    return Conformance(
-        spec.name, findings, notes, exact.not_decided_count if exact is not None else None
-    )
+        level2.feed(rec)
+    return level2.finish()

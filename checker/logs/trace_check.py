@@ -131,10 +131,20 @@ class TraceChecker:
                 self._shadow.before_state(event)
                 return
         if isinstance(event, STATEFUL):
-            # The skew window: settle what is older than it.
+            # The skew window: settle what is older than it.  This line is
+            # more than window_ns later than those, so it explains none of
+            # them: they settle before it joins the window.
             pending = self._pending
-            pending.append(event)
             horizon = event.ts_ns - self.window_ns
+            while pending and pending.oldest().ts_ns < horizon:
+                self._settle()
+            if not pending and (clean := self._shadow.classify(event)) is not None:
+                # Nothing waits before it and it contradicts nothing: no
+                # line is taken early in front of it, so the window would
+                # apply it as it is now.
+                self._shadow.apply(event, clean)
+                return
+            pending.append(event)
             while pending.oldest().ts_ns < horizon or len(pending) > MAX_PENDING:
                 self._settle()
 

@@ -37,9 +37,17 @@ from typing import Any, Callable
 import z3
 
 from percpu_mc.checker.engines.symbolic import Z3Ops, decode, state_vars
-from percpu_mc.checker.parametric.invariants import Invariant, uaf_invariants
+from percpu_mc.checker.parametric.invariants import Invariant, all_invariants, uaf_invariants
 from percpu_mc.checker.parametric.relation import initial, transitions
-from percpu_mc.checker.parametric.scope import BoolArr, CellArr, IntArr, PState, Scope, Transition
+from percpu_mc.checker.parametric.scope import (
+    BoolArr,
+    CellArr,
+    Design,
+    IntArr,
+    PState,
+    Scope,
+    Transition,
+)
 from percpu_mc.model.actions import Action
 from percpu_mc.model.invariants import LEMMAS
 from percpu_mc.model.machine import Model
@@ -56,7 +64,9 @@ KINDS: dict[Kind, tuple[str, ...]] = {
         f"search[restart->{o}]" for o in ("extend", "area-populate", "area-done", "create", "fail")
     ),
     Kind.ALLOC_CREATE: tuple(
-        f"search[create->{o}]" for o in ("extend", "area-populate", "area-done", "create", "fail")
+        f"search[{e}->{o}]"
+        for e in ("create", "create-skip")
+        for o in ("extend", "area-populate", "area-done", "create", "fail")
     ),
     Kind.ALLOC_POPULATE: ("populate", "populate-done", "populate-fail"),
     Kind.ALLOC_COUNTER: ("finish",),
@@ -94,31 +104,58 @@ INTERPRETED = Switches(
     counter_update="locked",
     occ_pages_subtracted="with-area",
 )
-# switches that only move what the relation leaves out (the counter, the
-# balance work's scheduling and its population choices)
+# switches that only move what the relation leaves out (the balance work's
+# scheduling and its population choices), or that with-area accounting
+# makes moot (it counts the populated pages alone, at pcpu_alloc_area(), and
+# a failed population gives back what free_percpu() would)
 UNREAD = {
-    "occ_pages_subtracted",
     "populate_fail_counter",
+    "map_extension",
     "occ_pages_counts",
-    "occupied_tail_test",
     "atomic_fail_sets_flag",
     "low_check_test",
     "free_schedules_balance",
-    "free_counts_pages",
     "alloc_population_counted",
     "populate_slot_offset",
-    "atomic_fit_pop_only",
     "atomic_fail_schedules",
     "low_check_schedules",
     "balance_spares_free",
 }
 
 
+# v4.13's counter (the negative control's): occ_pages subtracted after the
+# population, which counts the pages it populates, a failed population
+# giving nothing back
+V4_13_COUNTER = {
+    "occ_pages_subtracted": "after-population",
+    "occ_pages_counts": "every-page",
+    "alloc_population_counted": True,
+    "populate_fail_counter": "ignored",
+}
+
+
+# the injected counter bugs the relation interprets (Design)
+INJECTED = ("free_counts_pages", "occupied_tail_test", "atomic_fit_pop_only")
+
+
+def design_of(p: Params) -> Design:
+    """The relation's design for p's switches: the counter "with-area"
+    (v4.13-counter-fix) or, with v4.13's switches, "after-population"."""
+    sw = p.switches
+    v413 = all(getattr(sw, k) == v for k, v in V4_13_COUNTER.items())
+    return Design(
+        sw.map_extension,
+        "after-population" if v413 else "with-area",
+        **{k: getattr(sw, k) for k in INJECTED},
+    )
+
+
 def unsupported(p: Params) -> list[str]:
     """The switches of p this relation does not interpret (empty: it does)."""
     out = []
+    v413 = design_of(p).counter == "after-population"
     for f in fields(Switches):
-        if f.name in UNREAD or f.name == "map_extension":
+        if f.name in UNREAD or f.name in INJECTED or (v413 and f.name in V4_13_COUNTER):
             continue
         if getattr(p.switches, f.name) != getattr(INTERPRETED, f.name):
             out.append(f"{f.name} = {getattr(p.switches, f.name)!r}")
@@ -133,6 +170,7 @@ def scope_of(p: Params) -> Scope:
         p.unit_cells,
         p.first_chunk_static_cells,
         p.has_reserved,
+        p.cells_per_page,
     )
 
 
@@ -171,9 +209,17 @@ def abstract(p: Params, s: State, tag: str) -> PState:
             z3.Const(f"amap[{c}]@{tag}", BoolArr), range(p.unit_cells), lambda k: _bit(v, k)
         )
 
+    def page_row(c: int, v: Any) -> Any:
+        return _array(
+            z3.Const(f"pop[{c}]@{tag}", BoolArr), range(p.unit_pages), lambda k: _bit(v, k)
+        )
+
     amap = z3.Const(f"amap@{tag}", CellArr)
     for c, v in enumerate(s.alloc_map):
         amap = z3.Store(amap, c, row(c, v))
+    pop = z3.Const(f"pop@{tag}", CellArr)
+    for c, v in enumerate(s.populated):
+        pop = z3.Store(pop, c, page_row(c, v))
     return PState(
         live=arr("live", BoolArr, s.live, _bool),
         linked=arr("linked", BoolArr, s.linked, _bool),
@@ -181,10 +227,12 @@ def abstract(p: Params, s: State, tag: str) -> PState:
         mep=arr("mep", BoolArr, s.map_extend_pending, _bool),
         ext_running=arr("ext_running", BoolArr, s.ext_running, _bool),
         amap=amap,
+        pop=pop,
         pc=arr("pc", IntArr, s.pc, _int),
         chunk=arr("chunk", IntArr, s.chunk, _int),
         off=arr("off", IntArr, s.off, _int),
         size=arr("size", IntArr, s.req_size, _int),
+        occ=arr("occ", IntArr, s.occ, _int),
         lv=arr("lv", BoolArr, s.live_valid, _bool),
         lc=arr("lc", IntArr, s.live_chunk, _int),
         lo=arr("lo", IntArr, s.live_off, _int),
@@ -192,12 +240,14 @@ def abstract(p: Params, s: State, tag: str) -> PState:
         mutex=_int(s.alloc_mutex),
         bpc=_int(s.balance_pc),
         bchunk=_int(s.balance_chunk),
+        ctr=_int(s.nr_empty_pop_pages),
     )
 
 
-def agrees(p: Params, post: PState, t: PState) -> Any:
+def agrees(p: Params, post: PState, t: PState, design: Design) -> Any:
     """The parameterized successor `post` equals the abstraction `t` of the
-    finite one at every index of the spec's ranges."""
+    finite one at every index of the spec's ranges (occ_pages where the
+    counter reads it)."""
     per = {
         "live": p.nr_chunks,
         "linked": p.nr_chunks,
@@ -208,18 +258,20 @@ def agrees(p: Params, post: PState, t: PState) -> Any:
         "chunk": p.nr_contexts,
         "off": p.nr_contexts,
         "size": p.nr_contexts,
+        **({"occ": p.nr_contexts} if design.counter == "after-population" else {}),
         "lv": p.nr_contexts * p.live_per_context,
         "lc": p.nr_contexts * p.live_per_context,
         "lo": p.nr_contexts * p.live_per_context,
         "ls": p.nr_contexts * p.live_per_context,
     }
-    eqs = [getattr(post, f) == getattr(t, f) for f in ("mutex", "bpc", "bchunk")]
+    eqs = [getattr(post, f) == getattr(t, f) for f in ("mutex", "bpc", "bchunk", "ctr")]
     for f, n in per.items():
         a, b = getattr(post, f), getattr(t, f)
         eqs += [a[j] == b[j] for j in range(n)]
     eqs += [
         post.amap[c][k] == t.amap[c][k] for c in range(p.nr_chunks) for k in range(p.unit_cells)
     ]
+    eqs += [post.pop[c][k] == t.pop[c][k] for c in range(p.nr_chunks) for k in range(p.unit_pages)]
     return z3.And(*eqs)
 
 
@@ -252,7 +304,6 @@ def witness(p: Params, a: Action, ch: dict[str, int], s: State, t: State, ta: PS
         "off": _int(t.off[i]),
         "size": _int(t.req_size[i]),
         "sched": ta.mep,
-        "made": _bool(x.or_(*new)),
         "n": _int(n),
         "h": _int(h + ch["live"] if a.kind == Kind.FREE else h),
         "put": _bool(x.or_(*put)),
@@ -261,6 +312,8 @@ def witness(p: Params, a: Action, ch: dict[str, int], s: State, t: State, ta: PS
         "more": bpc == int(BalancePc.DESTROY),
         "go": bpc == int(BalancePc.EXT),
         "run": _bool(t.ext_running[c]) if isinstance(c, int) else z3.BoolVal(False),
+        # the pages populated after the step, of the chunk populated
+        "region": ta.pop[_int(t.balance_chunk if a.ctx is None else t.chunk[i])],
     }
     return w
 
@@ -291,20 +344,21 @@ def check(
     p: Params,
     timeout_ms: int = 60_000,
     kinds: set[Kind] | None = None,
-    map_extension: str | None = None,
+    design: Design | None = None,
     progress: Callable[[StepCheck], None] | None = None,
 ) -> Conformance:
     """Every finite step of spec `p` (named `name`) against the relation (of
-    p's map_extension unless given; only the actions of `kinds` if given)."""
+    p's design unless given; only the actions of `kinds` if given)."""
     start = time.monotonic()
     bad = unsupported(p) + [why for _, why in p.validate()]
     if bad:
         raise ValueError(f"{name}: cannot check conformance: {'; '.join(bad)}")
     S = scope_of(p)
     model = Model(p)
-    ext = map_extension or p.switches.map_extension
-    rel = {t.name: t for t in transitions(ext)}
-    invs = uaf_invariants(ext == "balance-list")
+    design = design or design_of(p)
+    ext = design.map_extension
+    rel = {t.name: t for t in transitions(design)}
+    invs = all_invariants(ext == "balance-list")
     init = model.init()
     init_ok = _valid(initial(S, abstract(p, init, "init"))) and bool(typed(Concrete(), model, init))
     x = Z3Ops(p.width)
@@ -332,7 +386,7 @@ def check(
                     continue
                 tr: Transition = rel[nm]
                 guard, post = tr.fn(S, sa, {k: w[k] for k, _ in tr.choices})
-                options.append(z3.And(guard, agrees(p, post, ta)))
+                options.append(z3.And(guard, agrees(p, post, ta, design)))
             typed_post = x.boolean(typed(x, model, t))
             query = [x.boolean(g), z3.Not(z3.And(z3.Or(*options), typed_post))]
             t0 = time.monotonic()

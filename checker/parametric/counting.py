@@ -24,14 +24,18 @@ from typing import Any, Callable
 
 import z3
 
-from percpu_mc.checker.parametric.scope import BoolArr, IntArr
-
-CNT = z3.Function("cnt", BoolArr, z3.IntSort(), z3.IntSort(), z3.IntSort())
-SM = z3.Function("sm", IntArr, z3.IntSort(), z3.IntSort(), z3.IntSort())
-
-
-def one(b: Any) -> Any:
-    return z3.If(b, 1, 0)
+from percpu_mc.checker.parametric.scope import (
+    CNT,
+    SM,
+    BoolArr,
+    IntArr,
+    PState,
+    Scope,
+    empty_populated,
+    one,
+    page_empty,
+    truth,
+)
 
 
 def cnt_def(P: Any, lo: Any, hi: Any) -> Any:
@@ -69,6 +73,7 @@ def _vars() -> dict[str, Any]:
     return {
         "P": z3.Const("P", BoolArr),
         "Q": z3.Const("Q", BoolArr),
+        "R": z3.Const("R", BoolArr),
         "F": z3.Const("F", IntArr),
         "G": z3.Const("G", IntArr),
         "lo": z3.Int("lo"),
@@ -82,6 +87,21 @@ def _vars() -> dict[str, Any]:
 def _same(P: Any, Q: Any, lo: Any, hi: Any) -> Any:
     k = z3.Int("k")
     return z3.ForAll([k], z3.Implies(z3.And(lo <= k, k < hi), P[k] == Q[k]))
+
+
+def _union(P: Any, Q: Any, R: Any, lo: Any, hi: Any) -> Any:
+    k = z3.Int("k")
+    return z3.ForAll(
+        [k],
+        z3.Implies(
+            z3.And(lo <= k, k < hi), z3.And(P[k] == z3.Or(Q[k], R[k]), z3.Not(z3.And(Q[k], R[k])))
+        ),
+    )
+
+
+def _at_least_0(F: Any, lo: Any, hi: Any) -> Any:
+    k = z3.Int("k")
+    return z3.ForAll([k], z3.Implies(z3.And(lo <= k, k < hi), F[k] >= 0))
 
 
 CNT_EXTENSIONAL = CountLemma(
@@ -128,6 +148,27 @@ LEMMAS = [
     CNT_EXTENSIONAL,
     SM_EXTENSIONAL,
     CountLemma(
+        "cnt-add",
+        "P is the disjoint union of Q and R on [lo, hi): cnt(P) = cnt(Q) + cnt(R) there",
+        lambda v, hi: z3.Implies(
+            _union(v["P"], v["Q"], v["R"], v["lo"], hi),
+            CNT(v["P"], v["lo"], hi) == CNT(v["Q"], v["lo"], hi) + CNT(v["R"], v["lo"], hi),
+        ),
+    ),
+    CountLemma(
+        "sm-zero",
+        "F is 0 on [lo, hi): sm(F, lo, hi) = 0",
+        lambda v, hi: z3.Implies(
+            _same(v["F"], z3.K(z3.IntSort(), z3.IntVal(0)), v["lo"], hi),
+            SM(v["F"], v["lo"], hi) == 0,
+        ),
+    ),
+    CountLemma(
+        "sm-nonnegative",
+        "F is at least 0 on [lo, hi): sm(F, lo, hi) >= 0",
+        lambda v, hi: z3.Implies(_at_least_0(v["F"], v["lo"], hi), SM(v["F"], v["lo"], hi) >= 0),
+    ),
+    CountLemma(
         "cnt-split",
         "lo <= mid <= hi: cnt(P, lo, hi) = cnt(P, lo, mid) + cnt(P, mid, hi)",
         lambda v, hi: z3.Implies(
@@ -164,8 +205,9 @@ def _instances(v: dict[str, Any], hi: Any) -> list[Any]:
     Pj = z3.Store(P, j, v["b"])
     Fj = z3.Store(F, j, v["n"])
     out = []
-    for arr in (P, Q, Pj, z3.K(z3.IntSort(), z3.BoolVal(False))):
+    for arr in (P, Q, v["R"], Pj, z3.K(z3.IntSort(), z3.BoolVal(False))):
         out += [cnt_def(arr, lo, hi), cnt_def(arr, mid, hi)]
+    out += [cnt_def(v["R"], lo, lo)]
     out += [sm_def(Fj, lo, hi), sm_def(F, lo, hi), sm_def(v["G"], lo, hi), sm_def(v["G"], lo, lo)]
     out += [cnt_def(P, lo, mid), cnt_def(P, mid, mid), cnt_def(P, lo, lo), sm_def(F, lo, lo)]
     out += [cnt_def(arr, lo, lo) for arr in (Q, Pj, z3.K(z3.IntSort(), z3.BoolVal(False)))]
@@ -205,3 +247,110 @@ def prove(lemma: CountLemma, timeout_ms: int = 10_000) -> LemmaProof:
         s.add(*query)
         verdicts.append(str(s.check()))
     return LemmaProof(lemma.name, *verdicts)
+
+
+# --- the lemmas' instances a proof over the relation reads -----------------
+
+BY_NAME = {lm.name: lm for lm in LEMMAS}
+
+
+def _at(name: str, hi: Any, **given: Any) -> Any:
+    """Lemma `name` at [0, hi) with the given arrays and indices."""
+    return BY_NAME[name].holds({**_vars(), "lo": z3.IntVal(0), **given}, hi)
+
+
+def _counts(e: Any) -> list[Any]:
+    """The cnt(X, lo, hi) terms of e (a step's counter move)."""
+    out, todo, seen = [], [e], set()
+    while todo:
+        t = todo.pop()
+        if t.get_id() in seen:
+            continue
+        seen.add(t.get_id())
+        if z3.is_app(t) and t.decl().eq(CNT):
+            out.append(t)
+        elif z3.is_app(t):
+            todo += t.children()
+    return out
+
+
+def _pages(S: Scope, f: Any) -> Any:
+    pg = z3.Int("pg")
+    return z3.Lambda([pg], f(pg))
+
+
+def counting_facts(S: Scope, parts: list[tuple[PState, Any]], post: PState) -> list[Any]:
+    """Instances of the proved lemmas that relate a step's counter move to the
+    change of the sum, per part of the step (a chunk it changes, with the
+    state before; the state after is the next part's, or the step's post).
+    Per part: a point update of the sum at the chunk (every other chunk's
+    count unchanged: extensionality), and the chunk's count of empty
+    populated pages before (P) and after (P') split into what it keeps,
+    gains (P' but not P) and loses (P but not P'), each matched to the
+    counts of the part's counter move.  None at a fixed geometry, where the
+    counts are unrolled."""
+    if S.finite:
+        return []
+    out = []
+    for k, (s, c) in enumerate(parts):
+        after = parts[k + 1][0] if k + 1 < len(parts) else post
+        out += _part_facts(S, s, after, c)
+    return out
+
+
+def _part_facts(S: Scope, s: PState, post: PState, c: Any) -> list[Any]:
+    F, F2 = truth(S, s).arg(0), truth(S, post).arg(0)
+    out = [
+        _at("sm-point-update", S.K, F=F, j=c, n=F2[c]),
+        _at("sm-extensional", S.K, F=F2, G=z3.Store(F, c, F2[c])),
+    ]
+    before = {t.get_id() for t in _counts(s.ctr)}
+    moves = [m for m in _counts(post.ctr) if m.get_id() not in before]
+    P, P2 = empty_populated(S, s, c).arg(0), empty_populated(S, post, c).arg(0)
+    both = _pages(S, lambda pg: z3.Or(P[pg], P2[pg]))
+    gained = _pages(S, lambda pg: z3.And(P2[pg], z3.Not(P[pg])))
+    lost = _pages(S, lambda pg: z3.And(P[pg], z3.Not(P2[pg])))
+    populated = _pages(S, lambda pg: s.pop[c][pg])
+    out += [
+        _at("cnt-add", S.PG, P=both, Q=P, R=gained),
+        _at("cnt-add", S.PG, P=both, Q=P2, R=lost),
+        _at("cnt-zero", S.PG, P=gained),
+        _at("cnt-zero", S.PG, P=lost),
+        _at("cnt-zero", S.PG, P=P2),
+        _at("cnt-extensional", S.PG, P=P, Q=populated),
+    ]
+    for m in moves:
+        X = m.arg(0)
+        out += [_at("cnt-extensional", S.PG, P=X, Q=Q) for Q in (gained, lost, P)]
+        out.append(_at("cnt-zero", S.PG, P=X))
+    return out
+
+
+def initial_facts(S: Scope, s: PState) -> list[Any]:
+    """The instances the initial counter's proof reads: the sum of the
+    first chunk's count alone, its populated empty pages its empty ones."""
+    if S.finite:
+        return []
+    F = truth(S, s).arg(0)
+    zero = z3.K(z3.IntSort(), z3.IntVal(0))
+    only = z3.Store(zero, 0, F[0])
+    empty = _pages(S, lambda pg: page_empty(S, s.amap[0], pg))
+    return [
+        _at("sm-zero", S.K, F=zero),
+        _at("sm-point-update", S.K, F=zero, j=z3.IntVal(0), n=F[0]),
+        _at("sm-extensional", S.K, F=F, G=only),
+        _at("cnt-extensional", S.PG, P=empty_populated(S, s, 0).arg(0), Q=empty),
+    ]
+
+
+def implied_facts(S: Scope, s: PState) -> list[Any]:
+    """What counter-nonnegative reads: the sum of counts at least 0, each
+    count at least 0 (cnt-bounds at [0, pages) for every P)."""
+    if S.finite:
+        return []
+    P = z3.Const("P", BoolArr)
+    count = CNT(P, 0, S.PG)
+    return [
+        _at("sm-nonnegative", S.K, F=truth(S, s).arg(0)),
+        z3.ForAll([P], count >= 0, patterns=[count]),
+    ]

@@ -16,9 +16,19 @@ from percpu_mc.checker.parametric.scope import (
     PState,
     Scope,
     area_ok,
+    area_populated,
     fully_free,
+    in_area,
+    truth,
 )
-from percpu_mc.model.state import ALLOC_CHUNK_PCS, BALANCE_CHUNK_PCS, AllocPc, BalancePc
+from percpu_mc.model.state import (
+    ALLOC_CHUNK_PCS,
+    ALLOC_MUTEX_PCS,
+    BALANCE_CHUNK_PCS,
+    BALANCE_MUTEX_PCS,
+    AllocPc,
+    BalancePc,
+)
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,7 @@ class Invariant:
     name: str
     says: str  # what it states, in the kernel's words
     holds: Callable[[Scope, PState], Any]
-    property_part: bool = False  # a conjunct of the property itself
+    part_of: str = ""  # the property (model/properties.py) it is a conjunct of
 
 
 def _in(v: Any, pcs: Any) -> Any:
@@ -71,7 +81,7 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
                     _in(s.pc[i], ALLOC_CHUNK_PCS), z3.And(S.chunk(s.chunk[i]), s.live[s.chunk[i]])
                 )
             ),
-            True,
+            "no-use-after-free",
         ),
         Invariant(
             "allocation-chunk-live",
@@ -79,7 +89,7 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
             lambda S, s: S.slots(
                 lambda h: z3.Implies(s.lv[h], z3.And(S.chunk(s.lc[h]), s.live[s.lc[h]]))
             ),
-            True,
+            "no-use-after-free",
         ),
         Invariant(
             "balance-chunk-live",
@@ -87,7 +97,7 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
             lambda S, s: z3.Implies(
                 _in(s.bpc, BALANCE_CHUNK_PCS), z3.And(S.chunk(s.bchunk), s.live[s.bchunk])
             ),
-            True,
+            "no-use-after-free",
         ),
         Invariant(
             "dead-chunk-no-extension",
@@ -95,7 +105,7 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
             lambda S, s: S.chunks(
                 lambda c: z3.Or(s.live[c], z3.And(z3.Not(s.mep[c]), z3.Not(s.ext_running[c])))
             ),
-            True,
+            "no-use-after-free",
         ),
         Invariant(
             "context-steps",
@@ -214,3 +224,104 @@ def uaf_invariants(balance_list: bool = True) -> list[Invariant]:
             )
         )
     return out
+
+
+def _owner_populates(S: Scope, s: PState, c: Any, k: Any) -> Any:
+    """Cell k of chunk c lies in the area of the context that owns
+    pcpu_alloc_mutex, and that context is populating it."""
+    i = s.mutex - 1
+    return z3.And(
+        S.context(i),
+        s.pc[i] == int(AllocPc.POPULATE),
+        s.chunk[i] == c,
+        in_area(k, s.off[i], s.size[i]),
+    )
+
+
+def counter_invariants() -> list[Invariant]:
+    """counter-exact in every state (the fix moves the counter with the map
+    in the same pcpu_lock sections) and what its consecution reads."""
+    return [
+        Invariant(
+            "counter-exact",
+            "pcpu_nr_empty_pop_pages: 'The number of empty populated pages ... The "
+            "reserved chunk doesn't contribute to the count': the sum over live "
+            "non-reserved chunks of their populated pages with no cell in use",
+            lambda S, s: s.ctr == truth(S, s),
+            "counter-exact",
+        ),
+        Invariant(
+            "immutable-populated",
+            "pcpu_first_chunk and pcpu_reserved_chunk are fully populated",
+            lambda S, s: S.pages(lambda pg: z3.And(s.pop[0][pg], z3.Implies(S.R, s.pop[1][pg]))),
+        ),
+        Invariant(
+            "allocation-populated",
+            "1a4d76076cda: a live allocation lies on populated pages (pcpu_alloc() "
+            "populates before returning)",
+            lambda S, s: S.slots(
+                lambda h: z3.Implies(s.lv[h], area_populated(S, s, s.lc[h], s.lo[h], s.ls[h]))
+            ),
+            "populated-backing",
+        ),
+        Invariant(
+            "returning-populated",
+            "an allocation past its population lies on populated pages",
+            lambda S, s: S.contexts(
+                lambda i: z3.Implies(
+                    s.pc[i] == int(AllocPc.COUNTER),
+                    area_populated(S, s, s.chunk[i], s.off[i], s.size[i]),
+                )
+            ),
+            "populated-backing",
+        ),
+        Invariant(
+            "unpopulated-owner",
+            "a cell in use on an unpopulated page of a live chunk belongs to the area "
+            "the pcpu_alloc_mutex owner is populating",
+            lambda S, s: S.chunks(
+                lambda c: z3.Implies(
+                    s.live[c],
+                    S.pages(
+                        lambda pg: z3.Implies(
+                            z3.Not(s.pop[c][pg]),
+                            z3.And(
+                                *[
+                                    z3.Implies(s.amap[c][k], _owner_populates(S, s, c, k))
+                                    for k in S.page_cells(pg)
+                                ]
+                            ),
+                        )
+                    ),
+                )
+            ),
+        ),
+    ]
+
+
+def deadlock_invariants() -> list[Invariant]:
+    """no-deadlock: pcpu_alloc_mutex is held only by a code path that still
+    holds it (the converse of mutex-context and mutex-balance)."""
+    return [
+        Invariant(
+            "mutex-owner-context",
+            "mm/percpu.c synchronization rules: pcpu_alloc_mutex owned by a context "
+            "is held by its pcpu_alloc() at a step that holds it",
+            lambda S, s: S.contexts(
+                lambda i: z3.Implies(s.mutex == i + 1, _in(s.pc[i], ALLOC_MUTEX_PCS["whole-call"]))
+            ),
+            "no-deadlock",
+        ),
+        Invariant(
+            "mutex-owner-balance",
+            "pcpu_alloc_mutex owned by the balance work is held by pcpu_balance_workfn() "
+            "past its mutex_lock",
+            lambda S, s: z3.Implies(s.mutex == S.balance_owner(), _in(s.bpc, BALANCE_MUTEX_PCS)),
+            "no-deadlock",
+        ),
+    ]
+
+
+def all_invariants(balance_list: bool = True) -> list[Invariant]:
+    """The one inductive invariant, as its quantified conjuncts."""
+    return uaf_invariants(balance_list) + counter_invariants() + deadlock_invariants()

@@ -17,9 +17,10 @@ from typing import Any
 
 import z3
 
-from percpu_mc.checker.parametric.invariants import Invariant, uaf_invariants
+from percpu_mc.checker.parametric.counting import counting_facts, implied_facts, initial_facts
+from percpu_mc.checker.parametric.invariants import Invariant, all_invariants
 from percpu_mc.checker.parametric.relation import initial, transitions
-from percpu_mc.checker.parametric.scope import PState, Scope, Transition, choice_const
+from percpu_mc.checker.parametric.scope import Design, PState, Scope, Transition, choice_const
 
 CELLS_PER_PAGE = 2  # v4.13-counter-fix's cells_per_page: the page of a cell stays linear
 
@@ -43,12 +44,14 @@ class Problem:
     geometry: list[Any]
     invariants: list[Invariant]
     transitions: list[Transition]
+    # properties the invariants imply (each one query, "implied")
+    implied: list[Invariant]
 
 
-def problem(map_extension: str = "balance-list", scope: Scope | None = None) -> Problem:
-    """The obligations for every geometry, or at one fixed `scope` (where a
-    failed obligation's model is a counterexample to induction small enough
-    to read)."""
+def problem(design: Design = Design(), scope: Scope | None = None) -> Problem:
+    """The obligations of `design` for every geometry, or at one fixed
+    `scope` (where a failed obligation's model is a counterexample to
+    induction small enough to read)."""
     if scope is None:
         S, pages, geometry = Scope.symbolic(CELLS_PER_PAGE)
     else:
@@ -57,8 +60,17 @@ def problem(map_extension: str = "balance-list", scope: Scope | None = None) -> 
         S,
         pages,
         geometry,
-        uaf_invariants(map_extension == "balance-list"),
-        transitions(map_extension),
+        all_invariants(design.map_extension == "balance-list"),
+        transitions(design),
+        [
+            Invariant(
+                "counter-nonnegative",
+                "pcpu_nr_empty_pop_pages: 'The number of empty populated pages' "
+                "(b539b87fed37) is never negative",
+                lambda S, s: s.ctr >= 0,
+                "counter-nonnegative",
+            )
+        ],
     )
 
 
@@ -72,7 +84,7 @@ def _cti(pb: Problem, m: z3.ModelRef, s: PState, post: PState, w: dict[str, Any]
     S = pb.scope
 
     def v(e: Any) -> str:
-        return str(m.eval(e, model_completion=True))
+        return str(m.eval(e if z3.is_expr(e) else z3.IntVal(e), model_completion=True))
 
     geo = (
         f"contexts={v(S.N)} live_slots={v(S.M)} chunks={v(S.K)} cells={v(S.C)} "
@@ -90,6 +102,19 @@ def _cti(pb: Problem, m: z3.ModelRef, s: PState, post: PState, w: dict[str, Any]
         out += f"; pc {[v(s.pc[i]) for i in range(n)]}->{[v(post.pc[i]) for i in range(n)]}"
         out += f"; chunk {[v(s.chunk[i]) for i in range(n)]}"
         out += f"; live allocations {[v(s.lv[h]) for h in range(nm)]}"
+        nc, npg = S.C.as_long(), S.PG.as_long()
+
+        def rows(arr: Any, n: int) -> str:
+            return str(
+                [
+                    "".join("1" if v(arr[c][k]) == "True" else "0" for k in range(n))
+                    for c in range(nk)
+                ]
+            )
+
+        out += f"; counter {v(s.ctr)}->{v(post.ctr)}"
+        out += f"; cells in use {rows(s.amap, nc)}->{rows(post.amap, nc)}"
+        out += f"; populated {rows(s.pop, npg)}->{rows(post.pop, npg)}"
     return out
 
 
@@ -106,19 +131,29 @@ def check(
         if only is not None and (inv.name, "init") not in only:
             continue
         sol = _solver(timeout_ms)
-        sol.add(*pb.geometry, initial(S, s), z3.Not(inv.holds(S, s)))
+        sol.add(*pb.geometry, initial(S, s), *initial_facts(S, s), z3.Not(inv.holds(S, s)))
         t0 = time.monotonic()
         r = sol.check()
         cti = _cti(pb, sol.model(), s, s, {}) if r == z3.sat else ""
         out.append(Obligation(inv.name, "init", str(r), time.monotonic() - t0, cti))
+    for inv in pb.implied:
+        if only is not None and (inv.name, "implied") not in only:
+            continue
+        sol = _solver(timeout_ms)
+        sol.add(*pb.geometry, *pre, *implied_facts(S, s), z3.Not(inv.holds(S, s)))
+        t0 = time.monotonic()
+        r = sol.check()
+        cti = _cti(pb, sol.model(), s, s, {}) if r == z3.sat else ""
+        out.append(Obligation(inv.name, "implied", str(r), time.monotonic() - t0, cti))
     for tr in pb.transitions:
         w = {name: choice_const(name, sort, tr.name) for name, sort in tr.choices}
         guard, post = tr.fn(S, s, w)
+        facts = counting_facts(S, tr.touches(S, s, w), post)
         for inv in pb.invariants:
             if only is not None and (inv.name, tr.name) not in only:
                 continue
             sol = _solver(timeout_ms)
-            sol.add(*pb.geometry, *pre, guard, z3.Not(inv.holds(S, post)))
+            sol.add(*pb.geometry, *pre, *facts, guard, z3.Not(inv.holds(S, post)))
             t0 = time.monotonic()
             r = sol.check()
             cti = _cti(pb, sol.model(), s, post, w) if r == z3.sat else ""

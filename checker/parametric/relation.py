@@ -11,40 +11,49 @@ checker/parametric/conformance.py, which shows that every step of the
 finite model is a step of this relation there).
 
 Only what the proofs read is kept: chunk liveness, the pcpu_slot[] and
-to_free lists, the map-extension list, the cells in use, the program
-counters, pcpu_alloc_mutex, and who holds which area.  Everything else
-(populated pages, map sizes, the counter, async, the request's alignment)
-is left out, so the steps that only change those are stutters here, and the
-choices the kernel makes by rule (which chunk of a slot, the first fit, the
-slot a live pointer goes to, which free chunks the balance work collects)
-are free choices constrained only by what makes them legal: a looser
-relation, sound for safety.
+to_free lists, the map-extension list, the cells in use, the populated
+pages, pcpu_nr_empty_pop_pages (and v4.13's occ_pages), the program
+counters, pcpu_alloc_mutex, and who holds which area.  Everything else (map
+sizes, async, the request's alignment, the balance work's scheduling and
+nr_to_pop) is left out, so the steps that only change those are stutters
+here, and the choices the kernel makes by rule (which chunk of a slot, the
+first fit, the slot a live pointer goes to, which free chunks the balance
+work collects, which unpopulated pages a population takes) are free choices
+constrained only by what makes them legal: a looser relation, sound for
+safety.  A counter move is a `cnt` over the pages of the chunk the step
+changes (Scope.count_pages), as the kernel counts them.
 
 Written for the switches of v4.13-counter-fix (whole-call pcpu_alloc_mutex,
 the balance-list map extension, free-and-populate balance work, no
-partial depopulation); `map_extension = "work-item"` (1a4d76076cda's per
-chunk map_extend_work, CVE-2016-4794's first half) is the one other switch
-it interprets, for the negative control.
+partial depopulation, the counter moved with the area map); two other
+switches are interpreted for the negative controls: `map_extension =
+"work-item"` (1a4d76076cda's per chunk map_extend_work, CVE-2016-4794's
+first half) and v4.13's counter (`counter = "after-population"`).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 import z3
 
 from percpu_mc.checker.parametric.scope import (
+    Design,
     PState,
     Scope,
     Step,
     Transition,
     Witness,
     area_free,
+    area_populated,
     clear_area,
     fully_free,
     in_slots,
+    occupied,
+    page_empty,
     set_area,
+    touched,
     upd,
 )
 from percpu_mc.model.state import AllocPc, BalancePc
@@ -54,10 +63,11 @@ from percpu_mc.model.state import AllocPc, BalancePc
 
 def initial(S: Scope, s: PState) -> Any:
     """After pcpu_setup_first_chunk(): the first chunk (and the reserved one)
-    live, the first chunk linked with its static cells in use; no context
+    live and fully populated, the first chunk linked with its static cells
+    in use and the rest free, the counter its empty pages; no context
     inside the allocator, no live allocation, the mutex free, the balance
-    work idle.  What it leaves free (the reserved chunk's map, dead locals)
-    no proof reads."""
+    work idle.  What it leaves free (the reserved chunk's map, dead
+    chunks' maps, dead locals) no proof reads."""
     idle = int(AllocPc.IDLE)
     return z3.And(
         S.chunks(
@@ -67,9 +77,12 @@ def initial(S: Scope, s: PState) -> Any:
                 z3.Not(s.to_free[c]),
                 z3.Not(s.mep[c]),
                 z3.Not(s.ext_running[c]),
+                S.pages(lambda pg: s.pop[c][pg] == s.live[c]),
             )
         ),
         S.cells_in(0, S.STATIC, lambda k: s.amap[0][k]),
+        S.cells_in(S.STATIC, S.C, lambda k: z3.Not(s.amap[0][k])),
+        s.ctr == S.count_pages(lambda pg: page_empty(S, s.amap[0], pg)),
         S.contexts(lambda i: s.pc[i] == idle),
         S.slots(lambda h: z3.Not(s.lv[h])),
         s.mutex == 0,
@@ -101,16 +114,17 @@ def _schedule_map_extend(s: PState, sched: Any) -> Any:
     return z3.Lambda([c], z3.Or(s.mep[c], z3.And(sched[c], in_slots(s, c))))
 
 
-def _create(S: Scope, s: PState, made: Any, n: Any) -> tuple[Any, PState]:
+def _create(S: Scope, s: PState, n: Any) -> tuple[Any, PState]:
     """pcpu_create_chunk() + pcpu_chunk_relocate(): a dead dynamic struct
-    becomes a live, linked chunk with no cell in use (when `made`)."""
-    guard = z3.Implies(made, z3.And(S.dynamic(n), z3.Not(s.live[n])))
+    becomes a live, linked chunk with no cell in use and no page populated."""
+    guard = z3.And(S.dynamic(n), z3.Not(s.live[n]))
     empty = z3.K(z3.IntSort(), z3.BoolVal(False))
     post = upd(
         s,
-        live=z3.If(made, z3.Store(s.live, n, True), s.live),
-        linked=z3.If(made, z3.Store(s.linked, n, True), s.linked),
-        amap=z3.If(made, z3.Store(s.amap, n, empty), s.amap),
+        live=z3.Store(s.live, n, True),
+        linked=z3.Store(s.linked, n, True),
+        amap=z3.Store(s.amap, n, empty),
+        pop=z3.Store(s.pop, n, empty),
     )
     return guard, post
 
@@ -121,15 +135,17 @@ SEARCH_CHOICES = (("i", "int"), ("c", "int"), ("off", "int"), ("size", "int"), (
 def _search(entry: str, outcome: str) -> Transition:
     """A pcpu_lock section that scans pcpu_slot[] (or the reserved chunk),
     entered from `entry` (atomic or non-atomic pcpu_alloc(), restart, chunk
-    creation), ending in `outcome`.  The scan's choice of chunk and area is
+    creation, or the creation skipped: the free slot has a chunk, or
+    pcpu_create_chunk() failed), ending in `outcome`.  The scan's choice of chunk and area is
     free among the legal ones."""
     pre = {
         "atomic": AllocPc.IDLE,
         "nonatomic": AllocPc.IDLE,
         "restart": AllocPc.RESTART,
         "create": AllocPc.CREATE,
+        "create-skip": AllocPc.CREATE,
     }[entry]
-    extra = (("made", "bool"), ("n", "int")) if entry == "create" else ()
+    extra = (("n", "int"),) if entry == "create" else ()
 
     def fn(S: Scope, s: PState, w: Witness) -> Step:
         i, c, off, size = w["i"], w["c"], w["off"], w["size"]
@@ -139,7 +155,7 @@ def _search(entry: str, outcome: str) -> Transition:
             guard.append(s.mutex == 0)
             s = upd(s, mutex=i + 1)
         if entry == "create":
-            ok, s = _create(S, s, w["made"], w["n"])
+            ok, s = _create(S, s, w["n"])
             guard.append(ok)
         s = upd(s, mep=_schedule_map_extend(s, w["sched"]))
         allocatable = z3.And(S.chunk(c), z3.Or(in_slots(s, c), z3.And(S.R, c == 1)))
@@ -148,6 +164,19 @@ def _search(entry: str, outcome: str) -> Transition:
             return z3.And(*guard), _set_local(s, i, int(AllocPc.EXTEND), c, off, size)
         if outcome in ("area", "area-populate", "area-done"):
             guard += [allocatable, area_free(S, s, c, off, size)]
+            d: Design = w["design"]
+            if outcome == "area-done" or (outcome == "area" and d.atomic_fit_pop_only):
+                # an atomic request fits populated cells only (1a4d76076cda);
+                # area-done: every page of the area is populated
+                guard.append(area_populated(S, s, c, off, size))
+            occ = occupied(S, s, c, off, size, d.counter == "with-area", d.occupied_tail_test)
+            if d.counter == "with-area":
+                # the fix: pcpu_alloc_area() takes off the populated pages it
+                # makes non-empty, in the same pcpu_lock section (v4.14)
+                s = upd(s, ctr=s.ctr - z3.If(S.normal(c), occ, 0))
+            else:
+                # v4.13: occ_pages = pcpu_alloc_area()'s count, every page
+                s = upd(s, occ=z3.Store(s.occ, i, occ))
             s = upd(s, amap=z3.Store(s.amap, c, set_area(s.amap[c], off, size)))
             if outcome == "area-populate":
                 return z3.And(*guard), _set_local(s, i, int(AllocPc.POPULATE), c, off, size)
@@ -161,21 +190,31 @@ def _search(entry: str, outcome: str) -> Transition:
         return z3.And(*guard), _set_local(s, i, int(AllocPc.IDLE), c, off, size)
 
     outcomes = "pcpu_alloc_area() and on" if "area" in outcome else outcome
+
+    def touches(S: Scope, s: PState, w: Witness) -> list[tuple[PState, Any]]:
+        area = [(s, w["c"])] if "area" in outcome else []
+        if entry != "create":
+            return area
+        # the chunk made, then the area in the state after it
+        _, mid = _create(S, s, w["n"])
+        return [(s, w["n"])] + [(mid, w["c"])] if area else [(s, w["n"])]
+
     return Transition(
         f"search[{entry}->{outcome}]",
         f"pcpu_alloc(): pcpu_lock: scan ({entry}), {outcomes}",
         SEARCH_CHOICES + extra,
         fn,
+        touches,
     )
 
 
 def _move(name: str, kernel: str, pre: AllocPc, post: AllocPc, mutex: str) -> Transition:
     """A context step that changes only its program counter and the mutex
-    (`keep`, `release` unconditionally, `release-mine`)."""
+    (`keep`, or `release-mine`)."""
 
     def fn(S: Scope, s: PState, w: Witness) -> Step:
         i = w["i"]
-        m = {"keep": s.mutex, "release": z3.IntVal(0), "release-mine": _release_if_mine(s, i)}
+        m = {"keep": s.mutex, "release-mine": _release_if_mine(s, i)}
         return z3.And(S.context(i), s.pc[i] == int(pre)), upd(
             s, pc=z3.Store(s.pc, i, int(post)), mutex=m[mutex]
         )
@@ -183,13 +222,45 @@ def _move(name: str, kernel: str, pre: AllocPc, post: AllocPc, mutex: str) -> Tr
     return Transition(name, kernel, (("i", "int"),), fn)
 
 
+def _populate(done: bool) -> Callable[[Scope, PState, Witness], Step]:
+    """pcpu_populate_chunk() of the next unpopulated region of the area
+    (pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated(), which with the
+    area already counted adds nothing (v4.14), and in v4.13 adds the pages
+    it populates; `done`: every page of the area is then populated,
+    mutex_unlock(&pcpu_alloc_mutex)."""
+
+    def fn(S: Scope, s: PState, w: Witness) -> Step:
+        i, region = w["i"], w["region"]
+        c, off, size = s.chunk[i], s.off[i], s.size[i]
+        pg = z3.Int("pg!pop")
+        grown = z3.Lambda([pg], z3.Or(s.pop[c][pg], z3.And(touched(S, pg, off, size), region[pg])))
+        post = upd(s, pop=z3.Store(s.pop, c, grown))
+        if w["design"].counter != "with-area":
+            added = S.count_pages(
+                lambda k: z3.And(touched(S, k, off, size), region[k], z3.Not(s.pop[c][k]))
+            )
+            post = upd(post, ctr=s.ctr + added)
+        guard = [S.context(i), s.pc[i] == int(AllocPc.POPULATE)]
+        if done:
+            guard.append(area_populated(S, post, c, off, size))
+            post = upd(post, pc=z3.Store(s.pc, i, int(AllocPc.COUNTER)), mutex=z3.IntVal(0))
+        return z3.And(*guard), post
+
+    return fn
+
+
 def _populate_fail(S: Scope, s: PState, w: Witness) -> Step:
-    # pcpu_populate_chunk() failed: pcpu_lock: pcpu_free_area(); mutex_unlock; fail
-    i = w["i"]
-    c = s.chunk[i]
+    # pcpu_populate_chunk() failed: pcpu_lock: pcpu_free_area(), giving back
+    # what free_percpu() would (the populated pages it empties; v4.13:
+    # nothing, the drift); mutex_unlock; fail
+    i, d = w["i"], w["design"]
+    c, off, size = s.chunk[i], s.off[i], s.size[i]
+    back = occupied(S, s, c, off, size, True, d.occupied_tail_test)
+    back = z3.If(z3.And(d.counter == "with-area", S.normal(c)), back, 0)
     post = upd(
         s,
-        amap=z3.Store(s.amap, c, clear_area(s.amap[c], s.off[i], s.size[i])),
+        amap=z3.Store(s.amap, c, clear_area(s.amap[c], off, size)),
+        ctr=s.ctr + back,
         mutex=0,
         pc=z3.Store(s.pc, i, int(AllocPc.IDLE)),
     )
@@ -215,18 +286,25 @@ def _finish(S: Scope, s: PState, w: Witness) -> Step:
     post = upd(
         s, **{f: z3.If(put, getattr(held, f), getattr(s, f)) for f in ("lv", "lc", "lo", "ls")}
     )
+    if w["design"].counter != "with-area":
+        # v4.13: pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages (not the reserved chunk's)
+        post = upd(post, ctr=s.ctr - z3.If(S.normal(s.chunk[i]), s.occ[i], 0))
     return guard, upd(post, pc=z3.Store(s.pc, i, int(AllocPc.IDLE)))
 
 
 def _free(S: Scope, s: PState, w: Witness) -> Step:
-    # free_percpu(): pcpu_lock: pcpu_free_area() of a held allocation
-    i, h = w["i"], w["h"]
+    # free_percpu(): pcpu_lock: pcpu_free_area() of a held allocation, and
+    # pcpu_nr_empty_pop_pages += the pages it empties (not the reserved chunk's)
+    i, h, d = w["i"], w["h"], w["design"]
     c = s.lc[h]
     guard = z3.And(S.context(i), s.pc[i] == int(AllocPc.IDLE), S.slot(h), s.lv[h])
+    back = occupied(S, s, c, s.lo[h], s.ls[h], False, d.occupied_tail_test)
+    back = z3.If(z3.And(d.free_counts_pages, S.normal(c)), back, 0)
     post = upd(
         s,
         amap=z3.Store(s.amap, c, clear_area(s.amap[c], s.lo[h], s.ls[h])),
         lv=z3.Store(s.lv, h, False),
+        ctr=s.ctr + back,
     )
     return guard, post
 
@@ -277,9 +355,17 @@ def _collect(S: Scope, s: PState, w: Witness) -> Step:
 
 
 def _destroy(S: Scope, s: PState, w: Witness) -> Step:
-    # phase 1: pcpu_depopulate_chunk(), pcpu_destroy_chunk() of a to_free chunk
+    # phase 1: pcpu_depopulate_chunk(), pcpu_chunk_depopulated() (the
+    # counter loses the chunk's populated pages), pcpu_destroy_chunk() of a
+    # to_free chunk
     c, more = w["c"], w["more"]
-    post = upd(s, live=z3.Store(s.live, c, False), to_free=z3.Store(s.to_free, c, False))
+    post = upd(
+        s,
+        live=z3.Store(s.live, c, False),
+        to_free=z3.Store(s.to_free, c, False),
+        pop=z3.Store(s.pop, c, z3.K(z3.IntSort(), z3.BoolVal(False))),
+        ctr=s.ctr - S.count_pages(lambda pg: s.pop[c][pg]),
+    )
     guard = z3.And(
         s.bpc == int(BalancePc.DESTROY),
         S.chunk(c),
@@ -311,7 +397,7 @@ def _pick(S: Scope, s: PState, w: Witness) -> Step:
 
 def _balance_create(S: Scope, s: PState, w: Witness) -> Step:
     # phase 2: pcpu_create_chunk(); pcpu_lock: relocate; goto retry_pop
-    ok, post = _create(S, s, True, w["n"])
+    ok, post = _create(S, s, w["n"])
     return z3.And(s.bpc == int(BalancePc.CREATE), ok), upd(
         post, bpc=z3.IntVal(int(BalancePc.RETRY_POP))
     )
@@ -333,23 +419,49 @@ def _ext_done(S: Scope, s: PState, w: Witness) -> Step:
     )
 
 
+def _balance_populate(post_pc: BalancePc) -> Callable[[Scope, PState, Witness], Step]:
+    """pcpu_populate_chunk() of the balance work's chunk (pcpu_alloc_mutex);
+    pcpu_lock: pcpu_chunk_populated(), the counter gains the pages it
+    populates; then more of the chunk, the next chunk, or the end of the run."""
+
+    def fn(S: Scope, s: PState, w: Witness) -> Step:
+        c, region = s.bchunk, w["region"]
+        pg = z3.Int("pg!bpop")
+        grown = z3.Lambda([pg], z3.Or(s.pop[c][pg], region[pg]))
+        added = S.count_pages(lambda k: z3.And(region[k], z3.Not(s.pop[c][k])))
+        out = upd(s, pop=z3.Store(s.pop, c, grown), ctr=s.ctr + added, bpc=z3.IntVal(int(post_pc)))
+        if post_pc == BalancePc.IDLE:
+            out = upd(out, mutex=z3.IntVal(0))
+        return s.bpc == int(BalancePc.POP), out
+
+    return fn
+
+
+def _context_chunk(S: Scope, s: PState, w: Witness) -> list[tuple[PState, Any]]:
+    return [(s, s.chunk[w["i"]])]
+
+
 def _stutter(S: Scope, s: PState, w: Witness) -> Step:
     return z3.BoolVal(True), s
 
 
-def transitions(map_extension: str = "balance-list") -> list[Transition]:
-    """The relation of v4.13-counter-fix (map_extension = "work-item": its
-    1a4d76076cda mutant)."""
-    balance_list = map_extension == "balance-list"
+def transitions(design: Design = Design()) -> list[Transition]:
+    """The relation of v4.13-counter-fix, or of the negative controls'
+    designs (Design): map_extension = "work-item" (its 1a4d76076cda
+    mutant), counter = "after-population" (v4.13's counter, moved by
+    occ_pages after the population, which the population counts, and not
+    at all by a failed population), the injected counter bugs."""
+    balance_list = design.map_extension == "balance-list"
+    flags = {"balance_list": balance_list, "design": design}
 
-    def with_flag(t: Transition) -> Transition:
+    def with_flags(t: Transition) -> Transition:
         fn = t.fn
-        return replace(t, fn=lambda S, s, w: fn(S, s, {**w, "balance_list": balance_list}))
+        return replace(t, fn=lambda S, s, w: fn(S, s, {**w, **flags}))
 
     A, B = AllocPc, BalancePc
     out = [Transition("stutter", "a step that changes nothing proved here", (), _stutter)]
     out += [_search("atomic", o) for o in ("area", "fail")]
-    for entry in ("nonatomic", "restart", "create"):
+    for entry in ("nonatomic", "restart", "create", "create-skip"):
         out += [
             _search(entry, o) for o in ("extend", "area-populate", "area-done", "create", "fail")
         ]
@@ -358,19 +470,26 @@ def transitions(map_extension: str = "balance-list") -> list[Transition]:
         _move(
             "extend-fail", "pcpu_extend_area_map() failed: fail", A.EXTEND, A.IDLE, "release-mine"
         ),
-        _move("populate", "pcpu_populate_chunk(): next region", A.POPULATE, A.POPULATE, "keep"),
-        _move(
+        Transition(
+            "populate",
+            "pcpu_populate_chunk(): next region",
+            (("i", "int"), ("region", "set")),
+            _populate(False),
+            _context_chunk,
+        ),
+        Transition(
             "populate-done",
-            "pcpu_populate_chunk(): all populated, mutex_unlock",
-            A.POPULATE,
-            A.COUNTER,
-            "release",
+            "pcpu_populate_chunk(): the last region, mutex_unlock",
+            (("i", "int"), ("region", "set")),
+            _populate(True),
+            _context_chunk,
         ),
         Transition(
             "populate-fail",
             "pcpu_populate_chunk() failed: pcpu_free_area()",
             (("i", "int"),),
             _populate_fail,
+            _context_chunk,
         ),
         Transition(
             "finish",
@@ -383,9 +502,10 @@ def transitions(map_extension: str = "balance-list") -> list[Transition]:
             "free_percpu(): pcpu_lock: pcpu_free_area()",
             (("i", "int"), ("h", "int")),
             _free,
+            lambda S, s, w: [(s, s.lc[w["h"]])],
         ),
         _bmove("balance-start", "workqueue: pcpu_balance_work starts", B.IDLE, B.MUTEX),
-        with_flag(
+        (
             Transition(
                 "balance-collect",
                 "pcpu_balance_workfn(): mutex_lock; free chunks to to_free",
@@ -393,12 +513,13 @@ def transitions(map_extension: str = "balance-list") -> list[Transition]:
                 _collect,
             )
         ),
-        with_flag(
+        (
             Transition(
                 "balance-destroy",
                 "pcpu_balance_workfn(): pcpu_destroy_chunk()",
                 (("c", "int"), ("more", "bool")),
                 _destroy,
+                lambda S, s, w: [(s, w["c"])],
             )
         ),
     ]
@@ -432,15 +553,29 @@ def transitions(map_extension: str = "balance-list") -> list[Transition]:
             "balance-pick", "pcpu_balance_workfn(): a chunk to populate", (("c", "int"),), _pick
         ),
         _bmove("balance-pick-none", "no chunk to populate: create", B.PICK, B.CREATE),
-        _bmove("balance-populate", "pcpu_populate_chunk(): more", B.POP, B.POP),
-        _bmove("balance-populate-next", "pcpu_populate_chunk(): next chunk", B.POP, B.PICK),
-        _bmove("balance-populate-end", "pcpu_populate_chunk(): done", B.POP, B.IDLE),
+    ]
+    out += [
+        Transition(
+            name,
+            f"pcpu_populate_chunk(): {then}",
+            (("region", "set"),),
+            _balance_populate(pc),
+            lambda S, s, w: [(s, s.bchunk)],
+        )
+        for name, then, pc in (
+            ("balance-populate", "more", B.POP),
+            ("balance-populate-next", "next chunk", B.PICK),
+            ("balance-populate-end", "done", B.IDLE),
+        )
+    ]
+    out += [
         Transition(
             "balance-create",
             "pcpu_balance_workfn(): pcpu_create_chunk()",
             (("n", "int"),),
             _balance_create,
+            lambda S, s, w: [(s, w["n"])],
         ),
         _bmove("balance-create-fail", "pcpu_create_chunk() failed", B.CREATE, B.IDLE),
     ]
-    return out
+    return [with_flags(t) for t in out]

@@ -83,7 +83,17 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
     """What a step changed, in kernel terms."""
     out: list[str] = []
     if pre.nr_empty_pop_pages != post.nr_empty_pop_pages:
-        out.append(f"pcpu_nr_empty_pop_pages {pre.nr_empty_pop_pages} -> {post.nr_empty_pop_pages}")
+        name = "[root]" if p.switches.counter_per_chunk_type else ""
+        out.append(
+            f"pcpu_nr_empty_pop_pages{name} {pre.nr_empty_pop_pages} -> {post.nr_empty_pop_pages}"
+        )
+    if pre.nr_empty_pop_pages_memcg != post.nr_empty_pop_pages_memcg:
+        out.append(
+            f"pcpu_nr_empty_pop_pages[memcg] {pre.nr_empty_pop_pages_memcg} -> "
+            f"{post.nr_empty_pop_pages_memcg}"
+        )
+    if pre.balance_type != post.balance_type and post.balance_type:
+        out.append("pcpu_balance_workfn(): on to __pcpu_balance_workfn(PCPU_CHUNK_MEMCG)")
     if pre.alloc_mutex != post.alloc_mutex:
         out.append(
             f"pcpu_alloc_mutex {owner_name(p, pre.alloc_mutex)} -> "
@@ -95,7 +105,8 @@ def changes(p: Params, pre: State, post: State) -> list[str]:
     for c in range(p.nr_chunks):
         role = chunk_role(p, c)
         if pre.live[c] != post.live[c]:
-            out.append(f"{role} {'created' if post.live[c] else 'destroyed'}")
+            kind = " (memcg-aware)" if post.live[c] and post.memcg[c] else ""
+            out.append(f"{role} {'created' if post.live[c] else 'destroyed'}{kind}")
         if (pre.alloc_map[c], pre.bound_map[c]) != (post.alloc_map[c], post.bound_map[c]):
             out.append(
                 f"{role} map {cell_map(p, pre.alloc_map[c], pre.bound_map[c])} -> "
@@ -232,7 +243,9 @@ def request(model: Model, st: TraceStep) -> str | None:
         return None
     ch = st.choices
     text = f"request: {ch.get('size', '?')} cell(s), align {ch.get('align', 1)}"
-    return text + (", reserved" if ch.get("reserved") else "")
+    text += ", reserved" if ch.get("reserved") else ""
+    # 3c7be18ac9a0: a __GFP_ACCOUNT request, served from the memcg-aware chunks
+    return text + (", memcg-aware" if ch.get("memcg") else "")
 
 
 def steps(model: Model, trace: Trace) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """The actions: one per lock-delimited step of the kernel code, by kernel
-function family: `alloc` (pcpu_alloc(), free_percpu()), `balance`
+function family: `alloc` and `populate` (pcpu_alloc()), `free`
+(free_percpu()), `balance`
 (pcpu_balance_workfn()), `map_extend` (pcpu_map_extend_workfn(),
 percpu_enable_async()); `common` holds what they share.
 
@@ -45,7 +46,7 @@ from percpu_mc.model.actions.alloc import PcpuAlloc
 from percpu_mc.model.actions.balance import PcpuBalanceWork
 from percpu_mc.model.actions.common import Action, Choices, Events, Step
 from percpu_mc.model.actions.demotion import SlotFailDemotion
-from percpu_mc.model.actions.low_check import AreaFoundLowCheck
+from percpu_mc.model.actions.free import FreePercpu
 from percpu_mc.model.actions.map_extend import PcpuMapExtendWork
 from percpu_mc.model.actions.outside import OutsideLocks
 from percpu_mc.model.ops import Ops
@@ -56,21 +57,19 @@ __all__ = ["Action", "Choices", "Events", "Kernel", "Step"]
 
 
 class Kernel(
-    PcpuAlloc, PcpuBalanceWork, PcpuMapExtendWork, AreaFoundLowCheck, SlotFailDemotion, OutsideLocks
+    PcpuAlloc, FreePercpu, PcpuBalanceWork, PcpuMapExtendWork, SlotFailDemotion, OutsideLocks
 ):
     """The actions of one spec: parameters and switches bound."""
 
     def actions(self) -> list[Action]:
         acts = self.init_actions()
         for i in range(self.p.nr_contexts):
-            acts += self.alloc_actions(i)
+            acts += self.alloc_actions(i) + self.free_actions(i)
         if self.sw.balance_lock == "held":
             acts = [self.outside_balance_lock(a) for a in acts]
         acts += self.balance_actions()
         if self.sw.map_extension == "work-item":
             acts += self.map_extend_actions()
-        if self.sw.low_check == "area-found":
-            acts = [self.area_found_low_check(a) for a in acts]
         if self.sw.slot_fail_demotion:
             acts = [self.demotion(a) for a in acts]
         if self.sw.outside_lock != "none":

@@ -1,19 +1,18 @@
-"""pcpu_alloc() and free_percpu(): the allocating contexts' steps."""
+"""pcpu_alloc(): the allocating contexts' steps (its population of the
+area: populate.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
-from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step, at_pc
+from percpu_mc.model.actions.common import Action, Choices, Events, Step
+from percpu_mc.model.actions.populate import PcpuPopulate
 from percpu_mc.model.geometry import (
     area_mask,
-    area_pages,
     count_occupied_pages,
-    first_run,
     fit_offsets,
-    fully_free,
     max_run_fits,
     need_to_extend,
 )
@@ -22,7 +21,7 @@ from percpu_mc.model.state import MUTEX_FREE, AllocPc, Isolated, State, alloc_ow
 from percpu_mc.model.vocabulary import Kind, alloc_context
 
 
-class PcpuAlloc(KernelBase):
+class PcpuAlloc(PcpuPopulate):
     """The steps of pcpu_alloc() and free_percpu(), for allocating context i."""
 
     def search(self, x: Ops, s: State, i: int, c: Val, atomic: bool) -> Step:
@@ -112,81 +111,15 @@ class PcpuAlloc(KernelBase):
                     x, s2.isolated, c, x.ite(sidelined, int(Isolated.NO), select(x, s.isolated, c))
                 ),
             )
+        if self.sw.low_check == "area-found":
+            # 6.13: area_found: the LOW check, pcpu_lock still held
+            s2 = self.low_check(x, s2)
         if atomic:
             s2 = self.schedule_map_extend(x, s2, c, x.not_(x.eq(c, self.reserved_or_none())))
             return self.set_pc(x, s2, i, int(AllocPc.COUNTER))
         if self.sw.alloc_mutex == "populate-only":
             return self.set_pc(x, s2, i, int(AllocPc.POP_MUTEX))
         return self.populate_or_unlock(x, s2, i)
-
-    def unpopulated(self, x: Ops, s: State, i: int) -> Val:
-        """The first unpopulated region of context i's area (pcpu_for_each_unpop_region)."""
-        g = self.g
-        want = area_pages(x, g, s.off[i], s.req_size[i])
-        return first_run(x, g, want & x.bnot(select(x, s.populated, s.chunk[i]), g.pages))
-
-    def populate_or_unlock(self, x: Ops, s: State, i: int) -> State:
-        """Holding the mutex: populate what is left, or mutex_unlock() when
-        every page of the area is populated."""
-        done = self.set_pc(x, self.release_mutex(s), i, int(AllocPc.COUNTER))
-        return ite_state(
-            x, x.eq(self.unpopulated(x, s, i), 0), done, self.set_pc(x, s, i, int(AllocPc.POPULATE))
-        )
-
-    def populate_region(self, x: Ops, s: State, i: int, fail: Any) -> State:
-        """pcpu_populate_chunk(chunk, rs, re) (pcpu_alloc_mutex), then pcpu_lock:
-        pcpu_chunk_populated(); on failure pcpu_free_area(), mutex_unlock, fail."""
-        g = self.g
-        region = self.unpopulated(x, s, i)
-        c = s.chunk[i]
-        with_area = self.sw.occ_pages_subtracted == "with-area"
-        every_page = self.sw.occ_pages_subtracted == "with-area-every-page"
-        # with the area: pcpu_chunk_populated(..., for_alloc) adds nothing (v4.14)
-        added = (
-            x.popcount(region, g.pages) if self.sw.alloc_population_counted and not with_area else 0
-        )
-        if every_page:
-            # pcpu_update_empty_pages(): an isolated chunk's pages are not on the counter
-            added = x.ite(x.eq(select(x, s.isolated, c), int(Isolated.NO)), added, 0)
-        ok = upd(
-            s,
-            populated=store(x, s.populated, c, select(x, s.populated, c) | region),
-            nr_empty_pop_pages=s.nr_empty_pop_pages + added,
-        )
-        area = area_mask(x, g, s.off[i], s.req_size[i])
-        start = x.from_bits([x.eq(s.off[i], k) for k in range(g.cells)])
-        amap = select(x, s.alloc_map, c)
-        freed = upd(
-            s,
-            alloc_map=store(x, s.alloc_map, c, amap & x.bnot(area, g.cells)),
-            bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
-        )
-        counted = x.not_(x.eq(c, self.reserved_or_none()))
-        if every_page:
-            # pcpu_block_update_hint_free(): every page the free empties, the
-            # unpopulated ones the allocation took included
-            counted = x.and_(counted, x.eq(select(x, s.isolated, c), int(Isolated.NO)))
-            back = count_occupied_pages(x, self.g, amap, area)
-            freed = upd(
-                freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0)
-            )
-        elif with_area:
-            # what free_percpu() would give back: the populated pages it empties
-            back = count_occupied_pages(x, self.g, amap, area, select(x, s.populated, c))
-            freed = upd(
-                freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0)
-            )
-        elif self.sw.populate_fail_counter == "as-free":
-            delta = count_occupied_pages(x, self.g, amap, area) - s.occ[i]
-            freed = upd(
-                freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, delta, 0)
-            )
-        return ite_state(
-            x,
-            fail,
-            self.fail(x, self.release_mutex(freed), i, False),
-            self.populate_or_unlock(x, ok, i),
-        )
 
     def no_area(self, x: Ops, s: State, i: int, atomic: bool, is_r: Any) -> State:
         """No area: an atomic caller fails; a non-atomic one goes to create a chunk."""
@@ -232,35 +165,6 @@ class PcpuAlloc(KernelBase):
             )
         return self.set_pc(x, s, i, int(AllocPc.IDLE))
 
-    def maybe_isolate(self, x: Ops, s: State, c: Val, cond: Any) -> State:
-        """f183324133ea, free_percpu(): else if (pcpu_should_reclaim_chunk(chunk))
-        pcpu_isolate_chunk(chunk): its empty pages leave the counter, it moves
-        to pcpu_to_depopulate_slot, and the balance work is scheduled."""
-        p = self.p
-        iso = select(x, s.isolated, c)
-        # chunk->nr_empty_pop_pages
-        empty = self.chunk_nr_empty_pop_pages(x, s, c)
-        immutable = x.or_(x.eq(c, 0), x.eq(c, self.reserved_or_none()))
-        reclaim = x.and_(
-            cond,
-            x.not_(immutable),
-            x.or_(
-                x.and_(x.not_(x.eq(iso, int(Isolated.NO))), x.lt(0, empty)),
-                x.and_(
-                    x.lt(p.empty_pop_pages_high + empty, s.nr_empty_pop_pages),
-                    # chunk->nr_pages / 4 empty pages: 64 at 256 pages a unit,
-                    # never 0 (a chunk with no empty page is never isolated)
-                    x.le(max(1, p.unit_pages // 4), empty),
-                ),
-            ),
-        )
-        isolate = upd(
-            s,
-            isolated=store(x, s.isolated, c, int(Isolated.TO_DEPOPULATE)),
-            nr_empty_pop_pages=s.nr_empty_pop_pages - x.ite(x.eq(iso, int(Isolated.NO)), empty, 0),
-        )
-        return ite_state(x, reclaim, self.schedule_balance(x, isolate, True), s)
-
     def low_check(self, x: Ops, s: State) -> State:
         """if (pcpu_nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW) schedule (1a4d76076cda)."""
         if not self.sw.low_check_schedules:
@@ -274,10 +178,6 @@ class PcpuAlloc(KernelBase):
         return self.schedule_balance(x, s, below)
 
     # --- the actions of context i: guard first, then effect ------------------
-
-    def alloc_at(self, i: int, pc: AllocPc, mutex: bool = False) -> Callable[[Ops, State], Any]:
-        """Context i is at `pc` (and, if `mutex`, pcpu_alloc_mutex is free)."""
-        return at_pc(lambda s: s.pc[i], pc, mutex)
 
     def idle_with_room(self, i: int, x: Ops, s: State) -> Any:
         """Outside the allocator, with room to hold one more pointer."""
@@ -345,28 +245,12 @@ class PcpuAlloc(KernelBase):
             replace(ev, env_fail=x.and_(need, x.not_(ok))),
         )
 
-    def alloc_pop_mutex(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
-        # pcpu_alloc(): area_found, mutex_lock(&pcpu_alloc_mutex), then the first region
-        s = self.take_mutex(s, alloc_owner(i))
-        region = self.unpopulated(x, s, i)
-        guard = x.or_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 0))
-        fail = x.and_(x.not_(x.eq(region, 0)), x.eq(ch["fail"], 1))
-        post = ite_state(
-            x,
-            x.eq(region, 0),
-            self.populate_or_unlock(x, s, i),
-            self.populate_region(x, s, i, fail),
-        )
-        return guard, post, Events(alloc_step=True, env_fail=fail)
-
-    def alloc_populate(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
-        # pcpu_alloc() -> pcpu_populate_chunk() (pcpu_alloc_mutex): the next unpopulated region
-        fail = x.eq(ch["fail"], 1)
-        return True, self.populate_region(x, s, i, fail), Events(alloc_step=True, env_fail=fail)
-
     def alloc_counter_locked(self, i: int, x: Ops, s: State) -> State:
         """pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages (unless taken with
         the area already); then the LOW check."""
+        if self.sw.low_check == "area-found":
+            # 6.13: the check ran at area_found; the area is returned
+            return self.finish(x, s, i)
         if self.sw.occ_pages_subtracted != "after-population":
             return self.finish(x, self.low_check(x, s), i)
         counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
@@ -404,51 +288,6 @@ class PcpuAlloc(KernelBase):
         s2 = upd(s, nr_empty_pop_pages=s.counter_reg[i])
         return True, self.finish(x, self.low_check(x, s2), i), Events(alloc_step=True)
 
-    def free_percpu(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
-        # free_percpu(): pcpu_lock: pcpu_free_area(), the counter, and the
-        # balance work when a second chunk becomes fully free
-        g, sw, lp = self.g, self.sw, self.p.live_per_context
-        mine = range(i * lp, (i + 1) * lp)
-        k = ch["live"]
-        valid = select(x, [s.live_valid[j] for j in mine], k)
-        c = select(x, [s.live_chunk[j] for j in mine], k)
-        off = select(x, [s.live_off[j] for j in mine], k)
-        area = area_mask(x, g, off, select(x, [s.live_size[j] for j in mine], k))
-        amap = select(x, s.alloc_map, c)
-        occ = count_occupied_pages(x, g, amap, area)
-        new_map = amap & x.bnot(area, g.cells)
-        start = x.from_bits([x.eq(off, b) for b in range(g.cells)])
-        # pcpu_update_empty_pages(): neither the reserved nor an isolated chunk counts
-        counted = x.and_(
-            x.not_(x.eq(c, self.reserved_or_none())),
-            x.eq(select(x, s.isolated, c), int(Isolated.NO)),
-        )
-        s2 = upd(
-            s,
-            alloc_map=store(x, s.alloc_map, c, new_map),
-            bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
-            nr_empty_pop_pages=s.nr_empty_pop_pages
-            + (x.ite(counted, occ, 0) if sw.free_counts_pages else 0),
-            live_valid=store(x, s.live_valid, mine[0] + k, False)
-            if isinstance(k, int)
-            else tuple(
-                x.ite(x.eq(k, j - mine[0]), False, v) if j in mine else v
-                for j, v in enumerate(s.live_valid)
-            ),
-        )
-        other_free = x.or_(
-            *[
-                x.and_(x.not_(x.eq(c, j)), self.in_slots(x, s2, j), fully_free(x, s2.alloc_map[j]))
-                for j in self.normal_chunks()
-            ]
-        )
-        freed_chunk = x.and_(counted, fully_free(x, new_map))
-        if sw.free_schedules_balance:
-            s2 = self.schedule_balance(x, s2, x.and_(freed_chunk, other_free))
-        if sw.partial_depopulation:
-            s2 = self.maybe_isolate(x, s2, c, x.not_(freed_chunk))
-        return valid, s2, Events()
-
     def alloc_actions(self, i: int) -> list[Action]:
         sw = self.sw
         ctx = alloc_context(i)
@@ -465,7 +304,8 @@ class PcpuAlloc(KernelBase):
                     ", occ_pages off the counter"
                     if sw.occ_pages_subtracted != "after-population"
                     else ""
-                ),
+                )
+                + ("; area_found: the LOW check" if sw.low_check == "area-found" else ""),
                 choices=("size", "align", "reserved", "chunk"),
                 at=partial(
                     self.idle_with_room_locked if whole and not a else self.idle_with_room, i
@@ -497,68 +337,33 @@ class PcpuAlloc(KernelBase):
                 kind=Kind.ALLOC_RESTART,
             ),
         ]
-        if whole:
-            acts += [
-                Action(
-                    name="pcpu_create_chunk",
-                    context=ctx,
-                    kernel="pcpu_alloc() -> pcpu_create_chunk() "
-                    "(pcpu_alloc_mutex); pcpu_lock: relocate, goto restart",
-                    choices=("fail", "chunk"),
-                    at=self.alloc_at(i, AllocPc.CREATE),
-                    fn=partial(self.alloc_create, i),
-                    kind=Kind.ALLOC_CREATE,
-                ),
-                Action(
-                    name="pcpu_populate_chunk",
-                    context=ctx,
-                    kernel="pcpu_alloc() -> pcpu_populate_chunk() "
-                    "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
-                    choices=("fail",),
-                    at=self.alloc_at(i, AllocPc.POPULATE),
-                    fn=partial(self.alloc_populate, i),
-                    kind=Kind.ALLOC_POPULATE,
-                ),
-            ]
-        else:
-            acts += [
-                Action(
-                    name="pcpu_create_chunk",
-                    context=ctx,
-                    kernel="pcpu_alloc(): mutex_lock(&pcpu_alloc_mutex), "
-                    "pcpu_create_chunk(); pcpu_lock: relocate, mutex_unlock, goto restart",
-                    choices=("fail", "chunk"),
-                    at=self.alloc_at(i, AllocPc.CHUNK_MUTEX, mutex=True),
-                    fn=partial(self.alloc_create, i),
-                    kind=Kind.ALLOC_CREATE,
-                ),
-                Action(
-                    name="pcpu_populate_chunk",
-                    context=ctx,
-                    kernel="pcpu_alloc(): area_found, mutex_lock(&pcpu_alloc_mutex),"
-                    " pcpu_populate_chunk(); pcpu_lock: pcpu_chunk_populated()",
-                    choices=("fail",),
-                    at=self.alloc_at(i, AllocPc.POP_MUTEX, mutex=True),
-                    fn=partial(self.alloc_pop_mutex, i),
-                    kind=Kind.ALLOC_POP_MUTEX,
-                ),
-                Action(
-                    name="pcpu_populate_chunk",
-                    context=ctx,
-                    kernel="pcpu_alloc() -> pcpu_populate_chunk() "
-                    "(pcpu_alloc_mutex); pcpu_lock: pcpu_chunk_populated()",
-                    choices=("fail",),
-                    at=self.alloc_at(i, AllocPc.POPULATE),
-                    fn=partial(self.alloc_populate, i),
-                    kind=Kind.ALLOC_POPULATE,
-                ),
-            ]
+        acts.append(
+            Action(
+                name="pcpu_create_chunk",
+                context=ctx,
+                kernel="pcpu_alloc() -> pcpu_create_chunk() "
+                "(pcpu_alloc_mutex); pcpu_lock: relocate, goto restart"
+                if whole
+                else "pcpu_alloc(): mutex_lock(&pcpu_alloc_mutex), "
+                "pcpu_create_chunk(); pcpu_lock: relocate, mutex_unlock, goto restart",
+                choices=("fail", "chunk"),
+                at=self.alloc_at(i, AllocPc.CREATE)
+                if whole
+                else self.alloc_at(i, AllocPc.CHUNK_MUTEX, mutex=True),
+                fn=partial(self.alloc_create, i),
+                kind=Kind.ALLOC_CREATE,
+            )
+        )
+        acts += self.populate_actions(i)
         if sw.counter_update == "locked":
             acts.append(
                 Action(
                     name="pcpu_alloc: counter",
                     context=ctx,
-                    kernel="pcpu_alloc(): pcpu_lock: "
+                    kernel="pcpu_alloc(): return the area (6.13: no lock, the LOW check ran "
+                    "at area_found)"
+                    if sw.low_check == "area-found"
+                    else "pcpu_alloc(): pcpu_lock: "
                     + (
                         "the LOW check"
                         if sw.occ_pages_subtracted != "after-population"
@@ -596,15 +401,4 @@ class PcpuAlloc(KernelBase):
                     kind=Kind.ALLOC_COUNTER_STORE,
                 ),
             ]
-        acts.append(
-            Action(
-                name="free_percpu",
-                context=ctx,
-                kernel="free_percpu(): pcpu_lock: pcpu_free_area(), counter += occ_pages",
-                choices=("live",),
-                at=self.alloc_at(i, AllocPc.IDLE),
-                fn=partial(self.free_percpu, i),
-                kind=Kind.FREE,
-            )
-        )
         return acts

@@ -25,6 +25,7 @@ from percpu_mc.model.state import (
     BALANCE_LOCKED_PCS,
     MUTEX_FREE,
     AllocPc,
+    BalancePc,
     Isolated,
     State,
     balance_owner,
@@ -97,7 +98,17 @@ class KernelBase:
             "fail": (0, 1),
             "live": tuple(range(p.live_per_context)),
             "demote": (0, 1),
+            # 3c7be18ac9a0: a root or a memcg-aware (__GFP_ACCOUNT) request
+            "memcg": (0, 1) if self.sw.chunk_types == 2 else (0,),
         }
+
+    def alloc_at(self, i: int, pc: AllocPc, mutex: bool = False) -> Callable[[Ops, State], Any]:
+        """Allocating context i is at `pc` (and, if `mutex`, pcpu_alloc_mutex is free)."""
+        return at_pc(lambda s: s.pc[i], pc, mutex)
+
+    def balance_at(self, pc: BalancePc, mutex: bool = False) -> Callable[[Ops, State], Any]:
+        """The balance work is at `pc` (and, if `mutex`, pcpu_alloc_mutex is free)."""
+        return at_pc(lambda s: s.balance_pc, pc, mutex)
 
     def normal_chunks(self) -> range | list[int]:
         """Chunk structs that may sit in pcpu_slot[] (all but the reserved)."""
@@ -134,12 +145,26 @@ class KernelBase:
         s = upd(s, map_extend_pending=store(x, s.map_extend_pending, c, x.or_(old, want)))
         return self.schedule_balance(x, s, x.and_(want, x.not_(old)))
 
-    def candidate(self, x: Ops, s: State, c: int, size: Val, align: Val, atomic: bool) -> Any:
-        """Chunk c is where pcpu_alloc()'s slot scan stops: it extends c's map
-        (non-atomic) or allocates from it."""
+    def of_type(self, x: Ops, s: State, c: int, memcg: Any) -> Any:
+        """Chunk c is of the chunk type `memcg` names (3c7be18ac9a0: it sits
+        on pcpu_chunk_list(type)); always, with one chunk type."""
+        if self.sw.chunk_types == 1:
+            return True
+        return x.ite(memcg, s.memcg[c], x.not_(s.memcg[c]))
+
+    def listed(self, x: Ops, s: State, c: int, memcg: Any) -> Any:
+        """On a list a scan for a request of type `memcg` visits."""
+        return x.and_(self.scanned(x, s, c), self.of_type(x, s, c, memcg))
+
+    def candidate(
+        self, x: Ops, s: State, c: int, size: Val, align: Val, atomic: bool, memcg: Any = False
+    ) -> Any:
+        """Chunk c is where pcpu_alloc()'s slot scan, of pcpu_chunk_list(type)
+        for a request of type `memcg`, stops: it extends c's map (non-atomic)
+        or allocates from it."""
         g = self.g
         amap, pop = s.alloc_map[c], s.populated[c]
-        usable = x.and_(self.scanned(x, s, c), max_run_fits(x, g, amap, size))
+        usable = x.and_(self.listed(x, s, c, memcg), max_run_fits(x, g, amap, size))
         pop_only = atomic and self.sw.atomic_fit_pop_only
         fits = x.not_(x.eq(fit_offsets(x, g, amap, pop, size, align, pop_only), 0))
         if atomic:
@@ -171,11 +196,14 @@ class KernelBase:
     def release_mutex(self, s: State) -> State:
         return upd(s, alloc_mutex=MUTEX_FREE)
 
-    def new_chunk(self, x: Ops, s: State, fail: Val, relocate: bool = True) -> tuple[Any, State]:
-        """pcpu_create_chunk() + pcpu_chunk_relocate(chunk, -1) (unless not
+    def new_chunk(
+        self, x: Ops, s: State, fail: Val, relocate: bool = True, memcg: Any = False
+    ) -> tuple[Any, State]:
+        """pcpu_create_chunk(type) + pcpu_chunk_relocate(chunk, -1) (unless not
         `relocate`): (created, state); the lowest free struct is used.  A
         fresh chunk: empty map of PCPU_DFL_MAP_ALLOC entries, nothing
-        populated.  With every struct in use it fails."""
+        populated, of type `memcg` (3c7be18ac9a0).  With every struct in use
+        it fails."""
         free_idx = list(range(self.p.first_dynamic, self.p.nr_chunks))
         idx: Val = 0
         for c in reversed(free_idx):
@@ -197,6 +225,8 @@ class KernelBase:
                     x, made.map_alloc, c, x.ite(hit, PCPU_DFL_MAP_ALLOC, made.map_alloc[c])
                 ),
             )
+            if self.sw.chunk_types == 2:
+                made = upd(made, memcg=store(x, made.memcg, c, x.ite(hit, memcg, made.memcg[c])))
         return ok, made
 
     def scanned(self, x: Ops, s: State, c: int) -> Any:
@@ -247,16 +277,38 @@ class KernelBase:
         isolated chunk sits on a list past pcpu_free_slot)."""
         return x.and_(s.live[c], s.linked[c], x.eq(s.isolated[c], int(Isolated.NO)))
 
-    def free_slot(self, x: Ops, s: State) -> dict[int, Any]:
-        """Which chunks sit on pcpu_slot[pcpu_nr_slots - 1], the fully free ones."""
+    def free_slot(self, x: Ops, s: State, memcg: Any = False) -> dict[int, Any]:
+        """Which chunks sit on pcpu_slot[pcpu_nr_slots - 1] of
+        pcpu_chunk_list(type) for the type `memcg` names: the fully free ones."""
         return {
-            c: x.and_(self.in_slots(x, s, c), fully_free(x, s.alloc_map[c]))
+            c: x.and_(
+                self.in_slots(x, s, c), self.of_type(x, s, c, memcg), fully_free(x, s.alloc_map[c])
+            )
             for c in self.normal_chunks()
         }
 
-    def free_slot_empty(self, x: Ops, s: State) -> Any:
-        """list_empty(&pcpu_slot[pcpu_nr_slots - 1])."""
-        return x.not_(x.or_(*self.free_slot(x, s).values()))
+    def free_slot_empty(self, x: Ops, s: State, memcg: Any = False) -> Any:
+        """list_empty(&pcpu_slot[pcpu_nr_slots - 1]) of the type's lists."""
+        return x.not_(x.or_(*self.free_slot(x, s, memcg).values()))
+
+    def update_empty_pages(self, x: Ops, s: State, c: Val, nr: Val) -> State:
+        """pcpu_update_empty_pages(chunk, nr)'s global part: the counter
+        moves by nr; from 0760fa3d8f7f, pcpu_nr_empty_pop_pages[pcpu_chunk_type(chunk)]."""
+        if not self.sw.counter_per_chunk_type:
+            return upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages + nr)
+        mc = select(x, s.memcg, c)
+        return upd(
+            s,
+            nr_empty_pop_pages=s.nr_empty_pop_pages + x.ite(mc, 0, nr),
+            nr_empty_pop_pages_memcg=s.nr_empty_pop_pages_memcg + x.ite(mc, nr, 0),
+        )
+
+    def type_nr_empty_pop_pages(self, x: Ops, s: State, memcg: Any) -> Val:
+        """What the LOW check and retry_pop read for the type `memcg` names:
+        pcpu_nr_empty_pop_pages, from 0760fa3d8f7f pcpu_nr_empty_pop_pages[type]."""
+        if not self.sw.counter_per_chunk_type:
+            return s.nr_empty_pop_pages
+        return x.ite(memcg, s.nr_empty_pop_pages_memcg, s.nr_empty_pop_pages)
 
     def list_head(self, x: Ops, free: dict[int, Any], head: Val) -> Any:
         """`head` is the first chunk of the free slot, the one the balance work
