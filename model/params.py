@@ -358,6 +358,14 @@ class Params:
                     f'"{sw.occ_pages_subtracted}" needs counter_update = "locked"',
                 )
             )
+        if sw.low_check == "area-found" and sw.occ_pages_subtracted == "after-population":
+            errors.append(
+                (
+                    "low_check",
+                    'low_check = "area-found" (6.13) needs the counter moved with the area '
+                    '(occ_pages_subtracted = "with-area-every-page")',
+                )
+            )
         if sw.outside_lock == "sched" and sw.area_map != "bitmap":
             # v4.7-v4.13's pcpu_need_to_extend() also schedules the balance
             # work under pcpu_lock (atomic callers, 4f996e234dad); only the

@@ -113,6 +113,9 @@ class PcpuAlloc(PcpuPopulate):
                     x, s2.isolated, c, x.ite(sidelined, int(Isolated.NO), select(x, s.isolated, c))
                 ),
             )
+        if self.sw.low_check == "area-found":
+            # 6.13: area_found: the LOW check, pcpu_lock still held
+            s2 = self.low_check(x, s2)
         if atomic:
             s2 = self.schedule_map_extend(x, s2, c, x.not_(x.eq(c, self.reserved_or_none())))
             return self.set_pc(x, s2, i, int(AllocPc.COUNTER))
@@ -251,6 +254,9 @@ class PcpuAlloc(PcpuPopulate):
     def alloc_counter_locked(self, i: int, x: Ops, s: State) -> State:
         """pcpu_lock: pcpu_nr_empty_pop_pages -= occ_pages (unless taken with
         the area already); then the LOW check."""
+        if self.sw.low_check == "area-found":
+            # 6.13: the check ran at area_found; the area is returned
+            return self.finish(x, s, i)
         if self.sw.occ_pages_subtracted != "after-population":
             return self.finish(x, self.low_check(x, s, s.req_memcg[i]), i)
         counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
@@ -308,7 +314,8 @@ class PcpuAlloc(PcpuPopulate):
                     ", occ_pages off the counter"
                     if sw.occ_pages_subtracted != "after-population"
                     else ""
-                ),
+                )
+                + ("; area_found: the LOW check" if sw.low_check == "area-found" else ""),
                 choices=("size", "align", "reserved", "memcg", "chunk"),
                 at=partial(
                     self.idle_with_room_locked if whole and not a else self.idle_with_room, i
@@ -363,7 +370,10 @@ class PcpuAlloc(PcpuPopulate):
                 Action(
                     name="pcpu_alloc: counter",
                     context=ctx,
-                    kernel="pcpu_alloc(): pcpu_lock: "
+                    kernel="pcpu_alloc(): return the area (6.13: no lock, the LOW check ran "
+                    "at area_found)"
+                    if sw.low_check == "area-found"
+                    else "pcpu_alloc(): pcpu_lock: "
                     + (
                         "the LOW check"
                         if sw.occ_pages_subtracted != "after-population"
