@@ -115,7 +115,7 @@ class PcpuAlloc(PcpuPopulate):
             )
         if self.sw.low_check == "area-found":
             # 6.13: area_found: the LOW check, pcpu_lock still held
-            s2 = self.low_check(x, s2)
+            s2 = self.low_check(x, s2, s.req_memcg[i])
         if atomic:
             s2 = self.schedule_map_extend(x, s2, c, x.not_(x.eq(c, self.reserved_or_none())))
             return self.set_pc(x, s2, i, int(AllocPc.COUNTER))
