@@ -92,7 +92,7 @@ KNOWN_BUGS = [
     ("v6.13-sched", "no-deadlock", 3, True),  # 6.13's LOW check: 198790d9a3ae's edge again
     ("v6.15-nofs", "no-deadlock", 3, True),  # 9a5b183941b5: another caller's reclaim
     # 0760fa3d8f7f: one counter for both memcg chunk types (BMC agrees at 14 in
-    # 80 s; refill breaks in the same 14 steps: tests/test_memcg.py)
+    # 50 s of CPU; refill breaks in the same 14 steps: tests/test_memcg.py)
     ("v5.9", "atomic-progress", 14, False),
 ]
 
