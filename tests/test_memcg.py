@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shared import X, holds, step
+from strategies import WALKS, reachable_states
 
 from percpu_mc.checker import specs
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Switches
-from percpu_mc.model.state import AllocPc, BalancePc, State
+from percpu_mc.model.state import ALLOC_CHUNK_PCS, AllocPc, BalancePc, State
 
 RETRY_POP = "pcpu_balance_workfn: retry_pop"
 PICK = "pcpu_balance_workfn: pick chunk"
@@ -125,3 +128,19 @@ def test_chunk_types_need_v5_9s_allocator() -> None:
     assert [name for name, _ in bad.validate()] == ["chunk_types"]
     loose = replace(base, switches=replace(Switches(), counter_per_chunk_type=True))
     assert "counter_per_chunk_type" in [name for name, _ in loose.validate()]
+
+
+@settings(WALKS, max_examples=40)
+@given(data=st.data())
+def test_areas_and_counters_stay_within_their_type(data: st.DataObject) -> None:
+    """Along random walks of v5.12: a context holding an area holds it in a
+    chunk of its request's type, and at every quiescent point each type's
+    counter is its own chunks' empty populated pages (neither counts the
+    other type's pages)."""
+    m = Model(specs.load("v5.12").params)
+    walk = data.draw(reachable_states("v5.12"), label="walk")
+    for s in walk:
+        for i, pc in enumerate(s.pc):
+            if pc in ALLOC_CHUNK_PCS:
+                assert s.memcg[s.chunk[i]] == s.req_memcg[i]
+        assert holds(m, s, "counter-exact")
