@@ -291,16 +291,23 @@ def counter_identity(x: Ops, k: Kernel, s: State) -> Any:
         return x.eq(s.nr_empty_pop_pages, total)
     if k.sw.occ_pages_subtracted == "with-area-every-page":
         # less the unpopulated pages allocations in flight took (their
-        # population adds them back); an isolated chunk is off the counter
-        total = 0
+        # population adds them back); an isolated chunk is off the counter;
+        # from 0760fa3d8f7f each chunk type has its own counter
+        totals: dict[bool, Any] = {False: 0, True: 0}
         for c in k.normal_chunks():
             on = x.and_(s.live[c], x.eq(s.isolated[c], 0))
-            total = total + x.ite(
-                on,
-                nr_empty_pop(x, g, s.alloc_map[c], s.populated[c]) - k.taken_unpopulated(x, s, c),
-                0,
+            empty = nr_empty_pop(x, g, s.alloc_map[c], s.populated[c]) - k.taken_unpopulated(
+                x, s, c
             )
-        return x.eq(s.nr_empty_pop_pages, total)
+            for memcg in totals if k.sw.counter_per_chunk_type else (False,):
+                mine = x.and_(on, k.of_type(x, s, c, memcg))
+                totals[memcg] = totals[memcg] + x.ite(mine, empty, 0)
+        if not k.sw.counter_per_chunk_type:
+            return x.eq(s.nr_empty_pop_pages, totals[False])
+        return x.and_(
+            x.eq(s.nr_empty_pop_pages, totals[False]),
+            x.eq(s.nr_empty_pop_pages_memcg, totals[True]),
+        )
     for i, pc in enumerate(s.pc):
         counted = x.not_(x.eq(s.chunk[i], k.reserved_or_none()))
         lost = _unpopulated_pages(x, k, s, i)
@@ -384,10 +391,10 @@ def refill_progress(x: Ops, k: Kernel, s: State) -> Any:
     """1a4d76076cda's retry_pop: a run that met no failure populates until
     the counter plus what is left to populate reaches PCPU_EMPTY_POP_PAGES_HIGH."""
     busy = _in(x, s.balance_pc, (BalancePc.PICK, BalancePc.POP, BalancePc.CREATE))
+    # the counter the run reads: its type's from 0760fa3d8f7f
+    counter = k.type_nr_empty_pop_pages(x, s, x.eq(s.balance_type, 1))
     return _implies(
-        x,
-        x.and_(s.run_clean, busy),
-        x.le(k.p.empty_pop_pages_high, s.nr_empty_pop_pages + s.nr_to_pop),
+        x, x.and_(s.run_clean, busy), x.le(k.p.empty_pop_pages_high, counter + s.nr_to_pop)
     )
 
 
