@@ -299,7 +299,10 @@ def counter_identity(x: Ops, k: Kernel, s: State) -> Any:
             empty = nr_empty_pop(x, g, s.alloc_map[c], s.populated[c]) - k.taken_unpopulated(
                 x, s, c
             )
-            for memcg in totals if k.sw.counter_per_chunk_type else (False,):
+            if not k.sw.counter_per_chunk_type:
+                totals[False] = totals[False] + x.ite(on, empty, 0)
+                continue
+            for memcg in totals:
                 mine = x.and_(on, k.of_type(x, s, c, memcg))
                 totals[memcg] = totals[memcg] + x.ite(mine, empty, 0)
         if not k.sw.counter_per_chunk_type:
