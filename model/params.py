@@ -358,6 +358,14 @@ class Params:
                     f'"{sw.occ_pages_subtracted}" needs counter_update = "locked"',
                 )
             )
+        if sw.low_check == "area-found" and sw.occ_pages_subtracted == "after-population":
+            errors.append(
+                (
+                    "low_check",
+                    'low_check = "area-found" (6.13) needs the counter moved with the area '
+                    '(occ_pages_subtracted = "with-area-every-page")',
+                )
+            )
         if sw.outside_lock == "sched" and sw.area_map != "bitmap":
             # v4.7-v4.13's pcpu_need_to_extend() also schedules the balance
             # work under pcpu_lock (atomic callers, 4f996e234dad); only the
@@ -369,13 +377,14 @@ class Params:
             sw.area_map != "bitmap"
             or sw.occ_pages_subtracted != "with-area-every-page"
             or sw.partial_depopulation
+            or sw.slot_fail_demotion
         ):
             errors.append(
                 (
                     "chunk_types",
                     "chunk_types = 2 is v5.9 to v5.13's code: it needs area_map = "
-                    '"bitmap", occ_pages_subtracted = "with-area-every-page" and no '
-                    "partial_depopulation",
+                    '"bitmap", occ_pages_subtracted = "with-area-every-page", no '
+                    "partial_depopulation and (not modelled per type) no slot_fail_demotion",
                 )
             )
         if sw.counter_per_chunk_type and sw.chunk_types != 2:

@@ -57,7 +57,7 @@ __all__ = ["Action", "Choices", "Events", "Kernel", "Step"]
 
 
 class Kernel(
-    PcpuAlloc, FreePercpu, PcpuBalanceWork, PcpuMapExtendWork, OutsideLocks, SlotFailDemotion
+    PcpuAlloc, FreePercpu, PcpuBalanceWork, PcpuMapExtendWork, SlotFailDemotion, OutsideLocks
 ):
     """The actions of one spec: parameters and switches bound."""
 
