@@ -228,7 +228,8 @@ def test_the_one_page_lasso_of_the_model_is_not_the_kernels() -> None:
     map-extension steps, up to its first repeated state) is a run of the
     model whose loop closes, but its step 23 is a collect that spares chunk
     2 and destroys the populated chunk 1, where the kernel spares chunk 1,
-    the free list's head: a modelling error of the list-order abstraction."""
+    the free list's head: that witness rests on the list-order abstraction
+    (the kernel's order has another one-page lasso: tests/test_liveness.py)."""
     doc = json.loads((LASSOS / "v4.13-page-2-model.json").read_text())
     m = Model(specs.load("v4.13-page").params)
     index = {(a.ctx, a.name): ai for ai, a in enumerate(m.actions)}
