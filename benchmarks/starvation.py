@@ -1,13 +1,27 @@
-"""Benchmark of the explicit starvation search (check-model --starvation
-SIZE --engine explicit): one exploration of every reachable kernel state,
-then the fair strongly connected component search for each size asked;
-states, steps, wall and CPU seconds, peak memory, and each size's verdict
-(with a lasso's prefix and loop lengths).  One exploration serves every
-size, where check-model explores once per size.
+"""Benchmark of the explicit starvation search.
+
+    python benchmarks/starvation.py --native --spec NAME --sizes 2,4 [--limit STATES]
+
+runs, each in a child process of its own (wall seconds and that process's
+peak RSS), `check-model --starvation SIZE --engine explicit --json` (the
+native search in the kernel's list order) and with `--abstract-order`, for
+each size, beside the compiled safety search of the same spec run to
+exhaustion (`check-model --engine explicit --depth 100000 --json`), and
+prints the ratios of time and memory.  The safety search stores one state
+per symmetry class and the model's list order, the starvation search every
+kernel state with the kernel's order: not the same states, so each row
+gives its state count.
 
     python benchmarks/starvation.py --spec NAME --sizes 2,4 [--kernel-order]
                                     [--starver [--others 2,4]] [--limit STATES]
                                     [--save-lasso DIR]
+
+measures the Python fair-SCC search (the reference) in this process: one
+exploration of every reachable kernel state, then the fair strongly
+connected component search for each size asked; states, steps, wall and CPU
+seconds, peak memory, and each size's verdict (with a lasso's prefix and
+loop lengths).  One exploration serves every size, where check-model
+explores once per size.
 
 --save-lasso writes each lasso's steps (context, action, choices) and its
 loop start as DIR/<spec>-<size>.json, for a replay test.  --starver narrows
@@ -23,7 +37,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -83,8 +99,58 @@ def lasso_doc(model: Model, spec: str, lasso: Lasso, kernel_order: bool) -> dict
     }
 
 
+def child(args: list[str]) -> dict[str, Any]:
+    """check-model with `args` in a process of its own: its JSON document,
+    wall seconds and peak RSS (MiB)."""
+    cmd = [sys.executable, "-m", "percpu_mc.checker.cli.check_model", *args]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    doc = json.loads(out) if out.strip() else {}
+    return {
+        "command": "check-model " + " ".join(args),
+        "exit": proc.returncode,
+        "wall_seconds": round(time.monotonic() - start, 1),
+        "peak_mib": round(usage.ru_maxrss / 1024),
+        "doc": doc,
+    }
+
+
+def native(spec: str, sizes: list[int], limit: int) -> int:
+    """The native starvation search beside the compiled safety search."""
+    run = child(["--spec", spec, "--engine", "explicit", "--depth", "100000", "--json"])
+    safety = {k: run[k] for k in ("command", "exit", "wall_seconds", "peak_mib")} | {
+        "states": run["doc"].get("states")
+    }
+    rows = []
+    for size in sizes:
+        for order in ("kernel", "abstract"):
+            args = ["--spec", spec, "--starvation", str(size), "--engine", "explicit"]
+            args += ["--limit", str(limit), "--json"]
+            args += ["--abstract-order"] if order == "abstract" else []
+            run = child(args)
+            doc = run.pop("doc")
+            row = run | {
+                "size": size,
+                "list_order": order,
+                "verdict": doc.get("verdict"),
+                "prefix": doc.get("prefix"),
+                "loop": doc.get("loop"),
+                "native": doc.get("native"),
+            }
+            if safety["wall_seconds"] and safety["peak_mib"]:
+                row["time_vs_safety"] = round(row["wall_seconds"] / safety["wall_seconds"], 2)
+                row["memory_vs_safety"] = round(row["peak_mib"] / safety["peak_mib"], 2)
+            rows.append(row)
+    print(json.dumps({"spec": spec, "safety": safety, "starvation": rows}, indent=1))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--native", action="store_true", help="the native search (see above)")
     ap.add_argument("--spec", required=True)
     ap.add_argument("--sizes", required=True, help="atomic request sizes in cells, e.g. 2,4")
     ap.add_argument("--kernel-order", action="store_true")
@@ -99,6 +165,8 @@ def main() -> int:
     args = ap.parse_args()
     spec = specs.load(args.spec)
     sizes = [int(v) for v in args.sizes.split(",")]
+    if args.native:
+        return native(spec.name, sizes, args.limit)
     p = dataclasses.replace(spec.params, sizes=tuple(sorted({*spec.params.sizes, *sizes})))
     model = Model(p)
     start, cpu = time.monotonic(), time.process_time()

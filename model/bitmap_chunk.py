@@ -124,6 +124,11 @@ class Bitmap:
 
     def any_set(self, start: int, end: int) -> bool:
         """Is a bit of [start, end) set?"""
+        shift = self.shift
+        i = start >> shift
+        if i == (end - 1) >> shift:  # one word
+            span = ((1 << (end - start)) - 1) << (start & (self.word - 1))
+            return bool(self.words[i] & span)
         return self.next_bit(start, end, True) < end
 
     def last_set_in_word(self, index: int, size: int) -> int:

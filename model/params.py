@@ -377,13 +377,14 @@ class Params:
             sw.area_map != "bitmap"
             or sw.occ_pages_subtracted != "with-area-every-page"
             or sw.partial_depopulation
+            or sw.slot_fail_demotion
         ):
             errors.append(
                 (
                     "chunk_types",
                     "chunk_types = 2 is v5.9 to v5.13's code: it needs area_map = "
-                    '"bitmap", occ_pages_subtracted = "with-area-every-page" and no '
-                    "partial_depopulation",
+                    '"bitmap", occ_pages_subtracted = "with-area-every-page", no '
+                    "partial_depopulation and (not modelled per type) no slot_fail_demotion",
                 )
             )
         if sw.counter_per_chunk_type and sw.chunk_types != 2:

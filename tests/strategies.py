@@ -40,6 +40,7 @@ VARIANTS: dict[str, Params] = {
         "pre-async",
         "v5.14",
         "v5.14-noflush",
+        "v5.12",
         "v4.13-popfail-fix",
         "v4.13-counter-fix",
         "v5.1-sched",

@@ -205,14 +205,21 @@ NEW = 0xFFFFEF47BFA00000  # a second chunk's base, 2 MiB below BASE
 BASE = 0xFFFFEF47BFC00000
 
 
-def lines(*body: str) -> tuple[Record, ...]:
-    """Records of a log with the captures' header and `body`'s lines,
-    each "TASK-PID FLAGS TS: event: fields"."""
-    head = "# tracer: nop\n#\n# entries-in-buffer/entries-written: 9/9   #P:2\n#\n"
+def lines(*body: str, entries: str = "9/9") -> tuple[Record, ...]:
+    """Records of a log with the captures' header and `body`'s lines, each
+    "TASK-PID FLAGS TS: event: fields" (on CPU 0, or "CPU N: ..." for
+    another) or a line as it is ("CPU:0 [LOST 5 EVENTS]")."""
+    head = f"# tracer: nop\n#\n# entries-in-buffer/entries-written: {entries}   #P:2\n#\n"
     text = [head]
     for line in body:
+        cpu = 0
+        if line.startswith("CPU "):
+            cpu, line = int(line[4]), line[7:]
+        if line.startswith("CPU:"):
+            text.append(line + "\n")
+            continue
         task, flags, rest = line.split(" ", 2)
-        text.append(f"{task:>20} [000] {flags} {rest}\n")
+        text.append(f"{task:>20} [{cpu:03d}] {flags} {rest}\n")
     return tuple(LogParser().records("".join(text).splitlines(keepends=True)))
 
 
@@ -302,3 +309,23 @@ def test_unit_size_inferred_in_one_reading_or_replayed(monkeypatch: pytest.Monke
     wide = exact_replay(past)
     assert wide.unit_size == 2 * UNIT and "a guess" in wide.notes[0]
     assert summary(wide) == summary(exact_replay(past, unit_size=2 * UNIT))
+
+
+def test_lost_events_and_an_overwritten_buffer_leave_chunks_undecided() -> None:
+    """Across lost events a followed chunk may have changed unseen; in an
+    overwritten buffer another CPU's events in a new chunk may be gone until
+    every CPU has shown up: its placements are not decided, never findings
+    (the kernel puts the second area at 8, these logs show 64)."""
+    lost = lines(
+        create("1.0", BASE), alloc("1.1", BASE, 0), "CPU:0 [LOST 5 EVENTS]", alloc("1.2", BASE, 64)
+    )
+    result = exact_replay(lost, unit_size=UNIT)
+    assert result.findings == [] and result.undecided_counts == {"prior state unknown": 1}
+    assert any("events were lost from line 7" in note for note in result.notes)
+    overwritten = [create("1.0", BASE), alloc("1.1", BASE, 0), alloc("1.2", BASE, 64)]
+    result = exact_replay(lines(*overwritten, entries="5/9"), unit_size=UNIT)
+    assert result.findings == [] and result.undecided_counts == {"prior state unknown": 2}
+    shown = exact_replay(
+        lines(f"CPU 1: {alloc('0.9', NEW, 0)}", *overwritten, entries="5/9"), unit_size=UNIT
+    )
+    assert [(f.line, f.kind) for f in shown.findings] == [(8, "placement")]

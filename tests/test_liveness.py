@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 
 from percpu_mc.checker import specs
+from percpu_mc.checker.engines import layout as layout_module
 from percpu_mc.checker.engines import list_order
 from percpu_mc.checker.engines.fairness import (
     gfp_failed,
@@ -136,3 +137,26 @@ def test_a_broken_loop_is_not_fair() -> None:
         lasso.size, dataclasses.replace(lasso.trace, steps=lasso.trace.steps[:-1]), lasso.loop_start
     )
     assert not is_fair_loop(model, cut, True)
+
+
+def test_the_saturated_counter_keeps_the_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """v4.13 with two contexts and one dynamic chunk: the population-failure
+    drift reaches the counter's packed floor, so the search runs on the
+    saturated counter (checker/engines/layout.py, Saturation); with the floor
+    raised to -1 (sound: every constant the counter is compared with is at
+    least 0) it is a coarser abstraction of the same runs, and both find no
+    one-page lasso."""
+    model = shrunk("v4.13", nr_contexts=2, live_per_context=1, nr_chunks=2)
+    lasso, stats = Liveness(model, 12, True).search(2, 1_000_000)
+    assert lasso is None and stats.saturated > 0
+    real = layout_module.domains
+
+    def raised(p, depth):  # type: ignore[no-untyped-def]
+        out = dict(real(p, depth))
+        out["nr_empty_pop_pages"] = dataclasses.replace(out["nr_empty_pop_pages"], lo=-1)
+        return out
+
+    monkeypatch.setattr(layout_module, "domains", raised)
+    coarse, coarse_stats = Liveness(model, 12, True).search(2, 1_000_000)
+    assert coarse is None and coarse_stats.saturated > 0
+    assert coarse_stats.states < stats.states

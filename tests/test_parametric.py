@@ -35,6 +35,9 @@ SUBSET = {
     ("dead-chunk-no-extension", "balance-destroy"),
     ("balance-chunk-live", "balance-pick"),
     ("mutex-context", "search[nonatomic->area-done]"),
+    ("mutex-owner-context", "search[nonatomic->fail]"),
+    ("mutex-owner-balance", "balance-populate-end"),
+    ("counter-nonnegative", "implied"),
 }
 
 

@@ -139,11 +139,15 @@ def reader(bar: Progress | None, path: str) -> IO[bytes] | None:
     return bar.open(path, "rb", task_id=task, description=name)  # type: ignore[return-value]
 
 
-def counted(lines: Iterable[str], bar: Progress | None) -> Iterator[str]:
-    """The lines, their count shown on the bar now and then."""
+def counted(lines: Iterable[str], bar: Progress | None) -> Iterable[str]:
+    """The lines, their count shown on the bar now and then (without a bar,
+    the lines themselves: no generator between the file and the parser)."""
     if bar is None or bar.disable or not bar.tasks:
-        yield from lines
-        return
+        return lines
+    return counting(lines, bar)
+
+
+def counting(lines: Iterable[str], bar: Progress) -> Iterator[str]:
     task = bar.tasks[-1].id
     n = 0
     for n, line in enumerate(lines, 1):

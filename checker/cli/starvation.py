@@ -165,6 +165,7 @@ def main(args: Any) -> int:
             "loop_edges": st.edges,
             "transitions": st.transitions,
             "components": st.components,
+            "saturated": st.saturated,
             "bytes": st.bytes,
             "explore_seconds": round(st.explore_seconds, 3),
             "seconds": round(st.seconds, 3),

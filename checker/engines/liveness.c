@@ -37,6 +37,7 @@ typedef struct {
     uint8_t *elab;
     int64_t ne, ecap;
     int64_t transitions;
+    int64_t saturated;        /* successors stored with the counter saturated */
     int64_t peak;             /* bytes held at most */
     /* the lasso: the loop's edges, from node `entry` back to it */
     int64_t entry;
@@ -354,6 +355,11 @@ int live_explore(live_t *s, const int64_t *init, const uint8_t *init_order, int 
         node_state(s, i, v);
         uint8_t o[2 * NCH + 1]; /* a copy: interning may move the nodes */
         memcpy(o, s->rec + i * RB + NB, KORDER ? 2 * NCH : 0);
+        /* the saturated counter (search.c): a node at the floor is expanded
+         * from every value it stands for */
+        int spread = sat_spread(v);
+        for (int sj = 0; sj <= spread; sj++) {
+        if (spread) sat_set(v, sj);
         int ne = 0;
         for (int op = 0; op < NOPS; op++)
             if (OPS[op](v, succ + (int64_t)ne * NF)) en[ne++] = op;
@@ -382,6 +388,7 @@ int live_explore(live_t *s, const int64_t *init, const uint8_t *init_order, int 
             int lab = LABELS[op](v, t);
             int tried = OP_SIZE[op] == size;
             int fails = tried && (lab & 1), succeeds = tried && !(lab & 1);
+            s->saturated += sat_clamp(t);
             if ((bad = node_of(t, order, b))) {
                 *bad_field = bad - 1; *bad_value = t[bad - 1];
                 rc = 1; goto out;
@@ -392,6 +399,7 @@ int live_explore(live_t *s, const int64_t *init, const uint8_t *init_order, int 
             if (succeeds || (lab & 4)) continue; /* not in a starvation loop */
             if (!add_edge(s, (uint32_t)j, (uint16_t)op, (uint8_t)(fails | (lab & 2))))
                 { rc = 2; goto out; }
+        }
         }
         if (cb && (i & 0xFFFF) == 0xFFFF && cb(0, s->n, live_held(s))) { rc = 4; goto out; }
     }
@@ -589,6 +597,7 @@ out:
 int64_t live_size(const live_t *s) { return s->n; }
 int64_t live_edges(const live_t *s) { return s->ne; }
 int64_t live_transitions(const live_t *s) { return s->transitions; }
+int64_t live_saturated(const live_t *s) { return s->saturated; }
 int64_t live_peak(const live_t *s) { return s->peak; }
 int64_t live_comps(const live_t *s) { return s->comps; }
 int64_t live_entry(const live_t *s) { return s->entry; }

@@ -58,6 +58,7 @@ int live_sccs(live_t *s);
 int64_t live_size(const live_t *s);
 int64_t live_edges(const live_t *s);
 int64_t live_transitions(const live_t *s);
+int64_t live_saturated(const live_t *s);
 int64_t live_peak(const live_t *s);
 int64_t live_comps(const live_t *s);
 int64_t live_entry(const live_t *s);
@@ -80,6 +81,11 @@ class TooMany(Exception):
     """More reachable nodes than the limit."""
 
 
+class Spurious(Exception):
+    """A lasso of the saturated counter's abstraction that the concrete
+    model does not run."""
+
+
 @dataclass
 class LiveStats:
     states: int = 0  # nodes: kernel states (with the order, in the kernel's order)
@@ -87,6 +93,7 @@ class LiveStats:
     transitions: int = 0  # every step explored
     bytes: int = 0  # most memory the search held (its arrays)
     components: int = 0  # strongly connected components tested
+    saturated: int = 0  # successors stored with the counter saturated
     seconds: float = 0.0
     explore_seconds: float = 0.0
 
@@ -110,7 +117,7 @@ class Liveness:
         self.model, self.kernel_order = model, kernel_order
         gen = Generator(model, [], depth)
         source = gen.source()
-        self.layout, self.ops = gen.layout, gen.ops
+        self.layout, self.ops, self.saturation = gen.layout, gen.ops, gen.saturation
         source += self.half()
         source += resources.files("percpu_mc.checker.engines").joinpath("liveness.c").read_text()
         self.ffi = cffi.FFI()
@@ -275,6 +282,7 @@ class Liveness:
                 states=lib.live_size(handle),
                 edges=lib.live_edges(handle),
                 transitions=lib.live_transitions(handle),
+                saturated=lib.live_saturated(handle),
                 explore_seconds=time.monotonic() - start,
             )
             if rc == 1:
@@ -316,19 +324,28 @@ class Liveness:
         ops, targets = ffi.new("int32_t[]", max(1, n)), ffi.new("int64_t[]", max(1, n))
         lib.live_loop(handle, ops, targets)
         loop = [(ops[k], targets[k]) for k in range(n)]
-        model, x = self.model, Concrete()
+        model, x, sat = self.model, Concrete(), self.saturation
         s = canonical(model.init())  # each step from a kernel state, as lasso.explore steps
         steps = []
+        floor = False  # a node so far with the counter at the saturation floor
         for k, (o, node) in enumerate(prefix + loop, 1):
             op = self.ops[o]
+            stored = self.node(handle, node)
+            floor |= sat is not None and stored[sat.slot] == sat.floor
             enabled, t = model.step(x, s, model.actions[op.action], op.choices)
-            if not enabled:
-                raise AssertionError(f"step {k} of the native lasso is not enabled concretely")
             c = canonical(t)
-            if self.layout.flatten(c) != self.node(handle, node):
-                raise AssertionError(
-                    f"step {k} of the native lasso: the concrete state is not the stored one"
-                )
-            steps.append(TraceStep(op.action, op.choices, c))
-            s = c
-        return Lasso(size, Trace(canonical(model.init()), tuple(steps)), len(prefix))
+            flat = self.layout.flatten(c)
+            if enabled and (sat.clamp(flat) if sat is not None else flat) == stored:
+                steps.append(TraceStep(op.action, op.choices, c))
+                s = c
+                continue
+            if floor:
+                raise Spurious(f"stored step {k} has no concrete counterpart")
+            raise AssertionError(
+                f"step {k} of the native lasso has no concrete counterpart: "
+                "the interpretations disagree"
+            )
+        states = [canonical(model.init())] + [st.state for st in steps]
+        if states[len(prefix)] != states[-1]:
+            raise Spurious("the loop closes only on the saturated counter")
+        return Lasso(size, Trace(states[0], tuple(steps)), len(prefix))

@@ -15,7 +15,7 @@ from typing import Any
 from percpu_mc.checker.engines import list_order
 from percpu_mc.checker.engines.build import CompilerMissing
 from percpu_mc.checker.engines.lasso import Lasso, LassoEngine, explore, fair_lasso
-from percpu_mc.checker.engines.liveness import Liveness, LiveStats, TooMany
+from percpu_mc.checker.engines.liveness import Liveness, LiveStats, Spurious, TooMany
 from percpu_mc.model.machine import Model
 
 UNKNOWN = "unknown"  # the search gave up: neither a lasso nor its absence
@@ -63,9 +63,21 @@ def search(
                 lasso, stats = live.search(size, limit, progress)
             except TooMany:
                 return too_many
+            except Spurious as e:
+                return NoLasso(
+                    f"{UNKNOWN}: the lasso of the saturated counter's abstraction is "
+                    f"spurious ({e}; docs/model.md, the saturated counter)",
+                    False,
+                )
             searched.stats = stats
+            sat = (
+                f", the counter saturated in {stats.saturated} successors (an "
+                "over-approximation: docs/model.md, the saturated counter)"
+                if stats.saturated
+                else ""
+            )
             return lasso or NoLasso(
-                f"no fair starvation loop among all {stats.states} reachable states{what}"
+                f"no fair starvation loop among all {stats.states} reachable states{what}{sat}"
             )
     if engine in ("explicit", "explicit-python"):
         searched.search = "python"

@@ -66,7 +66,9 @@ from percpu_mc.model.block_fit import (
 )
 from percpu_mc.traces.events import (
     BufferEntries,
+    Event,
     FunctionCall,
+    LostEvents,
     PercpuAlloc,
     PercpuAllocFail,
     PercpuCreateChunk,
@@ -220,6 +222,10 @@ class ExactReplay:
         # pid -> (its create line, its percpu line before it): a chunk made
         # by an allocating task, judged at the task's next allocation
         self.created_by: dict[int, tuple[PercpuCreateChunk, int]] = {}
+        self.cpus_to_wait: int | None = None  # overwritten buffer: #P, until all appeared
+        self.cpus_seen: set[int] = set()
+        self.forgotten: set[int] = set()  # chunks followed until events were lost
+        self.lost_at: int | None = None  # the first LOST EVENTS line
 
     def undecided(self, reason: str, line: int) -> None:
         counts = self.result.undecided_counts
@@ -228,31 +234,62 @@ class ExactReplay:
             self.result.not_decided.setdefault(reason, []).append(line)
 
     def feed(self, r: Record) -> None:
-        if isinstance(r, PercpuAlloc):
+        if self.cpus_to_wait is not None and isinstance(r, Event):
+            self.cpu_appears(r.cpu)
+        kind = type(r)
+        if kind is PercpuAlloc:
             self.allocation(r)
-        elif isinstance(r, PercpuFree):
+        elif kind is PercpuFree:
             self.free(r)
-        elif isinstance(r, PercpuCreateChunk):
+        elif kind is PercpuCreateChunk:
             self.create(r)
-        elif isinstance(r, PercpuDestroyChunk):
+        elif kind is PercpuDestroyChunk:
             self.destroy(r)
-        elif isinstance(r, PercpuAllocFail):
+        elif kind is PercpuAllocFail:
             self.request_ends(r, r.size, r.align)
             return
-        elif isinstance(r, FunctionCall | ProbeHit):
+        elif kind is FunctionCall or kind is ProbeHit:
             self.population(r)
+            return
+        elif kind is LostEvents:
+            self.forget(r.line)
+            return
+        elif kind is BufferEntries:
+            if r.in_buffer < r.written:
+                self.cpus_to_wait = r.cpus
             return
         else:
             return
         self.last_line[r.pid] = r.line
 
+    def forget(self, line: int) -> None:
+        """Events were lost here: every chunk followed so far may have
+        changed unseen, so its state is unknown from now on."""
+        self.forgotten.update(self.tracked)
+        self.tracked.clear()
+        self.created_by.clear()
+        if self.lost_at is None:
+            self.lost_at = line
+
+    def cpu_appears(self, cpu: int) -> None:
+        """An overwritten buffer: each CPU's part starts at another time, so
+        a chunk is followed from its creation only once every CPU has shown
+        up (before, another CPU's events in it may be gone)."""
+        self.cpus_seen.add(cpu)
+        if len(self.cpus_seen) >= self.cpus_to_wait:
+            self.cpus_to_wait = None
+
     def create(self, r: PercpuCreateChunk) -> None:
         if r.base_addr is None:
+            return
+        if self.cpus_to_wait is not None:
+            self.prior.setdefault(r.base_addr, r.line)  # see cpu_appears
             return
         chunk = pcpu_alloc_chunk(self.version, self.map_bits)
         pages = self.map_bits // PAGE_BITS
         self.tracked[r.base_addr] = Tracked(chunk, r.line, bytearray([UNPOPULATED]) * pages)
         self.prior.pop(r.base_addr, None)
+        self.forgotten.discard(r.base_addr)
         if not is_kworker(r.comm) and process_context(r):
             # pcpu_alloc() of this task found no chunk to fit its request
             self.created_by[r.pid] = (r, self.last_line.get(r.pid, 0))
@@ -342,7 +379,7 @@ class ExactReplay:
         if base is None:
             return None
         t = self.tracked.get(base)
-        if t is None and base not in self.prior:
+        if t is None and base not in self.prior and base not in self.forgotten:
             self.prior[base] = line
         return t
 
@@ -381,7 +418,7 @@ class ExactReplay:
             r.off % PCPU_MIN_ALLOC_SIZE
             or bits <= 0
             or bit_off + bits > chunk.map_bits
-            or chunk.alloc_map.next_bit(bit_off, bit_off + bits, True) < bit_off + bits
+            or chunk.alloc_map.any_set(bit_off, bit_off + bits)
         ):
             return  # an impossible area: level 1 reports it
         first, last = bit_off // PAGE_BITS, (bit_off + bits - 1) // PAGE_BITS
@@ -547,8 +584,7 @@ class ExactPass:
             self.held = []
         if self.overflowed:
             return
-        if isinstance(r, PercpuAlloc | PercpuFree | PercpuCreateChunk | PercpuDestroyChunk):
-            self.held.append(r)
+        self.held.append(r)
         if (unit := self.inference.from_stride()) is not None:
             self.start(unit)
         elif len(self.held) > self.HELD_RECORDS:
@@ -609,6 +645,11 @@ def finish_notes(
         result.notes.append(
             f"first chunk: static {layout.static_size}, reserved {layout.reserved_size}, "
             f"dynamic {layout.dyn_size} bytes"
+        )
+    if replay.lost_at is not None:
+        result.notes.append(
+            f"events were lost from line {replay.lost_at} on: the {len(replay.forgotten)} "
+            "chunks followed until then are not decided after it (prior state unknown)"
         )
     for base, line in replay.prior.items():
         result.notes.append(

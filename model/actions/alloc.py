@@ -28,9 +28,11 @@ class PcpuAlloc(PcpuPopulate):
         """restart: the pcpu_lock section of pcpu_alloc() that scans for an
         area: the reserved chunk, or pcpu_slot[] from the request's slot up."""
         g, p = self.g, self.p
-        size, align = s.req_size[i], s.req_align[i]
+        size, align, memcg = s.req_size[i], s.req_align[i], s.req_memcg[i]
         slots = self.scan_keys(x, s)
-        cands = {j: self.candidate(x, s, j, size, align, atomic) for j in self.normal_chunks()}
+        cands = {
+            j: self.candidate(x, s, j, size, align, atomic, memcg) for j in self.normal_chunks()
+        }
         found, valid = self.pick(x, cands, slots, c)
         ext = x.ite(atomic, 0, need_to_extend(x, g, s, c, False))
         if p.has_reserved:
@@ -62,7 +64,7 @@ class PcpuAlloc(PcpuPopulate):
             slot_c = select(x, [slots.get(j, 0) for j in range(p.nr_chunks)], c)
             for j in self.normal_chunks():
                 passed = x.and_(
-                    self.scanned(x, s, j),
+                    self.listed(x, s, j, memcg),
                     max_run_fits(x, g, s.alloc_map[j], size),
                     x.not_(cands[j]),
                     x.le(slots[j], slot_c),
@@ -97,7 +99,7 @@ class PcpuAlloc(PcpuPopulate):
             # the pages it makes non-empty (with-area: the populated ones;
             # every-page: all, the population adds back the unpopulated)
             counted = x.not_(x.eq(c, self.reserved_or_none()))
-            s2 = upd(s2, nr_empty_pop_pages=s2.nr_empty_pop_pages - x.ite(counted, occ, 0))
+            s2 = self.update_empty_pages(x, s2, c, -x.ite(counted, occ, 0))
         if self.sw.partial_depopulation:
             # f183324133ea: a sidelined chunk is scanned; pcpu_update_empty_pages()
             # leaves the counter alone for it, and pcpu_reintegrate_chunk() then
@@ -125,9 +127,11 @@ class PcpuAlloc(PcpuPopulate):
         """No area: an atomic caller fails; a non-atomic one goes to create a chunk."""
         if atomic:
             g = self.g
-            size = s.req_size[i]
+            size, memcg = s.req_size[i], s.req_memcg[i]
             for j in self.normal_chunks():
-                visited = x.and_(self.scanned(x, s, j), max_run_fits(x, g, s.alloc_map[j], size))
+                visited = x.and_(
+                    self.listed(x, s, j, memcg), max_run_fits(x, g, s.alloc_map[j], size)
+                )
                 s = self.schedule_map_extend(x, s, j, x.and_(x.not_(is_r), visited))
             return self.fail(x, s, i, True)
         nxt = AllocPc.CHUNK_MUTEX if self.sw.alloc_mutex == "populate-only" else AllocPc.CREATE
@@ -165,16 +169,14 @@ class PcpuAlloc(PcpuPopulate):
             )
         return self.set_pc(x, s, i, int(AllocPc.IDLE))
 
-    def low_check(self, x: Ops, s: State) -> State:
-        """if (pcpu_nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW) schedule (1a4d76076cda)."""
+    def low_check(self, x: Ops, s: State, memcg: Any = False) -> State:
+        """if (pcpu_nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW) schedule
+        (1a4d76076cda); from 0760fa3d8f7f the counter of the request's type."""
         if not self.sw.low_check_schedules:
             return s
         low = self.p.empty_pop_pages_low
-        below = (
-            x.lt(s.nr_empty_pop_pages, low)
-            if self.sw.low_check_test == "<"
-            else x.le(s.nr_empty_pop_pages, low)
-        )
+        nr = self.type_nr_empty_pop_pages(x, s, memcg)
+        below = x.lt(nr, low) if self.sw.low_check_test == "<" else x.le(nr, low)
         return self.schedule_balance(x, s, below)
 
     # --- the actions of context i: guard first, then effect ------------------
@@ -197,10 +199,13 @@ class PcpuAlloc(PcpuPopulate):
             req_align=store(x, s.req_align, i, ch["align"]),
             req_atomic=store(x, s.req_atomic, i, atomic),
             req_reserved=store(x, s.req_reserved, i, x.eq(ch["reserved"], 1)),
+            req_memcg=store(x, s.req_memcg, i, x.eq(ch["memcg"], 1)),
         )
         if self.sw.alloc_mutex == "whole-call" and not atomic:
             s = self.take_mutex(s, alloc_owner(i))
-        return self.search(x, s, i, ch["chunk"], atomic)
+        valid, post, evs = self.search(x, s, i, ch["chunk"], atomic)
+        # a reserved request is served from pcpu_reserved_chunk: the model's are root
+        return x.and_(valid, x.or_(x.eq(ch["reserved"], 0), x.eq(ch["memcg"], 0))), post, evs
 
     def alloc_extend(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
         # pcpu_extend_area_map(): GFP_KERNEL map, then swap under pcpu_lock.
@@ -222,10 +227,11 @@ class PcpuAlloc(PcpuPopulate):
         whole = sw.alloc_mutex == "whole-call"
         if not whole:
             s = self.take_mutex(s, alloc_owner(i))
-        need = self.free_slot_empty(x, s)
+        memcg = s.req_memcg[i]
+        need = self.free_slot_empty(x, s, memcg)
         # the guard: the restart's scan must accept the chunk choice in the
         # state after the creation, so that state is built first
-        ok, made = self.new_chunk(x, s, ch["fail"], relocate=sw.alloc_create_relocates)
+        ok, made = self.new_chunk(x, s, ch["fail"], relocate=sw.alloc_create_relocates, memcg=memcg)
         go = ite_state(x, need, made, s)
         if not whole:
             go = self.release_mutex(go)
@@ -252,10 +258,10 @@ class PcpuAlloc(PcpuPopulate):
             # 6.13: the check ran at area_found; the area is returned
             return self.finish(x, s, i)
         if self.sw.occ_pages_subtracted != "after-population":
-            return self.finish(x, self.low_check(x, s), i)
+            return self.finish(x, self.low_check(x, s, s.req_memcg[i]), i)
         counted = x.not_(x.eq(s.chunk[i], self.reserved_or_none()))
         s2 = upd(s, nr_empty_pop_pages=s.nr_empty_pop_pages - x.ite(counted, s.occ[i], 0))
-        return self.finish(x, self.low_check(x, s2), i)
+        return self.finish(x, self.low_check(x, s2, s.req_memcg[i]), i)
 
     def alloc_counter_unlocked(self, i: int, x: Ops, s: State) -> State:
         """No lock (1a4d76076cda): load the counter; the reserved chunk skips
@@ -265,7 +271,7 @@ class PcpuAlloc(PcpuPopulate):
             self.set_pc(x, s, i, int(AllocPc.COUNTER_STORE)),
             counter_reg=store(x, s.counter_reg, i, s.nr_empty_pop_pages - s.occ[i]),
         )
-        return ite_state(x, counted, load, self.finish(x, self.low_check(x, s), i))
+        return ite_state(x, counted, load, self.finish(x, self.low_check(x, s, s.req_memcg[i]), i))
 
     def alloc_counter(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
         # pcpu_alloc(): the pcpu_nr_empty_pop_pages update (pcpu_lock, or none: 1a4d76076cda)
@@ -286,7 +292,11 @@ class PcpuAlloc(PcpuPopulate):
     def alloc_counter_store(self, i: int, x: Ops, s: State, ch: Choices) -> Step:
         # pcpu_alloc(), no lock: store pcpu_nr_empty_pop_pages - occ_pages; the LOW check
         s2 = upd(s, nr_empty_pop_pages=s.counter_reg[i])
-        return True, self.finish(x, self.low_check(x, s2), i), Events(alloc_step=True)
+        return (
+            True,
+            self.finish(x, self.low_check(x, s2, s.req_memcg[i]), i),
+            Events(alloc_step=True),
+        )
 
     def alloc_actions(self, i: int) -> list[Action]:
         sw = self.sw
@@ -306,7 +316,7 @@ class PcpuAlloc(PcpuPopulate):
                     else ""
                 )
                 + ("; area_found: the LOW check" if sw.low_check == "area-found" else ""),
-                choices=("size", "align", "reserved", "chunk"),
+                choices=("size", "align", "reserved", "memcg", "chunk"),
                 at=partial(
                     self.idle_with_room_locked if whole and not a else self.idle_with_room, i
                 ),

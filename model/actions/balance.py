@@ -18,8 +18,18 @@ class PcpuBalanceWork(PcpuReclaim):
     """The steps of pcpu_balance_workfn(), one work item."""
 
     def balance_done(self, x: Ops, s: State) -> State:
-        """mutex_unlock(&pcpu_alloc_mutex); the work function returns."""
-        return upd(self.release_mutex(s), balance_pc=int(BalancePc.IDLE))
+        """mutex_unlock(&pcpu_alloc_mutex); the work function returns, or
+        (3c7be18ac9a0) its loop goes on from the root type to
+        __pcpu_balance_workfn(PCPU_CHUNK_MEMCG), which takes the mutex again."""
+        done = upd(self.release_mutex(s), balance_pc=int(BalancePc.IDLE))
+        if self.sw.chunk_types == 1:
+            return done
+        memcg = upd(self.release_mutex(s), balance_pc=int(BalancePc.MUTEX), balance_type=1)
+        return ite_state(x, x.eq(s.balance_type, 0), memcg, upd(done, balance_type=0))
+
+    def balance_memcg(self, x: Ops, s: State) -> Any:
+        """The balance work's loop is at the memcg type (3c7be18ac9a0)."""
+        return x.eq(s.balance_type, 1)
 
     def end_of_run(self, x: Ops, s: State) -> State:
         """After phase 2: f183324133ea adds pcpu_balance_free(true)."""
@@ -53,8 +63,9 @@ class PcpuBalanceWork(PcpuReclaim):
 
     def balance_collect(self, x: Ops, s: State, ch: Choices) -> Step:
         # mutex_lock(&pcpu_alloc_mutex); pcpu_lock: every chunk of the free
-        # slot but the list head (the `chunk` choice) goes to to_free
-        free = self.free_slot(x, s)
+        # slot (of the loop's type's lists) but the list head (the `chunk`
+        # choice) goes to to_free
+        free = self.free_slot(x, s, self.balance_memcg(x, s))
         spare = ch["chunk"]
         valid = self.list_head(x, free, spare)
         s2 = self.take_mutex(s, self.bal)
@@ -89,8 +100,7 @@ class PcpuBalanceWork(PcpuReclaim):
         c = ch["chunk"]
         pop = select(x, s.populated, c)
         s2 = upd(
-            s,
-            nr_empty_pop_pages=s.nr_empty_pop_pages - x.popcount(pop, self.g.pages),
+            self.update_empty_pages(x, s, c, -x.popcount(pop, self.g.pages)),
             populated=store(x, s.populated, c, 0),
             # vunmap of the chunk's area: the lazy purge flushes before reuse
             stale=store(x, s.stale, c, 0),
@@ -131,7 +141,7 @@ class PcpuBalanceWork(PcpuReclaim):
         # "best effort"), else clamp(HIGH - pcpu_nr_empty_pop_pages, 0, HIGH); no
         # lock, or (v5.14) pcpu_lock held from here to the pick
         high = self.p.empty_pop_pages_high
-        want = high - s.nr_empty_pop_pages
+        want = high - self.type_nr_empty_pop_pages(x, s, self.balance_memcg(x, s))
         clamped = x.ite(x.lt(want, 0), 0, x.ite(x.lt(high, want), high, want))
         nr = x.ite(s.pcpu_atomic_alloc_failed, high, clamped)
         s2 = upd(
@@ -145,12 +155,13 @@ class PcpuBalanceWork(PcpuReclaim):
 
     def balance_pick(self, x: Ops, s: State, ch: Choices) -> Step:
         # for (slot = pcpu_size_to_slot(PAGE_SIZE); ...): pcpu_lock: the first
-        # chunk of the slot with unpopulated pages; Events() left: create one
+        # chunk of the slot (of the loop's type's lists) with unpopulated
+        # pages; none left: create one
         c = ch["chunk"]
         slots = self.scan_keys(x, s)
         cands = {
             j: x.and_(
-                self.scanned(x, s, j),
+                self.listed(x, s, j, self.balance_memcg(x, s)),
                 x.not_(x.eq(s.populated[j], full(self.g.pages))),
                 x.le(s.balance_slot, slots[j]),
             )
@@ -180,9 +191,8 @@ class PcpuBalanceWork(PcpuReclaim):
         # pcpu_update_empty_pages(): not counted for a sidelined chunk
         counted = x.eq(select(x, s.isolated, c), int(Isolated.NO))
         ok = upd(
-            s,
+            self.update_empty_pages(x, s, c, x.ite(counted, nr, 0)),
             populated=store(x, s.populated, c, pop | bits),
-            nr_empty_pop_pages=s.nr_empty_pop_pages + x.ite(counted, nr, 0),
             nr_to_pop=s.nr_to_pop - nr,
         )
         s2 = ite_state(x, fail, upd(s, nr_to_pop=0), ok)
@@ -196,9 +206,9 @@ class PcpuBalanceWork(PcpuReclaim):
         return True, post, Events(env_fail=fail)
 
     def balance_create(self, x: Ops, s: State, ch: Choices) -> Step:
-        # ran out of chunks to populate: pcpu_create_chunk(); pcpu_lock:
+        # ran out of chunks to populate: pcpu_create_chunk(type); pcpu_lock:
         # relocate; goto retry_pop.  Failure: mutex_unlock and return
-        ok, made = self.new_chunk(x, s, ch["fail"])
+        ok, made = self.new_chunk(x, s, ch["fail"], memcg=self.balance_memcg(x, s))
         post = ite_state(
             x, ok, upd(made, balance_pc=int(BalancePc.RETRY_POP)), self.end_of_run(x, s)
         )
@@ -218,7 +228,12 @@ class PcpuBalanceWork(PcpuReclaim):
             Action(
                 name="pcpu_balance_workfn: collect",
                 context=BALANCE_WORK,
-                kernel="mutex_lock(&pcpu_alloc_mutex); pcpu_lock: free chunks but the first to to_free",
+                kernel=(
+                    "__pcpu_balance_workfn(type), root then memcg (3c7be18ac9a0): "
+                    if self.sw.chunk_types == 2
+                    else ""
+                )
+                + "mutex_lock(&pcpu_alloc_mutex); pcpu_lock: free chunks but the first to to_free",
                 choices=("chunk",),
                 at=self.balance_at(BalancePc.MUTEX, mutex=True),
                 fn=self.balance_collect,

@@ -67,8 +67,6 @@ class FreePercpu(KernelBase):
             s,
             alloc_map=store(x, s.alloc_map, c, new_map),
             bound_map=store(x, s.bound_map, c, select(x, s.bound_map, c) & x.bnot(start, g.cells)),
-            nr_empty_pop_pages=s.nr_empty_pop_pages
-            + (x.ite(counted, occ, 0) if sw.free_counts_pages else 0),
             live_valid=store(x, s.live_valid, mine[0] + k, False)
             if isinstance(k, int)
             else tuple(
@@ -76,9 +74,18 @@ class FreePercpu(KernelBase):
                 for j, v in enumerate(s.live_valid)
             ),
         )
+        if sw.free_counts_pages:
+            s2 = self.update_empty_pages(x, s2, c, x.ite(counted, occ, 0))
+        # another chunk on the free slot of the freed chunk's type (3c7be18ac9a0)
+        memcg = select(x, s.memcg, c)
         other_free = x.or_(
             *[
-                x.and_(x.not_(x.eq(c, j)), self.in_slots(x, s2, j), fully_free(x, s2.alloc_map[j]))
+                x.and_(
+                    x.not_(x.eq(c, j)),
+                    self.in_slots(x, s2, j),
+                    self.of_type(x, s2, j, memcg),
+                    fully_free(x, s2.alloc_map[j]),
+                )
                 for j in self.normal_chunks()
             ]
         )

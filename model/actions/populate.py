@@ -48,10 +48,11 @@ class PcpuPopulate(KernelBase):
         if every_page:
             # pcpu_update_empty_pages(): an isolated chunk's pages are not on the counter
             added = x.ite(x.eq(select(x, s.isolated, c), int(Isolated.NO)), added, 0)
-        ok = upd(
-            s,
-            populated=store(x, s.populated, c, select(x, s.populated, c) | region),
-            nr_empty_pop_pages=s.nr_empty_pop_pages + added,
+        ok = self.update_empty_pages(
+            x,
+            upd(s, populated=store(x, s.populated, c, select(x, s.populated, c) | region)),
+            c,
+            added,
         )
         area = area_mask(x, g, s.off[i], s.req_size[i])
         start = x.from_bits([x.eq(s.off[i], k) for k in range(g.cells)])
@@ -67,9 +68,7 @@ class PcpuPopulate(KernelBase):
             # unpopulated ones the allocation took included
             counted = x.and_(counted, x.eq(select(x, s.isolated, c), int(Isolated.NO)))
             back = count_occupied_pages(x, self.g, amap, area)
-            freed = upd(
-                freed, nr_empty_pop_pages=freed.nr_empty_pop_pages + x.ite(counted, back, 0)
-            )
+            freed = self.update_empty_pages(x, freed, c, x.ite(counted, back, 0))
         elif with_area:
             # what free_percpu() would give back: the populated pages it empties
             back = count_occupied_pages(x, self.g, amap, area, select(x, s.populated, c))
