@@ -84,7 +84,11 @@ def test_unparseable_beats_violations(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture) -> None:
     """A usage error: exit status 2, one line on stderr naming it, nothing on stdout."""
-    for argv, names in (([], "FILE"), (["--bogus", "x"], "--bogus")):
+    for argv, names in (
+        ([], "FILE"),
+        (["--bogus", "x"], "--bogus"),
+        (["--spec", "v6.1", "-"], "standard input"),
+    ):
         assert main(argv) == 2
         out, err = capsys.readouterr()
         assert out == "" and err.count("\n") == 1

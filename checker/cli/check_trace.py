@@ -366,7 +366,10 @@ def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> in
     if options.spec is not None:
         specs.load(options.spec)
         if "-" in options.files:
-            arguments.error("--spec reads each log twice: give files, not standard input")
+            arguments.error(
+                "--spec may read a log a second time (a log at the model's scale, or one "
+                "whose inferred unit size changes): give files, not standard input"
+            )
     summaries = [LogSummary() if options.html else None for _ in options.files]
     exports = [
         PerfettoTrace(path, i) if options.perfetto else None for i, path in enumerate(options.files)
