@@ -44,7 +44,6 @@ VARIANTS: dict[str, Params] = {
         "v4.13-popfail-fix",
         "v4.13-counter-fix",
         "v5.1-sched",
-        "v5.6-nofs",
     )
 }
 VARIANTS["reserved"] = Params(

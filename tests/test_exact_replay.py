@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from percpu_mc.checker.logs.exact import ExactPass, exact_replay, parse_embedded
+from percpu_mc.checker.logs.exact_pass import ExactPass, exact_replay
+from percpu_mc.checker.logs.exact_unit import parse_embedded
 from percpu_mc.checker.logs.trace_check import check_log
 from percpu_mc.model import bitmap_chunk as bc
 from percpu_mc.traces.events import (

@@ -160,3 +160,21 @@ def test_the_saturated_counter_keeps_the_verdict(monkeypatch: pytest.MonkeyPatch
     coarse, coarse_stats = Liveness(model, 12, True).search(2, 1_000_000)
     assert coarse is None and coarse_stats.saturated > 0
     assert coarse_stats.states < stats.states
+
+
+def test_one_page_starves_in_the_kernels_order() -> None:
+    """The finding (docs/findings.md, one-page atomic requests may starve in
+    v4.13) at a small geometry: one context holding up to two allocations,
+    pages of one cell, PCPU_EMPTY_POP_PAGES_HIGH = 2 as shipped; a lasso
+    whose every step is the kernel's choice, fair by the reference's rules,
+    in which a collect moves a populated free chunk to to_free."""
+    model = shrunk("v4.13-one-chunk", **(ONE_PAGE | dict(empty_pop_pages_high=2)))
+    lasso, _ = Liveness(model, 12, True).search(1, 100_000)
+    assert lasso is not None and is_fair_loop(model, lasso, True)
+    states = [lasso.trace.init] + [st.state for st in lasso.trace.steps]
+    loop = range(lasso.loop_start, len(states) - 1)
+    assert any(
+        not states[k].to_free[c] and states[k + 1].to_free[c] and states[k].populated[c]
+        for k in loop
+        for c in range(model.p.nr_chunks)
+    )

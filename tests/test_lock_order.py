@@ -143,3 +143,26 @@ def test_no_outside_lock_adds_nothing() -> None:
     base = Model(p)
     assert not any(a.name.startswith(("lock ", "unlock ", "direct reclaim")) for a in base.actions)
     assert all(s == 0 for s in base.init().outer)
+
+
+def test_6_13_low_check_wakes_up_under_pcpu_lock() -> None:
+    """v6.13-sched: the first allocation leaves the counter below LOW and
+    schedules at area_found, pcpu_lock held; v6.1-sched schedules at the
+    return, holding nothing."""
+    for name, cycle in (("v6.13-sched", True), ("v6.1-sched", False)):
+        m = model(name)
+        s = step(m, m.init(), "percpu_enable_async")
+        s = alloc(m, s, 0, size=1, atomic=True)
+        assert s.wakeup[0] is cycle and s.pc[0] == AllocPc.COUNTER, name
+        t = step(m, s, "lock sched", 1)
+        assert holds(m, t, "no-deadlock") is not cycle, name
+        assert enabled(m, t, "pcpu_alloc (atomic)", 1) is not cycle, name
+
+
+def test_9a5b183941b5_leaves_the_allocating_path_in_reclaim() -> None:
+    """v6.15-nofs: the balance work never enters FS reclaim, but a plain
+    caller's pcpu_create_chunk() under the mutex does, and the NOFS caller
+    waits for the mutex again."""
+    m = model("v6.15-nofs")
+    assert not any(a.name == "direct reclaim" and a.ctx is None for a in m.actions)
+    assert not holds(m, nofs_run(m)[-1], "no-deadlock")

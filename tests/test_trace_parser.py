@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from percpu_mc.traces.common_line import COMMON_LINE
 from percpu_mc.traces.events import (
     BufferEntries,
     Columns,
@@ -25,7 +26,7 @@ from percpu_mc.traces.events import (
     ProbeHit,
 )
 from percpu_mc.traces.input import open_log
-from percpu_mc.traces.parser import COMMON_LINE, LogParser
+from percpu_mc.traces.parser import LogParser
 
 SAMPLES = Path(__file__).parent / "trace_samples"
 

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.common import quiet_closed_stdout, stdout_console
+from percpu_mc.checker.engines import list_order
 from percpu_mc.checker.engines.fairness import FAIRNESS
 from percpu_mc.checker.engines.lasso import Lasso
 from percpu_mc.checker.engines.liveness import SearchError
@@ -147,6 +148,10 @@ def main(args: Any) -> int:
 
     # the kernel's list order by default where it is tracked (the explicit searches)
     order = engine != "bmc" and not args.abstract_order
+    why = list_order.untracked(model)
+    if order and why and not args.kernel_order:
+        err.print(f"check-model: {why}: the model's order instead", highlight=False, markup=False)
+        order = False
     searched = Searched()
     try:
         found = search(model, size, engine, depth, args.limit, progress, order, searched)

@@ -20,7 +20,8 @@ as v4.13's mm/percpu.c keeps it, and only the kernel's choice is explored:
 A step moves at most one existing chunk between lists, besides a creation
 (pcpu_alloc()'s create-then-scan step), so applying the creation first and
 then the other move is the kernel's order.  The isolated chunks and the
-final collect of f183324133ea are not covered (partial_depopulation).
+final collect of f183324133ea are not covered (partial_depopulation), nor
+are 3c7be18ac9a0's per-type lists (chunk_types = 2).
 """
 
 from __future__ import annotations
@@ -54,12 +55,23 @@ class Order:
     extend: tuple[int, ...] = ()  # pcpu_map_extend_chunks, head first
 
 
+def untracked(model: Model) -> str | None:
+    """Why the kernel's list order is not tracked for `model`, or None."""
+    sw = model.p.switches
+    if sw.partial_depopulation:
+        return "the kernel list order is not tracked with partial depopulation"
+    if sw.chunk_types != 1:
+        return "the kernel list order is not tracked with two chunk types (one list set each)"
+    return None
+
+
 class KernelOrder:
     """Order tracking and the kernel's choices for one model."""
 
     def __init__(self, model: Model):
-        if model.p.switches.partial_depopulation:
-            raise ValueError("the kernel list order is not tracked with partial depopulation")
+        why = untracked(model)
+        if why:
+            raise ValueError(why)
         self.model, self.x = model, Concrete()
         self.g: Geometry = model.kernel.g
         self.kernel: Kernel = model.kernel

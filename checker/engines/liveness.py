@@ -112,8 +112,9 @@ class Liveness:
     """One spec's liveness module, loaded."""
 
     def __init__(self, model: Model, depth: int, kernel_order: bool):
-        if kernel_order and model.p.switches.partial_depopulation:
-            raise ValueError("the kernel list order is not tracked with partial depopulation")
+        why = list_order.untracked(model) if kernel_order else None
+        if why:
+            raise ValueError(why)
         self.model, self.kernel_order = model, kernel_order
         gen = Generator(model, [], depth)
         source = gen.source()

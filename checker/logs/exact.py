@@ -43,27 +43,21 @@ frees of unknown areas).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-
 from percpu_mc.checker.logs.conformance_real import is_kworker, process_context
-from percpu_mc.model.bitmap_chunk import (
-    PAGE_SIZE,
-    PCPU_MIN_ALLOC_SIZE,
-    V6_1,
-    Chunk,
-    HintVersion,
-    pcpu_alloc_chunk,
+from percpu_mc.checker.logs.exact_chunk import (
+    PAGE_BITS,
+    PCPU_SLOT_FAIL_THRESHOLD,
+    POPULATED,
+    UNKNOWN,
+    UNPOPULATED,
+    Tracked,
+    candidates,
+    force_area,
+    pcpu_chunk_slot,
 )
-from percpu_mc.model.block_fit import (
-    AreaFit,
-    commit_area,
-    pcpu_free_area,
-    pcpu_next_fit_region,
-    pcpu_next_hint,
-    pcpu_search_area,
-)
+from percpu_mc.checker.logs.exact_result import LINES_KEPT, ExactFinding, ExactResult
+from percpu_mc.model.bitmap_chunk import PCPU_MIN_ALLOC_SIZE, V6_1, HintVersion, pcpu_alloc_chunk
+from percpu_mc.model.block_fit import commit_area, pcpu_free_area
 from percpu_mc.traces.events import (
     BufferEntries,
     Event,
@@ -77,134 +71,6 @@ from percpu_mc.traces.events import (
     ProbeHit,
     Record,
 )
-
-PAGE_BITS = PAGE_SIZE // PCPU_MIN_ALLOC_SIZE
-# What is known of a page's population (Tracked.populated).  A chunk the log
-# saw created starts with every page unpopulated (pcpu_create_chunk()
-# populates none); that is known only while the log traces population.
-UNKNOWN, POPULATED, UNPOPULATED = 0, 1, 2
-# pcpu_alloc() demotes a chunk that fails a fit to slot 0 when its slot is
-# below this (PCPU_SLOT_FAIL_THRESHOLD), and slot 0 is not scanned again for
-# larger requests until the chunk is relocated.
-PCPU_SLOT_FAIL_THRESHOLD = 3
-PCPU_SLOT_BASE_SHIFT = 5
-# Candidate fits kept for one atomic allocation before it is "not decided".
-MAX_CANDIDATES = 64
-
-EMBEDDED = re.compile(r"percpu: Embedded (\d+) pages/cpu s(\d+) r(\d+) d(\d+) u(\d+)")
-
-
-@dataclass(frozen=True)
-class FirstChunkLayout:
-    """The boot line `percpu: Embedded P pages/cpu sS rR dD uU` (dmesg)."""
-
-    static_size: int
-    reserved_size: int
-    dyn_size: int
-    unit_size: int
-
-
-def parse_embedded(text: str) -> FirstChunkLayout | None:
-    """The layout a dmesg text prints, or None when it has no such line."""
-    m = EMBEDDED.search(text)
-    if m is None:
-        return None
-    return FirstChunkLayout(int(m[2]), int(m[3]), int(m[4]), int(m[5]))
-
-
-@dataclass(frozen=True, slots=True)
-class ExactFinding:
-    line: int
-    kind: str  # "placement" | "atomic-unpopulated" | "create-while-fitting" | "destroy-not-free"
-    message: str
-    text: str
-
-
-# Lines kept for each reason of "not decided" (the count goes on): a
-# million-line log's undecided lines would grow memory with the log.
-LINES_KEPT = 1000
-
-
-@dataclass
-class ExactResult:
-    unit_size: int
-    findings: list[ExactFinding] = field(default_factory=list)
-    checked: int = 0  # allocations predicted and matched
-    not_decided: dict[str, list[int]] = field(default_factory=dict)  # reason -> first lines
-    undecided_counts: dict[str, int] = field(default_factory=dict)  # reason -> lines
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def not_decided_count(self) -> int:
-        return sum(self.undecided_counts.values())
-
-
-@dataclass
-class Tracked:
-    """A chunk created within the log: its state, and what is known of it."""
-
-    chunk: Chunk
-    created_line: int
-    populated: bytearray  # per page: UNKNOWN, POPULATED or UNPOPULATED
-    sure: bool = True  # hints are the kernel's (no forced offset since empty)
-    touched: dict[int, int] = field(default_factory=dict)  # pid -> its last line here
-
-
-class UnitInference:
-    """The unit size a log implies, one record at a time: at least its
-    largest area end (rounded up to a power of two), at most the least
-    distance of two live chunks' bases over #P."""
-
-    def __init__(self) -> None:
-        self.largest = 1
-        self.cpus: int | None = None
-        self.live: set[int] = set()
-        self.stride: int | None = None
-
-    def feed(self, r: Record) -> None:
-        if isinstance(r, PercpuAlloc):
-            if r.off + r.size > self.largest:
-                self.largest = r.off + r.size
-        elif isinstance(r, PercpuCreateChunk) and r.base_addr is not None:
-            for other in self.live:
-                d = abs(other - r.base_addr)
-                if d and (self.stride is None or d < self.stride):
-                    self.stride = d
-            self.live.add(r.base_addr)
-        elif isinstance(r, PercpuDestroyChunk) and r.base_addr is not None:
-            self.live.discard(r.base_addr)
-        elif isinstance(r, BufferEntries):
-            self.cpus = r.cpus
-
-    def from_stride(self) -> int | None:
-        """The stride's unit size, when two live chunks and #P gave one that
-        the areas seen so far fit."""
-        if self.stride is None or not self.cpus:
-            return None
-        high = self.stride // self.cpus
-        low = 1 << (self.largest - 1).bit_length()
-        return high if high >= low and high & (high - 1) == 0 else None
-
-    def result(self) -> tuple[int, str]:
-        """The unit size and a note saying where it comes from."""
-        high = self.from_stride()
-        if high is not None:
-            return high, (
-                f"unit size {high} bytes inferred: chunks {self.stride:#x} bytes apart with "
-                f"#P:{self.cpus} units each (the largest area ends at {self.largest})"
-            )
-        low = 1 << (self.largest - 1).bit_length()
-        return low, (
-            f"unit size {low} bytes inferred from the largest area end {self.largest} (a guess)"
-        )
-
-
-def infer_unit_size(records: Iterable[Record]) -> tuple[int, str]:
-    """The unit size a whole log implies, and the note that says how."""
-    inference = UnitInference()
-    for r in records:
-        inference.feed(r)
-    return inference.result()
 
 
 class ExactReplay:
@@ -341,7 +207,7 @@ class ExactReplay:
                 continue  # another context changed it after the task's scan
             if pcpu_chunk_slot(t.chunk) < PCPU_SLOT_FAIL_THRESHOLD:
                 continue
-            fits, _ = self.candidates(t, bits, align, False)
+            fits, _ = candidates(t, bits, align, False, self.population_traced)
             if fits:
                 self.result.findings.append(
                     ExactFinding(
@@ -442,7 +308,7 @@ class ExactReplay:
                     t.populated[page] = POPULATED
                 t.touched[r.pid] = r.line
                 return
-        fits, open_ = self.candidates(t, bits, align, r.is_atomic)
+        fits, open_ = candidates(t, bits, align, r.is_atomic, self.population_traced)
         match = next((fit for fit in fits if fit.bit_off == bit_off), None)
         if not t.sure:
             self.undecided("hints unsure", r.line)
@@ -481,179 +347,3 @@ class ExactReplay:
         percpu event: its area may have been taken before those lines."""
         since = self.last_line.get(r.pid, 0)
         return any(line > since for pid, line in t.touched.items() if pid != r.pid)
-
-    def candidates(
-        self, t: Tracked, bits: int, align: int, atomic: bool
-    ) -> tuple[list[AreaFit], bool]:
-        """The fits pcpu_alloc() could take in this chunk, in the kernel's
-        order, and whether population left the choice open.  A non-atomic
-        request has one (or none); an atomic one skips fit regions on
-        unpopulated pages (pcpu_is_populated), so each region on pages of
-        unknown population adds a candidate."""
-        chunk = t.chunk
-        md = chunk.chunk_md
-        v52 = chunk.version.generation == "v5.2"
-        if (md.contig_hint_start + align - 1) // align * align - md.contig_hint_start + bits > (
-            md.contig_hint
-        ):
-            return [], False
-        bit_off, region = pcpu_next_fit_region(chunk, bits, align, pcpu_next_hint(md, bits, v52))
-        fits: list[AreaFit] = []
-        open_ = False
-        while bit_off < chunk.map_bits and len(fits) < MAX_CANDIDATES:
-            fit = pcpu_search_area(chunk, bits, align, bit_off)
-            if not atomic:
-                return ([fit] if fit is not None else []), False
-            first = bit_off // PAGE_BITS
-            last = (bit_off + region - 1) // PAGE_BITS
-            page = next((p for p in range(first, last + 1) if t.populated[p] != POPULATED), None)
-            if page is None:
-                if fit is not None:
-                    fits.append(fit)
-                return fits, open_
-            if t.populated[page] == UNKNOWN or not self.population_traced:
-                # populated: this fit; unpopulated: past the page
-                open_ = True
-                if fit is not None:
-                    fits.append(fit)
-            bit_off, region = pcpu_next_fit_region(chunk, bits, align, (page + 1) * PAGE_BITS)
-        return fits, open_ or len(fits) >= MAX_CANDIDATES
-
-
-def pcpu_chunk_slot(chunk: Chunk) -> int:
-    """pcpu_chunk_slot() (v5.2+): the slot of the chunk's contig hint,
-    pcpu_size_to_slot() of its bytes; 0 when nothing is free."""
-    size = chunk.chunk_md.contig_hint * PCPU_MIN_ALLOC_SIZE
-    if chunk.free_bytes < PCPU_MIN_ALLOC_SIZE or not size:
-        return 0
-    unit_size = chunk.map_bits * PCPU_MIN_ALLOC_SIZE
-    if size == unit_size:  # pcpu_free_slot, past the sidelined and to-depopulate slots
-        return size_to_slot(unit_size) + 3
-    return size_to_slot(size)
-
-
-def size_to_slot(size: int) -> int:
-    """__pcpu_size_to_slot()."""
-    return max(size.bit_length() - PCPU_SLOT_BASE_SHIFT + 2, 1)
-
-
-def force_area(chunk: Chunk, bit_off: int, bits: int) -> None:
-    """The area the log shows, taken as pcpu_alloc_area() takes any area
-    (without the scan's skipped-area hint, which the log does not show)."""
-    commit_area(chunk, AreaFit(bit_off, 0, 0), bits)
-
-
-class ExactPass:
-    """The exact replay fed during the one reading of a log that level 1
-    makes.  Without a given unit size it is inferred as the log goes: the
-    replay waits at the first chunk the log creates, holding at most
-    HELD_RECORDS records, until two live chunks' stride gives the unit
-    size (or the log ends, when the inference is final).  If the holding
-    overflowed, or the final inference differs from the size used,
-    `finish` replays the log again from `reread()`."""
-
-    HELD_RECORDS = 65_536
-
-    def __init__(
-        self, unit_size: int | None, version: HintVersion, reread: Callable[[], Iterable[Record]]
-    ) -> None:
-        self.version = version
-        self.reread = reread
-        self.given = unit_size
-        self.inference = UnitInference()
-        self.replay = ExactReplay(unit_size or PAGE_SIZE, version)
-        self.unit = unit_size  # the size the replay runs with, once known
-        self.held: list[Record] | None = None  # records waiting for the unit size
-        self.overflowed = False
-
-    def feed(self, r: Record) -> None:
-        if self.given is None:
-            self.inference.feed(r)
-            if self.unit is None:
-                self.wait(r)
-                return
-        self.replay.feed(r)
-
-    def wait(self, r: Record) -> None:
-        """Before the unit size is known: a record before the first created
-        chunk needs none; from there on, records are held."""
-        if self.held is None:
-            if not isinstance(r, PercpuCreateChunk):
-                self.replay.feed(r)  # in chunks the log did not create: no unit needed
-                return
-            self.held = []
-        if self.overflowed:
-            return
-        self.held.append(r)
-        if (unit := self.inference.from_stride()) is not None:
-            self.start(unit)
-        elif len(self.held) > self.HELD_RECORDS:
-            self.overflowed, self.held = True, []
-
-    def start(self, unit: int) -> None:
-        """Run the held records at `unit`."""
-        self.unit = unit
-        self.replay.map_bits = unit // PCPU_MIN_ALLOC_SIZE
-        self.replay.result.unit_size = unit
-        for held in self.held or ():
-            self.replay.feed(held)
-        self.held = []
-
-    def finish(self) -> ExactReplay:
-        """The replay, its result's notes saying how the unit size was had."""
-        if self.given is not None:
-            return self.replay
-        unit, note = self.inference.result()
-        if self.unit is None and not self.overflowed:
-            self.start(unit)
-        elif self.unit != unit or self.overflowed:
-            self.replay = ExactReplay(unit, self.version)
-            for r in self.reread():
-                self.replay.feed(r)
-        self.replay.result.notes.append(note)
-        return self.replay
-
-
-def exact_replay(
-    records: Iterable[Record],
-    unit_size: int | None = None,
-    version: HintVersion = V6_1,
-    layout: FirstChunkLayout | None = None,
-) -> ExactResult:
-    """Replay `records` exactly (see the module's docstring).  Without
-    `unit_size` (or a `layout`, whose u value is the unit size) it is
-    inferred from the log as the replay goes."""
-    notes = []
-    if unit_size is None and layout is not None:
-        unit_size = layout.unit_size
-        notes.append(f"unit size {unit_size} bytes from the boot layout line")
-    records = records if isinstance(records, list | tuple) else list(records)
-    one = ExactPass(unit_size, version, lambda: records)
-    for r in records:
-        one.feed(r)
-    return finish_notes(one.finish(), notes, layout)
-
-
-def finish_notes(
-    replay: ExactReplay, notes: list[str], layout: FirstChunkLayout | None = None
-) -> ExactResult:
-    """The replay's result with its notes: how the unit size was had, the
-    first chunk's layout, and the chunks whose prior state is unknown."""
-    result = replay.result
-    result.notes = notes + result.notes
-    if layout is not None:
-        result.notes.append(
-            f"first chunk: static {layout.static_size}, reserved {layout.reserved_size}, "
-            f"dynamic {layout.dyn_size} bytes"
-        )
-    if replay.lost_at is not None:
-        result.notes.append(
-            f"events were lost from line {replay.lost_at} on: the {len(replay.forgotten)} "
-            "chunks followed until then are not decided after it (prior state unknown)"
-        )
-    for base, line in replay.prior.items():
-        result.notes.append(
-            f"chunk {base:#x}: not created in the log (first seen at line {line}); its state "
-            "before the log is unknown, so its placements are not decided"
-        )
-    return result

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from percpu_mc.checker import specs
 from percpu_mc.checker.logs.conformance import ModelReplay
 from percpu_mc.checker.logs.conformance_real import RealReplay
-from percpu_mc.checker.logs.exact import ExactPass, ExactResult, finish_notes
+from percpu_mc.checker.logs.exact_pass import ExactPass, finish_notes
+from percpu_mc.checker.logs.exact_result import ExactResult
 from percpu_mc.checker.logs.findings import PartialView, Violation
 from percpu_mc.checker.logs.replay_lines import marker_key
 from percpu_mc.model.bitmap_chunk import V4_14, V5_2, HintVersion

@@ -155,7 +155,7 @@ class OutsideLocks(KernelBase):
         return acts
 
     def outside_context_actions(self, i: int) -> list[Action]:
-        sw, ctx, lock = self.sw, alloc_context(i), self.sw.outside_lock
+        ctx, lock = alloc_context(i), self.sw.outside_lock
         what = {
             "sched": "rq->lock (a BPF program on a scheduler tracepoint)",
             "fs": "a filesystem lock, memalloc_nofs_save()",
@@ -220,8 +220,8 @@ class OutsideLocks(KernelBase):
                     name="schedule_work: wakeup",
                     context=ctx,
                     kernel="pcpu_schedule_balance_work() -> schedule_work(): pool->lock, "
-                    "try_to_wake_up() (pi_lock, rq->lock)"
-                    + (", pcpu_lock held" if sw.free_wakeup == "under-pcpu_lock" else ""),
+                    "try_to_wake_up() (pi_lock, rq->lock); pcpu_lock held by the section "
+                    "that scheduled it",
                     choices=(),
                     at=wake_at,
                     fn=wake,
