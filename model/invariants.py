@@ -16,7 +16,7 @@ from typing import Any, Callable
 from percpu_mc.model.actions import Kernel
 from percpu_mc.model.geometry import area_mask, area_pages, fully_free, nr_empty_pop, occupied_pages
 from percpu_mc.model.ops import Ops, select
-from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC
+from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Switches
 from percpu_mc.model.state import (
     ALLOC_CHUNK_PCS,
     ALLOC_MUTEX_PCS,
@@ -33,6 +33,7 @@ from percpu_mc.model.state import (
     balance_pcs,
     fixed_cells,
     full,
+    initial_state,
 )
 
 
@@ -146,7 +147,27 @@ def domains(x: Ops, k: Kernel, s: State) -> Any:
             ),
         )
     )
+    # what the variant's code never assigns keeps its initial value
+    init = initial_state(p)
+    for name in unassigned_fields(k.sw):
+        now, then = getattr(s, name), getattr(init, name)
+        pairs = zip(now, then) if isinstance(then, tuple) else [(now, then)]
+        ok += [x.eq(v, w) for v, w in pairs]
     return x.and_(*ok)
+
+
+def unassigned_fields(sw: Switches) -> list[str]:
+    """The state fields no action of a variant with switches `sw` assigns."""
+    unused = []
+    if sw.outside_lock == "none":  # model/actions/outside.py
+        unused += ["outer", "wakeup", "fs_reclaim", "balance_fs_reclaim"]
+    if sw.chunk_types == 1:  # 3c7be18ac9a0
+        unused += ["memcg", "req_memcg", "ap_memcg", "balance_type"]
+    if not sw.counter_per_chunk_type:  # 0760fa3d8f7f
+        unused.append("nr_empty_pop_pages_memcg")
+    if not sw.slot_fail_demotion:  # model/actions/demotion.py
+        unused.append("demoted")
+    return unused
 
 
 def mutex_owner(x: Ops, k: Kernel, s: State) -> Any:
