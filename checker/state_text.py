@@ -3,8 +3,9 @@ allocation map, the populated pages, the owner of pcpu_alloc_mutex. The
 counterexamples (checker/report/) and the level-2 replay's notes
 (checker/logs/) both print them."""
 
+from percpu_mc.model.control import MUTEX_FREE, AllocPc, BalancePc, owning_context
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import MUTEX_FREE, AllocPc, BalancePc, State, owning_context
+from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import BALANCE_WORK, alloc_context
 
 

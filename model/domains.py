@@ -15,18 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from enum import Enum
 
+from percpu_mc.model.control import AllocPc, BalancePc, Isolated, Outer
 from percpu_mc.model.geometry import Geometry
 from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Params
-from percpu_mc.model.state import (
-    PER_CHUNK,
-    PER_CONTEXT,
-    PER_LIVE,
-    AllocPc,
-    BalancePc,
-    Isolated,
-    Outer,
-    State,
-)
+from percpu_mc.model.state import PER_CHUNK, PER_CONTEXT, PER_LIVE, State
 
 
 class Group(Enum):

@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from percpu_mc.model.actions import Kernel
-from percpu_mc.model.geometry import area_mask, area_pages, fully_free, nr_empty_pop, occupied_pages
-from percpu_mc.model.ops import Ops, select
-from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Switches
-from percpu_mc.model.state import (
+from percpu_mc.model.control import (
     ALLOC_CHUNK_PCS,
     ALLOC_MUTEX_PCS,
     AREA_PCS,
@@ -26,15 +23,15 @@ from percpu_mc.model.state import (
     AllocPc,
     BalancePc,
     Isolated,
-    State,
     alloc_owner,
     alloc_pcs,
     balance_owner,
     balance_pcs,
-    fixed_cells,
-    full,
-    initial_state,
 )
+from percpu_mc.model.geometry import area_mask, area_pages, fully_free, nr_empty_pop, occupied_pages
+from percpu_mc.model.ops import Ops, select
+from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Switches
+from percpu_mc.model.state import State, fixed_cells, full, initial_state
 
 
 @dataclass(frozen=True)

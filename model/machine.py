@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from percpu_mc.model.actions import Action, Choices, Events, Kernel
+from percpu_mc.model.control import BalancePc
 from percpu_mc.model.ops import Concrete, Ops
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import BalancePc, State, initial_state, upd
+from percpu_mc.model.state import State, initial_state, upd
 
 
 @dataclass(frozen=True)

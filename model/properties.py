@@ -11,18 +11,17 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from percpu_mc.model.actions import Kernel
-from percpu_mc.model.geometry import area_pages, fully_free, nr_empty_pop
-from percpu_mc.model.ops import Ops, select
-from percpu_mc.model.state import (
+from percpu_mc.model.control import (
     ALLOC_CHUNK_PCS,
     ALLOC_MUTEX_PCS,
     BALANCE_CHUNK_PCS,
     BALANCE_MUTEX_PCS,
     AllocPc,
-    State,
     alloc_owner,
-    full,
 )
+from percpu_mc.model.geometry import area_pages, fully_free, nr_empty_pop
+from percpu_mc.model.ops import Ops, select
+from percpu_mc.model.state import State, full
 
 
 @dataclass(frozen=True)

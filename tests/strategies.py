@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from percpu_mc.checker.specs import load
+from percpu_mc.model.control import AllocPc, BalancePc, Outer
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import MAX_MAP_ALLOC, PCPU_DFL_MAP_ALLOC, Params, Switches
-from percpu_mc.model.state import AllocPc, BalancePc, Outer, State, schema
+from percpu_mc.model.state import State, schema
 
 # Reproducible runs; examples are few because each compares every step of a
 # state (about a hundred action instances) on both interpretations.

@@ -16,8 +16,8 @@ import pytest
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.report.kernel_words import ALLOC_AT, BALANCE_AT, FAILURE, FUNCTION
+from percpu_mc.model.control import AllocPc, BalancePc
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import AllocPc, BalancePc
 from percpu_mc.model.vocabulary import Kind
 
 PCS = [pc.name for pc in AllocPc] + [pc.name for pc in BalancePc]

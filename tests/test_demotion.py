@@ -10,9 +10,10 @@ from dataclasses import replace
 from shared import enabled, step
 
 from percpu_mc.checker import specs
+from percpu_mc.model.control import AllocPc
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
-from percpu_mc.model.state import AllocPc, State
+from percpu_mc.model.state import State
 
 X = Concrete()
 

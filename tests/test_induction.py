@@ -13,11 +13,11 @@ from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.induction import InductionEngine
 from percpu_mc.checker.result import Proved, Result, Violated
+from percpu_mc.model.control import AllocPc, BalancePc
 from percpu_mc.model.invariants import LEMMAS
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import AllocPc, BalancePc
 
 LEMMA = {lm.name: lm for lm in LEMMAS}
 

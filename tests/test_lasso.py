@@ -10,9 +10,9 @@ import json
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.lasso import LassoEngine, explore, fair_lasso
+from percpu_mc.model.control import AllocPc, BalancePc
 from percpu_mc.model.machine import Model
 from percpu_mc.model.reduction import canonical
-from percpu_mc.model.state import AllocPc, BalancePc
 from percpu_mc.traces.events import ParseError
 from percpu_mc.traces.input import open_log
 from percpu_mc.traces.parser import LogParser

@@ -12,9 +12,10 @@ from shared import PRE_ASYNC_STARVES, pre_async_starvation_plan
 from percpu_mc.checker import specs
 from percpu_mc.checker.cli.check_model import main
 from percpu_mc.checker.engines.list_order import KernelOrder, Order, replay
+from percpu_mc.model.control import AllocPc, BalancePc
 from percpu_mc.model.machine import Model
 from percpu_mc.model.reduction import canonical
-from percpu_mc.model.state import AllocPc, BalancePc, State
+from percpu_mc.model.state import State
 
 LASSOS = Path(__file__).parent / "lassos"
 TINY_NO_REFILL = dataclasses.replace(

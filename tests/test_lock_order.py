@@ -12,11 +12,12 @@ import pytest
 from shared import enabled, holds, step
 
 from percpu_mc.checker import specs
+from percpu_mc.model.control import AllocPc, BalancePc, Outer
 from percpu_mc.model.invariants import unassigned_fields
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import AllocPc, BalancePc, Outer, State
+from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import Kind
 
 X = Concrete()

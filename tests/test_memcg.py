@@ -16,9 +16,10 @@ from shared import X, holds, step
 from strategies import WALKS, reachable_states
 
 from percpu_mc.checker import specs
+from percpu_mc.model.control import ALLOC_CHUNK_PCS, AllocPc, BalancePc
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Switches
-from percpu_mc.model.state import ALLOC_CHUNK_PCS, AllocPc, BalancePc, State
+from percpu_mc.model.state import State
 
 RETRY_POP = "pcpu_balance_workfn: retry_pop"
 PICK = "pcpu_balance_workfn: pick chunk"

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from shared import holds, step, two_page_v5_14
 
+from percpu_mc.model.control import AllocPc, BalancePc, Isolated
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import AllocPc, BalancePc, Isolated, State, upd
+from percpu_mc.model.state import State, upd
 
 
 def test_free_isolates_and_balance_work_depopulates() -> None:

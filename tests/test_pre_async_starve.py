@@ -19,13 +19,14 @@ from percpu_mc.checker.engines.induction import InductionEngine
 from percpu_mc.checker.engines.list_order import KernelOrder, replay
 from percpu_mc.checker.result import Result
 from percpu_mc.model.actions import Kernel
+from percpu_mc.model.control import AllocPc, BalancePc
 from percpu_mc.model.geometry import area_mask, fully_free
 from percpu_mc.model.invariants import Lemma, areas
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete, Ops
 from percpu_mc.model.params import PCPU_DFL_MAP_ALLOC
 from percpu_mc.model.properties import PROPERTIES, Property
-from percpu_mc.model.state import AllocPc, BalancePc, State, fixed_cells, full
+from percpu_mc.model.state import State, fixed_cells, full
 
 SPEC = "pre-async-starve"
 

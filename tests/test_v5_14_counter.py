@@ -12,9 +12,9 @@ from __future__ import annotations
 from shared import X, step, two_page_v5_14
 
 from percpu_mc.checker import specs
+from percpu_mc.model.control import AllocPc
 from percpu_mc.model.machine import Model
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import AllocPc
 
 
 def test_v5_14_counts_pages_with_the_area() -> None:

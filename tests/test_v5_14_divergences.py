@@ -8,8 +8,9 @@ from dataclasses import replace
 
 from shared import enabled, holds, step, two_page_v5_14
 
+from percpu_mc.model.control import AllocPc, BalancePc, Isolated
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import AllocPc, BalancePc, Isolated, State, upd
+from percpu_mc.model.state import State, upd
 
 
 def full_first_chunk_and_sidelined(m: Model, populated: int) -> State:

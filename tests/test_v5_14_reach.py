@@ -10,8 +10,9 @@ from __future__ import annotations
 import shared
 
 from percpu_mc.checker import specs
+from percpu_mc.model.control import AllocPc, BalancePc, Isolated
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import AllocPc, BalancePc, Isolated, State
+from percpu_mc.model.state import State
 
 
 def step(m: Model, s: State, name: str, ctx: int | None = None, **choices: int) -> State:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from shared import step
 
 from percpu_mc.checker import specs
+from percpu_mc.model.control import AllocPc
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import AllocPc, upd
+from percpu_mc.model.state import upd
 
 
 def test_the_low_check_moves_to_area_found() -> None:

@@ -16,10 +16,11 @@ from percpu_mc.checker.engines.compiled import CompiledEngine
 from percpu_mc.checker.engines.explicit import ExplicitEngine
 from percpu_mc.checker.result import Result
 from percpu_mc.model.actions import Kernel
+from percpu_mc.model.control import AllocPc
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete, Ops, select
 from percpu_mc.model.properties import PROPERTIES, Property
-from percpu_mc.model.state import AllocPc, State
+from percpu_mc.model.state import State
 
 AGREE_DEPTH = 7  # both engines, every property, every spec of the README's known-bug table
 MAIN_SPECS = ("pre-async", "seed", "v3.18", "v4.7", "v4.13")

@@ -399,7 +399,7 @@ class Generator:
 def forget_code(layout: Layout) -> str:
     """drop_history(): the history slots outside `keep` (bit h for
     HIST[h]) set to 0; forget(): those, then the dead locals
-    (model/state.py, `dead`: locals of code not running, overwritten
+    (model/reduction.py, `dead`: locals of code not running, overwritten
     before they are next read), so states that differ only in them are
     stored once."""
     x = CEmit()

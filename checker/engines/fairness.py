@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from percpu_mc.model.actions import Action
+from percpu_mc.model.control import AllocPc, BalancePc
 from percpu_mc.model.ops import Ops
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import AllocPc, BalancePc, State
+from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import Kind
 
 FAIRNESS = (

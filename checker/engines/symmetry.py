@@ -10,9 +10,9 @@ import itertools
 from dataclasses import dataclass
 
 from percpu_mc.checker.engines.layout import Layout
+from percpu_mc.model.control import MUTEX_FREE, alloc_owner
 from percpu_mc.model.domains import Group, Names
 from percpu_mc.model.machine import Model
-from percpu_mc.model.state import MUTEX_FREE, alloc_owner
 
 
 @dataclass(frozen=True)

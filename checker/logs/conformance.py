@@ -54,10 +54,11 @@ from percpu_mc.checker.logs.replay_lines import (
 )
 from percpu_mc.checker.state_text import describe
 from percpu_mc.model.actions import Action
+from percpu_mc.model.control import AllocPc, BalancePc
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import AllocPc, BalancePc, State
+from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import Context, Role
 from percpu_mc.traces.events import Event, LostEvents, Record
 from percpu_mc.traces.observe import ALLOC, CREATE, DESTROY, FAIL, FREE, FUNC, PROBE, Obs, Observer

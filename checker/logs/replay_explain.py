@@ -9,9 +9,10 @@ from typing import Protocol
 from percpu_mc.checker.logs.replay_lines import Cand, Line, Succ
 from percpu_mc.checker.state_text import describe, owner_name
 from percpu_mc.model.actions import Action
+from percpu_mc.model.control import MUTEX_FREE, AllocPc, BalancePc
 from percpu_mc.model.machine import Model
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import MUTEX_FREE, AllocPc, BalancePc, State
+from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import Kind, Role
 from percpu_mc.traces.observe import FUNC, PROBE, Obs
 

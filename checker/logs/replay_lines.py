@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from percpu_mc.checker.logs.findings import Violation
+from percpu_mc.model.control import alloc_owner, owning_context
 from percpu_mc.model.params import Params
 from percpu_mc.model.reduction import forget_dead
-from percpu_mc.model.state import PER_CONTEXT, PER_LIVE, State, alloc_owner, owning_context, upd
+from percpu_mc.model.state import PER_CONTEXT, PER_LIVE, State, upd
 from percpu_mc.traces.events import (
     Event,
     FunctionCall,

@@ -49,11 +49,12 @@ from percpu_mc.checker.parametric.scope import (
     Transition,
 )
 from percpu_mc.model.actions import Action
+from percpu_mc.model.control import BalancePc
 from percpu_mc.model.invariants import LEMMAS
 from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import Params, Switches
-from percpu_mc.model.state import BalancePc, State, full, upd
+from percpu_mc.model.state import State, full, upd
 from percpu_mc.model.vocabulary import Kind
 
 # Which parameterized transitions a finite action of each kind may be.

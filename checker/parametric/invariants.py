@@ -21,7 +21,7 @@ from percpu_mc.checker.parametric.scope import (
     in_area,
     truth,
 )
-from percpu_mc.model.state import (
+from percpu_mc.model.control import (
     ALLOC_CHUNK_PCS,
     ALLOC_MUTEX_PCS,
     BALANCE_CHUNK_PCS,

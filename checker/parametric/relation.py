@@ -56,7 +56,7 @@ from percpu_mc.checker.parametric.scope import (
     touched,
     upd,
 )
-from percpu_mc.model.state import AllocPc, BalancePc
+from percpu_mc.model.control import AllocPc, BalancePc
 
 # --- the initial state --------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import z3
 
-from percpu_mc.model.state import AllocPc, BalancePc
+from percpu_mc.model.control import AllocPc, BalancePc
 
 # pcpu_alloc() program counters holding pcpu_alloc_mutex under whole-call
 # (6710e594f71c) and those holding an area of the chunk they name.

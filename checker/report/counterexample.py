@@ -8,9 +8,10 @@ from typing import Any
 
 from percpu_mc.checker.report.kernel_words import ALLOC_AT, BALANCE_AT, FUNCTION, failure
 from percpu_mc.checker.state_text import cell_map, chunk_role, owner_name, page_map
+from percpu_mc.model.control import AllocPc, BalancePc
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.params import Params
-from percpu_mc.model.state import AllocPc, BalancePc, State
+from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import Kind, alloc_context
 
 

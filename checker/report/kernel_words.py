@@ -6,7 +6,7 @@ where a context stands after a step."""
 
 from __future__ import annotations
 
-from percpu_mc.model.state import AllocPc, BalancePc
+from percpu_mc.model.control import AllocPc, BalancePc
 from percpu_mc.model.vocabulary import Kind
 
 # The kernel function whose code each kind of step models (the enclosing

@@ -16,19 +16,19 @@ from percpu_mc.checker.report.counterexample import cell_map, chunk_role, owner_
 from percpu_mc.checker.report.counterexample import steps as step_records
 from percpu_mc.checker.report.kernel_words import ALLOC_AT, BALANCE_AT, FUNCTION, failure
 from percpu_mc.checker.report.source_links import source_url
-from percpu_mc.model.machine import Model, Trace
-from percpu_mc.model.params import Params
-from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import (
+from percpu_mc.model.control import (
     ALLOC_CHUNK_PCS,
     BALANCE_CHUNK_PCS,
     MUTEX_FREE,
     AllocPc,
     BalancePc,
-    State,
     alloc_owner,
     balance_owner,
 )
+from percpu_mc.model.machine import Model, Trace
+from percpu_mc.model.params import Params
+from percpu_mc.model.properties import PROPERTIES
+from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import BALANCE_WORK, Context, Role, alloc_context, map_extend_work
 
 

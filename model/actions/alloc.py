@@ -9,6 +9,7 @@ from typing import Any
 
 from percpu_mc.model.actions.common import Action, Choices, Events, Step
 from percpu_mc.model.actions.populate import PcpuPopulate
+from percpu_mc.model.control import MUTEX_FREE, AllocPc, Isolated, alloc_owner
 from percpu_mc.model.geometry import (
     area_mask,
     count_occupied_pages,
@@ -17,7 +18,7 @@ from percpu_mc.model.geometry import (
     need_to_extend,
 )
 from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import MUTEX_FREE, AllocPc, Isolated, State, alloc_owner, ite_state, upd
+from percpu_mc.model.state import State, ite_state, upd
 from percpu_mc.model.vocabulary import Kind, alloc_context
 
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from percpu_mc.model.actions.common import Action, Choices, Events, Step
 from percpu_mc.model.actions.reclaim import PcpuReclaim
+from percpu_mc.model.control import BalancePc, Isolated
 from percpu_mc.model.geometry import first_n_bits, first_run, need_to_extend
 from percpu_mc.model.ops import Ops, select, store
-from percpu_mc.model.state import BalancePc, Isolated, State, full, ite_state, upd
+from percpu_mc.model.state import State, full, ite_state, upd
 from percpu_mc.model.vocabulary import BALANCE_WORK, Kind
 
 

@@ -8,6 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from percpu_mc.model.control import (
+    BALANCE_LOCKED_PCS,
+    MUTEX_FREE,
+    AllocPc,
+    BalancePc,
+    Isolated,
+    balance_owner,
+)
 from percpu_mc.model.geometry import (
     Geometry,
     area_pages,
@@ -21,16 +29,7 @@ from percpu_mc.model.geometry import (
 )
 from percpu_mc.model.ops import Ops, Val, select, store
 from percpu_mc.model.params import PCPU_ATOMIC_MAP_MARGIN_LOW, PCPU_DFL_MAP_ALLOC, Params
-from percpu_mc.model.state import (
-    BALANCE_LOCKED_PCS,
-    MUTEX_FREE,
-    AllocPc,
-    BalancePc,
-    Isolated,
-    State,
-    balance_owner,
-    upd,
-)
+from percpu_mc.model.state import State, upd
 from percpu_mc.model.vocabulary import Context, Kind, Role
 
 

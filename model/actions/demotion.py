@@ -28,10 +28,11 @@ from dataclasses import replace
 from typing import Any
 
 from percpu_mc.model.actions.common import Action, Choices, KernelBase, Step
+from percpu_mc.model.control import AllocPc, Isolated
 from percpu_mc.model.geometry import chunk_slot, size_to_slot
 from percpu_mc.model.ops import Ops, select
 from percpu_mc.model.params import PCPU_SLOT_FAIL_THRESHOLD
-from percpu_mc.model.state import AllocPc, Isolated, State, upd
+from percpu_mc.model.state import State, upd
 from percpu_mc.model.vocabulary import Kind
 
 # The steps whose pcpu_lock section is pcpu_alloc()'s scan (restart:).

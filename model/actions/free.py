@@ -6,9 +6,10 @@ from functools import partial
 from typing import Any
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step
+from percpu_mc.model.control import AllocPc, Isolated
 from percpu_mc.model.geometry import area_mask, count_occupied_pages, fully_free
 from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import AllocPc, Isolated, State, ite_state, upd
+from percpu_mc.model.state import State, ite_state, upd
 from percpu_mc.model.vocabulary import Kind, alloc_context
 
 

@@ -36,8 +36,9 @@ from dataclasses import replace
 from typing import Any
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step
+from percpu_mc.model.control import AllocPc, BalancePc, Outer, alloc_owner
 from percpu_mc.model.ops import Ops, store
-from percpu_mc.model.state import AllocPc, BalancePc, Outer, State, alloc_owner, upd
+from percpu_mc.model.state import State, upd
 from percpu_mc.model.vocabulary import BALANCE_WORK, Kind, Role, alloc_context
 
 # The steps that end in pcpu_alloc()'s scan (restart:) and so, at 6.13's

@@ -10,9 +10,10 @@ from functools import partial
 from typing import Any
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step
+from percpu_mc.model.control import AllocPc, Isolated, alloc_owner
 from percpu_mc.model.geometry import area_mask, area_pages, count_occupied_pages, first_run
 from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import AllocPc, Isolated, State, alloc_owner, ite_state, upd
+from percpu_mc.model.state import State, ite_state, upd
 from percpu_mc.model.vocabulary import Kind, alloc_context
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step
+from percpu_mc.model.control import BalancePc, Isolated
 from percpu_mc.model.geometry import empty_pages, fully_free
 from percpu_mc.model.ops import Ops, Val, select, store
-from percpu_mc.model.state import BalancePc, Isolated, State, ite_state, upd
+from percpu_mc.model.state import State, ite_state, upd
 from percpu_mc.model.vocabulary import BALANCE_WORK, Kind
 
 
