@@ -22,9 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from percpu_mc.model.actions import Action, Kernel
+from percpu_mc.model.control import AllocPc
 from percpu_mc.model.geometry import first_n_bits, first_run
 from percpu_mc.model.ops import Concrete
-from percpu_mc.model.state import AllocPc, State
+from percpu_mc.model.state import State
 from percpu_mc.model.vocabulary import Kind, Tracepoint
 
 # Line kinds: the tracepoints, and the markers.

@@ -8,7 +8,7 @@ from typing import Any
 
 from percpu_mc.checker.report.kernel_words import ALLOC_AT, BALANCE_AT, FUNCTION, failure
 from percpu_mc.checker.state_text import cell_map, chunk_role, owner_name, page_map
-from percpu_mc.model.control import AllocPc, BalancePc
+from percpu_mc.model.control import ALLOC_CHUNK_PCS, AllocPc, BalancePc
 from percpu_mc.model.machine import Model, Trace, TraceStep
 from percpu_mc.model.params import Params
 from percpu_mc.model.state import State
@@ -45,14 +45,7 @@ def state_dict(p: Params, s: State) -> dict[str, Any]:
                 atomic=s.req_atomic[i],
                 reserved=s.req_reserved[i],
             )
-        if pc in (
-            AllocPc.EXTEND,
-            AllocPc.RESTART,
-            AllocPc.POP_MUTEX,
-            AllocPc.POPULATE,
-            AllocPc.COUNTER,
-            AllocPc.COUNTER_STORE,
-        ):
+        if pc in ALLOC_CHUNK_PCS:
             d.update(chunk=s.chunk[i], off=s.off[i], occ_pages=s.occ[i])
         if pc == AllocPc.COUNTER_STORE:
             d["loaded_counter_minus_occ"] = s.counter_reg[i]
