@@ -56,17 +56,10 @@ def common_record(m: re.Match, number: int, line: str, prefixes: dict) -> Record
     timestamp = seconds + "." + micro
     ns = int(seconds + micro) * 1000
     text = line[:-1]
+    common = (number, comm, pid, tgid, cpu, flags, timestamp, ns, text)
     if site is not None:
         return PercpuAlloc(
-            number,
-            comm,
-            pid,
-            tgid,
-            cpu,
-            flags,
-            timestamp,
-            ns,
-            text,
+            *common,
             site,
             reserved == "1",
             atomic == "1",
@@ -78,17 +71,4 @@ def common_record(m: re.Match, number: int, line: str, prefixes: dict) -> Record
             int(bytes_alloc),
             gfp,
         )
-    return PercpuFree(
-        number,
-        comm,
-        pid,
-        tgid,
-        cpu,
-        flags,
-        timestamp,
-        ns,
-        text,
-        int(free_base, 16),
-        int(free_off),
-        int(free_ptr, 16),
-    )
+    return PercpuFree(*common, int(free_base, 16), int(free_off), int(free_ptr, 16))
