@@ -33,13 +33,13 @@ so the variants' other properties see a subset of the runs.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 from percpu_mc.model.actions.common import Action, Choices, Events, KernelBase, Step
 from percpu_mc.model.control import AllocPc, BalancePc, Outer, alloc_owner
 from percpu_mc.model.ops import Ops, store
 from percpu_mc.model.state import State, upd
-from percpu_mc.model.vocabulary import BALANCE_WORK, Kind, Role, alloc_context
+from percpu_mc.model.vocabulary import BALANCE_WORK, Context, Kind, Role, alloc_context
 
 # The steps that end in pcpu_alloc()'s scan (restart:) and so, at 6.13's
 # area_found, in its LOW check under pcpu_lock.
@@ -252,28 +252,41 @@ class OutsideLocks(KernelBase):
                 # the shrinker takes and drops the filesystem's lock; the allocation goes on
                 return True, upd(s, fs_reclaim=store(x, s.fs_reclaim, i, False)), Events()
 
-            acts += [
-                Action(
-                    name="direct reclaim",
-                    context=ctx,
-                    kernel="pcpu_alloc() -> pcpu_create_chunk()/pcpu_populate_chunk(GFP_KERNEL), "
-                    "pcpu_alloc_mutex held: direct reclaim, the fs shrinkers",
-                    choices=(),
-                    at=reclaim_at,
-                    fn=reclaim,
-                    kind=Kind.FS_RECLAIM,
-                ),
-                Action(
-                    name="direct reclaim: fs lock",
-                    context=ctx,
-                    kernel="a fs shrinker takes the filesystem's lock (pcpu_alloc_mutex held)",
-                    choices=(),
-                    at=reclaimed_at,
-                    fn=reclaimed,
-                    kind=Kind.FS_RECLAIM_DONE,
-                ),
-            ]
+            acts += self.direct_reclaim_actions(
+                ctx, "pcpu_alloc()", (reclaim_at, reclaim), (reclaimed_at, reclaimed)
+            )
         return acts
+
+    def direct_reclaim_actions(
+        self,
+        ctx: Context,
+        caller: str,
+        enter: tuple[Callable[[Ops, State], Any], Callable[[Ops, State, Choices], Step]],
+        leave: tuple[Callable[[Ops, State], Any], Callable[[Ops, State, Choices], Step]],
+    ) -> list[Action]:
+        """A GFP_KERNEL allocation of `caller`'s, pcpu_alloc_mutex held, entering
+        direct reclaim, then its fs shrinker taking the filesystem's lock."""
+        return [
+            Action(
+                name="direct reclaim",
+                context=ctx,
+                kernel=f"{caller} -> pcpu_create_chunk()/pcpu_populate_chunk(GFP_KERNEL), "
+                "pcpu_alloc_mutex held: direct reclaim, the fs shrinkers",
+                choices=(),
+                at=enter[0],
+                fn=enter[1],
+                kind=Kind.FS_RECLAIM,
+            ),
+            Action(
+                name="direct reclaim: fs lock",
+                context=ctx,
+                kernel="a fs shrinker takes the filesystem's lock (pcpu_alloc_mutex held)",
+                choices=(),
+                at=leave[0],
+                fn=leave[1],
+                kind=Kind.FS_RECLAIM_DONE,
+            ),
+        ]
 
     def balance_reclaim_actions(self) -> list[Action]:
         if self.sw.balance_noio:
@@ -294,27 +307,9 @@ class OutsideLocks(KernelBase):
         def reclaimed(x: Ops, s: State, ch: Choices) -> Step:
             return True, upd(s, balance_fs_reclaim=False), Events()
 
-        return [
-            Action(
-                name="direct reclaim",
-                context=BALANCE_WORK,
-                kernel="pcpu_balance_workfn() -> pcpu_create_chunk()/pcpu_populate_chunk("
-                "GFP_KERNEL), pcpu_alloc_mutex held: direct reclaim, the fs shrinkers",
-                choices=(),
-                at=reclaim_at,
-                fn=reclaim,
-                kind=Kind.FS_RECLAIM,
-            ),
-            Action(
-                name="direct reclaim: fs lock",
-                context=BALANCE_WORK,
-                kernel="a fs shrinker takes the filesystem's lock (pcpu_alloc_mutex held)",
-                choices=(),
-                at=reclaimed_at,
-                fn=reclaimed,
-                kind=Kind.FS_RECLAIM_DONE,
-            ),
-        ]
+        return self.direct_reclaim_actions(
+            BALANCE_WORK, "pcpu_balance_workfn()", (reclaim_at, reclaim), (reclaimed_at, reclaimed)
+        )
 
     # --- the waits the outside contexts add to the allocator's steps -----------
 
