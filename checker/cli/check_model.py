@@ -277,14 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         except Failure as e:
             return fail("check-model", e, args.json)
     interrupt = Interrupt()
-    with interrupt.installed():
-        try:
+    try:  # outside `installed`: a signal may come while its handlers go in
+        with interrupt.installed():
             return report(args, err, interrupt)
-        except Interrupted as e:  # before the engine ran, or while printing
-            if args.json:
-                print(json.dumps({"interrupted": True}))
-            say_interrupted("check-model", e.signum)
-            return 128 + e.signum
+    except Interrupted as e:  # before the engine ran, or while printing
+        if args.json:
+            print(json.dumps({"interrupted": True}))
+        say_interrupted("check-model", e.signum)
+        return 128 + e.signum
 
 
 def report(args: argparse.Namespace, err: Console, interrupt: Interrupt) -> int:

@@ -347,16 +347,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = arguments.parse_args(argv)
     except Failure as failure:
         return fail("check-trace", failure, wants_json(argv))
-    with Interrupt().installed():
-        try:
+    try:  # outside `installed`: a signal may come while its handlers go in
+        with Interrupt().installed():
             return check(arguments, options)
-        except Failure as failure:
-            return fail("check-trace", failure, options.json)
-        except Interrupted as stop:
-            if options.json:
-                print(json.dumps({"interrupted": True}))
-            say_interrupted("check-trace", stop.signum)
-            return 128 + stop.signum
+    except Failure as failure:
+        return fail("check-trace", failure, options.json)
+    except Interrupted as stop:
+        if options.json:
+            print(json.dumps({"interrupted": True}))
+        say_interrupted("check-trace", stop.signum)
+        return 128 + stop.signum
 
 
 def check(arguments: argparse.ArgumentParser, options: argparse.Namespace) -> int:

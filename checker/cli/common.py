@@ -92,11 +92,15 @@ class Interrupt:
     def installed(self) -> Iterator[Interrupt]:
         read, write = os.pipe()
         os.set_blocking(write, False)
-        previous = {s: signal.signal(s, self._handler) for s in SIGNALS}
-        old_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        # the waker runs before any signal can reach the handler, and a signal
+        # that arrives while the handlers go in restores them on its way out
         waker = threading.Thread(target=self._wake, args=(read,), daemon=True)
         waker.start()
+        old_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        previous = {s: signal.getsignal(s) for s in SIGNALS}
         try:
+            for s in SIGNALS:
+                signal.signal(s, self._handler)
             yield self
         finally:
             signal.set_wakeup_fd(old_fd)
