@@ -79,11 +79,23 @@ class Control:
 
 
 def run(
-    name: str, design: Design, p: Params, prop: str, depth: int, timeout_ms: int = 20_000
+    name: str,
+    design: Design,
+    p: Params,
+    prop: str,
+    depth: int,
+    timeout_ms: int = 20_000,
+    invariants: set[str] | None = None,
 ) -> Control:
-    """The obligations of `design` for every geometry, a small CTI for each
-    that fails, and the finite engines' violation of `prop` on spec params p."""
-    failed = [o for o in check(problem(design), timeout_ms=timeout_ms) if o.verdict != "unsat"]
+    """The obligations of `design` for every geometry (those of `invariants`
+    only, if given), a small CTI for each that fails, and the finite
+    engines' violation of `prop` on spec params p."""
+    pb = problem(design)
+    only = None
+    if invariants is not None:
+        steps = ["init"] + [t.name for t in pb.transitions]
+        only = {(i, t) for i in invariants for t in steps}
+    failed = [o for o in check(pb, only, timeout_ms) if o.verdict != "unsat"]
     ctis = [c for o in failed if (c := small_cti(design, o.invariant, o.transition))]
     results, _ = PortfolioEngine(Model(p), [PROPERTIES[prop]]).run(depth)
     found = next((r for r in results if isinstance(r, Violated)), None)
@@ -109,7 +121,9 @@ def load(name: str) -> specs.Spec:
     return specs.load(str(path) if path.is_file() else name)
 
 
-def run_spec(name: str, depth: int = 16, timeout_ms: int = 20_000) -> Control:
+def run_spec(
+    name: str, depth: int = 16, timeout_ms: int = 20_000, invariants: set[str] | None = None
+) -> Control:
     """The control of one of SPECS."""
     p = load(name).params
-    return run(name, design_of(p), p, SPECS[name], depth, timeout_ms)
+    return run(name, design_of(p), p, SPECS[name], depth, timeout_ms, invariants)

@@ -30,8 +30,9 @@ class Obligation:
     invariant: str
     transition: str  # "init" for initiation
     verdict: str  # "unsat" (holds), "sat" (fails), "unknown"
-    seconds: float
+    seconds: float  # wall
     cti: str = ""  # for a failed one: the geometry and values that break it
+    cpu: float = 0.0  # seconds of this process's CPU (Z3 runs in it)
 
 
 @dataclass(frozen=True)
@@ -127,35 +128,26 @@ def check(
     s = PState.fresh("pre")
     out: list[Obligation] = []
     pre = [inv.holds(S, s) for inv in pb.invariants]
+
+    def pose(inv: Invariant, step: str, query: list[Any], post: PState, w: dict) -> None:
+        if only is not None and (inv.name, step) not in only:
+            return
+        sol = _solver(timeout_ms)
+        sol.add(*pb.geometry, *query, z3.Not(inv.holds(S, post)))
+        t0, c0 = time.monotonic(), time.process_time()
+        r = sol.check()
+        wall, cpu = time.monotonic() - t0, time.process_time() - c0
+        cti = _cti(pb, sol.model(), s, post, w) if r == z3.sat else ""
+        out.append(Obligation(inv.name, step, str(r), wall, cti, cpu))
+
     for inv in pb.invariants:
-        if only is not None and (inv.name, "init") not in only:
-            continue
-        sol = _solver(timeout_ms)
-        sol.add(*pb.geometry, initial(S, s), *initial_facts(S, s), z3.Not(inv.holds(S, s)))
-        t0 = time.monotonic()
-        r = sol.check()
-        cti = _cti(pb, sol.model(), s, s, {}) if r == z3.sat else ""
-        out.append(Obligation(inv.name, "init", str(r), time.monotonic() - t0, cti))
+        pose(inv, "init", [initial(S, s), *initial_facts(S, s)], s, {})
     for inv in pb.implied:
-        if only is not None and (inv.name, "implied") not in only:
-            continue
-        sol = _solver(timeout_ms)
-        sol.add(*pb.geometry, *pre, *implied_facts(S, s), z3.Not(inv.holds(S, s)))
-        t0 = time.monotonic()
-        r = sol.check()
-        cti = _cti(pb, sol.model(), s, s, {}) if r == z3.sat else ""
-        out.append(Obligation(inv.name, "implied", str(r), time.monotonic() - t0, cti))
+        pose(inv, "implied", [*pre, *implied_facts(S, s)], s, {})
     for tr in pb.transitions:
         w = {name: choice_const(name, sort, tr.name) for name, sort in tr.choices}
         guard, post = tr.fn(S, s, w)
         facts = counting_facts(S, tr.touches(S, s, w), post)
         for inv in pb.invariants:
-            if only is not None and (inv.name, tr.name) not in only:
-                continue
-            sol = _solver(timeout_ms)
-            sol.add(*pb.geometry, *pre, *facts, guard, z3.Not(inv.holds(S, post)))
-            t0 = time.monotonic()
-            r = sol.check()
-            cti = _cti(pb, sol.model(), s, post, w) if r == z3.sat else ""
-            out.append(Obligation(inv.name, tr.name, str(r), time.monotonic() - t0, cti))
+            pose(inv, tr.name, [*pre, *facts, guard], post, w)
     return out

@@ -99,6 +99,12 @@ def prove_every_geometry(spec_name: str, timeout_ms: int = 60_000) -> dict[str, 
             ],
             "seconds": round(proof_s, 2),
             "slowest_obligation_seconds": round(max(o.seconds for o in obligations), 2),
+            "cpu_seconds": round(sum(o.cpu for o in obligations), 2),
+            "slowest_obligation_cpu_seconds": round(max(o.cpu for o in obligations), 2),
+            "slowest_obligation": next(
+                f"{o.invariant} after {o.transition}"
+                for o in sorted(obligations, key=lambda o: -o.cpu)
+            ),
         },
         "conformance": {
             "geometry": spec.name,
@@ -139,8 +145,9 @@ def main(args: argparse.Namespace) -> int:
         pr = doc["proof"]
         print(
             f"  one inductive invariant, {len(pr['invariants'])} quantified invariants, "
-            f"{pr['obligations']} obligations in {pr['seconds']} s "
-            f"(slowest {pr['slowest_obligation_seconds']} s); assumed: {pr['assumed']}"
+            f"{pr['obligations']} obligations in {pr['seconds']} s, {pr['cpu_seconds']} s of CPU "
+            f"(slowest {pr['slowest_obligation_seconds']} s, {pr['slowest_obligation_cpu_seconds']}"
+            f" s of CPU: {pr['slowest_obligation']}); assumed: {pr['assumed']}"
         )
         for i in pr["invariants"]:
             print(f"      {i['name']}: {i['says']}")
