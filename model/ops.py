@@ -100,6 +100,15 @@ def store(x: Ops, items: tuple, idx: Val, val: Any) -> tuple:
     return tuple(x.ite(x.eq(idx, i), val, old) for i, old in enumerate(items))
 
 
+def one_of(x: Ops, v: Val, values: Any) -> Any:
+    """v is one of `values` (ints or IntEnum members)."""
+    return x.or_(*[x.eq(v, int(e)) for e in values])
+
+
+def implies(x: Ops, a: Any, b: Any) -> Any:
+    return x.or_(x.not_(a), b)
+
+
 def match(x: Ops, key: Val, cases: dict[int, Any]) -> Any:
     """cases[key]; a key outside the cases gets the last one (as the
     symbolic if-then-else chain does)."""

@@ -20,7 +20,7 @@ from percpu_mc.model.control import (
     alloc_owner,
 )
 from percpu_mc.model.geometry import area_pages, fully_free, nr_empty_pop
-from percpu_mc.model.ops import Ops, select
+from percpu_mc.model.ops import Ops, one_of, select
 from percpu_mc.model.state import State, full
 
 
@@ -42,10 +42,6 @@ class Property:
         return Property(
             f"premise:{self.name}", self.premise_text, lambda x, k, s: x.not_(premise(x, k, s))
         )
-
-
-def _in(x: Ops, v: Any, pcs: frozenset) -> Any:
-    return x.or_(*[x.eq(v, int(pc)) for pc in pcs])
 
 
 def counter_nonnegative(x: Ops, k: Kernel, s: State) -> Any:
@@ -96,7 +92,7 @@ def populated_backing(x: Ops, k: Kernel, s: State) -> Any:
         ok.append(x.or_(x.not_(s.live_valid[j]), x.eq(pages & x.bnot(pop, g.pages), 0)))
     # an allocation past population (or an atomic one past pcpu_alloc_area)
     for i, pc in enumerate(s.pc):
-        done = _in(x, pc, frozenset({AllocPc.COUNTER, AllocPc.COUNTER_STORE}))
+        done = one_of(x, pc, frozenset({AllocPc.COUNTER, AllocPc.COUNTER_STORE}))
         pages = area_pages(x, g, s.off[i], s.req_size[i])
         pop = select(x, s.populated, s.chunk[i])
         ok.append(x.or_(x.not_(done), x.eq(pages & x.bnot(pop, g.pages), 0)))
@@ -106,11 +102,13 @@ def populated_backing(x: Ops, k: Kernel, s: State) -> Any:
 def no_use_after_free(x: Ops, k: Kernel, s: State) -> Any:
     ok = []
     for i, pc in enumerate(s.pc):
-        ok.append(x.or_(x.not_(_in(x, pc, ALLOC_CHUNK_PCS)), select(x, s.live, s.chunk[i])))
+        ok.append(x.or_(x.not_(one_of(x, pc, ALLOC_CHUNK_PCS)), select(x, s.live, s.chunk[i])))
     for j, valid in enumerate(s.live_valid):
         ok.append(x.or_(x.not_(valid), select(x, s.live, s.live_chunk[j])))
     ok.append(
-        x.or_(x.not_(_in(x, s.balance_pc, BALANCE_CHUNK_PCS)), select(x, s.live, s.balance_chunk))
+        x.or_(
+            x.not_(one_of(x, s.balance_pc, BALANCE_CHUNK_PCS)), select(x, s.live, s.balance_chunk)
+        )
     )
     for c in range(k.p.nr_chunks):
         # the work item (or list entry) lives inside struct pcpu_chunk
@@ -128,11 +126,11 @@ def no_deadlock(x: Ops, k: Kernel, s: State) -> Any:
     (model/actions/outside.py)."""
     holding_pcs = ALLOC_MUTEX_PCS[k.sw.alloc_mutex]
     stranded = [
-        x.and_(x.eq(s.alloc_mutex, alloc_owner(i)), x.not_(_in(x, pc, holding_pcs)))
+        x.and_(x.eq(s.alloc_mutex, alloc_owner(i)), x.not_(one_of(x, pc, holding_pcs)))
         for i, pc in enumerate(s.pc)
     ]
     stranded.append(
-        x.and_(x.eq(s.alloc_mutex, k.bal), x.not_(_in(x, s.balance_pc, BALANCE_MUTEX_PCS)))
+        x.and_(x.eq(s.alloc_mutex, k.bal), x.not_(one_of(x, s.balance_pc, BALANCE_MUTEX_PCS)))
     )
     return x.not_(x.or_(*stranded, k.wait_for_cycle(x, s)))
 
@@ -192,7 +190,7 @@ def no_stale_mapping(x: Ops, k: Kernel, s: State) -> Any:
         stale = select(x, s.stale, s.live_chunk[j])
         ok.append(x.or_(x.not_(s.live_valid[j]), x.eq(pages & stale, 0)))
     for i, pc in enumerate(s.pc):
-        done = _in(x, pc, frozenset({AllocPc.COUNTER, AllocPc.COUNTER_STORE}))
+        done = one_of(x, pc, frozenset({AllocPc.COUNTER, AllocPc.COUNTER_STORE}))
         pages = area_pages(x, g, s.off[i], s.req_size[i])
         stale = select(x, s.stale, s.chunk[i])
         ok.append(x.or_(x.not_(done), x.eq(pages & stale, 0)))
