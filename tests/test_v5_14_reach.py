@@ -38,8 +38,10 @@ def balance_to_idle(m: Model, s: State) -> State:
     return s
 
 
-def test_the_depopulation_design_is_reached_at_the_spec_geometry() -> None:
-    m = Model(specs.load("v5.14").params)
+def isolated_chunk_2(spec: str) -> tuple[Model, State]:
+    """From the initial state to chunk 2 isolated by free_percpu() (on
+    pcpu_to_depopulate_slot, the balance work queued)."""
+    m = Model(specs.load(spec).params)
     s = step(m, m.init(), "percpu_enable_async")
     # alloc#1: two cells in a new chunk 2 (the first chunk has one free)
     s = step(m, s, "pcpu_alloc (non-atomic)", 0, size=2)
@@ -58,6 +60,11 @@ def test_the_depopulation_design_is_reached_at_the_spec_geometry() -> None:
     s = step(m, s, "pcpu_alloc: counter", 1)
     s = step(m, s, "free_percpu", 1)
     assert s.isolated[2] == Isolated.TO_DEPOPULATE and s.balance_pending
+    return m, s
+
+
+def test_the_depopulation_design_is_reached_at_the_spec_geometry() -> None:
+    m, s = isolated_chunk_2("v5.14")
     # the balance work: chunk 3 is the free slot's head; chunk 2's pages 2-3
     # go with pcpu_lock dropped, then the flush, and it is sidelined
     s = step(m, s, "pcpu_balance_workfn")
@@ -105,20 +112,7 @@ def sidelined_then_reused(spec: str) -> tuple[Model, State]:
     """The reach test's run to a sidelined chunk 2 (pages 2-3 depopulated),
     then an allocation that repopulates those pages and is about to zero its
     area on every CPU."""
-    m = Model(specs.load(spec).params)
-    s = step(m, m.init(), "percpu_enable_async")
-    s = step(m, s, "pcpu_alloc (non-atomic)", 0, size=2)
-    s = step(m, s, "pcpu_create_chunk", 0, chunk=2)
-    s = step(m, s, "pcpu_populate_chunk", 0)
-    s = step(m, s, "pcpu_alloc (non-atomic)", 1, size=4)
-    s = step(m, s, "pcpu_create_chunk", 1, chunk=3)
-    s = step(m, s, "pcpu_populate_chunk", 1)
-    s = step(m, s, "pcpu_alloc: counter", 1)
-    s = step(m, s, "free_percpu", 1)
-    s = step(m, s, "pcpu_alloc (non-atomic)", 1, size=2, chunk=2)
-    s = step(m, s, "pcpu_populate_chunk", 1)
-    s = step(m, s, "pcpu_alloc: counter", 1)
-    s = step(m, s, "free_percpu", 1)
+    m, s = isolated_chunk_2(spec)
     s = step(m, s, "pcpu_balance_workfn")
     s = step(m, s, "pcpu_balance_workfn: collect", chunk=3)
     s = step(m, s, "pcpu_balance_workfn: map extend pick")
