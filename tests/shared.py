@@ -9,7 +9,7 @@ from percpu_mc.model.machine import Model
 from percpu_mc.model.ops import Concrete
 from percpu_mc.model.params import Params
 from percpu_mc.model.properties import PROPERTIES
-from percpu_mc.model.state import State
+from percpu_mc.model.state import State, upd
 
 # The pinned geometry of tests/test_cli_model.py: no-deadlock breaks after 3
 # steps, counter-exact after 6.
@@ -101,6 +101,30 @@ def two_page_v5_14() -> Params:
         nr_chunks=4,
         first_chunk_static_cells=1,
         sizes=(1, 4),
+    )
+
+
+def chunk_2_in_use(m: Model, cells: int, live: tuple[int | None, ...]) -> State:
+    """At two_page_v5_14's geometry, after percpu_enable_async(): chunk 2
+    holds one-cell areas at the set bits of `cells`, both its pages
+    populated; chunk 3 is fully free and populated; the counter is 3 (the
+    first chunk's free page and chunk 3's two).  live[i]: the offset in
+    chunk 2 of context i's allocation (None: it holds none)."""
+    s = m.init()
+    held = tuple(o is not None for o in live)
+    return upd(
+        s,
+        pcpu_async_enabled=True,
+        live=(True, True, True, True),
+        linked=(True, False, True, True),
+        alloc_map=s.alloc_map[:2] + (cells, 0),
+        bound_map=s.bound_map[:2] + (cells, 0),
+        populated=s.populated[:2] + (0b11, 0b11),
+        nr_empty_pop_pages=3,
+        live_valid=held,
+        live_chunk=tuple(2 if h else 0 for h in held),
+        live_off=tuple(o or 0 for o in live),
+        live_size=tuple(1 if h else 0 for h in held),
     )
 
 

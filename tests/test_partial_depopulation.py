@@ -5,7 +5,7 @@ steps are held to the kernel's code here."""
 
 from __future__ import annotations
 
-from shared import holds, step, two_page_v5_14
+from shared import chunk_2_in_use, holds, step, two_page_v5_14
 
 from percpu_mc.model.control import AllocPc, BalancePc, Isolated
 from percpu_mc.model.machine import Model
@@ -14,23 +14,8 @@ from percpu_mc.model.state import State, upd
 
 def test_free_isolates_and_balance_work_depopulates() -> None:
     m = Model(two_page_v5_14())
-    s = m.init()
-    # chunk 2: areas at cells 0 and 2 (one per page), both pages populated;
-    # chunk 3: fully free, populated.  Counter: first chunk 1 + chunk 3 2 = 3.
-    s = upd(
-        s,
-        pcpu_async_enabled=True,
-        live=(True, True, True, True),
-        linked=(True, False, True, True),
-        alloc_map=s.alloc_map[:2] + (0b0101, 0),
-        bound_map=s.bound_map[:2] + (0b0101, 0),
-        populated=s.populated[:2] + (0b11, 0b11),
-        nr_empty_pop_pages=3,
-        live_valid=(True, True),
-        live_chunk=(2, 2),
-        live_off=(0, 2),
-        live_size=(1, 1),
-    )
+    # chunk 2: areas at cells 0 and 2 (one per page), held by alloc#1 and alloc#2
+    s = chunk_2_in_use(m, 0b0101, (0, 2))
     assert holds(m, s, "counter-exact")
     # alloc#2 frees cell 2: page 1 of chunk 2 is empty (+1 = 4), and 4 > HIGH + 1:
     # pcpu_should_reclaim_chunk(), so the chunk is isolated and its page leaves the counter

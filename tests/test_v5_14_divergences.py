@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shared import enabled, holds, step, two_page_v5_14
+from shared import chunk_2_in_use, enabled, holds, step, two_page_v5_14
 
 from percpu_mc.model.control import AllocPc, BalancePc, Isolated
 from percpu_mc.model.machine import Model
@@ -77,23 +77,9 @@ def test_no_isolation_without_an_empty_page() -> None:
     (64 at 256 pages a unit): scaled to 2 pages it stays 1, so a chunk whose
     every page holds an area is never isolated."""
     m = Model(two_page_v5_14())
-    s = m.init()
-    # chunk 2: areas at cells 0, 1, 2; chunk 3 free and populated: the
-    # counter (3) is above HIGH + chunk 2's empty pages (0)
-    s = upd(
-        s,
-        pcpu_async_enabled=True,
-        live=(True, True, True, True),
-        linked=(True, False, True, True),
-        alloc_map=s.alloc_map[:2] + (0b0111, 0),
-        bound_map=s.bound_map[:2] + (0b0111, 0),
-        populated=s.populated[:2] + (0b11, 0b11),
-        nr_empty_pop_pages=3,
-        live_valid=(True, False),
-        live_chunk=(2, 0),
-        live_off=(1, 0),
-        live_size=(1, 0),
-    )
+    # chunk 2: areas at cells 0, 1, 2 (alloc#1 holds cell 1); chunk 3 free and
+    # populated: the counter (3) is above HIGH + chunk 2's empty pages (0)
+    s = chunk_2_in_use(m, 0b0111, (1, None))
     assert holds(m, s, "counter-exact")
     s = step(m, s, "free_percpu", 0)
     assert s.alloc_map[2] == 0b0101 and s.isolated[2] == Isolated.NO
